@@ -1,0 +1,119 @@
+//! `hallmark`: one binary for every role, the devnet, and the sat tools.
+
+mod devnet;
+mod sat;
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use hallmark_node::{NodeConfig, RoleName};
+
+/// hallmark: a verifiable compute network.
+#[derive(Debug, Parser)]
+#[command(name = "hallmark", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Start a whole local network as separate processes and run sat rounds through it.
+    Devnet(devnet::DevnetArgs),
+    /// Run one role (ledger, coordinator, validator, worker) until Ctrl-C or SIGTERM.
+    Node {
+        /// ledger | coordinator | validator | worker
+        #[arg(long)]
+        role: RoleName,
+        /// TOML configuration; every setting has a default and HALLMARK_* variables override.
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+    /// The sat lane's tools: generate, solve and verify CNF instances.
+    #[command(subcommand)]
+    Sat(sat::SatCommand),
+}
+
+fn init_tracing(default: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Sat(cmd) => sat::run(cmd),
+        Command::Devnet(args) => {
+            init_tracing("warn");
+            report(runtime().and_then(|rt| rt.block_on(devnet::run(args))))
+        }
+        Command::Node { role, config } => {
+            init_tracing("info");
+            report(runtime().and_then(|rt| rt.block_on(run_node(role, config))))
+        }
+    }
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")
+}
+
+fn report(res: anyhow::Result<std::process::ExitCode>) -> std::process::ExitCode {
+    match res {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {}", error_chain(&e));
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+/// The error and its causes joined by ": ", skipping a cause whose text the previous message
+/// already ends with (library errors often include their source's text).
+fn error_chain(e: &anyhow::Error) -> String {
+    let mut out = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if out.ends_with(&text) {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str(": ");
+        }
+        out.push_str(&text);
+    }
+    out
+}
+
+async fn run_node(
+    role: RoleName,
+    config: Option<PathBuf>,
+) -> anyhow::Result<std::process::ExitCode> {
+    let cfg = NodeConfig::load(config.as_deref())?;
+    let node = hallmark_node::run_node(role, &cfg)
+        .await
+        .with_context(|| format!("starting the {role:?} node {:?}", cfg.name))?;
+    wait_for_stop_signal().await?;
+    tracing::info!("stopping");
+    node.stop().await;
+    Ok(std::process::ExitCode::SUCCESS)
+}
+
+/// Resolves on Ctrl-C (SIGINT) or SIGTERM.
+pub(crate) async fn wait_for_stop_signal() -> anyhow::Result<()> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
+    tokio::select! {
+        r = tokio::signal::ctrl_c() => r.context("waiting for Ctrl-C")?,
+        _ = term.recv() => {}
+    }
+    Ok(())
+}

@@ -1,0 +1,15 @@
+//! hallmark-consensus: how independent validators' scores become one decision.
+//!
+//! - [`median`]: the stake-weighted median, per worker, over validators' reports.
+//! - [`winner`]: winner-take-all with dethrone-by-margin hysteresis, and agreement.
+//! - [`quorum`]: stake quorum; below it the incumbent stays.
+//!
+//! Everything here is a pure function: no I/O, no clocks, no randomness.
+
+pub mod median;
+pub mod quorum;
+pub mod winner;
+
+pub use median::{consensus_scores, weighted_median, ValidatorScores};
+pub use quorum::{Quorum, QuorumError};
+pub use winner::{agrees, decide_round, select_winner, RoundDecision, WinnerPolicy};

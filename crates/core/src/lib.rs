@@ -1,0 +1,25 @@
+//! hallmark-core: the vocabulary every other crate speaks.
+//!
+//! Identities and keys ([`keys`], shown as SS58 by [`ss58`]), RFC 8785 canonical JSON
+//! ([`canonical`]), DSSE signed envelopes ([`dsse`]), SHA-256 digests ([`digest`]), typed ids
+//! ([`ids`]), wire time ([`time`]), the wire error body ([`error`]) and the [`lane::Lane`]
+//! trait with its [`verdict::Verdict`]. Nothing here does I/O.
+
+pub mod canonical;
+pub mod digest;
+pub mod dsse;
+pub mod error;
+pub mod ids;
+pub mod keys;
+pub mod lane;
+pub mod ss58;
+pub mod time;
+pub mod verdict;
+
+pub use digest::{sha256, Sha256Digest};
+pub use dsse::{Envelope, Signed, SignedPayload, Verified};
+pub use error::{ErrorBody, WireError};
+pub use ids::RoundId;
+pub use keys::{Keypair, PublicKey};
+pub use lane::Lane;
+pub use verdict::{Check, CheckOutcome, Verdict, VerdictBuilder};

@@ -1,0 +1,90 @@
+//! hallmark-ledger: who is in the network, with what stake, at which address, and which
+//! weights validators set.
+//!
+//! [`Ledger`] is the boundary everything above talks to; [`DevnetLedger`] is the
+//! single-sequencer, signed, hash-chained implementation that `hallmark devnet` runs. An
+//! adapter to a public chain (Bittensor subtensor) would implement the same trait.
+
+mod devnet;
+mod types;
+
+pub use devnet::{DevnetLedger, Genesis, LedgerParams};
+pub use types::{
+    LedgerTx, Metagraph, Neuron, Role, TxBody, TxReceipt, ValidatorWeights, WeightEntry,
+};
+
+use async_trait::async_trait;
+use hallmark_core::{PublicKey, Signed};
+
+/// Why the ledger refused a transaction or a query.
+#[derive(Debug, thiserror::Error)]
+pub enum LedgerError {
+    #[error("bad signature: {0}")]
+    BadSignature(String),
+    #[error("transaction is for chain {found:?}, this ledger is {expected:?}")]
+    WrongChain { expected: String, found: String },
+    #[error("nonce {nonce} is not above the account's last nonce {last}: replay or reorder")]
+    StaleNonce { nonce: u64, last: u64 },
+    #[error("{0} is not registered")]
+    NotRegistered(String),
+    #[error("{0} is already registered to another coldkey")]
+    AlreadyRegistered(String),
+    #[error("balance {balance} is below the {needed} needed")]
+    InsufficientBalance { balance: u64, needed: u64 },
+    #[error("stake {stake} is below the minimum {minimum} for a {role}")]
+    StakeBelowMinimum {
+        stake: u64,
+        minimum: u64,
+        role: String,
+    },
+    #[error("not allowed: {0}")]
+    Unauthorized(String),
+    #[error("invalid transaction: {0}")]
+    Invalid(String),
+    #[error("ledger unavailable: {0}")]
+    Unavailable(String),
+    /// A remote ledger refused the transaction with this wire code.
+    #[error("{code}: {message}")]
+    Rejected { code: String, message: String },
+    #[error("ledger storage failed: {0}")]
+    Store(#[from] hallmark_store::StoreError),
+}
+
+impl LedgerError {
+    /// A stable snake_case code for the wire.
+    pub fn code(&self) -> &str {
+        match self {
+            LedgerError::Rejected { code, .. } => code,
+            LedgerError::BadSignature(_) => "bad_signature",
+            LedgerError::WrongChain { .. } => "wrong_chain",
+            LedgerError::StaleNonce { .. } => "stale_nonce",
+            LedgerError::NotRegistered(_) => "not_registered",
+            LedgerError::AlreadyRegistered(_) => "already_registered",
+            LedgerError::InsufficientBalance { .. } => "insufficient_balance",
+            LedgerError::StakeBelowMinimum { .. } => "stake_below_minimum",
+            LedgerError::Unauthorized(_) => "unauthorized",
+            LedgerError::Invalid(_) => "invalid_transaction",
+            LedgerError::Unavailable(_) => "ledger_unavailable",
+            LedgerError::Store(_) => "internal",
+        }
+    }
+
+    /// Whether the caller is at fault (a 4xx on the wire) rather than the ledger.
+    pub fn is_client_error(&self) -> bool {
+        !matches!(self, LedgerError::Store(_) | LedgerError::Unavailable(_))
+    }
+}
+
+/// The ledger as every role sees it. Peers and stakes come from here, never from the
+/// coordinator.
+#[async_trait]
+pub trait Ledger: Send + Sync {
+    /// Checks and applies a signed transaction; returns once it is durably applied.
+    async fn submit(&self, tx: Signed<LedgerTx>) -> Result<TxReceipt, LedgerError>;
+    /// The current metagraph: every registered neuron with its stake and axon.
+    async fn metagraph(&self) -> Result<Metagraph, LedgerError>;
+    /// The weights validators set for an epoch.
+    async fn weights(&self, epoch: u64) -> Result<Vec<ValidatorWeights>, LedgerError>;
+    /// An account's public balance and last nonce.
+    async fn balance(&self, account: &PublicKey) -> Result<(u64, u64), LedgerError>;
+}

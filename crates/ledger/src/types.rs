@@ -1,0 +1,138 @@
+//! Ledger transactions and the metagraph.
+
+use hallmark_core::{PublicKey, SignedPayload};
+use serde::{Deserialize, Serialize};
+
+/// A neuron's role in the network.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    Validator,
+    Worker,
+}
+
+impl Role {
+    /// The wire name.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Role::Validator => "validator",
+            Role::Worker => "worker",
+        }
+    }
+
+    /// Parses the wire name.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "validator" => Some(Role::Validator),
+            "worker" => Some(Role::Worker),
+            _ => None,
+        }
+    }
+}
+
+/// One weight a validator assigns to a worker (u16 like subtensor; normalised by the reader).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WeightEntry {
+    pub hotkey: PublicKey,
+    pub weight: u16,
+}
+
+/// What a transaction does. Who must sign it depends on the kind.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum TxBody {
+    /// Signed by the coldkey: registers `hotkey` with `role`, moving `stake` from the coldkey's
+    /// balance into the hotkey's stake.
+    Register {
+        hotkey: PublicKey,
+        role: Role,
+        stake: u64,
+    },
+    /// Signed by a registered hotkey: announces its HTTP address.
+    ServeAxon { axon: String },
+    /// Signed by a registered validator hotkey: its weights for an epoch.
+    SetWeights {
+        epoch: u64,
+        weights: Vec<WeightEntry>,
+    },
+}
+
+impl TxBody {
+    /// The kind's wire name.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            TxBody::Register { .. } => "register",
+            TxBody::ServeAxon { .. } => "serve_axon",
+            TxBody::SetWeights { .. } => "set_weights",
+        }
+    }
+}
+
+/// A ledger transaction: chain id (so a devnet transaction can't be replayed on another
+/// network), a per-signer nonce that must increase, and the body.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LedgerTx {
+    pub chain_id: String,
+    pub nonce: u64,
+    pub body: TxBody,
+}
+
+impl SignedPayload for LedgerTx {
+    const PAYLOAD_TYPE: &'static str = "application/vnd.hallmark.ledger-tx+json";
+}
+
+/// What the ledger returns for an applied transaction.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TxReceipt {
+    pub seq: u64,
+    pub tx_hash: String,
+    pub prev_hash: String,
+}
+
+/// A registered hotkey.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Neuron {
+    pub uid: u64,
+    pub hotkey: PublicKey,
+    pub coldkey: PublicKey,
+    pub role: Role,
+    pub stake: u64,
+    pub axon: Option<String>,
+}
+
+/// The network as the ledger knows it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Metagraph {
+    pub neurons: Vec<Neuron>,
+}
+
+impl Metagraph {
+    /// Registered validators.
+    pub fn validators(&self) -> impl Iterator<Item = &Neuron> {
+        self.neurons.iter().filter(|n| n.role == Role::Validator)
+    }
+
+    /// Registered workers.
+    pub fn workers(&self) -> impl Iterator<Item = &Neuron> {
+        self.neurons.iter().filter(|n| n.role == Role::Worker)
+    }
+
+    /// The neuron with this hotkey.
+    pub fn neuron(&self, hotkey: &PublicKey) -> Option<&Neuron> {
+        self.neurons.iter().find(|n| &n.hotkey == hotkey)
+    }
+
+    /// Total stake of all validators.
+    pub fn validator_stake(&self) -> u64 {
+        self.validators().map(|n| n.stake).sum()
+    }
+}
+
+/// One validator's weights for one epoch, as stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ValidatorWeights {
+    pub epoch: u64,
+    pub validator: PublicKey,
+    pub weights: Vec<WeightEntry>,
+    pub seq: u64,
+}

@@ -1,0 +1,213 @@
+//! Request authentication between nodes.
+//!
+//! The signer signs `hallmark-request-v1\n{METHOD}\n{PATH}\n{sha256(body)}\n{timestamp}` where
+//! PATH excludes the query string and the timestamp is RFC 3339 (no offset means UTC). The
+//! receiver rejects a timestamp outside its skew window and a signature it has already seen.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use axum::http::{HeaderMap, StatusCode};
+use base64::engine::general_purpose::STANDARD as B64;
+use base64::Engine;
+use hallmark_core::{sha256, Keypair, PublicKey};
+
+use crate::api::ApiError;
+
+/// Header carrying the signer's SS58 address.
+pub const SIGNER_HEADER: &str = "x-hallmark-signer";
+/// Header carrying the RFC 3339 timestamp.
+pub const TIMESTAMP_HEADER: &str = "x-hallmark-timestamp";
+/// Header carrying the base64 ed25519 signature.
+pub const SIGNATURE_HEADER: &str = "x-hallmark-signature";
+
+/// The bytes a request signature covers.
+pub fn signing_message(method: &str, path: &str, body: &[u8], timestamp: &str) -> Vec<u8> {
+    let path = path.split('?').next().unwrap_or(path);
+    format!(
+        "hallmark-request-v1\n{}\n{}\n{}\n{}",
+        method.to_ascii_uppercase(),
+        path,
+        sha256(body).to_hex(),
+        timestamp
+    )
+    .into_bytes()
+}
+
+/// The three auth headers for a request, signed now.
+pub fn sign_request(
+    key: &Keypair,
+    method: &str,
+    path: &str,
+    body: &[u8],
+) -> [(&'static str, String); 3] {
+    let ts = hallmark_core::time::format_rfc3339(hallmark_core::time::now_unix());
+    let sig = key.sign(&signing_message(method, path, body, &ts));
+    [
+        (SIGNER_HEADER, key.public().to_ss58()),
+        (TIMESTAMP_HEADER, ts),
+        (SIGNATURE_HEADER, B64.encode(sig)),
+    ]
+}
+
+/// Why a request's authentication failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AuthError {
+    #[error("missing header {0}")]
+    MissingHeader(&'static str),
+    #[error("signer is not a valid address: {0}")]
+    BadSigner(String),
+    #[error("timestamp: {0}")]
+    BadTimestamp(String),
+    #[error("timestamp is {skew} s from this node's clock; the window is ±{window} s")]
+    Skew { skew: i64, window: i64 },
+    #[error("signature does not verify")]
+    BadSignature,
+    #[error("this signed request was already received")]
+    Replayed,
+}
+
+impl AuthError {
+    /// The wire code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            AuthError::MissingHeader(_) => "unauthenticated",
+            AuthError::BadSigner(_) => "bad_signer",
+            AuthError::BadTimestamp(_) => "bad_timestamp",
+            AuthError::Skew { .. } => "clock_skew",
+            AuthError::BadSignature => "bad_signature",
+            AuthError::Replayed => "replayed_request",
+        }
+    }
+}
+
+impl From<AuthError> for ApiError {
+    fn from(e: AuthError) -> Self {
+        ApiError::new(StatusCode::UNAUTHORIZED, e.code(), e.to_string())
+    }
+}
+
+/// Checks a request's signature at time `now` (unix seconds); returns the signer.
+pub fn verify_request(
+    headers: &HeaderMap,
+    method: &str,
+    path: &str,
+    body: &[u8],
+    now: i64,
+    window_secs: i64,
+) -> Result<(PublicKey, Vec<u8>), AuthError> {
+    let get = |name: &'static str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .ok_or(AuthError::MissingHeader(name))
+    };
+    let signer: PublicKey = get(SIGNER_HEADER)?
+        .parse()
+        .map_err(|e: hallmark_core::keys::KeyError| AuthError::BadSigner(e.to_string()))?;
+    let ts = get(TIMESTAMP_HEADER)?;
+    let t = hallmark_core::time::parse_rfc3339(ts)
+        .map_err(|e| AuthError::BadTimestamp(e.to_string()))?;
+    let skew = t - now;
+    if skew.abs() > window_secs {
+        return Err(AuthError::Skew {
+            skew,
+            window: window_secs,
+        });
+    }
+    let sig = B64
+        .decode(get(SIGNATURE_HEADER)?)
+        .map_err(|_| AuthError::BadSignature)?;
+    signer
+        .verify(&signing_message(method, path, body, ts), &sig)
+        .map_err(|_| AuthError::BadSignature)?;
+    Ok((signer, sig))
+}
+
+/// Remembers signatures seen inside the skew window so a captured request can't be replayed.
+#[derive(Debug, Default)]
+pub struct ReplayGuard {
+    seen: Mutex<HashMap<Vec<u8>, i64>>,
+}
+
+impl ReplayGuard {
+    /// Records `sig` at `now`; fails if it was seen within the window.
+    pub fn check(&self, sig: Vec<u8>, now: i64, window_secs: i64) -> Result<(), AuthError> {
+        let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
+        seen.retain(|_, t| now - *t <= 2 * window_secs);
+        if seen.insert(sig, now).is_some() {
+            return Err(AuthError::Replayed);
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::HeaderValue;
+
+    fn headers(h: [(&'static str, String); 3]) -> HeaderMap {
+        let mut m = HeaderMap::new();
+        for (k, v) in h {
+            m.insert(k, HeaderValue::from_str(&v).unwrap());
+        }
+        m
+    }
+
+    #[test]
+    fn sign_and_verify() {
+        let kp = Keypair::generate();
+        let now = hallmark_core::time::now_unix();
+        let h = headers(sign_request(&kp, "post", "/v1/x?y=1", b"{}"));
+        // The query string is not covered.
+        let (who, _) = verify_request(&h, "POST", "/v1/x", b"{}", now, 60).unwrap();
+        assert_eq!(who, kp.public());
+        assert_eq!(
+            verify_request(&h, "POST", "/v1/x", b"{ }", now, 60).unwrap_err(),
+            AuthError::BadSignature
+        );
+        assert_eq!(
+            verify_request(&h, "PUT", "/v1/x", b"{}", now, 60).unwrap_err(),
+            AuthError::BadSignature
+        );
+        assert_eq!(
+            verify_request(&h, "POST", "/v1/z", b"{}", now, 60).unwrap_err(),
+            AuthError::BadSignature
+        );
+        assert!(matches!(
+            verify_request(&h, "POST", "/v1/x", b"{}", now + 120, 60),
+            Err(AuthError::Skew { .. })
+        ));
+        assert_eq!(
+            verify_request(&HeaderMap::new(), "POST", "/", b"", now, 60)
+                .unwrap_err()
+                .code(),
+            "unauthenticated"
+        );
+    }
+
+    #[test]
+    fn offsetless_timestamp_is_utc() {
+        let kp = Keypair::generate();
+        let now = hallmark_core::time::now_unix();
+        let ts = hallmark_core::time::format_rfc3339(now)
+            .trim_end_matches('Z')
+            .to_string();
+        let sig = kp.sign(&signing_message("GET", "/a", b"", &ts));
+        let h = headers([
+            (SIGNER_HEADER, kp.public().to_ss58()),
+            (TIMESTAMP_HEADER, ts),
+            (SIGNATURE_HEADER, B64.encode(sig)),
+        ]);
+        assert!(verify_request(&h, "GET", "/a", b"", now, 5).is_ok());
+    }
+
+    #[test]
+    fn replay_guard() {
+        let g = ReplayGuard::default();
+        g.check(vec![1], 100, 60).unwrap();
+        assert_eq!(g.check(vec![1], 101, 60), Err(AuthError::Replayed));
+        g.check(vec![2], 101, 60).unwrap();
+    }
+}

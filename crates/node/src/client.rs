@@ -1,0 +1,172 @@
+//! The HTTP client every role uses: JSON in and out, wire errors decoded, requests signed.
+
+use std::time::Duration;
+
+use hallmark_core::{ErrorBody, Keypair, WireError};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use crate::auth::sign_request;
+
+/// Why a call to another node failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("{url}: HTTP {status}: {error}")]
+    Api {
+        url: String,
+        status: u16,
+        error: WireError,
+    },
+    #[error("{url}: {source}")]
+    Transport {
+        url: String,
+        #[source]
+        source: reqwest::Error,
+    },
+    #[error("{url}: response is not the expected JSON: {message}")]
+    Decode { url: String, message: String },
+}
+
+impl ClientError {
+    /// The wire code if the server answered with a structured error.
+    pub fn code(&self) -> Option<&str> {
+        match self {
+            ClientError::Api { error, .. } => Some(&error.code),
+            _ => None,
+        }
+    }
+
+    /// The HTTP status if the server answered.
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            ClientError::Api { status, .. } => Some(*status),
+            _ => None,
+        }
+    }
+}
+
+/// A client for one node's base URL, optionally signing requests with a key.
+#[derive(Debug, Clone)]
+pub struct NodeClient {
+    http: reqwest::Client,
+    base: String,
+    key: Option<Keypair>,
+}
+
+impl NodeClient {
+    /// A client for `base` (e.g. `http://127.0.0.1:7000`).
+    pub fn new(base: &str) -> Self {
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .connect_timeout(Duration::from_secs(5))
+            .build()
+            .unwrap_or_default();
+        Self {
+            http,
+            base: base.trim_end_matches('/').to_string(),
+            key: None,
+        }
+    }
+
+    /// The same client, signing every request with `key`.
+    pub fn signed_by(mut self, key: Keypair) -> Self {
+        self.key = Some(key);
+        self
+    }
+
+    /// The base URL.
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
+    /// GET a JSON document.
+    pub async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, ClientError> {
+        let bytes = self.get_bytes(path).await?;
+        self.decode(path, &bytes)
+    }
+
+    /// GET the raw response body (for byte-exact archives).
+    pub async fn get_bytes(&self, path: &str) -> Result<Vec<u8>, ClientError> {
+        let mut req = self.http.get(self.url(path));
+        if let Some(key) = &self.key {
+            for (k, v) in sign_request(key, "GET", path, b"") {
+                req = req.header(k, v);
+            }
+        }
+        self.send(path, req).await
+    }
+
+    /// POST a JSON body; decode a JSON answer.
+    pub async fn post<B: Serialize, T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &B,
+    ) -> Result<T, ClientError> {
+        let bytes = serde_json::to_vec(body).map_err(|e| ClientError::Decode {
+            url: self.url(path),
+            message: e.to_string(),
+        })?;
+        let out = self.post_raw(path, bytes).await?;
+        self.decode(path, &out)
+    }
+
+    /// POST raw bytes as JSON; return the raw answer.
+    pub async fn post_raw(&self, path: &str, body: Vec<u8>) -> Result<Vec<u8>, ClientError> {
+        let mut req = self
+            .http
+            .post(self.url(path))
+            .header("content-type", "application/json");
+        if let Some(key) = &self.key {
+            for (k, v) in sign_request(key, "POST", path, &body) {
+                req = req.header(k, v);
+            }
+        }
+        self.send(path, req.body(body)).await
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    fn decode<T: DeserializeOwned>(&self, path: &str, bytes: &[u8]) -> Result<T, ClientError> {
+        serde_json::from_slice(bytes).map_err(|e| ClientError::Decode {
+            url: self.url(path),
+            message: e.to_string(),
+        })
+    }
+
+    async fn send(&self, path: &str, req: reqwest::RequestBuilder) -> Result<Vec<u8>, ClientError> {
+        let url = self.url(path);
+        let resp = req.send().await.map_err(|source| ClientError::Transport {
+            url: url.clone(),
+            source,
+        })?;
+        let status = resp.status();
+        let bytes = resp
+            .bytes()
+            .await
+            .map_err(|source| ClientError::Transport {
+                url: url.clone(),
+                source,
+            })?;
+        if status.is_success() {
+            return Ok(bytes.to_vec());
+        }
+        let error = serde_json::from_slice::<ErrorBody>(&bytes)
+            .map(|b| b.error)
+            .unwrap_or_else(|_| {
+                WireError::new(
+                    "unstructured_error",
+                    String::from_utf8_lossy(&bytes)
+                        .chars()
+                        .take(200)
+                        .collect::<String>(),
+                )
+            });
+        Err(ClientError::Api {
+            url,
+            status: status.as_u16(),
+            error,
+        })
+    }
+}

@@ -1,0 +1,265 @@
+//! Node configuration: a TOML file per node plus `HALLMARK_*` environment overrides. Every
+//! default lets a devnet run without a file.
+
+use std::path::{Path, PathBuf};
+
+use hallmark_core::PublicKey;
+use serde::{Deserialize, Serialize};
+
+/// Which role a node runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RoleName {
+    Ledger,
+    Coordinator,
+    Validator,
+    Worker,
+}
+
+impl std::str::FromStr for RoleName {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "ledger" => Ok(Self::Ledger),
+            "coordinator" => Ok(Self::Coordinator),
+            "validator" => Ok(Self::Validator),
+            "worker" => Ok(Self::Worker),
+            other => Err(format!(
+                "unknown role {other:?}: expected ledger, coordinator, validator or worker"
+            )),
+        }
+    }
+}
+
+/// One opening balance in the devnet genesis.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GenesisBalance {
+    pub account: PublicKey,
+    pub balance: u64,
+}
+
+/// Settings of the ledger role.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LedgerSection {
+    pub chain_id: String,
+    pub genesis: Vec<GenesisBalance>,
+    pub min_validator_stake: u64,
+    pub min_worker_stake: u64,
+}
+
+impl Default for LedgerSection {
+    fn default() -> Self {
+        Self {
+            chain_id: "hallmark-devnet".into(),
+            genesis: Vec::new(),
+            min_validator_stake: 1_000,
+            min_worker_stake: 100,
+        }
+    }
+}
+
+/// How a non-ledger node reaches the network and registers itself.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct NetworkSection {
+    pub ledger_url: String,
+    pub coordinator_url: String,
+    /// The key the coordinator signs rounds with (pinned: rounds signed by anyone else are refused).
+    pub coordinator_hotkey: Option<PublicKey>,
+    /// The coldkey that registers this node's hotkey (hex seed file).
+    pub coldkey_file: Option<PathBuf>,
+    /// Stake to register with.
+    pub stake: u64,
+    /// Allowed clock skew for signed requests, seconds.
+    pub skew_window_secs: i64,
+}
+
+impl Default for NetworkSection {
+    fn default() -> Self {
+        Self {
+            ledger_url: "http://127.0.0.1:7100".into(),
+            coordinator_url: "http://127.0.0.1:7200".into(),
+            coordinator_hotkey: None,
+            coldkey_file: None,
+            stake: 0,
+            skew_window_secs: 120,
+        }
+    }
+}
+
+/// Settings of the coordinator role.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CoordinatorSection {
+    /// Who may publish rounds. With none set, nobody can.
+    pub operators: Vec<PublicKey>,
+}
+
+/// Settings of the validator role.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ValidatorSection {
+    /// Devnet fault injection: report inverted scores.
+    pub byzantine: bool,
+    pub dethrone_margin: f64,
+    /// Quorum numerator/denominator of validator stake.
+    pub quorum: (u64, u64),
+    /// How long after a round's deadline scoring starts.
+    pub grace_ms: u64,
+    /// How long to wait for peers' reports.
+    pub collect_timeout_ms: u64,
+    pub poll_ms: u64,
+}
+
+impl Default for ValidatorSection {
+    fn default() -> Self {
+        Self {
+            byzantine: false,
+            dethrone_margin: 0.02,
+            quorum: (2, 3),
+            grace_ms: 300,
+            collect_timeout_ms: 15_000,
+            poll_ms: 200,
+        }
+    }
+}
+
+/// Settings of the worker role.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WorkerSection {
+    /// Devnet handicap: wait this long before submitting each witness (simulates slower hardware).
+    pub submit_delay_ms: u64,
+    pub poll_ms: u64,
+}
+
+impl Default for WorkerSection {
+    fn default() -> Self {
+        Self {
+            submit_delay_ms: 0,
+            poll_ms: 200,
+        }
+    }
+}
+
+/// A node's whole configuration.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct NodeConfig {
+    pub name: String,
+    /// Address to listen on; port 0 picks a free port.
+    pub listen: String,
+    pub data_dir: PathBuf,
+    /// The hotkey seed file; created if missing.
+    pub key_file: Option<PathBuf>,
+    /// If set, the bound address (`http://ip:port`) is written here once listening.
+    pub addr_file: Option<PathBuf>,
+    pub ledger: LedgerSection,
+    pub network: NetworkSection,
+    pub coordinator: CoordinatorSection,
+    pub validator: ValidatorSection,
+    pub worker: WorkerSection,
+}
+
+impl Default for NodeConfig {
+    fn default() -> Self {
+        Self {
+            name: "node".into(),
+            listen: "127.0.0.1:0".into(),
+            data_dir: PathBuf::from(".hallmark/node"),
+            key_file: None,
+            addr_file: None,
+            ledger: LedgerSection::default(),
+            network: NetworkSection::default(),
+            coordinator: CoordinatorSection::default(),
+            validator: ValidatorSection::default(),
+            worker: WorkerSection::default(),
+        }
+    }
+}
+
+/// Why a configuration could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("reading {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}: {message}")]
+    Parse { path: PathBuf, message: String },
+}
+
+impl NodeConfig {
+    /// Loads a TOML file (or defaults when `path` is `None`) and applies environment overrides:
+    /// `HALLMARK_LISTEN`, `HALLMARK_DATA_DIR`, `HALLMARK_LEDGER_URL`, `HALLMARK_COORDINATOR_URL`.
+    pub fn load(path: Option<&Path>) -> Result<Self, ConfigError> {
+        let mut cfg = match path {
+            Some(p) => {
+                let text = std::fs::read_to_string(p).map_err(|source| ConfigError::Read {
+                    path: p.to_path_buf(),
+                    source,
+                })?;
+                toml::from_str(&text).map_err(|e| ConfigError::Parse {
+                    path: p.to_path_buf(),
+                    message: e.to_string(),
+                })?
+            }
+            None => NodeConfig::default(),
+        };
+        cfg.apply_env(|k| std::env::var(k).ok());
+        Ok(cfg)
+    }
+
+    /// Applies `HALLMARK_*` overrides from `get`.
+    pub fn apply_env(&mut self, get: impl Fn(&str) -> Option<String>) {
+        if let Some(v) = get("HALLMARK_LISTEN") {
+            self.listen = v;
+        }
+        if let Some(v) = get("HALLMARK_DATA_DIR") {
+            self.data_dir = v.into();
+        }
+        if let Some(v) = get("HALLMARK_LEDGER_URL") {
+            self.network.ledger_url = v;
+        }
+        if let Some(v) = get("HALLMARK_COORDINATOR_URL") {
+            self.network.coordinator_url = v;
+        }
+    }
+
+    /// The hotkey file path (default `<data_dir>/hotkey`).
+    pub fn key_path(&self) -> PathBuf {
+        self.key_file
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("hotkey"))
+    }
+
+    /// The database path (`<data_dir>/<name>.sqlite`).
+    pub fn db_path(&self) -> PathBuf {
+        self.data_dir.join(format!("{}.sqlite", self.name))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn toml_roundtrip_env_and_unknown_keys() {
+        let mut cfg = NodeConfig::default();
+        cfg.validator.byzantine = true;
+        let text = toml::to_string(&cfg).unwrap();
+        let back: NodeConfig = toml::from_str(&text).unwrap();
+        assert_eq!(back, cfg);
+        assert!(toml::from_str::<NodeConfig>("lisen = \"x\"").is_err());
+        let mut cfg = NodeConfig::default();
+        cfg.apply_env(|k| (k == "HALLMARK_LISTEN").then(|| "127.0.0.1:9".to_string()));
+        assert_eq!(cfg.listen, "127.0.0.1:9");
+        assert_eq!(
+            "validator".parse::<RoleName>().unwrap(),
+            RoleName::Validator
+        );
+        assert!("miner".parse::<RoleName>().is_err());
+    }
+}

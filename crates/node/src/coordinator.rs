@@ -1,0 +1,159 @@
+//! The coordinator role: publishes sat rounds and serves them. It is a registry and
+//! distributor only: it never sees a witness or decides a score.
+//!
+//! - `POST /v1/rounds` — an operator (signed request) opens a round
+//! - `GET  /v1/rounds/current` — the latest round (signed announcement)
+//! - `GET  /v1/rounds/{id}` — one round
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{OriginalUri, Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use hallmark_core::{Envelope, Keypair, PublicKey, RoundId, Signed};
+use hallmark_store::{RoundRow, Store};
+use rand::RngCore;
+use tokio::sync::Mutex;
+
+use crate::api::{health, parse_json, ApiError};
+use crate::auth::{verify_request, ReplayGuard};
+use crate::messages::{NewRoundRequest, RoundAnnouncement};
+
+/// Shared state of the coordinator.
+pub struct Coordinator {
+    store: Store,
+    key: Keypair,
+    operators: Vec<PublicKey>,
+    skew_window_secs: i64,
+    replay: ReplayGuard,
+    publishing: Mutex<()>,
+}
+
+impl Coordinator {
+    /// A coordinator signing rounds with `key`, accepting round requests from `operators`.
+    pub fn new(
+        store: Store,
+        key: Keypair,
+        operators: Vec<PublicKey>,
+        skew_window_secs: i64,
+    ) -> Self {
+        Self {
+            store,
+            key,
+            operators,
+            skew_window_secs,
+            replay: ReplayGuard::default(),
+            publishing: Mutex::new(()),
+        }
+    }
+
+    /// Publishes the next round.
+    pub async fn publish(
+        &self,
+        req: &NewRoundRequest,
+    ) -> Result<Signed<RoundAnnouncement>, ApiError> {
+        req.params.validate().map_err(|e| {
+            ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_params",
+                e.to_string(),
+            )
+        })?;
+        if req.params.count == 0 || req.params.count > 64 {
+            return Err(ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_params",
+                "count must be 1..=64",
+            ));
+        }
+        if !(100..=3_600_000).contains(&req.window_ms) {
+            return Err(ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_window",
+                "window_ms must be 100..=3600000",
+            ));
+        }
+        let _turn = self.publishing.lock().await;
+        let number = self.store.latest_round().await?.map_or(1, |r| r.number + 1);
+        let mut nonce = [0u8; 16];
+        rand::rngs::OsRng.fill_bytes(&mut nonce);
+        let now = hallmark_core::time::now_unix_ms();
+        let ann = RoundAnnouncement {
+            round_id: RoundId::from_number(number),
+            number,
+            lane: "sat".into(),
+            seed: rand::rngs::OsRng.next_u64(),
+            nonce: hex::encode(nonce),
+            params: req.params,
+            starts_at_ms: now,
+            deadline_ms: now + req.window_ms,
+        };
+        let signed = Signed::sign(&ann, &self.key).map_err(ApiError::internal)?;
+        self.store
+            .insert_round(&RoundRow {
+                number,
+                round_id: ann.round_id.to_string(),
+                body: serde_json::to_string(signed.envelope()).map_err(ApiError::internal)?,
+                created_at: now / 1000,
+            })
+            .await?;
+        Ok(signed)
+    }
+}
+
+/// The coordinator's routes.
+pub fn router(c: Arc<Coordinator>) -> Router {
+    Router::new()
+        .route("/v1/health", get(health))
+        .route("/v1/rounds", post(new_round))
+        .route("/v1/rounds/current", get(current))
+        .route("/v1/rounds/{id}", get(by_id))
+        .with_state(c)
+}
+
+async fn new_round(
+    State(c): State<Arc<Coordinator>>,
+    OriginalUri(uri): OriginalUri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<(StatusCode, Json<Envelope>), ApiError> {
+    let now = hallmark_core::time::now_unix();
+    let (signer, sig) =
+        verify_request(&headers, "POST", uri.path(), &body, now, c.skew_window_secs)?;
+    if !c.operators.contains(&signer) {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "not_operator",
+            format!("{signer} may not publish rounds"),
+        ));
+    }
+    c.replay.check(sig, now, c.skew_window_secs)?;
+    let req: NewRoundRequest = parse_json(&body)?;
+    let signed = c.publish(&req).await?;
+    Ok((StatusCode::CREATED, Json(signed.envelope().clone())))
+}
+
+fn envelope_of(row: RoundRow) -> Result<Json<Envelope>, ApiError> {
+    serde_json::from_str(&row.body)
+        .map(Json)
+        .map_err(|e| ApiError::internal(format!("stored round {} is corrupt: {e}", row.round_id)))
+}
+
+async fn current(State(c): State<Arc<Coordinator>>) -> Result<Json<Envelope>, ApiError> {
+    match c.store.latest_round().await? {
+        Some(row) => envelope_of(row),
+        None => Err(ApiError::not_found("no round has been published yet")),
+    }
+}
+
+async fn by_id(
+    State(c): State<Arc<Coordinator>>,
+    Path(id): Path<String>,
+) -> Result<Json<Envelope>, ApiError> {
+    match c.store.round(&id).await? {
+        Some(row) => envelope_of(row),
+        None => Err(ApiError::not_found(format!("no round {id:?}"))),
+    }
+}

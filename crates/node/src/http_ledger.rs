@@ -1,0 +1,83 @@
+//! [`Ledger`] over HTTP: how every role other than the ledger reaches it.
+
+use async_trait::async_trait;
+use hallmark_core::{PublicKey, Signed};
+use hallmark_ledger::{Ledger, LedgerError, LedgerTx, Metagraph, TxReceipt, ValidatorWeights};
+
+use crate::client::{ClientError, NodeClient};
+use crate::ledger_service::{AccountInfo, LedgerInfo};
+
+/// A remote devnet ledger.
+#[derive(Debug, Clone)]
+pub struct HttpLedger {
+    client: NodeClient,
+}
+
+impl HttpLedger {
+    /// A ledger at `url`.
+    pub fn new(url: &str) -> Self {
+        Self {
+            client: NodeClient::new(url),
+        }
+    }
+
+    /// The chain id transactions must carry.
+    pub async fn chain_id(&self) -> Result<String, LedgerError> {
+        let info: LedgerInfo = self
+            .client
+            .get("/v1/ledger/info")
+            .await
+            .map_err(to_ledger)?;
+        Ok(info.chain_id)
+    }
+}
+
+fn to_ledger(e: ClientError) -> LedgerError {
+    match &e {
+        ClientError::Api { status, error, .. } if (400..500).contains(status) => {
+            match error.code.as_str() {
+                "bad_signature" => LedgerError::BadSignature(error.message.clone()),
+                "not_registered" => LedgerError::NotRegistered(error.message.clone()),
+                "unauthorized" => LedgerError::Unauthorized(error.message.clone()),
+                _ => LedgerError::Rejected {
+                    code: error.code.clone(),
+                    message: error.message.clone(),
+                },
+            }
+        }
+        _ => LedgerError::Unavailable(e.to_string()),
+    }
+}
+
+#[async_trait]
+impl Ledger for HttpLedger {
+    async fn submit(&self, tx: Signed<LedgerTx>) -> Result<TxReceipt, LedgerError> {
+        self.client
+            .post("/v1/ledger/tx", tx.envelope())
+            .await
+            .map_err(to_ledger)
+    }
+
+    async fn metagraph(&self) -> Result<Metagraph, LedgerError> {
+        self.client
+            .get("/v1/ledger/metagraph")
+            .await
+            .map_err(to_ledger)
+    }
+
+    async fn weights(&self, epoch: u64) -> Result<Vec<ValidatorWeights>, LedgerError> {
+        self.client
+            .get(&format!("/v1/ledger/weights/{epoch}"))
+            .await
+            .map_err(to_ledger)
+    }
+
+    async fn balance(&self, account: &PublicKey) -> Result<(u64, u64), LedgerError> {
+        let a: AccountInfo = self
+            .client
+            .get(&format!("/v1/ledger/accounts/{account}"))
+            .await
+            .map_err(to_ledger)?;
+        Ok((a.balance, a.nonce))
+    }
+}

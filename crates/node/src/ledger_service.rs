@@ -1,0 +1,90 @@
+//! The ledger role over HTTP.
+//!
+//! - `GET  /v1/ledger/info` — chain id
+//! - `GET  /v1/ledger/metagraph` — every registered neuron
+//! - `POST /v1/ledger/tx` — a DSSE-signed [`hallmark_ledger::LedgerTx`] envelope
+//! - `GET  /v1/ledger/weights/{epoch}` — validators' weights for an epoch
+//! - `GET  /v1/ledger/accounts/{address}` — balance and nonce
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use hallmark_core::{Envelope, PublicKey, Signed};
+use hallmark_ledger::{DevnetLedger, Ledger, Metagraph, TxReceipt, ValidatorWeights};
+use serde::{Deserialize, Serialize};
+
+use crate::api::{health, parse_json, ApiError};
+
+/// `GET /v1/ledger/info`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LedgerInfo {
+    pub chain_id: String,
+}
+
+/// `GET /v1/ledger/accounts/{address}`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AccountInfo {
+    pub address: PublicKey,
+    pub balance: u64,
+    pub nonce: u64,
+}
+
+/// The ledger's routes over a devnet ledger.
+pub fn router(ledger: Arc<DevnetLedger>) -> Router {
+    Router::new()
+        .route("/v1/health", get(health))
+        .route("/v1/ledger/info", get(info))
+        .route("/v1/ledger/metagraph", get(metagraph))
+        .route("/v1/ledger/tx", post(submit))
+        .route("/v1/ledger/weights/{epoch}", get(weights))
+        .route("/v1/ledger/accounts/{address}", get(account))
+        .with_state(ledger)
+}
+
+async fn info(State(l): State<Arc<DevnetLedger>>) -> Json<LedgerInfo> {
+    Json(LedgerInfo {
+        chain_id: l.chain_id().to_string(),
+    })
+}
+
+async fn metagraph(State(l): State<Arc<DevnetLedger>>) -> Result<Json<Metagraph>, ApiError> {
+    Ok(Json(l.metagraph().await?))
+}
+
+async fn submit(
+    State(l): State<Arc<DevnetLedger>>,
+    body: Bytes,
+) -> Result<(StatusCode, Json<TxReceipt>), ApiError> {
+    let env: Envelope = parse_json(&body)?;
+    let receipt = l.submit(Signed::from_envelope(env)).await?;
+    Ok((StatusCode::CREATED, Json(receipt)))
+}
+
+async fn weights(
+    State(l): State<Arc<DevnetLedger>>,
+    Path(epoch): Path<String>,
+) -> Result<Json<Vec<ValidatorWeights>>, ApiError> {
+    let epoch: u64 = epoch.parse().map_err(|_| {
+        ApiError::bad_request("invalid_epoch", format!("{epoch:?} is not an epoch number"))
+    })?;
+    Ok(Json(l.weights(epoch).await?))
+}
+
+async fn account(
+    State(l): State<Arc<DevnetLedger>>,
+    Path(address): Path<String>,
+) -> Result<Json<AccountInfo>, ApiError> {
+    let key: PublicKey = address
+        .parse()
+        .map_err(|e| ApiError::bad_request("invalid_address", format!("{address:?}: {e}")))?;
+    let (balance, nonce) = l.balance(&key).await?;
+    Ok(Json(AccountInfo {
+        address: key,
+        balance,
+        nonce,
+    }))
+}

@@ -1,0 +1,27 @@
+//! hallmark-node: the HTTP services for every role and the signed client they talk with.
+//!
+//! - [`ledger_service`]: the devnet ledger over HTTP; [`http_ledger::HttpLedger`] is the
+//!   [`hallmark_ledger::Ledger`] every other role uses to reach it.
+//! - [`coordinator`]: publishes signed sat rounds (id, seed, nonce, parameters, deadline).
+//! - [`validator`]: verifies witnesses first-hand, scores, signs and serves score reports,
+//!   gathers peers' reports from metagraph axons, decides, and sets weights.
+//! - [`worker`]: solves each round and submits signed witnesses to every validator.
+//! - [`auth`]: request signing (method, path without query, body digest, timestamp).
+//! - [`api`]: wire errors and body parsing shared by every service.
+
+pub mod api;
+pub mod auth;
+pub mod client;
+pub mod config;
+pub mod coordinator;
+pub mod http_ledger;
+pub mod ledger_service;
+pub mod messages;
+pub mod registration;
+pub mod run;
+pub mod validator;
+pub mod worker;
+
+pub use client::{ClientError, NodeClient};
+pub use config::{NodeConfig, RoleName};
+pub use run::{run_node, serve, RunningNode};

@@ -1,0 +1,88 @@
+//! The signed statements and response bodies roles exchange.
+
+use std::collections::BTreeMap;
+
+use hallmark_core::{PublicKey, RoundId, SignedPayload};
+use hallmark_sat::InstanceParams;
+use serde::{Deserialize, Serialize};
+
+/// A sat round as the coordinator announces it, signed by the coordinator's key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RoundAnnouncement {
+    pub round_id: RoundId,
+    pub number: u64,
+    pub lane: String,
+    /// Instances are generated from this seed by everyone.
+    pub seed: u64,
+    /// Bound into every witness (provenance).
+    pub nonce: String,
+    pub params: InstanceParams,
+    pub starts_at_ms: i64,
+    pub deadline_ms: i64,
+}
+
+impl SignedPayload for RoundAnnouncement {
+    const PAYLOAD_TYPE: &'static str = "application/vnd.hallmark.round+json";
+}
+
+/// What an operator asks the coordinator for: a new round.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewRoundRequest {
+    pub params: InstanceParams,
+    /// How long workers have, from now.
+    pub window_ms: i64,
+}
+
+/// A validator's signed scores for one run (for the sat lane, one run is one round).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ScoreReport {
+    pub run_id: RoundId,
+    pub lane: String,
+    pub validator_hotkey: PublicKey,
+    /// Score per worker, in [0, 1].
+    pub scores: BTreeMap<PublicKey, f64>,
+}
+
+impl SignedPayload for ScoreReport {
+    const PAYLOAD_TYPE: &'static str = "application/vnd.hallmark.score-report+json";
+}
+
+/// One validator's report as another validator used it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UsedReport {
+    pub validator: PublicKey,
+    pub stake: u64,
+    pub report_sha256: String,
+    pub scores: BTreeMap<PublicKey, f64>,
+}
+
+/// What a validator decided for a round, served at `GET /v1/rounds/{id}/result`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RoundResult {
+    pub run_id: RoundId,
+    pub validator: PublicKey,
+    pub byzantine: bool,
+    pub winner: Option<PublicKey>,
+    pub consensus: BTreeMap<PublicKey, f64>,
+    pub quorum_met: bool,
+    pub reporting_stake: u64,
+    pub total_stake: u64,
+    pub reports: Vec<UsedReport>,
+    /// Peers whose report could not be used, with why.
+    pub missing: Vec<(PublicKey, String)>,
+    /// Whether this validator, by its own scores, agrees with the winner.
+    pub agrees: bool,
+    /// Witness rejections this validator saw in the round, per code.
+    pub rejections: BTreeMap<String, u64>,
+    pub weights_tx: Option<String>,
+}
+
+/// Response of `POST /v1/sat/witness`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WitnessAck {
+    pub accepted: bool,
+    /// False when this worker already had an accepted witness for the instance.
+    pub first: bool,
+    pub latency_ms: i64,
+    pub verdict: hallmark_core::Verdict,
+}

@@ -1,0 +1,251 @@
+//! Starting a role: data dir, keys, store, listener, registration, background loops, and a
+//! graceful shutdown.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+
+use axum::Router;
+use hallmark_core::{Keypair, PublicKey};
+use hallmark_ledger::{DevnetLedger, Genesis, LedgerParams, Role};
+use hallmark_store::Store;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::client::NodeClient;
+use crate::config::{NodeConfig, RoleName};
+use crate::coordinator::{self, Coordinator};
+use crate::http_ledger::HttpLedger;
+use crate::registration::join;
+use crate::validator::{self, Validator};
+use crate::worker::{self, Worker};
+use crate::{api, ledger_service};
+
+/// Why a node could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum NodeError {
+    #[error("{what}: {source}")]
+    Io {
+        what: String,
+        source: std::io::Error,
+    },
+    #[error("store: {0}")]
+    Store(#[from] hallmark_store::StoreError),
+    #[error("ledger: {0}")]
+    Ledger(#[from] hallmark_ledger::LedgerError),
+    #[error("configuration: {0}")]
+    Config(String),
+    #[error("key file {path}: {message}")]
+    Key { path: String, message: String },
+}
+
+fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> NodeError {
+    let what = what.into();
+    move |source| NodeError::Io { what, source }
+}
+
+/// Reads a hex seed key file, or creates one (mode 0600) if it does not exist.
+pub fn load_or_create_key(path: &Path) -> Result<Keypair, NodeError> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => Keypair::from_seed_hex(&text).map_err(|e| NodeError::Key {
+            path: path.display().to_string(),
+            message: e.to_string(),
+        }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let kp = Keypair::generate();
+            write_secret(path, &kp.seed_hex())?;
+            Ok(kp)
+        }
+        Err(e) => Err(io(format!("reading {}", path.display()))(e)),
+    }
+}
+
+/// Reads an existing hex seed key file.
+pub fn load_key(path: &Path) -> Result<Keypair, NodeError> {
+    let text =
+        std::fs::read_to_string(path).map_err(io(format!("reading key {}", path.display())))?;
+    Keypair::from_seed_hex(&text).map_err(|e| NodeError::Key {
+        path: path.display().to_string(),
+        message: e.to_string(),
+    })
+}
+
+/// Writes a secret file readable only by its owner, atomically.
+pub fn write_secret(path: &Path, contents: &str) -> Result<(), NodeError> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(io(format!("creating {}", dir.display())))?;
+    }
+    let tmp = path.with_extension("tmp");
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&tmp)
+        .map_err(io(format!("creating {}", tmp.display())))?;
+    f.write_all(contents.as_bytes())
+        .and_then(|_| f.sync_all())
+        .map_err(io(format!("writing {}", tmp.display())))?;
+    std::fs::rename(&tmp, path).map_err(io(format!("renaming to {}", path.display())))
+}
+
+/// A node started in this process.
+pub struct RunningNode {
+    pub addr: SocketAddr,
+    pub hotkey: PublicKey,
+    shutdown: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl RunningNode {
+    /// The node's base URL.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Stops serving and the background loops, and waits for them.
+    pub async fn stop(self) {
+        let _ = self.shutdown.send(true);
+        for t in self.tasks {
+            let _ = t.await;
+        }
+    }
+}
+
+/// Serves `router` on `listener` until `shutdown` turns true.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    router: Router,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let app = router.layer(axum::middleware::from_fn(api::wire_errors));
+    let res = axum::serve(listener, app)
+        .with_graceful_shutdown(async move {
+            let _ = shutdown.wait_for(|s| *s).await;
+        })
+        .await;
+    if let Err(e) = res {
+        tracing::error!(error = %e, "server failed");
+    }
+}
+
+/// Starts `role` as configured: binds, registers on the ledger (validators and workers), and
+/// runs until [`RunningNode::stop`].
+pub async fn run_node(role: RoleName, cfg: &NodeConfig) -> Result<RunningNode, NodeError> {
+    std::fs::create_dir_all(&cfg.data_dir)
+        .map_err(io(format!("creating {}", cfg.data_dir.display())))?;
+    let key = load_or_create_key(&cfg.key_path())?;
+    let store = Store::open(&cfg.db_path()).await?;
+    let listener = tokio::net::TcpListener::bind(&cfg.listen)
+        .await
+        .map_err(io(format!("binding {}", cfg.listen)))?;
+    let addr = listener
+        .local_addr()
+        .map_err(io("reading the bound address"))?;
+    let url = format!("http://{addr}");
+    let (tx, rx) = watch::channel(false);
+    let mut tasks = Vec::new();
+
+    let coordinator_hotkey = || {
+        cfg.network
+            .coordinator_hotkey
+            .ok_or_else(|| NodeError::Config("network.coordinator_hotkey must be set: rounds are only trusted from a pinned coordinator key".into()))
+    };
+    let coldkey = || -> Result<Keypair, NodeError> {
+        let path = cfg.network.coldkey_file.as_ref().ok_or_else(|| {
+            NodeError::Config("network.coldkey_file must be set to register on the ledger".into())
+        })?;
+        load_key(path)
+    };
+
+    let router = match role {
+        RoleName::Ledger => {
+            let genesis = Genesis {
+                chain_id: cfg.ledger.chain_id.clone(),
+                balances: cfg
+                    .ledger
+                    .genesis
+                    .iter()
+                    .map(|g| (g.account, g.balance))
+                    .collect(),
+            };
+            let params = LedgerParams {
+                min_validator_stake: cfg.ledger.min_validator_stake,
+                min_worker_stake: cfg.ledger.min_worker_stake,
+                ..LedgerParams::default()
+            };
+            let ledger = DevnetLedger::open(store, &genesis, params).await?;
+            ledger_service::router(Arc::new(ledger))
+        }
+        RoleName::Coordinator => {
+            let c = Coordinator::new(
+                store,
+                key.clone(),
+                cfg.coordinator.operators.clone(),
+                cfg.network.skew_window_secs,
+            );
+            coordinator::router(Arc::new(c))
+        }
+        RoleName::Validator => {
+            let pinned = coordinator_hotkey()?;
+            let ledger = HttpLedger::new(&cfg.network.ledger_url);
+            join(
+                &ledger,
+                &coldkey()?,
+                &key,
+                Role::Validator,
+                cfg.network.stake,
+                &url,
+            )
+            .await?;
+            let v = Arc::new(Validator::new(
+                store,
+                key.clone(),
+                ledger,
+                NodeClient::new(&cfg.network.coordinator_url),
+                pinned,
+                cfg.validator.clone(),
+                cfg.network.skew_window_secs,
+            ));
+            tasks.push(tokio::spawn(v.clone().run_loop(rx.clone())));
+            validator::router(v)
+        }
+        RoleName::Worker => {
+            let pinned = coordinator_hotkey()?;
+            let ledger = HttpLedger::new(&cfg.network.ledger_url);
+            join(
+                &ledger,
+                &coldkey()?,
+                &key,
+                Role::Worker,
+                cfg.network.stake,
+                &url,
+            )
+            .await?;
+            let w = Arc::new(Worker::new(
+                key.clone(),
+                ledger,
+                NodeClient::new(&cfg.network.coordinator_url),
+                pinned,
+                cfg.worker.clone(),
+            ));
+            tasks.push(tokio::spawn(w.clone().run_loop(rx.clone())));
+            worker::router(w)
+        }
+    };
+    tasks.push(tokio::spawn(serve(listener, router, rx)));
+    if let Some(path) = &cfg.addr_file {
+        let tmp = path.with_extension("tmp");
+        std::fs::write(&tmp, &url).map_err(io(format!("writing {}", tmp.display())))?;
+        std::fs::rename(&tmp, path).map_err(io(format!("writing {}", path.display())))?;
+    }
+    tracing::info!(role = ?role, %url, hotkey = %key.public(), "node started");
+    Ok(RunningNode {
+        addr,
+        hotkey: key.public(),
+        shutdown: tx,
+        tasks,
+    })
+}

@@ -1,0 +1,206 @@
+//! Ledger tables: the hash-chained transaction log, accounts, neurons and weights.
+
+use sqlx::Row;
+
+use crate::{to_i64, to_u64, Store, StoreError};
+
+/// One applied ledger transaction.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LedgerTxRow {
+    pub seq: u64,
+    pub tx_hash: String,
+    pub prev_hash: String,
+    pub signer: String,
+    pub kind: String,
+    pub envelope: String,
+    pub applied_at: i64,
+}
+
+/// An account's public balance and transaction nonce.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccountRow {
+    pub address: String,
+    pub balance: u64,
+    pub nonce: u64,
+}
+
+/// A registered hotkey (a neuron in the metagraph).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NeuronRow {
+    pub uid: u64,
+    pub hotkey: String,
+    pub coldkey: String,
+    pub role: String,
+    pub stake: u64,
+    pub axon: Option<String>,
+    pub registered_seq: u64,
+}
+
+/// One validator's weights for one epoch (JSON text).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WeightsRow {
+    pub epoch: u64,
+    pub validator: String,
+    pub weights: String,
+    pub seq: u64,
+}
+
+/// Everything one transaction changes, committed atomically with the transaction itself.
+#[derive(Debug, Clone, Default)]
+pub struct LedgerCommit {
+    pub tx: Option<LedgerTxRow>,
+    pub accounts: Vec<AccountRow>,
+    /// Neurons to insert or update (matched by hotkey; `uid` is assigned on insert).
+    pub neurons: Vec<NeuronRow>,
+    pub weights: Vec<WeightsRow>,
+}
+
+impl Store {
+    /// The last applied transaction's sequence number and hash.
+    pub async fn ledger_head(&self) -> Result<Option<(u64, String)>, StoreError> {
+        let row = sqlx::query("SELECT seq, tx_hash FROM ledger_txs ORDER BY seq DESC LIMIT 1")
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|r| Ok((to_u64(r.get(0), "seq")?, r.get(1))))
+            .transpose()
+    }
+
+    /// Applies one transaction and its effects in a single database transaction. Fails with
+    /// `Conflict` if another transaction took the same sequence number first.
+    pub async fn commit_ledger(&self, commit: &LedgerCommit) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        if let Some(t) = &commit.tx {
+            let res = sqlx::query("INSERT INTO ledger_txs (seq, tx_hash, prev_hash, signer, kind, envelope, applied_at) VALUES (?, ?, ?, ?, ?, ?, ?)")
+                .bind(to_i64(t.seq, "seq")?)
+                .bind(&t.tx_hash)
+                .bind(&t.prev_hash)
+                .bind(&t.signer)
+                .bind(&t.kind)
+                .bind(&t.envelope)
+                .bind(t.applied_at)
+                .execute(&mut *tx)
+                .await;
+            if let Err(sqlx::Error::Database(e)) = &res {
+                if e.is_unique_violation() {
+                    return Err(StoreError::Conflict(format!(
+                        "ledger tx {} already applied",
+                        t.tx_hash
+                    )));
+                }
+            }
+            res?;
+        }
+        for a in &commit.accounts {
+            sqlx::query("INSERT INTO accounts (address, balance, nonce) VALUES (?, ?, ?) ON CONFLICT(address) DO UPDATE SET balance = excluded.balance, nonce = excluded.nonce")
+                .bind(&a.address)
+                .bind(to_i64(a.balance, "balance")?)
+                .bind(to_i64(a.nonce, "nonce")?)
+                .execute(&mut *tx)
+                .await?;
+        }
+        for n in &commit.neurons {
+            sqlx::query("INSERT INTO neurons (hotkey, coldkey, role, stake, axon, registered_seq) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(hotkey) DO UPDATE SET stake = excluded.stake, axon = excluded.axon")
+                .bind(&n.hotkey)
+                .bind(&n.coldkey)
+                .bind(&n.role)
+                .bind(to_i64(n.stake, "stake")?)
+                .bind(&n.axon)
+                .bind(to_i64(n.registered_seq, "seq")?)
+                .execute(&mut *tx)
+                .await?;
+        }
+        for w in &commit.weights {
+            sqlx::query("INSERT INTO weights (epoch, validator, weights, seq) VALUES (?, ?, ?, ?) ON CONFLICT(epoch, validator) DO UPDATE SET weights = excluded.weights, seq = excluded.seq")
+                .bind(to_i64(w.epoch, "epoch")?)
+                .bind(&w.validator)
+                .bind(&w.weights)
+                .bind(to_i64(w.seq, "seq")?)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// An account, if it exists.
+    pub async fn account(&self, address: &str) -> Result<Option<AccountRow>, StoreError> {
+        let row = sqlx::query("SELECT address, balance, nonce FROM accounts WHERE address = ?")
+            .bind(address)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|r| {
+            Ok(AccountRow {
+                address: r.get(0),
+                balance: to_u64(r.get(1), "balance")?,
+                nonce: to_u64(r.get(2), "nonce")?,
+            })
+        })
+        .transpose()
+    }
+
+    /// Every registered neuron, by uid.
+    pub async fn neurons(&self) -> Result<Vec<NeuronRow>, StoreError> {
+        let rows = sqlx::query("SELECT uid, hotkey, coldkey, role, stake, axon, registered_seq FROM neurons ORDER BY uid")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.into_iter()
+            .map(|r| {
+                Ok(NeuronRow {
+                    uid: to_u64(r.get(0), "uid")?,
+                    hotkey: r.get(1),
+                    coldkey: r.get(2),
+                    role: r.get(3),
+                    stake: to_u64(r.get(4), "stake")?,
+                    axon: r.get(5),
+                    registered_seq: to_u64(r.get(6), "seq")?,
+                })
+            })
+            .collect()
+    }
+
+    /// All validators' weights for an epoch.
+    pub async fn weights(&self, epoch: u64) -> Result<Vec<WeightsRow>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT epoch, validator, weights, seq FROM weights WHERE epoch = ? ORDER BY validator",
+        )
+        .bind(to_i64(epoch, "epoch")?)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter()
+            .map(|r| {
+                Ok(WeightsRow {
+                    epoch: to_u64(r.get(0), "epoch")?,
+                    validator: r.get(1),
+                    weights: r.get(2),
+                    seq: to_u64(r.get(3), "seq")?,
+                })
+            })
+            .collect()
+    }
+
+    /// Transactions from `from_seq` on, at most `limit`.
+    pub async fn ledger_txs(
+        &self,
+        from_seq: u64,
+        limit: u32,
+    ) -> Result<Vec<LedgerTxRow>, StoreError> {
+        let rows = sqlx::query("SELECT seq, tx_hash, prev_hash, signer, kind, envelope, applied_at FROM ledger_txs WHERE seq >= ? ORDER BY seq LIMIT ?")
+            .bind(to_i64(from_seq, "seq")?)
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.into_iter()
+            .map(|r| {
+                Ok(LedgerTxRow {
+                    seq: to_u64(r.get(0), "seq")?,
+                    tx_hash: r.get(1),
+                    prev_hash: r.get(2),
+                    signer: r.get(3),
+                    kind: r.get(4),
+                    envelope: r.get(5),
+                    applied_at: r.get(6),
+                })
+            })
+            .collect()
+    }
+}
