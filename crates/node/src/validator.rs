@@ -210,23 +210,13 @@ impl Validator {
             round_nonce: active.ann.nonce.clone(),
             deadline_unix_ms: active.ann.deadline_ms,
             received_unix_ms: received_ms,
+            submitted_by: Some(sender),
         };
-        let (mut verdict, ok) = verify_witness(
+        let (verdict, ok) = verify_witness(
             &ctx,
             |sha| active.sat.instance(sha).map(|i| &i.cnf),
             &signed,
         );
-        if let Some((signer, _)) = &ok {
-            if *signer != sender {
-                verdict.accepted = false;
-                verdict.rejection = Some("provenance_mismatch".into());
-                verdict.checks.push(hallmark_core::Check {
-                    name: "provenance_mismatch".into(),
-                    outcome: hallmark_core::CheckOutcome::Fail,
-                    detail: format!("submitted by {sender}, not by the witness's worker {signer}"),
-                });
-            }
-        }
         let verdict_json = serde_json::to_string(&verdict).map_err(ApiError::internal)?;
         let round_for_log = claimed_round.unwrap_or_else(|| active.ann.round_id.clone());
         match (verdict.accepted, ok) {

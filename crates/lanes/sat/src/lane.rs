@@ -143,6 +143,7 @@ mod tests {
             round_nonce: round.nonce.clone(),
             deadline_unix_ms: i64::MAX,
             received_unix_ms: 0,
+            submitted_by: Some(kp.public()),
         };
         for w in &witnesses {
             let v = SatLane.verify(&ctx, &round, w);

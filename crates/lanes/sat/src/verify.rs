@@ -90,6 +90,9 @@ pub struct SatVerifyContext {
     pub round_nonce: String,
     pub deadline_unix_ms: i64,
     pub received_unix_ms: i64,
+    /// Who delivered the witness (the authenticated request signer), when known. A witness
+    /// delivered by anyone but its own worker is refused: no relaying others' work.
+    pub submitted_by: Option<PublicKey>,
 }
 
 /// Every check of a witness, in order; the first failure names the verdict's rejection.
@@ -129,6 +132,15 @@ pub fn verify_witness<'a>(
             format!(
                 "witness names worker {} but is signed by {}",
                 w.worker_hotkey, verified.signer
+            ),
+        );
+    } else if ctx.submitted_by.is_some_and(|s| s != verified.signer) {
+        v.fail(
+            "provenance_mismatch",
+            format!(
+                "witness of {} was submitted by {}",
+                verified.signer,
+                ctx.submitted_by.map(|s| s.to_ss58()).unwrap_or_default()
             ),
         );
     } else if w.nonce != ctx.round_nonce {
@@ -242,6 +254,7 @@ mod tests {
             round_nonce: "ab".repeat(16),
             deadline_unix_ms: 10_000,
             received_unix_ms: 5_000,
+            submitted_by: None,
         };
         (kp, ctx, cnf())
     }
@@ -285,6 +298,11 @@ mod tests {
         let mut w = good.clone();
         w.round_id = RoundId::from_number(4);
         assert_eq!(code(&w, &kp, &ctx), "stale_round");
+        let mut relayed = ctx.clone();
+        relayed.submitted_by = Some(Keypair::generate().public());
+        assert_eq!(code(&good, &kp, &relayed), "provenance_mismatch");
+        relayed.submitted_by = Some(kp.public());
+        assert!(run(&relayed, &c, &Signed::sign(&good, &kp).unwrap()).accepted);
         let mut late = ctx.clone();
         late.received_unix_ms = 10_001;
         assert_eq!(code(&good, &kp, &late), "stale_round");

@@ -1,0 +1,360 @@
+//! A whole network started in this process on 127.0.0.1:0, talking real HTTP: one round end to
+//! end, then the bad inputs a node must survive with a structured 4xx and no lost data.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use hallmark_core::{Envelope, ErrorBody, Keypair, RoundId, Signed};
+use hallmark_node::config::{GenesisBalance, NodeConfig, RoleName};
+use hallmark_node::messages::{NewRoundRequest, RoundAnnouncement, RoundResult, ScoreReport};
+use hallmark_node::run::{run_node, write_secret, RunningNode};
+use hallmark_node::NodeClient;
+use hallmark_sat::{InstanceParams, SatLane, SatRound, Witness};
+
+const PARAMS: InstanceParams = InstanceParams {
+    vars: 100,
+    clauses: 400,
+    k: 3,
+    count: 3,
+};
+
+struct Net {
+    _dir: tempfile::TempDir,
+    ledger: RunningNode,
+    coordinator: RunningNode,
+    validators: Vec<RunningNode>,
+    workers: Vec<RunningNode>,
+    operator: Keypair,
+    coldkey: Keypair,
+}
+
+fn cfg(dir: &Path, name: &str) -> NodeConfig {
+    NodeConfig {
+        name: name.into(),
+        data_dir: dir.join(name),
+        ..NodeConfig::default()
+    }
+}
+
+async fn start(validators: usize, workers: usize) -> Net {
+    let dir = tempfile::tempdir().unwrap();
+    let operator = Keypair::generate();
+    let coldkey = Keypair::generate();
+    let coldkey_file = dir.path().join("coldkey");
+    write_secret(&coldkey_file, &coldkey.seed_hex()).unwrap();
+
+    let mut c = cfg(dir.path(), "ledger");
+    c.ledger.genesis = vec![GenesisBalance {
+        account: coldkey.public(),
+        balance: 1_000_000,
+    }];
+    let ledger = run_node(RoleName::Ledger, &c).await.unwrap();
+
+    let mut c = cfg(dir.path(), "coordinator");
+    c.coordinator.operators = vec![operator.public()];
+    let coordinator = run_node(RoleName::Coordinator, &c).await.unwrap();
+
+    let net = |c: &mut NodeConfig, stake: u64| {
+        c.network.ledger_url = ledger.url();
+        c.network.coordinator_url = coordinator.url();
+        c.network.coordinator_hotkey = Some(coordinator.hotkey);
+        c.network.coldkey_file = Some(coldkey_file.clone());
+        c.network.stake = stake;
+    };
+    let mut vs = Vec::new();
+    for i in 0..validators {
+        let mut c = cfg(dir.path(), &format!("validator-{i}"));
+        net(&mut c, 5_000);
+        c.validator.grace_ms = 200;
+        c.validator.poll_ms = 50;
+        vs.push(run_node(RoleName::Validator, &c).await.unwrap());
+    }
+    let mut ws = Vec::new();
+    for i in 0..workers {
+        let mut c = cfg(dir.path(), &format!("worker-{i}"));
+        net(&mut c, 500);
+        c.worker.poll_ms = 50;
+        c.worker.submit_delay_ms = i as u64 * 100;
+        ws.push(run_node(RoleName::Worker, &c).await.unwrap());
+    }
+    Net {
+        _dir: dir,
+        ledger,
+        coordinator,
+        validators: vs,
+        workers: ws,
+        operator,
+        coldkey,
+    }
+}
+
+async fn publish(net: &Net, window_ms: i64) -> RoundAnnouncement {
+    let client = NodeClient::new(&net.coordinator.url()).signed_by(net.operator.clone());
+    let env: Envelope = client
+        .post(
+            "/v1/rounds",
+            &NewRoundRequest {
+                params: PARAMS,
+                window_ms,
+            },
+        )
+        .await
+        .unwrap();
+    Signed::<RoundAnnouncement>::from_envelope(env)
+        .verify()
+        .unwrap()
+        .payload
+}
+
+async fn wait_result(url: &str, round: &RoundId) -> RoundResult {
+    let client = NodeClient::new(url);
+    let start = Instant::now();
+    loop {
+        match client
+            .get::<RoundResult>(&format!("/v1/rounds/{round}/result"))
+            .await
+        {
+            Ok(r) => return r,
+            Err(e) if e.status() == Some(404) && start.elapsed() < Duration::from_secs(60) => {
+                tokio::time::sleep(Duration::from_millis(100)).await
+            }
+            Err(e) => panic!("{e}"),
+        }
+    }
+}
+
+/// POSTs raw bytes and returns (status, wire error).
+async fn post_raw(client: &NodeClient, path: &str, body: &[u8]) -> (u16, ErrorBody) {
+    let err = client
+        .post_raw(path, body.to_vec())
+        .await
+        .expect_err("must be refused");
+    let status = err.status().unwrap_or_else(|| panic!("no status: {err}"));
+    let code = err.code().unwrap().to_string();
+    let hallmark_node::ClientError::Api { error, .. } = err else {
+        unreachable!()
+    };
+    assert_eq!(error.code, code);
+    (status, ErrorBody { error })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_round_end_to_end_then_bad_inputs() {
+    let net = start(3, 2).await;
+    let ann = publish(&net, 1_500).await;
+    let mut results = Vec::new();
+    for v in &net.validators {
+        results.push(wait_result(&v.url(), &ann.round_id).await);
+    }
+    // Every validator used all three signed reports and reached the same decision.
+    let winner = results[0].winner.expect("a winner");
+    for r in &results {
+        assert_eq!(r.winner, Some(winner));
+        assert_eq!(r.reports.len(), 3, "missing: {:?}", r.missing);
+        assert!(r.quorum_met);
+        assert!(r.agrees);
+        assert_eq!(r.consensus, results[0].consensus);
+    }
+    // The faster worker (no handicap) wins.
+    assert_eq!(winner, net.workers[0].hotkey);
+    // Each validator set weights on the ledger for this epoch.
+    let ledger = NodeClient::new(&net.ledger.url());
+    let weights: Vec<serde_json::Value> = ledger
+        .get(&format!("/v1/ledger/weights/{}", ann.number))
+        .await
+        .unwrap();
+    assert_eq!(weights.len(), 3);
+
+    // The served report is signed by the validator's metagraph hotkey and pinned to the run.
+    let v0 = NodeClient::new(&net.validators[0].url());
+    let served = v0
+        .get_bytes(&format!("/v1/consensus/scores/{}", ann.round_id))
+        .await
+        .unwrap();
+    let env: Envelope = serde_json::from_slice(&served).unwrap();
+    let report = Signed::<ScoreReport>::from_envelope(env).verify().unwrap();
+    assert_eq!(report.signer, net.validators[0].hotkey);
+    assert_eq!(report.payload.run_id, ann.round_id);
+    assert_eq!(
+        v0.get_bytes(&format!("/v1/consensus/scores/{}", ann.round_id))
+            .await
+            .unwrap(),
+        served,
+        "served byte for byte"
+    );
+
+    bad_inputs(&net, &ann).await;
+
+    // Nothing the bad inputs did changed what was stored: the same report, the same result.
+    assert_eq!(
+        v0.get_bytes(&format!("/v1/consensus/scores/{}", ann.round_id))
+            .await
+            .unwrap(),
+        served
+    );
+    let again = wait_result(&net.validators[0].url(), &ann.round_id).await;
+    assert_eq!(again, results[0]);
+
+    for n in net
+        .workers
+        .into_iter()
+        .chain(net.validators)
+        .chain([net.coordinator, net.ledger])
+    {
+        n.stop().await;
+    }
+}
+
+async fn bad_inputs(net: &Net, old: &RoundAnnouncement) {
+    let validator = &net.validators[0];
+    // A registered worker's key, to sign requests as that worker.
+    let worker_key = {
+        let text =
+            std::fs::read_to_string(net._dir.path().join("worker-0").join("hotkey")).unwrap();
+        Keypair::from_seed_hex(&text).unwrap()
+    };
+    let as_worker = NodeClient::new(&validator.url()).signed_by(worker_key.clone());
+    let unsigned = NodeClient::new(&validator.url());
+
+    // Garbage and truncated JSON: 400 invalid_json.
+    let (st, e) = post_raw(&as_worker, "/v1/sat/witness", b"{not json").await;
+    assert_eq!((st, e.error.code.as_str()), (400, "invalid_json"));
+    let good_round = SatRound::generate(
+        old.round_id.clone(),
+        old.nonce.clone(),
+        old.seed,
+        &old.params,
+    )
+    .unwrap();
+    let witness = good_round
+        .instances
+        .iter()
+        .find_map(|i| SatLane::solve_instance(&good_round, i, &worker_key).unwrap())
+        .expect("some instance of the round is satisfiable");
+    let full = serde_json::to_vec(witness.envelope()).unwrap();
+    let (st, e) = post_raw(&as_worker, "/v1/sat/witness", &full[..full.len() / 2]).await;
+    assert_eq!((st, e.error.code.as_str()), (400, "invalid_json"));
+
+    // No request signature: 401.
+    let (st, e) = post_raw(&unsigned, "/v1/sat/witness", &full).await;
+    assert_eq!((st, e.error.code.as_str()), (401, "unauthenticated"));
+
+    // A replayed witness from a round that is over: 422 stale_round.
+    let (st, e) = post_raw(&as_worker, "/v1/sat/witness", &full).await;
+    assert_eq!((st, e.error.code.as_str()), (422, "stale_round"), "{e:?}");
+    assert!(
+        e.error.details["checks"].is_array(),
+        "the verdict is in the details"
+    );
+
+    // Open a new round and try the rest against it.
+    let ann = publish(net, 10_000).await;
+    let round = SatRound::generate(
+        ann.round_id.clone(),
+        ann.nonce.clone(),
+        ann.seed,
+        &ann.params,
+    )
+    .unwrap();
+    let mut w: Witness = Witness {
+        round_id: ann.round_id.clone(),
+        instance_sha256: round.instances[0].sha256,
+        worker_hotkey: worker_key.public(),
+        nonce: ann.nonce.clone(),
+        assignment: vec![1],
+    };
+    let send = |w: &Witness, key: &Keypair| {
+        serde_json::to_vec(Signed::sign(w, key).unwrap().envelope()).unwrap()
+    };
+    // Bad signature: the envelope signed by someone else under the worker's keyid.
+    let mut env = Signed::sign(&w, &Keypair::generate())
+        .unwrap()
+        .envelope()
+        .clone();
+    env.signatures[0].keyid = worker_key.public().to_ss58();
+    let (st, e) = post_raw(
+        &as_worker,
+        "/v1/sat/witness",
+        &serde_json::to_vec(&env).unwrap(),
+    )
+    .await;
+    assert_eq!((st, e.error.code.as_str()), (422, "bad_signature"));
+    // Truncated assignment: the instance is not satisfied.
+    let (st, e) = post_raw(&as_worker, "/v1/sat/witness", &send(&w, &worker_key)).await;
+    assert_eq!((st, e.error.code.as_str()), (422, "solution_unsatisfied"));
+    w.assignment = vec![1, 1_000];
+    let (st, e) = post_raw(&as_worker, "/v1/sat/witness", &send(&w, &worker_key)).await;
+    assert_eq!((st, e.error.code.as_str()), (422, "variable_out_of_range"));
+    w.assignment = vec![1, -1];
+    let (st, e) = post_raw(&as_worker, "/v1/sat/witness", &send(&w, &worker_key)).await;
+    assert_eq!((st, e.error.code.as_str()), (422, "malformed_witness"));
+    w.instance_sha256 = hallmark_core::sha256(b"not an instance");
+    let (st, e) = post_raw(&as_worker, "/v1/sat/witness", &send(&w, &worker_key)).await;
+    assert_eq!((st, e.error.code.as_str()), (422, "cnf_sha256_mismatch"));
+    w.instance_sha256 = round.instances[0].sha256;
+    w.nonce = "00".repeat(16);
+    let (st, e) = post_raw(&as_worker, "/v1/sat/witness", &send(&w, &worker_key)).await;
+    assert_eq!((st, e.error.code.as_str()), (422, "provenance_mismatch"));
+    // Someone else's valid witness relayed by this worker: provenance.
+    let stranger = Keypair::generate();
+    let mut theirs = w.clone();
+    theirs.nonce = ann.nonce.clone();
+    theirs.worker_hotkey = stranger.public();
+    let (st, e) = post_raw(&as_worker, "/v1/sat/witness", &send(&theirs, &stranger)).await;
+    assert_eq!((st, e.error.code.as_str()), (422, "provenance_mismatch"));
+    // An unregistered key: 403.
+    let outsider = NodeClient::new(&validator.url()).signed_by(stranger.clone());
+    let (st, e) = post_raw(&outsider, "/v1/sat/witness", &send(&theirs, &stranger)).await;
+    assert_eq!((st, e.error.code.as_str()), (403, "not_registered"));
+
+    // Coordinator: only operators publish; a captured request can't be replayed.
+    let coord = NodeClient::new(&net.coordinator.url()).signed_by(net.coldkey.clone());
+    let body = serde_json::to_vec(&NewRoundRequest {
+        params: PARAMS,
+        window_ms: 1000,
+    })
+    .unwrap();
+    let (st, e) = post_raw(&coord, "/v1/rounds", &body).await;
+    assert_eq!((st, e.error.code.as_str()), (403, "not_operator"));
+    let op = NodeClient::new(&net.coordinator.url()).signed_by(net.operator.clone());
+    let bad = serde_json::to_vec(&NewRoundRequest {
+        params: InstanceParams { k: 0, ..PARAMS },
+        window_ms: 1000,
+    })
+    .unwrap();
+    let (st, e) = post_raw(&op, "/v1/rounds", &bad).await;
+    assert_eq!((st, e.error.code.as_str()), (422, "invalid_params"));
+    let (st, e) = post_raw(&op, "/v1/rounds", b"[]").await;
+    assert_eq!((st, e.error.code.as_str()), (400, "invalid_json"));
+
+    // Ledger: garbage, a forged transaction, unknown paths and bad path parameters.
+    let ledger = NodeClient::new(&net.ledger.url());
+    let (st, e) = post_raw(&ledger, "/v1/ledger/tx", b"\xff\xfe").await;
+    assert_eq!((st, e.error.code.as_str()), (400, "invalid_json"));
+    let forged = Envelope {
+        payload_type: "application/vnd.hallmark.ledger-tx+json".into(),
+        payload: "e30=".into(),
+        signatures: vec![],
+    };
+    let (st, e) = post_raw(
+        &ledger,
+        "/v1/ledger/tx",
+        &serde_json::to_vec(&forged).unwrap(),
+    )
+    .await;
+    assert_eq!((st, e.error.code.as_str()), (401, "bad_signature"));
+    for (path, status, code) in [
+        ("/v1/ledger/weights/minus-one", 400, "invalid_epoch"),
+        ("/v1/ledger/accounts/nobody", 400, "invalid_address"),
+        ("/v1/nothing-here", 404, "not_found"),
+    ] {
+        let err = ledger.get::<serde_json::Value>(path).await.unwrap_err();
+        assert_eq!(
+            (err.status(), err.code()),
+            (Some(status), Some(code)),
+            "{path}"
+        );
+    }
+    let _: BTreeMap<String, serde_json::Value> = ledger.get("/v1/ledger/metagraph").await.unwrap();
+}
