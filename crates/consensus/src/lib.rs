@@ -10,6 +10,6 @@ pub mod median;
 pub mod quorum;
 pub mod winner;
 
-pub use median::{consensus_scores, weighted_median, ValidatorScores};
+pub use median::{consensus_scores, weighted_median, weighted_median_columns, ValidatorScores};
 pub use quorum::{Quorum, QuorumError};
 pub use winner::{agrees, decide_round, select_winner, RoundDecision, WinnerPolicy};
