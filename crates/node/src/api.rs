@@ -73,8 +73,7 @@ impl From<hallmark_ledger::LedgerError> for ApiError {
         use hallmark_ledger::LedgerError as L;
         let status = match &e {
             L::BadSignature(_) => StatusCode::UNAUTHORIZED,
-            L::Unauthorized(_) => StatusCode::FORBIDDEN,
-            L::NotRegistered(_) => StatusCode::NOT_FOUND,
+            L::Unauthorized(_) | L::NotRegistered(_) => StatusCode::FORBIDDEN,
             L::AlreadyRegistered(_) | L::StaleNonce { .. } => StatusCode::CONFLICT,
             L::Store(_) => return ApiError::internal(e),
             L::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,

@@ -189,6 +189,7 @@ pub async fn run_node(role: RoleName, cfg: &NodeConfig) -> Result<RunningNode, N
             coordinator::router(Arc::new(c))
         }
         RoleName::Validator => {
+            Validator::check_config(&cfg.validator).map_err(NodeError::Config)?;
             let pinned = coordinator_hotkey()?;
             let ledger = HttpLedger::new(&cfg.network.ledger_url);
             join(

@@ -109,19 +109,50 @@ impl Validator {
     fn policy(&self) -> WinnerPolicy {
         WinnerPolicy {
             dethrone_margin: self.cfg.dethrone_margin,
+            // Checked by `check_config` before the validator starts.
             quorum: Quorum::new(self.cfg.quorum.0, self.cfg.quorum.1).unwrap_or_default(),
         }
     }
 
-    async fn metagraph_cached(&self) -> Result<Metagraph, ApiError> {
+    /// Refuses settings that would make the validator decide nonsense.
+    pub fn check_config(cfg: &ValidatorSection) -> Result<(), String> {
+        Quorum::new(cfg.quorum.0, cfg.quorum.1).map_err(|e| e.to_string())?;
+        if !(0.0..1.0).contains(&cfg.dethrone_margin) {
+            return Err(format!(
+                "validator.dethrone_margin {} must be in [0, 1)",
+                cfg.dethrone_margin
+            ));
+        }
+        Ok(())
+    }
+
+    /// The ledger's metagraph, from the cache if it is younger than `max_age`.
+    async fn metagraph_cached(&self, max_age: Duration) -> Result<Metagraph, ApiError> {
         if let Some((at, mg)) = self.metagraph.read().await.as_ref() {
-            if at.elapsed() < Duration::from_secs(1) {
+            if at.elapsed() < max_age {
                 return Ok(mg.clone());
             }
         }
         let mg = self.ledger.metagraph().await?;
         *self.metagraph.write().await = Some((Instant::now(), mg.clone()));
         Ok(mg)
+    }
+
+    /// Whether `key` is a registered worker. Before saying no, asks the ledger again unless
+    /// the cache is under 100 ms old (the worker may have just registered; an outsider
+    /// spamming submissions costs at most ten ledger reads a second).
+    async fn is_registered_worker(&self, key: &PublicKey) -> Result<bool, ApiError> {
+        for max_age in [Duration::from_secs(1), Duration::from_millis(100)] {
+            if self
+                .metagraph_cached(max_age)
+                .await?
+                .workers()
+                .any(|n| &n.hotkey == key)
+            {
+                return Ok(true);
+            }
+        }
+        Ok(false)
     }
 
     /// Adopts `ann` as the active round if it is newer than the current one.
@@ -197,8 +228,7 @@ impl Validator {
                 "this validator has no open round",
             ));
         };
-        let mg = self.metagraph_cached().await?;
-        if !mg.workers().any(|n| n.hotkey == sender) {
+        if !self.is_registered_worker(&sender).await? {
             return Err(ApiError::new(
                 StatusCode::FORBIDDEN,
                 "not_registered",
@@ -613,4 +643,31 @@ async fn status(State(v): State<Arc<Validator>>) -> Json<ValidatorStatus> {
             .as_ref()
             .map(|a| a.ann.round_id.clone()),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refuses_nonsense_settings() {
+        assert!(Validator::check_config(&ValidatorSection::default()).is_ok());
+        for quorum in [(3, 2), (1, 0), (0, 3)] {
+            let cfg = ValidatorSection {
+                quorum,
+                ..ValidatorSection::default()
+            };
+            assert!(Validator::check_config(&cfg).is_err(), "{quorum:?}");
+        }
+        let cfg = ValidatorSection {
+            dethrone_margin: 1.5,
+            ..ValidatorSection::default()
+        };
+        assert!(Validator::check_config(&cfg).is_err());
+        let cfg = ValidatorSection {
+            dethrone_margin: f64::NAN,
+            ..ValidatorSection::default()
+        };
+        assert!(Validator::check_config(&cfg).is_err());
+    }
 }
