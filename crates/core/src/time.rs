@@ -27,6 +27,14 @@ pub fn format_rfc3339(unix: i64) -> String {
         .unwrap_or_else(|| "1970-01-01T00:00:00Z".to_string())
 }
 
+/// Now as RFC 3339 UTC with nanoseconds, for signed requests: two identical requests made in
+/// the same second still carry different timestamps (and so different signatures).
+pub fn now_rfc3339_precise() -> String {
+    OffsetDateTime::now_utc()
+        .format(&Rfc3339)
+        .unwrap_or_else(|_| format_rfc3339(now_unix()))
+}
+
 /// Parses RFC 3339; a timestamp written without an offset is taken as UTC.
 pub fn parse_rfc3339(s: &str) -> Result<i64, TimeParseError> {
     if let Ok(t) = OffsetDateTime::parse(s, &Rfc3339) {
@@ -64,5 +72,10 @@ mod tests {
         assert!(parse_rfc3339("yesterday").is_err());
         let now = now_unix();
         assert_eq!(parse_rfc3339(&format_rfc3339(now)).unwrap(), now);
+        let precise = now_rfc3339_precise();
+        assert!(
+            (parse_rfc3339(&precise).unwrap() - now).abs() <= 1,
+            "{precise}"
+        );
     }
 }

@@ -41,7 +41,7 @@ pub fn sign_request(
     path: &str,
     body: &[u8],
 ) -> [(&'static str, String); 3] {
-    let ts = hallmark_core::time::format_rfc3339(hallmark_core::time::now_unix());
+    let ts = hallmark_core::time::now_rfc3339_precise();
     let sig = key.sign(&signing_message(method, path, body, &ts));
     [
         (SIGNER_HEADER, key.public().to_ss58()),
@@ -201,6 +201,17 @@ mod tests {
             (SIGNATURE_HEADER, B64.encode(sig)),
         ]);
         assert!(verify_request(&h, "GET", "/a", b"", now, 5).is_ok());
+    }
+
+    #[test]
+    fn identical_requests_in_one_second_differ() {
+        let kp = Keypair::generate();
+        let a = sign_request(&kp, "POST", "/v1/rounds", b"{}");
+        let b = sign_request(&kp, "POST", "/v1/rounds", b"{}");
+        assert_ne!(
+            a[2].1, b[2].1,
+            "signatures differ, so the replay guard can tell them apart"
+        );
     }
 
     #[test]

@@ -76,7 +76,24 @@ impl Coordinator {
             ));
         }
         let _turn = self.publishing.lock().await;
-        let number = self.store.latest_round().await?.map_or(1, |r| r.number + 1);
+        let latest = self.store.latest_round().await?;
+        if let Some(row) = &latest {
+            let env: Envelope = serde_json::from_str(&row.body).map_err(|e| {
+                ApiError::internal(format!("stored round {} is corrupt: {e}", row.round_id))
+            })?;
+            let open = Signed::<RoundAnnouncement>::from_envelope(env)
+                .verify()
+                .map(|v| v.payload.deadline_ms > hallmark_core::time::now_unix_ms())
+                .map_err(|e| ApiError::internal(format!("stored round {}: {e}", row.round_id)))?;
+            if open {
+                return Err(ApiError::new(
+                    StatusCode::CONFLICT,
+                    "round_open",
+                    format!("{} is still open; rounds run one at a time", row.round_id),
+                ));
+            }
+        }
+        let number = latest.map_or(1, |r| r.number + 1);
         let mut nonce = [0u8; 16];
         rand::rngs::OsRng.fill_bytes(&mut nonce);
         let now = hallmark_core::time::now_unix_ms();

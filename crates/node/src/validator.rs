@@ -54,6 +54,9 @@ pub struct Validator {
     cfg: ValidatorSection,
     skew_window_secs: i64,
     active: RwLock<Option<Arc<ActiveRound>>>,
+    /// Rounds adopted and not yet decided, by number: a round is decided even if a newer one
+    /// was announced before its grace period ended.
+    undecided: tokio::sync::Mutex<BTreeMap<u64, Arc<ActiveRound>>>,
     metagraph: RwLock<Option<(Instant, Metagraph)>>,
 }
 
@@ -102,6 +105,7 @@ impl Validator {
             cfg,
             skew_window_secs,
             active: RwLock::new(None),
+            undecided: tokio::sync::Mutex::new(BTreeMap::new()),
             metagraph: RwLock::new(None),
         }
     }
@@ -172,7 +176,12 @@ impl Validator {
         let mut slot = self.active.write().await;
         if slot.as_ref().is_none_or(|cur| cur.ann.number < ann.number) {
             tracing::info!(round = %ann.round_id, "validator adopted round");
-            *slot = Some(Arc::new(ActiveRound { ann, sat }));
+            let round = Arc::new(ActiveRound { ann, sat });
+            self.undecided
+                .lock()
+                .await
+                .insert(round.ann.number, round.clone());
+            *slot = Some(round);
         }
         Ok(())
     }
@@ -553,27 +562,35 @@ impl Validator {
             if let Err(e) = self.poll_round().await {
                 tracing::warn!(error = %e, "polling the coordinator failed");
             }
-            let active = self.active.read().await.clone();
-            let Some(active) = active else { continue };
-            let due = hallmark_core::time::now_unix_ms()
-                >= active.ann.deadline_ms + self.cfg.grace_ms as i64;
-            if !due {
-                continue;
-            }
-            match self.store.round_result(active.ann.round_id.as_str()).await {
-                Ok(Some(_)) => continue,
-                Ok(None) => {}
-                Err(e) => {
-                    tracing::error!(error = %e, "reading round results failed");
-                    continue;
-                }
-            }
-            tokio::select! {
-                _ = shutdown.changed() => return,
-                res = self.finalize(&active) => {
-                    if let Err(e) = res {
-                        tracing::error!(round = %active.ann.round_id, error = %e, "finalizing the round failed; will retry");
+            let now = hallmark_core::time::now_unix_ms();
+            let due: Vec<Arc<ActiveRound>> = self
+                .undecided
+                .lock()
+                .await
+                .values()
+                .filter(|r| now >= r.ann.deadline_ms + self.cfg.grace_ms as i64)
+                .cloned()
+                .collect();
+            for round in due {
+                let decided = match self.store.round_result(round.ann.round_id.as_str()).await {
+                    Ok(Some(_)) => true,
+                    Ok(None) => tokio::select! {
+                        _ = shutdown.changed() => return,
+                        res = self.finalize(&round) => match res {
+                            Ok(_) => true,
+                            Err(e) => {
+                                tracing::error!(round = %round.ann.round_id, error = %e, "finalizing the round failed; will retry");
+                                false
+                            }
+                        },
+                    },
+                    Err(e) => {
+                        tracing::error!(error = %e, "reading round results failed");
+                        false
                     }
+                };
+                if decided {
+                    self.undecided.lock().await.remove(&round.ann.number);
                 }
             }
         }

@@ -206,6 +206,31 @@ async fn a_round_end_to_end_then_bad_inputs() {
     }
 }
 
+/// A round announced inside the previous round's grace period: both are still decided.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn back_to_back_rounds_are_all_decided() {
+    let net = start(2, 1).await;
+    let first = publish(&net, 600).await;
+    let wait = (first.deadline_ms - hallmark_core::time::now_unix_ms() + 20).max(0) as u64;
+    tokio::time::sleep(Duration::from_millis(wait)).await;
+    let second = publish(&net, 600).await;
+    for v in &net.validators {
+        for round in [&first.round_id, &second.round_id] {
+            let r = wait_result(&v.url(), round).await;
+            assert_eq!(&r.run_id, round);
+            assert_eq!(r.reports.len(), 2, "missing: {:?}", r.missing);
+        }
+    }
+    for n in net
+        .workers
+        .into_iter()
+        .chain(net.validators)
+        .chain([net.coordinator, net.ledger])
+    {
+        n.stop().await;
+    }
+}
+
 async fn bad_inputs(net: &Net, old: &RoundAnnouncement) {
     let validator = &net.validators[0];
     // A registered worker's key, to sign requests as that worker.
@@ -327,6 +352,9 @@ async fn bad_inputs(net: &Net, old: &RoundAnnouncement) {
     assert_eq!((st, e.error.code.as_str()), (422, "invalid_params"));
     let (st, e) = post_raw(&op, "/v1/rounds", b"[]").await;
     assert_eq!((st, e.error.code.as_str()), (400, "invalid_json"));
+    // Rounds run one at a time.
+    let (st, e) = post_raw(&op, "/v1/rounds", &body).await;
+    assert_eq!((st, e.error.code.as_str()), (409, "round_open"));
 
     // Ledger: garbage, a forged transaction, unknown paths and bad path parameters.
     let ledger = NodeClient::new(&net.ledger.url());
