@@ -71,6 +71,8 @@ struct Proc {
     addr_file: PathBuf,
     url: Option<String>,
     byzantine: bool,
+    /// The node's hotkey file (the node creates it on first start).
+    key_file: PathBuf,
 }
 
 /// One validator's line in a round.
@@ -90,11 +92,12 @@ struct RoundLine {
     validators: Vec<ValidatorLine>,
 }
 
-/// Peak memory of one process.
+/// One process: its name, role, hotkey and peak memory.
 #[derive(Debug, Serialize)]
 struct ProcessLine {
     name: String,
     role: String,
+    hotkey: Option<PublicKey>,
     peak_rss_kib: Option<u64>,
 }
 
@@ -167,6 +170,7 @@ async fn spawn(
         addr_file,
         url: None,
         byzantine,
+        key_file: cfg.key_path(),
     })
 }
 
@@ -261,6 +265,9 @@ pub async fn run(args: DevnetArgs) -> anyhow::Result<ExitCode> {
         .map(|p| ProcessLine {
             name: p.name.clone(),
             role: p.role.to_string(),
+            hotkey: hallmark_node::run::load_key(&p.key_file)
+                .ok()
+                .map(|k| k.public()),
             peak_rss_kib: peak_rss_kib(p.child.id()),
         })
         .collect();
@@ -512,26 +519,37 @@ fn print_output(
         println!("{}", serde_json::to_string(&out)?);
         return Ok(honest_ok);
     }
+    let names: BTreeMap<PublicKey, &str> = processes
+        .iter()
+        .filter_map(|p| Some((p.hotkey?, p.name.as_str())))
+        .collect();
+    let label = |k: &PublicKey| {
+        format!(
+            "{:<12} {}",
+            names.get(k).copied().unwrap_or("?"),
+            k.to_ss58()
+        )
+    };
     for r in &rounds {
         println!(
             "\n{}  winner {}",
             r.round_id,
-            r.winner.as_ref().map_or("none".into(), |w| w.to_ss58())
+            r.winner.as_ref().map_or("none".into(), &label)
         );
-        println!("  {:<52} {:>9}", "worker", "consensus");
+        println!("  {:<61} {:>9}", "worker", "consensus");
         for (w, s) in &r.consensus {
             let mark = if Some(w) == r.winner.as_ref() {
                 "  ← winner"
             } else {
                 ""
             };
-            println!("  {:<52} {:>9.4}{mark}", w.to_ss58(), s);
+            println!("  {:<61} {:>9.4}{mark}", label(w), s);
         }
-        println!("  {:<52} {:>9} {:>7}", "validator", "byzantine", "agrees");
+        println!("  {:<61} {:>9} {:>7}", "validator", "byzantine", "agrees");
         for v in &r.validators {
             println!(
-                "  {:<52} {:>9} {:>7}",
-                v.hotkey.to_ss58(),
+                "  {:<61} {:>9} {:>7}",
+                label(&v.hotkey),
                 if v.byzantine { "yes" } else { "no" },
                 if v.agrees { "yes" } else { "NO" }
             );
@@ -549,7 +567,7 @@ fn print_output(
     let winners: Vec<String> = rounds
         .iter()
         .filter_map(|r| r.winner.as_ref())
-        .map(short)
+        .map(|w| names.get(w).map_or_else(|| short(w), |n| n.to_string()))
         .collect();
     println!(
         "\nShowed: {} rounds on {} validators ({} byzantine) and {} workers, each a separate process on 127.0.0.1. \

@@ -223,6 +223,15 @@ impl Validator {
         let received_ms = hallmark_core::time::now_unix_ms();
         let now = received_ms / 1000;
         let (sender, _) = verify_request(headers, "POST", path, body, now, self.skew_window_secs)?;
+        // Only registered workers get any further work out of this validator (parsing, round
+        // look-ups at the coordinator, replay).
+        if !self.is_registered_worker(&sender).await? {
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "not_registered",
+                format!("{sender} is not a registered worker"),
+            ));
+        }
         let env: Envelope = parse_json(body)?;
         let signed = Signed::<Witness>::from_envelope(env);
         let claimed_round = signed.verify().ok().map(|v| v.payload.round_id);
@@ -237,13 +246,6 @@ impl Validator {
                 "this validator has no open round",
             ));
         };
-        if !self.is_registered_worker(&sender).await? {
-            return Err(ApiError::new(
-                StatusCode::FORBIDDEN,
-                "not_registered",
-                format!("{sender} is not a registered worker"),
-            ));
-        }
         let ctx = SatVerifyContext {
             current_round: active.ann.round_id.clone(),
             round_nonce: active.ann.nonce.clone(),
