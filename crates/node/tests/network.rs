@@ -261,6 +261,10 @@ async fn bad_inputs(net: &Net, old: &RoundAnnouncement) {
     let (st, e) = post_raw(&as_worker, "/v1/sat/witness", &full[..full.len() / 2]).await;
     assert_eq!((st, e.error.code.as_str()), (400, "invalid_json"));
 
+    // An oversized body: 413, still as a wire error.
+    let (st, e) = post_raw(&as_worker, "/v1/sat/witness", &vec![b' '; 3 << 20]).await;
+    assert_eq!((st, e.error.code.as_str()), (413, "payload_too_large"));
+
     // No request signature: 401.
     let (st, e) = post_raw(&unsigned, "/v1/sat/witness", &full).await;
     assert_eq!((st, e.error.code.as_str()), (401, "unauthenticated"));

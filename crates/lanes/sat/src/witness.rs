@@ -98,6 +98,19 @@ pub fn format_v_lines(assignment: &[i32]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn parser_never_panics(text in "[vsc0-9 \\-\n]{0,200}") {
+            let _ = parse_v_lines(&text);
+        }
+
+        #[test]
+        fn format_then_parse_roundtrips(lits in proptest::collection::vec(prop_oneof![1i32..1000, -1000i32..-1], 0..60)) {
+            prop_assert_eq!(parse_v_lines(&format_v_lines(&lits)).unwrap(), lits);
+        }
+    }
 
     #[test]
     fn parses_solver_output() {
