@@ -11,7 +11,11 @@ use hallmark_node::{NodeConfig, RoleName};
 
 /// hallmark: a verifiable compute network.
 #[derive(Debug, Parser)]
-#[command(name = "hallmark", version, about, long_about = None)]
+#[command(
+    name = "hallmark",
+    version,
+    about = "hallmark, a verifiable compute network: every role, the devnet and the sat tools in one binary"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

@@ -143,19 +143,16 @@ impl Store {
         let rows = sqlx::query("SELECT uid, hotkey, coldkey, role, stake, axon, registered_seq FROM neurons ORDER BY uid")
             .fetch_all(&self.pool)
             .await?;
-        rows.into_iter()
-            .map(|r| {
-                Ok(NeuronRow {
-                    uid: to_u64(r.get(0), "uid")?,
-                    hotkey: r.get(1),
-                    coldkey: r.get(2),
-                    role: r.get(3),
-                    stake: to_u64(r.get(4), "stake")?,
-                    axon: r.get(5),
-                    registered_seq: to_u64(r.get(6), "seq")?,
-                })
-            })
-            .collect()
+        rows.into_iter().map(neuron_row).collect()
+    }
+
+    /// The neuron registered with this hotkey.
+    pub async fn neuron(&self, hotkey: &str) -> Result<Option<NeuronRow>, StoreError> {
+        let row = sqlx::query("SELECT uid, hotkey, coldkey, role, stake, axon, registered_seq FROM neurons WHERE hotkey = ?")
+            .bind(hotkey)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(neuron_row).transpose()
     }
 
     /// All validators' weights for an epoch.
@@ -203,4 +200,16 @@ impl Store {
             })
             .collect()
     }
+}
+
+fn neuron_row(r: sqlx::sqlite::SqliteRow) -> Result<NeuronRow, StoreError> {
+    Ok(NeuronRow {
+        uid: to_u64(r.get(0), "uid")?,
+        hotkey: r.get(1),
+        coldkey: r.get(2),
+        role: r.get(3),
+        stake: to_u64(r.get(4), "stake")?,
+        axon: r.get(5),
+        registered_seq: to_u64(r.get(6), "seq")?,
+    })
 }
