@@ -89,6 +89,15 @@ async fn start(validators: usize, workers: usize) -> Net {
     }
 }
 
+impl Net {
+    async fn stop(self) {
+        let nodes = self.workers.into_iter().chain(self.validators);
+        for n in nodes.chain([self.coordinator, self.ledger]) {
+            n.stop().await;
+        }
+    }
+}
+
 async fn publish(net: &Net, window_ms: i64) -> RoundAnnouncement {
     let client = NodeClient::new(&net.coordinator.url()).signed_by(net.operator.clone());
     let env: Envelope = client
@@ -196,14 +205,7 @@ async fn a_round_end_to_end_then_bad_inputs() {
     let again = wait_result(&net.validators[0].url(), &ann.round_id).await;
     assert_eq!(again, results[0]);
 
-    for n in net
-        .workers
-        .into_iter()
-        .chain(net.validators)
-        .chain([net.coordinator, net.ledger])
-    {
-        n.stop().await;
-    }
+    net.stop().await;
 }
 
 /// A round announced inside the previous round's grace period: both are still decided.
@@ -221,14 +223,7 @@ async fn back_to_back_rounds_are_all_decided() {
             assert_eq!(r.reports.len(), 2, "missing: {:?}", r.missing);
         }
     }
-    for n in net
-        .workers
-        .into_iter()
-        .chain(net.validators)
-        .chain([net.coordinator, net.ledger])
-    {
-        n.stop().await;
-    }
+    net.stop().await;
 }
 
 async fn bad_inputs(net: &Net, old: &RoundAnnouncement) {
