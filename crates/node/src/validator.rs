@@ -37,6 +37,9 @@ use crate::registration::submit_tx;
 
 const INCUMBENT_KEY: &str = "sat.incumbent";
 
+/// Largest witness submission accepted, bytes.
+pub const WITNESS_BODY_LIMIT: usize = 16 << 20;
+
 /// The round a validator is currently accepting witnesses for.
 #[derive(Debug)]
 pub struct ActiveRound {
@@ -603,7 +606,11 @@ impl Validator {
 pub fn router(v: Arc<Validator>) -> Router {
     Router::new()
         .route("/v1/health", get(health))
-        .route("/v1/sat/witness", post(witness))
+        // A full assignment of MAX_VARS variables is at most ~9 MB of JSON (base64 inside DSSE).
+        .route(
+            "/v1/sat/witness",
+            post(witness).layer(axum::extract::DefaultBodyLimit::max(WITNESS_BODY_LIMIT)),
+        )
         .route("/v1/consensus/scores/{run_id}", get(scores))
         .route("/v1/rounds/{run_id}/result", get(result))
         .route("/v1/validator/status", get(status))

@@ -257,7 +257,8 @@ async fn bad_inputs(net: &Net, old: &RoundAnnouncement) {
     assert_eq!((st, e.error.code.as_str()), (400, "invalid_json"));
 
     // An oversized body: 413, still as a wire error.
-    let (st, e) = post_raw(&as_worker, "/v1/sat/witness", &vec![b' '; 3 << 20]).await;
+    let too_big = vec![b' '; hallmark_node::validator::WITNESS_BODY_LIMIT + 1];
+    let (st, e) = post_raw(&as_worker, "/v1/sat/witness", &too_big).await;
     assert_eq!((st, e.error.code.as_str()), (413, "payload_too_large"));
 
     // No request signature: 401.

@@ -28,11 +28,19 @@ pub enum ParamsError {
     K { k: u32, vars: u32 },
     #[error("instance too large: {0} literals (limit 50,000,000)")]
     TooLarge(u64),
+    #[error("too many variables: {0} (limit {MAX_VARS})")]
+    TooManyVars(u32),
 }
+
+/// Most variables an instance may have: a full witness for it stays a few MB of JSON.
+pub const MAX_VARS: u32 = 1_000_000;
 
 impl InstanceParams {
     /// Checks that the parameters describe a sensible instance.
     pub fn validate(&self) -> Result<(), ParamsError> {
+        if self.vars > MAX_VARS {
+            return Err(ParamsError::TooManyVars(self.vars));
+        }
         if self.k == 0 || self.k > self.vars {
             return Err(ParamsError::K {
                 k: self.k,
@@ -128,5 +136,8 @@ mod tests {
         assert!(generate_instance(&p, 1, 0).is_err());
         p.k = 51;
         assert!(generate_instance(&p, 1, 0).is_err());
+        p.k = 3;
+        p.vars = MAX_VARS + 1;
+        assert_eq!(p.validate(), Err(ParamsError::TooManyVars(MAX_VARS + 1)));
     }
 }
