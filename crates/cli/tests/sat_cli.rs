@@ -23,41 +23,38 @@ fn s(p: &Path) -> &str {
 #[test]
 fn generate_solve_verify_roundtrip() {
     let dir = tempfile::tempdir().unwrap();
-    let gen = hallmark(&[
+    // Ratio 3.5 at this seed is satisfiable (pinned: the solve below must say so).
+    let args = [
         "sat",
         "generate",
         "--vars",
         "80",
         "--clauses",
-        "320",
+        "280",
         "--seed",
         "7",
-    ]);
+    ];
+    let gen = hallmark(&args);
     assert!(gen.status.success());
-    let again = hallmark(&[
-        "sat",
-        "generate",
-        "--vars",
-        "80",
-        "--clauses",
-        "320",
-        "--seed",
-        "7",
-    ]);
-    assert_eq!(gen.stdout, again.stdout, "generation is deterministic");
+    assert_eq!(
+        gen.stdout,
+        hallmark(&args).stdout,
+        "generation is deterministic"
+    );
     let cnf = write(dir.path(), "g.cnf", &String::from_utf8(gen.stdout).unwrap());
     let solved = hallmark(&["sat", "solve", s(&cnf)]);
-    let code = solved.status.code().unwrap();
-    assert!(code == 10 || code == 20, "exit {code}");
-    if code == 10 {
-        let wit = write(
-            dir.path(),
-            "g.wit",
-            &String::from_utf8(solved.stdout).unwrap(),
-        );
-        let v = hallmark(&["sat", "verify", s(&cnf), s(&wit)]);
-        assert!(v.status.success(), "{}", String::from_utf8_lossy(&v.stderr));
-    }
+    assert_eq!(
+        solved.status.code(),
+        Some(10),
+        "this instance is satisfiable"
+    );
+    let wit = write(
+        dir.path(),
+        "g.wit",
+        &String::from_utf8(solved.stdout).unwrap(),
+    );
+    let v = hallmark(&["sat", "verify", s(&cnf), s(&wit)]);
+    assert!(v.status.success(), "{}", String::from_utf8_lossy(&v.stderr));
 }
 
 #[test]
@@ -73,18 +70,16 @@ fn bad_inputs_get_named_errors() {
         )
     };
     assert_eq!(run("v 1 2 -3 0\n").0, 0);
-    let (c, e) = run("v -1 2 -3 0\n");
-    assert_eq!(c, 1);
-    assert!(e.contains("solution_unsatisfied"), "{e}");
-    let (c, e) = run("v 1 2\n");
-    assert_eq!(c, 1);
-    assert!(e.contains("malformed_witness"), "{e}");
-    let (c, e) = run("v 1 9 0\n");
-    assert_eq!(c, 1);
-    assert!(e.contains("variable_out_of_range"), "{e}");
-    let (c, e) = run("garbage\n");
-    assert_eq!(c, 1);
-    assert!(e.contains("malformed_witness"), "{e}");
+    for (witness, code) in [
+        ("v -1 2 -3 0\n", "solution_unsatisfied"),
+        ("v 1 2\n", "malformed_witness"),
+        ("v 1 9 0\n", "variable_out_of_range"),
+        ("garbage\n", "malformed_witness"),
+    ] {
+        let (status, stderr) = run(witness);
+        assert_eq!(status, 1, "{witness:?}");
+        assert!(stderr.contains(code), "{witness:?}: {stderr}");
+    }
 
     let broken = write(dir.path(), "b.cnf", "p cnf 2 1\n1 x 0\n");
     let out = hallmark(&["sat", "solve", s(&broken)]);

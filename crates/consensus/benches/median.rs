@@ -2,12 +2,15 @@
 //! unweighted per-worker median (dense quickselect) over the same data as the in-run baseline.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 
 use criterion::{black_box, Criterion};
 use hallmark_consensus::{consensus_scores, weighted_median_columns, ValidatorScores};
 use hallmark_core::{Keypair, PublicKey};
 use rand::{Rng, SeedableRng};
+
+#[path = "../../../benches/criterion_estimates.rs"]
+mod criterion_estimates;
+use criterion_estimates::{mean_ns, out_dir};
 
 const VALIDATORS: usize = 128;
 const WORKERS: usize = 4096;
@@ -28,16 +31,6 @@ fn data() -> (Vec<PublicKey>, Vec<Report>) {
         })
         .collect();
     (workers, reports)
-}
-
-fn out_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("criterion")
-}
-
-fn mean_ns(group: &str, id: &str) -> Option<f64> {
-    let path = out_dir().join(group).join(id).join("new/estimates.json");
-    let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).ok()?).ok()?;
-    v["mean"]["point_estimate"].as_f64()
 }
 
 fn main() {

@@ -173,6 +173,40 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
+    fn key(i: u8) -> PublicKey {
+        hallmark_core::Keypair::from_seed(&[i; 32]).public()
+    }
+
+    /// Borrows `(stake, scores)` pairs as consensus inputs.
+    fn inputs(reports: &[(u64, BTreeMap<PublicKey, f64>)]) -> Vec<ValidatorScores<'_>> {
+        reports
+            .iter()
+            .map(|(stake, scores)| ValidatorScores {
+                stake: *stake,
+                scores,
+            })
+            .collect()
+    }
+
+    /// The definition, computed the obvious way: sort, then walk the cumulative stake.
+    fn reference_median(entries: &[(f64, u64)]) -> Option<f64> {
+        let mut sorted: Vec<(f64, u64)> = entries
+            .iter()
+            .copied()
+            .filter(|(v, s)| v.is_finite() && *s > 0)
+            .collect();
+        sorted.sort_by(|a, b| a.0.total_cmp(&b.0));
+        let total: u128 = sorted.iter().map(|e| u128::from(e.1)).sum();
+        let mut cum = 0u128;
+        sorted
+            .iter()
+            .find(|(_, s)| {
+                cum += u128::from(*s);
+                2 * cum >= total
+            })
+            .map(|e| e.0)
+    }
+
     #[test]
     fn basic_medians() {
         assert_eq!(weighted_median(&[]), None);
@@ -186,24 +220,11 @@ mod tests {
 
     #[test]
     fn disjoint_key_sets_take_the_union() {
-        let k = |i: u8| hallmark_core::Keypair::from_seed(&[i; 32]).public();
-        let s1: BTreeMap<_, _> = [(k(1), 0.8)].into();
-        let s2: BTreeMap<_, _> = [(k(2), 0.6), (k(3), 0.1)].into();
-        let s3: BTreeMap<_, _> = [(k(4), 0.5)].into();
-        let c = consensus_scores(&[
-            ValidatorScores {
-                stake: 1,
-                scores: &s1,
-            },
-            ValidatorScores {
-                stake: 1,
-                scores: &s2,
-            },
-            ValidatorScores {
-                stake: 1,
-                scores: &s3,
-            },
-        ]);
+        let c = consensus_scores(&inputs(&[
+            (1, [(key(1), 0.8)].into()),
+            (1, [(key(2), 0.6), (key(3), 0.1)].into()),
+            (1, [(key(4), 0.5)].into()),
+        ]));
         assert_eq!(c.len(), 4);
         assert!(
             c.values().all(|v| *v == 0.0),
@@ -214,25 +235,12 @@ mod tests {
 
     #[test]
     fn missing_scores_count_as_zero() {
-        let a = hallmark_core::Keypair::from_seed(&[1; 32]).public();
-        let b = hallmark_core::Keypair::from_seed(&[2; 32]).public();
-        let s1: BTreeMap<_, _> = [(a, 0.8), (b, 0.4)].into();
-        let s2: BTreeMap<_, _> = [(a, 0.6)].into();
-        let s3: BTreeMap<_, _> = [(a, 0.7), (b, 0.5)].into();
-        let c = consensus_scores(&[
-            ValidatorScores {
-                stake: 1,
-                scores: &s1,
-            },
-            ValidatorScores {
-                stake: 1,
-                scores: &s2,
-            },
-            ValidatorScores {
-                stake: 1,
-                scores: &s3,
-            },
-        ]);
+        let (a, b) = (key(1), key(2));
+        let c = consensus_scores(&inputs(&[
+            (1, [(a, 0.8), (b, 0.4)].into()),
+            (1, [(a, 0.6)].into()),
+            (1, [(a, 0.7), (b, 0.5)].into()),
+        ]));
         assert_eq!(c[&a], 0.7);
         assert_eq!(c[&b], 0.4);
     }
@@ -263,13 +271,31 @@ mod tests {
         /// The quickselect agrees with the definition computed by sorting.
         #[test]
         fn matches_sorted_definition(entries in proptest::collection::vec((prop_oneof![0.0f64..1.0, Just(0.5), Just(f64::NAN)], 0u64..50), 0..40)) {
-            let mut sorted: Vec<(f64, u64)> = entries.iter().copied().filter(|(v, s)| v.is_finite() && *s > 0).collect();
-            sorted.sort_by(|a, b| a.0.total_cmp(&b.0));
-            let total: u64 = sorted.iter().map(|e| e.1).sum();
-            let mut cum = 0;
-            let expected = sorted.iter().find(|(_, s)| { cum += s; 2 * cum >= total }).map(|e| e.0);
-            let e = entries.clone();
-            prop_assert_eq!(weighted_median(&e), if total == 0 { None } else { expected });
+            prop_assert_eq!(weighted_median(&entries), reference_median(&entries));
+        }
+
+        /// Whatever workers each report names (the same set, subsets, disjoint sets), the
+        /// dense path gives every worker of the union the reference median, missing = 0.
+        #[test]
+        fn consensus_matches_reference(reports in proptest::collection::vec(
+            (0u64..100, proptest::collection::btree_map(0u8..8, 0.0f64..1.0, 0..8)), 0..10)
+        ) {
+            let reports: Vec<(u64, BTreeMap<PublicKey, f64>)> = reports
+                .into_iter()
+                .map(|(stake, m)| (stake, m.into_iter().map(|(k, v)| (key(k), v)).collect()))
+                .collect();
+            let got = consensus_scores(&inputs(&reports));
+            let mut expected = BTreeMap::new();
+            for w in reports.iter().flat_map(|(_, m)| m.keys()) {
+                let column: Vec<(f64, u64)> = reports
+                    .iter()
+                    .map(|(stake, m)| (m.get(w).copied().unwrap_or(0.0), *stake))
+                    .collect();
+                if let Some(m) = reference_median(&column) {
+                    expected.insert(*w, m);
+                }
+            }
+            prop_assert_eq!(got, expected);
         }
 
         #[test]

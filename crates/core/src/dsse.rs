@@ -45,7 +45,6 @@ impl DsseError {
             DsseError::WrongPayloadType { .. } => "wrong_payload_type",
             DsseError::SignatureCount(_) => "bad_signature",
             DsseError::Base64 => "malformed_envelope",
-            DsseError::Key(KeyError::BadSignature) => "bad_signature",
             DsseError::Key(_) => "bad_signature",
             DsseError::Payload(_) => "malformed_payload",
             DsseError::Canonical(_) => "malformed_payload",

@@ -259,14 +259,7 @@ impl DevnetLedger {
         }
         account.nonce = tx.nonce;
         commit.accounts.push(account);
-        let link = ChainLink {
-            seq,
-            prev_hash: &prev_hash,
-            envelope: signed.envelope(),
-        };
-        let tx_hash =
-            sha256(&to_canonical_bytes(&link).map_err(|e| LedgerError::Invalid(e.to_string()))?)
-                .to_hex();
+        let tx_hash = link_hash(seq, &prev_hash, signed.envelope())?;
         commit.tx = Some(LedgerTxRow {
             seq,
             tx_hash: tx_hash.clone(),
@@ -288,40 +281,56 @@ impl DevnetLedger {
     /// Re-checks the whole chain: every link's hash and every envelope's signature.
     pub async fn audit_chain(&self) -> Result<u64, LedgerError> {
         let mut prev = GENESIS_PREV.to_string();
-        let mut from = 1;
-        let mut count = 0;
+        let mut next_seq = 1;
         loop {
-            let rows = self.store.ledger_txs(from, 512).await?;
+            let rows = self.store.ledger_txs(next_seq, 512).await?;
             if rows.is_empty() {
-                return Ok(count);
+                return Ok(next_seq - 1);
             }
-            for row in rows {
-                let env: hallmark_core::Envelope = serde_json::from_str(&row.envelope)
-                    .map_err(|e| LedgerError::Invalid(format!("seq {}: {e}", row.seq)))?;
-                Signed::<LedgerTx>::from_envelope(env.clone())
-                    .verify()
-                    .map_err(|e| LedgerError::BadSignature(format!("seq {}: {e}", row.seq)))?;
-                let link = ChainLink {
-                    seq: row.seq,
-                    prev_hash: &prev,
-                    envelope: &env,
-                };
-                let h = sha256(
-                    &to_canonical_bytes(&link).map_err(|e| LedgerError::Invalid(e.to_string()))?,
-                )
-                .to_hex();
-                if row.prev_hash != prev || row.tx_hash != h {
-                    return Err(LedgerError::Invalid(format!(
-                        "chain broken at seq {}",
-                        row.seq
-                    )));
-                }
-                prev = h;
-                from = row.seq + 1;
-                count += 1;
+            for row in &rows {
+                prev = check_link(&prev, next_seq, row)?;
+                next_seq += 1;
             }
         }
     }
+}
+
+/// The hash that chains transaction `seq` to its predecessor.
+fn link_hash(
+    seq: u64,
+    prev_hash: &str,
+    envelope: &hallmark_core::Envelope,
+) -> Result<String, LedgerError> {
+    let link = ChainLink {
+        seq,
+        prev_hash,
+        envelope,
+    };
+    let bytes = to_canonical_bytes(&link).map_err(|e| LedgerError::Invalid(e.to_string()))?;
+    Ok(sha256(&bytes).to_hex())
+}
+
+/// Checks that `row` is transaction `seq`, links to `prev`, carries a valid signature and its
+/// own correct hash; returns that hash for the next link.
+fn check_link(prev: &str, seq: u64, row: &LedgerTxRow) -> Result<String, LedgerError> {
+    let broken =
+        |why: &str| LedgerError::Invalid(format!("chain broken at seq {}: {why}", row.seq));
+    if row.seq != seq {
+        return Err(broken(&format!("expected seq {seq}")));
+    }
+    let env: hallmark_core::Envelope =
+        serde_json::from_str(&row.envelope).map_err(|e| broken(&e.to_string()))?;
+    Signed::<LedgerTx>::from_envelope(env.clone())
+        .verify()
+        .map_err(|e| LedgerError::BadSignature(format!("seq {}: {e}", row.seq)))?;
+    if row.prev_hash != prev {
+        return Err(broken("prev_hash does not match the previous transaction"));
+    }
+    let hash = link_hash(row.seq, prev, &env)?;
+    if row.tx_hash != hash {
+        return Err(broken("tx_hash does not match its contents"));
+    }
+    Ok(hash)
 }
 
 fn validate_axon(axon: &str) -> Result<(), LedgerError> {
@@ -635,6 +644,59 @@ mod tests {
         );
         // Nothing that failed left a trace in the chain.
         assert_eq!(l.audit_chain().await.unwrap(), 2);
+    }
+
+    #[tokio::test]
+    async fn audit_catches_every_kind_of_tampering() {
+        let store = Store::open_url("sqlite::memory:").await.unwrap();
+        let n = net(store.clone()).await;
+        for hotkey in [n.val.public(), n.work.public()] {
+            let body = TxBody::Register {
+                hotkey,
+                role: Role::Worker,
+                stake: 100,
+            };
+            n.ledger.submit(n.tx(&n.cold, body)).await.unwrap();
+        }
+        let serve = TxBody::ServeAxon {
+            axon: "http://x".into(),
+        };
+        n.ledger.submit(n.tx(&n.val, serve)).await.unwrap();
+        assert_eq!(n.ledger.audit_chain().await.unwrap(), 3);
+        let rows = store.ledger_txs(1, 100).await.unwrap();
+        let audit = |rows: &[LedgerTxRow]| -> Result<(), LedgerError> {
+            let mut prev = GENESIS_PREV.to_string();
+            for (i, row) in rows.iter().enumerate() {
+                prev = check_link(&prev, i as u64 + 1, row)?;
+            }
+            Ok(())
+        };
+        audit(&rows).unwrap();
+
+        // Another validly signed transaction swapped into the middle.
+        let mut t = rows.clone();
+        t[1].envelope = rows[2].envelope.clone();
+        assert!(audit(&t).is_err());
+        // A payload edited after signing.
+        let mut t = rows.clone();
+        t[1].envelope = t[1]
+            .envelope
+            .replacen("\"payload\":\"", "\"payload\":\"e30", 1);
+        assert_ne!(t[1].envelope, rows[1].envelope);
+        assert_eq!(audit(&t).unwrap_err().code(), "bad_signature");
+        // A rewritten hash, a broken back-link, a removed transaction, reordering.
+        let mut t = rows.clone();
+        t[0].tx_hash = "00".repeat(32);
+        assert!(audit(&t).is_err());
+        let mut t = rows.clone();
+        t[2].prev_hash = rows[0].tx_hash.clone();
+        assert!(audit(&t).is_err());
+        let mut t = rows.clone();
+        t.remove(1);
+        assert!(audit(&t).is_err());
+        let mut t = rows.clone();
+        t.swap(0, 1);
+        assert!(audit(&t).is_err());
     }
 
     #[tokio::test]

@@ -68,11 +68,6 @@ impl LedgerError {
             LedgerError::Store(_) => "internal",
         }
     }
-
-    /// Whether the caller is at fault (a 4xx on the wire) rather than the ledger.
-    pub fn is_client_error(&self) -> bool {
-        !matches!(self, LedgerError::Store(_) | LedgerError::Unavailable(_))
-    }
 }
 
 /// The ledger as every role sees it. Peers and stakes come from here, never from the

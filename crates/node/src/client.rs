@@ -68,6 +68,16 @@ impl NodeClient {
         }
     }
 
+    /// A client for another base URL sharing this one's connection pool (and signing key), so
+    /// a node talking to many peers round after round keeps one pool instead of one per call.
+    pub fn at(&self, base: &str) -> Self {
+        Self {
+            http: self.http.clone(),
+            base: base.trim_end_matches('/').to_string(),
+            key: self.key.clone(),
+        }
+    }
+
     /// The same client, signing every request with `key`.
     pub fn signed_by(mut self, key: Keypair) -> Self {
         self.key = Some(key);

@@ -21,7 +21,7 @@ use hallmark_consensus::{agrees, decide_round, Quorum, ValidatorScores, WinnerPo
 use hallmark_core::{Envelope, Keypair, PublicKey, RoundId, Signed};
 use hallmark_ledger::{Ledger, Metagraph, TxBody, WeightEntry};
 use hallmark_sat::score::{round_score, SolvedInstance};
-use hallmark_sat::verify::verify_witness;
+use hallmark_sat::verify::replay_witness;
 use hallmark_sat::{SatRound, SatVerifyContext, Witness};
 use hallmark_store::{ScoreReportRow, Store, WitnessRow};
 use serde::{Deserialize, Serialize};
@@ -60,6 +60,8 @@ pub struct Validator {
     /// Rounds adopted and not yet decided, by number: a round is decided even if a newer one
     /// was announced before its grace period ended.
     undecided: tokio::sync::Mutex<BTreeMap<u64, Arc<ActiveRound>>>,
+    /// The ledger's chain id, asked once.
+    chain_id: tokio::sync::OnceCell<String>,
     metagraph: RwLock<Option<(Instant, Metagraph)>>,
 }
 
@@ -109,6 +111,7 @@ impl Validator {
             skew_window_secs,
             active: RwLock::new(None),
             undecided: tokio::sync::Mutex::new(BTreeMap::new()),
+            chain_id: tokio::sync::OnceCell::new(),
             metagraph: RwLock::new(None),
         }
     }
@@ -237,7 +240,9 @@ impl Validator {
         }
         let env: Envelope = parse_json(body)?;
         let signed = Signed::<Witness>::from_envelope(env);
-        let claimed_round = signed.verify().ok().map(|v| v.payload.round_id);
+        // The signature is checked once; its outcome is the verdict's first check.
+        let signature = signed.verify();
+        let claimed_round = signature.as_ref().ok().map(|v| v.payload.round_id.clone());
         if let Some(r) = &claimed_round {
             self.ensure_round(r).await;
         }
@@ -256,12 +261,11 @@ impl Validator {
             received_unix_ms: received_ms,
             submitted_by: Some(sender),
         };
-        let (verdict, ok) = verify_witness(
+        let (verdict, ok) = replay_witness(
             &ctx,
             |sha| active.sat.instance(sha).map(|i| &i.cnf),
-            &signed,
+            signature,
         );
-        let verdict_json = serde_json::to_string(&verdict).map_err(ApiError::internal)?;
         let round_for_log = claimed_round.unwrap_or_else(|| active.ann.round_id.clone());
         match (verdict.accepted, ok) {
             (true, Some((signer, w))) => {
@@ -295,7 +299,7 @@ impl Validator {
                         round_for_log.as_str(),
                         Some(&sender.to_ss58()),
                         &code,
-                        &verdict_json,
+                        &serde_json::to_string(&verdict).map_err(ApiError::internal)?,
                         received_ms,
                     )
                     .await?;
@@ -389,7 +393,7 @@ impl Validator {
         let Some(axon) = &peer.axon else {
             return Err("no axon in the metagraph".into());
         };
-        let client = NodeClient::new(axon);
+        let client = self.coordinator.at(axon);
         let path = format!("/v1/consensus/scores/{run_id}");
         loop {
             match client.get_bytes(&path).await {
@@ -503,7 +507,11 @@ impl Validator {
         }
         let weights_tx = match decision.winner {
             Some(w) if decision.quorum_met => {
-                let chain = self.ledger.chain_id().await.map_err(|e| e.to_string())?;
+                let chain = self
+                    .chain_id
+                    .get_or_try_init(|| self.ledger.chain_id())
+                    .await
+                    .map_err(|e| e.to_string())?;
                 let body = TxBody::SetWeights {
                     epoch: active.ann.number,
                     weights: vec![WeightEntry {
@@ -511,7 +519,7 @@ impl Validator {
                         weight: u16::MAX,
                     }],
                 };
-                match submit_tx(&self.ledger, &chain, &self.key, body).await {
+                match submit_tx(&self.ledger, chain, &self.key, body).await {
                     Ok(r) => Some(r.tx_hash),
                     Err(e) => {
                         tracing::warn!(error = %e, "setting weights failed");

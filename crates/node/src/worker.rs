@@ -105,7 +105,7 @@ impl Worker {
         let validators: Vec<NodeClient> = mg
             .validators()
             .filter_map(|n| n.axon.as_deref())
-            .map(|a| NodeClient::new(a).signed_by(self.key.clone()))
+            .map(|a| self.coordinator.at(a).signed_by(self.key.clone()))
             .collect();
         for idx in 0..round.instances.len() {
             let (r, key) = (round.clone(), self.key.clone());

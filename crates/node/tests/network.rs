@@ -355,6 +355,28 @@ async fn bad_inputs(net: &Net, old: &RoundAnnouncement) {
     // Rounds run one at a time.
     let (st, e) = post_raw(&op, "/v1/rounds", &body).await;
     assert_eq!((st, e.error.code.as_str()), (409, "round_open"));
+    // A captured operator request sent again byte for byte: refused as a replay.
+    let headers = hallmark_node::auth::sign_request(&net.operator, "POST", "/v1/rounds", &body);
+    let http = reqwest::Client::new();
+    let mut statuses = Vec::new();
+    for _ in 0..2 {
+        let mut req = http
+            .post(format!("{}/v1/rounds", net.coordinator.url()))
+            .body(body.clone());
+        for (k, v) in &headers {
+            req = req.header(*k, v);
+        }
+        let resp = req.send().await.unwrap();
+        let status = resp.status().as_u16();
+        let err: ErrorBody = resp.json().await.unwrap();
+        statuses.push((status, err.error.code));
+    }
+    assert_eq!(
+        statuses[0],
+        (409, "round_open".to_string()),
+        "the first copy is processed"
+    );
+    assert_eq!(statuses[1], (401, "replayed_request".to_string()));
 
     // Ledger: garbage, a forged transaction, unknown paths and bad path parameters.
     let ledger = NodeClient::new(&net.ledger.url());

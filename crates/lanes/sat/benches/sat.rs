@@ -12,15 +12,9 @@ use std::process::Command;
 use criterion::{black_box, Criterion, Throughput};
 use hallmark_sat::{check_assignment, generate_instance, solve, Cnf, InstanceParams, SolveOutcome};
 
-fn out_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("criterion")
-}
-
-fn mean_ns(group: &str, id: &str) -> Option<f64> {
-    let path = out_dir().join(group).join(id).join("new/estimates.json");
-    let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).ok()?).ok()?;
-    v["mean"]["point_estimate"].as_f64()
-}
+#[path = "../../../../benches/criterion_estimates.rs"]
+mod criterion_estimates;
+use criterion_estimates::{mean_ns, out_dir};
 
 /// A satisfiable instance with a planted solution (all-true flipped by a mask), large enough
 /// to measure replay throughput.
@@ -74,7 +68,7 @@ fn main() {
 
     // The same instance files for every solver.
     let dir = tempfile::tempdir().expect("tempdir");
-    let mut files: Vec<(PathBuf, Cnf)> = Vec::new();
+    let mut files: Vec<PathBuf> = Vec::new();
     for (vars, seeds) in [(150u32, 0..6u64), (200, 0..6)] {
         let params = InstanceParams {
             vars,
@@ -86,7 +80,7 @@ fn main() {
             let cnf = generate_instance(&params, seed, 0).expect("params");
             let path = dir.path().join(format!("r{vars}-{seed}.cnf"));
             std::fs::write(&path, cnf.to_dimacs()).expect("write");
-            files.push((path, cnf));
+            files.push(path);
         }
     }
     let run_bin = |bin: &str, args: &[&str], path: &Path| {
@@ -101,34 +95,34 @@ fn main() {
             path.display()
         );
     };
-    let (cadical, minisat) = (have("cadical"), have("minisat"));
+    // The reference solvers on PATH: (bench id, binary, arguments).
+    let references: Vec<(&str, &str, &[&str])> = [
+        ("debian_cadical_binary", "cadical", &["-q"][..]),
+        ("debian_minisat_binary", "minisat", &["-verb=0"][..]),
+    ]
+    .into_iter()
+    .filter(|(_, bin, _)| {
+        let present = have(bin);
+        if !present {
+            println!("{bin}: not on PATH, skipped (apt-get install cadical minisat)");
+        }
+        present
+    })
+    .collect();
     {
         let mut g = c.benchmark_group("solve_ratio_4.26");
         g.bench_function("hallmark_cadical_in_process", |b| {
             b.iter(|| {
-                for (path, _) in &files {
+                for path in &files {
                     let text = std::fs::read_to_string(path).expect("read");
                     let cnf = Cnf::parse_dimacs(&text).expect("parse");
                     black_box(matches!(solve(&cnf), SolveOutcome::Satisfiable(_)));
                 }
             })
         });
-        if cadical {
-            g.bench_function("debian_cadical_binary", |b| {
-                b.iter(|| {
-                    files
-                        .iter()
-                        .for_each(|(p, _)| run_bin("cadical", &["-q"], p))
-                })
-            });
-        }
-        if minisat {
-            g.bench_function("debian_minisat_binary", |b| {
-                b.iter(|| {
-                    files
-                        .iter()
-                        .for_each(|(p, _)| run_bin("minisat", &["-verb=0"], p))
-                })
+        for (id, bin, args) in &references {
+            g.bench_function(*id, |b| {
+                b.iter(|| files.iter().for_each(|p| run_bin(bin, args, p)))
             });
         }
         g.finish();
@@ -149,21 +143,20 @@ fn main() {
         );
     }
     let ours = mean_ns("solve_ratio_4.26", "hallmark_cadical_in_process");
-    for (name, id, present) in [
-        ("cadical binary", "debian_cadical_binary", cadical),
-        ("minisat binary", "debian_minisat_binary", minisat),
-    ] {
-        match (ours, mean_ns("solve_ratio_4.26", id), present) {
-            (Some(o), Some(b), true) => println!(
-                "solve ({} instances, n=150/200, ratio 4.26): hallmark {:.1} ms, {name} {:.1} ms, ratio {:.2}x{}",
+    for (id, bin, _) in &references {
+        if let (Some(o), Some(b)) = (ours, mean_ns("solve_ratio_4.26", id)) {
+            let goal = match *bin {
+                "cadical" if o / b <= 1.1 => " (goal <= 1.1x: met)",
+                "cadical" => " (goal <= 1.1x: NOT met)",
+                _ => "",
+            };
+            println!(
+                "solve ({} instances, n=150/200, ratio 4.26): hallmark {:.1} ms, {bin} binary {:.1} ms, ratio {:.2}x{goal}",
                 files.len(),
                 o / 1e6,
                 b / 1e6,
                 o / b,
-                if id == "debian_cadical_binary" { if o / b <= 1.1 { " (goal <= 1.1x: met)" } else { " (goal <= 1.1x: NOT met)" } } else { "" }
-            ),
-            (_, _, false) => println!("{name}: not on PATH, skipped (apt-get install cadical minisat)"),
-            _ => {}
+            );
         }
     }
 }

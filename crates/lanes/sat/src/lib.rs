@@ -24,5 +24,5 @@ pub use cnf::{Cnf, DimacsError};
 pub use generate::{generate_instance, InstanceParams};
 pub use lane::{SatInstance, SatLane, SatRound, SatWorkError};
 pub use solve::{solve, SolveOutcome};
-pub use verify::{check_assignment, verify_witness, Rejection, SatVerifyContext};
+pub use verify::{check_assignment, replay_witness, verify_witness, Rejection, SatVerifyContext};
 pub use witness::{format_v_lines, parse_v_lines, Witness};

@@ -1,6 +1,7 @@
 //! Deterministic replay verification of witnesses, with named rejection codes.
 
-use hallmark_core::{PublicKey, RoundId, Signed, Verdict, VerdictBuilder};
+use hallmark_core::dsse::DsseError;
+use hallmark_core::{PublicKey, RoundId, Signed, Verdict, VerdictBuilder, Verified};
 
 use crate::cnf::Cnf;
 use crate::witness::Witness;
@@ -113,8 +114,19 @@ pub fn verify_witness<'a>(
     instances: impl Fn(&hallmark_core::Sha256Digest) -> Option<&'a Cnf>,
     signed: &Signed<Witness>,
 ) -> (Verdict, Option<(PublicKey, Witness)>) {
+    replay_witness(ctx, instances, signed.verify())
+}
+
+/// [`verify_witness`] for a caller that already ran the envelope's signature check (and looked
+/// at the payload, e.g. to find the round): the outcome of that check is the verdict's first
+/// check, so the signature is verified exactly once.
+pub fn replay_witness<'a>(
+    ctx: &SatVerifyContext,
+    instances: impl Fn(&hallmark_core::Sha256Digest) -> Option<&'a Cnf>,
+    signature: Result<Verified<Witness>, DsseError>,
+) -> (Verdict, Option<(PublicKey, Witness)>) {
     let mut v = VerdictBuilder::new("sat");
-    let verified = match signed.verify() {
+    let verified = match signature {
         Ok(w) => {
             v.pass("bad_signature", format!("signed by {}", w.signer));
             w
