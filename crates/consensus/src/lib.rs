@@ -3,13 +3,16 @@
 //! - [`median`]: the stake-weighted median, per worker, over validators' reports.
 //! - [`winner`]: winner-take-all with dethrone-by-margin hysteresis, and agreement.
 //! - [`quorum`]: stake quorum; below it the incumbent stays.
+//! - [`yuma`]: the Yuma epoch (consensus, trust, incentive, bonds, dividends) as subtensor runs it.
 //!
 //! Everything here is a pure function: no I/O, no clocks, no randomness.
 
 pub mod median;
 pub mod quorum;
 pub mod winner;
+pub mod yuma;
 
 pub use median::{consensus_scores, weighted_median, weighted_median_columns, ValidatorScores};
 pub use quorum::{Quorum, QuorumError};
 pub use winner::{agrees, decide_round, select_winner, RoundDecision, WinnerPolicy};
+pub use yuma::{yuma_epoch, YumaError, YumaInput, YumaOutput};
