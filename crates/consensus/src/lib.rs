@@ -3,10 +3,14 @@
 //! - [`median`]: the stake-weighted median, per worker, over validators' reports.
 //! - [`winner`]: winner-take-all with dethrone-by-margin hysteresis, and agreement.
 //! - [`quorum`]: stake quorum; below it the incumbent stays.
+//! - [`commitment`]: score-hash commitments, report succession, equivocation evidence.
+//! - [`divergence`]: consensus versus the owner's pick (top-1, Spearman, top-k).
 //! - [`yuma`]: the Yuma epoch (consensus, trust, incentive, bonds, dividends) as subtensor runs it.
 //!
 //! Everything here is a pure function: no I/O, no clocks, no randomness.
 
+pub mod commitment;
+pub mod divergence;
 pub mod median;
 pub mod quorum;
 pub mod winner;

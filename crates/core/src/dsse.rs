@@ -68,6 +68,28 @@ pub struct Envelope {
     pub signatures: Vec<EnvelopeSignature>,
 }
 
+impl Envelope {
+    /// Checks the single signature over PAE whatever the payload type, and returns the signer
+    /// and the raw payload bytes. For code that handles statements of any kind (evidence,
+    /// receipts, log entries); typed code uses [`Signed::verify`], which also pins the type.
+    pub fn verify_untyped(&self) -> Result<(PublicKey, Vec<u8>), DsseError> {
+        if self.signatures.len() != 1 {
+            return Err(DsseError::SignatureCount(self.signatures.len()));
+        }
+        let s = &self.signatures[0];
+        let signer: PublicKey = s.keyid.parse()?;
+        let body = B64.decode(&self.payload).map_err(|_| DsseError::Base64)?;
+        let sig = B64.decode(&s.sig).map_err(|_| DsseError::Base64)?;
+        signer.verify(&pae(&self.payload_type, &body), &sig)?;
+        Ok((signer, body))
+    }
+
+    /// The canonical JSON bytes of the envelope: what a transparency log leaf holds.
+    pub fn canonical_bytes(&self) -> Result<Vec<u8>, DsseError> {
+        Ok(to_canonical_bytes(self)?)
+    }
+}
+
 /// The DSSE v1 pre-authentication encoding.
 pub fn pae(payload_type: &str, payload: &[u8]) -> Vec<u8> {
     let mut out = format!(

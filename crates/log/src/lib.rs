@@ -9,9 +9,11 @@
 pub mod checkpoint;
 pub mod hash;
 pub mod proof;
+pub mod receipt;
 pub mod tree;
 
 pub use checkpoint::{Checkpoint, CheckpointError, NoteVerifierKey, SignedCheckpoint};
 pub use hash::{empty_root, leaf_hash, node_hash, Hash};
 pub use proof::{verify_consistency, verify_inclusion, ProofError};
+pub use receipt::{verify_receipt, LogProof, Receipt};
 pub use tree::{MerkleTree, TreeError};

@@ -270,3 +270,122 @@ proptest! {
         }
     }
 }
+
+mod receipts {
+    use hallmark_core::{Keypair, Signed, SignedPayload};
+    use hallmark_log::{
+        verify_receipt, Checkpoint, LogProof, MerkleTree, NoteVerifierKey, Receipt,
+    };
+    use serde::{Deserialize, Serialize};
+
+    #[derive(Serialize, Deserialize)]
+    struct Note {
+        text: String,
+    }
+    impl SignedPayload for Note {
+        const PAYLOAD_TYPE: &'static str = "application/vnd.hallmark.test-note+json";
+    }
+
+    fn receipt(key: &Keypair) -> Receipt {
+        let mut tree = MerkleTree::new();
+        let mut target = None;
+        for i in 0..11 {
+            let s = Signed::sign(
+                &Note {
+                    text: format!("n{i}"),
+                },
+                key,
+            )
+            .unwrap();
+            let bytes = s.envelope().canonical_bytes().unwrap();
+            tree.push(hallmark_log::leaf_hash(&bytes));
+            if i == 6 {
+                target = Some(s.envelope().clone());
+            }
+        }
+        let cp = Checkpoint {
+            origin: "hallmark.test/v".into(),
+            size: 11,
+            root: tree.root(),
+        };
+        Receipt {
+            statement: target.unwrap(),
+            log: LogProof {
+                log_index: 6,
+                tree_size: 11,
+                inclusion_proof: tree
+                    .inclusion_proof(6, 11)
+                    .unwrap()
+                    .iter()
+                    .map(hex::encode)
+                    .collect(),
+                checkpoint: cp.sign("hallmark.test/v", key).unwrap().note,
+            },
+        }
+    }
+
+    #[test]
+    fn a_receipt_verifies_and_each_tampering_names_its_check() {
+        let key = Keypair::from_seed(&[5; 32]);
+        let r = receipt(&key);
+        let v = verify_receipt(&r, None);
+        assert!(v.accepted, "{v:?}");
+        let pinned = NoteVerifierKey::new("hallmark.test/v", key.public()).unwrap();
+        assert!(verify_receipt(&r, Some(&pinned)).accepted);
+        let other =
+            NoteVerifierKey::new("hallmark.test/v", Keypair::from_seed(&[6; 32]).public()).unwrap();
+        assert_eq!(
+            verify_receipt(&r, Some(&other)).rejection.as_deref(),
+            Some("checkpoint_signature")
+        );
+
+        let mut t = r.clone();
+        t.statement.payload_type = "application/vnd.hallmark.other+json".into();
+        assert_eq!(
+            verify_receipt(&t, None).rejection.as_deref(),
+            Some("statement_signature")
+        );
+        let mut t = r.clone();
+        t.log.log_index = 5;
+        assert_eq!(
+            verify_receipt(&t, None).rejection.as_deref(),
+            Some("inclusion_proof")
+        );
+        let mut t = r.clone();
+        t.log.inclusion_proof[1] = "00".repeat(32);
+        assert_eq!(
+            verify_receipt(&t, None).rejection.as_deref(),
+            Some("inclusion_proof")
+        );
+        let mut t = r.clone();
+        t.log.inclusion_proof[0] = "zz".into();
+        assert_eq!(
+            verify_receipt(&t, None).rejection.as_deref(),
+            Some("inclusion_proof")
+        );
+        let mut t = r.clone();
+        t.log.tree_size = 12;
+        assert_eq!(
+            verify_receipt(&t, None).rejection.as_deref(),
+            Some("checkpoint_size")
+        );
+        let mut t = r.clone();
+        t.log.checkpoint = t.log.checkpoint.replace("\n11\n", "\n12\n");
+        assert_eq!(
+            verify_receipt(&t, None).rejection.as_deref(),
+            Some("checkpoint_signature")
+        );
+        // A statement signed by someone else than the log's key: its checkpoint does not verify
+        // under the statement signer's key.
+        let stranger = Keypair::from_seed(&[7; 32]);
+        let mut t = r;
+        t.statement = Signed::sign(&Note { text: "n6".into() }, &stranger)
+            .unwrap()
+            .envelope()
+            .clone();
+        assert_eq!(
+            verify_receipt(&t, None).rejection.as_deref(),
+            Some("checkpoint_signature")
+        );
+    }
+}

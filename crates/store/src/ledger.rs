@@ -53,6 +53,8 @@ pub struct LedgerCommit {
     /// Neurons to insert or update (matched by hotkey; `uid` is assigned on insert).
     pub neurons: Vec<NeuronRow>,
     pub weights: Vec<WeightsRow>,
+    /// A score-hash commitment the transaction made.
+    pub commitment: Option<crate::CommitmentRow>,
 }
 
 impl Store {
@@ -115,6 +117,16 @@ impl Store {
                 .bind(&w.validator)
                 .bind(&w.weights)
                 .bind(to_i64(w.seq, "seq")?)
+                .execute(&mut *tx)
+                .await?;
+        }
+        if let Some(c) = &commit.commitment {
+            sqlx::query("INSERT INTO commitments (validator, run_id, commitment, envelope, tx_hash) VALUES (?, ?, ?, ?, ?)")
+                .bind(&c.validator)
+                .bind(&c.run_id)
+                .bind(&c.commitment)
+                .bind(&c.envelope)
+                .bind(&c.tx_hash)
                 .execute(&mut *tx)
                 .await?;
         }

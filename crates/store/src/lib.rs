@@ -9,7 +9,9 @@
 //! verification happens above it. PostgreSQL is planned behind the same methods (see
 //! ARCHITECTURE.md).
 
+mod audit;
 mod ledger;
+mod log;
 mod rounds;
 mod validator;
 
@@ -20,7 +22,9 @@ use std::time::Duration;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::SqlitePool;
 
+pub use audit::{CommitmentRow, EquivocationRow};
 pub use ledger::{AccountRow, LedgerCommit, LedgerTxRow, NeuronRow, WeightsRow};
+pub use log::{LogEntry, TransparencyLog};
 pub use rounds::RoundRow;
 pub use validator::{ScoreReportRow, WitnessRow};
 
@@ -128,7 +132,7 @@ mod tests {
         let path = dir.path().join("node.sqlite");
         {
             let s = Store::open(&path).await.unwrap();
-            assert_eq!(s.schema_version().await.unwrap(), 1);
+            assert_eq!(s.schema_version().await.unwrap(), 2);
             s.kv_put("incumbent", "x").await.unwrap();
             s.kv_put("incumbent", "y").await.unwrap();
             s.close().await;
