@@ -12,9 +12,13 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use clap::Args;
+use hallmark_consensus::commitment::EquivocationEvidence;
 use hallmark_core::{Envelope, PublicKey, Signed};
-use hallmark_node::config::{GenesisBalance, NodeConfig};
-use hallmark_node::messages::{NewRoundRequest, RoundAnnouncement, RoundResult};
+use hallmark_ledger::YumaEpoch;
+use hallmark_node::config::{GenesisBalance, NodeConfig, WeightMode};
+use hallmark_node::messages::{
+    NewRoundRequest, OwnerPickRequest, RoundAnnouncement, RoundResult, ScoreReport,
+};
 use hallmark_node::run::load_or_create_key;
 use hallmark_node::NodeClient;
 use hallmark_sat::InstanceParams;
@@ -58,6 +62,18 @@ pub struct DevnetArgs {
     /// Per-worker handicap step (simulated slower hardware), milliseconds.
     #[arg(long, default_value_t = 150)]
     delay_step_ms: u64,
+    /// How many validators serve two different signed reports per run (fault injection); the
+    /// evidence the others find is listed under "equivocations".
+    #[arg(long, default_value_t = 0)]
+    equivocate: usize,
+    /// Stop and restart validator-0 halfway through the rounds, and check that every score
+    /// archive it had served is served again byte for byte.
+    #[arg(long)]
+    restart_validator: bool,
+    /// Whose pick validators' weights follow: owner, shadow or decentralized. In owner and
+    /// shadow mode the devnet operator publishes an owner pick each round.
+    #[arg(long, default_value = "decentralized")]
+    weight_mode: WeightMode,
 }
 
 const STAKE: u64 = 10_000;
@@ -80,7 +96,11 @@ struct Proc {
 struct ValidatorLine {
     hotkey: PublicKey,
     byzantine: bool,
+    equivocating: bool,
     agrees: bool,
+    /// Its score-hash commitment on the ledger.
+    commitment: Option<String>,
+    weights_for: Option<PublicKey>,
 }
 
 /// One round of the output.
@@ -90,6 +110,30 @@ struct RoundLine {
     winner: Option<PublicKey>,
     consensus: BTreeMap<PublicKey, f64>,
     validators: Vec<ValidatorLine>,
+    /// The ledger's transparency log after the round (every transaction, commitments and
+    /// weights included): its size and signed checkpoint (C2SP note).
+    log_size: u64,
+    checkpoint: String,
+    owner_pick: Option<PublicKey>,
+    /// The ledger's Yuma epoch for the round.
+    yuma: Option<YumaEpoch>,
+}
+
+/// Equivocation evidence and who found it.
+#[derive(Debug, Serialize)]
+struct EquivocationLine {
+    found_by: String,
+    #[serde(flatten)]
+    evidence: EquivocationEvidence,
+}
+
+/// What `--restart-validator` checked.
+#[derive(Debug, Serialize)]
+struct RestartLine {
+    validator: String,
+    after_round: String,
+    archives_checked: usize,
+    byte_identical: bool,
 }
 
 /// One process: its name, role, hotkey and peak memory.
@@ -105,7 +149,19 @@ struct ProcessLine {
 struct Output {
     rounds: Vec<RoundLine>,
     processes: Vec<ProcessLine>,
+    equivocations: Vec<EquivocationLine>,
+    restart: Option<RestartLine>,
+    weight_mode: String,
     data_dir: String,
+}
+
+/// What the rounds produced, beyond the per-round lines.
+#[derive(Default)]
+struct Findings {
+    equivocations: Vec<EquivocationLine>,
+    restart: Option<RestartLine>,
+    /// Equivocating validators' hotkeys.
+    equivocators: Vec<PublicKey>,
 }
 
 fn peak_rss_kib(pid: Option<u32>) -> Option<u64> {
@@ -147,7 +203,11 @@ async fn spawn(
     let logs = dir.join("logs");
     std::fs::create_dir_all(&logs)?;
     let log = logs.join(format!("{name}.log"));
-    let out = std::fs::File::create(&log).with_context(|| format!("creating {}", log.display()))?;
+    let out = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&log)
+        .with_context(|| format!("opening {}", log.display()))?;
     let err = out.try_clone()?;
     let child = Command::new(exe)
         .args(["node", "--role", role, "--config"])
@@ -237,12 +297,16 @@ pub async fn run(args: DevnetArgs) -> anyhow::Result<ExitCode> {
     if args.validators == 0 {
         bail!("--validators must be at least 1");
     }
-    if args.byzantine > args.validators {
+    if args.byzantine + args.equivocate > args.validators {
         bail!(
-            "--byzantine {} is more than --validators {}",
+            "--byzantine {} plus --equivocate {} is more than --validators {}",
             args.byzantine,
+            args.equivocate,
             args.validators
         );
+    }
+    if args.equivocate > 0 && args.validators - args.equivocate < 2 {
+        bail!("--equivocate needs at least two other validators to be caught by (the first fetch of a report gets the committed one)");
     }
     let params = InstanceParams {
         vars: args.vars,
@@ -272,8 +336,31 @@ pub async fn run(args: DevnetArgs) -> anyhow::Result<ExitCode> {
         })
         .collect();
     stop_all(&mut procs).await;
-    let rounds = outcome?;
-    let ok = print_output(&args, &dir, rounds, processes)?;
+    let (rounds, findings) = outcome?;
+    let missed: Vec<String> = findings
+        .equivocators
+        .iter()
+        .filter(|e| {
+            !findings
+                .equivocations
+                .iter()
+                .any(|f| &f.evidence.validator == *e)
+        })
+        .map(|e| e.to_ss58())
+        .collect();
+    let restart_ok = findings.restart.as_ref().is_none_or(|r| r.byte_identical);
+    let ok = print_output(&args, &dir, rounds, processes, findings)?;
+    if !missed.is_empty() {
+        eprintln!(
+            "error: equivocating validators not caught: {}",
+            missed.join(", ")
+        );
+        return Ok(ExitCode::from(4));
+    }
+    if !restart_ok {
+        eprintln!("error: a restarted validator served an archive that differs from before");
+        return Ok(ExitCode::from(5));
+    }
     Ok(if ok {
         ExitCode::SUCCESS
     } else {
@@ -287,7 +374,7 @@ async fn drive(
     exe: &Path,
     params: InstanceParams,
     procs: &mut Vec<Proc>,
-) -> anyhow::Result<Vec<RoundLine>> {
+) -> anyhow::Result<(Vec<RoundLine>, Findings)> {
     let keys = dir.join("keys");
     let operator = load_or_create_key(&keys.join("operator"))?;
     let coldkey_path = keys.join("devnet-coldkey");
@@ -333,15 +420,20 @@ async fn drive(
         args.validators, args.workers
     ));
     let first = procs.len();
+    let mut validator_cfgs = Vec::new();
     for i in 0..args.validators {
         let name = format!("validator-{i}");
         let mut cfg = base_config(dir, &name);
         network(&mut cfg);
-        // The last --byzantine validators misbehave.
+        // The last --byzantine validators misbehave; the --equivocate ones just before them
+        // serve two reports.
         let byz = i >= args.validators - args.byzantine;
         cfg.validator.byzantine = byz;
+        cfg.validator.equivocate = !byz && i >= args.validators - args.byzantine - args.equivocate;
         cfg.validator.dethrone_margin = MARGIN;
+        cfg.validator.weight_mode = args.weight_mode;
         procs.push(spawn(exe, dir, &name, "validator", &cfg, byz).await?);
+        validator_cfgs.push(cfg);
     }
     for i in 0..args.workers {
         let name = format!("worker-{i}");
@@ -354,7 +446,7 @@ async fn drive(
     for p in procs[first..].iter_mut() {
         wait_ready(p, Duration::from_secs(60)).await?;
     }
-    let validators: Vec<(String, bool, NodeClient)> = procs
+    let mut validators: Vec<(String, bool, NodeClient)> = procs
         .iter()
         .filter(|p| p.role == "validator")
         .map(|p| {
@@ -365,8 +457,21 @@ async fn drive(
             )
         })
         .collect();
+    let mut findings = Findings::default();
+    for (cfg, p) in validator_cfgs
+        .iter()
+        .zip(procs.iter().filter(|p| p.role == "validator"))
+    {
+        if cfg.validator.equivocate {
+            findings
+                .equivocators
+                .push(hallmark_node::run::load_key(&p.key_file)?.public());
+        }
+    }
+    let ledger_client = NodeClient::new(&ledger_url);
+    let restart_after = args.restart_validator.then(|| args.rounds.div_ceil(2));
 
-    let coordinator = NodeClient::new(&coord_url).signed_by(operator);
+    let coordinator = NodeClient::new(&coord_url).signed_by(operator.clone());
     let mut lines = Vec::new();
     progress.finish_and_clear();
     let bar = if args.json {
@@ -400,12 +505,169 @@ async fn drive(
             ann.round_id
         ));
         let patience = Duration::from_millis(args.window_ms as u64) + Duration::from_secs(60);
+        let owner_pick = if args.weight_mode == WeightMode::Decentralized {
+            None
+        } else {
+            let pick = publish_owner_pick(&coordinator, &validators, &ann, patience).await?;
+            Some(pick)
+        };
         let results = collect_results(&validators, &ann, patience, &bar).await?;
-        lines.push(round_line(&ann, &validators, &results)?);
+        let mut line = round_line(&ann, &validators, &results, &findings.equivocators)?;
+        line.owner_pick = owner_pick.flatten();
+        // Every validator decided, so its commitment and weights for the round are on the
+        // ledger: close the epoch and take the log's checkpoint.
+        line.yuma = ledger_client
+            .get::<YumaEpoch>(&format!("/v1/ledger/epochs/{}/yuma", ann.number))
+            .await
+            .ok();
+        let note = String::from_utf8(
+            ledger_client
+                .get_bytes("/v1/log/checkpoint")
+                .await?
+                .to_vec(),
+        )
+        .context("the ledger's checkpoint is not text")?;
+        line.log_size = hallmark_log::SignedCheckpoint { note: note.clone() }
+            .checkpoint_unverified()
+            .map(|c| c.size)
+            .unwrap_or(0);
+        line.checkpoint = note;
+        lines.push(line);
         bar.inc(1);
+        if restart_after == Some(lines.len()) && lines.len() < args.rounds {
+            bar.set_message("restarting validator-0");
+            findings.restart = Some(
+                restart_validator(exe, dir, procs, &validator_cfgs[0], &mut validators, &lines)
+                    .await?,
+            );
+        }
     }
     bar.finish_and_clear();
-    Ok(lines)
+    // Evidence: what every honest validator and the ledger found.
+    let mut seen = std::collections::BTreeSet::new();
+    let mut sources: Vec<(String, NodeClient, &str)> = validators
+        .iter()
+        .map(|(name, _, c)| (name.clone(), c.clone(), "/v1/consensus/equivocations"))
+        .collect();
+    sources.push((
+        "ledger".into(),
+        ledger_client.clone(),
+        "/v1/ledger/equivocations",
+    ));
+    for (name, client, path) in sources {
+        let found: Vec<EquivocationEvidence> = client
+            .get(path)
+            .await
+            .with_context(|| format!("reading equivocation evidence from {name}"))?;
+        for ev in found {
+            if ev.verify_signatures().is_err() {
+                continue;
+            }
+            if seen.insert((
+                ev.validator,
+                ev.run_id.clone(),
+                ev.kind.clone(),
+                name.clone(),
+            )) {
+                findings.equivocations.push(EquivocationLine {
+                    found_by: name.clone(),
+                    evidence: ev,
+                });
+            }
+        }
+    }
+    Ok((lines, findings))
+}
+
+/// The devnet operator's owner pick: the highest-scoring worker in the first honest
+/// validator's signed report (its scores are public once the round closes).
+async fn publish_owner_pick(
+    coordinator: &NodeClient,
+    validators: &[(String, bool, NodeClient)],
+    ann: &RoundAnnouncement,
+    patience: Duration,
+) -> anyhow::Result<Option<PublicKey>> {
+    let (name, _, client) = validators
+        .iter()
+        .find(|(_, byz, _)| !*byz)
+        .context("no honest validator to take the owner's scores from")?;
+    let path = format!("/v1/consensus/scores/{}", ann.round_id);
+    let start = Instant::now();
+    let report = loop {
+        match client.get::<Envelope>(&path).await {
+            Ok(env) => break Signed::<ScoreReport>::from_envelope(env).verify()?.payload,
+            Err(e) if e.status() == Some(404) && start.elapsed() < patience => {
+                tokio::time::sleep(Duration::from_millis(150)).await
+            }
+            Err(e) => bail!("{name}'s report for {}: {e}", ann.round_id),
+        }
+    };
+    let winner = report
+        .scores
+        .iter()
+        .max_by(|a, b| a.1.total_cmp(b.1).then(b.0.cmp(a.0)))
+        .map(|(k, _)| *k);
+    let req = OwnerPickRequest {
+        winner,
+        scores: report.scores,
+    };
+    let _: Envelope = coordinator
+        .post(&format!("/v1/rounds/{}/pick", ann.round_id), &req)
+        .await
+        .context("publishing the owner pick")?;
+    Ok(winner)
+}
+
+/// Stops validator-0, restarts it from the same data dir, and compares every archive it
+/// served before (`GET /v1/consensus/scores/{run}`) with what it serves after, byte for byte.
+async fn restart_validator(
+    exe: &Path,
+    dir: &Path,
+    procs: &mut [Proc],
+    cfg: &NodeConfig,
+    validators: &mut [(String, bool, NodeClient)],
+    lines: &[RoundLine],
+) -> anyhow::Result<RestartLine> {
+    let (name, byz, client) = validators.first().cloned().context("no validators")?;
+    let mut before = Vec::new();
+    for l in lines {
+        let bytes = client
+            .get_bytes(&format!("/v1/consensus/scores/{}", l.round_id))
+            .await
+            .with_context(|| format!("{name}'s archive for {}", l.round_id))?;
+        before.push((l.round_id.clone(), bytes));
+    }
+    let slot = procs
+        .iter_mut()
+        .find(|p| p.name == name)
+        .context("validator-0's process")?;
+    if let Some(pid) = slot.child.id() {
+        nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(pid as i32),
+            nix::sys::signal::Signal::SIGTERM,
+        )
+        .context("stopping validator-0")?;
+    }
+    let _ = tokio::time::timeout(Duration::from_secs(10), slot.child.wait()).await;
+    let mut fresh = spawn(exe, dir, &name, "validator", cfg, byz).await?;
+    let url = wait_ready(&mut fresh, Duration::from_secs(60)).await?;
+    *slot = fresh;
+    let client = NodeClient::new(&url);
+    validators[0].2 = client.clone();
+    let mut identical = true;
+    for (run, bytes) in &before {
+        let after = client
+            .get_bytes(&format!("/v1/consensus/scores/{run}"))
+            .await
+            .with_context(|| format!("{name}'s archive for {run} after the restart"))?;
+        identical &= after == *bytes;
+    }
+    Ok(RestartLine {
+        validator: name,
+        after_round: lines.last().map(|l| l.round_id.clone()).unwrap_or_default(),
+        archives_checked: before.len(),
+        byte_identical: identical,
+    })
 }
 
 async fn collect_results(
@@ -455,6 +717,7 @@ fn round_line(
     ann: &RoundAnnouncement,
     validators: &[(String, bool, NodeClient)],
     results: &[RoundResult],
+    equivocators: &[PublicKey],
 ) -> anyhow::Result<RoundLine> {
     let reference = validators
         .iter()
@@ -476,11 +739,14 @@ fn round_line(
         .map(|r| ValidatorLine {
             hotkey: r.validator,
             byzantine: r.byzantine,
+            equivocating: equivocators.contains(&r.validator),
             agrees: hallmark_consensus::agrees(
                 &signed_scores(&r.validator),
                 reference.winner.as_ref(),
                 MARGIN,
             ),
+            commitment: r.commitment.clone(),
+            weights_for: r.weights_for,
         })
         .collect();
     Ok(RoundLine {
@@ -488,6 +754,10 @@ fn round_line(
         winner: reference.winner,
         consensus: reference.consensus.clone(),
         validators,
+        log_size: 0,
+        checkpoint: String::new(),
+        owner_pick: None,
+        yuma: None,
     })
 }
 
@@ -502,6 +772,7 @@ fn print_output(
     dir: &Path,
     rounds: Vec<RoundLine>,
     processes: Vec<ProcessLine>,
+    findings: Findings,
 ) -> anyhow::Result<bool> {
     let honest_ok = rounds.iter().all(|r| {
         r.winner.is_some()
@@ -514,6 +785,9 @@ fn print_output(
         let out = Output {
             rounds,
             processes,
+            equivocations: findings.equivocations,
+            restart: findings.restart,
+            weight_mode: args.weight_mode.as_str().into(),
             data_dir: dir.display().to_string(),
         };
         println!("{}", serde_json::to_string(&out)?);
@@ -554,6 +828,39 @@ fn print_output(
                 if v.agrees { "yes" } else { "NO" }
             );
         }
+    }
+    if let Some(r) = rounds.last() {
+        println!(
+            "\nledger transparency log after {}: {} transactions; checkpoint:\n{}",
+            r.round_id,
+            r.log_size,
+            r.checkpoint.trim_end()
+        );
+    }
+    if !findings.equivocations.is_empty() {
+        println!("\nequivocation evidence (two signed statements by one validator for one run):");
+        for e in &findings.equivocations {
+            println!(
+                "  {} {} {:<22} found by {}",
+                label(&e.evidence.validator),
+                e.evidence.run_id,
+                e.evidence.kind,
+                e.found_by
+            );
+        }
+    }
+    if let Some(r) = &findings.restart {
+        println!(
+            "\nrestarted {} after {}: {} archives served again {}",
+            r.validator,
+            r.after_round,
+            r.archives_checked,
+            if r.byte_identical {
+                "byte for byte"
+            } else {
+                "DIFFERENTLY"
+            }
+        );
     }
     println!("\npeak memory (VmHWM) per process:");
     for p in &processes {

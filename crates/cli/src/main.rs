@@ -1,5 +1,6 @@
 //! `hallmark`: one binary for every role, the devnet, and the sat tools.
 
+mod audit;
 mod devnet;
 mod sat;
 
@@ -37,6 +38,15 @@ enum Command {
     /// The sat lane's tools: generate, solve and verify CNF instances.
     #[command(subcommand)]
     Sat(sat::SatCommand),
+    /// RFC 6962 transparency-log tools: roots, inclusion and consistency proofs.
+    #[command(subcommand)]
+    Log(audit::LogCommand),
+    /// Offline verification of receipts.
+    #[command(subcommand)]
+    Verify(audit::VerifyCommand),
+    /// Consensus math: the Yuma epoch and the stake-weighted median, from JSON.
+    #[command(subcommand)]
+    Consensus(audit::ConsensusCommand),
 }
 
 fn init_tracing(default: &str) {
@@ -52,6 +62,9 @@ fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Sat(cmd) => sat::run(cmd),
+        Command::Log(cmd) => audit::run_log(cmd),
+        Command::Verify(cmd) => audit::run_verify(cmd),
+        Command::Consensus(cmd) => audit::run_consensus(cmd),
         Command::Devnet(args) => {
             init_tracing("warn");
             report(runtime().and_then(|rt| rt.block_on(devnet::run(args))))

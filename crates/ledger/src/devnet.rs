@@ -2,13 +2,22 @@
 //! previous by hash, all persisted through hallmark-store.
 
 use async_trait::async_trait;
+use hallmark_consensus::commitment::{parse_commitment, EquivocationEvidence};
+use hallmark_consensus::yuma::{yuma_epoch, YumaInput};
 use hallmark_core::canonical::to_canonical_bytes;
 use hallmark_core::{sha256, PublicKey, Signed};
-use hallmark_store::{AccountRow, LedgerCommit, LedgerTxRow, NeuronRow, Store, WeightsRow};
+use hallmark_core::{Envelope, Keypair};
+use hallmark_log::SignedCheckpoint;
+use hallmark_store::{
+    AccountRow, CommitmentRow, EquivocationRow, LedgerCommit, LedgerTxRow, NeuronRow, Store,
+    TransparencyLog, WeightsRow,
+};
 use serde::{Deserialize, Serialize};
 use tokio::sync::Mutex;
 
-use crate::types::{LedgerTx, Metagraph, Neuron, Role, TxBody, TxReceipt, ValidatorWeights};
+use crate::types::{
+    Commitment, LedgerTx, Metagraph, Neuron, Role, TxBody, TxReceipt, ValidatorWeights, YumaEpoch,
+};
 use crate::{Ledger, LedgerError};
 
 /// The hash the first transaction chains from.
@@ -22,12 +31,18 @@ pub struct Genesis {
 }
 
 /// Rules the ledger enforces.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct LedgerParams {
     pub min_validator_stake: u64,
     pub min_worker_stake: u64,
     /// Most weight entries one transaction may carry.
     pub max_weights: usize,
+    /// Ledger units emitted per Yuma epoch (reported per neuron; not yet credited).
+    pub emission_per_epoch: u64,
+    /// Yuma consensus quantile.
+    pub kappa: f64,
+    /// Yuma bonds EMA coefficient.
+    pub bonds_alpha: f64,
 }
 
 impl Default for LedgerParams {
@@ -36,6 +51,9 @@ impl Default for LedgerParams {
             min_validator_stake: 1_000,
             min_worker_stake: 100,
             max_weights: 4096,
+            emission_per_epoch: 1_000_000_000,
+            kappa: 0.5,
+            bonds_alpha: 0.1,
         }
     }
 }
@@ -47,6 +65,12 @@ pub struct DevnetLedger {
     params: LedgerParams,
     /// Serialises transaction application: one sequencer.
     sequencer: Mutex<()>,
+    /// Every applied transaction, in order, in a transparency log.
+    log: TransparencyLog,
+    log_key: Keypair,
+    origin: String,
+    /// Serialises Yuma epoch computation (an epoch is computed once).
+    epochs: Mutex<()>,
 }
 
 #[derive(Serialize)]
@@ -63,6 +87,7 @@ impl DevnetLedger {
         store: Store,
         genesis: &Genesis,
         params: LedgerParams,
+        log_key: Keypair,
     ) -> Result<Self, LedgerError> {
         let genesis_hash =
             sha256(&to_canonical_bytes(genesis).map_err(|e| LedgerError::Invalid(e.to_string()))?)
@@ -93,12 +118,56 @@ impl DevnetLedger {
                 store.kv_put("ledger.genesis", &genesis_hash).await?;
             }
         }
-        Ok(Self {
+        let log = TransparencyLog::open(&store).await?;
+        let origin = format!("hallmark/{}/ledger", genesis.chain_id);
+        let ledger = Self {
             store,
             chain_id: genesis.chain_id.clone(),
             params,
             sequencer: Mutex::new(()),
-        })
+            log,
+            log_key,
+            origin,
+            epochs: Mutex::new(()),
+        };
+        ledger.catch_up_log().await?;
+        Ok(ledger)
+    }
+
+    /// Appends to the log any applied transaction it lacks (a crash between committing a
+    /// transaction and appending it), so the log always holds the whole chain in order.
+    async fn catch_up_log(&self) -> Result<(), LedgerError> {
+        let mut next = self.log.size().await + 1;
+        loop {
+            let rows = self.store.ledger_txs(next, 512).await?;
+            if rows.is_empty() {
+                return Ok(());
+            }
+            for row in rows {
+                let env: Envelope = serde_json::from_str(&row.envelope)
+                    .map_err(|e| LedgerError::Invalid(format!("stored tx {}: {e}", row.seq)))?;
+                let bytes = env
+                    .canonical_bytes()
+                    .map_err(|e| LedgerError::Invalid(e.to_string()))?;
+                self.log.append("ledger_tx", &bytes).await?;
+                next += 1;
+            }
+        }
+    }
+
+    /// The ledger's transparency log (one leaf per applied transaction, leaf i = seq i+1).
+    pub fn log(&self) -> &TransparencyLog {
+        &self.log
+    }
+
+    /// The log's origin line (also the checkpoint key name).
+    pub fn log_origin(&self) -> &str {
+        &self.origin
+    }
+
+    /// A signed checkpoint of the log as it is now.
+    pub async fn checkpoint(&self) -> Result<SignedCheckpoint, LedgerError> {
+        Ok(self.log.checkpoint(&self.origin, &self.log_key).await?)
     }
 
     /// The chain id transactions must carry.
@@ -248,6 +317,9 @@ impl DevnetLedger {
                         return Err(LedgerError::NotRegistered(format!("worker {key}")));
                     }
                 }
+                if self.store.yuma_epoch(*epoch).await?.is_some() {
+                    return Err(LedgerError::EpochClosed(*epoch));
+                }
                 commit.weights.push(WeightsRow {
                     epoch: *epoch,
                     validator: signer_addr.clone(),
@@ -256,10 +328,24 @@ impl DevnetLedger {
                     seq,
                 });
             }
+            // Checked below, once the transaction hash it is stored with is known.
+            TxBody::CommitScores { .. } => {}
         }
         account.nonce = tx.nonce;
         commit.accounts.push(account);
         let tx_hash = link_hash(seq, &prev_hash, signed.envelope())?;
+        if let TxBody::CommitScores { run_id, commitment } = &tx.body {
+            commit.commitment = Some(
+                self.check_commitment(
+                    &signer_addr,
+                    run_id,
+                    commitment,
+                    signed.envelope(),
+                    &tx_hash,
+                )
+                .await?,
+            );
+        }
         commit.tx = Some(LedgerTxRow {
             seq,
             tx_hash: tx_hash.clone(),
@@ -271,10 +357,172 @@ impl DevnetLedger {
             applied_at: hallmark_core::time::now_unix(),
         });
         self.store.commit_ledger(&commit).await?;
+        let bytes = signed
+            .envelope()
+            .canonical_bytes()
+            .map_err(|e| LedgerError::Invalid(e.to_string()))?;
+        self.log.append("ledger_tx", &bytes).await?;
         Ok(TxReceipt {
             seq,
             tx_hash,
             prev_hash,
+        })
+    }
+
+    /// Checks a score commitment: a registered validator, a well-formed string for the run,
+    /// and no earlier commitment for the run. A different earlier one is equivocation: both
+    /// signed transactions are kept as evidence and the new one is refused.
+    async fn check_commitment(
+        &self,
+        signer: &str,
+        run_id: &str,
+        commitment: &str,
+        envelope: &Envelope,
+        tx_hash: &str,
+    ) -> Result<CommitmentRow, LedgerError> {
+        let Some(me) = self.store.neuron(signer).await? else {
+            return Err(LedgerError::NotRegistered(signer.to_string()));
+        };
+        if me.role != Role::Validator.as_str() {
+            return Err(LedgerError::Unauthorized(format!(
+                "{signer} is a {}, only validators commit scores",
+                me.role
+            )));
+        }
+        if run_id.is_empty() || run_id.len() > 128 || run_id.contains(':') {
+            return Err(LedgerError::Invalid(format!(
+                "run id {run_id:?} is not valid"
+            )));
+        }
+        parse_commitment(commitment, run_id).map_err(|e| LedgerError::Invalid(e.to_string()))?;
+        let envelope_text =
+            serde_json::to_string(envelope).map_err(|e| LedgerError::Invalid(e.to_string()))?;
+        if let Some(existing) = self.store.commitment(signer, run_id).await? {
+            if existing.commitment == commitment {
+                return Err(LedgerError::AlreadyCommitted {
+                    validator: signer.to_string(),
+                    run_id: run_id.to_string(),
+                    commitment: commitment.to_string(),
+                });
+            }
+            let first: Envelope = serde_json::from_str(&existing.envelope)
+                .map_err(|e| LedgerError::Invalid(format!("stored commitment: {e}")))?;
+            let evidence = EquivocationEvidence {
+                validator: signer
+                    .parse()
+                    .map_err(|_| LedgerError::Invalid(format!("stored key {signer}")))?,
+                run_id: run_id.to_string(),
+                kind: "commitment".into(),
+                first,
+                second: envelope.clone(),
+            };
+            self.store
+                .put_equivocation(&EquivocationRow {
+                    validator: signer.to_string(),
+                    run_id: run_id.to_string(),
+                    kind: "commitment".into(),
+                    evidence: serde_json::to_string(&evidence)
+                        .map_err(|e| LedgerError::Invalid(e.to_string()))?,
+                    found_ms: hallmark_core::time::now_unix_ms(),
+                })
+                .await?;
+            tracing::warn!(validator = %signer, %run_id, "second commitment refused: equivocation");
+            return Err(LedgerError::Equivocation {
+                validator: signer.to_string(),
+                run_id: run_id.to_string(),
+            });
+        }
+        Ok(CommitmentRow {
+            validator: signer.to_string(),
+            run_id: run_id.to_string(),
+            commitment: commitment.to_string(),
+            envelope: envelope_text,
+            tx_hash: tx_hash.to_string(),
+        })
+    }
+
+    /// Computes Yuma for `epoch` from the weights validators set for it, the neurons'
+    /// stakes and the bonds of the last computed epoch.
+    async fn compute_yuma(&self, epoch: u64) -> Result<YumaEpoch, LedgerError> {
+        let mg = self.metagraph().await?;
+        let hotkeys: Vec<PublicKey> = mg.neurons.iter().map(|n| n.hotkey).collect();
+        let index: std::collections::HashMap<PublicKey, usize> =
+            hotkeys.iter().enumerate().map(|(i, k)| (*k, i)).collect();
+        let n = hotkeys.len();
+        let stake: Vec<f64> = mg
+            .neurons
+            .iter()
+            .map(|nr| {
+                if nr.role == Role::Validator {
+                    nr.stake as f64
+                } else {
+                    0.0
+                }
+            })
+            .collect();
+        let mut weights = vec![vec![0.0; n]; n];
+        let mut active = vec![false; n];
+        for vw in self.weights(epoch).await? {
+            let Some(&row) = index.get(&vw.validator) else {
+                continue;
+            };
+            active[row] = true;
+            for w in vw.weights {
+                if let Some(&col) = index.get(&w.hotkey) {
+                    weights[row][col] = f64::from(w.weight);
+                }
+            }
+        }
+        let bonds = match self.store.yuma_epoch_before(epoch).await? {
+            Some((_, text)) => {
+                let prev: YumaEpoch = serde_json::from_str(&text)
+                    .map_err(|e| LedgerError::Invalid(format!("stored yuma epoch: {e}")))?;
+                let prev_index: std::collections::HashMap<PublicKey, usize> = prev
+                    .hotkeys
+                    .iter()
+                    .enumerate()
+                    .map(|(i, k)| (*k, i))
+                    .collect();
+                // Carry bonds over by hotkey: neurons registered since start from zero.
+                let mut b = vec![vec![0.0; n]; n];
+                for (i, ki) in hotkeys.iter().enumerate() {
+                    for (j, kj) in hotkeys.iter().enumerate() {
+                        if let (Some(&pi), Some(&pj)) = (prev_index.get(ki), prev_index.get(kj)) {
+                            b[i][j] = prev.bonds[pi][pj];
+                        }
+                    }
+                }
+                Some(b)
+            }
+            None => None,
+        };
+        let input = YumaInput {
+            stake: stake.clone(),
+            weights,
+            kappa: self.params.kappa,
+            bonds,
+            alpha: self.params.bonds_alpha,
+            bonds_penalty: 1.0,
+            active: Some(active.clone()),
+        };
+        let out = yuma_epoch(&input).map_err(|e| LedgerError::Invalid(e.to_string()))?;
+        let emission = out
+            .emission
+            .iter()
+            .map(|s| (s * self.params.emission_per_epoch as f64).floor() as u64)
+            .collect();
+        Ok(YumaEpoch {
+            epoch,
+            hotkeys,
+            active,
+            stake,
+            consensus: out.consensus,
+            incentive: out.incentive,
+            dividends: out.dividends,
+            validator_trust: out.validator_trust,
+            emission_share: out.emission,
+            emission,
+            bonds: out.bonds,
         })
     }
 
@@ -411,6 +659,54 @@ impl Ledger for DevnetLedger {
             .map(|a| (a.balance, a.nonce))
             .unwrap_or((0, 0)))
     }
+
+    async fn commitment(
+        &self,
+        validator: &PublicKey,
+        run_id: &str,
+    ) -> Result<Option<Commitment>, LedgerError> {
+        let Some(row) = self.store.commitment(&validator.to_ss58(), run_id).await? else {
+            return Ok(None);
+        };
+        Ok(Some(Commitment {
+            validator: *validator,
+            run_id: row.run_id,
+            commitment: row.commitment,
+            envelope: serde_json::from_str(&row.envelope)
+                .map_err(|e| LedgerError::Invalid(format!("stored commitment: {e}")))?,
+            tx_hash: row.tx_hash,
+        }))
+    }
+
+    async fn equivocations(&self) -> Result<Vec<EquivocationEvidence>, LedgerError> {
+        self.store
+            .equivocations()
+            .await?
+            .into_iter()
+            .map(|r| {
+                serde_json::from_str(&r.evidence)
+                    .map_err(|e| LedgerError::Invalid(format!("stored evidence: {e}")))
+            })
+            .collect()
+    }
+
+    async fn yuma_epoch(&self, epoch: u64) -> Result<YumaEpoch, LedgerError> {
+        // Closing an epoch and setting weights for it must not interleave.
+        let _turn = self.sequencer.lock().await;
+        let _epochs = self.epochs.lock().await;
+        if let Some(text) = self.store.yuma_epoch(epoch).await? {
+            return serde_json::from_str(&text)
+                .map_err(|e| LedgerError::Invalid(format!("stored yuma epoch: {e}")));
+        }
+        let result = self.compute_yuma(epoch).await?;
+        let text =
+            serde_json::to_string(&result).map_err(|e| LedgerError::Invalid(e.to_string()))?;
+        let stored = self
+            .store
+            .put_yuma_epoch(epoch, &text, hallmark_core::time::now_unix_ms())
+            .await?;
+        serde_json::from_str(&stored).map_err(|e| LedgerError::Invalid(e.to_string()))
+    }
 }
 
 #[cfg(test)]
@@ -449,9 +745,14 @@ mod tests {
             balances: vec![(cold.public(), 10_000)],
         };
         Net {
-            ledger: DevnetLedger::open(store, &genesis, LedgerParams::default())
-                .await
-                .unwrap(),
+            ledger: DevnetLedger::open(
+                store,
+                &genesis,
+                LedgerParams::default(),
+                Keypair::from_seed(&[42; 32]),
+            )
+            .await
+            .unwrap(),
             cold,
             val: Keypair::from_seed(&[1; 32]),
             work: Keypair::from_seed(&[2; 32]),
@@ -726,9 +1027,133 @@ mod tests {
         assert!(DevnetLedger::open(
             Store::open(&path).await.unwrap(),
             &other,
-            LedgerParams::default()
+            LedgerParams::default(),
+            Keypair::from_seed(&[42; 32])
         )
         .await
         .is_err());
+    }
+
+    #[tokio::test]
+    async fn commitments_equivocation_log_and_yuma() {
+        use hallmark_consensus::commitment::{commitment_string, scores_hash};
+        let n = net(Store::open_url("sqlite::memory:").await.unwrap()).await;
+        let l = &n.ledger;
+        for (key, role, stake) in [
+            (&n.val, Role::Validator, 2_000),
+            (&n.work, Role::Worker, 100),
+        ] {
+            l.submit(n.tx(
+                &n.cold,
+                TxBody::Register {
+                    hotkey: key.public(),
+                    role,
+                    stake,
+                },
+            ))
+            .await
+            .unwrap();
+        }
+        let h = scores_hash("round-000001", "sat", &std::collections::BTreeMap::new());
+        let c = commitment_string("round-000001", &h);
+        let commit = |c: String| TxBody::CommitScores {
+            run_id: "round-000001".into(),
+            commitment: c,
+        };
+        l.submit(n.tx(&n.val, commit(c.clone()))).await.unwrap();
+        // A retry of the same commitment is refused as already made; a different one is
+        // equivocation, kept as evidence with both signed transactions.
+        assert_eq!(
+            l.submit(n.tx(&n.val, commit(c.clone())))
+                .await
+                .unwrap_err()
+                .code(),
+            "already_committed"
+        );
+        let other = commitment_string("round-000001", &hallmark_core::sha256(b"x"));
+        assert_eq!(
+            l.submit(n.tx(&n.val, commit(other)))
+                .await
+                .unwrap_err()
+                .code(),
+            "equivocation"
+        );
+        let ev = l.equivocations().await.unwrap();
+        assert_eq!(ev.len(), 1);
+        ev[0].verify_signatures().unwrap();
+        assert_eq!(
+            l.commitment(&n.val.public(), "round-000001")
+                .await
+                .unwrap()
+                .unwrap()
+                .commitment,
+            c
+        );
+        // Malformed, wrong-run and non-validator commitments are refused.
+        assert_eq!(
+            l.submit(n.tx(&n.val, commit("nonsense".into())))
+                .await
+                .unwrap_err()
+                .code(),
+            "invalid_transaction"
+        );
+        let wrong_run = commitment_string("round-000002", &h);
+        assert_eq!(
+            l.submit(n.tx(&n.val, commit(wrong_run)))
+                .await
+                .unwrap_err()
+                .code(),
+            "invalid_transaction"
+        );
+        assert_eq!(
+            l.submit(n.tx(&n.work, commit(c))).await.unwrap_err().code(),
+            "unauthorized"
+        );
+
+        // Yuma over epoch 1: the one validator weights the one worker.
+        l.submit(n.tx(
+            &n.val,
+            TxBody::SetWeights {
+                epoch: 1,
+                weights: vec![WeightEntry {
+                    hotkey: n.work.public(),
+                    weight: u16::MAX,
+                }],
+            },
+        ))
+        .await
+        .unwrap();
+        let y = l.yuma_epoch(1).await.unwrap();
+        let w = y
+            .hotkeys
+            .iter()
+            .position(|k| *k == n.work.public())
+            .unwrap();
+        let v = y.hotkeys.iter().position(|k| *k == n.val.public()).unwrap();
+        assert_eq!(y.incentive[w], 1.0);
+        assert_eq!(y.dividends[v], 1.0);
+        assert_eq!(y.emission_share[w], 0.5);
+        assert!(y.active[v]);
+        // The epoch is closed now, and its result stable.
+        let late = n.tx(
+            &n.val,
+            TxBody::SetWeights {
+                epoch: 1,
+                weights: vec![],
+            },
+        );
+        assert_eq!(l.submit(late).await.unwrap_err().code(), "epoch_closed");
+        assert_eq!(l.yuma_epoch(1).await.unwrap(), y);
+
+        // Every applied transaction is a log leaf, in order.
+        let applied = l.audit_chain().await.unwrap();
+        assert_eq!(l.log().size().await, applied);
+        let cp = l.checkpoint().await.unwrap();
+        let vkey = hallmark_log::NoteVerifierKey::new(
+            l.log_origin(),
+            Keypair::from_seed(&[42; 32]).public(),
+        )
+        .unwrap();
+        assert_eq!(cp.verify(&vkey).unwrap().size, applied);
     }
 }

@@ -10,7 +10,8 @@ mod types;
 
 pub use devnet::{DevnetLedger, Genesis, LedgerParams};
 pub use types::{
-    LedgerTx, Metagraph, Neuron, Role, TxBody, TxReceipt, ValidatorWeights, WeightEntry,
+    Commitment, LedgerTx, Metagraph, Neuron, Role, TxBody, TxReceipt, ValidatorWeights,
+    WeightEntry, YumaEpoch,
 };
 
 use async_trait::async_trait;
@@ -46,6 +47,22 @@ pub enum LedgerError {
     /// A remote ledger refused the transaction with this wire code.
     #[error("{code}: {message}")]
     Rejected { code: String, message: String },
+    /// The same commitment again (a retry): nothing to do.
+    #[error("{validator} already committed {commitment} for {run_id}")]
+    AlreadyCommitted {
+        validator: String,
+        run_id: String,
+        commitment: String,
+    },
+    /// A second, different commitment for one run: refused and kept as evidence.
+    #[error("{validator} already committed a different hash for {run_id}: equivocation recorded")]
+    Equivocation { validator: String, run_id: String },
+    /// Weights for an epoch whose Yuma result is already computed.
+    #[error("epoch {0} is closed")]
+    EpochClosed(u64),
+    /// Something asked for that does not exist.
+    #[error("not found: {0}")]
+    NotFound(String),
     #[error("ledger storage failed: {0}")]
     Store(#[from] hallmark_store::StoreError),
 }
@@ -65,6 +82,10 @@ impl LedgerError {
             LedgerError::Unauthorized(_) => "unauthorized",
             LedgerError::Invalid(_) => "invalid_transaction",
             LedgerError::Unavailable(_) => "ledger_unavailable",
+            LedgerError::AlreadyCommitted { .. } => "already_committed",
+            LedgerError::Equivocation { .. } => "equivocation",
+            LedgerError::EpochClosed(_) => "epoch_closed",
+            LedgerError::NotFound(_) => "not_found",
             LedgerError::Store(_) => "internal",
         }
     }
@@ -82,4 +103,16 @@ pub trait Ledger: Send + Sync {
     async fn weights(&self, epoch: u64) -> Result<Vec<ValidatorWeights>, LedgerError>;
     /// An account's public balance and last nonce.
     async fn balance(&self, account: &PublicKey) -> Result<(u64, u64), LedgerError>;
+    /// The score-hash commitment a validator made for a run, if any.
+    async fn commitment(
+        &self,
+        validator: &PublicKey,
+        run_id: &str,
+    ) -> Result<Option<Commitment>, LedgerError>;
+    /// Evidence of validators that committed twice for one run.
+    async fn equivocations(
+        &self,
+    ) -> Result<Vec<hallmark_consensus::commitment::EquivocationEvidence>, LedgerError>;
+    /// The Yuma epoch over the weights set for `epoch` (computing it closes the epoch).
+    async fn yuma_epoch(&self, epoch: u64) -> Result<YumaEpoch, LedgerError>;
 }

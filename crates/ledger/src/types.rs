@@ -55,6 +55,8 @@ pub enum TxBody {
         epoch: u64,
         weights: Vec<WeightEntry>,
     },
+    /// Signed by a registered validator hotkey: its score-hash commitment for a run, once.
+    CommitScores { run_id: String, commitment: String },
 }
 
 impl TxBody {
@@ -64,6 +66,7 @@ impl TxBody {
             TxBody::Register { .. } => "register",
             TxBody::ServeAxon { .. } => "serve_axon",
             TxBody::SetWeights { .. } => "set_weights",
+            TxBody::CommitScores { .. } => "commit_scores",
         }
     }
 }
@@ -135,4 +138,34 @@ pub struct ValidatorWeights {
     pub validator: PublicKey,
     pub weights: Vec<WeightEntry>,
     pub seq: u64,
+}
+
+/// A score-hash commitment on the ledger, with the signed transaction that made it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Commitment {
+    pub validator: PublicKey,
+    pub run_id: String,
+    /// `hallmark/scores/v1:<run_id>:<sha256>`.
+    pub commitment: String,
+    pub envelope: hallmark_core::Envelope,
+    pub tx_hash: String,
+}
+
+/// The Yuma epoch the devnet ledger computed over its neurons (ordered by uid).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct YumaEpoch {
+    pub epoch: u64,
+    pub hotkeys: Vec<PublicKey>,
+    /// Validators that set weights for this epoch (the rest are masked as inactive).
+    pub active: Vec<bool>,
+    pub stake: Vec<f64>,
+    pub consensus: Vec<f64>,
+    pub incentive: Vec<f64>,
+    pub dividends: Vec<f64>,
+    pub validator_trust: Vec<f64>,
+    /// Share of the epoch's emission per neuron.
+    pub emission_share: Vec<f64>,
+    /// The epoch's emission in ledger units per neuron (floor of share × emission).
+    pub emission: Vec<u64>,
+    pub bonds: Vec<Vec<f64>>,
 }

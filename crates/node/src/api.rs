@@ -74,8 +74,14 @@ impl From<hallmark_ledger::LedgerError> for ApiError {
         let status = match &e {
             L::BadSignature(_) => StatusCode::UNAUTHORIZED,
             L::Unauthorized(_) | L::NotRegistered(_) => StatusCode::FORBIDDEN,
-            L::AlreadyRegistered(_) | L::StaleNonce { .. } => StatusCode::CONFLICT,
+            L::AlreadyRegistered(_)
+            | L::StaleNonce { .. }
+            | L::AlreadyCommitted { .. }
+            | L::Equivocation { .. }
+            | L::EpochClosed(_) => StatusCode::CONFLICT,
+            L::NotFound(_) => StatusCode::NOT_FOUND,
             L::Store(_) => return ApiError::internal(e),
+            L::Rejected { code, .. } if code == "not_found" => StatusCode::NOT_FOUND,
             L::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             _ => StatusCode::UNPROCESSABLE_ENTITY,
         };

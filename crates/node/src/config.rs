@@ -110,6 +110,57 @@ pub struct ValidatorSection {
     /// How long to wait for peers' reports.
     pub collect_timeout_ms: u64,
     pub poll_ms: u64,
+    /// Devnet fault injection: sign two different reports per run, commit both, serve the
+    /// second to every request after the first.
+    pub equivocate: bool,
+    /// Drop a peer report whose scores do not hash to the peer's ledger commitment (and a
+    /// report from a peer that made none before the collection deadline).
+    pub enforce_commitments: bool,
+    /// Whose winner the validator's weights follow.
+    pub weight_mode: WeightMode,
+    /// How many most recent runs the divergence summary covers.
+    pub divergence_window: u32,
+    /// k of the top-k overlap.
+    pub divergence_top_k: usize,
+}
+
+/// Whose pick a validator's weights follow: the rollout goes owner → shadow → decentralized.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WeightMode {
+    /// Copy the coordinator's (owner's) pick.
+    Owner,
+    /// Compute consensus, but set the owner's pick and record the divergence.
+    Shadow,
+    /// Set the consensus result.
+    #[default]
+    Decentralized,
+}
+
+impl WeightMode {
+    /// The config/wire name.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            WeightMode::Owner => "owner",
+            WeightMode::Shadow => "shadow",
+            WeightMode::Decentralized => "decentralized",
+        }
+    }
+}
+
+impl std::str::FromStr for WeightMode {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "owner" => Ok(WeightMode::Owner),
+            "shadow" => Ok(WeightMode::Shadow),
+            "decentralized" => Ok(WeightMode::Decentralized),
+            _ => Err(format!(
+                "weight mode {s:?}: expected owner, shadow or decentralized"
+            )),
+        }
+    }
 }
 
 impl Default for ValidatorSection {
@@ -121,6 +172,11 @@ impl Default for ValidatorSection {
             grace_ms: 300,
             collect_timeout_ms: 15_000,
             poll_ms: 200,
+            equivocate: false,
+            enforce_commitments: true,
+            weight_mode: WeightMode::Decentralized,
+            divergence_window: 100,
+            divergence_top_k: 3,
         }
     }
 }

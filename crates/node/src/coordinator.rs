@@ -19,7 +19,7 @@ use tokio::sync::Mutex;
 
 use crate::api::{health, parse_json, ApiError};
 use crate::auth::{verify_request, ReplayGuard};
-use crate::messages::{NewRoundRequest, RoundAnnouncement};
+use crate::messages::{NewRoundRequest, OwnerPick, OwnerPickRequest, RoundAnnouncement};
 
 /// Shared state of the coordinator.
 pub struct Coordinator {
@@ -127,6 +127,7 @@ pub fn router(c: Arc<Coordinator>) -> Router {
         .route("/v1/rounds", post(new_round))
         .route("/v1/rounds/current", get(current))
         .route("/v1/rounds/{id}", get(by_id))
+        .route("/v1/rounds/{id}/pick", post(post_pick).get(get_pick))
         .with_state(c)
 }
 
@@ -173,4 +174,78 @@ async fn by_id(
         Some(row) => envelope_of(row),
         None => Err(ApiError::not_found(format!("no round {id:?}"))),
     }
+}
+
+fn pick_key(round_id: &str) -> String {
+    format!("owner_pick.{round_id}")
+}
+
+/// `POST /v1/rounds/{id}/pick` (operator-signed): the owner's pick for a round, signed by the
+/// coordinator and fixed once made.
+async fn post_pick(
+    State(c): State<Arc<Coordinator>>,
+    OriginalUri(uri): OriginalUri,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<(StatusCode, Json<Envelope>), ApiError> {
+    let now = hallmark_core::time::now_unix();
+    let (signer, sig) =
+        verify_request(&headers, "POST", uri.path(), &body, now, c.skew_window_secs)?;
+    if !c.operators.contains(&signer) {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "not_operator",
+            format!("{signer} may not publish picks"),
+        ));
+    }
+    c.replay.check(sig, now, c.skew_window_secs)?;
+    let req: OwnerPickRequest = parse_json(&body)?;
+    if req
+        .scores
+        .values()
+        .any(|s| !s.is_finite() || *s < 0.0 || *s > 1.0)
+    {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_scores",
+            "scores must be in [0, 1]",
+        ));
+    }
+    let _turn = c.publishing.lock().await;
+    let Some(row) = c.store.round(&id).await? else {
+        return Err(ApiError::not_found(format!("no round {id:?}")));
+    };
+    if c.store.kv_get(&pick_key(&row.round_id)).await?.is_some() {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "pick_exists",
+            format!("the pick for {} is already published", row.round_id),
+        ));
+    }
+    let round_id = RoundId::from(row.round_id.as_str());
+    let pick = OwnerPick {
+        round_id,
+        winner: req.winner,
+        scores: req.scores,
+    };
+    let signed = Signed::sign(&pick, &c.key).map_err(ApiError::internal)?;
+    let text = serde_json::to_string(signed.envelope()).map_err(ApiError::internal)?;
+    c.store.kv_put(&pick_key(&row.round_id), &text).await?;
+    Ok((StatusCode::CREATED, Json(signed.envelope().clone())))
+}
+
+/// `GET /v1/rounds/{id}/pick`: the signed owner pick.
+async fn get_pick(
+    State(c): State<Arc<Coordinator>>,
+    Path(id): Path<String>,
+) -> Result<Json<Envelope>, ApiError> {
+    let text = c
+        .store
+        .kv_get(&pick_key(&id))
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("no owner pick for {id:?}")))?;
+    serde_json::from_str(&text)
+        .map(Json)
+        .map_err(|e| ApiError::internal(format!("stored pick for {id}: {e}")))
 }

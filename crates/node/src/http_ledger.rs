@@ -1,8 +1,11 @@
 //! [`Ledger`] over HTTP: how every role other than the ledger reaches it.
 
 use async_trait::async_trait;
+use hallmark_consensus::commitment::EquivocationEvidence;
 use hallmark_core::{PublicKey, Signed};
-use hallmark_ledger::{Ledger, LedgerError, LedgerTx, Metagraph, TxReceipt, ValidatorWeights};
+use hallmark_ledger::{
+    Commitment, Ledger, LedgerError, LedgerTx, Metagraph, TxReceipt, ValidatorWeights, YumaEpoch,
+};
 
 use crate::client::{ClientError, NodeClient};
 use crate::ledger_service::{AccountInfo, LedgerInfo};
@@ -79,5 +82,35 @@ impl Ledger for HttpLedger {
             .await
             .map_err(to_ledger)?;
         Ok((a.balance, a.nonce))
+    }
+
+    async fn commitment(
+        &self,
+        validator: &PublicKey,
+        run_id: &str,
+    ) -> Result<Option<Commitment>, LedgerError> {
+        match self
+            .client
+            .get(&format!("/v1/ledger/commitments/{validator}/{run_id}"))
+            .await
+        {
+            Ok(c) => Ok(Some(c)),
+            Err(e) if e.status() == Some(404) => Ok(None),
+            Err(e) => Err(to_ledger(e)),
+        }
+    }
+
+    async fn equivocations(&self) -> Result<Vec<EquivocationEvidence>, LedgerError> {
+        self.client
+            .get("/v1/ledger/equivocations")
+            .await
+            .map_err(to_ledger)
+    }
+
+    async fn yuma_epoch(&self, epoch: u64) -> Result<YumaEpoch, LedgerError> {
+        self.client
+            .get(&format!("/v1/ledger/epochs/{epoch}/yuma"))
+            .await
+            .map_err(to_ledger)
     }
 }

@@ -5,6 +5,10 @@
 //! - `POST /v1/ledger/tx` — a DSSE-signed [`hallmark_ledger::LedgerTx`] envelope
 //! - `GET  /v1/ledger/weights/{epoch}` — validators' weights for an epoch
 //! - `GET  /v1/ledger/accounts/{address}` — balance and nonce
+//! - `GET  /v1/ledger/commitments/{validator}/{run_id}` — a score commitment and its signed tx
+//! - `GET  /v1/ledger/equivocations` — evidence of double commitments
+//! - `GET  /v1/ledger/epochs/{epoch}/yuma` — the Yuma epoch (computing it closes the epoch)
+//! - `/v1/log/…` — the transparency log of every applied transaction (see [`crate::log_routes`])
 
 use std::sync::Arc;
 
@@ -13,8 +17,11 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use hallmark_consensus::commitment::EquivocationEvidence;
 use hallmark_core::{Envelope, PublicKey, Signed};
-use hallmark_ledger::{DevnetLedger, Ledger, Metagraph, TxReceipt, ValidatorWeights};
+use hallmark_ledger::{
+    Commitment, DevnetLedger, Ledger, Metagraph, TxReceipt, ValidatorWeights, YumaEpoch,
+};
 use serde::{Deserialize, Serialize};
 
 use crate::api::{health, parse_json, ApiError};
@@ -33,9 +40,16 @@ pub struct AccountInfo {
     pub nonce: u64,
 }
 
-/// The ledger's routes over a devnet ledger.
-pub fn router(ledger: Arc<DevnetLedger>) -> Router {
+/// The ledger's routes over a devnet ledger; `key` signs the log's checkpoints.
+pub fn router(ledger: Arc<DevnetLedger>, key: hallmark_core::Keypair) -> Router {
+    let log = crate::log_routes::router(ledger.log().clone(), ledger.log_origin().to_string(), key);
     Router::new()
+        .route(
+            "/v1/ledger/commitments/{validator}/{run_id}",
+            get(commitment),
+        )
+        .route("/v1/ledger/equivocations", get(equivocations))
+        .route("/v1/ledger/epochs/{epoch}/yuma", get(yuma))
         .route("/v1/health", get(health))
         .route("/v1/ledger/info", get(info))
         .route("/v1/ledger/metagraph", get(metagraph))
@@ -43,6 +57,42 @@ pub fn router(ledger: Arc<DevnetLedger>) -> Router {
         .route("/v1/ledger/weights/{epoch}", get(weights))
         .route("/v1/ledger/accounts/{address}", get(account))
         .with_state(ledger)
+        .merge(log)
+}
+
+fn parse_key(s: &str) -> Result<PublicKey, ApiError> {
+    s.parse()
+        .map_err(|e| ApiError::bad_request("invalid_address", format!("{s:?}: {e}")))
+}
+
+fn parse_epoch(s: &str) -> Result<u64, ApiError> {
+    s.parse().map_err(|_| {
+        ApiError::bad_request("invalid_epoch", format!("{s:?} is not an epoch number"))
+    })
+}
+
+async fn commitment(
+    State(l): State<Arc<DevnetLedger>>,
+    Path((validator, run_id)): Path<(String, String)>,
+) -> Result<Json<Commitment>, ApiError> {
+    let key = parse_key(&validator)?;
+    l.commitment(&key, &run_id)
+        .await?
+        .map(Json)
+        .ok_or_else(|| ApiError::not_found(format!("{validator} has no commitment for {run_id:?}")))
+}
+
+async fn equivocations(
+    State(l): State<Arc<DevnetLedger>>,
+) -> Result<Json<Vec<EquivocationEvidence>>, ApiError> {
+    Ok(Json(l.equivocations().await?))
+}
+
+async fn yuma(
+    State(l): State<Arc<DevnetLedger>>,
+    Path(epoch): Path<String>,
+) -> Result<Json<YumaEpoch>, ApiError> {
+    Ok(Json(l.yuma_epoch(parse_epoch(&epoch)?).await?))
 }
 
 async fn info(State(l): State<Arc<DevnetLedger>>) -> Json<LedgerInfo> {

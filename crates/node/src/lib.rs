@@ -7,6 +7,7 @@
 //!   gathers peers' reports from metagraph axons, decides, and sets weights.
 //! - [`worker`]: solves each round and submits signed witnesses to every validator.
 //! - [`auth`]: request signing (method, path without query, body digest, timestamp).
+//! - [`log_routes`]: the read side of a node's transparency log (checkpoints, leaves, proofs).
 //! - [`api`]: wire errors and body parsing shared by every service.
 
 pub mod api;
@@ -16,6 +17,7 @@ pub mod config;
 pub mod coordinator;
 pub mod http_ledger;
 pub mod ledger_service;
+pub mod log_routes;
 pub mod messages;
 pub mod registration;
 pub mod run;

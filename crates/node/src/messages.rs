@@ -41,6 +41,57 @@ pub struct ScoreReport {
     pub validator_hotkey: PublicKey,
     /// Score per worker, in [0, 1].
     pub scores: BTreeMap<PublicKey, f64>,
+    /// Re-scoring a run raises the epoch; epoch e+1 names epoch e's report id.
+    #[serde(default)]
+    pub epoch: u64,
+    /// For epoch > 0: the id (SHA-256 of the canonical envelope) of the previous epoch's report.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prev_report_id: Option<String>,
+}
+
+/// The owner's (coordinator operator's) pick for a round, signed by the coordinator: what
+/// validators in `owner` and `shadow` weight mode set, and what divergence is measured against.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OwnerPick {
+    pub round_id: RoundId,
+    pub winner: Option<PublicKey>,
+    /// The owner's scores per worker (may be empty).
+    #[serde(default)]
+    pub scores: BTreeMap<PublicKey, f64>,
+}
+
+impl SignedPayload for OwnerPick {
+    const PAYLOAD_TYPE: &'static str = "application/vnd.hallmark.owner-pick+json";
+}
+
+/// What an operator posts to `POST /v1/rounds/{id}/pick`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OwnerPickRequest {
+    pub winner: Option<PublicKey>,
+    #[serde(default)]
+    pub scores: BTreeMap<PublicKey, f64>,
+}
+
+/// A validator's decision for a round, signed: the statement its receipt proves.
+impl SignedPayload for RoundResult {
+    const PAYLOAD_TYPE: &'static str = "application/vnd.hallmark.round-result+json";
+}
+
+/// A validator's signed divergence summary, served at `GET /v1/consensus/divergence`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DivergenceReport {
+    pub validator: PublicKey,
+    pub weight_mode: String,
+    /// How many most recent runs the summary covers at most.
+    pub window: u32,
+    pub top_k: usize,
+    pub summary: hallmark_consensus::divergence::DivergenceSummary,
+    pub runs: Vec<hallmark_consensus::divergence::RunDivergence>,
+    pub generated_at: String,
+}
+
+impl SignedPayload for DivergenceReport {
+    const PAYLOAD_TYPE: &'static str = "application/vnd.hallmark.divergence+json";
 }
 
 impl SignedPayload for ScoreReport {
@@ -75,6 +126,21 @@ pub struct RoundResult {
     /// Witness rejections this validator saw in the round, per code.
     pub rejections: BTreeMap<String, u64>,
     pub weights_tx: Option<String>,
+    /// `owner`, `shadow` or `decentralized`.
+    #[serde(default)]
+    pub weight_mode: String,
+    /// The owner's pick, when the coordinator published one.
+    #[serde(default)]
+    pub owner_pick: Option<PublicKey>,
+    /// Whom this validator's weights went to.
+    #[serde(default)]
+    pub weights_for: Option<PublicKey>,
+    /// The score commitment this validator made on the ledger for the run.
+    #[serde(default)]
+    pub commitment: Option<String>,
+    /// Validators caught equivocating in this run (evidence at `/v1/consensus/equivocations`).
+    #[serde(default)]
+    pub equivocators: Vec<PublicKey>,
 }
 
 /// Response of `POST /v1/sat/witness`.

@@ -176,8 +176,8 @@ pub async fn run_node(role: RoleName, cfg: &NodeConfig) -> Result<RunningNode, N
                 min_worker_stake: cfg.ledger.min_worker_stake,
                 ..LedgerParams::default()
             };
-            let ledger = DevnetLedger::open(store, &genesis, params).await?;
-            ledger_service::router(Arc::new(ledger))
+            let ledger = DevnetLedger::open(store, &genesis, params, key.clone()).await?;
+            ledger_service::router(Arc::new(ledger), key.clone())
         }
         RoleName::Coordinator => {
             let c = Coordinator::new(
@@ -201,8 +201,10 @@ pub async fn run_node(role: RoleName, cfg: &NodeConfig) -> Result<RunningNode, N
                 &url,
             )
             .await?;
+            let log = hallmark_store::TransparencyLog::open(&store).await?;
             let v = Arc::new(Validator::new(
                 store,
+                log,
                 key.clone(),
                 ledger,
                 NodeClient::new(&cfg.network.coordinator_url),

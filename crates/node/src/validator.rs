@@ -5,7 +5,12 @@
 //! - `GET  /v1/consensus/scores/{run_id}` — this validator's signed report, byte for byte as
 //!   first served
 //! - `GET  /v1/rounds/{run_id}/result` — what this validator decided
+//! - `GET  /v1/consensus/scores/{run_id}/receipt` — that report with its log proof
+//! - `GET  /v1/rounds/{run_id}/receipt` — the signed decision with its log proof
+//! - `GET  /v1/consensus/equivocations` — evidence of peers that said two things about a run
+//! - `GET  /v1/consensus/divergence` — signed summary of consensus versus the owner's pick
 //! - `GET  /v1/validator/status`
+//! - `/v1/log/…` — this validator's transparency log (reports, decisions, evidence)
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -17,22 +22,33 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use hallmark_consensus::commitment::{
+    check_succession, commitment_string, parse_commitment, scores_hash, EquivocationEvidence,
+    ReportHead, SuccessionError,
+};
+use hallmark_consensus::divergence::{compare_run, summarize, RunDivergence};
 use hallmark_consensus::{agrees, decide_round, Quorum, ValidatorScores, WinnerPolicy};
 use hallmark_core::{Envelope, Keypair, PublicKey, RoundId, Signed};
 use hallmark_ledger::{Ledger, Metagraph, TxBody, WeightEntry};
+use hallmark_log::{LogProof, Receipt};
 use hallmark_sat::score::{round_score, SolvedInstance};
 use hallmark_sat::verify::replay_witness;
 use hallmark_sat::{SatRound, SatVerifyContext, Witness};
-use hallmark_store::{ScoreReportRow, Store, WitnessRow};
+use hallmark_store::{
+    EquivocationRow, ScoreReportRow, Store, StoreError, TransparencyLog, WitnessRow,
+};
 use serde::{Deserialize, Serialize};
 use tokio::sync::{watch, RwLock};
 
 use crate::api::{health, parse_json, ApiError};
 use crate::auth::verify_request;
 use crate::client::NodeClient;
-use crate::config::ValidatorSection;
+use crate::config::{ValidatorSection, WeightMode};
 use crate::http_ledger::HttpLedger;
-use crate::messages::{RoundAnnouncement, RoundResult, ScoreReport, UsedReport, WitnessAck};
+use crate::messages::{
+    DivergenceReport, OwnerPick, RoundAnnouncement, RoundResult, ScoreReport, UsedReport,
+    WitnessAck,
+};
 use crate::registration::submit_tx;
 
 const INCUMBENT_KEY: &str = "sat.incumbent";
@@ -50,6 +66,12 @@ pub struct ActiveRound {
 /// Shared state of a validator.
 pub struct Validator {
     store: Store,
+    /// Everything this validator signs goes here; receipts prove inclusion in it.
+    log: TransparencyLog,
+    /// The log's origin (and checkpoint key name): `hallmark/validator/<hotkey>`.
+    origin: String,
+    /// Devnet equivocation: how many times each run's report was served.
+    served: std::sync::Mutex<std::collections::HashMap<String, u64>>,
     key: Keypair,
     ledger: HttpLedger,
     coordinator: NodeClient,
@@ -92,8 +114,10 @@ fn check_announcement(env: Envelope, coordinator: &PublicKey) -> Result<RoundAnn
 
 impl Validator {
     /// A validator with its store, hotkey and view of the network.
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         store: Store,
+        log: TransparencyLog,
         key: Keypair,
         ledger: HttpLedger,
         coordinator: NodeClient,
@@ -101,8 +125,12 @@ impl Validator {
         cfg: ValidatorSection,
         skew_window_secs: i64,
     ) -> Self {
+        let origin = format!("hallmark/validator/{}", key.public().to_ss58());
         Self {
             store,
+            log,
+            origin,
+            served: std::sync::Mutex::new(std::collections::HashMap::new()),
             key,
             ledger,
             coordinator,
@@ -345,42 +373,184 @@ impl Validator {
         Ok(scores)
     }
 
-    /// Signs (once) and stores this validator's report for the round.
+    /// Appends a signed statement to this validator's log and returns its proof.
+    async fn log_statement(&self, kind: &str, env: &Envelope) -> Result<LogProof, String> {
+        let bytes = env.canonical_bytes().map_err(|e| e.to_string())?;
+        self.log
+            .append_and_prove(kind, &bytes, &self.origin, &self.key)
+            .await
+            .map_err(|e| e.to_string())
+    }
+
+    /// Logs a signed statement and stores its receipt under `subject` (first one stands).
+    async fn log_with_receipt(
+        &self,
+        kind: &str,
+        subject: &str,
+        env: &Envelope,
+    ) -> Result<(), String> {
+        if self
+            .store
+            .receipt(subject)
+            .await
+            .map_err(|e| e.to_string())?
+            .is_some()
+        {
+            return Ok(());
+        }
+        let log = self.log_statement(kind, env).await?;
+        let receipt = Receipt {
+            statement: env.clone(),
+            log,
+        };
+        let text = serde_json::to_string(&receipt).map_err(|e| e.to_string())?;
+        self.store
+            .put_receipt(subject, &text)
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(())
+    }
+
+    /// Keeps evidence that `validator` said two things about `run_id`, once per kind, and
+    /// logs it.
+    async fn record_equivocation(&self, ev: EquivocationEvidence) -> Result<(), String> {
+        let text = serde_json::to_string(&ev).map_err(|e| e.to_string())?;
+        let new = self
+            .store
+            .put_equivocation(&EquivocationRow {
+                validator: ev.validator.to_ss58(),
+                run_id: ev.run_id.clone(),
+                kind: ev.kind.clone(),
+                evidence: text,
+                found_ms: hallmark_core::time::now_unix_ms(),
+            })
+            .await
+            .map_err(|e| e.to_string())?;
+        if new {
+            tracing::warn!(validator = %ev.validator, run = %ev.run_id, kind = %ev.kind, "equivocation caught");
+            let bytes =
+                hallmark_core::canonical::to_canonical_bytes(&ev).map_err(|e| e.to_string())?;
+            self.log
+                .append("equivocation", &bytes)
+                .await
+                .map_err(|e| e.to_string())?;
+        }
+        Ok(())
+    }
+
+    async fn chain_id(&self) -> Result<&String, String> {
+        self.chain_id
+            .get_or_try_init(|| self.ledger.chain_id())
+            .await
+            .map_err(|e| e.to_string())
+    }
+
+    /// Commits the hash of `report`'s scores on the ledger; a retry of the same commitment is
+    /// fine. Returns the commitment string.
+    async fn commit_scores(&self, report: &ScoreReport) -> Result<String, String> {
+        let run_id = report.run_id.as_str();
+        let hash = scores_hash(run_id, &report.lane, &report.scores);
+        let commitment = commitment_string(run_id, &hash);
+        let chain = self.chain_id().await?;
+        let body = TxBody::CommitScores {
+            run_id: run_id.to_string(),
+            commitment: commitment.clone(),
+        };
+        match submit_tx(&self.ledger, chain, &self.key, body).await {
+            Ok(_) => Ok(commitment),
+            Err(e) if e.code() == "already_committed" => Ok(commitment),
+            Err(e) => Err(format!("committing scores: {e}")),
+        }
+    }
+
+    /// Signs (once), stores, logs and commits this validator's report for the round.
     async fn own_report(
         &self,
         active: &ActiveRound,
         mg: &Metagraph,
-    ) -> Result<Signed<ScoreReport>, String> {
+    ) -> Result<(Signed<ScoreReport>, String), String> {
         let run_id = active.ann.round_id.as_str();
         let me = self.key.public().to_ss58();
-        if let Some(row) = self
+        let signed = if let Some(row) = self
             .store
             .score_report(run_id, &me)
             .await
             .map_err(|e| e.to_string())?
         {
             let env: Envelope = serde_json::from_str(&row.envelope).map_err(|e| e.to_string())?;
-            return Ok(Signed::from_envelope(env));
-        }
-        let report = ScoreReport {
-            run_id: active.ann.round_id.clone(),
-            lane: "sat".into(),
-            validator_hotkey: self.key.public(),
-            scores: self.own_scores(active, mg).await?,
+            Signed::from_envelope(env)
+        } else {
+            let report = ScoreReport {
+                run_id: active.ann.round_id.clone(),
+                lane: "sat".into(),
+                validator_hotkey: self.key.public(),
+                scores: self.own_scores(active, mg).await?,
+                epoch: 0,
+                prev_report_id: None,
+            };
+            let signed = Signed::sign(&report, &self.key).map_err(|e| e.to_string())?;
+            let text = serde_json::to_string(signed.envelope()).map_err(|e| e.to_string())?;
+            if self.cfg.equivocate {
+                // The second report exists before the first can be served, so the second
+                // request for the run already gets it.
+                self.prepare_equivocation(&report).await?;
+            }
+            self.store
+                .put_score_report(&ScoreReportRow {
+                    run_id: run_id.to_string(),
+                    validator: me,
+                    envelope: text,
+                    digest: signed.digest().map_err(|e| e.to_string())?.to_hex(),
+                    received_ms: hallmark_core::time::now_unix_ms(),
+                })
+                .await
+                .map_err(|e| e.to_string())?;
+            signed
         };
-        let signed = Signed::sign(&report, &self.key).map_err(|e| e.to_string())?;
+        // Each step below is idempotent, so a retried finalize completes what a failed one began.
+        self.log_with_receipt(
+            "score_report",
+            &format!("score-report/{run_id}"),
+            signed.envelope(),
+        )
+        .await?;
+        let report = signed.verify().map_err(|e| e.to_string())?.payload;
+        let commitment = self.commit_scores(&report).await?;
+        if self.cfg.equivocate {
+            self.commit_equivocation(&report).await;
+        }
+        Ok((signed, commitment))
+    }
+
+    /// Devnet fault injection: a second, different report for the run, and an attempt to
+    /// commit it too (the ledger refuses and keeps the evidence).
+    async fn prepare_equivocation(&self, report: &ScoreReport) -> Result<(), String> {
+        let key = format!("equivocate.{}", report.run_id);
+        if self
+            .store
+            .kv_get(&key)
+            .await
+            .map_err(|e| e.to_string())?
+            .is_some()
+        {
+            return Ok(());
+        }
+        let other = equivocal_twin(report);
+        let signed = Signed::sign(&other, &self.key).map_err(|e| e.to_string())?;
         let text = serde_json::to_string(signed.envelope()).map_err(|e| e.to_string())?;
         self.store
-            .put_score_report(&ScoreReportRow {
-                run_id: run_id.to_string(),
-                validator: me,
-                envelope: text,
-                digest: signed.digest().map_err(|e| e.to_string())?.to_hex(),
-                received_ms: hallmark_core::time::now_unix_ms(),
-            })
+            .kv_put(&key, &text)
             .await
             .map_err(|e| e.to_string())?;
-        Ok(signed)
+        Ok(())
+    }
+
+    /// Devnet fault injection: try to commit the second report too (the ledger refuses and
+    /// keeps both signed commitments as evidence).
+    async fn commit_equivocation(&self, report: &ScoreReport) {
+        if let Err(e) = self.commit_scores(&equivocal_twin(report)).await {
+            tracing::warn!(error = %e, "equivocating validator's second commitment refused, as it should be");
+        }
     }
 
     /// Fetches and checks one peer's report, retrying until `deadline`.
@@ -422,18 +592,24 @@ impl Validator {
                         return Err("report has a score outside [0, 1]".into());
                     }
                     let digest = signed.digest().map_err(|e| e.to_string())?.to_hex();
-                    let row = ScoreReportRow {
-                        run_id: run_id.to_string(),
-                        validator: peer.hotkey.to_ss58(),
-                        envelope: serde_json::to_string(signed.envelope())
-                            .map_err(|e| e.to_string())?,
-                        digest: digest.clone(),
-                        received_ms: hallmark_core::time::now_unix_ms(),
-                    };
-                    self.store
-                        .put_score_report(&row)
-                        .await
-                        .map_err(|e| e.to_string())?;
+                    if self.cfg.enforce_commitments {
+                        self.check_against_commitment(
+                            peer,
+                            run_id,
+                            &v.payload,
+                            signed.envelope(),
+                            deadline,
+                        )
+                        .await?;
+                    }
+                    self.check_and_store_peer_report(
+                        peer,
+                        run_id,
+                        &v.payload,
+                        signed.envelope(),
+                        &digest,
+                    )
+                    .await?;
                     return Ok((v.payload, digest));
                 }
                 Err(e) if Instant::now() >= deadline => {
@@ -444,11 +620,156 @@ impl Validator {
         }
     }
 
+    /// The peer's ledger commitment for the run must match the report's scores. A mismatch is
+    /// equivocation: the signed commitment transaction and the signed report are the evidence.
+    async fn check_against_commitment(
+        &self,
+        peer: &hallmark_ledger::Neuron,
+        run_id: &RoundId,
+        report: &ScoreReport,
+        envelope: &Envelope,
+        deadline: Instant,
+    ) -> Result<(), String> {
+        let commitment = loop {
+            match self.ledger.commitment(&peer.hotkey, run_id.as_str()).await {
+                Ok(Some(c)) => break c,
+                Ok(None) if Instant::now() < deadline => {
+                    tokio::time::sleep(Duration::from_millis(200)).await
+                }
+                Ok(None) => {
+                    return Err(
+                        "no score commitment on the ledger before the collection deadline".into(),
+                    )
+                }
+                Err(e) if Instant::now() < deadline => {
+                    tracing::warn!(error = %e, "reading a commitment failed; retrying");
+                    tokio::time::sleep(Duration::from_millis(200)).await
+                }
+                Err(e) => return Err(format!("reading the commitment: {e}")),
+            }
+        };
+        let committed = parse_commitment(&commitment.commitment, run_id.as_str())
+            .map_err(|e| format!("malformed commitment on the ledger: {e}"))?;
+        let actual = scores_hash(run_id.as_str(), &report.lane, &report.scores);
+        if committed != actual {
+            self.record_equivocation(EquivocationEvidence {
+                validator: peer.hotkey,
+                run_id: run_id.to_string(),
+                kind: "report_vs_commitment".into(),
+                first: commitment.envelope,
+                second: envelope.clone(),
+            })
+            .await?;
+            return Err(format!(
+                "scores hash to {actual}, the ledger commitment says {committed}: equivocation, report dropped"
+            ));
+        }
+        Ok(())
+    }
+
+    /// Stores the first report seen from a peer for a run; a later one must be the same or
+    /// the next epoch naming it. A different report of the same epoch is equivocation.
+    async fn check_and_store_peer_report(
+        &self,
+        peer: &hallmark_ledger::Neuron,
+        run_id: &RoundId,
+        report: &ScoreReport,
+        envelope: &Envelope,
+        digest: &str,
+    ) -> Result<(), String> {
+        let who = peer.hotkey.to_ss58();
+        let head = ReportHead {
+            epoch: report.epoch,
+            report_id: digest.to_string(),
+            prev_report_id: report.prev_report_id.clone(),
+        };
+        let stored = self
+            .store
+            .score_report(run_id.as_str(), &who)
+            .await
+            .map_err(|e| e.to_string())?;
+        let Some(stored) = stored else {
+            check_succession(None, &head).map_err(|e| format!("{}: {e}", e.code()))?;
+            let row = ScoreReportRow {
+                run_id: run_id.to_string(),
+                validator: who,
+                envelope: serde_json::to_string(envelope).map_err(|e| e.to_string())?,
+                digest: digest.to_string(),
+                received_ms: hallmark_core::time::now_unix_ms(),
+            };
+            return match self.store.put_score_report(&row).await {
+                Ok(()) => Ok(()),
+                // Another fetch stored a different report between our read and write.
+                Err(StoreError::Conflict(_)) => {
+                    Box::pin(
+                        self.check_and_store_peer_report(peer, run_id, report, envelope, digest),
+                    )
+                    .await
+                }
+                Err(e) => Err(e.to_string()),
+            };
+        };
+        let stored_env: Envelope =
+            serde_json::from_str(&stored.envelope).map_err(|e| e.to_string())?;
+        let stored_report = Signed::<ScoreReport>::from_envelope(stored_env.clone())
+            .verify()
+            .map_err(|e| format!("stored report: {e}"))?
+            .payload;
+        let prev = ReportHead {
+            epoch: stored_report.epoch,
+            report_id: stored.digest.clone(),
+            prev_report_id: stored_report.prev_report_id,
+        };
+        match check_succession(Some(&prev), &head) {
+            Ok(_) => Ok(()),
+            Err(e @ SuccessionError::Equivocation { .. }) => {
+                self.record_equivocation(EquivocationEvidence {
+                    validator: peer.hotkey,
+                    run_id: run_id.to_string(),
+                    kind: "report".into(),
+                    first: stored_env,
+                    second: envelope.clone(),
+                })
+                .await?;
+                Err(format!("{}: {e}", e.code()))
+            }
+            Err(e) => Err(format!("{}: {e}", e.code())),
+        }
+    }
+
+    /// The coordinator's signed pick for the round, waiting until `deadline` if asked to.
+    async fn owner_pick(&self, run_id: &RoundId, deadline: Option<Instant>) -> Option<OwnerPick> {
+        let path = format!("/v1/rounds/{run_id}/pick");
+        loop {
+            match self.coordinator.get::<Envelope>(&path).await {
+                Ok(env) => match Signed::<OwnerPick>::from_envelope(env).verify() {
+                    Ok(v)
+                        if v.signer == self.coordinator_hotkey && &v.payload.round_id == run_id =>
+                    {
+                        return Some(v.payload)
+                    }
+                    Ok(_) => {
+                        tracing::warn!(round = %run_id, "owner pick not signed by the pinned coordinator or for another round; ignored");
+                        return None;
+                    }
+                    Err(e) => {
+                        tracing::warn!(round = %run_id, error = %e, "owner pick does not verify; ignored");
+                        return None;
+                    }
+                },
+                Err(_) if deadline.is_some_and(|d| Instant::now() < d) => {
+                    tokio::time::sleep(Duration::from_millis(200)).await
+                }
+                Err(_) => return None,
+            }
+        }
+    }
+
     /// Scores the round, gathers reports, decides, sets weights and stores the result.
     async fn finalize(&self, active: &ActiveRound) -> Result<RoundResult, String> {
         let run_id = active.ann.round_id.clone();
         let mg = self.ledger.metagraph().await.map_err(|e| e.to_string())?;
-        let own = self.own_report(active, &mg).await?;
+        let (own, commitment) = self.own_report(active, &mg).await?;
         let own_payload = own.verify().map_err(|e| e.to_string())?.payload;
         let me = self.key.public();
         let deadline = Instant::now() + Duration::from_millis(self.cfg.collect_timeout_ms);
@@ -505,13 +826,32 @@ impl Validator {
                 .await
                 .map_err(|e| e.to_string())?;
         }
-        let weights_tx = match decision.winner {
-            Some(w) if decision.quorum_met => {
-                let chain = self
-                    .chain_id
-                    .get_or_try_init(|| self.ledger.chain_id())
-                    .await
-                    .map_err(|e| e.to_string())?;
+        let mode = self.cfg.weight_mode;
+        let pick_deadline = (mode != WeightMode::Decentralized)
+            .then(|| Instant::now() + Duration::from_millis(self.cfg.collect_timeout_ms));
+        let pick = self.owner_pick(&run_id, pick_deadline).await;
+        if let Some(p) = &pick {
+            let record = compare_run(
+                run_id.as_str(),
+                p.winner,
+                &p.scores,
+                decision.winner,
+                &decision.consensus,
+                self.cfg.divergence_top_k,
+            );
+            let text = serde_json::to_string(&record).map_err(|e| e.to_string())?;
+            self.store
+                .put_divergence(run_id.as_str(), &text, hallmark_core::time::now_unix_ms())
+                .await
+                .map_err(|e| e.to_string())?;
+        }
+        let weights_for = match mode {
+            WeightMode::Decentralized => decision.winner.filter(|_| decision.quorum_met),
+            WeightMode::Owner | WeightMode::Shadow => pick.as_ref().and_then(|p| p.winner),
+        };
+        let weights_tx = match weights_for {
+            Some(w) => {
+                let chain = self.chain_id().await?;
                 let body = TxBody::SetWeights {
                     epoch: active.ann.number,
                     weights: vec![WeightEntry {
@@ -527,8 +867,19 @@ impl Validator {
                     }
                 }
             }
-            _ => None,
+            None => None,
         };
+        let equivocators = self
+            .store
+            .equivocations()
+            .await
+            .map_err(|e| e.to_string())?
+            .into_iter()
+            .filter(|e| e.run_id == run_id.as_str())
+            .filter_map(|e| e.validator.parse().ok())
+            .collect::<std::collections::BTreeSet<PublicKey>>()
+            .into_iter()
+            .collect();
         let rejections = self
             .store
             .rejection_counts(run_id.as_str())
@@ -554,7 +905,19 @@ impl Validator {
             missing,
             rejections,
             weights_tx,
+            weight_mode: mode.as_str().into(),
+            owner_pick: pick.and_then(|p| p.winner),
+            weights_for,
+            commitment: Some(commitment),
+            equivocators,
         };
+        let signed_result = Signed::sign(&result, &self.key).map_err(|e| e.to_string())?;
+        self.log_with_receipt(
+            "round_result",
+            &format!("round-result/{run_id}"),
+            signed_result.envelope(),
+        )
+        .await?;
         let body = serde_json::to_string(&result).map_err(|e| e.to_string())?;
         self.store
             .put_round_result(run_id.as_str(), &body, hallmark_core::time::now_unix())
@@ -610,6 +973,18 @@ impl Validator {
     }
 }
 
+/// A report with the same run and different scores (devnet equivocation).
+fn equivocal_twin(report: &ScoreReport) -> ScoreReport {
+    let mut other = report.clone();
+    other.scores.values_mut().for_each(|s| *s = 1.0 - *s);
+    if other.scores == report.scores {
+        // Every score was 0.5 (or there is nobody to score): differ anyway.
+        other.scores.values_mut().for_each(|s| *s = 0.0);
+        other.lane = format!("{}-twin", report.lane);
+    }
+    other
+}
+
 /// The validator's routes.
 pub fn router(v: Arc<Validator>) -> Router {
     Router::new()
@@ -620,9 +995,76 @@ pub fn router(v: Arc<Validator>) -> Router {
             post(witness).layer(axum::extract::DefaultBodyLimit::max(WITNESS_BODY_LIMIT)),
         )
         .route("/v1/consensus/scores/{run_id}", get(scores))
+        .route("/v1/consensus/scores/{run_id}/receipt", get(score_receipt))
+        .route("/v1/consensus/equivocations", get(equivocations))
+        .route("/v1/consensus/divergence", get(divergence))
         .route("/v1/rounds/{run_id}/result", get(result))
+        .route("/v1/rounds/{run_id}/receipt", get(result_receipt))
         .route("/v1/validator/status", get(status))
-        .with_state(v)
+        .with_state(v.clone())
+        .merge(crate::log_routes::router(
+            v.log.clone(),
+            v.origin.clone(),
+            v.key.clone(),
+        ))
+}
+
+async fn receipt_of(v: &Validator, subject: &str) -> Result<Response, ApiError> {
+    match v.store.receipt(subject).await? {
+        Some(text) => Ok(raw_json(text)),
+        None => Err(ApiError::not_found(format!(
+            "no receipt for {subject:?} yet"
+        ))),
+    }
+}
+
+async fn score_receipt(
+    State(v): State<Arc<Validator>>,
+    Path(run_id): Path<String>,
+) -> Result<Response, ApiError> {
+    receipt_of(&v, &format!("score-report/{run_id}")).await
+}
+
+async fn result_receipt(
+    State(v): State<Arc<Validator>>,
+    Path(run_id): Path<String>,
+) -> Result<Response, ApiError> {
+    receipt_of(&v, &format!("round-result/{run_id}")).await
+}
+
+async fn equivocations(
+    State(v): State<Arc<Validator>>,
+) -> Result<Json<Vec<EquivocationEvidence>>, ApiError> {
+    let rows = v.store.equivocations().await?;
+    rows.into_iter()
+        .map(|r| {
+            serde_json::from_str(&r.evidence)
+                .map_err(|e| ApiError::internal(format!("stored evidence: {e}")))
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .map(Json)
+}
+
+async fn divergence(State(v): State<Arc<Validator>>) -> Result<Json<Envelope>, ApiError> {
+    let records = v.store.divergence_records(v.cfg.divergence_window).await?;
+    let runs: Vec<RunDivergence> = records
+        .into_iter()
+        .map(|(_, text)| {
+            serde_json::from_str(&text)
+                .map_err(|e| ApiError::internal(format!("stored divergence: {e}")))
+        })
+        .collect::<Result<_, _>>()?;
+    let report = DivergenceReport {
+        validator: v.key.public(),
+        weight_mode: v.cfg.weight_mode.as_str().into(),
+        window: v.cfg.divergence_window,
+        top_k: v.cfg.divergence_top_k,
+        summary: summarize(&runs),
+        runs,
+        generated_at: hallmark_core::time::now_rfc3339_precise(),
+    };
+    let signed = Signed::sign(&report, &v.key).map_err(ApiError::internal)?;
+    Ok(Json(signed.envelope().clone()))
 }
 
 async fn witness(
@@ -642,6 +1084,19 @@ async fn scores(
     State(v): State<Arc<Validator>>,
     Path(run_id): Path<String>,
 ) -> Result<Response, ApiError> {
+    if v.cfg.equivocate {
+        if let Some(second) = v.store.kv_get(&format!("equivocate.{run_id}")).await? {
+            let times = {
+                let mut served = v.served.lock().unwrap_or_else(|p| p.into_inner());
+                let n = served.entry(run_id.clone()).or_insert(0);
+                *n += 1;
+                *n
+            };
+            if times > 1 {
+                return Ok(raw_json(second));
+            }
+        }
+    }
     match v
         .store
         .score_report(&run_id, &v.key.public().to_ss58())

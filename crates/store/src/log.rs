@@ -8,7 +8,9 @@
 
 use std::sync::Arc;
 
-use hallmark_log::{leaf_hash, Checkpoint, Hash, MerkleTree, SignedCheckpoint, TreeError};
+use hallmark_log::{
+    leaf_hash, Checkpoint, Hash, LogProof, MerkleTree, SignedCheckpoint, TreeError,
+};
 use sqlx::{QueryBuilder, Row};
 use tokio::sync::Mutex;
 
@@ -110,6 +112,29 @@ impl TransparencyLog {
         Ok(first)
     }
 
+    /// Appends one statement, signs a checkpoint that covers it and returns the proof of its
+    /// inclusion under that checkpoint: everything a receipt needs.
+    pub async fn append_and_prove(
+        &self,
+        kind: &str,
+        data: &[u8],
+        origin: &str,
+        key: &hallmark_core::Keypair,
+    ) -> Result<LogProof, StoreError> {
+        let (index, _) = self.append(kind, data).await?;
+        let note = self.checkpoint(origin, key).await?;
+        let cp = note
+            .checkpoint_unverified()
+            .map_err(|e| StoreError::Corrupt(format!("own checkpoint: {e}")))?;
+        let proof = self.inclusion_proof(index, cp.size).await?;
+        Ok(LogProof {
+            log_index: index,
+            tree_size: cp.size,
+            inclusion_proof: proof.iter().map(hex_hash).collect(),
+            checkpoint: note.note,
+        })
+    }
+
     /// Number of leaves.
     pub async fn size(&self) -> u64 {
         self.tree.lock().await.size()
@@ -195,6 +220,10 @@ impl TransparencyLog {
                 .await?;
         Ok(note.map(|note| SignedCheckpoint { note }))
     }
+}
+
+fn hex_hash(h: &Hash) -> String {
+    h.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[cfg(test)]

@@ -1,0 +1,295 @@
+//! Offline audit tools: `hallmark log …`, `hallmark verify receipt`, `hallmark consensus …`.
+//! None of them talks to a network; each takes files or arguments and exits 0 only when the
+//! thing checked holds.
+
+use std::io::{BufRead, Read};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{bail, Context};
+use clap::Subcommand;
+use hallmark_consensus::yuma::{weighted_median_col, yuma_epoch, YumaInput};
+use hallmark_log::hash::parse_hex_hash;
+use hallmark_log::{
+    empty_root, leaf_hash, verify_consistency, verify_inclusion, verify_receipt, Hash, MerkleTree,
+    NoteVerifierKey, Receipt,
+};
+
+/// Exit code when a proof or receipt does not hold (bad input is 2, like clap).
+const EXIT_REJECTED: u8 = 1;
+const EXIT_BAD_INPUT: u8 = 2;
+
+/// `hallmark log …`: RFC 6962 Merkle tree tools.
+#[derive(Debug, Subcommand)]
+pub enum LogCommand {
+    /// Print the RFC 6962 root of the leaves on stdin: one leaf's data in hex per line (an
+    /// empty line is an empty leaf); no lines gives the empty-tree root.
+    Root,
+    /// Check an inclusion proof; exit 0 when it holds.
+    VerifyInclusion {
+        /// The leaf hash (hex), SHA-256(0x00 ‖ data).
+        #[arg(long)]
+        leaf_hash: String,
+        #[arg(long)]
+        index: u64,
+        #[arg(long)]
+        size: u64,
+        /// The root hash (hex) of the tree of `size` leaves.
+        #[arg(long)]
+        root: String,
+        /// Comma-separated hex hashes, bottom-up (empty for a one-leaf tree).
+        #[arg(long, default_value = "", allow_hyphen_values = true)]
+        proof: String,
+    },
+    /// Check a consistency proof between two tree sizes; exit 0 when it holds.
+    VerifyConsistency {
+        #[arg(long)]
+        size1: u64,
+        #[arg(long)]
+        size2: u64,
+        #[arg(long)]
+        root1: String,
+        #[arg(long)]
+        root2: String,
+        /// Comma-separated hex hashes (empty when the sizes are equal or size1 is 0).
+        #[arg(long, default_value = "", allow_hyphen_values = true)]
+        proof: String,
+    },
+}
+
+/// `hallmark verify …`.
+#[derive(Debug, Subcommand)]
+pub enum VerifyCommand {
+    /// Check a receipt offline: the statement's signature, the checkpoint's signature and the
+    /// statement's inclusion under the checkpoint. Exit 0 only when every check passes.
+    Receipt {
+        /// The receipt JSON (`-` for stdin).
+        file: PathBuf,
+        /// Pin the log's key (C2SP vkey `name+keyid+base64key`); without it the log is taken
+        /// to be operated by the statement's signer.
+        #[arg(long)]
+        log_key: Option<String>,
+        /// Print the verdict as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// `hallmark consensus …`: Yuma as subtensor computes it, from a JSON file.
+#[derive(Debug, Subcommand)]
+pub enum ConsensusCommand {
+    /// Run one Yuma epoch. Input: {"stake":[…],"weights":[[…]],"kappa":0.5,"bonds":[[…]],
+    /// "alpha":0.1,"bonds_penalty":1,"active":[…]} (only stake and weights required).
+    /// A square weights matrix is neuron → neuron and self-weights are masked, as subtensor does.
+    Yuma {
+        /// Input JSON (`-` for stdin).
+        #[arg(long)]
+        input: PathBuf,
+    },
+    /// Print only the stake-weighted median consensus per column, for stake, weights and kappa.
+    Median {
+        #[arg(long)]
+        input: PathBuf,
+    },
+}
+
+fn read_input(path: &PathBuf) -> anyhow::Result<String> {
+    if path.as_os_str() == "-" {
+        let mut s = String::new();
+        std::io::stdin()
+            .read_to_string(&mut s)
+            .context("reading stdin")?;
+        return Ok(s);
+    }
+    std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))
+}
+
+fn parse_hash(what: &str, s: &str) -> anyhow::Result<Hash> {
+    parse_hex_hash(s).with_context(|| format!("{what} {s:?} is not 32 bytes of hex"))
+}
+
+fn parse_proof(s: &str) -> anyhow::Result<Vec<Hash>> {
+    if s.trim().is_empty() {
+        return Ok(Vec::new());
+    }
+    s.split(',')
+        .enumerate()
+        .map(|(i, h)| parse_hash(&format!("proof hash {i}"), h))
+        .collect()
+}
+
+fn bad_input(e: anyhow::Error) -> ExitCode {
+    eprintln!("error: {}", crate::error_chain(&e));
+    ExitCode::from(EXIT_BAD_INPUT)
+}
+
+/// Runs a `log` subcommand.
+pub fn run_log(cmd: LogCommand) -> ExitCode {
+    match cmd {
+        LogCommand::Root => match log_root() {
+            Ok(root) => {
+                println!("{}", hex::encode(root));
+                ExitCode::SUCCESS
+            }
+            Err(e) => bad_input(e),
+        },
+        LogCommand::VerifyInclusion {
+            leaf_hash,
+            index,
+            size,
+            root,
+            proof,
+        } => {
+            let parsed = (|| {
+                Ok::<_, anyhow::Error>((
+                    parse_hash("leaf hash", &leaf_hash)?,
+                    parse_hash("root", &root)?,
+                    parse_proof(&proof)?,
+                ))
+            })();
+            match parsed {
+                Ok((leaf, root, proof)) => {
+                    verdict(verify_inclusion(&leaf, index, size, &proof, &root))
+                }
+                Err(e) => bad_input(e),
+            }
+        }
+        LogCommand::VerifyConsistency {
+            size1,
+            size2,
+            root1,
+            root2,
+            proof,
+        } => {
+            let parsed = (|| {
+                Ok::<_, anyhow::Error>((
+                    parse_hash("root1", &root1)?,
+                    parse_hash("root2", &root2)?,
+                    parse_proof(&proof)?,
+                ))
+            })();
+            match parsed {
+                Ok((r1, r2, proof)) => verdict(verify_consistency(size1, size2, &r1, &r2, &proof)),
+                Err(e) => bad_input(e),
+            }
+        }
+    }
+}
+
+fn verdict(res: Result<(), hallmark_log::ProofError>) -> ExitCode {
+    match res {
+        Ok(()) => {
+            println!("ok");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("rejected: {}: {e}", e.code());
+            ExitCode::from(EXIT_REJECTED)
+        }
+    }
+}
+
+fn log_root() -> anyhow::Result<Hash> {
+    let stdin = std::io::stdin();
+    let mut tree = MerkleTree::new();
+    for (n, line) in stdin.lock().lines().enumerate() {
+        let line = line.context("reading stdin")?;
+        let line = line.trim_end_matches('\r');
+        let data = hex::decode(line.trim()).with_context(|| format!("line {}: not hex", n + 1))?;
+        tree.push(leaf_hash(&data));
+    }
+    Ok(if tree.size() == 0 {
+        empty_root()
+    } else {
+        tree.root()
+    })
+}
+
+/// Runs a `verify` subcommand.
+pub fn run_verify(cmd: VerifyCommand) -> ExitCode {
+    match cmd {
+        VerifyCommand::Receipt {
+            file,
+            log_key,
+            json,
+        } => {
+            let parsed = (|| {
+                let text = read_input(&file)?;
+                let receipt: Receipt =
+                    serde_json::from_str(&text).context("the file is not a receipt")?;
+                let key = log_key
+                    .map(|k| k.parse::<NoteVerifierKey>().context("--log-key"))
+                    .transpose()?;
+                Ok::<_, anyhow::Error>((receipt, key))
+            })();
+            let (receipt, key) = match parsed {
+                Ok(v) => v,
+                Err(e) => return bad_input(e),
+            };
+            let v = verify_receipt(&receipt, key.as_ref());
+            if json {
+                match serde_json::to_string_pretty(&v) {
+                    Ok(s) => println!("{s}"),
+                    Err(e) => return bad_input(e.into()),
+                }
+            } else {
+                for c in &v.checks {
+                    println!("{:<22} {:?}  {}", c.name, c.outcome, c.detail);
+                }
+                match &v.rejection {
+                    None => println!("receipt accepted"),
+                    Some(code) => println!("receipt rejected: {code}"),
+                }
+            }
+            if v.accepted {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(EXIT_REJECTED)
+            }
+        }
+    }
+}
+
+/// Runs a `consensus` subcommand.
+pub fn run_consensus(cmd: ConsensusCommand) -> ExitCode {
+    let res = (|| {
+        let (path, median_only) = match &cmd {
+            ConsensusCommand::Yuma { input } => (input, false),
+            ConsensusCommand::Median { input } => (input, true),
+        };
+        let text = read_input(path)?;
+        let input: YumaInput = serde_json::from_str(&text).context("input JSON")?;
+        input
+            .validate()
+            .map_err(|e| anyhow::anyhow!("{}: {e}", e.code()))?;
+        let out = if median_only {
+            let mut stake = input.stake.clone();
+            let sum: f64 = stake.iter().sum();
+            if sum > 0.0 {
+                stake.iter_mut().for_each(|s| *s /= sum);
+            }
+            let mut w = input.weights.clone();
+            w.iter_mut().for_each(|r| {
+                let s: f64 = r.iter().sum();
+                if s > 0.0 {
+                    r.iter_mut().for_each(|x| *x /= s);
+                }
+            });
+            serde_json::to_string(&weighted_median_col(&stake, &w, input.kappa))?
+        } else {
+            let out = yuma_epoch(&input).map_err(|e| anyhow::anyhow!("{}: {e}", e.code()))?;
+            serde_json::to_string_pretty(&out)?
+        };
+        if out.is_empty() {
+            bail!("nothing to print");
+        }
+        Ok::<_, anyhow::Error>(out)
+    })();
+    match res {
+        Ok(s) => {
+            println!("{s}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => bad_input(e),
+    }
+}

@@ -1,0 +1,143 @@
+//! `hallmark log …` and `hallmark consensus …` on reference data.
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+fn hallmark(args: &[&str], stdin: &str) -> (i32, String, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_hallmark"))
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8(out.stdout).unwrap(),
+        String::from_utf8(out.stderr).unwrap(),
+    )
+}
+
+const LEAVES: &str =
+    "\n00\n10\n2021\n3031\n40414243\n5051525354555657\n606162636465666768696a6b6c6d6e6f\n";
+const ROOT8: &str = "5dc9da79a70659a9ad559cb701ded9a2ab9d823aad2f4960cfe370eff4604328";
+
+#[test]
+fn log_root_matches_rfc6962() {
+    assert_eq!(hallmark(&["log", "root"], LEAVES).1.trim(), ROOT8);
+    assert_eq!(
+        hallmark(&["log", "root"], "").1.trim(),
+        "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+    );
+    // One empty leaf.
+    assert_eq!(
+        hallmark(&["log", "root"], "\n").1.trim(),
+        "6e340b9cffb37a989ca544e6bb780a2c78901d3fb33738768511a30617afa01d"
+    );
+    let (code, _, err) = hallmark(&["log", "root"], "zz\n");
+    assert_eq!(code, 2);
+    assert!(err.contains("line 1"), "{err}");
+}
+
+#[test]
+fn log_proofs_hold_and_altered_ones_fail() {
+    // Leaf 5 (0-based) of the 8-leaf reference tree.
+    let leaf = "4271a26be0d8a84f0bd54c8c302e7cb3a3b5d1fa6780a40bcce2873477dab658";
+    let proof = "bc1a0643b12e4d2d7c77918f44e0f4f79a838b6cf9ec5b5c283e1f4d88599e6b,ca854ea128ed050b41b35ffc1b87b8eb2bde461e9e3b5596ece6b9d5975a0ae0,d37ee418976dd95753c1c73862b9398fa2a2cf9b4ff0fdfe8b30cd95209614b7";
+    let args = |index: &str, proof: &str| -> (i32, String, String) {
+        hallmark(
+            &[
+                "log",
+                "verify-inclusion",
+                "--leaf-hash",
+                leaf,
+                "--index",
+                index,
+                "--size",
+                "8",
+                "--root",
+                ROOT8,
+                "--proof",
+                proof,
+            ],
+            "",
+        )
+    };
+    let (code, _, err) = args("5", proof);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(args("4", proof).0, 1);
+    assert_eq!(args("5", &proof.replace("bc1a", "bc1b")).0, 1);
+    assert_eq!(args("5", "nothex").0, 2);
+    let consistency = |root1: &str| {
+        hallmark(
+            &[
+                "log", "verify-consistency", "--size1", "6", "--size2", "8", "--root1", root1, "--root2", ROOT8, "--proof",
+                "0ebc5d3437fbe2db158b9f126a1d118e308181031d0a949f8dededebc558ef6a,ca854ea128ed050b41b35ffc1b87b8eb2bde461e9e3b5596ece6b9d5975a0ae0,d37ee418976dd95753c1c73862b9398fa2a2cf9b4ff0fdfe8b30cd95209614b7",
+            ],
+            "",
+        )
+        .0
+    };
+    assert_eq!(
+        consistency("76e67dadbcdf1e10e1b74ddc608abd2f98dfb16fbce75277b5232a127f2087ef"),
+        0
+    );
+    assert_eq!(
+        consistency("ddb89be403809e325750d3d263cd78929c2942b7942a34b77e122c9594a74c8c"),
+        1
+    );
+}
+
+#[test]
+fn consensus_yuma_and_median_from_json() {
+    // subtensor test_bonds, epoch 1: validators 0..3 with stake 1..4 weight servers 4..7.
+    let row = "[0,0,0,0,16383,32767,49149,65535]";
+    let zero = "[0,0,0,0,0,0,0,0]";
+    let input = format!(
+        "{{\"stake\":[1,2,3,4,0,0,0,0],\"weights\":[{row},{row},{row},{row},{zero},{zero},{zero},{zero}],\"kappa\":0.5}}"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("in.json");
+    std::fs::write(&file, &input).unwrap();
+    let (code, out, err) = hallmark(
+        &["consensus", "yuma", "--input", file.to_str().unwrap()],
+        "",
+    );
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    for key in [
+        "consensus",
+        "incentive",
+        "dividends",
+        "bonds",
+        "validator_trust",
+    ] {
+        assert!(v.get(key).is_some(), "missing {key}");
+    }
+    let d = v["dividends"].as_array().unwrap();
+    assert!((d[3].as_f64().unwrap() - 0.4).abs() < 1e-6);
+    let (code, out, _) = hallmark(&["consensus", "median", "--input", "-"], &input);
+    assert_eq!(code, 0);
+    let m: Vec<f64> = serde_json::from_str(&out).unwrap();
+    assert!((m[7] - 0.400008545).abs() < 1e-6 && m[0] == 0.0, "{m:?}");
+    // Bad input is a clear error, exit 2.
+    let (code, _, err) = hallmark(
+        &["consensus", "yuma", "--input", "-"],
+        "{\"stake\":[1],\"weights\":[]}",
+    );
+    assert_eq!(code, 2);
+    assert!(err.contains("row_count_mismatch"), "{err}");
+    let (code, _, err) = hallmark(
+        &["consensus", "yuma", "--input", "-"],
+        "{\"stake\":[1],\"weights\":[[1]],\"kappa\":2}",
+    );
+    assert_eq!(code, 2);
+    assert!(err.contains("kappa"), "{err}");
+}
