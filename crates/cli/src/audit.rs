@@ -6,12 +6,12 @@ use std::io::{BufRead, Read};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::{bail, Context};
+use anyhow::Context;
 use clap::Subcommand;
-use hallmark_consensus::yuma::{weighted_median_col, yuma_epoch, YumaInput};
+use hallmark_consensus::yuma::{yuma_consensus, yuma_epoch, YumaError, YumaInput};
 use hallmark_log::hash::parse_hex_hash;
 use hallmark_log::{
-    empty_root, leaf_hash, verify_consistency, verify_inclusion, verify_receipt, Hash, MerkleTree,
+    leaf_hash, verify_consistency, verify_inclusion, verify_receipt, Hash, MerkleTree,
     NoteVerifierKey, Receipt,
 };
 
@@ -86,7 +86,8 @@ pub enum ConsensusCommand {
         #[arg(long)]
         input: PathBuf,
     },
-    /// Print only the stake-weighted median consensus per column, for stake, weights and kappa.
+    /// Print only the consensus column vector (stake-weighted median at kappa), computed on the
+    /// same prepared inputs as `yuma`: inactive stake and self-weights masked, rows normalised.
     Median {
         #[arg(long)]
         input: PathBuf,
@@ -198,11 +199,8 @@ fn log_root() -> anyhow::Result<Hash> {
         let data = hex::decode(line.trim()).with_context(|| format!("line {}: not hex", n + 1))?;
         tree.push(leaf_hash(&data));
     }
-    Ok(if tree.size() == 0 {
-        empty_root()
-    } else {
-        tree.root()
-    })
+    // The root of no leaves is the empty-tree root.
+    Ok(tree.root())
 }
 
 /// Runs a `verify` subcommand.
@@ -262,27 +260,12 @@ pub fn run_consensus(cmd: ConsensusCommand) -> ExitCode {
         input
             .validate()
             .map_err(|e| anyhow::anyhow!("{}: {e}", e.code()))?;
+        let code = |e: YumaError| anyhow::anyhow!("{}: {e}", e.code());
         let out = if median_only {
-            let mut stake = input.stake.clone();
-            let sum: f64 = stake.iter().sum();
-            if sum > 0.0 {
-                stake.iter_mut().for_each(|s| *s /= sum);
-            }
-            let mut w = input.weights.clone();
-            w.iter_mut().for_each(|r| {
-                let s: f64 = r.iter().sum();
-                if s > 0.0 {
-                    r.iter_mut().for_each(|x| *x /= s);
-                }
-            });
-            serde_json::to_string(&weighted_median_col(&stake, &w, input.kappa))?
+            serde_json::to_string(&yuma_consensus(&input).map_err(code)?)?
         } else {
-            let out = yuma_epoch(&input).map_err(|e| anyhow::anyhow!("{}: {e}", e.code()))?;
-            serde_json::to_string_pretty(&out)?
+            serde_json::to_string_pretty(&yuma_epoch(&input).map_err(code)?)?
         };
-        if out.is_empty() {
-            bail!("nothing to print");
-        }
         Ok::<_, anyhow::Error>(out)
     })();
     match res {

@@ -127,6 +127,15 @@ fn consensus_yuma_and_median_from_json() {
     assert_eq!(code, 0);
     let m: Vec<f64> = serde_json::from_str(&out).unwrap();
     assert!((m[7] - 0.400008545).abs() < 1e-6 && m[0] == 0.0, "{m:?}");
+    // A square matrix is neuron → neuron: self-weights are masked before the median, exactly
+    // as in the full epoch (unmasked, column 0 would be 1).
+    let square = "{\"stake\":[1,1,1],\"weights\":[[1,0,0],[1,0,0],[0,1,0]]}";
+    let (_, out, _) = hallmark(&["consensus", "median", "--input", "-"], square);
+    let m: Vec<f64> = serde_json::from_str(&out).unwrap();
+    let (_, out, _) = hallmark(&["consensus", "yuma", "--input", "-"], square);
+    let full: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(m[0], 0.0);
+    assert_eq!(serde_json::to_value(&m).unwrap(), full["consensus"]);
     // Bad input is a clear error, exit 2.
     let (code, _, err) = hallmark(
         &["consensus", "yuma", "--input", "-"],

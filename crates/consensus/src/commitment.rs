@@ -21,22 +21,29 @@ struct CommittedScores<'a> {
     scores: Vec<(String, f64)>,
 }
 
-/// The hash a validator commits to for its scores of a run.
-pub fn scores_hash<'a, I>(run_id: &str, lane: &str, scores: I) -> Sha256Digest
+/// The hash a validator commits to for its scores of a run. A NaN or infinite score is refused
+/// (JSON cannot hold one; serde would write `null` and different reports could collide).
+pub fn scores_hash<'a, I>(
+    run_id: &str,
+    lane: &str,
+    scores: I,
+) -> Result<Sha256Digest, CommitmentError>
 where
     I: IntoIterator<Item = (&'a PublicKey, &'a f64)>,
 {
     let mut sorted: Vec<(String, f64)> =
         scores.into_iter().map(|(k, v)| (k.to_ss58(), *v)).collect();
+    if let Some((key, _)) = sorted.iter().find(|(_, v)| !v.is_finite()) {
+        return Err(CommitmentError::NonFiniteScore(key.clone()));
+    }
     sorted.sort_by(|a, b| a.0.cmp(&b.0));
     let body = CommittedScores {
         run_id,
         lane,
         scores: sorted,
     };
-    // Scores are finite numbers and keys are strings: canonicalisation cannot fail. Should it
-    // ever, the hash of nothing commits to nothing anyone could match.
-    sha256(&to_canonical_bytes(&body).unwrap_or_default())
+    let bytes = to_canonical_bytes(&body).map_err(|e| CommitmentError::Canonical(e.to_string()))?;
+    Ok(sha256(&bytes))
 }
 
 /// The commitment string for a run's scores hash.
@@ -53,6 +60,10 @@ pub enum CommitmentError {
     RunMismatch { expected: String, found: String },
     #[error("commitment hash must be 64 lowercase hex characters")]
     Hash,
+    #[error("the score of {0} is not a finite number")]
+    NonFiniteScore(String),
+    #[error("scores cannot be canonicalised: {0}")]
+    Canonical(String),
 }
 
 /// Parses a commitment string and checks it is for `run_id`; returns the hash.
@@ -236,13 +247,15 @@ mod tests {
         let a = Keypair::from_seed(&[1; 32]).public();
         let b = Keypair::from_seed(&[2; 32]).public();
         let s1: BTreeMap<PublicKey, f64> = [(a, 0.5), (b, 0.25)].into();
-        let h = scores_hash("round-000001", "sat", &s1);
+        let h = scores_hash("round-000001", "sat", &s1).unwrap();
         let reversed = [(&b, &0.25), (&a, &0.5)];
-        assert_eq!(scores_hash("round-000001", "sat", reversed), h);
-        assert_ne!(scores_hash("round-000002", "sat", &s1), h);
-        assert_ne!(scores_hash("round-000001", "stark", &s1), h);
+        assert_eq!(scores_hash("round-000001", "sat", reversed).unwrap(), h);
+        assert_ne!(scores_hash("round-000002", "sat", &s1).unwrap(), h);
+        assert_ne!(scores_hash("round-000001", "stark", &s1).unwrap(), h);
         let s2: BTreeMap<PublicKey, f64> = [(a, 0.5), (b, 0.26)].into();
-        assert_ne!(scores_hash("round-000001", "sat", &s2), h);
+        assert_ne!(scores_hash("round-000001", "sat", &s2).unwrap(), h);
+        let nan: BTreeMap<PublicKey, f64> = [(a, f64::NAN)].into();
+        assert!(scores_hash("round-000001", "sat", &nan).is_err());
         let c = commitment_string("round-000001", &h);
         assert_eq!(parse_commitment(&c, "round-000001").unwrap(), h);
         assert!(matches!(

@@ -247,12 +247,17 @@ pub fn weighted_median_col(stake: &[f64], weights: &Matrix, kappa: f64) -> Vec<f
         .collect()
 }
 
-/// Runs one Yuma epoch.
-pub fn yuma_epoch(input: &YumaInput) -> Result<YumaOutput, YumaError> {
+/// Normalised stake, active stake and row-normalised weights, as every Yuma step reads them.
+struct Prepared {
+    stake: Vec<f64>,
+    active_stake: Vec<f64>,
+    weights: Matrix,
+}
+
+fn prepare(input: &YumaInput) -> Result<Prepared, YumaError> {
     input.validate()?;
     let rows = input.stake.len();
     let cols = input.weights.first().map_or(0, Vec::len);
-
     let mut stake = input.stake.clone();
     normalize(&mut stake);
     let mut active_stake = stake.clone();
@@ -264,13 +269,38 @@ pub fn yuma_epoch(input: &YumaInput) -> Result<YumaOutput, YumaError> {
             .for_each(|(s, _)| *s = 0.0);
     }
     normalize(&mut active_stake);
-
     let mut weights = input.weights.clone();
     if rows == cols {
         // Rows and columns are the same neurons: nobody scores itself.
         (0..rows).for_each(|i| weights[i][i] = 0.0);
     }
     row_normalize(&mut weights);
+    Ok(Prepared {
+        stake,
+        active_stake,
+        weights,
+    })
+}
+
+/// Only the consensus column vector of the epoch (step 3), on the same prepared inputs.
+pub fn yuma_consensus(input: &YumaInput) -> Result<Vec<f64>, YumaError> {
+    let p = prepare(input)?;
+    Ok(weighted_median_col(
+        &p.active_stake,
+        &p.weights,
+        input.kappa,
+    ))
+}
+
+/// Runs one Yuma epoch.
+pub fn yuma_epoch(input: &YumaInput) -> Result<YumaOutput, YumaError> {
+    let Prepared {
+        stake,
+        active_stake,
+        weights,
+    } = prepare(input)?;
+    let rows = input.stake.len();
+    let cols = input.weights.first().map_or(0, Vec::len);
 
     let consensus = weighted_median_col(&active_stake, &weights, input.kappa);
     let clipped: Matrix = weights

@@ -152,21 +152,13 @@ impl<T: SignedPayload> Signed<T> {
 
     /// Checks the payload type, the single signature over PAE, and decodes the payload.
     pub fn verify(&self) -> Result<Verified<T>, DsseError> {
-        let env = &self.envelope;
-        if env.payload_type != T::PAYLOAD_TYPE {
+        if self.envelope.payload_type != T::PAYLOAD_TYPE {
             return Err(DsseError::WrongPayloadType {
                 expected: T::PAYLOAD_TYPE.to_string(),
-                found: env.payload_type.clone(),
+                found: self.envelope.payload_type.clone(),
             });
         }
-        if env.signatures.len() != 1 {
-            return Err(DsseError::SignatureCount(env.signatures.len()));
-        }
-        let s = &env.signatures[0];
-        let signer: PublicKey = s.keyid.parse()?;
-        let body = B64.decode(&env.payload).map_err(|_| DsseError::Base64)?;
-        let sig = B64.decode(&s.sig).map_err(|_| DsseError::Base64)?;
-        signer.verify(&pae(&env.payload_type, &body), &sig)?;
+        let (signer, body) = self.envelope.verify_untyped()?;
         let payload =
             serde_json::from_slice(&body).map_err(|e| DsseError::Payload(e.to_string()))?;
         Ok(Verified { signer, payload })

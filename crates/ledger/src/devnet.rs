@@ -69,8 +69,6 @@ pub struct DevnetLedger {
     log: TransparencyLog,
     log_key: Keypair,
     origin: String,
-    /// Serialises Yuma epoch computation (an epoch is computed once).
-    epochs: Mutex<()>,
 }
 
 #[derive(Serialize)]
@@ -128,7 +126,6 @@ impl DevnetLedger {
             log,
             log_key,
             origin,
-            epochs: Mutex::new(()),
         };
         ledger.catch_up_log().await?;
         Ok(ledger)
@@ -691,9 +688,9 @@ impl Ledger for DevnetLedger {
     }
 
     async fn yuma_epoch(&self, epoch: u64) -> Result<YumaEpoch, LedgerError> {
-        // Closing an epoch and setting weights for it must not interleave.
+        // The sequencer turn makes computing an epoch once, and closing it against SetWeights
+        // for it, one step.
         let _turn = self.sequencer.lock().await;
-        let _epochs = self.epochs.lock().await;
         if let Some(text) = self.store.yuma_epoch(epoch).await? {
             return serde_json::from_str(&text)
                 .map_err(|e| LedgerError::Invalid(format!("stored yuma epoch: {e}")));
@@ -1054,7 +1051,7 @@ mod tests {
             .await
             .unwrap();
         }
-        let h = scores_hash("round-000001", "sat", &std::collections::BTreeMap::new());
+        let h = scores_hash("round-000001", "sat", &std::collections::BTreeMap::new()).unwrap();
         let c = commitment_string("round-000001", &h);
         let commit = |c: String| TxBody::CommitScores {
             run_id: "round-000001".into(),

@@ -49,6 +49,16 @@ fn inclusion_len(index: u64, size: u64) -> usize {
     (inner + border) as usize
 }
 
+/// Right-shifts both node indices together until the first is odd or zero (RFC 9162's step
+/// past a right edge, where a level has no right sibling).
+fn shift_while_even(mut fnode: u64, mut snode: u64) -> (u64, u64) {
+    while fnode & 1 == 0 && fnode != 0 {
+        fnode >>= 1;
+        snode >>= 1;
+    }
+    (fnode, snode)
+}
+
 /// Verifies that `leaf` is at `index` in the tree of `size` leaves with root `root`.
 pub fn verify_inclusion(
     leaf: &Hash,
@@ -79,10 +89,7 @@ pub fn verify_inclusion(
         if fnode & 1 == 1 || fnode == snode {
             r = node_hash(p, &r);
             if fnode & 1 == 0 {
-                while fnode & 1 == 0 && fnode != 0 {
-                    fnode >>= 1;
-                    snode >>= 1;
-                }
+                (fnode, snode) = shift_while_even(fnode, snode);
             }
         } else {
             r = node_hash(&r, p);
@@ -165,10 +172,7 @@ pub fn verify_consistency(
             fr = node_hash(c, &fr);
             sr = node_hash(c, &sr);
             if fnode & 1 == 0 {
-                while fnode & 1 == 0 && fnode != 0 {
-                    fnode >>= 1;
-                    snode >>= 1;
-                }
+                (fnode, snode) = shift_while_even(fnode, snode);
             }
         } else {
             sr = node_hash(&sr, c);

@@ -131,23 +131,33 @@ pub fn router(c: Arc<Coordinator>) -> Router {
         .with_state(c)
 }
 
+/// An operator-signed POST: valid request signature, a configured operator, not a replay.
+fn authorize_operator(
+    c: &Coordinator,
+    headers: &HeaderMap,
+    path: &str,
+    body: &[u8],
+    what: &str,
+) -> Result<(), ApiError> {
+    let now = hallmark_core::time::now_unix();
+    let (signer, sig) = verify_request(headers, "POST", path, body, now, c.skew_window_secs)?;
+    if !c.operators.contains(&signer) {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "not_operator",
+            format!("{signer} may not publish {what}"),
+        ));
+    }
+    Ok(c.replay.check(sig, now, c.skew_window_secs)?)
+}
+
 async fn new_round(
     State(c): State<Arc<Coordinator>>,
     OriginalUri(uri): OriginalUri,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<(StatusCode, Json<Envelope>), ApiError> {
-    let now = hallmark_core::time::now_unix();
-    let (signer, sig) =
-        verify_request(&headers, "POST", uri.path(), &body, now, c.skew_window_secs)?;
-    if !c.operators.contains(&signer) {
-        return Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            "not_operator",
-            format!("{signer} may not publish rounds"),
-        ));
-    }
-    c.replay.check(sig, now, c.skew_window_secs)?;
+    authorize_operator(&c, &headers, uri.path(), &body, "rounds")?;
     let req: NewRoundRequest = parse_json(&body)?;
     let signed = c.publish(&req).await?;
     Ok((StatusCode::CREATED, Json(signed.envelope().clone())))
@@ -189,17 +199,7 @@ async fn post_pick(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<(StatusCode, Json<Envelope>), ApiError> {
-    let now = hallmark_core::time::now_unix();
-    let (signer, sig) =
-        verify_request(&headers, "POST", uri.path(), &body, now, c.skew_window_secs)?;
-    if !c.operators.contains(&signer) {
-        return Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            "not_operator",
-            format!("{signer} may not publish picks"),
-        ));
-    }
-    c.replay.check(sig, now, c.skew_window_secs)?;
+    authorize_operator(&c, &headers, uri.path(), &body, "picks")?;
     let req: OwnerPickRequest = parse_json(&body)?;
     if req
         .scores

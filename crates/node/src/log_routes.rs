@@ -93,6 +93,13 @@ async fn entry(
     }))
 }
 
+fn proof_view(proof: &[hallmark_log::Hash], root: &hallmark_log::Hash) -> Json<ProofView> {
+    Json(ProofView {
+        proof: proof.iter().map(hex::encode).collect(),
+        root: hex::encode(root),
+    })
+}
+
 async fn inclusion(
     State((log, _, _)): State<LogState>,
     q: Result<Query<InclusionQuery>, axum::extract::rejection::QueryRejection>,
@@ -103,10 +110,7 @@ async fn inclusion(
         .await
         .map_err(bad_size)?;
     let root = log.root_at(q.size).await.map_err(bad_size)?;
-    Ok(Json(ProofView {
-        proof: proof.iter().map(hex::encode).collect(),
-        root: hex::encode(root),
-    }))
+    Ok(proof_view(&proof, &root))
 }
 
 async fn consistency(
@@ -119,8 +123,5 @@ async fn consistency(
         .await
         .map_err(bad_size)?;
     let root = log.root_at(q.to).await.map_err(bad_size)?;
-    Ok(Json(ProofView {
-        proof: proof.iter().map(hex::encode).collect(),
-        root: hex::encode(root),
-    }))
+    Ok(proof_view(&proof, &root))
 }

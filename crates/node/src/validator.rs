@@ -449,7 +449,7 @@ impl Validator {
     /// fine. Returns the commitment string.
     async fn commit_scores(&self, report: &ScoreReport) -> Result<String, String> {
         let run_id = report.run_id.as_str();
-        let hash = scores_hash(run_id, &report.lane, &report.scores);
+        let hash = scores_hash(run_id, &report.lane, &report.scores).map_err(|e| e.to_string())?;
         let commitment = commitment_string(run_id, &hash);
         let chain = self.chain_id().await?;
         let body = TxBody::CommitScores {
@@ -650,7 +650,8 @@ impl Validator {
         };
         let committed = parse_commitment(&commitment.commitment, run_id.as_str())
             .map_err(|e| format!("malformed commitment on the ledger: {e}"))?;
-        let actual = scores_hash(run_id.as_str(), &report.lane, &report.scores);
+        let actual = scores_hash(run_id.as_str(), &report.lane, &report.scores)
+            .map_err(|e| format!("report scores cannot be hashed: {e}"))?;
         if committed != actual {
             self.record_equivocation(EquivocationEvidence {
                 validator: peer.hotkey,
@@ -871,14 +872,11 @@ impl Validator {
         };
         let equivocators = self
             .store
-            .equivocations()
+            .equivocators(run_id.as_str())
             .await
             .map_err(|e| e.to_string())?
-            .into_iter()
-            .filter(|e| e.run_id == run_id.as_str())
-            .filter_map(|e| e.validator.parse().ok())
-            .collect::<std::collections::BTreeSet<PublicKey>>()
-            .into_iter()
+            .iter()
+            .filter_map(|v| v.parse().ok())
             .collect();
         let rejections = self
             .store

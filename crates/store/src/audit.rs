@@ -101,6 +101,16 @@ impl Store {
             .collect())
     }
 
+    /// The validators with equivocation evidence for `run_id`, each once.
+    pub async fn equivocators(&self, run_id: &str) -> Result<Vec<String>, StoreError> {
+        Ok(sqlx::query_scalar(
+            "SELECT DISTINCT validator FROM equivocations WHERE run_id = ? ORDER BY validator",
+        )
+        .bind(run_id)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
     /// Records a run's divergence figures once (a re-run of the run is not counted again).
     /// Returns whether it was new.
     pub async fn put_divergence(

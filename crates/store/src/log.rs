@@ -79,30 +79,22 @@ impl TransparencyLog {
         let first = tree.size();
         let hashes: Vec<Hash> = leaves.iter().map(|(_, d)| leaf_hash(d)).collect();
         let now = hallmark_core::time::now_unix_ms();
+        // Every index of the batch fits the database's integer range iff the last one does.
+        let base = to_i64(first + leaves.len() as u64, "log index")?;
+        let base = base - leaves.len() as i64;
         let mut tx = self.store.pool.begin().await?;
         for (chunk_no, chunk) in leaves.chunks(ROWS_PER_STATEMENT).enumerate() {
-            let base = first + (chunk_no * ROWS_PER_STATEMENT) as u64;
+            let offset = chunk_no * ROWS_PER_STATEMENT;
             let mut qb = QueryBuilder::new(
                 "INSERT INTO log_leaves (idx, kind, data, leaf_hash, appended_ms) ",
             );
-            let mut err = None;
             qb.push_values(chunk.iter().enumerate(), |mut b, (i, (kind, data))| {
-                let idx = match to_i64(base + i as u64, "log index") {
-                    Ok(v) => v,
-                    Err(e) => {
-                        err = Some(e);
-                        0
-                    }
-                };
-                b.push_bind(idx)
+                b.push_bind(base + (offset + i) as i64)
                     .push_bind(*kind)
                     .push_bind(*data)
-                    .push_bind(hashes[chunk_no * ROWS_PER_STATEMENT + i].to_vec())
+                    .push_bind(hashes[offset + i].to_vec())
                     .push_bind(now);
             });
-            if let Some(e) = err {
-                return Err(e);
-            }
             qb.build().execute(&mut *tx).await?;
         }
         tx.commit().await?;
@@ -130,7 +122,7 @@ impl TransparencyLog {
         Ok(LogProof {
             log_index: index,
             tree_size: cp.size,
-            inclusion_proof: proof.iter().map(hex_hash).collect(),
+            inclusion_proof: proof.iter().map(hex::encode).collect(),
             checkpoint: note.note,
         })
     }
@@ -220,10 +212,6 @@ impl TransparencyLog {
                 .await?;
         Ok(note.map(|note| SignedCheckpoint { note }))
     }
-}
-
-fn hex_hash(h: &Hash) -> String {
-    h.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[cfg(test)]
