@@ -73,6 +73,12 @@ pub enum VerifyCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Verify a TDX or SGX quote against stored collateral at a given time, under a policy.
+    Tdx(crate::tee::VerifyTdxArgs),
+    /// Verify NVIDIA GPU attestation (NRAS EAT) against a pinned JWKS and an expected nonce.
+    Nvidia(crate::tee::VerifyNvidiaArgs),
+    /// Re-check an attestation proxy's verification receipt offline.
+    Chain(crate::tee::VerifyChainArgs),
 }
 
 /// `hallmark consensus …`: Yuma as subtensor computes it, from a JSON file.
@@ -206,6 +212,9 @@ fn log_root() -> anyhow::Result<Hash> {
 /// Runs a `verify` subcommand.
 pub fn run_verify(cmd: VerifyCommand) -> ExitCode {
     match cmd {
+        VerifyCommand::Tdx(a) => crate::tee::verify_tdx(a),
+        VerifyCommand::Nvidia(a) => crate::tee::verify_nvidia(a),
+        VerifyCommand::Chain(a) => crate::tee::verify_chain(a),
         VerifyCommand::Receipt {
             file,
             log_key,

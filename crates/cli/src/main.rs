@@ -3,6 +3,7 @@
 mod audit;
 mod devnet;
 mod sat;
+mod tee;
 
 use std::path::PathBuf;
 
@@ -47,6 +48,10 @@ enum Command {
     /// Consensus math: the Yuma epoch and the stake-weighted median, from JSON.
     #[command(subcommand)]
     Consensus(audit::ConsensusCommand),
+    /// Serve the attestation-chain proxy in front of upstream TEE instances.
+    AttestProxy(tee::AttestProxyArgs),
+    /// Serve upstream TEE instances; `--simulated` mints them from the devnet test root.
+    AttestUpstream(tee::AttestUpstreamArgs),
 }
 
 fn init_tracing(default: &str) {
@@ -68,6 +73,14 @@ fn main() -> std::process::ExitCode {
         Command::Devnet(args) => {
             init_tracing("warn");
             report(runtime().and_then(|rt| rt.block_on(devnet::run(args))))
+        }
+        Command::AttestProxy(args) => {
+            init_tracing("info");
+            report(runtime().and_then(|rt| rt.block_on(tee::attest_proxy(args))))
+        }
+        Command::AttestUpstream(args) => {
+            init_tracing("info");
+            report(runtime().and_then(|rt| rt.block_on(tee::attest_upstream(args))))
         }
         Command::Node { role, config } => {
             init_tracing("info");

@@ -192,6 +192,7 @@ pub mod checks {
     pub const ADDRESS: &str = "signing_address";
     pub const PINNED_KEY: &str = "pinned_key";
     pub const COUNTS: &str = "result_consistent";
+    pub const RESULT: &str = "chain_verified";
 }
 
 /// Re-checks a receipt offline: the signature under its stated key, that the stated address
@@ -303,6 +304,14 @@ pub fn verify_receipt(receipt: &VerificationReceipt, pinned: Option<&str>) -> Ve
                 "stated {}/{}/{} {}, results give {total}/{uptodate}/{bound} {want}",
                 p.total_instances, p.tdx_uptodate_instances, p.binding_verified_instances, p.result
             ),
+        );
+    }
+    if p.result == "verified" {
+        v.pass(checks::RESULT, "every instance verified");
+    } else {
+        v.fail(
+            checks::RESULT,
+            format!("the proxy found result {:?}", p.result),
         );
     }
     v.finish()

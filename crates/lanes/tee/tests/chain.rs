@@ -206,7 +206,7 @@ fn receipts_verify_offline_and_fail_after_any_byte_changes() {
         let bytes = serde_json::to_vec(&r).unwrap();
         let mut survived = Vec::new();
         for i in 0..bytes.len() {
-            for replacement in [b'0', b'a', b'"'] {
+            for replacement in *b"0a\"" {
                 if bytes[i] == replacement {
                     continue;
                 }

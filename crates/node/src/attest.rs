@@ -1,0 +1,405 @@
+//! The attestation-chain proxy and a simulated upstream.
+//!
+//! The proxy sits in front of upstream TEE instances. For `GET /v1/attestation/chain` it lists
+//! the instances serving a model (each with its e2e public key), fetches each one's evidence
+//! for the caller's nonce, and either verifies the whole chain and signs a receipt (`proxy`
+//! mode) or hands the evidence through with its own attestation and the binding proof
+//! (`passthrough`). Its own attestation binds the receipt key and the nonce into its quote's
+//! report_data by the dstack convention.
+//!
+//! The simulated upstream serves instances minted by a test root of trust, honest or with a
+//! chosen defect, so devnet and tests exercise the real verifiers end to end.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::routing::get;
+use axum::{Json, Router};
+use base64::Engine as _;
+use hallmark_tee::binding::dstack_report_data;
+use hallmark_tee::chain::{
+    validate_nonce, verify_instance, ChainContext, InstanceEvidence, InstanceInfo,
+};
+use hallmark_tee::nvidia::Jwks;
+use hallmark_tee::receipt::{ReceiptPayload, ReceiptSigner, SigningAlgo};
+use hallmark_tee::simulate::SimulatedInstance;
+use hallmark_tee::testroot::{TdQuoteSpec, TestRootOfTrust};
+use hallmark_tee::{Profile, TdxPolicy, TrustRoots};
+use serde::{Deserialize, Serialize};
+
+use crate::api::{self, ApiError};
+
+fn now_secs() -> u64 {
+    u64::try_from(hallmark_core::time::now_unix()).unwrap_or(0)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Simulated upstream
+// ---------------------------------------------------------------------------------------------
+
+/// State of `hallmark attest-upstream --simulated`.
+pub struct SimulatedUpstream {
+    pub root: TestRootOfTrust,
+    pub instances: Vec<SimulatedInstance>,
+}
+
+/// `GET /v1/instances?model=` and `GET /v1/instances/{id}/evidence?nonce=`.
+pub fn simulated_upstream_router(state: Arc<SimulatedUpstream>) -> Router {
+    Router::new()
+        .route("/v1/health", get(api::health))
+        .route("/v1/instances", get(list_instances))
+        .route("/v1/instances/{id}/evidence", get(instance_evidence))
+        .layer(axum::middleware::from_fn(api::wire_errors))
+        .with_state(state)
+}
+
+/// The instance list an upstream returns.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct InstanceList {
+    pub instances: Vec<InstanceInfo>,
+}
+
+async fn list_instances(
+    State(s): State<Arc<SimulatedUpstream>>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Json<InstanceList> {
+    let model = q.get("model").filter(|m| !m.is_empty());
+    Json(InstanceList {
+        instances: s
+            .instances
+            .iter()
+            .filter(|i| model.is_none_or(|m| &i.info.model == m))
+            .map(|i| i.info.clone())
+            .collect(),
+    })
+}
+
+async fn instance_evidence(
+    State(s): State<Arc<SimulatedUpstream>>,
+    Path(id): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<Json<InstanceEvidence>, ApiError> {
+    let nonce = q.get("nonce").map(String::as_str).unwrap_or("");
+    validate_nonce(nonce).map_err(|m| ApiError::bad_request("invalid_nonce", m))?;
+    let inst = s
+        .instances
+        .iter()
+        .find(|i| i.info.instance_id == id)
+        .ok_or_else(|| ApiError::not_found(format!("no instance {id:?}")))?;
+    let root = &s.root;
+    let ev = inst
+        .evidence(root, nonce, now_secs())
+        .map_err(ApiError::internal)?;
+    Ok(Json(ev))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Proxy
+// ---------------------------------------------------------------------------------------------
+
+/// Where the proxy's own quote comes from.
+pub enum ProxyQuoteSource {
+    /// Linux configfs-tsm (`/sys/kernel/config/tsm/report`): a real TDX guest.
+    ConfigFsTsm(std::path::PathBuf),
+    /// The devnet test root of trust (devnet profile only), with collateral it mints.
+    Simulated(Box<TestRootOfTrust>),
+}
+
+impl ProxyQuoteSource {
+    /// A quote with `report_data`, and collateral when the source can supply it.
+    fn quote(&self, report_data: [u8; 64]) -> Result<(Vec<u8>, Option<serde_json::Value>), String> {
+        match self {
+            Self::Simulated(root) => {
+                let q = root
+                    .td_quote(&TdQuoteSpec::new(report_data))
+                    .map_err(|e| e.to_string())?;
+                let c = root
+                    .collateral(now_secs().saturating_sub(3600), 30 * 24 * 3600)
+                    .map_err(|e| e.to_string())?;
+                Ok((q, Some(c)))
+            }
+            Self::ConfigFsTsm(base) => configfs_tsm_quote(base, &report_data).map(|q| (q, None)),
+        }
+    }
+}
+
+/// Asks the TDX module for a quote through configfs-tsm: a fresh report entry, inblob written,
+/// outblob read. Errors name the step, so an operator sees why a non-TDX host cannot attest.
+fn configfs_tsm_quote(base: &std::path::Path, report_data: &[u8; 64]) -> Result<Vec<u8>, String> {
+    let dir = base.join(format!(
+        "hallmark-{}-{}",
+        std::process::id(),
+        rand::random::<u64>()
+    ));
+    std::fs::create_dir(&dir).map_err(|e| format!("configfs-tsm at {}: {e}", base.display()))?;
+    let res = (|| {
+        std::fs::write(dir.join("inblob"), report_data).map_err(|e| format!("inblob: {e}"))?;
+        std::fs::read(dir.join("outblob")).map_err(|e| format!("outblob: {e}"))
+    })();
+    let _ = std::fs::remove_dir(&dir);
+    res
+}
+
+/// What `hallmark attest-proxy` is configured with.
+pub struct ProxyState {
+    pub upstream: String,
+    pub profile: Profile,
+    pub roots: TrustRoots,
+    pub policy: TdxPolicy,
+    pub jwks: Jwks,
+    pub signer: ReceiptSigner,
+    pub quote_source: ProxyQuoteSource,
+    pub http: reqwest::Client,
+}
+
+impl ProxyState {
+    /// A proxy for `upstream` under `profile`: production trusts Intel's root and the JWKS
+    /// given; devnet adds the test root, the test NVIDIA key and a simulated own quote.
+    pub fn new(
+        upstream: &str,
+        profile: Profile,
+        policy: TdxPolicy,
+        mut jwks: Jwks,
+        signer: ReceiptSigner,
+        timeout: Duration,
+    ) -> Result<Self, String> {
+        let roots = TrustRoots::for_profile(profile).map_err(|e| e.to_string())?;
+        let quote_source = match profile {
+            Profile::Production => {
+                ProxyQuoteSource::ConfigFsTsm("/sys/kernel/config/tsm/report".into())
+            }
+            Profile::Devnet => {
+                let root = TestRootOfTrust::devnet().map_err(|e| e.to_string())?;
+                let test: Jwks =
+                    serde_json::from_value(root.nvidia_jwks()).map_err(|e| e.to_string())?;
+                jwks.keys.extend(test.keys);
+                ProxyQuoteSource::Simulated(Box::new(root))
+            }
+        };
+        let http = reqwest::Client::builder()
+            .timeout(timeout)
+            .build()
+            .map_err(|e| e.to_string())?;
+        Ok(Self {
+            upstream: upstream.trim_end_matches('/').to_string(),
+            profile,
+            roots,
+            policy,
+            jwks,
+            signer,
+            quote_source,
+            http,
+        })
+    }
+}
+
+/// `GET /v1/attestation/chain`.
+pub fn proxy_router(state: Arc<ProxyState>) -> Router {
+    Router::new()
+        .route("/v1/health", get(api::health))
+        .route("/v1/attestation/chain", get(attestation_chain))
+        .layer(axum::middleware::from_fn(api::wire_errors))
+        .with_state(state)
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum VerifyMode {
+    Proxy,
+    Passthrough,
+}
+
+async fn fetch_json<T: serde::de::DeserializeOwned>(
+    http: &reqwest::Client,
+    url: &str,
+    query: &[(&str, &str)],
+) -> Result<T, String> {
+    let resp = http
+        .get(url)
+        .query(query)
+        .send()
+        .await
+        .map_err(|e| format!("{url}: {e}"))?;
+    let status = resp.status();
+    if !status.is_success() {
+        let body = resp.text().await.unwrap_or_default();
+        return Err(format!(
+            "{url}: HTTP {status}: {}",
+            body.chars().take(300).collect::<String>()
+        ));
+    }
+    resp.json::<T>().await.map_err(|e| format!("{url}: {e}"))
+}
+
+async fn attestation_chain(
+    State(s): State<Arc<ProxyState>>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let model = q.get("model").map(String::as_str).unwrap_or("");
+    if model.is_empty() {
+        return Err(ApiError::bad_request("missing_model", "model is required"));
+    }
+    let nonce = q.get("nonce").map(String::as_str).unwrap_or("");
+    validate_nonce(nonce).map_err(|m| ApiError::bad_request("invalid_nonce", m))?;
+    let algo: SigningAlgo = q
+        .get("signing_algo")
+        .map(String::as_str)
+        .unwrap_or("ecdsa")
+        .parse()
+        .map_err(|m: String| ApiError::bad_request("invalid_signing_algo", m))?;
+    let mode = match q.get("verify_mode").map(String::as_str).unwrap_or("proxy") {
+        "proxy" => VerifyMode::Proxy,
+        "passthrough" => VerifyMode::Passthrough,
+        other => {
+            return Err(ApiError::bad_request(
+                "invalid_verify_mode",
+                format!("verify_mode {other:?} is not proxy or passthrough"),
+            ))
+        }
+    };
+
+    // The proxy's own attestation: its receipt key and the nonce, bound into its quote.
+    let signing_address = s.signer.signing_address(algo);
+    let report_data = dstack_report_data(&signing_address, nonce)
+        .ok_or_else(|| ApiError::internal("signing address does not fit report_data"))?;
+    let (quote, collateral) = s.quote_source.quote(report_data).map_err(|e| {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "proxy_attestation_unavailable",
+            format!("the proxy cannot attest itself: {e}"),
+        )
+    })?;
+    let proxy_attestation = serde_json::json!({
+        "quote": base64::engine::general_purpose::STANDARD.encode(&quote),
+        "collateral": collateral,
+        "profile": s.profile.to_string(),
+        "binding": {
+            "convention": "dstack",
+            "signing_algo": algo,
+            "signing_address": signing_address,
+            "signing_public_key": s.signer.public_key_hex(algo),
+            "nonce": nonce,
+            "report_data": hex::encode(report_data),
+        },
+    });
+
+    // The upstream: instances for the model, then each one's evidence for the nonce.
+    let list: InstanceList = fetch_json(
+        &s.http,
+        &format!("{}/v1/instances", s.upstream),
+        &[("model", model)],
+    )
+    .await
+    .map_err(|e| ApiError::new(StatusCode::BAD_GATEWAY, "upstream_unavailable", e))?;
+    if list.instances.is_empty() {
+        return Err(ApiError::not_found(format!(
+            "the upstream lists no instances for model {model:?}"
+        ))
+        .with_details(serde_json::json!({"model": model})));
+    }
+    let fetches = list.instances.iter().map(|i| {
+        let url = format!("{}/v1/instances/{}/evidence", s.upstream, i.instance_id);
+        let http = s.http.clone();
+        async move { fetch_json::<InstanceEvidence>(&http, &url, &[("nonce", nonce)]).await }
+    });
+    let evidence = futures::future::join_all(fetches).await;
+    let mut pairs = Vec::new();
+    let mut fetch_errors = Vec::new();
+    for (info, ev) in list.instances.iter().zip(evidence) {
+        match ev {
+            Ok(ev) => pairs.push((info.clone(), Some(ev))),
+            Err(e) => {
+                fetch_errors.push(e);
+                pairs.push((info.clone(), None));
+            }
+        }
+    }
+    let upstream_attestation = serde_json::json!({
+        "model": model,
+        "nonce": nonce,
+        "instances": pairs.iter().map(|(i, e)| serde_json::json!({"info": i, "evidence": e})).collect::<Vec<_>>(),
+    });
+    let upstream_sha256 = hallmark_core::canonical::to_canonical_bytes(&upstream_attestation)
+        .map(|b| hallmark_core::sha256(&b).to_hex())
+        .map_err(ApiError::internal)?;
+
+    if mode == VerifyMode::Passthrough {
+        return Ok(Json(serde_json::json!({
+            "verify_mode": "passthrough",
+            "nonce": nonce,
+            "model": model,
+            "proxy_attestation": proxy_attestation,
+            "upstream_attestation": upstream_attestation,
+            "upstream_attestation_sha256": upstream_sha256,
+            "binding": proxy_attestation["binding"].clone(),
+            "fetch_errors": fetch_errors,
+        })));
+    }
+
+    let now = now_secs();
+    let ctx = ChainContext {
+        now,
+        roots: &s.roots,
+        policy: &s.policy,
+        jwks: &s.jwks,
+    };
+    let results = pairs
+        .iter()
+        .map(|(info, ev)| match ev {
+            Some(ev) => verify_instance(info, ev, nonce, &ctx),
+            None => hallmark_tee::chain::InstanceResult {
+                instance_id: info.instance_id.clone(),
+                tdx_status: String::new(),
+                tdx_error_present: true,
+                debug_mode_disabled: false,
+                binding_verified: false,
+                gpu_token_checked: false,
+                gpu_verified: false,
+                expected_report_data: String::new(),
+                actual_report_data: String::new(),
+                errors: vec!["evidence_fetch: the upstream did not return evidence".into()],
+            },
+        })
+        .collect::<Vec<_>>();
+    let payload = ReceiptPayload::new(
+        nonce,
+        model,
+        upstream_sha256,
+        &s.signer,
+        algo,
+        results,
+        now,
+        &s.profile.to_string(),
+    );
+    let receipt = s.signer.sign(payload).map_err(ApiError::internal)?;
+    if receipt.payload.result != "verified" {
+        let failed = receipt
+            .payload
+            .instance_results
+            .iter()
+            .filter(|r| !r.verified())
+            .count();
+        return Err(ApiError::new(
+            StatusCode::BAD_GATEWAY,
+            "chutes_verification_failed",
+            format!(
+                "{failed} of {} upstream instance(s) failed verification",
+                receipt.payload.total_instances
+            ),
+        )
+        .with_details(serde_json::json!({
+            "instance_results": receipt.payload.instance_results,
+            "verification_receipt": receipt,
+            "proxy_attestation": proxy_attestation,
+        })));
+    }
+    Ok(Json(serde_json::json!({
+        "verify_mode": "proxy",
+        "nonce": nonce,
+        "model": model,
+        "proxy_attestation": proxy_attestation,
+        "verification_receipt": receipt,
+    })))
+}

@@ -1,0 +1,184 @@
+//! The attestation proxy in front of a simulated upstream, over real HTTP.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use hallmark_node::attest::{
+    proxy_router, simulated_upstream_router, ProxyState, SimulatedUpstream,
+};
+use hallmark_tee::nvidia::Jwks;
+use hallmark_tee::receipt::{verify_receipt, ReceiptSigner, VerificationReceipt};
+use hallmark_tee::simulate::{Misbehaviour, SimulatedInstance};
+use hallmark_tee::testroot::TestRootOfTrust;
+use hallmark_tee::{Profile, TdxPolicy};
+
+async fn serve(router: axum::Router) -> String {
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(l, router).await.unwrap() });
+    format!("http://{addr}")
+}
+
+async fn upstream(instances: Vec<SimulatedInstance>) -> String {
+    let root = TestRootOfTrust::devnet().unwrap();
+    serve(simulated_upstream_router(Arc::new(SimulatedUpstream {
+        root,
+        instances,
+    })))
+    .await
+}
+
+async fn proxy(upstream: &str, profile: Profile) -> String {
+    let state = ProxyState::new(
+        upstream,
+        profile,
+        TdxPolicy::default(),
+        Jwks { keys: vec![] },
+        ReceiptSigner::from_seed(&[9u8; 32]).unwrap(),
+        Duration::from_secs(10),
+    )
+    .unwrap();
+    serve(proxy_router(Arc::new(state))).await
+}
+
+const NONCE: &str = "0123456789abcdef-test-nonce";
+
+async fn get(url: &str) -> (u16, serde_json::Value) {
+    let r = reqwest::get(url).await.unwrap();
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap())
+}
+
+#[tokio::test]
+async fn proxy_verifies_honest_instances_and_signs_a_receipt() {
+    let up = upstream(vec![
+        SimulatedInstance::new("a", "m1", 2, Misbehaviour::default()),
+        SimulatedInstance::new("b", "m1", 1, Misbehaviour::default()),
+        SimulatedInstance::new(
+            "c",
+            "other",
+            1,
+            Misbehaviour {
+                debug: true,
+                ..Default::default()
+            },
+        ),
+    ])
+    .await;
+    let px = proxy(&up, Profile::Devnet).await;
+
+    for algo in ["ecdsa", "ed25519"] {
+        let (status, body) = get(&format!(
+            "{px}/v1/attestation/chain?model=m1&nonce={NONCE}&signing_algo={algo}"
+        ))
+        .await;
+        assert_eq!(status, 200, "{body:#}");
+        let receipt: VerificationReceipt =
+            serde_json::from_value(body["verification_receipt"].clone()).unwrap();
+        let p = &receipt.payload;
+        assert_eq!(
+            (
+                p.total_instances,
+                p.tdx_uptodate_instances,
+                p.binding_verified_instances
+            ),
+            (2, 2, 2)
+        );
+        assert_eq!(p.result, "verified");
+        assert_eq!(p.nonce, NONCE);
+        assert!(verify_receipt(&receipt, Some(&p.signing_public_key)).accepted);
+        // The proxy's own quote binds its key and the nonce (dstack), under the devnet root.
+        let b = &body["proxy_attestation"]["binding"];
+        assert_eq!(b["signing_address"], p.signing_address.as_str());
+        let expect = hallmark_tee::binding::dstack_report_data(&p.signing_address, NONCE).unwrap();
+        assert_eq!(b["report_data"], hex::encode(expect));
+    }
+
+    // Passthrough: the evidence, its sha256 and the binding, unverified.
+    let (status, body) = get(&format!(
+        "{px}/v1/attestation/chain?model=m1&nonce={NONCE}&verify_mode=passthrough"
+    ))
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        body["upstream_attestation"]["instances"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+    let canon =
+        hallmark_core::canonical::to_canonical_bytes(&body["upstream_attestation"]).unwrap();
+    assert_eq!(
+        body["upstream_attestation_sha256"],
+        hallmark_core::sha256(&canon).to_hex()
+    );
+    assert_eq!(body["binding"]["convention"], "dstack");
+
+    // A debug instance fails the chain with per-instance results.
+    let (status, body) = get(&format!(
+        "{px}/v1/attestation/chain?model=other&nonce={NONCE}"
+    ))
+    .await;
+    assert_eq!(status, 502);
+    assert_eq!(body["error"]["code"], "chutes_verification_failed");
+    let r = &body["error"]["details"]["instance_results"][0];
+    assert_eq!(r["debug_mode_disabled"], false);
+    assert!(r["errors"].to_string().contains("debug_disabled"));
+
+    // Bad input: 4xx with a code, never a 500.
+    for (q, code) in [
+        ("model=m1&nonce=short", "invalid_nonce"),
+        ("nonce=0123456789abcdef-x", "missing_model"),
+        (
+            "model=m1&nonce=0123456789abcdef-x&signing_algo=rsa",
+            "invalid_signing_algo",
+        ),
+        (
+            "model=m1&nonce=0123456789abcdef-x&verify_mode=trust",
+            "invalid_verify_mode",
+        ),
+        ("model=nope&nonce=0123456789abcdef-x", "not_found"),
+    ] {
+        let (status, body) = get(&format!("{px}/v1/attestation/chain?{q}")).await;
+        assert!((400..500).contains(&status), "{q}: {status}");
+        assert_eq!(body["error"]["code"], code, "{q}");
+    }
+}
+
+#[tokio::test]
+async fn production_profile_rejects_the_test_root() {
+    let up = upstream(vec![SimulatedInstance::new(
+        "a",
+        "m1",
+        0,
+        Misbehaviour::default(),
+    )])
+    .await;
+    // In production the proxy cannot attest itself here (no configfs-tsm): it refuses, 503.
+    let px = proxy(&up, Profile::Production).await;
+    let (status, body) = get(&format!("{px}/v1/attestation/chain?model=m1&nonce={NONCE}")).await;
+    assert_eq!(status, 503, "{body:#}");
+    assert_eq!(body["error"]["code"], "proxy_attestation_unavailable");
+
+    // The production verifier itself never accepts devnet evidence.
+    let root = TestRootOfTrust::devnet().unwrap();
+    let inst = SimulatedInstance::new("a", "m1", 0, Misbehaviour::default());
+    let ev = inst.evidence(&root, NONCE, 1_800_000_000).unwrap();
+    let roots = hallmark_tee::TrustRoots::for_profile(Profile::Production).unwrap();
+    let jwks = Jwks { keys: vec![] };
+    let policy = TdxPolicy::default();
+    let ctx = hallmark_tee::chain::ChainContext {
+        now: 1_800_000_000,
+        roots: &roots,
+        policy: &policy,
+        jwks: &jwks,
+    };
+    let r = hallmark_tee::chain::verify_instance(&inst.info, &ev, NONCE, &ctx);
+    assert!(
+        r.errors
+            .iter()
+            .any(|e| e.starts_with("quote_signature_chain")),
+        "{r:#?}"
+    );
+}
