@@ -1,0 +1,374 @@
+//! `hallmark verify tdx | nvidia | chain`, and `attest-upstream` + `attest-proxy` as real
+//! processes talking HTTP.
+
+use std::io::{Read, Write};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn testdata(rel: &str) -> PathBuf {
+    let base = std::env::var("HALLMARK_TESTDATA")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/testdata")
+        });
+    base.join(rel)
+}
+
+fn hallmark(args: &[&str]) -> (i32, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_hallmark"))
+        .args(args)
+        .output()
+        .unwrap();
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    (out.status.code().unwrap_or(-1), text)
+}
+
+#[test]
+fn verify_tdx_on_real_quotes() {
+    let q = testdata("tdx/tdx_quote");
+    let c = testdata("tdx/tdx_quote_collateral.json");
+    let (code, out) = hallmark(&[
+        "verify",
+        "tdx",
+        "--quote",
+        q.to_str().unwrap(),
+        "--collateral",
+        c.to_str().unwrap(),
+        "--now",
+        "1752919234",
+        "--json",
+    ]);
+    assert_eq!(code, 0, "{out}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["status"], "UpToDate");
+    assert_eq!(v["td_attributes"], "0000001000000000");
+    assert_eq!(v["accepted"], true);
+
+    let sq = testdata("tdx/sgx_quote");
+    let sc = testdata("tdx/sgx_quote_collateral.json");
+    let (code, out) = hallmark(&[
+        "verify",
+        "tdx",
+        "--quote",
+        sq.to_str().unwrap(),
+        "--collateral",
+        sc.to_str().unwrap(),
+        "--now",
+        "1752919234",
+        "--json",
+    ]);
+    assert_eq!(code, 1, "{out}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["status"], "ConfigurationAndSWHardeningNeeded");
+    assert_eq!(
+        v["advisory_ids"],
+        serde_json::json!(["INTEL-SA-00289", "INTEL-SA-00615"])
+    );
+    assert_eq!(v["rejection"], "tcb_status");
+
+    // One bit of the quote flipped: rejected, the chain check named.
+    let dir = tempfile::tempdir().unwrap();
+    let mut bytes = std::fs::read(&q).unwrap();
+    bytes[200] ^= 0x01;
+    let bad = dir.path().join("bad_quote");
+    std::fs::write(&bad, &bytes).unwrap();
+    let (code, out) = hallmark(&[
+        "verify",
+        "tdx",
+        "--quote",
+        bad.to_str().unwrap(),
+        "--collateral",
+        c.to_str().unwrap(),
+        "--now",
+        "1752919234",
+    ]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("rejected: quote_signature_chain"), "{out}");
+    // Expired collateral.
+    let (code, out) = hallmark(&[
+        "verify",
+        "tdx",
+        "--quote",
+        q.to_str().unwrap(),
+        "--collateral",
+        c.to_str().unwrap(),
+        "--now",
+        "1760000000",
+    ]);
+    assert_eq!(code, 1);
+    assert!(out.contains("rejected: collateral_time_window"), "{out}");
+    // Unreadable input is exit 2 with a message.
+    let junk = dir.path().join("junk.json");
+    std::fs::write(&junk, "{}").unwrap();
+    let (code, out) = hallmark(&[
+        "verify",
+        "tdx",
+        "--quote",
+        q.to_str().unwrap(),
+        "--collateral",
+        junk.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 2, "{out}");
+    assert!(out.contains("collateral"));
+    let policy = dir.path().join("policy.toml");
+    std::fs::write(&policy, "allowed_tcb_statuses = [\"UpToDat\"]\n").unwrap();
+    let (code, out) = hallmark(&[
+        "verify",
+        "tdx",
+        "--quote",
+        q.to_str().unwrap(),
+        "--collateral",
+        c.to_str().unwrap(),
+        "--policy",
+        policy.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 2, "{out}");
+    assert!(out.contains("unknown TCB status"));
+}
+
+#[test]
+fn verify_nvidia_on_the_real_token() {
+    let t = testdata("nvidia/teep_nanogpt_20260610_014905_nras_eat.json");
+    let j = testdata("nvidia/teep_jwks_20260610.json");
+    let nonce = "9a796732359e9324a45576a730e5a9c47bff518b8ee8bcb882d00b5b1ff6f39a";
+    let base = [
+        "verify",
+        "nvidia",
+        "--token",
+        t.to_str().unwrap(),
+        "--jwks",
+        j.to_str().unwrap(),
+        "--now",
+        "1781056200",
+    ];
+    let (code, out) = hallmark(&[&base[..], &["--nonce", nonce, "--gpus", "1", "--json"]].concat());
+    assert_eq!(code, 0, "{out}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["gpus"][0]["hwmodel"], "GH100");
+    let (code, out) = hallmark(&[&base[..], &["--nonce", nonce, "--gpus", "2"]].concat());
+    assert_eq!(code, 1);
+    assert!(out.contains("rejected: gpu_capacity"), "{out}");
+    let (code, out) = hallmark(&[&base[..], &["--nonce", &"00".repeat(32)]].concat());
+    assert_eq!(code, 1);
+    assert!(out.contains("rejected: eat_nonce"), "{out}");
+    let (code, _) = hallmark(&[&base[..], &["--nonce", "not-hex"]].concat());
+    assert_eq!(code, 2);
+}
+
+struct Killed(Child);
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(20))).ok()?;
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut buf = String::new();
+    s.read_to_string(&mut buf).ok()?;
+    let status = buf.split(' ').nth(1)?.parse().ok()?;
+    let body = buf.split_once("\r\n\r\n")?.1.to_string();
+    // Chunked bodies: keep the JSON between the first '{' and the last '}'.
+    let start = body.find('{')?;
+    let end = body.rfind('}')?;
+    Some((status, body[start..=end].to_string()))
+}
+
+fn wait_healthy(port: u16) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < deadline {
+        if let Some((200, _)) = http_get(port, "/v1/health") {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("port {port} never became healthy");
+}
+
+#[test]
+fn proxy_and_upstream_processes_and_offline_receipt_check() {
+    let dir = tempfile::tempdir().unwrap();
+    let (up, px) = (free_port(), free_port());
+    let _upstream = Killed(
+        Command::new(env!("CARGO_BIN_EXE_hallmark"))
+            .args([
+                "attest-upstream",
+                "--simulated",
+                "--listen",
+                &format!("127.0.0.1:{up}"),
+                "--instances",
+                "3",
+                "--gpus",
+                "2",
+                "--misbehave",
+                "2:stale_tcb",
+                "--model",
+                "m",
+            ])
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let cfg = dir.path().join("proxy.toml");
+    std::fs::write(
+        &cfg,
+        format!("key_file = {:?}\n", dir.path().join("proxy.key")),
+    )
+    .unwrap();
+    let _proxy = Killed(
+        Command::new(env!("CARGO_BIN_EXE_hallmark"))
+            .args([
+                "attest-proxy",
+                "--listen",
+                &format!("127.0.0.1:{px}"),
+                "--upstream",
+                &format!("http://127.0.0.1:{up}"),
+                "--profile",
+                "devnet",
+                "--config",
+                cfg.to_str().unwrap(),
+            ])
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    wait_healthy(up);
+    wait_healthy(px);
+
+    // Instance 2 is stale: the chain fails with per-instance results and a signed receipt.
+    let (status, body) = http_get(
+        px,
+        "/v1/attestation/chain?model=m&nonce=process-test-nonce-0001&signing_algo=ed25519",
+    )
+    .unwrap();
+    assert_eq!(status, 502, "{body}");
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["error"]["code"], "chutes_verification_failed");
+    let results = v["error"]["details"]["instance_results"]
+        .as_array()
+        .unwrap();
+    assert_eq!(results.len(), 3);
+    assert_eq!(results[2]["tdx_status"], "OutOfDate");
+    assert_eq!(results[0]["errors"], serde_json::json!([]));
+    let failed = dir.path().join("failed.json");
+    std::fs::write(&failed, serde_json::to_vec(&v["error"]["details"]).unwrap()).unwrap();
+    let (code, out) = hallmark(&["verify", "chain", "--receipt", failed.to_str().unwrap()]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("rejected: chain_verified"), "{out}");
+
+    // Passthrough hands the evidence through with the binding.
+    let (status, body) = http_get(
+        px,
+        "/v1/attestation/chain?model=m&nonce=process-test-nonce-0001&verify_mode=passthrough",
+    )
+    .unwrap();
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("upstream_attestation_sha256"));
+
+    // Bad nonce: 400 with a code.
+    let (status, body) = http_get(px, "/v1/attestation/chain?model=m&nonce=short").unwrap();
+    assert_eq!(status, 400);
+    assert!(body.contains("invalid_nonce"));
+}
+
+#[test]
+fn verified_receipt_round_trips_through_the_cli() {
+    let dir = tempfile::tempdir().unwrap();
+    let (up, px) = (free_port(), free_port());
+    let _upstream = Killed(
+        Command::new(env!("CARGO_BIN_EXE_hallmark"))
+            .args([
+                "attest-upstream",
+                "--simulated",
+                "--listen",
+                &format!("127.0.0.1:{up}"),
+                "--instances",
+                "2",
+                "--model",
+                "m",
+            ])
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let cfg = dir.path().join("proxy.toml");
+    std::fs::write(
+        &cfg,
+        format!("key_file = {:?}\n", dir.path().join("proxy.key")),
+    )
+    .unwrap();
+    let _proxy = Killed(
+        Command::new(env!("CARGO_BIN_EXE_hallmark"))
+            .args([
+                "attest-proxy",
+                "--listen",
+                &format!("127.0.0.1:{px}"),
+                "--upstream",
+                &format!("http://127.0.0.1:{up}"),
+                "--profile",
+                "devnet",
+                "--config",
+                cfg.to_str().unwrap(),
+            ])
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    wait_healthy(up);
+    wait_healthy(px);
+    let (status, body) = http_get(
+        px,
+        "/v1/attestation/chain?model=m&nonce=process-test-nonce-0002",
+    )
+    .unwrap();
+    assert_eq!(status, 200, "{body}");
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let address = v["verification_receipt"]["payload"]["signing_address"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let file = dir.path().join("response.json");
+    std::fs::write(&file, &body).unwrap();
+    let (code, out) = hallmark(&[
+        "verify",
+        "chain",
+        "--receipt",
+        file.to_str().unwrap(),
+        "--pubkey",
+        &address,
+    ]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("receipt accepted"));
+    // Change one character of the nonce inside the receipt: rejected.
+    let tampered = body.replacen(
+        "process-test-nonce-0002\",\"profile",
+        "process-test-nonce-0003\",\"profile",
+        1,
+    );
+    let tampered = if tampered == body {
+        body.replace("process-test-nonce-0002", "process-test-nonce-0003")
+    } else {
+        tampered
+    };
+    std::fs::write(&file, tampered).unwrap();
+    let (code, out) = hallmark(&["verify", "chain", "--receipt", file.to_str().unwrap()]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("rejected: receipt_signature"), "{out}");
+}
