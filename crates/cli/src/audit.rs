@@ -125,7 +125,7 @@ fn parse_proof(s: &str) -> anyhow::Result<Vec<Hash>> {
         .collect()
 }
 
-fn bad_input(e: anyhow::Error) -> ExitCode {
+pub(crate) fn bad_input(e: anyhow::Error) -> ExitCode {
     eprintln!("error: {}", crate::error_chain(&e));
     ExitCode::from(EXIT_BAD_INPUT)
 }
@@ -234,26 +234,38 @@ pub fn run_verify(cmd: VerifyCommand) -> ExitCode {
                 Err(e) => return bad_input(e),
             };
             let v = verify_receipt(&receipt, key.as_ref());
-            if json {
-                match serde_json::to_string_pretty(&v) {
-                    Ok(s) => println!("{s}"),
-                    Err(e) => return bad_input(e.into()),
-                }
-            } else {
-                for c in &v.checks {
-                    println!("{:<22} {:?}  {}", c.name, c.outcome, c.detail);
-                }
-                match &v.rejection {
-                    None => println!("receipt accepted"),
-                    Some(code) => println!("receipt rejected: {code}"),
-                }
+            let json = json.then(|| serde_json::json!(v));
+            report_verdict(&v, json, "receipt")
+        }
+    }
+}
+
+/// Prints a verdict (its checks and outcome, or `json` when given) and maps it to the exit
+/// code: 0 accepted, 1 rejected.
+pub(crate) fn report_verdict(
+    v: &hallmark_core::Verdict,
+    json: Option<serde_json::Value>,
+    what: &str,
+) -> ExitCode {
+    match json {
+        Some(value) => match serde_json::to_string_pretty(&value) {
+            Ok(s) => println!("{s}"),
+            Err(e) => return bad_input(e.into()),
+        },
+        None => {
+            for c in &v.checks {
+                println!("{:<24} {:?}  {}", c.name, c.outcome, c.detail);
             }
-            if v.accepted {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::from(EXIT_REJECTED)
+            match &v.rejection {
+                None => println!("{what} accepted"),
+                Some(code) => println!("{what} rejected: {code}"),
             }
         }
+    }
+    if v.accepted {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(EXIT_REJECTED)
     }
 }
 

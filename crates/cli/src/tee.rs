@@ -4,15 +4,12 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+use crate::audit::{bad_input, report_verdict};
 use anyhow::Context as _;
-use hallmark_core::Verdict;
 use hallmark_tee::nvidia::{self, EatContext, EatEvidence, EatExpectations, Jwks};
 use hallmark_tee::receipt::{verify_receipt, VerificationReceipt};
 use hallmark_tee::tdx::{self, TdxContext};
 use hallmark_tee::{Profile, TdxPolicy, TrustRoots};
-
-const EXIT_REJECTED: u8 = 1;
-const EXIT_BAD_INPUT: u8 = 2;
 
 /// Arguments of `hallmark verify tdx`.
 #[derive(Debug, clap::Args)]
@@ -91,34 +88,6 @@ fn quote_bytes(raw: Vec<u8>) -> Vec<u8> {
     }
 }
 
-fn bad_input(e: anyhow::Error) -> ExitCode {
-    eprintln!("error: {}", crate::error_chain(&e));
-    ExitCode::from(EXIT_BAD_INPUT)
-}
-
-fn finish(v: &Verdict, json: Option<serde_json::Value>, what: &str) -> ExitCode {
-    match json {
-        Some(value) => match serde_json::to_string_pretty(&value) {
-            Ok(s) => println!("{s}"),
-            Err(e) => return bad_input(e.into()),
-        },
-        None => {
-            for c in &v.checks {
-                println!("{:<24} {:?}  {}", c.name, c.outcome, c.detail);
-            }
-            match &v.rejection {
-                None => println!("{what} accepted"),
-                Some(code) => println!("{what} rejected: {code}"),
-            }
-        }
-    }
-    if v.accepted {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(EXIT_REJECTED)
-    }
-}
-
 /// `hallmark verify tdx`.
 pub fn verify_tdx(a: VerifyTdxArgs) -> ExitCode {
     let parsed = (|| {
@@ -171,7 +140,7 @@ pub fn verify_tdx(a: VerifyTdxArgs) -> ExitCode {
             );
         }
     }
-    finish(&out.verdict, json, "quote")
+    report_verdict(&out.verdict, json, "quote")
 }
 
 /// `hallmark verify nvidia`.
@@ -210,7 +179,7 @@ pub fn verify_nvidia(a: VerifyNvidiaArgs) -> ExitCode {
             "checks": out.verdict.checks,
         })
     });
-    finish(&out.verdict, json, "NVIDIA evidence")
+    report_verdict(&out.verdict, json, "NVIDIA evidence")
 }
 
 /// `hallmark verify chain`.
@@ -240,7 +209,7 @@ pub fn verify_chain(a: VerifyChainArgs) -> ExitCode {
         );
     }
     let json = a.json.then(|| serde_json::json!(v));
-    finish(&v, json, "receipt")
+    report_verdict(&v, json, "receipt")
 }
 
 /// Arguments of `hallmark attest-proxy`.
@@ -295,9 +264,7 @@ pub async fn attest_proxy(a: AttestProxyArgs) -> anyhow::Result<ExitCode> {
         .key_file
         .unwrap_or_else(|| PathBuf::from("attest-proxy.key"));
     let key = hallmark_node::run::load_or_create_key(&key_path)?;
-    let mut seed = [0u8; 32];
-    seed.copy_from_slice(&hex::decode(key.seed_hex())?);
-    let signer = hallmark_tee::receipt::ReceiptSigner::from_seed(&seed)?;
+    let signer = hallmark_tee::receipt::ReceiptSigner::from_seed(&key.seed())?;
     let state = hallmark_node::attest::ProxyState::new(
         &a.upstream,
         a.profile,
@@ -308,16 +275,8 @@ pub async fn attest_proxy(a: AttestProxyArgs) -> anyhow::Result<ExitCode> {
     )
     .map_err(anyhow::Error::msg)?;
     let router = hallmark_node::attest::proxy_router(std::sync::Arc::new(state));
-    let listener = tokio::net::TcpListener::bind(a.listen)
-        .await
-        .with_context(|| format!("listening on {}", a.listen))?;
-    println!(
-        "attest-proxy ({}) listening on http://{} in front of {}",
-        a.profile,
-        listener.local_addr()?,
-        a.upstream
-    );
-    serve_until_stopped(listener, router).await
+    let banner = format!("attest-proxy ({}) in front of {}", a.profile, a.upstream);
+    serve_until_stopped(a.listen, router, &banner).await
 }
 
 /// Arguments of `hallmark attest-upstream`.
@@ -380,22 +339,23 @@ pub async fn attest_upstream(a: AttestUpstreamArgs) -> anyhow::Result<ExitCode> 
         instances,
     };
     let router = hallmark_node::attest::simulated_upstream_router(std::sync::Arc::new(state));
-    let listener = tokio::net::TcpListener::bind(a.listen)
-        .await
-        .with_context(|| format!("listening on {}", a.listen))?;
-    println!(
-        "attest-upstream (simulated, devnet test root) listening on http://{}: {} instance(s) of {}",
-        listener.local_addr()?,
-        a.instances,
-        a.model
+    let banner = format!(
+        "attest-upstream (simulated, devnet test root): {} instance(s) of {}",
+        a.instances, a.model
     );
-    serve_until_stopped(listener, router).await
+    serve_until_stopped(a.listen, router, &banner).await
 }
 
+/// Binds `listen`, prints `banner` with the bound address, serves until SIGINT/SIGTERM.
 async fn serve_until_stopped(
-    listener: tokio::net::TcpListener,
+    listen: std::net::SocketAddr,
     router: axum::Router,
+    banner: &str,
 ) -> anyhow::Result<ExitCode> {
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("listening on {listen}"))?;
+    println!("{banner}: listening on http://{}", listener.local_addr()?);
     axum::serve(listener, router)
         .with_graceful_shutdown(async {
             let _ = crate::wait_for_stop_signal().await;

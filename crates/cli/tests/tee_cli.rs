@@ -202,46 +202,39 @@ fn wait_healthy(port: u16) {
     panic!("port {port} never became healthy");
 }
 
-#[test]
-fn proxy_and_upstream_processes_and_offline_receipt_check() {
-    let dir = tempfile::tempdir().unwrap();
+/// A simulated upstream (with `upstream_args`) and a devnet-profile proxy in front of it, as
+/// processes; both healthy on return. Returns the proxy's port; both die with the guards.
+fn start_network(dir: &std::path::Path, upstream_args: &[&str]) -> (Killed, Killed, u16) {
     let (up, px) = (free_port(), free_port());
-    let _upstream = Killed(
+    let upstream = Killed(
         Command::new(env!("CARGO_BIN_EXE_hallmark"))
             .args([
                 "attest-upstream",
                 "--simulated",
                 "--listen",
                 &format!("127.0.0.1:{up}"),
-                "--instances",
-                "3",
-                "--gpus",
-                "2",
-                "--misbehave",
-                "2:stale_tcb",
                 "--model",
                 "m",
             ])
+            .args(upstream_args)
             .stdout(Stdio::null())
             .spawn()
             .unwrap(),
     );
-    let cfg = dir.path().join("proxy.toml");
-    std::fs::write(
-        &cfg,
-        format!("key_file = {:?}\n", dir.path().join("proxy.key")),
-    )
-    .unwrap();
-    let _proxy = Killed(
+    let cfg = dir.join("proxy.toml");
+    std::fs::write(&cfg, format!("key_file = {:?}\n", dir.join("proxy.key"))).unwrap();
+    let proxy = Killed(
         Command::new(env!("CARGO_BIN_EXE_hallmark"))
             .args([
                 "attest-proxy",
                 "--listen",
                 &format!("127.0.0.1:{px}"),
-                "--upstream",
-                &format!("http://127.0.0.1:{up}"),
                 "--profile",
                 "devnet",
+            ])
+            .args([
+                "--upstream",
+                &format!("http://127.0.0.1:{up}"),
                 "--config",
                 cfg.to_str().unwrap(),
             ])
@@ -251,6 +244,23 @@ fn proxy_and_upstream_processes_and_offline_receipt_check() {
     );
     wait_healthy(up);
     wait_healthy(px);
+    (upstream, proxy, px)
+}
+
+#[test]
+fn proxy_and_upstream_processes_and_offline_receipt_check() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_up, _px, px) = start_network(
+        dir.path(),
+        &[
+            "--instances",
+            "3",
+            "--gpus",
+            "2",
+            "--misbehave",
+            "2:stale_tcb",
+        ],
+    );
 
     // Instance 2 is stale: the chain fails with per-instance results and a signed receipt.
     let (status, body) = http_get(
@@ -291,55 +301,14 @@ fn proxy_and_upstream_processes_and_offline_receipt_check() {
 #[test]
 fn verified_receipt_round_trips_through_the_cli() {
     let dir = tempfile::tempdir().unwrap();
-    let (up, px) = (free_port(), free_port());
-    let _upstream = Killed(
-        Command::new(env!("CARGO_BIN_EXE_hallmark"))
-            .args([
-                "attest-upstream",
-                "--simulated",
-                "--listen",
-                &format!("127.0.0.1:{up}"),
-                "--instances",
-                "2",
-                "--model",
-                "m",
-            ])
-            .stdout(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    let cfg = dir.path().join("proxy.toml");
-    std::fs::write(
-        &cfg,
-        format!("key_file = {:?}\n", dir.path().join("proxy.key")),
-    )
-    .unwrap();
-    let _proxy = Killed(
-        Command::new(env!("CARGO_BIN_EXE_hallmark"))
-            .args([
-                "attest-proxy",
-                "--listen",
-                &format!("127.0.0.1:{px}"),
-                "--upstream",
-                &format!("http://127.0.0.1:{up}"),
-                "--profile",
-                "devnet",
-                "--config",
-                cfg.to_str().unwrap(),
-            ])
-            .stdout(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    wait_healthy(up);
-    wait_healthy(px);
+    let (_up, _px, px) = start_network(dir.path(), &["--instances", "2"]);
     let (status, body) = http_get(
         px,
         "/v1/attestation/chain?model=m&nonce=process-test-nonce-0002",
     )
     .unwrap();
     assert_eq!(status, 200, "{body}");
-    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let mut v: serde_json::Value = serde_json::from_str(&body).unwrap();
     let address = v["verification_receipt"]["payload"]["signing_address"]
         .as_str()
         .unwrap()
@@ -356,18 +325,9 @@ fn verified_receipt_round_trips_through_the_cli() {
     ]);
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("receipt accepted"));
-    // Change one character of the nonce inside the receipt: rejected.
-    let tampered = body.replacen(
-        "process-test-nonce-0002\",\"profile",
-        "process-test-nonce-0003\",\"profile",
-        1,
-    );
-    let tampered = if tampered == body {
-        body.replace("process-test-nonce-0002", "process-test-nonce-0003")
-    } else {
-        tampered
-    };
-    std::fs::write(&file, tampered).unwrap();
+    // Change one character of the nonce inside the signed payload: rejected.
+    v["verification_receipt"]["payload"]["nonce"] = "process-test-nonce-0003".into();
+    std::fs::write(&file, serde_json::to_vec(&v).unwrap()).unwrap();
     let (code, out) = hallmark(&["verify", "chain", "--receipt", file.to_str().unwrap()]);
     assert_eq!(code, 1, "{out}");
     assert!(out.contains("rejected: receipt_signature"), "{out}");

@@ -44,9 +44,14 @@ impl Keypair {
         Ok(Self::from_seed(&seed))
     }
 
+    /// The secret seed, for deriving further keys from the same secret.
+    pub fn seed(&self) -> [u8; 32] {
+        self.0.to_bytes()
+    }
+
     /// The secret seed, hex-encoded, for writing a key file.
     pub fn seed_hex(&self) -> String {
-        hex::encode(self.0.to_bytes())
+        hex::encode(self.seed())
     }
 
     /// The public half.

@@ -21,7 +21,7 @@ use axum::{Json, Router};
 use base64::Engine as _;
 use hallmark_tee::binding::dstack_report_data;
 use hallmark_tee::chain::{
-    validate_nonce, verify_instance, ChainContext, InstanceEvidence, InstanceInfo,
+    validate_nonce, verify_instance, ChainContext, InstanceEvidence, InstanceInfo, InstanceResult,
 };
 use hallmark_tee::nvidia::Jwks;
 use hallmark_tee::receipt::{ReceiptPayload, ReceiptSigner, SigningAlgo};
@@ -166,17 +166,20 @@ impl ProxyState {
         signer: ReceiptSigner,
         timeout: Duration,
     ) -> Result<Self, String> {
-        let roots = TrustRoots::for_profile(profile).map_err(|e| e.to_string())?;
-        let quote_source = match profile {
-            Profile::Production => {
-                ProxyQuoteSource::ConfigFsTsm("/sys/kernel/config/tsm/report".into())
-            }
+        let (roots, quote_source) = match profile {
+            Profile::Production => (
+                TrustRoots::intel(),
+                ProxyQuoteSource::ConfigFsTsm("/sys/kernel/config/tsm/report".into()),
+            ),
             Profile::Devnet => {
                 let root = TestRootOfTrust::devnet().map_err(|e| e.to_string())?;
                 let test: Jwks =
                     serde_json::from_value(root.nvidia_jwks()).map_err(|e| e.to_string())?;
                 jwks.keys.extend(test.keys);
-                ProxyQuoteSource::Simulated(Box::new(root))
+                (
+                    TrustRoots::devnet(&root),
+                    ProxyQuoteSource::Simulated(Box::new(root)),
+                )
             }
         };
         let http = reqwest::Client::builder()
@@ -305,21 +308,15 @@ async fn attestation_chain(
         async move { fetch_json::<InstanceEvidence>(&http, &url, &[("nonce", nonce)]).await }
     });
     let evidence = futures::future::join_all(fetches).await;
-    let mut pairs = Vec::new();
-    let mut fetch_errors = Vec::new();
-    for (info, ev) in list.instances.iter().zip(evidence) {
-        match ev {
-            Ok(ev) => pairs.push((info.clone(), Some(ev))),
-            Err(e) => {
-                fetch_errors.push(e);
-                pairs.push((info.clone(), None));
-            }
-        }
-    }
+    let pairs: Vec<(InstanceInfo, Result<InstanceEvidence, String>)> =
+        list.instances.into_iter().zip(evidence).collect();
     let upstream_attestation = serde_json::json!({
         "model": model,
         "nonce": nonce,
-        "instances": pairs.iter().map(|(i, e)| serde_json::json!({"info": i, "evidence": e})).collect::<Vec<_>>(),
+        "instances": pairs
+            .iter()
+            .map(|(i, e)| serde_json::json!({"info": i, "evidence": e.as_ref().ok()}))
+            .collect::<Vec<_>>(),
     });
     let upstream_sha256 = hallmark_core::canonical::to_canonical_bytes(&upstream_attestation)
         .map(|b| hallmark_core::sha256(&b).to_hex())
@@ -334,7 +331,7 @@ async fn attestation_chain(
             "upstream_attestation": upstream_attestation,
             "upstream_attestation_sha256": upstream_sha256,
             "binding": proxy_attestation["binding"].clone(),
-            "fetch_errors": fetch_errors,
+            "fetch_errors": pairs.iter().filter_map(|(_, e)| e.as_ref().err()).collect::<Vec<_>>(),
         })));
     }
 
@@ -348,19 +345,10 @@ async fn attestation_chain(
     let results = pairs
         .iter()
         .map(|(info, ev)| match ev {
-            Some(ev) => verify_instance(info, ev, nonce, &ctx),
-            None => hallmark_tee::chain::InstanceResult {
-                instance_id: info.instance_id.clone(),
-                tdx_status: String::new(),
-                tdx_error_present: true,
-                debug_mode_disabled: false,
-                binding_verified: false,
-                gpu_token_checked: false,
-                gpu_verified: false,
-                expected_report_data: String::new(),
-                actual_report_data: String::new(),
-                errors: vec!["evidence_fetch: the upstream did not return evidence".into()],
-            },
+            Ok(ev) => verify_instance(info, ev, nonce, &ctx),
+            Err(e) => {
+                InstanceResult::unverified(&info.instance_id, Some(format!("evidence_fetch: {e}")))
+            }
         })
         .collect::<Vec<_>>();
     let payload = ReceiptPayload::new(

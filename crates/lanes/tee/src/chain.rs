@@ -60,6 +60,22 @@ pub struct InstanceResult {
 }
 
 impl InstanceResult {
+    /// An instance about which nothing verified yet; `error` (if any) says why.
+    pub fn unverified(instance_id: &str, error: Option<String>) -> Self {
+        Self {
+            instance_id: instance_id.to_string(),
+            tdx_status: String::new(),
+            tdx_error_present: error.is_some(),
+            debug_mode_disabled: false,
+            binding_verified: false,
+            gpu_token_checked: false,
+            gpu_verified: false,
+            expected_report_data: String::new(),
+            actual_report_data: String::new(),
+            errors: error.into_iter().collect(),
+        }
+    }
+
     /// Verified end to end: quote accepted by policy, binding holds, GPUs (if any) verified.
     pub fn verified(&self) -> bool {
         self.errors.is_empty()
@@ -108,18 +124,7 @@ pub fn verify_instance(
     nonce: &str,
     ctx: &ChainContext<'_>,
 ) -> InstanceResult {
-    let mut r = InstanceResult {
-        instance_id: info.instance_id.clone(),
-        tdx_status: String::new(),
-        tdx_error_present: false,
-        debug_mode_disabled: false,
-        binding_verified: false,
-        gpu_token_checked: false,
-        gpu_verified: false,
-        expected_report_data: String::new(),
-        actual_report_data: String::new(),
-        errors: Vec::new(),
-    };
+    let mut r = InstanceResult::unverified(&info.instance_id, None);
     if ev.instance_id != info.instance_id {
         r.errors.push(format!(
             "instance_id: evidence is for {:?}, not {:?}",
@@ -135,7 +140,7 @@ pub fn verify_instance(
             return r;
         }
     };
-    let collateral = match serde_json::from_value(ev.collateral.clone()) {
+    let collateral = match dcap_qvl::QuoteCollateralV3::deserialize(&ev.collateral) {
         Ok(c) => c,
         Err(e) => {
             r.tdx_error_present = true;
@@ -180,7 +185,7 @@ pub fn verify_instance(
             .push("gpu_evidence: instance claims GPUs but sent no GPU evidence".into()),
         (Some(body), _) => {
             r.gpu_token_checked = true;
-            match EatEvidence::parse(body.to_string().as_bytes()) {
+            match EatEvidence::from_value(body) {
                 Err(e) => r.errors.push(format!("{}: {e}", nvidia::checks::FORMAT)),
                 Ok(eat) => {
                     let out = nvidia::verify_eat(

@@ -68,17 +68,21 @@ impl EatEvidence {
         let text = std::str::from_utf8(bytes)
             .map_err(|_| TeeError::Eat("evidence is not UTF-8".into()))?
             .trim();
-        if !text.starts_with('[') {
-            let jwt = text.trim_matches('"');
-            if jwt.split('.').count() != 3 {
-                return Err(TeeError::Eat(
-                    "neither an NRAS body nor a compact JWT".into(),
-                ));
-            }
-            return Ok(Self::Single(jwt.to_string()));
+        if text.starts_with('[') {
+            let body: serde_json::Value =
+                serde_json::from_str(text).map_err(|e| TeeError::Eat(format!("NRAS body: {e}")))?;
+            return Self::from_value(&body);
         }
-        let body: (Vec<String>, BTreeMap<String, String>) =
-            serde_json::from_str(text).map_err(|e| TeeError::Eat(format!("NRAS body: {e}")))?;
+        Self::single(text.trim_matches('"'))
+    }
+
+    /// Reads evidence already parsed as JSON: an NRAS body array or a JWT string.
+    pub fn from_value(value: &serde_json::Value) -> Result<Self, TeeError> {
+        if let Some(jwt) = value.as_str() {
+            return Self::single(jwt);
+        }
+        let body: (Vec<String>, BTreeMap<String, String>) = Deserialize::deserialize(value)
+            .map_err(|e| TeeError::Eat(format!("NRAS body: {e}")))?;
         match body.0.as_slice() {
             [kind, overall] if kind == "JWT" => Ok(Self::Detached {
                 overall: overall.clone(),
@@ -88,6 +92,15 @@ impl EatEvidence {
                 "NRAS body must start with [\"JWT\", token]".into(),
             )),
         }
+    }
+
+    fn single(jwt: &str) -> Result<Self, TeeError> {
+        if jwt.split('.').count() != 3 {
+            return Err(TeeError::Eat(
+                "neither an NRAS body nor a compact JWT".into(),
+            ));
+        }
+        Ok(Self::Single(jwt.to_string()))
     }
 }
 
@@ -320,16 +333,8 @@ pub fn verify_eat(
     ctx: &EatContext<'_>,
 ) -> EatVerification {
     let mut v = VerdictBuilder::new(LANE);
-    let mut out = EatVerification {
-        verdict: Verdict {
-            lane: LANE.into(),
-            accepted: false,
-            rejection: None,
-            checks: Vec::new(),
-        },
-        overall_result: None,
-        gpus: Vec::new(),
-    };
+    let mut overall_result = None;
+    let mut gpus = Vec::new();
 
     // Decode every token: (name, token text, decoded).
     let mut tokens: Vec<(String, &str)> = Vec::new();
@@ -349,8 +354,11 @@ pub fn verify_eat(
             Err(e) => {
                 v.fail(checks::FORMAT, format!("{name}: {e}"));
                 v.skip(&checks::ALL[1..]);
-                out.verdict = v.finish();
-                return out;
+                return EatVerification {
+                    verdict: v.finish(),
+                    overall_result,
+                    gpus,
+                };
             }
         }
     }
@@ -444,7 +452,7 @@ pub fn verify_eat(
             let result = overall
                 .get("x-nvidia-overall-att-result")
                 .and_then(|r| r.as_bool());
-            out.overall_result = result;
+            overall_result = result;
             match result {
                 Some(true) => v.pass(checks::OVERALL, "x-nvidia-overall-att-result true"),
                 other => v.fail(
@@ -494,7 +502,7 @@ pub fn verify_eat(
             let result = c
                 .get("x-nvidia-overall-att-result")
                 .and_then(|r| r.as_bool());
-            out.overall_result = result;
+            overall_result = result;
             if c.get("hwmodel").is_some() {
                 v.pass(checks::OVERALL, "single GPU token; no overall token");
                 v.pass(checks::SUBMODS, "single GPU token; no submods");
@@ -536,7 +544,7 @@ pub fn verify_eat(
         if g.hwmodel.is_empty() {
             claim_bad.push(format!("{name}: no hwmodel"));
         }
-        out.gpus.push(g);
+        gpus.push(g);
     }
     if gpu_tokens.is_empty() {
         claim_bad.push("no GPU tokens".into());
@@ -546,7 +554,7 @@ pub fn verify_eat(
             checks::GPU_CLAIMS,
             format!(
                 "{} GPU(s): measres success, secboot on, debug disabled",
-                out.gpus.len()
+                gpus.len()
             ),
         );
     } else {
@@ -556,14 +564,14 @@ pub fn verify_eat(
     let mut cap_bad = Vec::new();
     let mut cap_ok = Vec::new();
     if let Some(n) = expect.gpu_count {
-        if n == out.gpus.len() {
+        if n == gpus.len() {
             cap_ok.push(format!("{n} GPU(s) attested"));
         } else {
-            cap_bad.push(format!("expected {n} GPU(s), {} attested", out.gpus.len()));
+            cap_bad.push(format!("expected {n} GPU(s), {} attested", gpus.len()));
         }
     }
     if let Some(claimed) = &expect.capacity {
-        match compare_capacity(claimed, &out.gpus) {
+        match compare_capacity(claimed, &gpus) {
             Ok(d) => cap_ok.push(d),
             Err(d) => cap_bad.push(d),
         }
@@ -575,8 +583,11 @@ pub fn verify_eat(
     } else {
         v.pass(checks::CAPACITY, cap_ok.join("; "));
     }
-    out.verdict = v.finish();
-    out
+    EatVerification {
+        verdict: v.finish(),
+        overall_result,
+        gpus,
+    }
 }
 
 /// Claimed models and counts must equal what the tokens attest, chip by chip.

@@ -87,14 +87,20 @@ impl TrustRoots {
 
     /// The roots a profile trusts: Intel's always; the devnet test root only in `Devnet`.
     pub fn for_profile(profile: Profile) -> Result<Self, TeeError> {
+        Ok(match profile {
+            Profile::Production => Self::intel(),
+            Profile::Devnet => Self::devnet(&TestRootOfTrust::devnet()?),
+        })
+    }
+
+    /// What the devnet profile trusts: Intel's root and `test_root`.
+    pub fn devnet(test_root: &TestRootOfTrust) -> Self {
         let mut roots = Self::intel();
-        if profile == Profile::Devnet {
-            roots.roots.push(TrustRoot {
-                name: DEVNET_ROOT_NAME.into(),
-                der: Some(TestRootOfTrust::devnet()?.root_ca_der().to_vec()),
-            });
-        }
-        Ok(roots)
+        roots.roots.push(TrustRoot {
+            name: DEVNET_ROOT_NAME.into(),
+            der: Some(test_root.root_ca_der().to_vec()),
+        });
+        roots
     }
 
     /// Exactly one custom root (tests that build their own chain).

@@ -54,7 +54,9 @@ struct P256Key {
 
 impl P256Key {
     fn derive(seed: &[u8], label: &str) -> Self {
-        let sk = derive_scalar(seed, label, |b| p256::ecdsa::SigningKey::from_slice(b).ok());
+        let sk = derive_scalar(seed, label, 32, |b| {
+            p256::ecdsa::SigningKey::from_slice(b).ok()
+        });
         let public_sec1 = sk.verifying_key().to_sec1_bytes().to_vec();
         Self { sk, public_sec1 }
     }
@@ -99,7 +101,9 @@ struct P384Key {
 
 impl P384Key {
     fn derive(seed: &[u8], label: &str) -> Self {
-        let sk = derive_scalar(seed, label, |b| p384::ecdsa::SigningKey::from_slice(b).ok());
+        let sk = derive_scalar(seed, label, 48, |b| {
+            p384::ecdsa::SigningKey::from_slice(b).ok()
+        });
         let public_sec1 = sk.verifying_key().to_sec1_bytes().to_vec();
         Self { sk, public_sec1 }
     }
@@ -122,26 +126,32 @@ impl rcgen::SigningKey for P384Key {
     }
 }
 
-/// SHA-256(seed ‖ label ‖ counter) until it is a valid scalar (all but certainly the first).
-fn derive_scalar<K>(seed: &[u8], label: &str, mut make: impl FnMut(&[u8]) -> Option<K>) -> K {
-    let mut counter = 0u32;
+/// `len` bytes of SHA-256(seed ‖ label ‖ attempt ‖ block) until they make a valid scalar
+/// (all but certainly on the first attempt).
+fn derive_scalar<K>(
+    seed: &[u8],
+    label: &str,
+    len: usize,
+    mut make: impl FnMut(&[u8]) -> Option<K>,
+) -> K {
+    let mut attempt = 0u32;
     loop {
-        let mut h = Sha256::new();
-        h.update(seed);
-        h.update(label.as_bytes());
-        h.update(counter.to_be_bytes());
-        let mut bytes = h.finalize().to_vec();
-        if label.starts_with("nvidia") {
-            // P-384 scalars are 48 bytes: extend with a second block.
-            let mut h2 = Sha256::new();
-            h2.update(&bytes);
-            h2.update(b"2");
-            bytes.extend_from_slice(&h2.finalize()[..16]);
+        let mut bytes = Vec::with_capacity(len + 32);
+        let mut block = 0u32;
+        while bytes.len() < len {
+            let mut h = Sha256::new();
+            h.update(seed);
+            h.update(label.as_bytes());
+            h.update(attempt.to_be_bytes());
+            h.update(block.to_be_bytes());
+            bytes.extend_from_slice(&h.finalize());
+            block += 1;
         }
+        bytes.truncate(len);
         if let Some(k) = make(&bytes) {
             return k;
         }
-        counter += 1;
+        attempt += 1;
     }
 }
 
@@ -240,10 +250,12 @@ pub struct TestRootOfTrust {
     tcb_signer_key: P256Key,
     tcb_signer_pem: String,
     pck_leaf_key: P256Key,
+    /// PCK leaf certificates (PEM) at the current and the stale TCB level.
+    pck_leaf_current_pem: String,
+    pck_leaf_stale_pem: String,
     attestation_key: P256Key,
     nvidia_key: P384Key,
     nvidia_x5c: Vec<Vec<u8>>,
-    seed: Vec<u8>,
 }
 
 impl std::fmt::Debug for TestRootOfTrust {
@@ -326,6 +338,11 @@ impl TestRootOfTrust {
             .signed_by(&nvidia_key, &nv_int_issuer)
             .map_err(tr)?;
 
+        let pck_leaf_key = P256Key::derive(seed, "intel/pck-leaf");
+        let pck_issuer = Issuer::from_params(&pck_ca_params, &pck_ca_key);
+        let pck_leaf_current_pem = pck_leaf_pem(seed, &pck_issuer, &pck_leaf_key, CPU_SVN_CURRENT)?;
+        let pck_leaf_stale_pem = pck_leaf_pem(seed, &pck_issuer, &pck_leaf_key, CPU_SVN_STALE)?;
+
         Ok(Self {
             root_der: root_cert.der().to_vec(),
             root_pem: root_cert.pem(),
@@ -336,36 +353,18 @@ impl TestRootOfTrust {
             pck_ca_pem: pck_ca_cert.pem(),
             tcb_signer_key,
             tcb_signer_pem: tcb_cert.pem(),
-            pck_leaf_key: P256Key::derive(seed, "intel/pck-leaf"),
+            pck_leaf_key,
+            pck_leaf_current_pem,
+            pck_leaf_stale_pem,
             attestation_key: P256Key::derive(seed, "intel/attestation-key"),
             nvidia_key,
             nvidia_x5c: vec![nv_leaf.der().to_vec(), nv_int_cert.der().to_vec()],
-            seed: seed.to_vec(),
         })
     }
 
     /// The root CA certificate (DER) a verifier must be told to trust.
     pub fn root_ca_der(&self) -> &[u8] {
         &self.root_der
-    }
-
-    /// A PCK leaf for the given CPU SVN, carrying the Intel SGX extension.
-    fn pck_leaf_pem(&self, cpu_svn: [u8; 16]) -> Result<String, TeeError> {
-        let mut p = params(
-            "Hallmark Test SGX PCK Certificate",
-            100 + u64::from(cpu_svn[0]),
-            IsCa::ExplicitNoCa,
-            vec![
-                KeyUsagePurpose::DigitalSignature,
-                KeyUsagePurpose::ContentCommitment,
-            ],
-        );
-        p.custom_extensions = vec![CustomExtension::from_oid_content(
-            &[1, 2, 840, 113741, 1, 13, 1],
-            sgx_extension(&self.seed, cpu_svn),
-        )];
-        let issuer = Issuer::from_params(&self.pck_ca_params, &self.pck_ca_key);
-        Ok(p.signed_by(&self.pck_leaf_key, &issuer).map_err(tr)?.pem())
     }
 
     /// Collateral (`QuoteCollateralV3` JSON) current from `issued` for `valid_secs`.
@@ -453,9 +452,9 @@ impl TestRootOfTrust {
 
     /// A TD quote v4 with the given contents, signed through the whole synthetic chain.
     pub fn td_quote(&self, spec: &TdQuoteSpec) -> Result<Vec<u8>, TeeError> {
-        let cpu_svn = match spec.tcb {
-            PlatformTcb::Current => CPU_SVN_CURRENT,
-            PlatformTcb::Stale => CPU_SVN_STALE,
+        let (cpu_svn, pck_leaf) = match spec.tcb {
+            PlatformTcb::Current => (CPU_SVN_CURRENT, &self.pck_leaf_current_pem),
+            PlatformTcb::Stale => (CPU_SVN_STALE, &self.pck_leaf_stale_pem),
         };
         // Header (48 bytes).
         let mut quote = Vec::with_capacity(5000);
@@ -515,12 +514,7 @@ impl TestRootOfTrust {
         qe_report.extend_from_slice(&[0u8; 32]);
         debug_assert_eq!(qe_report.len(), 384);
 
-        let pck_chain = format!(
-            "{}{}{}",
-            self.pck_leaf_pem(cpu_svn)?,
-            self.pck_ca_pem,
-            self.root_pem
-        );
+        let pck_chain = format!("{pck_leaf}{}{}", self.pck_ca_pem, self.root_pem);
         // QE report certification data: report, PCK signature, auth data, PCK chain (type 5).
         let mut qe_cert = Vec::new();
         qe_cert.extend_from_slice(&qe_report);
@@ -622,6 +616,29 @@ impl TestRootOfTrust {
         let sig: p384::ecdsa::Signature = self.nvidia_key.sk.sign(signing_input.as_bytes());
         Ok(format!("{signing_input}.{}", b64.encode(sig.to_bytes())))
     }
+}
+
+/// A PCK leaf for the given CPU SVN, carrying the Intel SGX extension, issued by the PCK CA.
+fn pck_leaf_pem(
+    seed: &[u8],
+    issuer: &Issuer<'_, &P256Key>,
+    leaf_key: &P256Key,
+    cpu_svn: [u8; 16],
+) -> Result<String, TeeError> {
+    let mut p = params(
+        "Hallmark Test SGX PCK Certificate",
+        100 + u64::from(cpu_svn[0]),
+        IsCa::ExplicitNoCa,
+        vec![
+            KeyUsagePurpose::DigitalSignature,
+            KeyUsagePurpose::ContentCommitment,
+        ],
+    );
+    p.custom_extensions = vec![CustomExtension::from_oid_content(
+        &[1, 2, 840, 113741, 1, 13, 1],
+        sgx_extension(seed, cpu_svn),
+    )];
+    Ok(p.signed_by(leaf_key, issuer).map_err(tr)?.pem())
 }
 
 fn len_u32(n: usize) -> Result<[u8; 4], TeeError> {

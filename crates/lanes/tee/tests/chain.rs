@@ -225,3 +225,34 @@ fn receipts_verify_offline_and_fail_after_any_byte_changes() {
         );
     }
 }
+
+#[test]
+fn receipt_counts_must_follow_from_the_results() {
+    let (r, signer) = receipt(SigningAlgo::Ed25519);
+    // Correctly signed, but claiming a count the results do not give.
+    let mut payload = r.payload.clone();
+    payload.binding_verified_instances += 1;
+    let lying = signer.sign(payload).unwrap();
+    assert_eq!(
+        verify_receipt(&lying, None).rejection.as_deref(),
+        Some("result_consistent")
+    );
+    // Correctly signed, but claiming success over a failed instance.
+    let mut payload = r.payload.clone();
+    payload.instance_results[0]
+        .errors
+        .push("tcb_status: OutOfDate".into());
+    let lying = signer.sign(payload).unwrap();
+    assert_eq!(
+        verify_receipt(&lying, None).rejection.as_deref(),
+        Some("result_consistent")
+    );
+    // An address that is not the key's.
+    let mut payload = r.payload.clone();
+    payload.signing_address = "00".repeat(32);
+    let lying = signer.sign(payload).unwrap();
+    assert_eq!(
+        verify_receipt(&lying, None).rejection.as_deref(),
+        Some("signing_address")
+    );
+}

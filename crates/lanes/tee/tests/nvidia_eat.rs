@@ -212,3 +212,50 @@ fn synthetic_tokens_pass_and_each_defect_is_named() {
     assert!(EatEvidence::parse(&[0xff, 0xfe]).is_err());
     assert!(Jwks::parse(b"{}").is_err());
 }
+
+#[test]
+fn single_tokens_and_issuer() {
+    let (ev, jwks) = real();
+    let ctx = EatContext {
+        now: REAL_NOW,
+        jwks: &jwks,
+        leeway_secs: 0,
+    };
+    let EatEvidence::Detached { overall, devices } = ev else {
+        panic!("detached")
+    };
+    // One GPU's token alone carries the per-GPU claims: accepted.
+    let gpu = EatEvidence::parse(devices["GPU-0"].as_bytes()).unwrap();
+    let out = verify_eat(&gpu, &expect(REAL_NONCE, Some(1)), &ctx);
+    assert!(out.verdict.accepted, "{:#?}", out.verdict);
+    assert_eq!(out.gpus[0].hwmodel, "GH100");
+    // The overall token alone cannot show per-GPU claims: rejected.
+    let alone = EatEvidence::parse(overall.as_bytes()).unwrap();
+    let out = verify_eat(&alone, &expect(REAL_NONCE, None), &ctx);
+    assert_eq!(out.verdict.rejection.as_deref(), Some(checks::SUBMODS));
+
+    // A validly signed token from another issuer is named as such.
+    let root = TestRootOfTrust::from_seed(b"issuer test").unwrap();
+    let jwks: Jwks = serde_json::from_value(root.nvidia_jwks()).unwrap();
+    let nonce = "cd".repeat(32);
+    let claims = serde_json::json!({
+        "iss": "https://attacker.example", "iat": 1_800_000_000u64, "nbf": 1_800_000_000u64, "exp": 1_800_000_100u64,
+        "eat_nonce": nonce, "hwmodel": "GH100", "measres": "success", "secboot": true, "dbgstat": "disabled",
+    });
+    let token = EatEvidence::parse(root.sign_jwt(&claims).unwrap().as_bytes()).unwrap();
+    let ctx = EatContext {
+        now: 1_800_000_050,
+        jwks: &jwks,
+        leeway_secs: 0,
+    };
+    let out = verify_eat(&token, &expect(&nonce, Some(1)), &ctx);
+    assert_eq!(out.verdict.rejection.as_deref(), Some(checks::ISSUER));
+    let failed: Vec<_> = out
+        .verdict
+        .checks
+        .iter()
+        .filter(|c| c.outcome == hallmark_core::CheckOutcome::Fail)
+        .map(|c| c.name.as_str())
+        .collect();
+    assert_eq!(failed, vec![checks::ISSUER], "only the issuer is wrong");
+}

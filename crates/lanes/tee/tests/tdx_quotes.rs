@@ -2,12 +2,14 @@
 
 mod support;
 
-use hallmark_tee::tdx::{checks, parse_collateral, verify_quote, TdxContext};
+use dcap_qvl::QuoteCollateralV3;
+use hallmark_tee::tdx::{checks, parse_collateral, verify_quote, QuoteVerification, TdxContext};
 use hallmark_tee::testroot::{PlatformTcb, TdQuoteSpec, TestRootOfTrust};
 use hallmark_tee::{TdxPolicy, TrustRoots};
 
-const TDX_NOW: u64 = 1752919234;
-const SGX_NOW: u64 = 1752919234;
+/// Inside both real collateral windows.
+const REAL_NOW: u64 = 1752919234;
+const SYNTH_NOW: u64 = 1_800_000_000;
 
 fn lenient_age() -> TdxPolicy {
     TdxPolicy {
@@ -16,20 +18,47 @@ fn lenient_age() -> TdxPolicy {
     }
 }
 
+fn check(
+    quote: &[u8],
+    coll: &QuoteCollateralV3,
+    now: u64,
+    roots: &TrustRoots,
+    policy: &TdxPolicy,
+) -> QuoteVerification {
+    verify_quote(quote, coll, &TdxContext { now, roots, policy })
+}
+
+fn real(name: &str) -> (Vec<u8>, QuoteCollateralV3) {
+    let quote = support::read(&format!("tdx/{name}"));
+    let coll = parse_collateral(&support::read(&format!("tdx/{name}_collateral.json"))).unwrap();
+    (quote, coll)
+}
+
+/// A synthetic root, its roots-of-trust set, current collateral and a quote for `spec`.
+fn synthetic(spec: &TdQuoteSpec) -> (TestRootOfTrust, TrustRoots, QuoteCollateralV3, Vec<u8>) {
+    let root = TestRootOfTrust::from_seed(b"synthetic chain test").unwrap();
+    let roots = TrustRoots::single("test", root.root_ca_der().to_vec());
+    let coll = root.collateral(SYNTH_NOW - 3600, 30 * 86400).unwrap();
+    let coll = parse_collateral(&serde_json::to_vec(&coll).unwrap()).unwrap();
+    let quote = root.td_quote(spec).unwrap();
+    (root, roots, coll, quote)
+}
+
+fn report_data() -> [u8; 64] {
+    let mut rd = [0u8; 64];
+    rd[..5].copy_from_slice(b"hello");
+    rd
+}
+
 #[test]
 fn real_tdx_quote_is_up_to_date() {
-    let quote = support::read("tdx/tdx_quote");
-    let coll = parse_collateral(&support::read("tdx/tdx_quote_collateral.json")).unwrap();
-    let roots = TrustRoots::intel();
-    let policy = lenient_age();
-    let out = verify_quote(
+    let (quote, coll) = real("tdx_quote");
+    let out = check(
         &quote,
         &coll,
-        &TdxContext {
-            now: TDX_NOW,
-            roots: &roots,
-            policy: &policy,
-        },
+        REAL_NOW,
+        &TrustRoots::intel(),
+        &lenient_age(),
     );
     assert!(out.verdict.accepted, "{:#?}", out.verdict);
     let s = out.summary.unwrap();
@@ -47,19 +76,9 @@ fn real_tdx_quote_is_up_to_date() {
 
 #[test]
 fn real_sgx_quote_needs_configuration_and_is_rejected_by_default() {
-    let quote = support::read("tdx/sgx_quote");
-    let coll = parse_collateral(&support::read("tdx/sgx_quote_collateral.json")).unwrap();
+    let (quote, coll) = real("sgx_quote");
     let roots = TrustRoots::intel();
-    let policy = lenient_age();
-    let out = verify_quote(
-        &quote,
-        &coll,
-        &TdxContext {
-            now: SGX_NOW,
-            roots: &roots,
-            policy: &policy,
-        },
-    );
+    let out = check(&quote, &coll, REAL_NOW, &roots, &lenient_age());
     let s = out.summary.clone().unwrap();
     assert_eq!(s.tee, "SGX");
     assert_eq!(s.status, "ConfigurationAndSWHardeningNeeded");
@@ -67,40 +86,29 @@ fn real_sgx_quote_needs_configuration_and_is_rejected_by_default() {
     assert!(!out.verdict.accepted);
     assert_eq!(out.verdict.rejection.as_deref(), Some(checks::TCB_STATUS));
 
-    // A policy that tolerates exactly this status and these advisories accepts it.
-    let tolerant = TdxPolicy {
+    // Allowing the status but only one of the two advisories still rejects, naming advisories.
+    let status_only = TdxPolicy {
         allowed_tcb_statuses: vec!["ConfigurationAndSWHardeningNeeded".into()],
-        allowed_advisories: vec!["INTEL-SA-00289".into(), "INTEL-SA-00615".into()],
+        allowed_advisories: vec!["INTEL-SA-00289".into()],
         ..lenient_age()
     };
-    let out = verify_quote(
-        &quote,
-        &coll,
-        &TdxContext {
-            now: SGX_NOW,
-            roots: &roots,
-            policy: &tolerant,
-        },
-    );
+    let out = check(&quote, &coll, REAL_NOW, &roots, &status_only);
+    assert_eq!(out.verdict.rejection.as_deref(), Some(checks::ADVISORIES));
+
+    // A policy that tolerates exactly this status and these advisories accepts it.
+    let tolerant = TdxPolicy {
+        allowed_advisories: vec!["INTEL-SA-00289".into(), "INTEL-SA-00615".into()],
+        ..status_only
+    };
+    let out = check(&quote, &coll, REAL_NOW, &roots, &tolerant);
     assert!(out.verdict.accepted, "{:#?}", out.verdict);
 }
 
 #[test]
 fn real_quote_outside_collateral_window_is_rejected() {
-    let quote = support::read("tdx/tdx_quote");
-    let coll = parse_collateral(&support::read("tdx/tdx_quote_collateral.json")).unwrap();
-    let roots = TrustRoots::intel();
-    let policy = lenient_age();
+    let (quote, coll) = real("tdx_quote");
     for now in [1752919236u64, 1750329146] {
-        let out = verify_quote(
-            &quote,
-            &coll,
-            &TdxContext {
-                now,
-                roots: &roots,
-                policy: &policy,
-            },
-        );
+        let out = check(&quote, &coll, now, &TrustRoots::intel(), &lenient_age());
         assert!(!out.verdict.accepted);
         assert_eq!(
             out.verdict.rejection.as_deref(),
@@ -109,85 +117,109 @@ fn real_quote_outside_collateral_window_is_rejected() {
             out.verdict
         );
     }
+    // Inside the window but older than the default 30-day age limit.
+    let out = check(
+        &quote,
+        &coll,
+        REAL_NOW,
+        &TrustRoots::intel(),
+        &TdxPolicy::default(),
+    );
+    assert_eq!(
+        out.verdict.rejection.as_deref(),
+        Some(checks::COLLATERAL_AGE)
+    );
 }
 
 #[test]
 fn synthetic_chain_passes_the_production_verifier() {
-    let root = TestRootOfTrust::from_seed(b"synthetic chain test").unwrap();
-    let now = 1_800_000_000u64;
-    let coll = serde_json::to_vec(&root.collateral(now - 3600, 30 * 86400).unwrap()).unwrap();
-    let coll = parse_collateral(&coll).unwrap();
-    let mut rd = [0u8; 64];
-    rd[..5].copy_from_slice(b"hello");
-    let quote = root.td_quote(&TdQuoteSpec::new(rd)).unwrap();
+    let rd = report_data();
+    let (root, roots, coll, quote) = synthetic(&TdQuoteSpec::new(rd));
 
     // dcap-qvl alone, anchored at the synthetic root.
     let report = dcap_qvl::verify::QuoteVerifier::new(root.root_ca_der().to_vec())
-        .verify(&quote, &coll, now)
+        .verify(&quote, &coll, SYNTH_NOW)
         .unwrap();
     assert_eq!(report.status, "UpToDate");
 
-    let roots = TrustRoots::single("test", root.root_ca_der().to_vec());
     let policy = TdxPolicy::default();
-    let out = verify_quote(
-        &quote,
-        &coll,
-        &TdxContext {
-            now,
-            roots: &roots,
-            policy: &policy,
-        },
-    );
+    let out = check(&quote, &coll, SYNTH_NOW, &roots, &policy);
     assert!(out.verdict.accepted, "{:#?}", out.verdict);
     assert_eq!(out.summary.unwrap().report_data, hex::encode(rd));
 
     // Intel's root does not accept it.
-    let intel = TrustRoots::intel();
-    let out = verify_quote(
-        &quote,
-        &coll,
-        &TdxContext {
-            now,
-            roots: &intel,
-            policy: &policy,
-        },
-    );
+    let out = check(&quote, &coll, SYNTH_NOW, &TrustRoots::intel(), &policy);
     assert_eq!(out.verdict.rejection.as_deref(), Some(checks::QUOTE_CHAIN));
+}
+
+#[test]
+fn synthetic_policy_failures_are_named() {
+    let policy = TdxPolicy::default();
 
     // Stale platform: OutOfDate with an advisory, rejected by the default policy.
     let stale = TdQuoteSpec {
         tcb: PlatformTcb::Stale,
-        ..TdQuoteSpec::new(rd)
+        ..TdQuoteSpec::new(report_data())
     };
-    let quote = root.td_quote(&stale).unwrap();
-    let out = verify_quote(
-        &quote,
-        &coll,
-        &TdxContext {
-            now,
-            roots: &roots,
-            policy: &policy,
-        },
-    );
-    let s = out.summary.unwrap();
-    assert_eq!(s.status, "OutOfDate");
+    let (_, roots, coll, quote) = synthetic(&stale);
+    let out = check(&quote, &coll, SYNTH_NOW, &roots, &policy);
+    assert_eq!(out.summary.unwrap().status, "OutOfDate");
     assert_eq!(out.verdict.rejection.as_deref(), Some(checks::TCB_STATUS));
 
     // Debug on: the chain verifies, our policy rejects under its own name.
     let debug = TdQuoteSpec {
         debug: true,
-        ..TdQuoteSpec::new(rd)
+        ..TdQuoteSpec::new(report_data())
     };
-    let quote = root.td_quote(&debug).unwrap();
-    let out = verify_quote(
-        &quote,
-        &coll,
-        &TdxContext {
-            now,
-            roots: &roots,
-            policy: &policy,
-        },
-    );
+    let (_, roots, coll, quote) = synthetic(&debug);
+    let out = check(&quote, &coll, SYNTH_NOW, &roots, &policy);
     assert!(out.summary.unwrap().debug);
     assert_eq!(out.verdict.rejection.as_deref(), Some(checks::DEBUG));
+
+    // Measurement pins: the quote's own values pass, any other value is named.
+    let spec = TdQuoteSpec::new(report_data());
+    let (_, roots, coll, quote) = synthetic(&spec);
+    let pinned = TdxPolicy {
+        mr_td: vec![hex::encode(spec.mr_td)],
+        rtmr2: Some(hex::encode(spec.rtmr[2])),
+        ..TdxPolicy::default()
+    };
+    assert!(
+        check(&quote, &coll, SYNTH_NOW, &roots, &pinned)
+            .verdict
+            .accepted
+    );
+    let wrong_mr_td = TdxPolicy {
+        mr_td: vec!["00".repeat(48)],
+        ..pinned.clone()
+    };
+    let out = check(&quote, &coll, SYNTH_NOW, &roots, &wrong_mr_td);
+    assert_eq!(out.verdict.rejection.as_deref(), Some(checks::MR_TD));
+    let wrong_rtmr = TdxPolicy {
+        rtmr2: Some("00".repeat(48)),
+        ..pinned
+    };
+    let out = check(&quote, &coll, SYNTH_NOW, &roots, &wrong_rtmr);
+    assert_eq!(out.verdict.rejection.as_deref(), Some(checks::RTMR));
+
+    // Not a quote at all.
+    let out = check(b"not a quote", &coll, SYNTH_NOW, &roots, &policy);
+    assert_eq!(out.verdict.rejection.as_deref(), Some(checks::QUOTE_PARSE));
+}
+
+#[test]
+fn policies_parse_strictly() {
+    let p = TdxPolicy::parse("allowed_tcb_statuses = [\"UpToDate\", \"SWHardeningNeeded\"]\nmax_collateral_age_secs = 60\n").unwrap();
+    assert_eq!(p.max_collateral_age_secs, 60);
+    assert_eq!(p, TdxPolicy::parse(r#"{"allowed_tcb_statuses":["UpToDate","SWHardeningNeeded"],"max_collateral_age_secs":60}"#).unwrap());
+    for bad in [
+        "allowed_tcb_statuses = [\"UpToDat\"]",
+        "allowed_tcb_statuses = [\"Revoked\"]",
+        "alow_debug = true",
+        "mr_td = [\"abcd\"]",
+        "rtmr0 = \"zz\"",
+        "{\"allow_debug\": 1}",
+    ] {
+        assert!(TdxPolicy::parse(bad).is_err(), "{bad}");
+    }
 }
