@@ -117,14 +117,13 @@ fn real_quote_outside_collateral_window_is_rejected() {
             out.verdict
         );
     }
-    // Inside the window but older than the default 30-day age limit.
-    let out = check(
-        &quote,
-        &coll,
-        REAL_NOW,
-        &TrustRoots::intel(),
-        &TdxPolicy::default(),
-    );
+    // Inside the window, but its collateral (issued 29.98 days before REAL_NOW) is older than a
+    // one-day age limit.
+    let one_day = TdxPolicy {
+        max_collateral_age_secs: 86_400,
+        ..TdxPolicy::default()
+    };
+    let out = check(&quote, &coll, REAL_NOW, &TrustRoots::intel(), &one_day);
     assert_eq!(
         out.verdict.rejection.as_deref(),
         Some(checks::COLLATERAL_AGE)
