@@ -15,6 +15,7 @@ pub use policy::{Profile, TdxPolicy, TrustRoot, TrustRoots};
 pub use tdx::{verify_quote, QuoteSummary, QuoteVerification, TdxContext};
 pub mod binding;
 pub mod chain;
+pub mod collateral;
 pub mod nvidia;
 pub mod receipt;
 pub mod simulate;

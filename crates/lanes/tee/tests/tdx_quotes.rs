@@ -222,3 +222,20 @@ fn policies_parse_strictly() {
         assert!(TdxPolicy::parse(bad).is_err(), "{bad}");
     }
 }
+
+#[test]
+fn real_quotes_name_the_platform_their_collateral_is_for() {
+    use hallmark_tee::collateral::{platform_of, PckCa};
+    for (name, tdx) in [("tdx_quote", true), ("sgx_quote", false)] {
+        let (quote, collateral) = real(name);
+        let p = platform_of(&quote).unwrap();
+        let tcb: serde_json::Value = serde_json::from_str(&collateral.tcb_info).unwrap();
+        assert_eq!(
+            p.fmspc,
+            tcb["fmspc"].as_str().unwrap().to_ascii_uppercase(),
+            "{name}: the cache key is the FMSPC the stored collateral was issued for"
+        );
+        assert_eq!(p.tdx, tdx, "{name}");
+        assert!(matches!(p.ca, PckCa::Platform | PckCa::Processor));
+    }
+}
