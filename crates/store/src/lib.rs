@@ -10,6 +10,7 @@
 //! ARCHITECTURE.md).
 
 mod audit;
+mod compute;
 mod ledger;
 mod log;
 mod rounds;
@@ -23,6 +24,9 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::SqlitePool;
 
 pub use audit::{CommitmentRow, EquivocationRow};
+pub use compute::{
+    ComputeEventRow, ComputeNonceRow, ComputeOfferRow, ComputeProviderRow, NonceTake,
+};
 pub use ledger::{AccountRow, LedgerCommit, LedgerTxRow, NeuronRow, WeightsRow};
 pub use log::{LogEntry, TransparencyLog};
 pub use rounds::RoundRow;
@@ -132,7 +136,7 @@ mod tests {
         let path = dir.path().join("node.sqlite");
         {
             let s = Store::open(&path).await.unwrap();
-            assert_eq!(s.schema_version().await.unwrap(), 2);
+            assert_eq!(s.schema_version().await.unwrap(), 3);
             s.kv_put("incumbent", "x").await.unwrap();
             s.kv_put("incumbent", "y").await.unwrap();
             s.close().await;
