@@ -94,6 +94,68 @@ impl Default for NetworkSection {
 pub struct CoordinatorSection {
     /// Who may publish rounds. With none set, nobody can.
     pub operators: Vec<PublicKey>,
+    /// Secure-compute intake (the tee lane).
+    pub compute: ComputeSection,
+}
+
+/// How the coordinator checks and lists secure-compute providers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ComputeSection {
+    /// `production` (default) trusts only Intel's and the configured NVIDIA roots; `devnet`
+    /// also trusts the public hallmark test root — never for real value.
+    pub profile: hallmark_tee::Profile,
+    /// The TDX policy evidence must satisfy.
+    pub policy: hallmark_tee::TdxPolicy,
+    /// The NVIDIA JWKS (NRAS form) GPU tokens are checked against. Without one, GPU evidence
+    /// is rejected (fail closed); devnet adds the test key.
+    pub nvidia_jwks_file: Option<PathBuf>,
+    /// A PCCS (or Intel PCS) base URL to fetch collateral from when evidence carries none.
+    pub pccs_url: Option<String>,
+    /// How long fetched collateral is reused, seconds.
+    pub collateral_max_age_secs: u64,
+    /// An external verifier run on every evidence submission (argv; the evidence is on its
+    /// stdin as JSON; exit 0 accepts). Its SHA-256 is recorded in every evidence event.
+    pub external_verifier: Option<Vec<String>>,
+    /// SHA-256 digests (hex) of external verifier executables whose verdicts count as
+    /// production evidence.
+    pub verifier_allowlist: Vec<String>,
+    /// How long the external verifier may run, seconds.
+    pub verifier_timeout_secs: u64,
+    /// How long an evidence nonce stays usable, seconds.
+    pub nonce_ttl_secs: u64,
+    /// How long verified evidence keeps a node listed, seconds.
+    pub listing_ttl_secs: u64,
+    /// The longest claim a client may take, seconds.
+    pub max_lease_secs: u64,
+    /// How long after a claim expires before someone else may reclaim it, seconds.
+    pub claim_margin_secs: u64,
+    /// The terms providers consent to (by SHA-256).
+    pub terms: String,
+}
+
+impl Default for ComputeSection {
+    fn default() -> Self {
+        Self {
+            profile: hallmark_tee::Profile::Production,
+            policy: hallmark_tee::TdxPolicy::default(),
+            nvidia_jwks_file: None,
+            pccs_url: None,
+            collateral_max_age_secs: 24 * 3600,
+            external_verifier: None,
+            verifier_allowlist: Vec::new(),
+            verifier_timeout_secs: 30,
+            nonce_ttl_secs: 300,
+            listing_ttl_secs: 24 * 3600,
+            max_lease_secs: 7 * 24 * 3600,
+            claim_margin_secs: 60,
+            terms: "hallmark secure-compute terms v1: the provider runs offered capacity in a TDX \
+confidential VM with the offered NVIDIA GPUs in confidential-compute mode, answers evidence \
+nonces only with evidence produced for them, and accepts that health, claims and usage are \
+signed and logged by the coordinator."
+                .into(),
+        }
+    }
 }
 
 /// Settings of the validator role.

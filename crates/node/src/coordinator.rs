@@ -4,6 +4,9 @@
 //! - `POST /v1/rounds` — an operator (signed request) opens a round
 //! - `GET  /v1/rounds/current` — the latest round (signed announcement)
 //! - `GET  /v1/rounds/{id}` — one round
+//!
+//! The coordinator also runs secure-compute intake ([`crate::compute`]) and serves its
+//! transparency log of compute events (`/v1/log/…`).
 
 use std::sync::Arc;
 

@@ -8,12 +8,14 @@
 //! - [`worker`]: solves each round and submits signed witnesses to every validator.
 //! - [`auth`]: request signing (method, path without query, body digest, timestamp).
 //! - [`log_routes`]: the read side of a node's transparency log (checkpoints, leaves, proofs).
+//! - [`compute`]: secure-compute intake on the coordinator (offers, evidence, listings, claims).
 //! - [`api`]: wire errors and body parsing shared by every service.
 
 pub mod api;
 pub mod attest;
 pub mod auth;
 pub mod client;
+pub mod compute;
 pub mod config;
 pub mod coordinator;
 pub mod http_ledger;

@@ -13,6 +13,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::client::NodeClient;
+use crate::compute::{self, ComputeIntake};
 use crate::config::{NodeConfig, RoleName};
 use crate::coordinator::{self, Coordinator};
 use crate::http_ledger::HttpLedger;
@@ -180,6 +181,16 @@ pub async fn run_node(role: RoleName, cfg: &NodeConfig) -> Result<RunningNode, N
             ledger_service::router(Arc::new(ledger), key.clone())
         }
         RoleName::Coordinator => {
+            let log = hallmark_store::TransparencyLog::open(&store).await?;
+            let intake = ComputeIntake::new(
+                store.clone(),
+                log.clone(),
+                key.clone(),
+                cfg.coordinator.compute.clone(),
+                cfg.network.skew_window_secs,
+            )
+            .map_err(|e| NodeError::Config(format!("coordinator.compute: {e}")))?;
+            let origin = intake.log_origin().to_string();
             let c = Coordinator::new(
                 store,
                 key.clone(),
@@ -187,6 +198,8 @@ pub async fn run_node(role: RoleName, cfg: &NodeConfig) -> Result<RunningNode, N
                 cfg.network.skew_window_secs,
             );
             coordinator::router(Arc::new(c))
+                .merge(compute::router(Arc::new(intake)))
+                .merge(crate::log_routes::router(log, origin, key.clone()))
         }
         RoleName::Validator => {
             Validator::check_config(&cfg.validator).map_err(NodeError::Config)?;

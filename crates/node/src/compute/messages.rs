@@ -1,0 +1,257 @@
+//! What providers, claimants and the coordinator sign and exchange during secure-compute
+//! intake. Provider statements are signed by the provider's hotkey; every event the
+//! coordinator records is signed by the coordinator and appended to its transparency log.
+
+use hallmark_core::{Envelope, PublicKey, SignedPayload};
+use hallmark_tee::chain::{InstanceEvidence, InstanceResult};
+use hallmark_tee::nvidia::GpuCapacity;
+use hallmark_tee::Profile;
+use serde::{Deserialize, Serialize};
+
+/// A provider's capacity offer, signed by its hotkey: what it would run and at what price.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CapacityOffer {
+    /// The provider's name for the machine (1..=64 of `[A-Za-z0-9._-]`); owned by the first
+    /// hotkey that offers it.
+    pub node_id: String,
+    /// The hotkey offering it (must be the signer).
+    pub provider: PublicKey,
+    /// GPUs by marketed model (`H100`, `H200`, …); the NVIDIA evidence must match exactly.
+    pub gpus: Vec<GpuCapacity>,
+    /// Where the machine is, free text (e.g. `eu-west`).
+    #[serde(default)]
+    pub region: String,
+    /// Price per GPU-hour in the ledger's smallest unit.
+    pub price_per_gpu_hour: u64,
+}
+
+impl SignedPayload for CapacityOffer {
+    const PAYLOAD_TYPE: &'static str = "application/vnd.hallmark.compute-offer+json";
+}
+
+/// The provider's signed consent to the coordinator's terms for one exact offer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProviderConsent {
+    pub node_id: String,
+    pub provider: PublicKey,
+    /// SHA-256 (hex) of the offer's DSSE payload bytes: the consent covers that offer only.
+    pub offer_sha256: String,
+    /// SHA-256 (hex) of the terms text the coordinator serves at `GET /v1/compute/terms`.
+    pub terms_sha256: String,
+    pub consented_at_ms: i64,
+}
+
+impl SignedPayload for ProviderConsent {
+    const PAYLOAD_TYPE: &'static str = "application/vnd.hallmark.compute-consent+json";
+}
+
+/// `POST /v1/compute/offers`: the signed offer and the signed consent.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OfferSubmission {
+    pub offer: Envelope,
+    pub consent: Envelope,
+}
+
+/// The coordinator's answer to an offer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OfferAccepted {
+    pub node_id: String,
+    pub offer_sha256: String,
+    /// `awaiting_evidence`: the node is not listed until evidence for a coordinator nonce verifies.
+    pub status: String,
+}
+
+/// The coordinator's terms, which a provider consents to by digest.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ComputeTerms {
+    pub text: String,
+    pub sha256: String,
+}
+
+/// `POST /v1/compute/nonces`: ask for an evidence nonce for one of the caller's nodes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NonceRequest {
+    pub node_id: String,
+}
+
+/// An evidence nonce, usable once, by the hotkey it was issued to, before it expires.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NonceGrant {
+    pub node_id: String,
+    pub hotkey: PublicKey,
+    /// 32 random bytes, hex: the TDX report_data binds `sha256(nonce ‖ hotkey SS58)`, and the
+    /// GPU evidence's `eat_nonce` is the nonce itself.
+    pub nonce: String,
+    pub expires_at_ms: i64,
+}
+
+/// `POST /v1/compute/evidence`: evidence for a nonce. `evidence.collateral` may be `null`, in
+/// which case the coordinator uses its collateral cache (and PCCS, if configured).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EvidenceSubmission {
+    pub node_id: String,
+    pub nonce: String,
+    pub evidence: InstanceEvidence,
+}
+
+/// The external verifier command as it ran for one evidence event.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExternalVerifierRun {
+    /// The command's path and arguments.
+    pub command: Vec<String>,
+    /// SHA-256 (hex) of the executable's bytes, read when it ran.
+    pub sha256: String,
+    /// Whether that digest is on the configured allowlist.
+    pub allowlisted: bool,
+    /// Whether it exited 0.
+    pub accepted: bool,
+    /// Its last output line, or why it could not run.
+    pub detail: String,
+}
+
+/// Where the collateral an evidence check used came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CollateralSource {
+    /// Sent with the evidence.
+    Evidence,
+    /// The coordinator's FMSPC cache (possibly just filled from PCCS).
+    Cache,
+    /// None could be had; the check failed closed.
+    None,
+}
+
+/// The coordinator's signed record of one evidence check.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EvidenceEvent {
+    pub node_id: String,
+    pub provider: PublicKey,
+    pub nonce: String,
+    pub offer_sha256: String,
+    pub profile: Profile,
+    pub collateral_source: CollateralSource,
+    /// The built-in chain check (dcap-qvl + policy, binding, NVIDIA tokens).
+    pub result: InstanceResult,
+    /// The external verifier, when one is configured (its digest is in every event).
+    pub external_verifier: Option<ExternalVerifierRun>,
+    /// Built-in check passed and the external verifier (if any) accepted.
+    pub verified: bool,
+    /// Counts as production evidence: production profile, verified, and the external
+    /// verifier (if any) is allowlisted.
+    pub production_evidence: bool,
+    /// The node is listed because of this event.
+    pub listed: bool,
+    pub checked_at_ms: i64,
+}
+
+impl SignedPayload for EvidenceEvent {
+    const PAYLOAD_TYPE: &'static str = "application/vnd.hallmark.compute-evidence+json";
+}
+
+/// `POST /v1/compute/providers/{node_id}/health`, by the provider.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HealthReport {
+    pub healthy: bool,
+    /// GPUs currently usable.
+    pub gpus_ok: u32,
+    #[serde(default)]
+    pub detail: String,
+}
+
+/// The coordinator's signed receipt for a health report.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HealthReceipt {
+    pub node_id: String,
+    pub provider: PublicKey,
+    pub report: HealthReport,
+    /// Whether the node is still listed after it.
+    pub listed: bool,
+    pub received_at_ms: i64,
+}
+
+impl SignedPayload for HealthReceipt {
+    const PAYLOAD_TYPE: &'static str = "application/vnd.hallmark.compute-health+json";
+}
+
+/// `POST /v1/compute/providers/{node_id}/claim`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClaimRequest {
+    /// How long the claim lasts unless released (1..=max_lease_secs).
+    pub lease_secs: u64,
+}
+
+/// A won claim, signed by the coordinator.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClaimGrant {
+    pub node_id: String,
+    pub claim_id: String,
+    pub claimant: PublicKey,
+    pub claimed_at_ms: i64,
+    pub expires_at_ms: i64,
+    /// Others may reclaim only after `expires_at_ms` plus this margin.
+    pub reclaim_margin_ms: i64,
+}
+
+impl SignedPayload for ClaimGrant {
+    const PAYLOAD_TYPE: &'static str = "application/vnd.hallmark.compute-claim+json";
+}
+
+/// `POST /v1/compute/providers/{node_id}/release`, by the claimant: what it used.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReleaseRequest {
+    pub claim_id: String,
+    pub gpu_seconds: u64,
+}
+
+/// The coordinator's signed usage and revenue receipt for one claim.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UsageReceipt {
+    pub node_id: String,
+    pub provider: PublicKey,
+    pub claimant: PublicKey,
+    pub claim_id: String,
+    pub claimed_at_ms: i64,
+    pub released_at_ms: i64,
+    pub gpu_seconds: u64,
+    pub price_per_gpu_hour: u64,
+    /// `gpu_seconds × price_per_gpu_hour / 3600`, rounded down.
+    pub revenue: u64,
+}
+
+impl SignedPayload for UsageReceipt {
+    const PAYLOAD_TYPE: &'static str = "application/vnd.hallmark.compute-usage+json";
+}
+
+/// One provider as `GET /v1/compute/providers` shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProviderListing {
+    pub node_id: String,
+    pub provider: PublicKey,
+    pub gpus: Vec<GpuCapacity>,
+    pub region: String,
+    pub price_per_gpu_hour: u64,
+    pub listed: bool,
+    pub production_evidence: bool,
+    /// The coordinator-log leaf of the evidence event that listed it.
+    pub evidence_log_index: Option<u64>,
+    pub listed_until_ms: Option<i64>,
+    pub claimed: bool,
+    pub last_health_ms: Option<i64>,
+}
+
+/// One logged event, as `GET /v1/compute/providers/{node_id}/events` shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ComputeEventView {
+    pub kind: String,
+    pub log_index: u64,
+    /// The coordinator-signed envelope.
+    pub envelope: Envelope,
+}
