@@ -15,6 +15,8 @@ use clap::Args;
 use hallmark_consensus::commitment::EquivocationEvidence;
 use hallmark_core::{Envelope, PublicKey, Signed};
 use hallmark_ledger::YumaEpoch;
+use hallmark_node::compute::messages::{EvidenceEvent, HealthReceipt, ProviderListing};
+use hallmark_node::compute::provider::SimulatedProvider;
 use hallmark_node::config::{GenesisBalance, NodeConfig, WeightMode};
 use hallmark_node::messages::{
     NewRoundRequest, OwnerPickRequest, RoundAnnouncement, RoundResult, ScoreReport,
@@ -145,9 +147,29 @@ struct ProcessLine {
     peak_rss_kib: Option<u64>,
 }
 
+/// The simulated secure-compute provider devnet registers with the coordinator.
+#[derive(Debug, Serialize)]
+struct ComputeLine {
+    node_id: String,
+    provider: PublicKey,
+    /// Listed by the coordinator on verified evidence.
+    listed: bool,
+    /// The coordinator's signed evidence event (its log leaf index below).
+    evidence: EvidenceEvent,
+    evidence_log_index: Option<u64>,
+    /// The provider's health report was receipted and kept it listed.
+    health_listed: bool,
+    /// `GET /v1/compute/providers` after registration.
+    providers: Vec<ProviderListing>,
+    /// Whether the provider's hotkey appeared in any round's scores, winner or weights
+    /// (it must not: compute rows never enter scores, weights or emissions).
+    in_scores_or_weights: bool,
+}
+
 #[derive(Debug, Serialize)]
 struct Output {
     rounds: Vec<RoundLine>,
+    compute: Option<ComputeLine>,
     processes: Vec<ProcessLine>,
     equivocations: Vec<EquivocationLine>,
     restart: Option<RestartLine>,
@@ -162,6 +184,7 @@ struct Findings {
     restart: Option<RestartLine>,
     /// Equivocating validators' hotkeys.
     equivocators: Vec<PublicKey>,
+    compute: Option<ComputeLine>,
 }
 
 fn peak_rss_kib(pid: Option<u32>) -> Option<u64> {
@@ -349,6 +372,10 @@ pub async fn run(args: DevnetArgs) -> anyhow::Result<ExitCode> {
         .map(|e| e.to_ss58())
         .collect();
     let restart_ok = findings.restart.as_ref().is_none_or(|r| r.byte_identical);
+    let compute_ok = findings
+        .compute
+        .as_ref()
+        .is_some_and(|c| c.listed && c.health_listed && !c.in_scores_or_weights);
     let ok = print_output(&args, &dir, rounds, processes, findings)?;
     if !missed.is_empty() {
         eprintln!(
@@ -360,6 +387,12 @@ pub async fn run(args: DevnetArgs) -> anyhow::Result<ExitCode> {
     if !restart_ok {
         eprintln!("error: a restarted validator served an archive that differs from before");
         return Ok(ExitCode::from(5));
+    }
+    if !compute_ok {
+        eprintln!(
+            "error: the simulated TEE provider was not listed, or appeared in scores or weights"
+        );
+        return Ok(ExitCode::from(6));
     }
     Ok(if ok {
         ExitCode::SUCCESS
@@ -403,6 +436,8 @@ async fn drive(
     let mut cfg = base_config(dir, "coordinator");
     let coordinator_key = load_or_create_key(&cfg.key_path())?;
     cfg.coordinator.operators = vec![operator.public()];
+    // Devnet's provider attests with the public test root, which only this profile trusts.
+    cfg.coordinator.compute.profile = hallmark_tee::Profile::Devnet;
     let mut coord = spawn(exe, dir, "coordinator", "coordinator", &cfg, false).await?;
     let coord_url = wait_ready(&mut coord, Duration::from_secs(30)).await;
     procs.push(coord);
@@ -468,6 +503,8 @@ async fn drive(
                 .push(hallmark_node::run::load_key(&p.key_file)?.public());
         }
     }
+    progress.set_message("registering a simulated TEE provider");
+    findings.compute = Some(register_tee_provider(&keys, &coord_url).await?);
     let ledger_client = NodeClient::new(&ledger_url);
     let restart_after = args.restart_validator.then(|| args.rounds.div_ceil(2));
 
@@ -543,6 +580,15 @@ async fn drive(
         }
     }
     bar.finish_and_clear();
+    if let Some(c) = findings.compute.as_mut() {
+        c.in_scores_or_weights = lines.iter().any(|r| {
+            r.consensus.contains_key(&c.provider)
+                || r.winner == Some(c.provider)
+                || r.validators
+                    .iter()
+                    .any(|v| v.weights_for == Some(c.provider))
+        });
+    }
     // Evidence: what every honest validator and the ledger found.
     let mut seen = std::collections::BTreeSet::new();
     let mut sources: Vec<(String, NodeClient, &str)> = validators
@@ -577,6 +623,45 @@ async fn drive(
         }
     }
     Ok((lines, findings))
+}
+
+/// Registers one simulated TEE provider (evidence from the public devnet test root) with the
+/// coordinator, reports its health, and reads the listing back.
+async fn register_tee_provider(keys: &Path, coord_url: &str) -> anyhow::Result<ComputeLine> {
+    let key = load_or_create_key(&keys.join("tee-provider-0"))?;
+    let provider = SimulatedProvider::new(key, "tee-provider-0", 1);
+    let coordinator = NodeClient::new(coord_url);
+    let env = provider
+        .register(&coordinator)
+        .await
+        .context("registering the simulated TEE provider")?;
+    let evidence = Signed::<EvidenceEvent>::from_envelope(env)
+        .verify()
+        .context("the coordinator's evidence event")?
+        .payload;
+    let health = provider
+        .report_health(&coordinator, true)
+        .await
+        .context("reporting the provider's health")?;
+    let health_listed = Signed::<HealthReceipt>::from_envelope(health)
+        .verify()
+        .context("the coordinator's health receipt")?
+        .payload
+        .listed;
+    let providers: Vec<ProviderListing> = coordinator.get("/v1/compute/providers").await?;
+    let mine = providers
+        .iter()
+        .find(|p| p.node_id == provider.spec.node_id);
+    Ok(ComputeLine {
+        node_id: provider.spec.node_id.clone(),
+        provider: provider.key.public(),
+        listed: mine.is_some_and(|p| p.listed),
+        evidence_log_index: mine.and_then(|p| p.evidence_log_index),
+        evidence,
+        health_listed,
+        providers,
+        in_scores_or_weights: false,
+    })
 }
 
 /// The devnet operator's owner pick: the highest-scoring worker in the first honest
@@ -784,6 +869,7 @@ fn print_output(
     if args.json {
         let out = Output {
             rounds,
+            compute: findings.compute,
             processes,
             equivocations: findings.equivocations,
             restart: findings.restart,
@@ -835,6 +921,19 @@ fn print_output(
             r.round_id,
             r.log_size,
             r.checkpoint.trim_end()
+        );
+    }
+    if let Some(c) = &findings.compute {
+        println!(
+            "\nsecure compute: {} ({}) {} on verified evidence (tdx {}, binding {}, gpus {}; coordinator log leaf {}); in scores or weights: {}",
+            c.node_id,
+            c.provider,
+            if c.listed { "listed" } else { "NOT listed" },
+            c.evidence.result.tdx_status,
+            c.evidence.result.binding_verified,
+            c.evidence.result.gpu_verified,
+            c.evidence_log_index.map_or("?".into(), |i| i.to_string()),
+            if c.in_scores_or_weights { "YES (a bug)" } else { "no" }
         );
     }
     if !findings.equivocations.is_empty() {

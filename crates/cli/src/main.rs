@@ -1,6 +1,7 @@
 //! `hallmark`: one binary for every role, the devnet, and the sat tools.
 
 mod audit;
+mod compute;
 mod devnet;
 mod sat;
 mod tee;
@@ -52,6 +53,9 @@ enum Command {
     AttestProxy(tee::AttestProxyArgs),
     /// Serve upstream TEE instances; `--simulated` mints them from the devnet test root.
     AttestUpstream(tee::AttestUpstreamArgs),
+    /// Secure-compute intake: register a provider, list, claim and release capacity.
+    #[command(subcommand)]
+    Compute(compute::ComputeCommand),
 }
 
 fn init_tracing(default: &str) {
@@ -81,6 +85,10 @@ fn main() -> std::process::ExitCode {
         Command::AttestUpstream(args) => {
             init_tracing("info");
             report(runtime().and_then(|rt| rt.block_on(tee::attest_upstream(args))))
+        }
+        Command::Compute(cmd) => {
+            init_tracing("warn");
+            report(runtime().and_then(|rt| rt.block_on(compute::run(cmd))))
         }
         Command::Node { role, config } => {
             init_tracing("info");

@@ -320,14 +320,7 @@ pub async fn attest_upstream(a: AttestUpstreamArgs) -> anyhow::Result<ExitCode> 
         let b = behaviours
             .get_mut(n)
             .with_context(|| format!("--misbehave {m:?}: there are {} instances", a.instances))?;
-        match what {
-            "debug" => b.debug = true,
-            "wrong_nonce" => b.wrong_nonce = true,
-            "stale_tcb" => b.stale_tcb = true,
-            "bad_gpu_token" => b.bad_gpu_token = true,
-            "missing_gpu" => b.missing_gpu = true,
-            other => anyhow::bail!("--misbehave {m:?}: unknown kind {other:?}"),
-        }
+        crate::compute::add_defect(b, what).with_context(|| format!("--misbehave {m:?}"))?;
     }
     let instances = behaviours
         .into_iter()

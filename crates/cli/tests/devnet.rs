@@ -66,6 +66,16 @@ fn devnet_runs_and_reruns_in_the_same_data_dir() {
     );
     check_rounds(&v, 2, 3);
     assert_eq!(v["rounds"][0]["round_id"], "round-000001");
+    // One simulated TEE provider, listed on verified evidence, never in scores or weights.
+    let c = &v["compute"];
+    assert_eq!(c["listed"], true, "{c}");
+    assert_eq!(c["health_listed"], true);
+    assert_eq!(c["in_scores_or_weights"], false);
+    assert_eq!(c["evidence"]["verified"], true);
+    assert_eq!(c["evidence"]["result"]["tdx_status"], "UpToDate");
+    assert_eq!(c["evidence"]["production_evidence"], false);
+    assert_eq!(c["providers"][0]["node_id"], "tee-provider-0");
+    assert!(c["evidence_log_index"].as_u64().is_some());
     for p in v["processes"].as_array().unwrap() {
         assert!(p["peak_rss_kib"].as_u64().unwrap() > 0);
     }

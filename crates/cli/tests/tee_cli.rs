@@ -332,3 +332,129 @@ fn verified_receipt_round_trips_through_the_cli() {
     assert_eq!(code, 1, "{out}");
     assert!(out.contains("rejected: receipt_signature"), "{out}");
 }
+
+#[test]
+fn compute_register_list_claim_release_against_a_coordinator_process() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let cfg = dir.path().join("coordinator.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "name = \"coordinator\"\nlisten = \"127.0.0.1:{port}\"\ndata_dir = {:?}\n\n[coordinator.compute]\nprofile = \"devnet\"\n",
+            dir.path().join("coordinator")
+        ),
+    )
+    .unwrap();
+    let _coord = Killed(
+        Command::new(env!("CARGO_BIN_EXE_hallmark"))
+            .args([
+                "node",
+                "--role",
+                "coordinator",
+                "--config",
+                cfg.to_str().unwrap(),
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    wait_healthy(port);
+    let url = format!("http://127.0.0.1:{port}");
+    let key = dir.path().join("provider.key");
+    let key = key.to_str().unwrap();
+    let register = |node: &str, extra: &[&str]| {
+        let mut args = vec![
+            "compute",
+            "register",
+            "--coordinator",
+            &url,
+            "--key",
+            key,
+            "--node-id",
+            node,
+            "--gpus",
+            "2",
+        ];
+        args.extend_from_slice(extra);
+        hallmark(&args)
+    };
+    let (code, out) = register("box-1", &["--simulated"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("box-1: listed (tdx UpToDate, binding true, gpus true)"),
+        "{out}"
+    );
+    let (code, out) = register("box-2", &["--simulated", "--misbehave", "debug"]);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("NOT listed") && out.contains("debug_disabled"),
+        "{out}"
+    );
+    let (code, out) = register("box-3", &[]);
+    assert_eq!(code, 1);
+    assert!(out.contains("only --simulated"), "{out}");
+    let (code, out) = register("box-3", &["--simulated", "--misbehave", "nonsense"]);
+    assert_eq!(code, 1);
+    assert!(out.contains("unknown defect"), "{out}");
+
+    let (code, out) = hallmark(&["compute", "list", "--coordinator", &url, "--json"]);
+    assert_eq!(code, 0, "{out}");
+    let list: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(list.as_array().unwrap().len(), 1);
+    assert_eq!(list[0]["node_id"], "box-1");
+
+    let client = dir.path().join("client.key");
+    std::fs::write(&client, "11".repeat(32)).unwrap();
+    let client = client.to_str().unwrap();
+    let (code, out) = hallmark(&[
+        "compute",
+        "claim",
+        "--coordinator",
+        &url,
+        "--key",
+        client,
+        "--node-id",
+        "box-1",
+        "--lease-secs",
+        "60",
+    ]);
+    assert_eq!(code, 0, "{out}");
+    let env: hallmark_core::Envelope = serde_json::from_str(&out).unwrap();
+    let (_, payload) = env.verify_untyped().unwrap();
+    let grant: serde_json::Value = serde_json::from_slice(&payload).unwrap();
+    let claim_id = grant["claim_id"].as_str().unwrap();
+    // A second claim is refused while the first holds.
+    let (code, out) = hallmark(&[
+        "compute",
+        "claim",
+        "--coordinator",
+        &url,
+        "--key",
+        key,
+        "--node-id",
+        "box-1",
+    ]);
+    assert_eq!(code, 1);
+    assert!(out.contains("already_claimed"), "{out}");
+    let (code, out) = hallmark(&[
+        "compute",
+        "release",
+        "--coordinator",
+        &url,
+        "--key",
+        client,
+        "--node-id",
+        "box-1",
+        "--claim-id",
+        claim_id,
+        "--gpu-seconds",
+        "2",
+    ]);
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("application/vnd.hallmark.compute-usage+json"),
+        "{out}"
+    );
+}
