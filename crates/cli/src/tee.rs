@@ -227,7 +227,8 @@ pub struct AttestProxyArgs {
     profile: Profile,
     /// TOML: `policy = {…}` (see `verify tdx --policy`), `nvidia_jwks = "FILE"`,
     /// `key_file = "FILE"` (hex seed of the receipt keys; created if missing),
-    /// `upstream_timeout_secs = 10`.
+    /// `upstream_timeout_secs = 10`, `data_dir = "DIR"` (where the receipt log's SQLite
+    /// store lives; default: the key file's directory).
     #[arg(long)]
     config: Option<PathBuf>,
 }
@@ -240,6 +241,7 @@ struct ProxyFileConfig {
     nvidia_jwks: Option<PathBuf>,
     key_file: Option<PathBuf>,
     upstream_timeout_secs: Option<u64>,
+    data_dir: Option<PathBuf>,
 }
 
 /// `hallmark attest-proxy`.
@@ -274,6 +276,20 @@ pub async fn attest_proxy(a: AttestProxyArgs) -> anyhow::Result<ExitCode> {
         std::time::Duration::from_secs(file.upstream_timeout_secs.unwrap_or(10)),
     )
     .map_err(anyhow::Error::msg)?;
+    let data_dir = file.data_dir.unwrap_or_else(|| {
+        key_path
+            .parent()
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from("."))
+    });
+    std::fs::create_dir_all(&data_dir)
+        .with_context(|| format!("creating {}", data_dir.display()))?;
+    let db = data_dir.join("attest-proxy.sqlite");
+    let store = hallmark_store::Store::open(&db)
+        .await
+        .with_context(|| format!("opening the receipt log {}", db.display()))?;
+    let log = hallmark_store::TransparencyLog::open(&store).await?;
+    let state = state.with_log(log, key);
     let router = hallmark_node::attest::proxy_router(std::sync::Arc::new(state));
     let banner = format!("attest-proxy ({}) in front of {}", a.profile, a.upstream);
     serve_until_stopped(a.listen, router, &banner).await

@@ -277,6 +277,12 @@ fn proxy_and_upstream_processes_and_offline_receipt_check() {
     assert_eq!(results.len(), 3);
     assert_eq!(results[2]["tdx_status"], "OutOfDate");
     assert_eq!(results[0]["errors"], serde_json::json!([]));
+    // The refusal's receipt is the first leaf of the proxy's log (SQLite beside its key).
+    assert_eq!(v["error"]["details"]["receipt_log_index"], 0);
+    let (status, leaf) = http_get(px, "/v1/log/entries/0").unwrap();
+    assert_eq!(status, 200, "{leaf}");
+    assert!(leaf.contains("attestation_receipt"));
+    assert!(dir.path().join("attest-proxy.sqlite").exists());
     let failed = dir.path().join("failed.json");
     std::fs::write(&failed, serde_json::to_vec(&v["error"]["details"]).unwrap()).unwrap();
     let (code, out) = hallmark(&["verify", "chain", "--receipt", failed.to_str().unwrap()]);

@@ -7,6 +7,9 @@
 //! (`passthrough`). Its own attestation binds the receipt key and the nonce into its quote's
 //! report_data by the dstack convention.
 //!
+//! Every receipt the proxy signs, accepted or not, is appended to its transparency log (when
+//! it has one, see [`ProxyState::with_log`]) and the response names the leaf index.
+//!
 //! The simulated upstream serves instances minted by a test root of trust, honest or with a
 //! chosen defect, so devnet and tests exercise the real verifiers end to end.
 
@@ -153,6 +156,16 @@ pub struct ProxyState {
     pub signer: ReceiptSigner,
     pub quote_source: ProxyQuoteSource,
     pub http: reqwest::Client,
+    /// Where receipts are logged: the log, its origin and the checkpoint key.
+    pub log: Option<ProxyLog>,
+}
+
+/// The proxy's transparency log of receipts.
+#[derive(Clone)]
+pub struct ProxyLog {
+    pub log: hallmark_store::TransparencyLog,
+    pub origin: String,
+    pub key: hallmark_core::Keypair,
 }
 
 impl ProxyState {
@@ -195,17 +208,34 @@ impl ProxyState {
             signer,
             quote_source,
             http,
+            log: None,
         })
+    }
+
+    /// Logs every receipt into `log`, checkpointed under `key` (the proxy's node key).
+    pub fn with_log(
+        mut self,
+        log: hallmark_store::TransparencyLog,
+        key: hallmark_core::Keypair,
+    ) -> Self {
+        let origin = format!("hallmark/attest-proxy/{}", key.public().to_ss58());
+        self.log = Some(ProxyLog { log, origin, key });
+        self
     }
 }
 
-/// `GET /v1/attestation/chain`.
+/// `GET /v1/attestation/chain`, and `/v1/log/…` when receipts are logged.
 pub fn proxy_router(state: Arc<ProxyState>) -> Router {
-    Router::new()
+    let log = state.log.clone();
+    let router = Router::new()
         .route("/v1/health", get(api::health))
         .route("/v1/attestation/chain", get(attestation_chain))
-        .layer(axum::middleware::from_fn(api::wire_errors))
-        .with_state(state)
+        .with_state(state);
+    let router = match log {
+        Some(l) => router.merge(crate::log_routes::router(l.log, l.origin, l.key)),
+        None => router,
+    };
+    router.layer(axum::middleware::from_fn(api::wire_errors))
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -362,6 +392,14 @@ async fn attestation_chain(
         &s.profile.to_string(),
     );
     let receipt = s.signer.sign(payload).map_err(ApiError::internal)?;
+    let receipt_log_index = match &s.log {
+        None => None,
+        Some(l) => {
+            let bytes = hallmark_core::canonical::to_canonical_bytes(&receipt)
+                .map_err(ApiError::internal)?;
+            Some(l.log.append("attestation_receipt", &bytes).await?.0)
+        }
+    };
     if receipt.payload.result != "verified" {
         let failed = receipt
             .payload
@@ -380,6 +418,7 @@ async fn attestation_chain(
         .with_details(serde_json::json!({
             "instance_results": receipt.payload.instance_results,
             "verification_receipt": receipt,
+            "receipt_log_index": receipt_log_index,
             "proxy_attestation": proxy_attestation,
         })));
     }
@@ -389,5 +428,6 @@ async fn attestation_chain(
         "model": model,
         "proxy_attestation": proxy_attestation,
         "verification_receipt": receipt,
+        "receipt_log_index": receipt_log_index,
     })))
 }

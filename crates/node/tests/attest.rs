@@ -182,3 +182,72 @@ async fn production_profile_rejects_the_test_root() {
         "{r:#?}"
     );
 }
+
+#[tokio::test]
+async fn every_receipt_is_a_leaf_of_the_proxy_log() {
+    let up = upstream(vec![
+        SimulatedInstance::new("a", "good", 1, Misbehaviour::default()),
+        SimulatedInstance::new(
+            "b",
+            "bad",
+            1,
+            Misbehaviour {
+                stale_tcb: true,
+                ..Default::default()
+            },
+        ),
+    ])
+    .await;
+    let store = hallmark_store::Store::open_url("sqlite::memory:")
+        .await
+        .unwrap();
+    let log = hallmark_store::TransparencyLog::open(&store).await.unwrap();
+    let state = ProxyState::new(
+        &up,
+        Profile::Devnet,
+        TdxPolicy::default(),
+        Jwks { keys: vec![] },
+        ReceiptSigner::from_seed(&[9u8; 32]).unwrap(),
+        Duration::from_secs(10),
+    )
+    .unwrap()
+    .with_log(log, hallmark_core::Keypair::generate());
+    let px = serve(proxy_router(Arc::new(state))).await;
+
+    let (status, ok) = get(&format!(
+        "{px}/v1/attestation/chain?model=good&nonce={NONCE}"
+    ))
+    .await;
+    assert_eq!(status, 200);
+    let (status, bad) = get(&format!(
+        "{px}/v1/attestation/chain?model=bad&nonce={NONCE}"
+    ))
+    .await;
+    assert_eq!(status, 502);
+    for (i, receipt) in [
+        &ok["verification_receipt"],
+        &bad["error"]["details"]["verification_receipt"],
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let index = if i == 0 {
+            &ok["receipt_log_index"]
+        } else {
+            &bad["error"]["details"]["receipt_log_index"]
+        };
+        assert_eq!(index.as_u64(), Some(i as u64));
+        let (status, leaf) = get(&format!("{px}/v1/log/entries/{i}")).await;
+        assert_eq!(status, 200);
+        assert_eq!(leaf["kind"], "attestation_receipt");
+        let r: VerificationReceipt = serde_json::from_value(receipt.clone()).unwrap();
+        assert_eq!(
+            leaf["data"].as_str().unwrap().as_bytes(),
+            hallmark_core::canonical::to_canonical_bytes(&r).unwrap()
+        );
+    }
+    let r = reqwest::get(format!("{px}/v1/log/checkpoint"))
+        .await
+        .unwrap();
+    assert!(r.text().await.unwrap().contains("\n2\n"));
+}
