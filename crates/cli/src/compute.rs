@@ -12,7 +12,6 @@ use hallmark_node::compute::messages::{
 use hallmark_node::compute::provider::SimulatedProvider;
 use hallmark_node::run::{load_key, load_or_create_key};
 use hallmark_node::{ClientError, NodeClient};
-use hallmark_tee::simulate::Misbehaviour;
 
 /// `hallmark compute …`
 #[derive(Debug, Subcommand)]
@@ -29,17 +28,25 @@ pub enum ComputeCommand {
     Release(ReleaseArgs),
 }
 
+/// Which coordinator, whose key, which node: what every per-node command needs.
 #[derive(Debug, Args)]
-pub struct RegisterArgs {
+pub struct NodeTarget {
     /// The coordinator's base URL.
     #[arg(long)]
     coordinator: String,
-    /// The provider's hotkey (hex seed file; created if missing).
+    /// The signing hotkey (hex seed file): the provider's for `register` (created if missing),
+    /// the claimant's for `claim` and `release`.
     #[arg(long)]
     key: PathBuf,
     /// The machine's node id.
     #[arg(long)]
     node_id: String,
+}
+
+#[derive(Debug, Args)]
+pub struct RegisterArgs {
+    #[command(flatten)]
+    target: NodeTarget,
     /// H100 GPUs offered.
     #[arg(long, default_value_t = 1)]
     gpus: u32,
@@ -62,52 +69,33 @@ pub struct RegisterArgs {
 
 #[derive(Debug, Args)]
 pub struct ListArgs {
+    /// The coordinator's base URL.
     #[arg(long)]
     coordinator: String,
+    /// Print the listings as JSON.
     #[arg(long)]
     json: bool,
 }
 
 #[derive(Debug, Args)]
 pub struct ClaimArgs {
-    #[arg(long)]
-    coordinator: String,
-    /// The claimant's hotkey (hex seed file).
-    #[arg(long)]
-    key: PathBuf,
-    #[arg(long)]
-    node_id: String,
+    #[command(flatten)]
+    target: NodeTarget,
+    /// How long the claim lasts unless released.
     #[arg(long, default_value_t = 3600)]
     lease_secs: u64,
 }
 
 #[derive(Debug, Args)]
 pub struct ReleaseArgs {
-    #[arg(long)]
-    coordinator: String,
-    #[arg(long)]
-    key: PathBuf,
-    #[arg(long)]
-    node_id: String,
+    #[command(flatten)]
+    target: NodeTarget,
+    /// The claim id from `compute claim`.
     #[arg(long)]
     claim_id: String,
+    /// GPU-seconds used during the claim (billed on the usage receipt).
     #[arg(long)]
     gpu_seconds: u64,
-}
-
-/// Turns on the simulated defect named `kind`.
-pub fn add_defect(m: &mut Misbehaviour, kind: &str) -> anyhow::Result<()> {
-    match kind {
-        "debug" => m.debug = true,
-        "wrong_nonce" => m.wrong_nonce = true,
-        "stale_tcb" => m.stale_tcb = true,
-        "bad_gpu_token" => m.bad_gpu_token = true,
-        "missing_gpu" => m.missing_gpu = true,
-        other => anyhow::bail!(
-            "unknown defect {other:?}: expected debug, wrong_nonce, stale_tcb, bad_gpu_token or missing_gpu"
-        ),
-    }
-    Ok(())
 }
 
 fn print_envelope(env: &Envelope) -> anyhow::Result<()> {
@@ -154,32 +142,30 @@ pub async fn run(cmd: ComputeCommand) -> anyhow::Result<ExitCode> {
             let body = ClaimRequest {
                 lease_secs: a.lease_secs,
             };
-            let path = format!("/v1/compute/providers/{}/claim", a.node_id);
-            post_statement::<ClaimGrant, _>(&a.coordinator, &a.key, &path, &body).await
+            post_statement::<ClaimGrant, _>(&a.target, "claim", &body).await
         }
         ComputeCommand::Release(a) => {
             let body = ReleaseRequest {
                 claim_id: a.claim_id,
                 gpu_seconds: a.gpu_seconds,
             };
-            let path = format!("/v1/compute/providers/{}/release", a.node_id);
-            post_statement::<UsageReceipt, _>(&a.coordinator, &a.key, &path, &body).await
+            post_statement::<UsageReceipt, _>(&a.target, "release", &body).await
         }
     }
 }
 
-/// Posts `body` signed by the key in `key_file`, checks the answer is a `T` signed envelope
-/// and prints it.
+/// Posts `body` to the node's `action` route, signed by the target's key; checks the answer
+/// is a signed `T` and prints it.
 async fn post_statement<T: SignedPayload, B: serde::Serialize>(
-    coordinator: &str,
-    key_file: &std::path::Path,
-    path: &str,
+    t: &NodeTarget,
+    action: &str,
     body: &B,
 ) -> anyhow::Result<ExitCode> {
-    let key = load_key(key_file)?;
-    let env: Envelope = NodeClient::new(coordinator)
+    let key = load_key(&t.key)?;
+    let path = format!("/v1/compute/providers/{}/{action}", t.node_id);
+    let env: Envelope = NodeClient::new(&t.coordinator)
         .signed_by(key)
-        .post(path, body)
+        .post(&path, body)
         .await?;
     Signed::<T>::from_envelope(env.clone())
         .verify()
@@ -192,14 +178,14 @@ async fn register(a: RegisterArgs) -> anyhow::Result<ExitCode> {
     if !a.simulated {
         anyhow::bail!("only --simulated evidence is built in; a hardware provider answers the nonce with its own quote and NRAS body through the HTTP API (see README)");
     }
-    let key = load_or_create_key(&a.key)?;
-    let mut p = SimulatedProvider::new(key, &a.node_id, a.gpus);
+    let key = load_or_create_key(&a.target.key)?;
+    let mut p = SimulatedProvider::new(key, &a.target.node_id, a.gpus);
     p.spec.price_per_gpu_hour = a.price;
     p.omit_collateral = a.omit_collateral;
     if let Some(m) = &a.misbehave {
-        add_defect(&mut p.misbehaviour, m)?;
+        p.misbehaviour.add(m).map_err(anyhow::Error::msg)?;
     }
-    let coordinator = NodeClient::new(&a.coordinator);
+    let coordinator = NodeClient::new(&a.target.coordinator);
     let (env, listed) = match p.register(&coordinator).await {
         Ok(env) => (env, true),
         Err(hallmark_node::compute::provider::ProviderError::Client(ClientError::Api {

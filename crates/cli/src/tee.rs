@@ -336,7 +336,9 @@ pub async fn attest_upstream(a: AttestUpstreamArgs) -> anyhow::Result<ExitCode> 
         let b = behaviours
             .get_mut(n)
             .with_context(|| format!("--misbehave {m:?}: there are {} instances", a.instances))?;
-        crate::compute::add_defect(b, what).with_context(|| format!("--misbehave {m:?}"))?;
+        b.add(what)
+            .map_err(anyhow::Error::msg)
+            .with_context(|| format!("--misbehave {m:?}"))?;
     }
     let instances = behaviours
         .into_iter()

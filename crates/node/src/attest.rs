@@ -30,7 +30,7 @@ use hallmark_tee::nvidia::Jwks;
 use hallmark_tee::receipt::{ReceiptPayload, ReceiptSigner, SigningAlgo};
 use hallmark_tee::simulate::SimulatedInstance;
 use hallmark_tee::testroot::{TdQuoteSpec, TestRootOfTrust};
-use hallmark_tee::{Profile, TdxPolicy, TrustRoots};
+use hallmark_tee::{Profile, ProfileTrust, TdxPolicy, TrustRoots};
 use serde::{Deserialize, Serialize};
 
 use crate::api::{self, ApiError};
@@ -175,26 +175,16 @@ impl ProxyState {
         upstream: &str,
         profile: Profile,
         policy: TdxPolicy,
-        mut jwks: Jwks,
+        jwks: Jwks,
         signer: ReceiptSigner,
         timeout: Duration,
     ) -> Result<Self, String> {
-        let (roots, quote_source) = match profile {
-            Profile::Production => (
-                TrustRoots::intel(),
-                ProxyQuoteSource::ConfigFsTsm("/sys/kernel/config/tsm/report".into()),
-            ),
-            Profile::Devnet => {
-                let root = TestRootOfTrust::devnet().map_err(|e| e.to_string())?;
-                let test: Jwks =
-                    serde_json::from_value(root.nvidia_jwks()).map_err(|e| e.to_string())?;
-                jwks.keys.extend(test.keys);
-                (
-                    TrustRoots::devnet(&root),
-                    ProxyQuoteSource::Simulated(Box::new(root)),
-                )
-            }
+        let trust = ProfileTrust::new(profile, jwks).map_err(|e| e.to_string())?;
+        let quote_source = match trust.test_root {
+            None => ProxyQuoteSource::ConfigFsTsm("/sys/kernel/config/tsm/report".into()),
+            Some(root) => ProxyQuoteSource::Simulated(Box::new(root)),
         };
+        let (roots, jwks) = (trust.roots, trust.jwks);
         let http = reqwest::Client::builder()
             .timeout(timeout)
             .build()

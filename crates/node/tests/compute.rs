@@ -16,7 +16,7 @@ use hallmark_node::run::{run_node, RunningNode};
 use hallmark_node::{ClientError, NodeClient};
 use hallmark_tee::collateral::{platform_of, CollateralFetcher, QuoteCollateralV3};
 use hallmark_tee::nvidia::GpuCapacity;
-use hallmark_tee::simulate::Misbehaviour;
+use hallmark_tee::simulate::{Misbehaviour, DEFECTS};
 use hallmark_tee::testroot::{TdQuoteSpec, TestRootOfTrust};
 use hallmark_tee::Profile;
 
@@ -129,46 +129,9 @@ async fn honest_provider_is_listed_by_a_signed_logged_event() {
 #[tokio::test]
 async fn each_defect_in_the_evidence_is_refused_with_its_check_named() {
     let co = coordinator(|_, _| {}).await;
-    let cases = [
-        (
-            Misbehaviour {
-                debug: true,
-                ..Default::default()
-            },
-            "debug_disabled",
-        ),
-        (
-            Misbehaviour {
-                wrong_nonce: true,
-                ..Default::default()
-            },
-            "report_data_binding",
-        ),
-        (
-            Misbehaviour {
-                stale_tcb: true,
-                ..Default::default()
-            },
-            "tcb_status",
-        ),
-        (
-            Misbehaviour {
-                bad_gpu_token: true,
-                ..Default::default()
-            },
-            "eat_signature",
-        ),
-        (
-            Misbehaviour {
-                missing_gpu: true,
-                ..Default::default()
-            },
-            "gpu_capacity",
-        ),
-    ];
-    for (i, (m, check)) in cases.into_iter().enumerate() {
+    for (i, (name, check)) in DEFECTS.into_iter().enumerate() {
         let mut p = SimulatedProvider::new(Keypair::generate(), &format!("bad-{i}"), 2);
-        p.misbehaviour = m;
+        p.misbehaviour = Misbehaviour::only(name).unwrap();
         let (status, code, details) = api_error(p.register(&co.client).await.unwrap_err());
         assert_eq!(
             (status, code.as_str()),
@@ -689,6 +652,26 @@ async fn the_external_verifier_digest_is_recorded_and_gates_listing() {
         e.result.verified(),
         "the built-in check passed; the external one refused"
     );
+
+    // A verifier that neither reads its input nor exits is cut off at the deadline and
+    // counts as a refusal.
+    let co = coordinator(|c, dir| {
+        let path = dir.join("hang.sh");
+        std::fs::write(&path, "#!/bin/sh\nexec sleep 30\n").unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+        c.external_verifier = Some(vec![path.display().to_string()]);
+        c.verifier_timeout_secs = 1;
+    })
+    .await;
+    let p = SimulatedProvider::new(Keypair::generate(), "x3", 1);
+    let (status, code, details) = api_error(p.register(&co.client).await.unwrap_err());
+    assert_eq!((status, code.as_str()), (422, "evidence_rejected"));
+    assert!(
+        details["errors"]
+            .to_string()
+            .contains("timed out after 1 s"),
+        "{details}"
+    );
 }
 
 /// A PCCS double: the test root's collateral in the PCS v4 wire format, counting requests.
@@ -828,4 +811,37 @@ async fn evidence_without_collateral_uses_the_fmspc_cache_filled_from_pccs() {
         details["errors"].to_string().contains("collateral"),
         "{details}"
     );
+}
+
+#[tokio::test]
+async fn a_coordinator_with_a_bad_compute_config_refuses_to_start() {
+    let dir = tempfile::tempdir().unwrap();
+    type Tweak = fn(&mut ComputeSection);
+    let cases: [(&str, Tweak); 3] = [
+        ("not a SHA-256", |c| {
+            c.verifier_allowlist = vec!["abc".into()]
+        }),
+        ("external_verifier is empty", |c| {
+            c.external_verifier = Some(Vec::new())
+        }),
+        ("reading", |c| {
+            c.nvidia_jwks_file = Some("/nonexistent/jwks.json".into())
+        }),
+    ];
+    for (i, (want, tweak)) in cases.into_iter().enumerate() {
+        let mut c = NodeConfig {
+            name: "coordinator".into(),
+            data_dir: dir.path().join(format!("c{i}")),
+            ..NodeConfig::default()
+        };
+        tweak(&mut c.coordinator.compute);
+        let err = match run_node(RoleName::Coordinator, &c).await {
+            Ok(_) => panic!("started with a bad config ({want})"),
+            Err(e) => e.to_string(),
+        };
+        assert!(
+            err.contains("coordinator.compute") && err.contains(want),
+            "{err}"
+        );
+    }
 }

@@ -141,19 +141,13 @@ impl Store {
         &self,
         listed_at_ms: Option<i64>,
     ) -> Result<Vec<ComputeProviderRow>, StoreError> {
-        let rows = match listed_at_ms {
-            Some(now) => sqlx::query(&format!(
-                "SELECT {PROVIDER_COLUMNS} FROM compute_providers WHERE listed = 1 AND listed_until_ms > ? ORDER BY node_id"
-            ))
-            .bind(now)
-            .fetch_all(&self.pool)
-            .await?,
-            None => sqlx::query(&format!(
-                "SELECT {PROVIDER_COLUMNS} FROM compute_providers ORDER BY node_id"
-            ))
-            .fetch_all(&self.pool)
-            .await?,
-        };
+        let rows = sqlx::query(&format!(
+            "SELECT {PROVIDER_COLUMNS} FROM compute_providers
+             WHERE ?1 IS NULL OR (listed = 1 AND listed_until_ms > ?1) ORDER BY node_id"
+        ))
+        .bind(listed_at_ms)
+        .fetch_all(&self.pool)
+        .await?;
         rows.into_iter().map(provider_row).collect()
     }
 
@@ -304,24 +298,28 @@ impl Store {
     }
 
     /// Records a health report; an unhealthy one unlists the node until new evidence.
+    /// Returns whether the node is listed (with current evidence) afterwards; `false` for an
+    /// unknown node.
     pub async fn record_compute_health(
         &self,
         node_id: &str,
         healthy: bool,
         now_ms: i64,
-    ) -> Result<(), StoreError> {
-        sqlx::query(
+    ) -> Result<bool, StoreError> {
+        let listed: Option<bool> = sqlx::query_scalar(
             "UPDATE compute_providers SET last_health_ms = ?, updated_ms = ?,
                 listed = CASE WHEN ? THEN listed ELSE 0 END
-             WHERE node_id = ?",
+             WHERE node_id = ?
+             RETURNING listed = 1 AND COALESCE(listed_until_ms, 0) > ?",
         )
         .bind(now_ms)
         .bind(now_ms)
         .bind(healthy)
         .bind(node_id)
-        .execute(&self.pool)
+        .bind(now_ms)
+        .fetch_optional(&self.pool)
         .await?;
-        Ok(())
+        Ok(listed.unwrap_or(false))
     }
 
     /// Records a logged event; returns its id.
@@ -479,10 +477,21 @@ mod tests {
             0,
             "expired listing"
         );
-        s.record_compute_health("n1", false, 3).await.unwrap();
+        assert!(s.record_compute_health("n1", true, 3).await.unwrap());
+        assert!(
+            !s.record_compute_health("n1", true, 1000).await.unwrap(),
+            "evidence expired"
+        );
+        assert!(!s.record_compute_health("n1", false, 3).await.unwrap());
+        assert!(!s.record_compute_health("nope", true, 3).await.unwrap());
         assert!(
             s.compute_providers(Some(5)).await.unwrap().is_empty(),
             "unhealthy unlists"
+        );
+        assert_eq!(
+            s.compute_providers(None).await.unwrap().len(),
+            1,
+            "all, listed or not"
         );
     }
 

@@ -11,7 +11,7 @@ pub mod tdx;
 pub mod testroot;
 
 pub use error::TeeError;
-pub use policy::{Profile, TdxPolicy, TrustRoot, TrustRoots};
+pub use policy::{Profile, ProfileTrust, TdxPolicy, TrustRoot, TrustRoots};
 pub use tdx::{verify_quote, QuoteSummary, QuoteVerification, TdxContext};
 pub mod binding;
 pub mod chain;

@@ -111,6 +111,11 @@ pub struct GpuCapacity {
     pub count: u32,
 }
 
+/// How many GPUs a capacity claim adds up to, over every model (saturating).
+pub fn total_gpus(capacity: &[GpuCapacity]) -> u32 {
+    capacity.iter().fold(0u32, |n, g| n.saturating_add(g.count))
+}
+
 /// The chip (`hwmodel`) NRAS reports for a marketed GPU model; unknown models must be given
 /// as the chip name itself.
 pub fn hwmodel_for(model: &str) -> String {

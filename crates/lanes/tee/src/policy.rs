@@ -6,6 +6,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::error::TeeError;
+use crate::nvidia::Jwks;
 use crate::testroot::TestRootOfTrust;
 
 /// Which roots of trust a node accepts. `Production` (the default everywhere) trusts only
@@ -87,10 +88,7 @@ impl TrustRoots {
 
     /// The roots a profile trusts: Intel's always; the devnet test root only in `Devnet`.
     pub fn for_profile(profile: Profile) -> Result<Self, TeeError> {
-        Ok(match profile {
-            Profile::Production => Self::intel(),
-            Profile::Devnet => Self::devnet(&TestRootOfTrust::devnet()?),
-        })
+        Ok(ProfileTrust::new(profile, Jwks { keys: Vec::new() })?.roots)
     }
 
     /// What the devnet profile trusts: Intel's root and `test_root`.
@@ -110,6 +108,39 @@ impl TrustRoots {
                 name: name.into(),
                 der: Some(der),
             }],
+        }
+    }
+}
+
+/// Everything a node trusts under a profile: quote roots and NVIDIA keys, and in devnet the
+/// test root itself (whose keys mint simulated evidence and a node's own simulated quote).
+pub struct ProfileTrust {
+    pub roots: TrustRoots,
+    pub jwks: Jwks,
+    pub test_root: Option<TestRootOfTrust>,
+}
+
+impl ProfileTrust {
+    /// The trust of `profile` with `jwks` as the configured NVIDIA key set; devnet adds the
+    /// test root and its NVIDIA key.
+    pub fn new(profile: Profile, mut jwks: Jwks) -> Result<Self, TeeError> {
+        match profile {
+            Profile::Production => Ok(Self {
+                roots: TrustRoots::intel(),
+                jwks,
+                test_root: None,
+            }),
+            Profile::Devnet => {
+                let root = TestRootOfTrust::devnet()?;
+                let test: Jwks = serde_json::from_value(root.nvidia_jwks())
+                    .map_err(|e| TeeError::Jwks(e.to_string()))?;
+                jwks.keys.extend(test.keys);
+                Ok(Self {
+                    roots: TrustRoots::devnet(&root),
+                    jwks,
+                    test_root: Some(root),
+                })
+            }
         }
     }
 }

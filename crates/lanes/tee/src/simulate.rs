@@ -26,6 +26,44 @@ pub struct Misbehaviour {
     pub missing_gpu: bool,
 }
 
+/// Each single defect by name, with the verifier check it trips.
+pub const DEFECTS: [(&str, &str); 5] = [
+    ("debug", "debug_disabled"),
+    ("wrong_nonce", "report_data_binding"),
+    ("stale_tcb", "tcb_status"),
+    ("bad_gpu_token", "eat_signature"),
+    ("missing_gpu", "gpu_capacity"),
+];
+
+impl Misbehaviour {
+    /// Turns on the defect called `name` (one of [`DEFECTS`]).
+    pub fn add(&mut self, name: &str) -> Result<(), String> {
+        let flag = match name {
+            "debug" => &mut self.debug,
+            "wrong_nonce" => &mut self.wrong_nonce,
+            "stale_tcb" => &mut self.stale_tcb,
+            "bad_gpu_token" => &mut self.bad_gpu_token,
+            "missing_gpu" => &mut self.missing_gpu,
+            other => {
+                let names: Vec<&str> = DEFECTS.iter().map(|(n, _)| *n).collect();
+                return Err(format!(
+                    "unknown defect {other:?}: expected one of {}",
+                    names.join(", ")
+                ));
+            }
+        };
+        *flag = true;
+        Ok(())
+    }
+
+    /// Only the defect called `name`.
+    pub fn only(name: &str) -> Result<Self, String> {
+        let mut m = Self::default();
+        m.add(name)?;
+        Ok(m)
+    }
+}
+
 /// One simulated instance: what it is listed as, and how it behaves.
 #[derive(Debug, Clone)]
 pub struct SimulatedInstance {
@@ -83,7 +121,7 @@ impl SimulatedInstance {
         };
         let quote = root.td_quote(&spec)?;
         let collateral = root.collateral(now.saturating_sub(3600), 30 * 24 * 3600)?;
-        let gpus: u32 = self.info.gpus.iter().map(|g| g.count).sum();
+        let gpus = crate::nvidia::total_gpus(&self.info.gpus);
         let gpu_evidence = if gpus == 0 {
             None
         } else {
@@ -117,5 +155,29 @@ fn corrupt_overall_signature(body: &mut serde_json::Value) {
             bytes[i] = if bytes[i] == b'A' { b'B' } else { b'A' };
         }
         *jwt = String::from_utf8_lossy(&bytes).into_owned();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_defect_name_sets_its_own_flag_and_unknown_names_are_refused() {
+        let mut seen = Vec::new();
+        for (name, _) in DEFECTS {
+            let m = Misbehaviour::only(name).unwrap();
+            assert_ne!(m, Misbehaviour::default(), "{name}");
+            assert!(
+                !seen.contains(&m),
+                "{name} sets the same flag as another defect"
+            );
+            seen.push(m);
+        }
+        let err = Misbehaviour::default().add("nonsense").unwrap_err();
+        assert!(
+            err.contains("unknown defect") && err.contains("missing_gpu"),
+            "{err}"
+        );
     }
 }

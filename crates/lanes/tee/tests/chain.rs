@@ -7,7 +7,7 @@ use hallmark_tee::nvidia::Jwks;
 use hallmark_tee::receipt::{
     verify_receipt, ReceiptPayload, ReceiptSigner, SigningAlgo, VerificationReceipt,
 };
-use hallmark_tee::simulate::{Misbehaviour, SimulatedInstance};
+use hallmark_tee::simulate::{Misbehaviour, SimulatedInstance, DEFECTS};
 use hallmark_tee::testroot::TestRootOfTrust;
 use hallmark_tee::{TdxPolicy, TrustRoots};
 
@@ -94,45 +94,9 @@ fn honest_instance_verifies_and_each_tampering_is_named() {
         r.errors
     );
 
-    let cases: &[(Misbehaviour, &str)] = &[
-        (
-            Misbehaviour {
-                debug: true,
-                ..Default::default()
-            },
-            "debug_disabled",
-        ),
-        (
-            Misbehaviour {
-                wrong_nonce: true,
-                ..Default::default()
-            },
-            "report_data_binding",
-        ),
-        (
-            Misbehaviour {
-                stale_tcb: true,
-                ..Default::default()
-            },
-            "tcb_status",
-        ),
-        (
-            Misbehaviour {
-                bad_gpu_token: true,
-                ..Default::default()
-            },
-            "eat_signature",
-        ),
-        (
-            Misbehaviour {
-                missing_gpu: true,
-                ..Default::default()
-            },
-            "gpu_capacity",
-        ),
-    ];
-    for (m, check) in cases {
-        let inst = SimulatedInstance::new("inst-x", "llama", 8, *m);
+    for (name, check) in DEFECTS {
+        let m = Misbehaviour::only(name).unwrap();
+        let inst = SimulatedInstance::new("inst-x", "llama", 8, m);
         let ev = inst.evidence(&f.root, NONCE, NOW).unwrap();
         let r = verify_instance(&inst.info, &ev, NONCE, &f.ctx(NOW));
         assert!(!r.verified(), "{m:?}");

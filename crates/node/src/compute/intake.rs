@@ -6,8 +6,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Bytes;
-use axum::extract::{OriginalUri, Path, State};
+use axum::extract::{FromRequest, OriginalUri, Path, Request, State};
 use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use base64::Engine as _;
@@ -17,9 +18,8 @@ use hallmark_store::{
 };
 use hallmark_tee::chain::{verify_instance, ChainContext, InstanceInfo, InstanceResult};
 use hallmark_tee::collateral::{platform_of, CollateralCache};
-use hallmark_tee::nvidia::{GpuCapacity, Jwks};
-use hallmark_tee::testroot::TestRootOfTrust;
-use hallmark_tee::{Profile, TrustRoots};
+use hallmark_tee::nvidia::{total_gpus, GpuCapacity, Jwks};
+use hallmark_tee::{Profile, ProfileTrust, TrustRoots};
 use rand::RngCore;
 use tokio::sync::Mutex;
 
@@ -156,7 +156,7 @@ impl ComputeIntake {
         skew_window_secs: i64,
     ) -> Result<Self, String> {
         cfg.policy.validate().map_err(|e| e.to_string())?;
-        let mut jwks = match &cfg.nvidia_jwks_file {
+        let jwks = match &cfg.nvidia_jwks_file {
             Some(p) => {
                 let bytes =
                     std::fs::read(p).map_err(|e| format!("reading {}: {e}", p.display()))?;
@@ -164,16 +164,8 @@ impl ComputeIntake {
             }
             None => Jwks { keys: Vec::new() },
         };
-        let roots = match cfg.profile {
-            Profile::Production => TrustRoots::intel(),
-            Profile::Devnet => {
-                let root = TestRootOfTrust::devnet().map_err(|e| e.to_string())?;
-                let test = Jwks::parse(root.nvidia_jwks().to_string().as_bytes())
-                    .map_err(|e| e.to_string())?;
-                jwks.keys.extend(test.keys);
-                TrustRoots::devnet(&root)
-            }
-        };
+        let ProfileTrust { roots, jwks, .. } =
+            ProfileTrust::new(cfg.profile, jwks).map_err(|e| e.to_string())?;
         if jwks.keys.is_empty() {
             tracing::warn!(
                 "no NVIDIA JWKS configured: GPU evidence will be rejected (fail closed)"
@@ -623,7 +615,7 @@ impl ComputeIntake {
     ) -> Result<Envelope, ApiError> {
         let row = self.own_provider(node_id, who).await?;
         let offer = stored_offer(&row)?;
-        let offered: u32 = offer.gpus.iter().map(|g| g.count).sum();
+        let offered = total_gpus(&offer.gpus);
         if report.gpus_ok > offered {
             return Err(unprocessable(
                 "invalid_health",
@@ -641,14 +633,10 @@ impl ComputeIntake {
         }
         let now = now_ms();
         let healthy = report.healthy && report.gpus_ok == offered;
-        self.store
-            .record_compute_health(node_id, healthy, now)
-            .await?;
         let listed = self
             .store
-            .compute_provider(node_id)
-            .await?
-            .is_some_and(|r| listing_of(&r, now).is_ok_and(|l| l.listed));
+            .record_compute_health(node_id, healthy, now)
+            .await?;
         let receipt = HealthReceipt {
             node_id: node_id.to_string(),
             provider: *who,
@@ -732,7 +720,7 @@ impl ComputeIntake {
         };
         let offer = stored_offer(&row)?;
         let now = now_ms();
-        let gpus: u64 = offer.gpus.iter().map(|g| u64::from(g.count)).sum();
+        let gpus = u64::from(total_gpus(&offer.gpus));
         let elapsed_secs = u64::try_from((now - claimed_at).max(0) / 1000 + 1).unwrap_or(u64::MAX);
         let ceiling = elapsed_secs.saturating_mul(gpus.max(1));
         if req.gpu_seconds > ceiling {
@@ -785,11 +773,17 @@ async fn run_command(
         .kill_on_drop(true)
         .spawn()
         .map_err(|e| format!("cannot start {}: {e}", cmd[0]))?;
-    if let Some(mut stdin) = child.stdin.take() {
-        // A verifier that exits without reading its input is not an error here.
-        let _ = stdin.write_all(&input).await;
-    }
-    match tokio::time::timeout(timeout, child.wait_with_output()).await {
+    let stdin = child.stdin.take();
+    let feed = async move {
+        if let Some(mut stdin) = stdin {
+            // A verifier that exits without reading its input is not an error here.
+            let _ = stdin.write_all(&input).await;
+        }
+    };
+    // Input and output flow together (neither side can fill a pipe and stall the other), and
+    // the deadline covers both; on timeout the child is dropped, which kills it.
+    let run = async { tokio::join!(feed, child.wait_with_output()).1 };
+    match tokio::time::timeout(timeout, run).await {
         Err(_) => Err(format!("timed out after {} s", timeout.as_secs())),
         Ok(Err(e)) => Err(format!("waiting for {}: {e}", cmd[0])),
         Ok(Ok(out)) => Ok((
@@ -820,6 +814,31 @@ pub fn router(c: Arc<ComputeIntake>) -> Router {
 
 type Intake = State<Arc<ComputeIntake>>;
 
+/// A signed POST to the intake: the authenticated signer and the parsed JSON body. An
+/// unsigned, badly signed or replayed request is refused before the body is read as JSON.
+struct SignedJson<T>(PublicKey, T);
+
+impl<T: serde::de::DeserializeOwned> FromRequest<Arc<ComputeIntake>> for SignedJson<T> {
+    // A body rejection (e.g. 413) stays axum's own; the wire-error middleware shapes it.
+    type Rejection = Response;
+
+    async fn from_request(req: Request, c: &Arc<ComputeIntake>) -> Result<Self, Response> {
+        let path = match req.extensions().get::<OriginalUri>() {
+            Some(u) => u.path().to_owned(),
+            None => req.uri().path().to_owned(),
+        };
+        let headers = req.headers().clone();
+        let body = Bytes::from_request(req, c)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        let who = c
+            .authenticate(&headers, &path, &body)
+            .map_err(IntoResponse::into_response)?;
+        let parsed = parse_json(&body).map_err(IntoResponse::into_response)?;
+        Ok(Self(who, parsed))
+    }
+}
+
 async fn terms(State(c): Intake) -> Json<ComputeTerms> {
     Json(ComputeTerms {
         text: c.cfg.terms.clone(),
@@ -829,34 +848,22 @@ async fn terms(State(c): Intake) -> Json<ComputeTerms> {
 
 async fn post_offer(
     State(c): Intake,
-    OriginalUri(uri): OriginalUri,
-    headers: HeaderMap,
-    body: Bytes,
+    SignedJson(who, sub): SignedJson<OfferSubmission>,
 ) -> Result<(StatusCode, Json<OfferAccepted>), ApiError> {
-    let who = c.authenticate(&headers, uri.path(), &body)?;
-    let sub: OfferSubmission = parse_json(&body)?;
     Ok((StatusCode::CREATED, Json(c.offer(&who, sub).await?)))
 }
 
 async fn post_nonce(
     State(c): Intake,
-    OriginalUri(uri): OriginalUri,
-    headers: HeaderMap,
-    body: Bytes,
+    SignedJson(who, req): SignedJson<NonceRequest>,
 ) -> Result<(StatusCode, Json<NonceGrant>), ApiError> {
-    let who = c.authenticate(&headers, uri.path(), &body)?;
-    let req: NonceRequest = parse_json(&body)?;
     Ok((StatusCode::CREATED, Json(c.issue_nonce(&who, &req).await?)))
 }
 
 async fn post_evidence(
     State(c): Intake,
-    OriginalUri(uri): OriginalUri,
-    headers: HeaderMap,
-    body: Bytes,
+    SignedJson(who, sub): SignedJson<EvidenceSubmission>,
 ) -> Result<Json<Envelope>, ApiError> {
-    let who = c.authenticate(&headers, uri.path(), &body)?;
-    let sub: EvidenceSubmission = parse_json(&body)?;
     let (listed, env) = c.evidence(&who, sub).await?;
     if listed {
         return Ok(Json(env));
@@ -927,39 +934,25 @@ async fn events(
 
 async fn post_health(
     State(c): Intake,
-    OriginalUri(uri): OriginalUri,
     Path(node_id): Path<String>,
-    headers: HeaderMap,
-    body: Bytes,
+    SignedJson(who, report): SignedJson<HealthReport>,
 ) -> Result<Json<Envelope>, ApiError> {
-    let who = c.authenticate(&headers, uri.path(), &body)?;
-    let report: HealthReport = parse_json(&body)?;
     Ok(Json(c.health(&who, &node_id, report).await?))
 }
 
 async fn post_claim(
     State(c): Intake,
-    OriginalUri(uri): OriginalUri,
     Path(node_id): Path<String>,
-    headers: HeaderMap,
-    body: Bytes,
+    SignedJson(who, req): SignedJson<ClaimRequest>,
 ) -> Result<(StatusCode, Json<Envelope>), ApiError> {
-    let who = c.authenticate(&headers, uri.path(), &body)?;
-    let req: ClaimRequest = parse_json(&body)?;
-    Ok((
-        StatusCode::CREATED,
-        Json(c.claim(&who, &node_id, &req).await?),
-    ))
+    let grant = c.claim(&who, &node_id, &req).await?;
+    Ok((StatusCode::CREATED, Json(grant)))
 }
 
 async fn post_release(
     State(c): Intake,
-    OriginalUri(uri): OriginalUri,
     Path(node_id): Path<String>,
-    headers: HeaderMap,
-    body: Bytes,
+    SignedJson(who, req): SignedJson<ReleaseRequest>,
 ) -> Result<Json<Envelope>, ApiError> {
-    let who = c.authenticate(&headers, uri.path(), &body)?;
-    let req: ReleaseRequest = parse_json(&body)?;
     Ok(Json(c.release(&who, &node_id, &req).await?))
 }

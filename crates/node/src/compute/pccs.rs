@@ -49,7 +49,7 @@ impl PccsFetcher {
         &self,
         platform: &PlatformId,
         path: &str,
-        chain_header: Option<&str>,
+        chain_headers: &[&str],
     ) -> Result<(Vec<u8>, String), CollateralError> {
         let err = |message: String| CollateralError::Fetch {
             fmspc: platform.fmspc.clone(),
@@ -65,17 +65,18 @@ impl PccsFetcher {
         if !resp.status().is_success() {
             return Err(err(format!("GET {url}: HTTP {}", resp.status())));
         }
-        let chain = match chain_header {
-            None => String::new(),
-            Some(name) => {
-                let raw = resp
-                    .headers()
-                    .get(name)
+        // The issuer chain, under the first of `chain_headers` present (PCS versions differ).
+        let chain = match chain_headers {
+            [] => String::new(),
+            names => {
+                let raw = names
+                    .iter()
+                    .find_map(|n| resp.headers().get(*n))
                     .and_then(|v| v.to_str().ok())
-                    .ok_or_else(|| err(format!("GET {url}: no {name} header")))?;
+                    .ok_or_else(|| err(format!("GET {url}: no {} header", names.join(" or "))))?;
                 percent_encoding::percent_decode_str(raw)
                     .decode_utf8()
-                    .map_err(|_| err(format!("GET {url}: {name} is not URL-encoded UTF-8")))?
+                    .map_err(|_| err(format!("GET {url}: issuer chain is not URL-encoded UTF-8")))?
                     .into_owned()
             }
         };
@@ -101,26 +102,24 @@ impl CollateralFetcher for PccsFetcher {
                     "/sgx/certification/v4/pckcrl?ca={}&encoding=der",
                     p.ca.as_str()
                 ),
-                Some("SGX-PCK-CRL-Issuer-Chain"),
+                &["SGX-PCK-CRL-Issuer-Chain"],
             )
             .await?;
-        let tcb_path = format!("/{tee}/certification/v4/tcb?fmspc={}", p.fmspc);
-        let (tcb_body, tcb_info_issuer_chain) =
-            match self.get(p, &tcb_path, Some("TCB-Info-Issuer-Chain")).await {
-                Ok(r) => r,
-                Err(_) => {
-                    self.get(p, &tcb_path, Some("SGX-TCB-Info-Issuer-Chain"))
-                        .await?
-                }
-            };
+        let (tcb_body, tcb_info_issuer_chain) = self
+            .get(
+                p,
+                &format!("/{tee}/certification/v4/tcb?fmspc={}", p.fmspc),
+                &["TCB-Info-Issuer-Chain", "SGX-TCB-Info-Issuer-Chain"],
+            )
+            .await?;
         let (qe_body, qe_identity_issuer_chain) = self
             .get(
                 p,
                 &format!("/{tee}/certification/v4/qe/identity"),
-                Some("SGX-Enclave-Identity-Issuer-Chain"),
+                &["SGX-Enclave-Identity-Issuer-Chain"],
             )
             .await?;
-        let (root_hex, _) = self.get(p, "/sgx/certification/v4/rootcacrl", None).await?;
+        let (root_hex, _) = self.get(p, "/sgx/certification/v4/rootcacrl", &[]).await?;
 
         let tcb: TcbInfoResponse = serde_json::from_slice(&tcb_body)
             .map_err(|e| err(format!("TCB info response: {e}")))?;

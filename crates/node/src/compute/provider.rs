@@ -5,7 +5,7 @@
 
 use hallmark_core::{sha256, Envelope, Keypair, Signed};
 use hallmark_tee::chain::InstanceEvidence;
-use hallmark_tee::nvidia::GpuCapacity;
+use hallmark_tee::nvidia::{total_gpus, GpuCapacity};
 use hallmark_tee::simulate::{Misbehaviour, SimulatedInstance};
 use hallmark_tee::testroot::TestRootOfTrust;
 
@@ -137,11 +137,10 @@ impl SimulatedProvider {
 
     /// Evidence for `nonce`: the quote's report_data binds `sha256(nonce ‖ hotkey SS58)`.
     pub fn evidence(&self, nonce: &str) -> Result<InstanceEvidence, String> {
-        let gpus: u32 = self.spec.gpus.iter().map(|g| g.count).sum();
         let mut sim = SimulatedInstance::new(
             &self.spec.node_id,
-            "secure-compute",
-            gpus,
+            MODEL,
+            total_gpus(&self.spec.gpus),
             self.misbehaviour,
         );
         sim.info.e2e_pubkey = self.key.public().to_ss58();
@@ -165,7 +164,7 @@ impl SimulatedProvider {
         coordinator: &NodeClient,
         healthy: bool,
     ) -> Result<Envelope, ProviderError> {
-        let gpus: u32 = self.spec.gpus.iter().map(|g| g.count).sum();
+        let gpus = total_gpus(&self.spec.gpus);
         Ok(coordinator
             .clone()
             .signed_by(self.key.clone())
