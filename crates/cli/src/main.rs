@@ -4,6 +4,7 @@ mod audit;
 mod compute;
 mod devnet;
 mod sat;
+mod stark;
 mod tee;
 
 use std::path::PathBuf;
@@ -40,6 +41,9 @@ enum Command {
     /// The sat lane's tools: generate, solve and verify CNF instances.
     #[command(subcommand)]
     Sat(sat::SatCommand),
+    /// The stark lane's tools: prove a job into a package file, verify a package file.
+    #[command(subcommand)]
+    Stark(stark::StarkCommand),
     /// RFC 6962 transparency-log tools: roots, inclusion and consistency proofs.
     #[command(subcommand)]
     Log(audit::LogCommand),
@@ -71,6 +75,7 @@ fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Sat(cmd) => sat::run(cmd),
+        Command::Stark(cmd) => stark::run(cmd),
         Command::Log(cmd) => audit::run_log(cmd),
         Command::Verify(cmd) => audit::run_verify(cmd),
         Command::Consensus(cmd) => audit::run_consensus(cmd),

@@ -204,6 +204,12 @@ impl JobSpec {
     }
 }
 
+impl fmt::Display for JobSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} size {} seed {}", self.job_type, self.size, self.seed)
+    }
+}
+
 /// Public outputs of a proven job, bound by its proof.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

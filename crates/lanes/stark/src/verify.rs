@@ -44,7 +44,7 @@ pub enum Rejection {
     #[error("invalid statement: {0}")]
     InvalidStatement(String),
     /// The proof is about another job than the one expected.
-    #[error("statement mismatch: proof is for {found:?}, expected {expected:?}")]
+    #[error("proof is for {found}, expected {expected}")]
     StatementMismatch {
         /// The job the caller expected.
         expected: JobSpec,
