@@ -5,6 +5,7 @@
 //! - [`quorum`]: stake quorum; below it the incumbent stays.
 //! - [`commitment`]: score-hash commitments, report succession, equivocation evidence.
 //! - [`divergence`]: consensus versus the owner's pick (top-1, Spearman, top-k).
+//! - [`votes`]: validator votes on proven jobs, stake tally, certificates, equivocation, slashing.
 //! - [`yuma`]: the Yuma epoch (consensus, trust, incentive, bonds, dividends) as subtensor runs it.
 //!
 //! Everything here is a pure function: no I/O, no clocks, no randomness.
@@ -13,10 +14,15 @@ pub mod commitment;
 pub mod divergence;
 pub mod median;
 pub mod quorum;
+pub mod votes;
 pub mod winner;
 pub mod yuma;
 
 pub use median::{consensus_scores, weighted_median, weighted_median_columns, ValidatorScores};
 pub use quorum::{Quorum, QuorumError};
+pub use votes::{
+    tally_votes, verify_certificate, CertificateError, JobVote, SlashReason, Slashing,
+    VoteCertificate, VoteEquivocation, VoteOutcome, VoteTally,
+};
 pub use winner::{agrees, decide_round, select_winner, RoundDecision, WinnerPolicy};
 pub use yuma::{yuma_epoch, YumaError, YumaInput, YumaOutput};

@@ -1,0 +1,528 @@
+//! Validator votes on a proven job, their stake tally, vote certificates, equivocation
+//! evidence and who gets slashed.
+//!
+//! Each validator checks a job's proof itself and signs a [`JobVote`] `{job_id, result_digest,
+//! valid}`. Votes are counted by stake: at least 2/3 of all validator stake voting valid
+//! approves the result, and the signed votes on that side form a [`VoteCertificate`] that
+//! anyone can re-check offline with [`verify_certificate`]; more than 1/3 voting invalid
+//! rejects it. A validator that signs two different votes for one job is an equivocator: both
+//! envelopes are kept as [`VoteEquivocation`] evidence and its stake counts for neither side.
+
+use std::collections::BTreeMap;
+
+use hallmark_core::dsse::{Signed, SignedPayload};
+use hallmark_core::PublicKey;
+use serde::{Deserialize, Serialize};
+
+use crate::quorum::Quorum;
+
+/// A validator's verdict on one job's result, signed with its hotkey.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobVote {
+    /// The job voted on.
+    pub job_id: String,
+    /// The result the vote is about (the proof package's BLAKE3 hash, hex).
+    pub result_digest: String,
+    /// Whether the validator's own verification accepted the result.
+    pub valid: bool,
+}
+
+impl SignedPayload for JobVote {
+    const PAYLOAD_TYPE: &'static str = "application/vnd.hallmark.job-vote+json";
+}
+
+/// Where a job stands after counting its votes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum VoteOutcome {
+    /// Neither threshold reached yet.
+    Pending,
+    /// At least the quorum of stake voted valid.
+    Approved,
+    /// More than `1 - quorum` of stake voted invalid: approval is no longer possible.
+    Rejected,
+}
+
+/// Two different signed votes from one validator for one job.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VoteEquivocation {
+    /// The validator.
+    pub validator: PublicKey,
+    /// The first vote seen.
+    pub first: Signed<JobVote>,
+    /// The conflicting vote.
+    pub second: Signed<JobVote>,
+}
+
+/// A vote that was not counted, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RefusedVote {
+    /// The signer, when the signature checked out.
+    pub signer: Option<PublicKey>,
+    /// Why it does not count.
+    pub reason: String,
+}
+
+/// The count of one job's votes.
+#[derive(Debug, Clone, Serialize)]
+pub struct VoteTally {
+    /// The job.
+    pub job_id: String,
+    /// The result voted on.
+    pub result_digest: String,
+    /// Decision so far.
+    pub outcome: VoteOutcome,
+    /// Stake of counted valid votes.
+    pub valid_stake: u64,
+    /// Stake of counted invalid votes.
+    pub invalid_stake: u64,
+    /// Stake of every validator in the table.
+    pub total_stake: u64,
+    /// Counted votes, one per validator, in signer order.
+    pub counted: Vec<(PublicKey, bool, Signed<JobVote>)>,
+    /// Validators that signed conflicting votes (not counted).
+    pub equivocations: Vec<VoteEquivocation>,
+    /// Votes that do not count (bad signature, not a validator, another job or result).
+    pub refused: Vec<RefusedVote>,
+}
+
+/// Counts `votes` for `job_id`/`result_digest` against validator `stakes` with `quorum`.
+pub fn tally_votes(
+    job_id: &str,
+    result_digest: &str,
+    votes: &[Signed<JobVote>],
+    stakes: &BTreeMap<PublicKey, u64>,
+    quorum: Quorum,
+) -> VoteTally {
+    let mut by_signer: BTreeMap<PublicKey, (JobVote, Signed<JobVote>)> = BTreeMap::new();
+    let mut equivocators: BTreeMap<PublicKey, VoteEquivocation> = BTreeMap::new();
+    let mut refused = Vec::new();
+    for envelope in votes {
+        let verified = match envelope.verify() {
+            Ok(v) => v,
+            Err(e) => {
+                refused.push(RefusedVote {
+                    signer: None,
+                    reason: format!("signature: {e}"),
+                });
+                continue;
+            }
+        };
+        let signer = verified.signer;
+        let vote = verified.payload;
+        if vote.job_id != job_id {
+            refused.push(RefusedVote {
+                signer: Some(signer),
+                reason: format!("vote is for job {:?}", vote.job_id),
+            });
+            continue;
+        }
+        if !stakes.contains_key(&signer) {
+            refused.push(RefusedVote {
+                signer: Some(signer),
+                reason: "signer is not a validator with stake".into(),
+            });
+            continue;
+        }
+        match by_signer.get(&signer) {
+            None => {
+                by_signer.insert(signer, (vote, envelope.clone()));
+            }
+            Some((seen, _)) if *seen == vote => {}
+            Some((_, first)) => {
+                equivocators
+                    .entry(signer)
+                    .or_insert_with(|| VoteEquivocation {
+                        validator: signer,
+                        first: first.clone(),
+                        second: envelope.clone(),
+                    });
+            }
+        }
+    }
+    let mut counted = Vec::new();
+    let (mut valid_stake, mut invalid_stake) = (0u64, 0u64);
+    for (signer, (vote, envelope)) in by_signer {
+        if equivocators.contains_key(&signer) {
+            continue;
+        }
+        if vote.result_digest != result_digest {
+            refused.push(RefusedVote {
+                signer: Some(signer),
+                reason: format!("vote is about result {}", vote.result_digest),
+            });
+            continue;
+        }
+        let stake = stakes.get(&signer).copied().unwrap_or(0);
+        if vote.valid {
+            valid_stake = valid_stake.saturating_add(stake);
+        } else {
+            invalid_stake = invalid_stake.saturating_add(stake);
+        }
+        counted.push((signer, vote.valid, envelope));
+    }
+    let total_stake = stakes.values().fold(0u64, |a, s| a.saturating_add(*s));
+    let outcome = outcome_of(valid_stake, invalid_stake, total_stake, quorum);
+    VoteTally {
+        job_id: job_id.to_string(),
+        result_digest: result_digest.to_string(),
+        outcome,
+        valid_stake,
+        invalid_stake,
+        total_stake,
+        counted,
+        equivocations: equivocators.into_values().collect(),
+        refused,
+    }
+}
+
+/// Approved at `quorum` of valid stake; rejected once invalid stake makes that impossible
+/// (more than `1 - quorum`, i.e. more than 1/3 for 2/3).
+pub fn outcome_of(valid: u64, invalid: u64, total: u64, quorum: Quorum) -> VoteOutcome {
+    if quorum.is_met(valid, total) {
+        return VoteOutcome::Approved;
+    }
+    // Approval is impossible when even every remaining stake voting valid falls short.
+    let best_case = total.saturating_sub(invalid);
+    if total > 0 && !quorum.is_met(best_case, total) {
+        return VoteOutcome::Rejected;
+    }
+    VoteOutcome::Pending
+}
+
+/// The signed votes that settled a job, re-checkable offline against the stake table.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VoteCertificate {
+    /// The job.
+    pub job_id: String,
+    /// The result.
+    pub result_digest: String,
+    /// How it was settled.
+    pub outcome: VoteOutcome,
+    /// Every counted vote (both sides), as signed.
+    pub votes: Vec<Signed<JobVote>>,
+}
+
+impl VoteTally {
+    /// The certificate for a settled tally; `None` while pending.
+    pub fn certificate(&self) -> Option<VoteCertificate> {
+        if self.outcome == VoteOutcome::Pending {
+            return None;
+        }
+        Some(VoteCertificate {
+            job_id: self.job_id.clone(),
+            result_digest: self.result_digest.clone(),
+            outcome: self.outcome,
+            votes: self.counted.iter().map(|(_, _, e)| e.clone()).collect(),
+        })
+    }
+
+    /// Who is slashed once the job is settled: the worker of a rejected result, every
+    /// validator whose counted vote went against the settled outcome, and every equivocator.
+    pub fn slashings(&self, worker: &PublicKey) -> Vec<Slashing> {
+        let mut out = Vec::new();
+        if self.outcome == VoteOutcome::Pending {
+            return out;
+        }
+        if self.outcome == VoteOutcome::Rejected {
+            out.push(Slashing {
+                who: *worker,
+                reason: SlashReason::RejectedResult,
+            });
+        }
+        let settled_valid = self.outcome == VoteOutcome::Approved;
+        for (signer, valid, _) in &self.counted {
+            if *valid != settled_valid {
+                out.push(Slashing {
+                    who: *signer,
+                    reason: SlashReason::DissentingVote,
+                });
+            }
+        }
+        for e in &self.equivocations {
+            out.push(Slashing {
+                who: e.validator,
+                reason: SlashReason::Equivocation,
+            });
+        }
+        out
+    }
+}
+
+/// Why someone is slashed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SlashReason {
+    /// A worker whose result the validators rejected.
+    RejectedResult,
+    /// A validator that voted against the settled supermajority.
+    DissentingVote,
+    /// A validator that signed two different votes for one job.
+    Equivocation,
+}
+
+/// One slashing decision; the ledger applies the configured fraction of stake.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Slashing {
+    /// The hotkey slashed.
+    pub who: PublicKey,
+    /// Why.
+    pub reason: SlashReason,
+}
+
+/// Why a certificate does not prove its outcome.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CertificateError {
+    /// A vote's signature or payload does not check.
+    #[error("vote {index}: {reason}")]
+    BadVote {
+        /// Position in the certificate.
+        index: usize,
+        /// What is wrong.
+        reason: String,
+    },
+    /// Two votes from one validator.
+    #[error("validator {0} appears twice")]
+    Duplicate(String),
+    /// The counted stake does not reach the stated outcome.
+    #[error("votes give {found:?} ({valid} valid / {invalid} invalid of {total}), certificate says {stated:?}")]
+    Outcome {
+        /// What the certificate claims.
+        stated: VoteOutcome,
+        /// What its votes give.
+        found: VoteOutcome,
+        /// Valid stake counted.
+        valid: u64,
+        /// Invalid stake counted.
+        invalid: u64,
+        /// Total stake.
+        total: u64,
+    },
+}
+
+/// Re-checks a certificate against a stake table: every vote signed by a distinct validator
+/// with stake, about this job and result, and the counted stake reaching the stated outcome.
+pub fn verify_certificate(
+    cert: &VoteCertificate,
+    stakes: &BTreeMap<PublicKey, u64>,
+    quorum: Quorum,
+) -> Result<(u64, u64, u64), CertificateError> {
+    let mut seen = BTreeMap::new();
+    let (mut valid, mut invalid) = (0u64, 0u64);
+    for (index, envelope) in cert.votes.iter().enumerate() {
+        let bad = |reason: String| CertificateError::BadVote { index, reason };
+        let verified = envelope
+            .verify()
+            .map_err(|e| bad(format!("signature: {e}")))?;
+        let vote = verified.payload;
+        if vote.job_id != cert.job_id || vote.result_digest != cert.result_digest {
+            return Err(bad("vote is about another job or result".into()));
+        }
+        let Some(stake) = stakes.get(&verified.signer) else {
+            return Err(bad(format!(
+                "{} is not a validator with stake",
+                verified.signer
+            )));
+        };
+        if seen.insert(verified.signer, ()).is_some() {
+            return Err(CertificateError::Duplicate(verified.signer.to_string()));
+        }
+        if vote.valid {
+            valid = valid.saturating_add(*stake);
+        } else {
+            invalid = invalid.saturating_add(*stake);
+        }
+    }
+    let total = stakes.values().fold(0u64, |a, s| a.saturating_add(*s));
+    let found = outcome_of(valid, invalid, total, quorum);
+    if found != cert.outcome || found == VoteOutcome::Pending {
+        return Err(CertificateError::Outcome {
+            stated: cert.outcome,
+            found,
+            valid,
+            invalid,
+            total,
+        });
+    }
+    Ok((valid, invalid, total))
+}
+
+#[cfg(test)]
+mod tests {
+    use hallmark_core::Keypair;
+
+    use super::*;
+
+    fn validators(stakes: &[u64]) -> (Vec<Keypair>, BTreeMap<PublicKey, u64>) {
+        let keys: Vec<Keypair> = (0..stakes.len())
+            .map(|i| Keypair::from_seed(&[i as u8 + 1; 32]))
+            .collect();
+        let table = keys
+            .iter()
+            .zip(stakes)
+            .map(|(k, s)| (k.public(), *s))
+            .collect();
+        (keys, table)
+    }
+
+    fn vote(key: &Keypair, job: &str, digest: &str, valid: bool) -> Signed<JobVote> {
+        Signed::sign(
+            &JobVote {
+                job_id: job.into(),
+                result_digest: digest.into(),
+                valid,
+            },
+            key,
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn two_thirds_of_stake_approves_and_certifies() {
+        let (keys, stakes) = validators(&[100, 100, 100]);
+        let votes: Vec<_> = keys[..2].iter().map(|k| vote(k, "j", "d", true)).collect();
+        let tally = tally_votes("j", "d", &votes, &stakes, Quorum::TWO_THIRDS);
+        assert_eq!(tally.outcome, VoteOutcome::Approved);
+        assert_eq!((tally.valid_stake, tally.total_stake), (200, 300));
+        let cert = tally.certificate().unwrap();
+        assert_eq!(
+            verify_certificate(&cert, &stakes, Quorum::TWO_THIRDS).unwrap(),
+            (200, 0, 300)
+        );
+        // One vote short of 2/3 is pending, and has no certificate.
+        let one = tally_votes("j", "d", &votes[..1], &stakes, Quorum::TWO_THIRDS);
+        assert_eq!(one.outcome, VoteOutcome::Pending);
+        assert!(one.certificate().is_none());
+    }
+
+    #[test]
+    fn more_than_a_third_invalid_rejects_and_slashes_worker_and_dissenters() {
+        let (keys, stakes) = validators(&[100, 100, 100, 100]);
+        let worker = Keypair::from_seed(&[9; 32]).public();
+        // 2 of 4 invalid (1/2 > 1/3): rejected even though 2 voted valid.
+        let votes = vec![
+            vote(&keys[0], "j", "d", false),
+            vote(&keys[1], "j", "d", false),
+            vote(&keys[2], "j", "d", true),
+        ];
+        let tally = tally_votes("j", "d", &votes, &stakes, Quorum::TWO_THIRDS);
+        assert_eq!(tally.outcome, VoteOutcome::Rejected);
+        let slashed = tally.slashings(&worker);
+        assert!(slashed.contains(&Slashing {
+            who: worker,
+            reason: SlashReason::RejectedResult
+        }));
+        assert!(slashed.contains(&Slashing {
+            who: keys[2].public(),
+            reason: SlashReason::DissentingVote
+        }));
+        assert_eq!(slashed.len(), 2);
+        // Exactly 1/3 invalid is not yet a rejection.
+        let (keys, stakes) = validators(&[100, 100, 100]);
+        let tally = tally_votes(
+            "j",
+            "d",
+            &[vote(&keys[0], "j", "d", false)],
+            &stakes,
+            Quorum::TWO_THIRDS,
+        );
+        assert_eq!(tally.outcome, VoteOutcome::Pending);
+    }
+
+    #[test]
+    fn equivocation_is_caught_with_both_votes_and_not_counted() {
+        let (keys, stakes) = validators(&[100, 100, 100]);
+        let worker = Keypair::from_seed(&[9; 32]).public();
+        let yes = vote(&keys[0], "j", "d", true);
+        let no = vote(&keys[0], "j", "d", false);
+        let votes = vec![
+            yes.clone(),
+            no.clone(),
+            yes.clone(),
+            vote(&keys[1], "j", "d", true),
+            vote(&keys[2], "j", "d", true),
+        ];
+        let tally = tally_votes("j", "d", &votes, &stakes, Quorum::TWO_THIRDS);
+        assert_eq!(tally.equivocations.len(), 1);
+        let e = &tally.equivocations[0];
+        assert_eq!(
+            (e.validator, &e.first, &e.second),
+            (keys[0].public(), &yes, &no)
+        );
+        assert_eq!(tally.valid_stake, 200);
+        assert_eq!(tally.outcome, VoteOutcome::Approved);
+        assert_eq!(
+            tally.slashings(&worker),
+            vec![Slashing {
+                who: keys[0].public(),
+                reason: SlashReason::Equivocation
+            }]
+        );
+        // A vote for another result digest from the same validator is also equivocation.
+        let other = vote(&keys[1], "j", "other", true);
+        let tally = tally_votes(
+            "j",
+            "d",
+            &[vote(&keys[1], "j", "d", true), other],
+            &stakes,
+            Quorum::TWO_THIRDS,
+        );
+        assert_eq!(tally.equivocations.len(), 1);
+    }
+
+    #[test]
+    fn refused_votes_do_not_count() {
+        let (keys, stakes) = validators(&[100, 100, 100]);
+        let outsider = Keypair::from_seed(&[77; 32]);
+        // keys[0]'s signature over a payload it never signed.
+        let mut forged = vote(&keys[0], "j", "d", false).envelope().clone();
+        forged.payload = vote(&keys[0], "j", "d", true).envelope().payload.clone();
+        let votes = vec![
+            Signed::from_envelope(forged),
+            vote(&outsider, "j", "d", true),
+            vote(&keys[1], "other-job", "d", true),
+            vote(&keys[2], "j", "other-digest", true),
+        ];
+        let tally = tally_votes("j", "d", &votes, &stakes, Quorum::TWO_THIRDS);
+        assert_eq!(tally.refused.len(), 4, "{:?}", tally.refused);
+        assert_eq!(tally.valid_stake, 0);
+        assert_eq!(tally.outcome, VoteOutcome::Pending);
+    }
+
+    #[test]
+    fn forged_or_short_certificates_fail_offline() {
+        let (keys, stakes) = validators(&[100, 100, 100]);
+        let votes: Vec<_> = keys.iter().map(|k| vote(k, "j", "d", true)).collect();
+        let cert = tally_votes("j", "d", &votes, &stakes, Quorum::TWO_THIRDS)
+            .certificate()
+            .unwrap();
+        // Drop to one vote: below 2/3.
+        let mut short = cert.clone();
+        short.votes.truncate(1);
+        assert!(matches!(
+            verify_certificate(&short, &stakes, Quorum::TWO_THIRDS),
+            Err(CertificateError::Outcome { .. })
+        ));
+        // Swap one vote's payload: the signature no longer matches.
+        let mut forged = cert.clone();
+        let mut env = forged.votes[0].envelope().clone();
+        env.payload = vote(&keys[0], "j", "x", true).envelope().payload.clone();
+        env.signatures = forged.votes[1].envelope().signatures.clone();
+        forged.votes[0] = Signed::from_envelope(env);
+        assert!(matches!(
+            verify_certificate(&forged, &stakes, Quorum::TWO_THIRDS),
+            Err(CertificateError::BadVote { index: 0, .. })
+        ));
+        // The same vote twice.
+        let mut dup = cert.clone();
+        dup.votes[1] = dup.votes[0].clone();
+        assert!(matches!(
+            verify_certificate(&dup, &stakes, Quorum::TWO_THIRDS),
+            Err(CertificateError::Duplicate(_))
+        ));
+        // Claiming rejection for an approval.
+        let mut flipped = cert;
+        flipped.outcome = VoteOutcome::Rejected;
+        assert!(verify_certificate(&flipped, &stakes, Quorum::TWO_THIRDS).is_err());
+    }
+}
