@@ -5,9 +5,7 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use clap::Subcommand;
-use hallmark_stark::{
-    Bytes32, JobSpec, JobType, ProveStage, ProverBackend, SecurityPolicy, SimdProver, Verifier,
-};
+use hallmark_stark::{Bytes32, JobSpec, JobType, ProveStage, ProverBackend, SimdProver, Verifier};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
 
@@ -80,7 +78,7 @@ fn parse_seed(seed: &str) -> Result<[u8; 32], String> {
 
 /// A spinner naming the current stage and how long the proof has run; hidden when stderr is
 /// not a terminal or JSON output was asked for.
-pub fn stage_spinner(label: &str, hidden: bool) -> ProgressBar {
+fn stage_spinner(label: &str, hidden: bool) -> ProgressBar {
     let bar = if hidden {
         ProgressBar::hidden()
     } else {
@@ -143,7 +141,7 @@ fn prove(job_type: JobType, size: u32, seed: Option<&str>, out: &Path, json: boo
             "package_bytes": proved.package.len(),
             "trace_rows": proved.trace_rows,
             "trace_columns": proved.trace_columns,
-            "security_bits": SecurityPolicy::NETWORK.security_bits(),
+            "security_bits": prover.policy.security_bits(),
             "backend": prover.name(),
             "prove_ms": elapsed.as_secs_f64() * 1e3,
             "stage_ms": stages,
@@ -163,7 +161,7 @@ fn prove(job_type: JobType, size: u32, seed: Option<&str>, out: &Path, json: boo
             "package {} bytes, proof hash {}, policy {}",
             proved.package.len(),
             proved.proof_hash,
-            SecurityPolicy::NETWORK
+            prover.policy
         );
         println!("wrote {}", out.display());
     }

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use criterion::{black_box, Criterion};
-use hallmark_stark::air::{fib, hashchain, matmul, trace_log_rows};
+use hallmark_stark::air::{fib, hashchain, matmul, trace_log_rows, LOG_EXPAND};
 use hallmark_stark::prover::{Columns, InteractionTrace};
 use hallmark_stark::{prove_job, JobSpec, JobType, SecurityPolicy, Statement, Verifier};
 use stwo::core::channel::Blake2sChannel;
@@ -31,7 +31,7 @@ fn stwo_direct<E: FrameworkEval + Sync>(
 ) -> StarkProof<Blake2sMerkleHasher> {
     let config = SecurityPolicy::NETWORK.config();
     let twiddles = SimdBackend::precompute_twiddles(
-        CanonicCoset::new(trace.log_rows + 1 + config.fri_config.log_blowup_factor)
+        CanonicCoset::new(trace.log_rows + LOG_EXPAND + config.fri_config.log_blowup_factor)
             .circle_domain()
             .half_coset,
     );

@@ -72,18 +72,14 @@ pub enum PackageError {
 
 /// Serialises, compresses (with a content checksum) and frames a body.
 pub fn encode_package(body: &PackageBody) -> Result<Vec<u8>, PackageError> {
-    let raw = postcard::to_stdvec(body).map_err(|e| PackageError::Encode(e.to_string()))?;
+    let fail = |e: &dyn std::fmt::Display| PackageError::Encode(e.to_string());
+    let raw = postcard::to_stdvec(body).map_err(|e| fail(&e))?;
     let mut out = MAGIC.to_vec();
-    let mut encoder = zstd::stream::write::Encoder::new(&mut out, ZSTD_LEVEL)
-        .map_err(|e| PackageError::Encode(e.to_string()))?;
-    encoder
-        .include_checksum(true)
-        .map_err(|e| PackageError::Encode(e.to_string()))?;
-    std::io::Write::write_all(&mut encoder, &raw)
-        .map_err(|e| PackageError::Encode(e.to_string()))?;
-    encoder
-        .finish()
-        .map_err(|e| PackageError::Encode(e.to_string()))?;
+    let mut encoder =
+        zstd::stream::write::Encoder::new(&mut out, ZSTD_LEVEL).map_err(|e| fail(&e))?;
+    encoder.include_checksum(true).map_err(|e| fail(&e))?;
+    std::io::Write::write_all(&mut encoder, &raw).map_err(|e| fail(&e))?;
+    encoder.finish().map_err(|e| fail(&e))?;
     Ok(out)
 }
 

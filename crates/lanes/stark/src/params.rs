@@ -77,18 +77,27 @@ impl Default for SecurityPolicy {
     }
 }
 
+/// A commitment configuration in words: the policy's own and a rejected proof's alike.
+pub fn describe_config(config: &PcsConfig) -> String {
+    let fri = &config.fri_config;
+    let lifting = match config.lifting_log_size {
+        None => String::new(),
+        Some(l) => format!(", lifting 2^{l}"),
+    };
+    format!(
+        "{} bits (pow {} + log_blowup {} x {} queries; last layer 2^{}, fold {}{lifting})",
+        config.security_bits(),
+        config.pow_bits,
+        fri.log_blowup_factor,
+        fri.n_queries,
+        fri.log_last_layer_degree_bound,
+        fri.fold_step
+    )
+}
+
 impl std::fmt::Display for SecurityPolicy {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "{} bits (pow {} + log_blowup {} x {} queries; last layer 2^{}, fold {})",
-            self.security_bits(),
-            self.pow_bits,
-            self.log_blowup,
-            self.n_queries,
-            self.log_last_layer_degree_bound,
-            self.fold_step
-        )
+        f.write_str(&describe_config(&self.config()))
     }
 }
 

@@ -21,8 +21,7 @@ use stwo::prover::poly::BitReversedOrder;
 use stwo::prover::{prove, CommitmentSchemeProver};
 use stwo_constraint_framework::{FrameworkComponent, FrameworkEval, TraceLocationAllocator};
 
-use crate::air::{fib, hashchain, matmul};
-use crate::field::padded_log_rows;
+use crate::air::{fib, hashchain, matmul, trace_log_rows, LOG_EXPAND};
 use crate::package::{encode_package, PackageBody};
 use crate::params::{SecurityPolicy, MAX_PACKAGE_BYTES};
 use crate::statement::{JobSpec, JobType, PublicOutputs, Statement, StatementError};
@@ -215,36 +214,28 @@ pub fn prove_job(
     spec.check()?;
     let mut clock = StageClock::new(progress);
     clock.enter(ProveStage::Trace);
-    let (statement, output, proof, width, log_rows) = match spec.job_type {
+    let log_rows = trace_log_rows(spec);
+    let (statement, output, proof, width) = match spec.job_type {
         JobType::Fib => {
-            let log_rows = padded_log_rows(spec.size as usize);
             let trace = fib::witness::trace(spec, log_rows);
             let statement = Statement {
                 spec: *spec,
                 outputs: PublicOutputs::Fib,
             };
             let width = trace.width();
-            let proof = prove_air(
-                &statement,
-                policy,
-                trace,
-                fib::LOG_EXPAND,
-                &mut clock,
-                |channel, trace| {
-                    let inputs = fib::FibInputs::draw(channel);
-                    let interaction = fib::witness::interaction(trace, &inputs);
-                    let expected = fib::public_sum(spec, &inputs);
-                    let eval = fib::FibEval {
-                        log_rows: trace.log_rows,
-                        inputs,
-                    };
-                    (eval, interaction, expected)
-                },
-            )?;
-            (statement, Vec::new(), proof, width, log_rows)
+            let proof = prove_air(&statement, policy, trace, &mut clock, |channel, trace| {
+                let inputs = fib::FibInputs::draw(channel);
+                let interaction = fib::witness::interaction(trace, &inputs);
+                let expected = fib::public_sum(spec, &inputs);
+                let eval = fib::FibEval {
+                    log_rows: trace.log_rows,
+                    inputs,
+                };
+                (eval, interaction, expected)
+            })?;
+            (statement, Vec::new(), proof, width)
         }
         JobType::Hashchain => {
-            let log_rows = padded_log_rows(spec.size as usize);
             let (trace, final_state) = hashchain::witness::trace(spec, log_rows);
             let statement = Statement {
                 spec: *spec,
@@ -253,28 +244,20 @@ pub fn prove_job(
                 },
             };
             let width = trace.width();
-            let proof = prove_air(
-                &statement,
-                policy,
-                trace,
-                hashchain::LOG_EXPAND,
-                &mut clock,
-                |channel, trace| {
-                    let links = hashchain::ChainLinks::draw(channel);
-                    let interaction = hashchain::witness::interaction(trace, &links);
-                    let expected = hashchain::public_sum(spec, &final_state, &links);
-                    let eval = hashchain::HashchainEval {
-                        log_rows: trace.log_rows,
-                        links,
-                    };
-                    (eval, interaction, expected)
-                },
-            )?;
-            (statement, Vec::new(), proof, width, log_rows)
+            let proof = prove_air(&statement, policy, trace, &mut clock, |channel, trace| {
+                let links = hashchain::ChainLinks::draw(channel);
+                let interaction = hashchain::witness::interaction(trace, &links);
+                let expected = hashchain::public_sum(spec, &final_state, &links);
+                let eval = hashchain::HashchainEval {
+                    log_rows: trace.log_rows,
+                    links,
+                };
+                (eval, interaction, expected)
+            })?;
+            (statement, Vec::new(), proof, width)
         }
         JobType::Matmul => {
             let n = spec.size as usize;
-            let log_rows = padded_log_rows(n * n);
             let (a, b) = matmul::inputs(spec);
             let c = a.mul(&b);
             let trace = matmul::witness::trace(&a, &b, &c, log_rows);
@@ -287,26 +270,19 @@ pub fn prove_job(
                 },
             };
             let width = trace.width();
-            let proof = prove_air(
-                &statement,
-                policy,
-                trace,
-                matmul::LOG_EXPAND,
-                &mut clock,
-                |channel, trace| {
-                    let entries = matmul::MatmulEntries::draw(channel);
-                    let interaction = matmul::witness::interaction(trace, n, &entries);
-                    let expected = matmul::public_sum(&a, &b, &c, &entries);
-                    let eval = matmul::MatmulEval {
-                        log_rows: trace.log_rows,
-                        n,
-                        entries,
-                    };
-                    (eval, interaction, expected)
-                },
-            )?;
+            let proof = prove_air(&statement, policy, trace, &mut clock, |channel, trace| {
+                let entries = matmul::MatmulEntries::draw(channel);
+                let interaction = matmul::witness::interaction(trace, n, &entries);
+                let expected = matmul::public_sum(&a, &b, &c, &entries);
+                let eval = matmul::MatmulEval {
+                    log_rows: trace.log_rows,
+                    n,
+                    entries,
+                };
+                (eval, interaction, expected)
+            })?;
             let output = c.entries.iter().map(|v| v.0).collect();
-            (statement, output, proof, width, log_rows)
+            (statement, output, proof, width)
         }
     };
 
@@ -337,7 +313,6 @@ fn prove_air<E: FrameworkEval + Sync>(
     statement: &Statement,
     policy: &SecurityPolicy,
     trace: Columns,
-    log_expand: u32,
     clock: &mut StageClock<'_>,
     interact: impl FnOnce(&mut Blake2sChannel, &Columns) -> (E, InteractionTrace, SecureField),
 ) -> Result<StarkProof<Blake2sMerkleHasher>, ProveError> {
@@ -345,7 +320,7 @@ fn prove_air<E: FrameworkEval + Sync>(
     let config = policy.config();
     clock.enter(ProveStage::CommitTrace);
     let twiddles = SimdBackend::precompute_twiddles(
-        CanonicCoset::new(trace.log_rows + log_expand + config.fri_config.log_blowup_factor)
+        CanonicCoset::new(trace.log_rows + LOG_EXPAND + config.fri_config.log_blowup_factor)
             .circle_domain()
             .half_coset,
     );

@@ -108,19 +108,13 @@ pub struct Bytes32(pub [u8; 32]);
 impl Bytes32 {
     /// Lower-case hex.
     pub fn to_hex(&self) -> String {
-        self.0.iter().map(|b| format!("{b:02x}")).collect()
+        hex::encode(self.0)
     }
 
     /// Parses 64 hex characters.
     pub fn from_hex(s: &str) -> Option<Self> {
-        let s = s.trim();
-        if s.len() != 64 || !s.is_ascii() {
-            return None;
-        }
         let mut out = [0u8; 32];
-        for (i, byte) in out.iter_mut().enumerate() {
-            *byte = u8::from_str_radix(&s[2 * i..2 * i + 2], 16).ok()?;
-        }
+        hex::decode_to_slice(s.trim(), &mut out).ok()?;
         Some(Self(out))
     }
 }
@@ -193,14 +187,6 @@ impl JobSpec {
             });
         }
         Ok(())
-    }
-
-    /// Rows in the execution trace before padding.
-    pub fn trace_rows(&self) -> u64 {
-        match self.job_type {
-            JobType::Fib | JobType::Hashchain => u64::from(self.size),
-            JobType::Matmul => u64::from(self.size) * u64::from(self.size),
-        }
     }
 }
 
@@ -308,6 +294,9 @@ mod tests {
         let b = Bytes32([0xab; 32]);
         assert_eq!(Bytes32::from_hex(&b.to_hex()), Some(b));
         assert_eq!(Bytes32::from_hex("zz"), None);
+        assert_eq!(Bytes32::from_hex(&"ab".repeat(31)), None);
+        assert_eq!(Bytes32::from_hex(&"ab".repeat(33)), None);
+        assert_eq!(Bytes32::from_hex(&"AB".repeat(32)), Some(b));
         let json = serde_json::to_string(&b).unwrap();
         assert_eq!(serde_json::from_str::<Bytes32>(&json).unwrap(), b);
     }

@@ -20,18 +20,24 @@ use stwo_constraint_framework::{FrameworkComponent, FrameworkEval, TraceLocation
 
 use crate::air::{fib, hashchain, matmul};
 use crate::package::{decode_package, proof_hash, PackageError, PACKAGE_VERSION};
-use crate::params::{SecurityPolicy, MAX_PACKAGE_BYTES};
+use crate::params::{describe_config, SecurityPolicy, MAX_PACKAGE_BYTES};
 use crate::statement::{Bytes32, JobSpec, PublicOutputs, Statement};
 
 /// Why a package was rejected. [`Rejection::code`] names the failed check.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Rejection {
-    /// The package is larger than the cap (or decompresses past its limit).
+    /// The package is larger than the cap.
     #[error("package is {bytes} bytes, over the {limit}-byte cap")]
     Oversized {
         /// Size seen.
         bytes: usize,
         /// The cap.
+        limit: usize,
+    },
+    /// The package decompresses past the limit (a zstd bomb, or a body no prover makes).
+    #[error("package decompresses past the {limit}-byte limit")]
+    DecompressedTooLarge {
+        /// The limit.
         limit: usize,
     },
     /// The bytes are not a well-formed package.
@@ -82,7 +88,7 @@ impl Rejection {
     /// Stable, machine-readable name of the failed check.
     pub fn code(&self) -> &'static str {
         match self {
-            Rejection::Oversized { .. } => "oversized",
+            Rejection::Oversized { .. } | Rejection::DecompressedTooLarge { .. } => "oversized",
             Rejection::Malformed(_) => "malformed",
             Rejection::UnsupportedVersion(_) => "unsupported_version",
             Rejection::InvalidStatement(_) => "invalid_statement",
@@ -99,10 +105,7 @@ impl Rejection {
 impl From<PackageError> for Rejection {
     fn from(e: PackageError) -> Self {
         match e {
-            PackageError::TooLarge { limit } => Rejection::Oversized {
-                bytes: limit + 1,
-                limit,
-            },
+            PackageError::TooLarge { limit } => Rejection::DecompressedTooLarge { limit },
             other => Rejection::Malformed(other.to_string()),
         }
     }
@@ -182,7 +185,7 @@ impl Verifier {
         let config = self.policy.config();
         if !self.policy.matches(&body.proof.0.config) {
             return Err(Rejection::SecurityParameters {
-                found: describe(&body.proof.0.config),
+                found: describe_config(&body.proof.0.config),
                 required: self.policy.to_string(),
             });
         }
@@ -197,32 +200,14 @@ impl Verifier {
     }
 }
 
-fn describe(config: &PcsConfig) -> String {
-    format!(
-        "{} bits (pow {} + log_blowup {} x {} queries; last layer 2^{}, fold {}, lifting {:?})",
-        config.security_bits(),
-        config.pow_bits,
-        config.fri_config.log_blowup_factor,
-        config.fri_config.n_queries,
-        config.fri_config.log_last_layer_degree_bound,
-        config.fri_config.fold_step,
-        config.lifting_log_size
-    )
-}
-
-fn to_m31(values: &[u32], what: &str) -> Result<Vec<BaseField>, Rejection> {
-    values
-        .iter()
-        .map(|&v| {
-            if v < P {
-                Ok(BaseField::from_u32_unchecked(v))
-            } else {
-                Err(Rejection::PublicInputs(format!(
-                    "{what} holds {v}, not a canonical M31 value"
-                )))
-            }
-        })
-        .collect()
+/// Checks that every value is a canonical M31 element (below p).
+fn check_canonical(values: &[u32], what: &str) -> Result<(), Rejection> {
+    match values.iter().find(|&&v| v >= P) {
+        None => Ok(()),
+        Some(v) => Err(Rejection::PublicInputs(format!(
+            "{what} holds {v}, not a canonical M31 value"
+        ))),
+    }
 }
 
 fn check_stark(
@@ -244,7 +229,6 @@ fn check_stark(
                 channel,
                 &mut scheme,
                 proof,
-                fib::n_columns(),
                 |channel| {
                     let inputs = fib::FibInputs::draw(channel);
                     let sum = fib::public_sum(spec, &inputs);
@@ -258,15 +242,12 @@ fn check_stark(
         }
         PublicOutputs::Hashchain { final_state } => {
             no_output(output)?;
-            let state = to_m31(final_state, "final state")?;
-            let final_state: [BaseField; 16] = state
-                .try_into()
-                .map_err(|_| Rejection::PublicInputs("final state is not 16 elements".into()))?;
+            check_canonical(final_state, "final state")?;
+            let final_state = final_state.map(BaseField::from_u32_unchecked);
             run_stwo(
                 channel,
                 &mut scheme,
                 proof,
-                hashchain::n_columns(),
                 |channel| {
                     let links = hashchain::ChainLinks::draw(channel);
                     let sum = hashchain::public_sum(spec, &final_state, &links);
@@ -302,9 +283,13 @@ fn check_stark(
                     n * n
                 )));
             }
+            check_canonical(output, "C")?;
             let c = matmul::Matrix {
                 n,
-                entries: to_m31(output, "C")?,
+                entries: output
+                    .iter()
+                    .map(|&v| BaseField::from_u32_unchecked(v))
+                    .collect(),
             };
             if c.digest() != *digest_c {
                 return Err(Rejection::PublicInputs(
@@ -315,7 +300,6 @@ fn check_stark(
                 channel,
                 &mut scheme,
                 proof,
-                matmul::n_columns(n),
                 |channel| {
                     let entries = matmul::MatmulEntries::draw(channel);
                     let sum = matmul::public_sum(&a, &b, &c, &entries);
@@ -355,7 +339,6 @@ fn run_stwo<E: FrameworkEval>(
     channel: &mut Blake2sChannel,
     scheme: &mut CommitmentSchemeVerifier<Blake2sMerkleChannel>,
     proof: StarkProof<Blake2sMerkleHasher>,
-    trace_columns: usize,
     draw: impl FnOnce(&mut Blake2sChannel) -> (E, SecureField),
     shape_only: impl FnOnce() -> E,
 ) -> Result<(), Rejection> {
@@ -366,7 +349,7 @@ fn run_stwo<E: FrameworkEval>(
         SecureField::default(),
     );
     let sizes = probe.trace_log_degree_bounds();
-    check_shape(&proof, &sizes, trace_columns)?;
+    check_shape(&proof, &sizes)?;
 
     scheme.commit(proof.0.commitments[0], &sizes[0], channel);
     scheme.commit(proof.0.commitments[1], &sizes[1], channel);
@@ -392,16 +375,10 @@ fn run_stwo<E: FrameworkEval>(
 fn check_shape(
     proof: &StarkProof<Blake2sMerkleHasher>,
     sizes: &stwo::core::pcs::TreeVec<Vec<u32>>,
-    trace_columns: usize,
 ) -> Result<(), Rejection> {
     let p = &proof.0;
-    // Preprocessed, trace, interaction, composition.
+    // Preprocessed, trace and interaction (from the AIR), then the composition polynomial.
     const TREES: usize = 4;
-    if sizes.len() != 3 || sizes[1].len() != trace_columns {
-        return Err(Rejection::ProofShape(
-            "AIR layout disagrees with its column count".into(),
-        ));
-    }
     let expected_columns = [sizes[0].len(), sizes[1].len(), sizes[2].len(), 8];
     if p.commitments.len() != TREES {
         return Err(Rejection::ProofShape(format!(

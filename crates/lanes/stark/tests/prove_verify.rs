@@ -107,6 +107,8 @@ fn one_byte_of_the_proof_changed_is_rejected() {
 fn other_public_inputs_are_rejected() {
     for job_type in JobType::ALL {
         let (spec, package) = prove(job_type, 4, 2);
+        // The untouched package verifies, so each rejection below is due to its one change.
+        Verifier::default().verify(&package, Some(&spec)).unwrap();
         // The caller expected another job.
         let other = JobSpec::new(job_type, 4, [3; 32]).unwrap();
         assert_eq!(
@@ -146,7 +148,6 @@ fn other_public_inputs_are_rejected() {
             });
             assert_eq!(code(&consistent, None), "proof_invalid");
         }
-        let _ = spec;
     }
 
     // Hashchain: a different claimed final state.
@@ -234,7 +235,9 @@ fn oversized_packages_are_rejected_before_decoding() {
     let mut bomb = hallmark_stark::package::MAGIC.to_vec();
     bomb.extend(zstd_compress(&bomb_body));
     assert!(bomb.len() < 64 * 1024);
-    assert_eq!(code(&bomb, None), "oversized");
+    let err = Verifier::default().verify(&bomb, None).unwrap_err();
+    assert_eq!(err.code(), "oversized");
+    assert!(err.to_string().contains("decompresses past"), "{err}");
 }
 
 fn zstd_compress(data: &[u8]) -> Vec<u8> {

@@ -15,9 +15,6 @@ use crate::statement::JobSpec;
 
 /// Elements per sequence (trace columns besides the enabler).
 pub const FIB_WIDTH: usize = 64;
-/// Constraint degree is at most 3 (logup), so the composition domain is twice the trace.
-pub const LOG_EXPAND: u32 = 1;
-
 relation!(FibInputs, 2);
 
 /// The fib AIR for one trace size.
@@ -35,7 +32,7 @@ impl FrameworkEval for FibEval {
     }
 
     fn max_constraint_log_degree_bound(&self) -> u32 {
-        self.log_rows + LOG_EXPAND
+        self.log_rows + super::LOG_EXPAND
     }
 
     fn evaluate<E: EvalAtRow>(&self, mut eval: E) -> E {

@@ -18,10 +18,6 @@ use super::poseidon::{permute_with, N_PERMUTATION_COLUMNS, N_STATE};
 use crate::field::M31Stream;
 use crate::statement::JobSpec;
 
-/// Constraint degree is at most 3 (S-box squares are columns), so the composition domain is
-/// twice the trace.
-pub const LOG_EXPAND: u32 = 1;
-
 relation!(ChainLinks, 17);
 
 /// The hashchain AIR for one trace size.
@@ -39,7 +35,7 @@ impl FrameworkEval for HashchainEval {
     }
 
     fn max_constraint_log_degree_bound(&self) -> u32 {
-        self.log_rows + LOG_EXPAND
+        self.log_rows + super::LOG_EXPAND
     }
 
     fn evaluate<E: EvalAtRow>(&self, mut eval: E) -> E {
@@ -140,17 +136,20 @@ pub mod witness {
         let zero = BaseField::from_u32_unchecked(0);
         let mut cols = vec![vec![zero; rows]; super::n_columns()];
         let mut state = initial_state(spec);
+        // Padding rows (enabler and index 0) all permute the zero state: compute it once.
+        let padding = permutation_row([zero; N_STATE]).0;
         for r in 0..rows {
-            let real = r < spec.size as usize;
-            let input = if real { state } else { [zero; N_STATE] };
-            let (values, output) = permutation_row(input);
-            cols[0][r] = BaseField::from_u32_unchecked(u32::from(real));
-            cols[1][r] = BaseField::from_u32_unchecked(if real { r as u32 } else { 0 });
+            let values = if r < spec.size as usize {
+                let (values, output) = permutation_row(state);
+                state = output;
+                cols[0][r] = BaseField::from_u32_unchecked(1);
+                cols[1][r] = BaseField::from_u32_unchecked(r as u32);
+                values
+            } else {
+                padding.clone()
+            };
             for (c, v) in values.into_iter().enumerate() {
                 cols[FIRST_STATE_COLUMN + c][r] = v;
-            }
-            if real {
-                state = output;
             }
         }
         (Columns::new(log_rows, cols), state)

@@ -18,9 +18,6 @@ use crate::statement::{Bytes32, JobSpec};
 
 /// Largest matrix dimension (keeps the proof under the size cap).
 pub const MAX_N: usize = 128;
-/// Constraint degree is at most 3, so the composition domain is twice the trace.
-pub const LOG_EXPAND: u32 = 1;
-
 const TAG_A: u32 = 1;
 const TAG_B: u32 = 2;
 const TAG_C: u32 = 3;
@@ -44,7 +41,7 @@ impl FrameworkEval for MatmulEval {
     }
 
     fn max_constraint_log_degree_bound(&self) -> u32 {
-        self.log_rows + LOG_EXPAND
+        self.log_rows + super::LOG_EXPAND
     }
 
     fn evaluate<E: EvalAtRow>(&self, mut eval: E) -> E {
