@@ -21,7 +21,7 @@ pub mod yuma;
 pub use median::{consensus_scores, weighted_median, weighted_median_columns, ValidatorScores};
 pub use quorum::{Quorum, QuorumError};
 pub use votes::{
-    tally_votes, verify_certificate, CertificateError, JobVote, SlashReason, Slashing,
+    tally_votes, verify_certificate, CertificateError, JobResult, JobVote, SlashReason, Slashing,
     VoteCertificate, VoteEquivocation, VoteOutcome, VoteTally,
 };
 pub use winner::{agrees, decide_round, select_winner, RoundDecision, WinnerPolicy};

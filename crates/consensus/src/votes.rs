@@ -31,6 +31,22 @@ impl SignedPayload for JobVote {
     const PAYLOAD_TYPE: &'static str = "application/vnd.hallmark.job-vote+json";
 }
 
+/// A worker's signed claim that `result_digest` is its result for `job_id`. Settling a job
+/// on the ledger needs it: a rejected certificate slashes exactly the worker that signed this.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobResult {
+    /// The job.
+    pub job_id: String,
+    /// The worker that produced the result (and signs this).
+    pub worker: PublicKey,
+    /// The result (the proof package's BLAKE3 hash, hex).
+    pub result_digest: String,
+}
+
+impl SignedPayload for JobResult {
+    const PAYLOAD_TYPE: &'static str = "application/vnd.hallmark.job-result+json";
+}
+
 /// Where a job stands after counting its votes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -52,6 +68,37 @@ pub struct VoteEquivocation {
     pub first: Signed<JobVote>,
     /// The conflicting vote.
     pub second: Signed<JobVote>,
+}
+
+impl VoteEquivocation {
+    /// Checks the evidence on its own: both votes signed by `validator`, about one job, and
+    /// different. Anyone (the ledger slashing on it) can run this without trusting who sent it.
+    pub fn check(&self) -> Result<String, CertificateError> {
+        let bad = |index: usize, reason: String| CertificateError::BadVote { index, reason };
+        let first = self
+            .first
+            .verify()
+            .map_err(|e| bad(0, format!("signature: {e}")))?;
+        let second = self
+            .second
+            .verify()
+            .map_err(|e| bad(1, format!("signature: {e}")))?;
+        for (index, signer) in [(0, first.signer), (1, second.signer)] {
+            if signer != self.validator {
+                return Err(bad(
+                    index,
+                    format!("signed by {signer}, not {}", self.validator),
+                ));
+            }
+        }
+        if first.payload.job_id != second.payload.job_id {
+            return Err(bad(1, "the votes are about different jobs".into()));
+        }
+        if first.payload == second.payload {
+            return Err(bad(1, "the votes are the same vote".into()));
+        }
+        Ok(first.payload.job_id)
+    }
 }
 
 /// A vote that was not counted, and why.
@@ -220,6 +267,23 @@ impl VoteTally {
     /// Who is slashed once the job is settled: the worker of a rejected result, every
     /// validator whose counted vote went against the settled outcome, and every equivocator.
     pub fn slashings(&self, worker: &PublicKey) -> Vec<Slashing> {
+        let Some(cert) = self.certificate() else {
+            return Vec::new();
+        };
+        let mut out = cert.slashings(worker);
+        out.extend(self.equivocations.iter().map(|e| Slashing {
+            who: e.validator,
+            reason: SlashReason::Equivocation,
+        }));
+        out
+    }
+}
+
+impl VoteCertificate {
+    /// Who a settled certificate slashes: the worker of a rejected result and every validator
+    /// whose vote in it went against the outcome. Call after [`verify_certificate`] passed;
+    /// votes whose signature does not check are skipped.
+    pub fn slashings(&self, worker: &PublicKey) -> Vec<Slashing> {
         let mut out = Vec::new();
         if self.outcome == VoteOutcome::Pending {
             return out;
@@ -231,19 +295,15 @@ impl VoteTally {
             });
         }
         let settled_valid = self.outcome == VoteOutcome::Approved;
-        for (signer, valid, _) in &self.counted {
-            if *valid != settled_valid {
-                out.push(Slashing {
-                    who: *signer,
-                    reason: SlashReason::DissentingVote,
-                });
+        for envelope in &self.votes {
+            if let Ok(v) = envelope.verify() {
+                if v.payload.valid != settled_valid {
+                    out.push(Slashing {
+                        who: v.signer,
+                        reason: SlashReason::DissentingVote,
+                    });
+                }
             }
-        }
-        for e in &self.equivocations {
-            out.push(Slashing {
-                who: e.validator,
-                reason: SlashReason::Equivocation,
-            });
         }
         out
     }
@@ -468,6 +528,47 @@ mod tests {
             Quorum::TWO_THIRDS,
         );
         assert_eq!(tally.equivocations.len(), 1);
+    }
+
+    #[test]
+    fn equivocation_evidence_checks_on_its_own() {
+        let (keys, _) = validators(&[100, 100]);
+        let evidence = VoteEquivocation {
+            validator: keys[0].public(),
+            first: vote(&keys[0], "j", "d", true),
+            second: vote(&keys[0], "j", "d", false),
+        };
+        assert_eq!(evidence.check().unwrap(), "j");
+        // The same vote twice is not equivocation.
+        let same = VoteEquivocation {
+            second: evidence.first.clone(),
+            ..evidence.clone()
+        };
+        assert!(same.check().unwrap_err().to_string().contains("same vote"));
+        // Votes about two jobs are not equivocation.
+        let two_jobs = VoteEquivocation {
+            second: vote(&keys[0], "k", "d", false),
+            ..evidence.clone()
+        };
+        assert!(two_jobs.check().is_err());
+        // Someone else's vote cannot frame a validator.
+        let framed = VoteEquivocation {
+            second: vote(&keys[1], "j", "d", false),
+            ..evidence.clone()
+        };
+        assert!(framed
+            .check()
+            .unwrap_err()
+            .to_string()
+            .contains("signed by"));
+        // A tampered envelope fails its signature.
+        let mut env = evidence.second.envelope().clone();
+        env.payload = evidence.first.envelope().payload.clone();
+        let tampered = VoteEquivocation {
+            second: Signed::from_envelope(env),
+            ..evidence
+        };
+        assert!(tampered.check().is_err());
     }
 
     #[test]

@@ -4,19 +4,21 @@
 use async_trait::async_trait;
 use hallmark_consensus::commitment::{parse_commitment, EquivocationEvidence};
 use hallmark_consensus::yuma::{yuma_epoch, YumaInput};
+use hallmark_consensus::{verify_certificate, Quorum, SlashReason, Slashing, VoteOutcome};
 use hallmark_core::canonical::to_canonical_bytes;
 use hallmark_core::{sha256, PublicKey, Signed};
 use hallmark_core::{Envelope, Keypair};
 use hallmark_log::SignedCheckpoint;
 use hallmark_store::{
-    AccountRow, CommitmentRow, EquivocationRow, LedgerCommit, LedgerTxRow, NeuronRow, Store,
-    TransparencyLog, WeightsRow,
+    AccountRow, CommitmentRow, EquivocationRow, LedgerCommit, LedgerTxRow, NeuronRow,
+    SettledJobRow, SlashRow, Store, TransparencyLog, WeightsRow,
 };
 use serde::{Deserialize, Serialize};
 use tokio::sync::Mutex;
 
 use crate::types::{
-    Commitment, LedgerTx, Metagraph, Neuron, Role, TxBody, TxReceipt, ValidatorWeights, YumaEpoch,
+    Commitment, LedgerTx, Metagraph, Neuron, Role, SettledJob, Slash, TxBody, TxReceipt,
+    ValidatorWeights, YumaEpoch,
 };
 use crate::{Ledger, LedgerError};
 
@@ -43,6 +45,10 @@ pub struct LedgerParams {
     pub kappa: f64,
     /// Yuma bonds EMA coefficient.
     pub bonds_alpha: f64,
+    /// The share of stake a slashing removes, in basis points (1000 = 10%).
+    pub slash_fraction_bps: u64,
+    /// The share of validator stake a job certificate must carry.
+    pub job_quorum: Quorum,
 }
 
 impl Default for LedgerParams {
@@ -54,6 +60,8 @@ impl Default for LedgerParams {
             emission_per_epoch: 1_000_000_000,
             kappa: 0.5,
             bonds_alpha: 0.1,
+            slash_fraction_bps: 1_000,
+            job_quorum: Quorum::TWO_THIRDS,
         }
     }
 }
@@ -327,6 +335,31 @@ impl DevnetLedger {
             }
             // Checked below, once the transaction hash it is stored with is known.
             TxBody::CommitScores { .. } => {}
+            TxBody::SettleJob {
+                certificate,
+                result,
+            } => {
+                let (settled, slashings) = self.check_settlement(certificate, result, seq).await?;
+                commit.settled_job = Some(settled);
+                self.apply_slashings(&mut commit, &certificate.job_id, &slashings, seq)
+                    .await?;
+            }
+            TxBody::SlashEquivocation { evidence } => {
+                let job_id = evidence
+                    .check()
+                    .map_err(|e| LedgerError::InvalidEvidence(format!("equivocation: {e}")))?;
+                let hotkey = evidence.validator.to_ss58();
+                match self.store.neuron(&hotkey).await? {
+                    Some(n) if n.role == Role::Validator.as_str() => {}
+                    _ => return Err(LedgerError::NotRegistered(format!("validator {hotkey}"))),
+                }
+                let slashing = Slashing {
+                    who: evidence.validator,
+                    reason: SlashReason::Equivocation,
+                };
+                self.apply_slashings(&mut commit, &job_id, &[slashing], seq)
+                    .await?;
+            }
         }
         account.nonce = tx.nonce;
         commit.accounts.push(account);
@@ -436,6 +469,118 @@ impl DevnetLedger {
             envelope: envelope_text,
             tx_hash: tx_hash.to_string(),
         })
+    }
+
+    /// Checks a settlement against the ledger's own state: the worker's signature on its
+    /// result, the result being the one certified, the worker registered, the job not yet
+    /// settled, and the certificate's votes reaching its outcome by current validator stake.
+    async fn check_settlement(
+        &self,
+        certificate: &hallmark_consensus::VoteCertificate,
+        result: &Signed<hallmark_consensus::JobResult>,
+        seq: u64,
+    ) -> Result<(SettledJobRow, Vec<Slashing>), LedgerError> {
+        let verified = result
+            .verify()
+            .map_err(|e| LedgerError::InvalidEvidence(format!("job result: {e}")))?;
+        let r = verified.payload;
+        if verified.signer != r.worker {
+            return Err(LedgerError::InvalidEvidence(format!(
+                "job result names worker {} but is signed by {}",
+                r.worker, verified.signer
+            )));
+        }
+        if r.job_id != certificate.job_id || r.result_digest != certificate.result_digest {
+            return Err(LedgerError::InvalidEvidence(
+                "the certificate is about another job or result than the worker's".into(),
+            ));
+        }
+        let worker = r.worker.to_ss58();
+        match self.store.neuron(&worker).await? {
+            Some(n) if n.role == Role::Worker.as_str() => {}
+            _ => return Err(LedgerError::NotRegistered(format!("worker {worker}"))),
+        }
+        if self.store.settled_job(&r.job_id).await?.is_some() {
+            return Err(LedgerError::AlreadySettled(r.job_id));
+        }
+        let stakes = self
+            .store
+            .neurons()
+            .await?
+            .into_iter()
+            .filter(|n| n.role == Role::Validator.as_str() && n.stake > 0)
+            .map(|n| {
+                let key: PublicKey = n.hotkey.parse().map_err(|_| {
+                    LedgerError::Invalid(format!("stored hotkey {} is not a key", n.hotkey))
+                })?;
+                Ok((key, n.stake))
+            })
+            .collect::<Result<_, LedgerError>>()?;
+        verify_certificate(certificate, &stakes, self.params.job_quorum)
+            .map_err(|e| LedgerError::InvalidEvidence(format!("certificate: {e}")))?;
+        let outcome = match certificate.outcome {
+            VoteOutcome::Approved => "approved",
+            VoteOutcome::Rejected => "rejected",
+            VoteOutcome::Pending => {
+                return Err(LedgerError::InvalidEvidence(
+                    "a pending tally settles nothing".into(),
+                ))
+            }
+        };
+        let slashings = certificate.slashings(&r.worker);
+        Ok((
+            SettledJobRow {
+                job_id: r.job_id,
+                outcome: outcome.into(),
+                result_digest: r.result_digest,
+                worker,
+                seq,
+            },
+            slashings,
+        ))
+    }
+
+    /// Removes the configured fraction of each slashed hotkey's stake (at least 1 while it
+    /// has any), once per hotkey, job and reason.
+    async fn apply_slashings(
+        &self,
+        commit: &mut LedgerCommit,
+        job_id: &str,
+        slashings: &[Slashing],
+        seq: u64,
+    ) -> Result<(), LedgerError> {
+        for s in slashings {
+            let hotkey = s.who.to_ss58();
+            let reason = slash_reason_name(s.reason);
+            if self.store.slashed(&hotkey, job_id, reason).await? {
+                return Err(LedgerError::AlreadySlashed {
+                    hotkey,
+                    job_id: job_id.to_string(),
+                    reason: reason.into(),
+                });
+            }
+            let Some(mut neuron) = self.store.neuron(&hotkey).await? else {
+                return Err(LedgerError::NotRegistered(hotkey));
+            };
+            let fraction =
+                u128::from(neuron.stake) * u128::from(self.params.slash_fraction_bps) / 10_000;
+            let amount = u64::try_from(fraction)
+                .unwrap_or(neuron.stake)
+                .max(u64::from(
+                    neuron.stake > 0 && self.params.slash_fraction_bps > 0,
+                ))
+                .min(neuron.stake);
+            neuron.stake -= amount;
+            commit.neurons.push(neuron);
+            commit.slashes.push(SlashRow {
+                hotkey,
+                job_id: job_id.to_string(),
+                reason: reason.into(),
+                amount,
+                seq,
+            });
+        }
+        Ok(())
     }
 
     /// Computes Yuma for `epoch` from the weights validators set for it, the neurons'
@@ -578,6 +723,25 @@ fn check_link(prev: &str, seq: u64, row: &LedgerTxRow) -> Result<String, LedgerE
     Ok(hash)
 }
 
+/// The wire name of a slashing reason.
+fn slash_reason_name(r: SlashReason) -> &'static str {
+    match r {
+        SlashReason::RejectedResult => "rejected_result",
+        SlashReason::DissentingVote => "dissenting_vote",
+        SlashReason::Equivocation => "equivocation",
+    }
+}
+
+fn parse_slash_reason(s: &str) -> Option<SlashReason> {
+    [
+        SlashReason::RejectedResult,
+        SlashReason::DissentingVote,
+        SlashReason::Equivocation,
+    ]
+    .into_iter()
+    .find(|r| slash_reason_name(*r) == s)
+}
+
 fn validate_axon(axon: &str) -> Result<(), LedgerError> {
     let ok = (axon.starts_with("http://") || axon.starts_with("https://"))
         && axon.len() <= 256
@@ -685,6 +849,42 @@ impl Ledger for DevnetLedger {
                     .map_err(|e| LedgerError::Invalid(format!("stored evidence: {e}")))
             })
             .collect()
+    }
+
+    async fn slashes(&self) -> Result<Vec<Slash>, LedgerError> {
+        let corrupt = |what: &str| LedgerError::Invalid(format!("stored slash: bad {what}"));
+        self.store
+            .slashes()
+            .await?
+            .into_iter()
+            .map(|r| {
+                Ok(Slash {
+                    hotkey: r.hotkey.parse().map_err(|_| corrupt("hotkey"))?,
+                    reason: parse_slash_reason(&r.reason).ok_or_else(|| corrupt("reason"))?,
+                    job_id: r.job_id,
+                    amount: r.amount,
+                    seq: r.seq,
+                })
+            })
+            .collect()
+    }
+
+    async fn settled_job(&self, job_id: &str) -> Result<Option<SettledJob>, LedgerError> {
+        let corrupt = |what: &str| LedgerError::Invalid(format!("stored settlement: bad {what}"));
+        let Some(r) = self.store.settled_job(job_id).await? else {
+            return Ok(None);
+        };
+        Ok(Some(SettledJob {
+            outcome: match r.outcome.as_str() {
+                "approved" => VoteOutcome::Approved,
+                "rejected" => VoteOutcome::Rejected,
+                _ => return Err(corrupt("outcome")),
+            },
+            worker: r.worker.parse().map_err(|_| corrupt("worker"))?,
+            job_id: r.job_id,
+            result_digest: r.result_digest,
+            seq: r.seq,
+        }))
     }
 
     async fn yuma_epoch(&self, epoch: u64) -> Result<YumaEpoch, LedgerError> {
@@ -1152,5 +1352,153 @@ mod tests {
         )
         .unwrap();
         assert_eq!(cp.verify(&vkey).unwrap().size, applied);
+    }
+
+    #[tokio::test]
+    async fn settlements_and_equivocations_slash_from_evidence_alone() {
+        use hallmark_consensus::{tally_votes, JobResult, JobVote, VoteEquivocation};
+        let n = net(Store::open_url("sqlite::memory:").await.unwrap()).await;
+        let l = &n.ledger;
+        let vals: Vec<Keypair> = (10..13).map(|i| Keypair::from_seed(&[i; 32])).collect();
+        for v in &vals {
+            l.submit(n.tx(
+                &n.cold,
+                TxBody::Register {
+                    hotkey: v.public(),
+                    role: Role::Validator,
+                    stake: 1_000,
+                },
+            ))
+            .await
+            .unwrap();
+        }
+        l.submit(n.tx(
+            &n.cold,
+            TxBody::Register {
+                hotkey: n.work.public(),
+                role: Role::Worker,
+                stake: 500,
+            },
+        ))
+        .await
+        .unwrap();
+        let stakes: std::collections::BTreeMap<_, _> =
+            vals.iter().map(|v| (v.public(), 1_000u64)).collect();
+        let vote = |k: &Keypair, job: &str, valid: bool| {
+            Signed::sign(
+                &JobVote {
+                    job_id: job.into(),
+                    result_digest: "d".into(),
+                    valid,
+                },
+                k,
+            )
+            .unwrap()
+        };
+        let result = |job: &str, signer: &Keypair| {
+            Signed::sign(
+                &JobResult {
+                    job_id: job.into(),
+                    worker: n.work.public(),
+                    result_digest: "d".into(),
+                },
+                signer,
+            )
+            .unwrap()
+        };
+        let settle = |cert: hallmark_consensus::VoteCertificate, res| TxBody::SettleJob {
+            certificate: cert,
+            result: res,
+        };
+        let stake_of = |mg: &Metagraph, k: &Keypair| mg.neuron(&k.public()).unwrap().stake;
+
+        // Rejected: two invalid votes and one dissenting valid vote. The worker and the
+        // dissenter each lose 10%.
+        let votes = [
+            vote(&vals[0], "bad", false),
+            vote(&vals[1], "bad", false),
+            vote(&vals[2], "bad", true),
+        ];
+        let tally = tally_votes("bad", "d", &votes, &stakes, Quorum::TWO_THIRDS);
+        let cert = tally.certificate().unwrap();
+        // A result signed by someone other than the worker it names is refused.
+        let forged = l
+            .submit(n.tx(&n.cold, settle(cert.clone(), result("bad", &vals[0]))))
+            .await
+            .unwrap_err();
+        assert_eq!(forged.code(), "invalid_evidence");
+        l.submit(n.tx(&n.cold, settle(cert.clone(), result("bad", &n.work))))
+            .await
+            .unwrap();
+        let mg = l.metagraph().await.unwrap();
+        assert_eq!(stake_of(&mg, &n.work), 450);
+        assert_eq!(stake_of(&mg, &vals[2]), 900);
+        assert_eq!(stake_of(&mg, &vals[0]), 1_000);
+        // Settling twice is refused.
+        let again = l
+            .submit(n.tx(&n.cold, settle(cert, result("bad", &n.work))))
+            .await
+            .unwrap_err();
+        assert_eq!(again.code(), "already_settled");
+        let settled = l.settled_job("bad").await.unwrap().unwrap();
+        assert_eq!(settled.outcome, VoteOutcome::Rejected);
+
+        // A certificate claiming approval with too little stake is refused (stakes are now
+        // 1000, 1000, 900: one valid vote is far from 2/3).
+        let thin = hallmark_consensus::VoteCertificate {
+            job_id: "good".into(),
+            result_digest: "d".into(),
+            outcome: VoteOutcome::Approved,
+            votes: vec![vote(&vals[0], "good", true)],
+        };
+        let refused = l
+            .submit(n.tx(&n.cold, settle(thin, result("good", &n.work))))
+            .await
+            .unwrap_err();
+        assert_eq!(refused.code(), "invalid_evidence");
+        assert!(refused.to_string().contains("certificate"), "{refused}");
+
+        // Equivocation: both votes checked by the ledger itself, slashed once.
+        let evidence = VoteEquivocation {
+            validator: vals[1].public(),
+            first: vote(&vals[1], "good", true),
+            second: vote(&vals[1], "good", false),
+        };
+        l.submit(n.tx(
+            &n.cold,
+            TxBody::SlashEquivocation {
+                evidence: evidence.clone(),
+            },
+        ))
+        .await
+        .unwrap();
+        assert_eq!(stake_of(&l.metagraph().await.unwrap(), &vals[1]), 900);
+        let twice = l
+            .submit(n.tx(&n.cold, TxBody::SlashEquivocation { evidence }))
+            .await
+            .unwrap_err();
+        assert_eq!(twice.code(), "already_slashed");
+        let framed = VoteEquivocation {
+            validator: vals[0].public(),
+            first: vote(&vals[0], "good", true),
+            second: vote(&vals[1], "good", false),
+        };
+        let framed = l
+            .submit(n.tx(&n.cold, TxBody::SlashEquivocation { evidence: framed }))
+            .await
+            .unwrap_err();
+        assert_eq!(framed.code(), "invalid_evidence");
+        let slashes = l.slashes().await.unwrap();
+        let reasons: Vec<_> = slashes.iter().map(|s| (s.reason, s.amount)).collect();
+        assert_eq!(
+            reasons,
+            [
+                (SlashReason::RejectedResult, 50),
+                (SlashReason::DissentingVote, 100),
+                (SlashReason::Equivocation, 100)
+            ]
+        );
+        // Every applied transaction is still a sound chain.
+        l.audit_chain().await.unwrap();
     }
 }

@@ -10,8 +10,8 @@ mod types;
 
 pub use devnet::{DevnetLedger, Genesis, LedgerParams};
 pub use types::{
-    Commitment, LedgerTx, Metagraph, Neuron, Role, TxBody, TxReceipt, ValidatorWeights,
-    WeightEntry, YumaEpoch,
+    Commitment, LedgerTx, Metagraph, Neuron, Role, SettledJob, Slash, TxBody, TxReceipt,
+    ValidatorWeights, WeightEntry, YumaEpoch,
 };
 
 use async_trait::async_trait;
@@ -60,6 +60,19 @@ pub enum LedgerError {
     /// Weights for an epoch whose Yuma result is already computed.
     #[error("epoch {0} is closed")]
     EpochClosed(u64),
+    /// A job that is already settled (a replayed settlement).
+    #[error("job {0} is already settled")]
+    AlreadySettled(String),
+    /// The same slashing again.
+    #[error("{hotkey} is already slashed for {reason} on job {job_id}")]
+    AlreadySlashed {
+        hotkey: String,
+        job_id: String,
+        reason: String,
+    },
+    /// Evidence (a certificate, a signed result, equivocation) that does not check.
+    #[error("invalid evidence: {0}")]
+    InvalidEvidence(String),
     /// Something asked for that does not exist.
     #[error("not found: {0}")]
     NotFound(String),
@@ -86,6 +99,9 @@ impl LedgerError {
             LedgerError::Equivocation { .. } => "equivocation",
             LedgerError::EpochClosed(_) => "epoch_closed",
             LedgerError::NotFound(_) => "not_found",
+            LedgerError::AlreadySettled(_) => "already_settled",
+            LedgerError::AlreadySlashed { .. } => "already_slashed",
+            LedgerError::InvalidEvidence(_) => "invalid_evidence",
             LedgerError::Store(_) => "internal",
         }
     }
@@ -115,4 +131,8 @@ pub trait Ledger: Send + Sync {
     ) -> Result<Vec<hallmark_consensus::commitment::EquivocationEvidence>, LedgerError>;
     /// The Yuma epoch over the weights set for `epoch` (computing it closes the epoch).
     async fn yuma_epoch(&self, epoch: u64) -> Result<YumaEpoch, LedgerError>;
+    /// Every slashing applied, oldest first.
+    async fn slashes(&self) -> Result<Vec<Slash>, LedgerError>;
+    /// How a job was settled, if it was.
+    async fn settled_job(&self, job_id: &str) -> Result<Option<SettledJob>, LedgerError>;
 }

@@ -1,6 +1,7 @@
 //! Ledger transactions and the metagraph.
 
-use hallmark_core::{PublicKey, SignedPayload};
+use hallmark_consensus::{JobResult, SlashReason, VoteCertificate, VoteEquivocation, VoteOutcome};
+use hallmark_core::{PublicKey, Signed, SignedPayload};
 use serde::{Deserialize, Serialize};
 
 /// A neuron's role in the network.
@@ -57,6 +58,16 @@ pub enum TxBody {
     },
     /// Signed by a registered validator hotkey: its score-hash commitment for a run, once.
     CommitScores { run_id: String, commitment: String },
+    /// Signed by anyone (the coordinator in practice): settles a job once from its vote
+    /// certificate and the worker's signed result. The ledger re-checks both against its own
+    /// stake table and slashes the worker of a rejected result and every dissenting voter.
+    SettleJob {
+        certificate: VoteCertificate,
+        result: Signed<JobResult>,
+    },
+    /// Signed by anyone: two conflicting signed votes of one validator on one job. The ledger
+    /// checks them itself and slashes the validator once per job.
+    SlashEquivocation { evidence: VoteEquivocation },
 }
 
 impl TxBody {
@@ -67,6 +78,8 @@ impl TxBody {
             TxBody::ServeAxon { .. } => "serve_axon",
             TxBody::SetWeights { .. } => "set_weights",
             TxBody::CommitScores { .. } => "commit_scores",
+            TxBody::SettleJob { .. } => "settle_job",
+            TxBody::SlashEquivocation { .. } => "slash_equivocation",
         }
     }
 }
@@ -168,4 +181,27 @@ pub struct YumaEpoch {
     /// The epoch's emission in ledger units per neuron (floor of share × emission).
     pub emission: Vec<u64>,
     pub bonds: Vec<Vec<f64>>,
+}
+
+/// Stake the ledger removed from a hotkey, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Slash {
+    pub hotkey: PublicKey,
+    pub job_id: String,
+    pub reason: SlashReason,
+    /// Stake removed (burned).
+    pub amount: u64,
+    /// The transaction that applied it.
+    pub seq: u64,
+}
+
+/// How the ledger settled a job.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SettledJob {
+    pub job_id: String,
+    pub outcome: VoteOutcome,
+    pub result_digest: String,
+    pub worker: PublicKey,
+    /// The settling transaction.
+    pub seq: u64,
 }

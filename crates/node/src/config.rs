@@ -46,6 +46,8 @@ pub struct LedgerSection {
     pub genesis: Vec<GenesisBalance>,
     pub min_validator_stake: u64,
     pub min_worker_stake: u64,
+    /// The share of stake one slashing removes, in basis points (1000 = 10%).
+    pub slash_fraction_bps: u64,
 }
 
 impl Default for LedgerSection {
@@ -55,6 +57,7 @@ impl Default for LedgerSection {
             genesis: Vec::new(),
             min_validator_stake: 1_000,
             min_worker_stake: 100,
+            slash_fraction_bps: 1_000,
         }
     }
 }
@@ -96,6 +99,33 @@ pub struct CoordinatorSection {
     pub operators: Vec<PublicKey>,
     /// Secure-compute intake (the tee lane).
     pub compute: ComputeSection,
+    /// Proven jobs (the stark lane).
+    pub jobs: JobsSection,
+}
+
+/// How the coordinator hands out proven jobs and counts their votes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct JobsSection {
+    /// How long a worker holds a job before it is presumed dead and the job is queued again.
+    pub lease_ms: u64,
+    /// Share of validator stake (numerator, denominator) whose valid votes approve a proof.
+    pub quorum: (u64, u64),
+    /// Most jobs waiting for a worker; more are refused with `429 queue_full`.
+    pub max_queued: u64,
+    /// How often settled jobs and equivocation evidence are taken to the ledger.
+    pub settle_poll_ms: u64,
+}
+
+impl Default for JobsSection {
+    fn default() -> Self {
+        Self {
+            lease_ms: 120_000,
+            quorum: (2, 3),
+            max_queued: 10_000,
+            settle_poll_ms: 1_000,
+        }
+    }
 }
 
 /// How the coordinator checks and lists secure-compute providers.
@@ -173,7 +203,7 @@ pub struct ValidatorSection {
     pub collect_timeout_ms: u64,
     pub poll_ms: u64,
     /// Devnet fault injection: sign two different reports per run, commit both, serve the
-    /// second to every request after the first.
+    /// second to every request after the first; and sign two opposite votes on every job.
     pub equivocate: bool,
     /// Drop a peer report whose scores do not hash to the peer's ledger commitment (and a
     /// report from a peer that made none before the collection deadline).
@@ -250,6 +280,10 @@ pub struct WorkerSection {
     /// Devnet handicap: wait this long before submitting each witness (simulates slower hardware).
     pub submit_delay_ms: u64,
     pub poll_ms: u64,
+    /// Claim and prove stark jobs from the coordinator.
+    pub prove_jobs: bool,
+    /// Devnet fault injection: flip one byte of every proof package before handing it in.
+    pub corrupt_proofs: bool,
 }
 
 impl Default for WorkerSection {
@@ -257,6 +291,8 @@ impl Default for WorkerSection {
         Self {
             submit_delay_ms: 0,
             poll_ms: 200,
+            prove_jobs: true,
+            corrupt_proofs: false,
         }
     }
 }

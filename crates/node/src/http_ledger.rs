@@ -4,7 +4,8 @@ use async_trait::async_trait;
 use hallmark_consensus::commitment::EquivocationEvidence;
 use hallmark_core::{PublicKey, Signed};
 use hallmark_ledger::{
-    Commitment, Ledger, LedgerError, LedgerTx, Metagraph, TxReceipt, ValidatorWeights, YumaEpoch,
+    Commitment, Ledger, LedgerError, LedgerTx, Metagraph, SettledJob, Slash, TxReceipt,
+    ValidatorWeights, YumaEpoch,
 };
 
 use crate::client::{ClientError, NodeClient};
@@ -112,5 +113,24 @@ impl Ledger for HttpLedger {
             .get(&format!("/v1/ledger/epochs/{epoch}/yuma"))
             .await
             .map_err(to_ledger)
+    }
+
+    async fn slashes(&self) -> Result<Vec<Slash>, LedgerError> {
+        self.client
+            .get("/v1/ledger/slashes")
+            .await
+            .map_err(to_ledger)
+    }
+
+    async fn settled_job(&self, job_id: &str) -> Result<Option<SettledJob>, LedgerError> {
+        let path = format!(
+            "/v1/ledger/jobs/{}",
+            percent_encoding::utf8_percent_encode(job_id, percent_encoding::NON_ALPHANUMERIC)
+        );
+        match self.client.get(&path).await {
+            Ok(j) => Ok(Some(j)),
+            Err(e) if e.status() == Some(404) => Ok(None),
+            Err(e) => Err(to_ledger(e)),
+        }
     }
 }

@@ -7,6 +7,8 @@
 //! - `GET  /v1/ledger/accounts/{address}` — balance and nonce
 //! - `GET  /v1/ledger/commitments/{validator}/{run_id}` — a score commitment and its signed tx
 //! - `GET  /v1/ledger/equivocations` — evidence of double commitments
+//! - `GET  /v1/ledger/slashes` — every slashing applied (job settlements, equivocations)
+//! - `GET  /v1/ledger/jobs/{job_id}` — how a job was settled
 //! - `GET  /v1/ledger/epochs/{epoch}/yuma` — the Yuma epoch (computing it closes the epoch)
 //! - `/v1/log/…` — the transparency log of every applied transaction (see [`crate::log_routes`])
 
@@ -20,7 +22,8 @@ use axum::{Json, Router};
 use hallmark_consensus::commitment::EquivocationEvidence;
 use hallmark_core::{Envelope, PublicKey, Signed};
 use hallmark_ledger::{
-    Commitment, DevnetLedger, Ledger, Metagraph, TxReceipt, ValidatorWeights, YumaEpoch,
+    Commitment, DevnetLedger, Ledger, Metagraph, SettledJob, Slash, TxReceipt, ValidatorWeights,
+    YumaEpoch,
 };
 use serde::{Deserialize, Serialize};
 
@@ -49,6 +52,8 @@ pub fn router(ledger: Arc<DevnetLedger>, key: hallmark_core::Keypair) -> Router 
             get(commitment),
         )
         .route("/v1/ledger/equivocations", get(equivocations))
+        .route("/v1/ledger/slashes", get(slashes))
+        .route("/v1/ledger/jobs/{job_id}", get(settled_job))
         .route("/v1/ledger/epochs/{epoch}/yuma", get(yuma))
         .route("/v1/health", get(health))
         .route("/v1/ledger/info", get(info))
@@ -86,6 +91,20 @@ async fn equivocations(
     State(l): State<Arc<DevnetLedger>>,
 ) -> Result<Json<Vec<EquivocationEvidence>>, ApiError> {
     Ok(Json(l.equivocations().await?))
+}
+
+async fn slashes(State(l): State<Arc<DevnetLedger>>) -> Result<Json<Vec<Slash>>, ApiError> {
+    Ok(Json(l.slashes().await?))
+}
+
+async fn settled_job(
+    State(l): State<Arc<DevnetLedger>>,
+    Path(job_id): Path<String>,
+) -> Result<Json<SettledJob>, ApiError> {
+    l.settled_job(&job_id)
+        .await?
+        .map(Json)
+        .ok_or_else(|| ApiError::not_found(format!("job {job_id:?} is not settled")))
 }
 
 async fn yuma(

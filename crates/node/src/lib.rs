@@ -8,6 +8,7 @@
 //! - [`worker`]: solves each round and submits signed witnesses to every validator.
 //! - [`auth`]: request signing (method, path without query, body digest, timestamp).
 //! - [`log_routes`]: the read side of a node's transparency log (checkpoints, leaves, proofs).
+//! - [`jobs`]: proven jobs — the coordinator's board, the worker's prover, the validator's voter.
 //! - [`compute`]: secure-compute intake on the coordinator (offers, evidence, listings, claims).
 //! - [`api`]: wire errors and body parsing shared by every service.
 
@@ -19,6 +20,7 @@ pub mod compute;
 pub mod config;
 pub mod coordinator;
 pub mod http_ledger;
+pub mod jobs;
 pub mod ledger_service;
 pub mod log_routes;
 pub mod messages;

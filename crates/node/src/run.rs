@@ -4,10 +4,12 @@
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
 use hallmark_core::{Keypair, PublicKey};
 use hallmark_ledger::{DevnetLedger, Genesis, LedgerParams, Role};
+use hallmark_stark::SimdProver;
 use hallmark_store::Store;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -17,6 +19,7 @@ use crate::compute::{self, ComputeIntake};
 use crate::config::{NodeConfig, RoleName};
 use crate::coordinator::{self, Coordinator};
 use crate::http_ledger::HttpLedger;
+use crate::jobs::{self, JobBoard, JobProver, JobVoter};
 use crate::registration::join;
 use crate::validator::{self, Validator};
 use crate::worker::{self, Worker};
@@ -175,6 +178,7 @@ pub async fn run_node(role: RoleName, cfg: &NodeConfig) -> Result<RunningNode, N
             let params = LedgerParams {
                 min_validator_stake: cfg.ledger.min_validator_stake,
                 min_worker_stake: cfg.ledger.min_worker_stake,
+                slash_fraction_bps: cfg.ledger.slash_fraction_bps,
                 ..LedgerParams::default()
             };
             let ledger = DevnetLedger::open(store, &genesis, params, key.clone()).await?;
@@ -191,6 +195,17 @@ pub async fn run_node(role: RoleName, cfg: &NodeConfig) -> Result<RunningNode, N
             )
             .map_err(|e| NodeError::Config(format!("coordinator.compute: {e}")))?;
             let origin = intake.log_origin().to_string();
+            let board = Arc::new(
+                JobBoard::new(
+                    store.clone(),
+                    key.clone(),
+                    HttpLedger::new(&cfg.network.ledger_url),
+                    cfg.coordinator.jobs.clone(),
+                    cfg.network.skew_window_secs,
+                )
+                .map_err(NodeError::Config)?,
+            );
+            tasks.push(tokio::spawn(board.clone().run_settler(rx.clone())));
             let c = Coordinator::new(
                 store,
                 key.clone(),
@@ -199,6 +214,7 @@ pub async fn run_node(role: RoleName, cfg: &NodeConfig) -> Result<RunningNode, N
             );
             coordinator::router(Arc::new(c))
                 .merge(compute::router(Arc::new(intake)))
+                .merge(jobs::board::router(board))
                 .merge(crate::log_routes::router(log, origin, key.clone()))
         }
         RoleName::Validator => {
@@ -215,6 +231,15 @@ pub async fn run_node(role: RoleName, cfg: &NodeConfig) -> Result<RunningNode, N
             )
             .await?;
             let log = hallmark_store::TransparencyLog::open(&store).await?;
+            let voter = Arc::new(JobVoter::new(
+                store.clone(),
+                log.clone(),
+                key.clone(),
+                NodeClient::new(&cfg.network.coordinator_url),
+                cfg.validator.equivocate,
+                Duration::from_millis(cfg.validator.poll_ms.max(20)),
+            ));
+            tasks.push(tokio::spawn(voter.run_loop(rx.clone())));
             let v = Arc::new(Validator::new(
                 store,
                 log,
@@ -248,7 +273,19 @@ pub async fn run_node(role: RoleName, cfg: &NodeConfig) -> Result<RunningNode, N
                 cfg.worker.clone(),
             ));
             tasks.push(tokio::spawn(w.clone().run_loop(rx.clone())));
-            worker::router(w)
+            let mut router = worker::router(w);
+            if cfg.worker.prove_jobs {
+                let prover = Arc::new(JobProver::new(
+                    key.clone(),
+                    NodeClient::new(&cfg.network.coordinator_url),
+                    Arc::new(SimdProver::default()),
+                    cfg.worker.corrupt_proofs,
+                    Duration::from_millis(cfg.worker.poll_ms.max(20)),
+                ));
+                tasks.push(tokio::spawn(prover.clone().run_loop(rx.clone())));
+                router = router.merge(jobs::prover::router(prover));
+            }
+            router
         }
     };
     tasks.push(tokio::spawn(serve(listener, router, rx)));

@@ -45,6 +45,26 @@ pub struct WeightsRow {
     pub seq: u64,
 }
 
+/// A job the ledger settled from a vote certificate (at most once per job).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SettledJobRow {
+    pub job_id: String,
+    pub outcome: String,
+    pub result_digest: String,
+    pub worker: String,
+    pub seq: u64,
+}
+
+/// Stake removed from a hotkey, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SlashRow {
+    pub hotkey: String,
+    pub job_id: String,
+    pub reason: String,
+    pub amount: u64,
+    pub seq: u64,
+}
+
 /// Everything one transaction changes, committed atomically with the transaction itself.
 #[derive(Debug, Clone, Default)]
 pub struct LedgerCommit {
@@ -55,6 +75,10 @@ pub struct LedgerCommit {
     pub weights: Vec<WeightsRow>,
     /// A score-hash commitment the transaction made.
     pub commitment: Option<crate::CommitmentRow>,
+    /// A job this transaction settled.
+    pub settled_job: Option<SettledJobRow>,
+    /// Slashings this transaction applied (the neurons' new stakes are in `neurons`).
+    pub slashes: Vec<SlashRow>,
 }
 
 impl Store {
@@ -130,8 +154,102 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
         }
+        if let Some(j) = &commit.settled_job {
+            let res = sqlx::query("INSERT INTO ledger_settled_jobs (job_id, outcome, result_digest, worker, seq) VALUES (?, ?, ?, ?, ?)")
+                .bind(&j.job_id)
+                .bind(&j.outcome)
+                .bind(&j.result_digest)
+                .bind(&j.worker)
+                .bind(to_i64(j.seq, "seq")?)
+                .execute(&mut *tx)
+                .await;
+            if let Err(sqlx::Error::Database(e)) = &res {
+                if e.is_unique_violation() {
+                    return Err(StoreError::Conflict(format!(
+                        "job {} is already settled",
+                        j.job_id
+                    )));
+                }
+            }
+            res?;
+        }
+        for sl in &commit.slashes {
+            let res = sqlx::query("INSERT INTO ledger_slashes (hotkey, job_id, reason, amount, seq) VALUES (?, ?, ?, ?, ?)")
+                .bind(&sl.hotkey)
+                .bind(&sl.job_id)
+                .bind(&sl.reason)
+                .bind(to_i64(sl.amount, "amount")?)
+                .bind(to_i64(sl.seq, "seq")?)
+                .execute(&mut *tx)
+                .await;
+            if let Err(sqlx::Error::Database(e)) = &res {
+                if e.is_unique_violation() {
+                    return Err(StoreError::Conflict(format!(
+                        "{} is already slashed for {} on {}",
+                        sl.hotkey, sl.reason, sl.job_id
+                    )));
+                }
+            }
+            res?;
+        }
         tx.commit().await?;
         Ok(())
+    }
+
+    /// The settlement of a job, if the ledger settled it.
+    pub async fn settled_job(&self, job_id: &str) -> Result<Option<SettledJobRow>, StoreError> {
+        let row = sqlx::query("SELECT job_id, outcome, result_digest, worker, seq FROM ledger_settled_jobs WHERE job_id = ?")
+            .bind(job_id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|r| {
+            Ok(SettledJobRow {
+                job_id: r.get(0),
+                outcome: r.get(1),
+                result_digest: r.get(2),
+                worker: r.get(3),
+                seq: to_u64(r.get(4), "seq")?,
+            })
+        })
+        .transpose()
+    }
+
+    /// Whether `hotkey` was already slashed for `reason` on `job_id`.
+    pub async fn slashed(
+        &self,
+        hotkey: &str,
+        job_id: &str,
+        reason: &str,
+    ) -> Result<bool, StoreError> {
+        let n: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM ledger_slashes WHERE hotkey = ? AND job_id = ? AND reason = ?",
+        )
+        .bind(hotkey)
+        .bind(job_id)
+        .bind(reason)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(n > 0)
+    }
+
+    /// Every slashing applied, oldest first.
+    pub async fn slashes(&self) -> Result<Vec<SlashRow>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT hotkey, job_id, reason, amount, seq FROM ledger_slashes ORDER BY id",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter()
+            .map(|r| {
+                Ok(SlashRow {
+                    hotkey: r.get(0),
+                    job_id: r.get(1),
+                    reason: r.get(2),
+                    amount: to_u64(r.get(3), "amount")?,
+                    seq: to_u64(r.get(4), "seq")?,
+                })
+            })
+            .collect()
     }
 
     /// An account, if it exists.

@@ -11,6 +11,7 @@
 
 mod audit;
 mod compute;
+mod jobs;
 mod ledger;
 mod log;
 mod rounds;
@@ -27,7 +28,10 @@ pub use audit::{CommitmentRow, EquivocationRow};
 pub use compute::{
     ComputeEventRow, ComputeNonceRow, ComputeOfferRow, ComputeProviderRow, NonceTake,
 };
-pub use ledger::{AccountRow, LedgerCommit, LedgerTxRow, NeuronRow, WeightsRow};
+pub use jobs::{JobEquivocationRow, JobEventRow, JobRow, JobSettlement, ProofSubmission};
+pub use ledger::{
+    AccountRow, LedgerCommit, LedgerTxRow, NeuronRow, SettledJobRow, SlashRow, WeightsRow,
+};
 pub use log::{LogEntry, TransparencyLog};
 pub use rounds::RoundRow;
 pub use validator::{ScoreReportRow, WitnessRow};
@@ -136,7 +140,7 @@ mod tests {
         let path = dir.path().join("node.sqlite");
         {
             let s = Store::open(&path).await.unwrap();
-            assert_eq!(s.schema_version().await.unwrap(), 3);
+            assert_eq!(s.schema_version().await.unwrap(), 4);
             s.kv_put("incumbent", "x").await.unwrap();
             s.kv_put("incumbent", "y").await.unwrap();
             s.close().await;

@@ -1,0 +1,747 @@
+//! The coordinator's job board: clients post signed job requests, registered workers claim
+//! them under a lease and hand in signed results with their proof packages, validators post
+//! signed votes. The board counts votes by ledger stake, keeps the certificate that settles a
+//! job and any equivocation evidence, and takes both to the ledger, which re-checks them and
+//! slashes. The board never verifies a proof itself: only validators' votes decide, so a bad
+//! proof reaches the vote and its worker is slashed rather than silently dropped.
+//!
+//! - `POST /v1/jobs` — a client-signed [`JobRequest`] envelope (201 new, 200 already known)
+//! - `GET  /v1/jobs?status=S&limit=N` — jobs, oldest first (`settled_since_ms=T`: jobs
+//!   settled since T, so a slow validator still records its vote)
+//! - `GET  /v1/jobs/{id}` — one job with its request, result, votes, certificate and history
+//! - `GET  /v1/jobs/{id}/proof` — the proof package, byte for byte
+//! - `POST /v1/jobs/claim` — (worker-signed) the oldest queued job, under a lease
+//! - `POST /v1/jobs/{id}/proof` — (worker-signed) the signed result and its package
+//! - `POST /v1/jobs/{id}/votes` — a validator-signed [`JobVote`] envelope
+//! - `GET  /v1/jobs/equivocations` — every validator caught signing two votes on one job
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::extract::{OriginalUri, Path, Query, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::IntoResponse;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use base64::Engine;
+use hallmark_consensus::{tally_votes, JobResult, JobVote, Quorum, VoteEquivocation, VoteOutcome};
+use hallmark_core::{Envelope, Keypair, PublicKey, Signed};
+use hallmark_ledger::{Ledger, LedgerError, Role, TxBody};
+use hallmark_store::{JobEquivocationRow, JobRow, JobSettlement, ProofSubmission, Store};
+use serde::Deserialize;
+use tokio::sync::{watch, Mutex, Notify};
+
+use super::messages::{
+    check_request, ClaimRequest, ClaimResponse, JobEvent, JobRequest, JobRequestError, JobStatus,
+    JobView, ProofUpload, VoteAck, JOB_LANES,
+};
+use crate::api::{parse_json, ApiError};
+use crate::auth::{verify_request, ReplayGuard};
+use crate::config::JobsSection;
+use crate::http_ledger::HttpLedger;
+use crate::registration::submit_tx;
+
+/// The coordinator's job board.
+pub struct JobBoard {
+    store: Store,
+    key: Keypair,
+    ledger: HttpLedger,
+    cfg: JobsSection,
+    quorum: Quorum,
+    skew_window_secs: i64,
+    replay: ReplayGuard,
+    /// Serialises state changes that read then write (tallies, settlements).
+    turn: Mutex<()>,
+    /// Wakes the settler when something is ready for the ledger.
+    settle_wake: Notify,
+}
+
+fn now_ms() -> i64 {
+    hallmark_core::time::now_unix_ms()
+}
+
+fn unprocessable(code: &str, message: impl Into<String>) -> ApiError {
+    ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, code, message)
+}
+
+fn conflict(code: &str, message: impl Into<String>) -> ApiError {
+    ApiError::new(StatusCode::CONFLICT, code, message)
+}
+
+fn corrupt(job_id: &str, what: &str, e: impl std::fmt::Display) -> ApiError {
+    ApiError::internal(format!("stored job {job_id}: {what}: {e}"))
+}
+
+impl JobBoard {
+    /// A board signing ledger transactions with `key` and reading stakes from `ledger`.
+    pub fn new(
+        store: Store,
+        key: Keypair,
+        ledger: HttpLedger,
+        cfg: JobsSection,
+        skew_window_secs: i64,
+    ) -> Result<Self, String> {
+        let quorum = Quorum::new(cfg.quorum.0, cfg.quorum.1)
+            .map_err(|e| format!("coordinator.jobs.quorum: {e}"))?;
+        if cfg.lease_ms < 1_000 {
+            return Err("coordinator.jobs.lease_ms must be at least 1000".into());
+        }
+        Ok(Self {
+            store,
+            key,
+            ledger,
+            cfg,
+            quorum,
+            skew_window_secs,
+            replay: ReplayGuard::default(),
+            turn: Mutex::new(()),
+            settle_wake: Notify::new(),
+        })
+    }
+
+    /// Queues a client's signed request; gives back the job and whether it is new.
+    pub async fn submit(&self, signed: Signed<JobRequest>) -> Result<(JobView, bool), ApiError> {
+        let checked = check_request(&signed).map_err(|e| match e {
+            JobRequestError::Signature(_) => {
+                ApiError::new(StatusCode::UNAUTHORIZED, e.code(), e.to_string())
+            }
+            _ => unprocessable(e.code(), e.to_string()),
+        })?;
+        if let Some(row) = self.store.job(&checked.job_id).await? {
+            return Ok((self.view(row).await?, false));
+        }
+        let queued = self.store.count_jobs(JobStatus::Queued.as_str()).await?;
+        if queued >= self.cfg.max_queued {
+            return Err(ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "queue_full",
+                format!("{queued} jobs are waiting for workers; try again later"),
+            ));
+        }
+        let row = JobRow {
+            job_id: checked.job_id.clone(),
+            lane: checked.request.lane.clone(),
+            client: checked.client.to_ss58(),
+            request: serde_json::to_string(signed.envelope()).map_err(ApiError::internal)?,
+            spec: serde_json::to_string(&checked.spec).map_err(ApiError::internal)?,
+            status: JobStatus::Queued.as_str().into(),
+            worker: None,
+            attempts: 0,
+            lease_until_ms: None,
+            result: None,
+            proof_hash: None,
+            proof_bytes: None,
+            queued_ms: now_ms(),
+            assigned_ms: None,
+            proven_ms: None,
+            settled_ms: None,
+            certificate: None,
+            valid_stake: 0,
+            invalid_stake: 0,
+            total_stake: 0,
+            settle_tx: None,
+        };
+        match self.store.insert_job(&row).await {
+            Ok(()) => {}
+            // Two identical requests racing: the first one stands.
+            Err(hallmark_store::StoreError::Conflict(_)) => {}
+            Err(e) => return Err(e.into()),
+        }
+        tracing::info!(job = %row.job_id, spec = %checked.spec, client = %checked.client, "job queued");
+        let stored = self.load(&row.job_id).await?;
+        Ok((self.view(stored).await?, true))
+    }
+
+    async fn load(&self, job_id: &str) -> Result<JobRow, ApiError> {
+        self.store
+            .job(job_id)
+            .await?
+            .ok_or_else(|| ApiError::not_found(format!("no job {job_id:?}")))
+    }
+
+    /// The full public view of a stored job.
+    pub async fn view(&self, row: JobRow) -> Result<JobView, ApiError> {
+        let id = row.job_id.clone();
+        let request: Envelope =
+            serde_json::from_str(&row.request).map_err(|e| corrupt(&id, "request", e))?;
+        let checked = check_request(&Signed::from_envelope(request.clone()))
+            .map_err(|e| corrupt(&id, "request", e))?;
+        let result = row
+            .result
+            .as_deref()
+            .map(serde_json::from_str::<Envelope>)
+            .transpose()
+            .map_err(|e| corrupt(&id, "result", e))?;
+        let certificate = row
+            .certificate
+            .as_deref()
+            .map(serde_json::from_str)
+            .transpose()
+            .map_err(|e| corrupt(&id, "certificate", e))?;
+        let votes = self
+            .store
+            .job_votes(&id)
+            .await?
+            .iter()
+            .map(|t| serde_json::from_str::<Envelope>(t).map(Signed::from_envelope))
+            .collect::<Result<_, _>>()
+            .map_err(|e| corrupt(&id, "vote", e))?;
+        let equivocations = self
+            .store
+            .job_equivocations(Some(&id))
+            .await?
+            .iter()
+            .map(|r| serde_json::from_str(&r.evidence))
+            .collect::<Result<_, _>>()
+            .map_err(|e| corrupt(&id, "equivocation", e))?;
+        let events = self
+            .store
+            .job_events(&id)
+            .await?
+            .into_iter()
+            .map(|e| JobEvent {
+                event: e.event,
+                detail: e.detail,
+                at_ms: e.at_ms,
+            })
+            .collect();
+        let parse_key = |s: &str| s.parse::<PublicKey>().map_err(|e| corrupt(&id, "key", e));
+        Ok(JobView {
+            job_id: row.job_id.clone(),
+            lane: row.lane,
+            job_type: checked.spec.job_type,
+            size: checked.spec.size,
+            client: parse_key(&row.client)?,
+            status: JobStatus::parse(&row.status)
+                .ok_or_else(|| corrupt(&id, "status", &row.status))?,
+            worker: row.worker.as_deref().map(parse_key).transpose()?,
+            attempts: row.attempts,
+            lease_until_ms: row.lease_until_ms,
+            request,
+            result,
+            proof_hash: row.proof_hash,
+            proof_bytes: row.proof_bytes,
+            queued_ms: row.queued_ms,
+            assigned_ms: row.assigned_ms,
+            proven_ms: row.proven_ms,
+            settled_ms: row.settled_ms,
+            votes_valid_stake: row.valid_stake,
+            votes_invalid_stake: row.invalid_stake,
+            total_stake: row.total_stake,
+            votes,
+            certificate,
+            equivocations,
+            settle_tx: row.settle_tx,
+            events,
+        })
+    }
+
+    /// Hands the oldest queued job of `lane` to a registered worker under a lease.
+    pub async fn claim(&self, worker: PublicKey, lane: &str) -> Result<Option<JobView>, ApiError> {
+        if !JOB_LANES.contains(&lane) {
+            return Err(unprocessable(
+                "unknown_lane",
+                format!("lane {lane:?} takes no jobs: expected one of {JOB_LANES:?}"),
+            ));
+        }
+        let mg = self.ledger.metagraph().await?;
+        match mg.neuron(&worker) {
+            Some(n) if n.role == Role::Worker && n.stake > 0 => {}
+            _ => {
+                return Err(ApiError::new(
+                    StatusCode::FORBIDDEN,
+                    "not_registered",
+                    format!("{worker} is not a registered worker with stake"),
+                ))
+            }
+        }
+        let now = now_ms();
+        self.expire_leases(now).await?;
+        let lease_until = now + i64::try_from(self.cfg.lease_ms).unwrap_or(i64::MAX / 2);
+        match self
+            .store
+            .claim_job(lane, &worker.to_ss58(), now, lease_until)
+            .await?
+        {
+            Some(row) => {
+                tracing::info!(job = %row.job_id, %worker, attempt = row.attempts, "job assigned");
+                Ok(Some(self.view(row).await?))
+            }
+            None => Ok(None),
+        }
+    }
+
+    async fn expire_leases(&self, now: i64) -> Result<(), ApiError> {
+        for id in self.store.expire_job_leases(now).await? {
+            tracing::warn!(job = %id, "lease expired; the job is queued again");
+        }
+        Ok(())
+    }
+
+    /// Takes a worker's signed result and package for the job it holds.
+    pub async fn hand_in(
+        &self,
+        worker: PublicKey,
+        job_id: &str,
+        upload: ProofUpload,
+    ) -> Result<JobView, ApiError> {
+        let row = self.load(job_id).await?;
+        let package = base64::engine::general_purpose::STANDARD
+            .decode(upload.package.as_bytes())
+            .map_err(|e| {
+                ApiError::bad_request("invalid_package", format!("package is not base64: {e}"))
+            })?;
+        if package.len() > hallmark_stark::MAX_PACKAGE_BYTES {
+            return Err(ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "oversized",
+                format!(
+                    "package is {} bytes; the cap is {}",
+                    package.len(),
+                    hallmark_stark::MAX_PACKAGE_BYTES
+                ),
+            ));
+        }
+        let signed = Signed::<JobResult>::from_envelope(upload.result);
+        let verified = signed.verify().map_err(|e| {
+            ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "bad_signature",
+                format!("job result: {e}"),
+            )
+        })?;
+        let result = verified.payload;
+        if verified.signer != worker || result.worker != worker {
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "provenance_mismatch",
+                "the result must be signed by the worker it names, who must sign the request",
+            ));
+        }
+        if result.job_id != job_id {
+            return Err(unprocessable(
+                "wrong_job",
+                format!("the result is for {:?}", result.job_id),
+            ));
+        }
+        let digest = hallmark_stark::proof_hash(&package).to_hex();
+        if result.result_digest != digest {
+            return Err(unprocessable(
+                "digest_mismatch",
+                format!(
+                    "the result names {} but the package hashes to {digest}",
+                    result.result_digest
+                ),
+            ));
+        }
+        let result_text = serde_json::to_string(signed.envelope()).map_err(ApiError::internal)?;
+        let took = self
+            .store
+            .submit_job_proof(&ProofSubmission {
+                job_id,
+                worker: &worker.to_ss58(),
+                result: &result_text,
+                proof: &package,
+                proof_hash: &digest,
+                now_ms: now_ms(),
+            })
+            .await?;
+        if !took {
+            let holder = row.worker.unwrap_or_else(|| "nobody".into());
+            return Err(conflict(
+                "not_assigned",
+                format!(
+                    "{job_id} is {} and held by {holder} (its lease may have expired)",
+                    row.status
+                ),
+            ));
+        }
+        tracing::info!(job = %job_id, %worker, bytes = package.len(), "proof handed in");
+        self.view(self.load(job_id).await?).await
+    }
+
+    fn validator_stakes(mg: &hallmark_ledger::Metagraph) -> BTreeMap<PublicKey, u64> {
+        mg.validators()
+            .filter(|n| n.stake > 0)
+            .map(|n| (n.hotkey, n.stake))
+            .collect()
+    }
+
+    /// Records a validator's signed vote and counts the job's votes again. A second,
+    /// different vote from the same validator is kept as evidence and answered with
+    /// `409 equivocation`.
+    pub async fn vote(&self, job_id: &str, signed: Signed<JobVote>) -> Result<VoteAck, ApiError> {
+        let verified = signed.verify().map_err(|e| {
+            ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "bad_signature",
+                format!("vote: {e}"),
+            )
+        })?;
+        let vote = verified.payload;
+        let validator = verified.signer;
+        if vote.job_id != job_id {
+            return Err(unprocessable(
+                "wrong_job",
+                format!("the vote is for {:?}", vote.job_id),
+            ));
+        }
+        let mg = self.ledger.metagraph().await?;
+        let stakes = Self::validator_stakes(&mg);
+        if !stakes.contains_key(&validator) {
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "not_registered",
+                format!("{validator} is not a registered validator with stake"),
+            ));
+        }
+        let _turn = self.turn.lock().await;
+        let row = self.load(job_id).await?;
+        let Some(proof_hash) = row.proof_hash.clone() else {
+            return Err(conflict(
+                "not_proven",
+                format!(
+                    "{job_id} is {}; there is nothing to vote on yet",
+                    row.status
+                ),
+            ));
+        };
+        let digest = signed.digest().map_err(ApiError::internal)?.to_hex();
+        let text = serde_json::to_string(signed.envelope()).map_err(ApiError::internal)?;
+        self.store
+            .add_job_vote(job_id, &validator.to_ss58(), &digest, &text, now_ms())
+            .await?;
+        let votes: Vec<Signed<JobVote>> = self
+            .store
+            .job_votes(job_id)
+            .await?
+            .iter()
+            .map(|t| serde_json::from_str::<Envelope>(t).map(Signed::from_envelope))
+            .collect::<Result<_, _>>()
+            .map_err(|e| corrupt(job_id, "vote", e))?;
+        let tally = tally_votes(job_id, &proof_hash, &votes, &stakes, self.quorum);
+        let mut equivocated = false;
+        for e in &tally.equivocations {
+            let fresh = self
+                .store
+                .put_job_equivocation(&JobEquivocationRow {
+                    job_id: job_id.to_string(),
+                    validator: e.validator.to_ss58(),
+                    evidence: serde_json::to_string(e).map_err(ApiError::internal)?,
+                    found_ms: now_ms(),
+                    slash_tx: None,
+                })
+                .await?;
+            if fresh {
+                tracing::warn!(job = %job_id, validator = %e.validator, "validator signed two votes on one job: equivocation");
+                self.store
+                    .add_job_event(job_id, "equivocation", &e.validator.to_ss58(), now_ms())
+                    .await?;
+                self.settle_wake.notify_one();
+            }
+            equivocated |= e.validator == validator;
+        }
+        let mut status =
+            JobStatus::parse(&row.status).ok_or_else(|| corrupt(job_id, "status", &row.status))?;
+        if status == JobStatus::Proven {
+            if let Some(cert) = tally.certificate() {
+                let settled = match cert.outcome {
+                    VoteOutcome::Approved => JobStatus::Approved,
+                    _ => JobStatus::Rejected,
+                };
+                let text = serde_json::to_string(&cert).map_err(ApiError::internal)?;
+                self.store
+                    .settle_job(&JobSettlement {
+                        job_id,
+                        status: settled.as_str(),
+                        certificate: &text,
+                        valid_stake: tally.valid_stake,
+                        invalid_stake: tally.invalid_stake,
+                        total_stake: tally.total_stake,
+                        now_ms: now_ms(),
+                    })
+                    .await?;
+                tracing::info!(job = %job_id, outcome = settled.as_str(), valid = tally.valid_stake, invalid = tally.invalid_stake, total = tally.total_stake, "job settled by vote");
+                status = settled;
+                self.settle_wake.notify_one();
+            } else {
+                self.store
+                    .set_job_stake(
+                        job_id,
+                        tally.valid_stake,
+                        tally.invalid_stake,
+                        tally.total_stake,
+                    )
+                    .await?;
+            }
+        }
+        if equivocated {
+            return Err(conflict(
+                "equivocation",
+                format!("{validator} already voted differently on {job_id}; both votes are kept as evidence"),
+            ));
+        }
+        let row = self.load(job_id).await?;
+        Ok(VoteAck {
+            job_id: job_id.to_string(),
+            status,
+            votes_valid_stake: row.valid_stake,
+            votes_invalid_stake: row.invalid_stake,
+            total_stake: row.total_stake,
+        })
+    }
+
+    /// Takes settled jobs and equivocation evidence to the ledger (which re-checks them and
+    /// slashes), and returns expired leases to the queue. Anything the ledger could not be
+    /// reached for is retried on the next pass, so nothing is lost across restarts.
+    pub async fn settle_pending(&self) -> Result<(), ApiError> {
+        self.expire_leases(now_ms()).await?;
+        let chain_id = match self.ledger.chain_id().await {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::warn!(error = %e, "ledger unreachable; settlement deferred");
+                return Ok(());
+            }
+        };
+        for status in [JobStatus::Approved, JobStatus::Rejected] {
+            for row in self.store.jobs(Some(status.as_str()), 10_000).await? {
+                if row.settle_tx.is_some() {
+                    continue;
+                }
+                self.settle_one(&chain_id, row).await?;
+            }
+        }
+        for e in self.store.job_equivocations(None).await? {
+            if e.slash_tx.is_some() {
+                continue;
+            }
+            let evidence: VoteEquivocation = serde_json::from_str(&e.evidence)
+                .map_err(|err| corrupt(&e.job_id, "equivocation", err))?;
+            let body = TxBody::SlashEquivocation { evidence };
+            let outcome = submit_tx(&self.ledger, &chain_id, &self.key, body).await;
+            let Some(tx) = self
+                .ledger_outcome(&e.job_id, "equivocation_slash", outcome)
+                .await?
+            else {
+                continue;
+            };
+            self.store
+                .set_equivocation_slash_tx(&e.job_id, &e.validator, &tx)
+                .await?;
+        }
+        Ok(())
+    }
+
+    async fn settle_one(&self, chain_id: &str, row: JobRow) -> Result<(), ApiError> {
+        let id = row.job_id.clone();
+        let (Some(cert), Some(result)) = (row.certificate.as_deref(), row.result.as_deref()) else {
+            return Err(corrupt(
+                &id,
+                "settlement",
+                "a settled job lacks its certificate or result",
+            ));
+        };
+        let certificate = serde_json::from_str(cert).map_err(|e| corrupt(&id, "certificate", e))?;
+        let result: Envelope =
+            serde_json::from_str(result).map_err(|e| corrupt(&id, "result", e))?;
+        let body = TxBody::SettleJob {
+            certificate,
+            result: Signed::from_envelope(result),
+        };
+        let outcome = submit_tx(&self.ledger, chain_id, &self.key, body).await;
+        if let Some(tx) = self.ledger_outcome(&id, "settlement", outcome).await? {
+            self.store.set_job_settle_tx(&id, &tx, now_ms()).await?;
+        }
+        Ok(())
+    }
+
+    /// What to record for a ledger submission: its hash, a note that it was already there or
+    /// refused (not retried), or `None` to retry later.
+    async fn ledger_outcome(
+        &self,
+        job_id: &str,
+        what: &str,
+        outcome: Result<hallmark_ledger::TxReceipt, LedgerError>,
+    ) -> Result<Option<String>, ApiError> {
+        match outcome {
+            Ok(receipt) => {
+                tracing::info!(job = %job_id, tx = %receipt.tx_hash, "{what} applied on the ledger");
+                Ok(Some(receipt.tx_hash))
+            }
+            Err(e) if matches!(e.code(), "already_settled" | "already_slashed") => {
+                Ok(Some(format!("already:{}", e.code())))
+            }
+            Err(LedgerError::Unavailable(m)) => {
+                tracing::warn!(job = %job_id, error = %m, "ledger unreachable; {what} deferred");
+                Ok(None)
+            }
+            Err(e) => {
+                tracing::error!(job = %job_id, code = e.code(), error = %e, "the ledger refused the {what}");
+                self.store
+                    .add_job_event(job_id, &format!("{what}_refused"), &e.to_string(), now_ms())
+                    .await?;
+                Ok(Some(format!("refused:{}", e.code())))
+            }
+        }
+    }
+
+    /// The background loop: settle whatever is ready, on a timer and whenever a vote settles
+    /// a job or exposes an equivocation.
+    pub async fn run_settler(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
+        let poll = Duration::from_millis(self.cfg.settle_poll_ms.max(50));
+        loop {
+            tokio::select! {
+                _ = shutdown.changed() => return,
+                _ = self.settle_wake.notified() => {}
+                _ = tokio::time::sleep(poll) => {}
+            }
+            if let Err(e) = self.settle_pending().await {
+                tracing::warn!(error = %e.error.message, "settling jobs failed");
+            }
+        }
+    }
+
+    /// An authenticated worker or client POST: valid request signature, not a replay.
+    fn authenticate(
+        &self,
+        headers: &HeaderMap,
+        path: &str,
+        body: &[u8],
+    ) -> Result<PublicKey, ApiError> {
+        let now = hallmark_core::time::now_unix();
+        let (signer, sig) =
+            verify_request(headers, "POST", path, body, now, self.skew_window_secs)?;
+        self.replay.check(sig, now, self.skew_window_secs)?;
+        Ok(signer)
+    }
+}
+
+/// The job board's routes.
+pub fn router(board: Arc<JobBoard>) -> Router {
+    Router::new()
+        .route("/v1/jobs", post(submit).get(list))
+        .route("/v1/jobs/claim", post(claim))
+        .route("/v1/jobs/equivocations", get(equivocations))
+        .route("/v1/jobs/{id}", get(show))
+        .route("/v1/jobs/{id}/proof", get(proof).post(hand_in))
+        .route("/v1/jobs/{id}/votes", post(vote))
+        .with_state(board)
+}
+
+async fn submit(
+    State(b): State<Arc<JobBoard>>,
+    body: Bytes,
+) -> Result<(StatusCode, Json<JobView>), ApiError> {
+    let env: Envelope = parse_json(&body)?;
+    let (view, fresh) = b.submit(Signed::from_envelope(env)).await?;
+    let status = if fresh {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok((status, Json(view)))
+}
+
+#[derive(Debug, Deserialize)]
+struct ListQuery {
+    status: Option<String>,
+    limit: Option<u32>,
+    settled_since_ms: Option<i64>,
+}
+
+async fn list(
+    State(b): State<Arc<JobBoard>>,
+    Query(q): Query<ListQuery>,
+) -> Result<Json<Vec<JobView>>, ApiError> {
+    if let Some(s) = &q.status {
+        if JobStatus::parse(s).is_none() {
+            return Err(ApiError::bad_request(
+                "invalid_status",
+                format!("status {s:?}: expected queued, assigned, proven, approved or rejected"),
+            ));
+        }
+    }
+    let limit = q.limit.unwrap_or(100).clamp(1, 1_000);
+    let rows = match q.settled_since_ms {
+        Some(_) if q.status.is_some() => {
+            return Err(ApiError::bad_request(
+                "invalid_query",
+                "status and settled_since_ms do not combine",
+            ))
+        }
+        Some(since) => b.store.jobs_settled_since(since, limit).await?,
+        None => b.store.jobs(q.status.as_deref(), limit).await?,
+    };
+    let mut out = Vec::new();
+    for row in rows {
+        out.push(b.view(row).await?);
+    }
+    Ok(Json(out))
+}
+
+async fn show(
+    State(b): State<Arc<JobBoard>>,
+    Path(id): Path<String>,
+) -> Result<Json<JobView>, ApiError> {
+    let row = b.load(&id).await?;
+    Ok(Json(b.view(row).await?))
+}
+
+async fn proof(
+    State(b): State<Arc<JobBoard>>,
+    Path(id): Path<String>,
+) -> Result<impl IntoResponse, ApiError> {
+    let row = b.load(&id).await?;
+    let bytes = b.store.job_proof(&id).await?.ok_or_else(|| {
+        ApiError::not_found(format!("{id} is {} and has no proof yet", row.status))
+    })?;
+    Ok(([(header::CONTENT_TYPE, "application/octet-stream")], bytes))
+}
+
+async fn claim(
+    State(b): State<Arc<JobBoard>>,
+    OriginalUri(uri): OriginalUri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Json<ClaimResponse>, ApiError> {
+    let worker = b.authenticate(&headers, uri.path(), &body)?;
+    let req: ClaimRequest = parse_json(&body)?;
+    let job = b.claim(worker, &req.lane).await?;
+    Ok(Json(ClaimResponse { job }))
+}
+
+async fn hand_in(
+    State(b): State<Arc<JobBoard>>,
+    OriginalUri(uri): OriginalUri,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Json<JobView>, ApiError> {
+    let worker = b.authenticate(&headers, uri.path(), &body)?;
+    let upload: ProofUpload = parse_json(&body)?;
+    Ok(Json(b.hand_in(worker, &id, upload).await?))
+}
+
+async fn vote(
+    State(b): State<Arc<JobBoard>>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Json<VoteAck>, ApiError> {
+    let env: Envelope = parse_json(&body)?;
+    Ok(Json(b.vote(&id, Signed::from_envelope(env)).await?))
+}
+
+async fn equivocations(
+    State(b): State<Arc<JobBoard>>,
+) -> Result<Json<Vec<VoteEquivocation>>, ApiError> {
+    let rows = b.store.job_equivocations(None).await?;
+    let out = rows
+        .iter()
+        .map(|r| {
+            serde_json::from_str(&r.evidence).map_err(|e| corrupt(&r.job_id, "equivocation", e))
+        })
+        .collect::<Result<_, _>>()?;
+    Ok(Json(out))
+}

@@ -1,0 +1,231 @@
+//! What clients, workers, validators and the coordinator exchange about proven jobs.
+
+use hallmark_consensus::{JobResult, JobVote, VoteCertificate, VoteEquivocation};
+use hallmark_core::{Envelope, PublicKey, Signed, SignedPayload};
+use hallmark_stark::{Bytes32, JobSpec, JobType};
+use serde::{Deserialize, Serialize};
+
+/// The lanes whose jobs the coordinator queues.
+pub const JOB_LANES: &[&str] = &["stark"];
+
+/// A client's signed request for a job. Its digest is the job id, so neither the coordinator
+/// nor anyone else can change what was asked without changing which job it is.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobRequest {
+    /// `stark`.
+    pub lane: String,
+    pub job_type: JobType,
+    pub size: u32,
+    /// The seed every input derives from (64 hex digits).
+    pub seed: Bytes32,
+    /// Makes two requests for the same job distinct (hex).
+    pub nonce: String,
+    pub created_ms: i64,
+}
+
+impl SignedPayload for JobRequest {
+    const PAYLOAD_TYPE: &'static str = "application/vnd.hallmark.job-request+json";
+}
+
+/// Why a job request is not acceptable.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum JobRequestError {
+    #[error("bad signature: {0}")]
+    Signature(String),
+    #[error("lane {0:?} takes no jobs: expected one of {JOB_LANES:?}")]
+    Lane(String),
+    #[error("{0}")]
+    Spec(String),
+    #[error("nonce must be 1..=64 hex digits")]
+    Nonce,
+}
+
+impl JobRequestError {
+    /// The wire code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            JobRequestError::Signature(_) => "bad_signature",
+            JobRequestError::Lane(_) => "unknown_lane",
+            JobRequestError::Spec(_) => "invalid_spec",
+            JobRequestError::Nonce => "invalid_nonce",
+        }
+    }
+}
+
+/// A checked job request: who asked, for what, under which id.
+#[derive(Debug, Clone)]
+pub struct CheckedRequest {
+    pub job_id: String,
+    pub client: PublicKey,
+    pub request: JobRequest,
+    pub spec: JobSpec,
+}
+
+/// The id of the job a signed request asks for: `job-` and 24 hex digits of the SHA-256 of
+/// the canonical envelope.
+pub fn job_id_of(signed: &Signed<JobRequest>) -> Result<String, JobRequestError> {
+    let digest = signed
+        .digest()
+        .map_err(|e| JobRequestError::Signature(e.to_string()))?;
+    Ok(format!("job-{}", &digest.to_hex()[..24]))
+}
+
+/// Checks a request's signature, lane, spec and nonce, and derives its job id.
+pub fn check_request(signed: &Signed<JobRequest>) -> Result<CheckedRequest, JobRequestError> {
+    let verified = signed
+        .verify()
+        .map_err(|e| JobRequestError::Signature(e.to_string()))?;
+    let request = verified.payload;
+    if !JOB_LANES.contains(&request.lane.as_str()) {
+        return Err(JobRequestError::Lane(request.lane));
+    }
+    if request.nonce.is_empty()
+        || request.nonce.len() > 64
+        || !request.nonce.bytes().all(|b| b.is_ascii_hexdigit())
+    {
+        return Err(JobRequestError::Nonce);
+    }
+    let spec = JobSpec::new(request.job_type, request.size, request.seed.0)
+        .map_err(|e| JobRequestError::Spec(e.to_string()))?;
+    Ok(CheckedRequest {
+        job_id: job_id_of(signed)?,
+        client: verified.signer,
+        request,
+        spec,
+    })
+}
+
+/// Where a job is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum JobStatus {
+    /// Waiting for a worker.
+    Queued,
+    /// A worker holds it under a lease.
+    Assigned,
+    /// The worker's proof is in; validators are voting.
+    Proven,
+    /// At least 2/3 of validator stake voted the proof valid.
+    Approved,
+    /// More than 1/3 of validator stake voted it invalid.
+    Rejected,
+}
+
+impl JobStatus {
+    /// The stored and wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobStatus::Queued => "queued",
+            JobStatus::Assigned => "assigned",
+            JobStatus::Proven => "proven",
+            JobStatus::Approved => "approved",
+            JobStatus::Rejected => "rejected",
+        }
+    }
+
+    /// Parses the stored name.
+    pub fn parse(s: &str) -> Option<Self> {
+        [
+            JobStatus::Queued,
+            JobStatus::Assigned,
+            JobStatus::Proven,
+            JobStatus::Approved,
+            JobStatus::Rejected,
+        ]
+        .into_iter()
+        .find(|j| j.as_str() == s)
+    }
+
+    /// Whether the job is decided.
+    pub fn is_settled(self) -> bool {
+        matches!(self, JobStatus::Approved | JobStatus::Rejected)
+    }
+}
+
+/// One step in a job's history.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobEvent {
+    pub event: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub detail: String,
+    pub at_ms: i64,
+}
+
+/// A job as the coordinator serves it (`GET /v1/jobs/{id}`): everything needed to re-check
+/// it — the client's signed request, the worker's signed result, every vote, the certificate
+/// and equivocation evidence — plus its lifecycle timestamps.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct JobView {
+    pub job_id: String,
+    pub lane: String,
+    pub job_type: JobType,
+    pub size: u32,
+    pub client: PublicKey,
+    pub status: JobStatus,
+    pub worker: Option<PublicKey>,
+    /// How many times it was handed to a worker.
+    pub attempts: u64,
+    pub lease_until_ms: Option<i64>,
+    pub request: Envelope,
+    pub result: Option<Envelope>,
+    pub proof_hash: Option<String>,
+    pub proof_bytes: Option<u64>,
+    pub queued_ms: i64,
+    pub assigned_ms: Option<i64>,
+    pub proven_ms: Option<i64>,
+    pub settled_ms: Option<i64>,
+    pub votes_valid_stake: u64,
+    pub votes_invalid_stake: u64,
+    pub total_stake: u64,
+    #[serde(default)]
+    pub votes: Vec<Signed<JobVote>>,
+    pub certificate: Option<VoteCertificate>,
+    #[serde(default)]
+    pub equivocations: Vec<VoteEquivocation>,
+    /// The ledger transaction that settled it (and applied any slashing).
+    pub settle_tx: Option<String>,
+    #[serde(default)]
+    pub events: Vec<JobEvent>,
+}
+
+impl JobView {
+    /// The client's request, signature unchecked.
+    pub fn signed_request(&self) -> Signed<JobRequest> {
+        Signed::from_envelope(self.request.clone())
+    }
+
+    /// The worker's result, signature unchecked.
+    pub fn signed_result(&self) -> Option<Signed<JobResult>> {
+        self.result.clone().map(Signed::from_envelope)
+    }
+}
+
+/// `POST /v1/jobs/claim` (worker-signed): which lane's work the worker takes.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ClaimRequest {
+    pub lane: String,
+}
+
+/// The answer to a claim: a job to prove under a lease, or none queued.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ClaimResponse {
+    pub job: Option<JobView>,
+}
+
+/// `POST /v1/jobs/{id}/proof` (worker-signed): the signed result and the package it names.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ProofUpload {
+    pub result: Envelope,
+    /// The proof package, standard base64.
+    pub package: String,
+}
+
+/// The coordinator's answer to a vote.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct VoteAck {
+    pub job_id: String,
+    pub status: JobStatus,
+    pub votes_valid_stake: u64,
+    pub votes_invalid_stake: u64,
+    pub total_stake: u64,
+}

@@ -1,0 +1,186 @@
+//! The worker's side of proven jobs: claim a job from the coordinator, prove it with the
+//! configured backend, sign the result and hand in the package.
+//!
+//! - `GET /v1/worker/jobs` — jobs proven and handed in by this worker
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::routing::get;
+use axum::{Json, Router};
+use base64::Engine;
+use hallmark_consensus::JobResult;
+use hallmark_core::{Keypair, PublicKey, Signed};
+use hallmark_stark::ProverBackend;
+use serde::{Deserialize, Serialize};
+use tokio::sync::watch;
+
+use super::messages::{check_request, ClaimRequest, ClaimResponse, JobView, ProofUpload};
+use crate::client::NodeClient;
+
+/// A worker's job loop.
+pub struct JobProver {
+    key: Keypair,
+    coordinator: NodeClient,
+    backend: Arc<dyn ProverBackend>,
+    /// Devnet fault injection: flip one byte of every package before handing it in.
+    corrupt_proofs: bool,
+    poll: Duration,
+    proven: AtomicU64,
+    handed_in: AtomicU64,
+    failed: AtomicU64,
+    last_job: Mutex<Option<String>>,
+}
+
+/// `GET /v1/worker/jobs`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ProverStatus {
+    pub hotkey: PublicKey,
+    pub backend: String,
+    pub jobs_proven: u64,
+    pub jobs_handed_in: u64,
+    pub jobs_failed: u64,
+    pub last_job: Option<String>,
+    pub corrupt_proofs: bool,
+}
+
+impl JobProver {
+    /// A prover claiming jobs from `coordinator` with `key`.
+    pub fn new(
+        key: Keypair,
+        coordinator: NodeClient,
+        backend: Arc<dyn ProverBackend>,
+        corrupt_proofs: bool,
+        poll: Duration,
+    ) -> Self {
+        Self {
+            coordinator: coordinator.signed_by(key.clone()),
+            key,
+            backend,
+            corrupt_proofs,
+            poll,
+            proven: AtomicU64::new(0),
+            handed_in: AtomicU64::new(0),
+            failed: AtomicU64::new(0),
+            last_job: Mutex::new(None),
+        }
+    }
+
+    /// Claims one job and works it; `Ok(false)` when none was queued.
+    pub async fn work_one(&self) -> Result<bool, String> {
+        let claim: ClaimResponse = self
+            .coordinator
+            .post(
+                "/v1/jobs/claim",
+                &ClaimRequest {
+                    lane: "stark".into(),
+                },
+            )
+            .await
+            .map_err(|e| format!("claiming a job: {e}"))?;
+        let Some(job) = claim.job else {
+            return Ok(false);
+        };
+        if let Ok(mut last) = self.last_job.lock() {
+            *last = Some(job.job_id.clone());
+        }
+        let res = self.prove_and_hand_in(&job).await;
+        if res.is_err() {
+            self.failed.fetch_add(1, Ordering::Relaxed);
+        }
+        res.map(|()| true)
+    }
+
+    async fn prove_and_hand_in(&self, job: &JobView) -> Result<(), String> {
+        // The spec comes from the client's signed request, not from the coordinator's word.
+        let checked = check_request(&job.signed_request())
+            .map_err(|e| format!("{}: the request does not check: {e}", job.job_id))?;
+        if checked.job_id != job.job_id {
+            return Err(format!(
+                "{}: the request is for job {}",
+                job.job_id, checked.job_id
+            ));
+        }
+        let spec = checked.spec;
+        let backend = self.backend.clone();
+        let started = std::time::Instant::now();
+        tracing::info!(job = %job.job_id, %spec, backend = backend.name(), "proving");
+        let proved = tokio::task::spawn_blocking(move || backend.prove(&spec, &mut |_| {}))
+            .await
+            .map_err(|e| format!("{}: the prover task failed: {e}", job.job_id))?
+            .map_err(|e| format!("{}: proving failed: {e}", job.job_id))?;
+        self.proven.fetch_add(1, Ordering::Relaxed);
+        let mut package = proved.package;
+        if self.corrupt_proofs && !package.is_empty() {
+            let mid = package.len() / 2;
+            package[mid] ^= 0x01;
+            tracing::warn!(job = %job.job_id, "fault injection: handing in a corrupted proof");
+        }
+        let result = JobResult {
+            job_id: job.job_id.clone(),
+            worker: self.key.public(),
+            result_digest: hallmark_stark::proof_hash(&package).to_hex(),
+        };
+        let signed = Signed::sign(&result, &self.key).map_err(|e| e.to_string())?;
+        let upload = ProofUpload {
+            result: signed.envelope().clone(),
+            package: base64::engine::general_purpose::STANDARD.encode(&package),
+        };
+        let _: JobView = self
+            .coordinator
+            .post(&format!("/v1/jobs/{}/proof", job.job_id), &upload)
+            .await
+            .map_err(|e| format!("{}: handing in the proof: {e}", job.job_id))?;
+        self.handed_in.fetch_add(1, Ordering::Relaxed);
+        tracing::info!(job = %job.job_id, bytes = package.len(), ms = started.elapsed().as_millis() as u64, "proof handed in");
+        Ok(())
+    }
+
+    /// The background loop: claim and prove jobs one at a time.
+    pub async fn run_loop(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
+        loop {
+            let worked = tokio::select! {
+                _ = shutdown.changed() => return,
+                res = self.work_one() => match res {
+                    Ok(worked) => worked,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "job work failed");
+                        false
+                    }
+                }
+            };
+            if worked {
+                continue;
+            }
+            tokio::select! {
+                _ = shutdown.changed() => return,
+                _ = tokio::time::sleep(self.poll) => {}
+            }
+        }
+    }
+
+    fn status(&self) -> ProverStatus {
+        ProverStatus {
+            hotkey: self.key.public(),
+            backend: self.backend.name().into(),
+            jobs_proven: self.proven.load(Ordering::Relaxed),
+            jobs_handed_in: self.handed_in.load(Ordering::Relaxed),
+            jobs_failed: self.failed.load(Ordering::Relaxed),
+            last_job: self.last_job.lock().ok().and_then(|l| l.clone()),
+            corrupt_proofs: self.corrupt_proofs,
+        }
+    }
+}
+
+/// The prover's routes.
+pub fn router(p: Arc<JobProver>) -> Router {
+    Router::new()
+        .route("/v1/worker/jobs", get(status))
+        .with_state(p)
+}
+
+async fn status(State(p): State<Arc<JobProver>>) -> Json<ProverStatus> {
+    Json(p.status())
+}

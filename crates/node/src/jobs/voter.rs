@@ -1,0 +1,218 @@
+//! The validator's side of proven jobs: for each proven job, check the client's signed
+//! request and the worker's signed result, fetch the package, verify it with the lane's own
+//! verifier against the requested job, and sign a vote. The vote is written to the
+//! validator's store and transparency log before it is sent, so a restarted validator sends
+//! the same vote again instead of signing a different one.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use hallmark_consensus::JobVote;
+use hallmark_core::{Envelope, Keypair, Signed};
+use hallmark_stark::Verifier;
+use hallmark_store::{Store, TransparencyLog};
+use tokio::sync::watch;
+
+use super::messages::{check_request, JobView, VoteAck};
+use crate::client::NodeClient;
+
+/// A validator's job loop.
+pub struct JobVoter {
+    store: Store,
+    log: TransparencyLog,
+    key: Keypair,
+    coordinator: NodeClient,
+    verifier: Verifier,
+    /// Devnet fault injection: also sign and send the opposite vote on every job.
+    equivocate: bool,
+    poll: Duration,
+}
+
+/// How long after a job is settled a validator that has not voted still votes on it.
+const LATE_VOTE_WINDOW_MS: i64 = 60_000;
+
+fn vote_key(job_id: &str) -> String {
+    format!("job_vote.{job_id}")
+}
+
+impl JobVoter {
+    /// A voter reading jobs from `coordinator` and signing with `key`.
+    pub fn new(
+        store: Store,
+        log: TransparencyLog,
+        key: Keypair,
+        coordinator: NodeClient,
+        equivocate: bool,
+        poll: Duration,
+    ) -> Self {
+        Self {
+            store,
+            log,
+            key,
+            coordinator,
+            verifier: Verifier::default(),
+            equivocate,
+            poll,
+        }
+    }
+
+    /// Votes on every proven job this validator has not voted on; returns how many votes
+    /// were sent.
+    pub async fn vote_pending(&self) -> Result<usize, String> {
+        let mut jobs: Vec<JobView> = self
+            .coordinator
+            .get("/v1/jobs?status=proven&limit=100")
+            .await
+            .map_err(|e| format!("listing proven jobs: {e}"))?;
+        // Jobs settled moments ago still get this validator's vote on record.
+        let since = hallmark_core::time::now_unix_ms() - LATE_VOTE_WINDOW_MS;
+        let recent: Vec<JobView> = self
+            .coordinator
+            .get(&format!("/v1/jobs?settled_since_ms={since}&limit=100"))
+            .await
+            .map_err(|e| format!("listing settled jobs: {e}"))?;
+        jobs.extend(recent);
+        let mut sent = 0;
+        for job in jobs {
+            let me = self.key.public();
+            let voted = job
+                .votes
+                .iter()
+                .any(|v| v.verify().map(|v| v.signer == me).unwrap_or(false));
+            if voted {
+                continue;
+            }
+            match self.vote_on(&job).await {
+                Ok(()) => sent += 1,
+                Err(e) => tracing::warn!(job = %job.job_id, error = %e, "no vote this time"),
+            }
+        }
+        Ok(sent)
+    }
+
+    /// The vote this validator gives `job`: the one it already signed, or a new one from its
+    /// own verification.
+    async fn decide(&self, job: &JobView) -> Result<Signed<JobVote>, String> {
+        if let Some(text) = self
+            .store
+            .kv_get(&vote_key(&job.job_id))
+            .await
+            .map_err(|e| e.to_string())?
+        {
+            let env: Envelope = serde_json::from_str(&text).map_err(|e| e.to_string())?;
+            return Ok(Signed::from_envelope(env));
+        }
+        let checked = check_request(&job.signed_request())
+            .map_err(|e| format!("the client's request does not check: {e}"))?;
+        if checked.job_id != job.job_id {
+            return Err(format!("the request is for job {}", checked.job_id));
+        }
+        let signed = job
+            .signed_result()
+            .ok_or("the job has no result although it is proven")?;
+        let result = signed
+            .verify()
+            .map_err(|e| format!("the worker's result does not check: {e}"))?;
+        if result.signer != result.payload.worker
+            || Some(result.signer) != job.worker
+            || result.payload.job_id != job.job_id
+        {
+            return Err("the result is not the assigned worker's for this job".into());
+        }
+        let package = self
+            .coordinator
+            .get_bytes(&format!("/v1/jobs/{}/proof", job.job_id))
+            .await
+            .map_err(|e| format!("fetching the proof: {e}"))?;
+        let digest = hallmark_stark::proof_hash(&package).to_hex();
+        if digest != result.payload.result_digest {
+            // The coordinator served other bytes than the worker signed: that is not the
+            // worker's fault, so no vote until the right bytes are served.
+            return Err(format!(
+                "served package hashes to {digest}, the worker signed {}",
+                result.payload.result_digest
+            ));
+        }
+        let verifier = self.verifier;
+        let spec = checked.spec;
+        let verdict = tokio::task::spawn_blocking(move || verifier.verify(&package, Some(&spec)))
+            .await
+            .map_err(|e| format!("the verifier task failed: {e}"))?;
+        let valid = match &verdict {
+            Ok(_) => true,
+            Err(rejection) => {
+                tracing::warn!(job = %job.job_id, code = rejection.code(), reason = %rejection, "proof rejected");
+                false
+            }
+        };
+        let vote = JobVote {
+            job_id: job.job_id.clone(),
+            result_digest: digest,
+            valid,
+        };
+        let signed = Signed::sign(&vote, &self.key).map_err(|e| e.to_string())?;
+        let text = serde_json::to_string(signed.envelope()).map_err(|e| e.to_string())?;
+        let bytes = signed
+            .envelope()
+            .canonical_bytes()
+            .map_err(|e| e.to_string())?;
+        self.log
+            .append("job_vote", &bytes)
+            .await
+            .map_err(|e| e.to_string())?;
+        self.store
+            .kv_put(&vote_key(&job.job_id), &text)
+            .await
+            .map_err(|e| e.to_string())?;
+        tracing::info!(job = %job.job_id, valid, "voted");
+        Ok(signed)
+    }
+
+    async fn vote_on(&self, job: &JobView) -> Result<(), String> {
+        let signed = self.decide(job).await?;
+        let path = format!("/v1/jobs/{}/votes", job.job_id);
+        let _: VoteAck = self
+            .coordinator
+            .post(&path, signed.envelope())
+            .await
+            .map_err(|e| format!("sending the vote: {e}"))?;
+        if self.equivocate {
+            let verified = signed.verify().map_err(|e| e.to_string())?;
+            let opposite = JobVote {
+                valid: !verified.payload.valid,
+                ..verified.payload
+            };
+            let second = Signed::sign(&opposite, &self.key).map_err(|e| e.to_string())?;
+            tracing::warn!(job = %job.job_id, "fault injection: sending a second, opposite vote");
+            match self
+                .coordinator
+                .post::<_, VoteAck>(&path, second.envelope())
+                .await
+            {
+                Err(e) if e.code() == Some("equivocation") => {}
+                other => {
+                    other.map_err(|e| format!("sending the second vote: {e}"))?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The background loop.
+    pub async fn run_loop(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
+        loop {
+            tokio::select! {
+                _ = shutdown.changed() => return,
+                _ = tokio::time::sleep(self.poll) => {}
+            }
+            tokio::select! {
+                _ = shutdown.changed() => return,
+                res = self.vote_pending() => {
+                    if let Err(e) = res {
+                        tracing::debug!(error = %e, "job votes skipped");
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,577 @@
+//! Coordinator tables for proven jobs: requests, lifecycle, proofs, votes, equivocation
+//! evidence and events. State changes are single conditional statements, so two workers can
+//! never both hold one job and a late proof never overwrites a reassigned one.
+
+use sqlx::Row;
+
+use crate::{to_i64, to_u64, Store, StoreError};
+
+/// One job as stored (its proof package is read separately with [`Store::job_proof`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobRow {
+    pub job_id: String,
+    pub lane: String,
+    pub client: String,
+    /// The client-signed request envelope (JSON).
+    pub request: String,
+    /// The job spec (JSON).
+    pub spec: String,
+    pub status: String,
+    pub worker: Option<String>,
+    pub attempts: u64,
+    pub lease_until_ms: Option<i64>,
+    /// The worker-signed result envelope (JSON).
+    pub result: Option<String>,
+    pub proof_hash: Option<String>,
+    pub proof_bytes: Option<u64>,
+    pub queued_ms: i64,
+    pub assigned_ms: Option<i64>,
+    pub proven_ms: Option<i64>,
+    pub settled_ms: Option<i64>,
+    pub certificate: Option<String>,
+    pub valid_stake: u64,
+    pub invalid_stake: u64,
+    pub total_stake: u64,
+    pub settle_tx: Option<String>,
+}
+
+/// One lifecycle event of a job.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobEventRow {
+    pub event: String,
+    pub detail: String,
+    pub at_ms: i64,
+}
+
+/// A validator's two conflicting votes on one job.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobEquivocationRow {
+    pub job_id: String,
+    pub validator: String,
+    pub evidence: String,
+    pub found_ms: i64,
+    pub slash_tx: Option<String>,
+}
+
+/// A proof a worker hands in for the job it holds.
+#[derive(Debug, Clone)]
+pub struct ProofSubmission<'a> {
+    pub job_id: &'a str,
+    pub worker: &'a str,
+    pub result: &'a str,
+    pub proof: &'a [u8],
+    pub proof_hash: &'a str,
+    pub now_ms: i64,
+}
+
+/// The tally that settled a job.
+#[derive(Debug, Clone)]
+pub struct JobSettlement<'a> {
+    pub job_id: &'a str,
+    /// `approved` or `rejected`.
+    pub status: &'a str,
+    pub certificate: &'a str,
+    pub valid_stake: u64,
+    pub invalid_stake: u64,
+    pub total_stake: u64,
+    pub now_ms: i64,
+}
+
+const JOB_COLUMNS: &str = "job_id, lane, client, request, spec, status, worker, attempts, lease_until_ms, result, proof_hash, length(proof), queued_ms, assigned_ms, proven_ms, settled_ms, certificate, valid_stake, invalid_stake, total_stake, settle_tx";
+
+fn job_row(r: sqlx::sqlite::SqliteRow) -> Result<JobRow, StoreError> {
+    Ok(JobRow {
+        job_id: r.get(0),
+        lane: r.get(1),
+        client: r.get(2),
+        request: r.get(3),
+        spec: r.get(4),
+        status: r.get(5),
+        worker: r.get(6),
+        attempts: to_u64(r.get(7), "attempts")?,
+        lease_until_ms: r.get(8),
+        result: r.get(9),
+        proof_hash: r.get(10),
+        proof_bytes: r
+            .get::<Option<i64>, _>(11)
+            .map(|n| to_u64(n, "proof length"))
+            .transpose()?,
+        queued_ms: r.get(12),
+        assigned_ms: r.get(13),
+        proven_ms: r.get(14),
+        settled_ms: r.get(15),
+        certificate: r.get(16),
+        valid_stake: to_u64(r.get(17), "stake")?,
+        invalid_stake: to_u64(r.get(18), "stake")?,
+        total_stake: to_u64(r.get(19), "stake")?,
+        settle_tx: r.get(20),
+    })
+}
+
+async fn event(
+    conn: &mut sqlx::SqliteConnection,
+    job_id: &str,
+    event: &str,
+    detail: &str,
+    at_ms: i64,
+) -> Result<(), StoreError> {
+    sqlx::query("INSERT INTO job_events (job_id, event, detail, at_ms) VALUES (?, ?, ?, ?)")
+        .bind(job_id)
+        .bind(event)
+        .bind(detail)
+        .bind(at_ms)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+impl Store {
+    /// Records a new queued job; `Conflict` if the id exists.
+    pub async fn insert_job(&self, row: &JobRow) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let res = sqlx::query("INSERT INTO jobs (job_id, lane, client, request, spec, status, queued_ms) VALUES (?, ?, ?, ?, ?, 'queued', ?)")
+            .bind(&row.job_id)
+            .bind(&row.lane)
+            .bind(&row.client)
+            .bind(&row.request)
+            .bind(&row.spec)
+            .bind(row.queued_ms)
+            .execute(&mut *tx)
+            .await;
+        match res {
+            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
+                return Err(StoreError::Conflict(format!("job {} exists", row.job_id)))
+            }
+            other => {
+                other?;
+            }
+        }
+        event(&mut tx, &row.job_id, "queued", "", row.queued_ms).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// One job.
+    pub async fn job(&self, job_id: &str) -> Result<Option<JobRow>, StoreError> {
+        let row = sqlx::query(&format!("SELECT {JOB_COLUMNS} FROM jobs WHERE job_id = ?"))
+            .bind(job_id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(job_row).transpose()
+    }
+
+    /// Jobs, oldest first, optionally only those in `status`.
+    pub async fn jobs(&self, status: Option<&str>, limit: u32) -> Result<Vec<JobRow>, StoreError> {
+        let rows = match status {
+            Some(s) => {
+                sqlx::query(&format!(
+                    "SELECT {JOB_COLUMNS} FROM jobs WHERE status = ? ORDER BY queued_ms, job_id LIMIT ?"
+                ))
+                .bind(s)
+                .bind(i64::from(limit))
+                .fetch_all(&self.pool)
+                .await?
+            }
+            None => {
+                sqlx::query(&format!(
+                    "SELECT {JOB_COLUMNS} FROM jobs ORDER BY queued_ms, job_id LIMIT ?"
+                ))
+                .bind(i64::from(limit))
+                .fetch_all(&self.pool)
+                .await?
+            }
+        };
+        rows.into_iter().map(job_row).collect()
+    }
+
+    /// Jobs settled at or after `since_ms`, oldest settlement first.
+    pub async fn jobs_settled_since(
+        &self,
+        since_ms: i64,
+        limit: u32,
+    ) -> Result<Vec<JobRow>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {JOB_COLUMNS} FROM jobs WHERE settled_ms >= ? ORDER BY settled_ms, job_id LIMIT ?"
+        ))
+        .bind(since_ms)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter().map(job_row).collect()
+    }
+
+    /// How many jobs are in `status`.
+    pub async fn count_jobs(&self, status: &str) -> Result<u64, StoreError> {
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM jobs WHERE status = ?")
+            .bind(status)
+            .fetch_one(&self.pool)
+            .await?;
+        to_u64(n, "count")
+    }
+
+    /// The proof package a job's worker handed in.
+    pub async fn job_proof(&self, job_id: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let proof: Option<Option<Vec<u8>>> =
+            sqlx::query_scalar("SELECT proof FROM jobs WHERE job_id = ?")
+                .bind(job_id)
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(proof.flatten())
+    }
+
+    /// Returns to the queue every assigned job whose lease ended before `now_ms` (its worker
+    /// is presumed dead), recording `lease_expired`; gives the ids back.
+    pub async fn expire_job_leases(&self, now_ms: i64) -> Result<Vec<String>, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let rows = sqlx::query("UPDATE jobs SET status = 'queued', lease_until_ms = NULL WHERE status = 'assigned' AND lease_until_ms < ? RETURNING job_id, worker")
+            .bind(now_ms)
+            .fetch_all(&mut *tx)
+            .await?;
+        let mut ids = Vec::new();
+        for r in rows {
+            let (id, worker): (String, Option<String>) = (r.get(0), r.get(1));
+            let detail = format!(
+                "worker {} did not prove in time",
+                worker.unwrap_or_default()
+            );
+            event(&mut tx, &id, "lease_expired", &detail, now_ms).await?;
+            ids.push(id);
+        }
+        tx.commit().await?;
+        Ok(ids)
+    }
+
+    /// Assigns the oldest queued job of `lane` to `worker` until `lease_until_ms`.
+    pub async fn claim_job(
+        &self,
+        lane: &str,
+        worker: &str,
+        now_ms: i64,
+        lease_until_ms: i64,
+    ) -> Result<Option<JobRow>, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let id: Option<String> = sqlx::query_scalar("UPDATE jobs SET status = 'assigned', worker = ?, attempts = attempts + 1, assigned_ms = ?, lease_until_ms = ? WHERE job_id = (SELECT job_id FROM jobs WHERE status = 'queued' AND lane = ? ORDER BY queued_ms, job_id LIMIT 1) RETURNING job_id")
+            .bind(worker)
+            .bind(now_ms)
+            .bind(lease_until_ms)
+            .bind(lane)
+            .fetch_optional(&mut *tx)
+            .await?;
+        let Some(id) = id else {
+            return Ok(None);
+        };
+        event(&mut tx, &id, "assigned", worker, now_ms).await?;
+        tx.commit().await?;
+        self.job(&id).await
+    }
+
+    /// Stores a proof if `worker` still holds the job's lease; `false` if it does not (the
+    /// job was reassigned, already proven, or never its).
+    pub async fn submit_job_proof(&self, s: &ProofSubmission<'_>) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let n = sqlx::query("UPDATE jobs SET status = 'proven', result = ?, proof = ?, proof_hash = ?, proven_ms = ?, lease_until_ms = NULL WHERE job_id = ? AND status = 'assigned' AND worker = ? AND lease_until_ms >= ?")
+            .bind(s.result)
+            .bind(s.proof)
+            .bind(s.proof_hash)
+            .bind(s.now_ms)
+            .bind(s.job_id)
+            .bind(s.worker)
+            .bind(s.now_ms)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        if n == 0 {
+            return Ok(false);
+        }
+        let detail = format!("{} bytes, blake3 {}", s.proof.len(), s.proof_hash);
+        event(&mut tx, s.job_id, "proven", &detail, s.now_ms).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// Stores a vote; `false` if this exact vote is already stored.
+    pub async fn add_job_vote(
+        &self,
+        job_id: &str,
+        validator: &str,
+        vote_sha256: &str,
+        envelope: &str,
+        now_ms: i64,
+    ) -> Result<bool, StoreError> {
+        let n = sqlx::query("INSERT INTO job_votes (job_id, validator, vote_sha256, envelope, received_ms) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING")
+            .bind(job_id)
+            .bind(validator)
+            .bind(vote_sha256)
+            .bind(envelope)
+            .bind(now_ms)
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+        Ok(n > 0)
+    }
+
+    /// Every distinct vote on a job, in arrival order.
+    pub async fn job_votes(&self, job_id: &str) -> Result<Vec<String>, StoreError> {
+        Ok(sqlx::query_scalar(
+            "SELECT envelope FROM job_votes WHERE job_id = ? ORDER BY received_ms, rowid",
+        )
+        .bind(job_id)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    /// Marks a proven job approved or rejected with the tally and certificate that settled it;
+    /// `false` if it was not waiting for votes.
+    pub async fn settle_job(&self, s: &JobSettlement<'_>) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let n = sqlx::query("UPDATE jobs SET status = ?, certificate = ?, valid_stake = ?, invalid_stake = ?, total_stake = ?, settled_ms = ? WHERE job_id = ? AND status = 'proven'")
+            .bind(s.status)
+            .bind(s.certificate)
+            .bind(to_i64(s.valid_stake, "stake")?)
+            .bind(to_i64(s.invalid_stake, "stake")?)
+            .bind(to_i64(s.total_stake, "stake")?)
+            .bind(s.now_ms)
+            .bind(s.job_id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        if n == 0 {
+            return Ok(false);
+        }
+        let detail = format!(
+            "{} valid / {} invalid of {} stake",
+            s.valid_stake, s.invalid_stake, s.total_stake
+        );
+        event(&mut tx, s.job_id, s.status, &detail, s.now_ms).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// Records the vote stake counted so far on a job still waiting for votes.
+    pub async fn set_job_stake(
+        &self,
+        job_id: &str,
+        valid: u64,
+        invalid: u64,
+        total: u64,
+    ) -> Result<(), StoreError> {
+        sqlx::query("UPDATE jobs SET valid_stake = ?, invalid_stake = ?, total_stake = ? WHERE job_id = ? AND status = 'proven'")
+            .bind(to_i64(valid, "stake")?)
+            .bind(to_i64(invalid, "stake")?)
+            .bind(to_i64(total, "stake")?)
+            .bind(job_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Records the ledger transaction that settled a job.
+    pub async fn set_job_settle_tx(
+        &self,
+        job_id: &str,
+        tx_hash: &str,
+        now_ms: i64,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("UPDATE jobs SET settle_tx = ? WHERE job_id = ?")
+            .bind(tx_hash)
+            .bind(job_id)
+            .execute(&mut *tx)
+            .await?;
+        event(&mut tx, job_id, "settled_on_ledger", tx_hash, now_ms).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Appends an event to a job's history.
+    pub async fn add_job_event(
+        &self,
+        job_id: &str,
+        name: &str,
+        detail: &str,
+        at_ms: i64,
+    ) -> Result<(), StoreError> {
+        let mut conn = self.pool.acquire().await?;
+        event(&mut conn, job_id, name, detail, at_ms).await
+    }
+
+    /// A job's history, oldest first.
+    pub async fn job_events(&self, job_id: &str) -> Result<Vec<JobEventRow>, StoreError> {
+        let rows =
+            sqlx::query("SELECT event, detail, at_ms FROM job_events WHERE job_id = ? ORDER BY id")
+                .bind(job_id)
+                .fetch_all(&self.pool)
+                .await?;
+        Ok(rows
+            .into_iter()
+            .map(|r| JobEventRow {
+                event: r.get(0),
+                detail: r.get(1),
+                at_ms: r.get(2),
+            })
+            .collect())
+    }
+
+    /// Keeps the first evidence of a validator's equivocation on a job; `false` if some was
+    /// already kept.
+    pub async fn put_job_equivocation(&self, row: &JobEquivocationRow) -> Result<bool, StoreError> {
+        let n = sqlx::query("INSERT INTO job_equivocations (job_id, validator, evidence, found_ms) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING")
+            .bind(&row.job_id)
+            .bind(&row.validator)
+            .bind(&row.evidence)
+            .bind(row.found_ms)
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+        Ok(n > 0)
+    }
+
+    /// Equivocation evidence, for one job or all.
+    pub async fn job_equivocations(
+        &self,
+        job_id: Option<&str>,
+    ) -> Result<Vec<JobEquivocationRow>, StoreError> {
+        let q = "SELECT job_id, validator, evidence, found_ms, slash_tx FROM job_equivocations";
+        let rows = match job_id {
+            Some(id) => {
+                sqlx::query(&format!("{q} WHERE job_id = ? ORDER BY found_ms"))
+                    .bind(id)
+                    .fetch_all(&self.pool)
+                    .await?
+            }
+            None => {
+                sqlx::query(&format!("{q} ORDER BY found_ms"))
+                    .fetch_all(&self.pool)
+                    .await?
+            }
+        };
+        Ok(rows
+            .into_iter()
+            .map(|r| JobEquivocationRow {
+                job_id: r.get(0),
+                validator: r.get(1),
+                evidence: r.get(2),
+                found_ms: r.get(3),
+                slash_tx: r.get(4),
+            })
+            .collect())
+    }
+
+    /// Records the ledger transaction that slashed an equivocation.
+    pub async fn set_equivocation_slash_tx(
+        &self,
+        job_id: &str,
+        validator: &str,
+        tx_hash: &str,
+    ) -> Result<(), StoreError> {
+        sqlx::query("UPDATE job_equivocations SET slash_tx = ? WHERE job_id = ? AND validator = ?")
+            .bind(tx_hash)
+            .bind(job_id)
+            .bind(validator)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn job(id: &str, queued_ms: i64) -> JobRow {
+        JobRow {
+            job_id: id.into(),
+            lane: "stark".into(),
+            client: "c".into(),
+            request: "{}".into(),
+            spec: "{}".into(),
+            status: "queued".into(),
+            worker: None,
+            attempts: 0,
+            lease_until_ms: None,
+            result: None,
+            proof_hash: None,
+            proof_bytes: None,
+            queued_ms,
+            assigned_ms: None,
+            proven_ms: None,
+            settled_ms: None,
+            certificate: None,
+            valid_stake: 0,
+            invalid_stake: 0,
+            total_stake: 0,
+            settle_tx: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn lifecycle_lease_expiry_and_late_proofs() {
+        let s = Store::open_url("sqlite::memory:").await.unwrap();
+        s.insert_job(&job("a", 1)).await.unwrap();
+        s.insert_job(&job("b", 2)).await.unwrap();
+        assert!(matches!(
+            s.insert_job(&job("a", 3)).await,
+            Err(StoreError::Conflict(_))
+        ));
+        // Oldest first; each job goes to one worker.
+        let a = s.claim_job("stark", "w1", 10, 100).await.unwrap().unwrap();
+        assert_eq!((a.job_id.as_str(), a.attempts), ("a", 1));
+        let b = s.claim_job("stark", "w2", 10, 100).await.unwrap().unwrap();
+        assert_eq!(b.job_id, "b");
+        assert!(s.claim_job("stark", "w3", 10, 100).await.unwrap().is_none());
+        assert!(s.claim_job("sat", "w3", 10, 100).await.unwrap().is_none());
+        // w1 dies: its lease runs out and the job goes back to the queue, then to w3.
+        assert_eq!(s.expire_job_leases(101).await.unwrap(), vec!["a", "b"]);
+        let again = s.claim_job("stark", "w3", 102, 200).await.unwrap().unwrap();
+        assert_eq!((again.job_id.as_str(), again.attempts), ("a", 2));
+        // The dead worker's late proof is refused; the holder's is taken once.
+        let sub = |worker: &'static str| ProofSubmission {
+            job_id: "a",
+            worker,
+            result: "{}",
+            proof: b"pkg",
+            proof_hash: "h",
+            now_ms: 150,
+        };
+        assert!(!s.submit_job_proof(&sub("w1")).await.unwrap());
+        assert!(s.submit_job_proof(&sub("w3")).await.unwrap());
+        assert!(!s.submit_job_proof(&sub("w3")).await.unwrap());
+        assert_eq!(s.job_proof("a").await.unwrap().unwrap(), b"pkg");
+        let row = s.job("a").await.unwrap().unwrap();
+        assert_eq!((row.status.as_str(), row.proof_bytes), ("proven", Some(3)));
+        // Votes are kept once each; settlement happens once.
+        assert!(s.add_job_vote("a", "v", "d1", "{}", 160).await.unwrap());
+        assert!(!s.add_job_vote("a", "v", "d1", "{}", 161).await.unwrap());
+        assert!(s.add_job_vote("a", "v", "d2", "{}", 162).await.unwrap());
+        assert_eq!(s.job_votes("a").await.unwrap().len(), 2);
+        let settle = JobSettlement {
+            job_id: "a",
+            status: "approved",
+            certificate: "{}",
+            valid_stake: 2,
+            invalid_stake: 0,
+            total_stake: 3,
+            now_ms: 170,
+        };
+        assert!(s.settle_job(&settle).await.unwrap());
+        assert!(!s.settle_job(&settle).await.unwrap());
+        let events: Vec<String> = s
+            .job_events("a")
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|e| e.event)
+            .collect();
+        assert_eq!(
+            events,
+            [
+                "queued",
+                "assigned",
+                "lease_expired",
+                "assigned",
+                "proven",
+                "approved"
+            ]
+        );
+    }
+}
