@@ -2,8 +2,16 @@
 //!
 //! Starts the ledger, the coordinator, N validators and M workers as child processes of this
 //! binary (`hallmark node --role …`), each with its own config, SQLite store and log under the
-//! data dir; publishes rounds as the network operator; reads every validator's decision back
-//! over HTTP; prints a table per round (or one JSON object with `--json`); stops the children.
+//! data dir; publishes rounds as the network operator; submits stark jobs as a client beside
+//! the rounds and waits for their votes and ledger settlement; reads every validator's
+//! decision back over HTTP; prints a table per round and the jobs (or one JSON object with
+//! `--json`); stops the children.
+//!
+//! Exit codes: 0 all checks held; 3 an honest validator disagreed; 4 an equivocating
+//! validator was not caught (on reports, or on jobs); 5 a restarted validator served a
+//! different archive; 6 the simulated TEE provider was not listed or leaked into scores;
+//! 7 a stark job was not settled as it should have been (an honest proof not approved with a
+//! certificate, a corrupt one not rejected, a corrupt worker not slashed).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -13,17 +21,20 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context};
 use clap::Args;
 use hallmark_consensus::commitment::EquivocationEvidence;
+use hallmark_consensus::SlashReason;
 use hallmark_core::{Envelope, PublicKey, Signed};
-use hallmark_ledger::YumaEpoch;
+use hallmark_ledger::{Slash, YumaEpoch};
 use hallmark_node::compute::messages::{EvidenceEvent, HealthReceipt, ProviderListing};
 use hallmark_node::compute::provider::SimulatedProvider;
 use hallmark_node::config::{GenesisBalance, NodeConfig, WeightMode};
+use hallmark_node::jobs::{JobRequest, JobStatus, JobView};
 use hallmark_node::messages::{
     NewRoundRequest, OwnerPickRequest, RoundAnnouncement, RoundResult, ScoreReport,
 };
 use hallmark_node::run::load_or_create_key;
 use hallmark_node::NodeClient;
 use hallmark_sat::InstanceParams;
+use hallmark_stark::JobType;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 use tokio::process::{Child, Command};
@@ -76,7 +87,26 @@ pub struct DevnetArgs {
     /// shadow mode the devnet operator publishes an owner pick each round.
     #[arg(long, default_value = "decentralized")]
     weight_mode: WeightMode,
+    /// Stark jobs a client submits beside the rounds (cycling fib 1024, hashchain 128,
+    /// matmul 16); each is proven by a worker and settled by the validators' vote.
+    #[arg(long, default_value_t = 3)]
+    jobs: usize,
+    /// How many workers hand in corrupted proofs (fault injection, the last ones): their
+    /// jobs must be rejected and their stake slashed on the ledger. More job waves are
+    /// submitted until each of them has had a job.
+    #[arg(long, default_value_t = 0)]
+    corrupt_workers: usize,
 }
+
+/// The job mix the devnet submits, in order.
+const JOB_MIX: [(JobType, u32); 3] = [
+    (JobType::Fib, 1024),
+    (JobType::Hashchain, 128),
+    (JobType::Matmul, 16),
+];
+
+/// Most extra waves of jobs submitted to reach every corrupt worker.
+const MAX_JOB_WAVES: usize = 12;
 
 const STAKE: u64 = 10_000;
 const MARGIN: f64 = 0.02;
@@ -166,9 +196,37 @@ struct ComputeLine {
     in_scores_or_weights: bool,
 }
 
+/// One stark job the devnet submitted, as settled.
+#[derive(Debug, Serialize)]
+struct JobLine {
+    id: String,
+    lane: String,
+    #[serde(rename = "type")]
+    job_type: JobType,
+    size: u32,
+    status: JobStatus,
+    worker: Option<PublicKey>,
+    /// The worker was one of the --corrupt-workers.
+    corrupt_worker: bool,
+    attempts: u64,
+    proof_bytes: Option<u64>,
+    votes_valid_stake: u64,
+    votes_invalid_stake: u64,
+    total_stake: u64,
+    /// Signed votes in the certificate that settled it.
+    certificate_votes: usize,
+    /// Validators caught signing two votes on it.
+    equivocators: Vec<PublicKey>,
+    /// The ledger transaction that settled it.
+    settle_tx: Option<String>,
+}
+
 #[derive(Debug, Serialize)]
 struct Output {
     rounds: Vec<RoundLine>,
+    jobs: Vec<JobLine>,
+    /// Every slashing the ledger applied (job settlements and vote equivocations).
+    slashes: Vec<Slash>,
     compute: Option<ComputeLine>,
     processes: Vec<ProcessLine>,
     equivocations: Vec<EquivocationLine>,
@@ -185,6 +243,10 @@ struct Findings {
     /// Equivocating validators' hotkeys.
     equivocators: Vec<PublicKey>,
     compute: Option<ComputeLine>,
+    jobs: Vec<JobLine>,
+    slashes: Vec<Slash>,
+    /// Corrupt workers' hotkeys.
+    corrupt_workers: Vec<PublicKey>,
 }
 
 fn peak_rss_kib(pid: Option<u32>) -> Option<u64> {
@@ -328,6 +390,16 @@ pub async fn run(args: DevnetArgs) -> anyhow::Result<ExitCode> {
             args.validators
         );
     }
+    if args.corrupt_workers > args.workers {
+        bail!(
+            "--corrupt-workers {} is more than --workers {}",
+            args.corrupt_workers,
+            args.workers
+        );
+    }
+    if args.corrupt_workers > 0 && args.jobs == 0 {
+        bail!("--corrupt-workers needs --jobs above 0: corrupt proofs only exist for jobs");
+    }
     if args.equivocate > 0 && args.validators - args.equivocate < 2 {
         bail!("--equivocate needs at least two other validators to be caught by (the first fetch of a report gets the committed one)");
     }
@@ -371,6 +443,18 @@ pub async fn run(args: DevnetArgs) -> anyhow::Result<ExitCode> {
         })
         .map(|e| e.to_ss58())
         .collect();
+    // With jobs, an equivocating validator must also be caught double-voting on them.
+    let missed_on_jobs: Vec<String> = if args.jobs == 0 {
+        Vec::new()
+    } else {
+        findings
+            .equivocators
+            .iter()
+            .filter(|e| !findings.jobs.iter().any(|j| j.equivocators.contains(e)))
+            .map(|e| e.to_ss58())
+            .collect()
+    };
+    let job_problems = job_problems(&findings);
     let restart_ok = findings.restart.as_ref().is_none_or(|r| r.byte_identical);
     let compute_ok = findings
         .compute
@@ -383,6 +467,19 @@ pub async fn run(args: DevnetArgs) -> anyhow::Result<ExitCode> {
             missed.join(", ")
         );
         return Ok(ExitCode::from(4));
+    }
+    if !missed_on_jobs.is_empty() {
+        eprintln!(
+            "error: equivocating validators not caught on jobs: {}",
+            missed_on_jobs.join(", ")
+        );
+        return Ok(ExitCode::from(4));
+    }
+    if !job_problems.is_empty() {
+        for p in &job_problems {
+            eprintln!("error: {p}");
+        }
+        return Ok(ExitCode::from(7));
     }
     if !restart_ok {
         eprintln!("error: a restarted validator served an archive that differs from before");
@@ -438,6 +535,9 @@ async fn drive(
     cfg.coordinator.operators = vec![operator.public()];
     // Devnet's provider attests with the public test root, which only this profile trusts.
     cfg.coordinator.compute.profile = hallmark_tee::Profile::Devnet;
+    cfg.network.ledger_url = ledger_url.clone();
+    cfg.coordinator.jobs.settle_poll_ms = 200;
+    cfg.coordinator.jobs.lease_ms = 60_000;
     let mut coord = spawn(exe, dir, "coordinator", "coordinator", &cfg, false).await?;
     let coord_url = wait_ready(&mut coord, Duration::from_secs(30)).await;
     procs.push(coord);
@@ -456,6 +556,7 @@ async fn drive(
     ));
     let first = procs.len();
     let mut validator_cfgs = Vec::new();
+    let mut worker_cfgs = Vec::new();
     for i in 0..args.validators {
         let name = format!("validator-{i}");
         let mut cfg = base_config(dir, &name);
@@ -476,7 +577,9 @@ async fn drive(
         network(&mut cfg);
         cfg.network.stake = 1_000;
         cfg.worker.submit_delay_ms = i as u64 * args.delay_step_ms;
+        cfg.worker.corrupt_proofs = i >= args.workers - args.corrupt_workers;
         procs.push(spawn(exe, dir, &name, "worker", &cfg, false).await?);
+        worker_cfgs.push(cfg);
     }
     for p in procs[first..].iter_mut() {
         wait_ready(p, Duration::from_secs(60)).await?;
@@ -503,8 +606,26 @@ async fn drive(
                 .push(hallmark_node::run::load_key(&p.key_file)?.public());
         }
     }
+    for (cfg, p) in worker_cfgs
+        .iter()
+        .zip(procs.iter().filter(|p| p.role == "worker"))
+    {
+        if cfg.worker.corrupt_proofs {
+            findings
+                .corrupt_workers
+                .push(hallmark_node::run::load_key(&p.key_file)?.public());
+        }
+    }
     progress.set_message("registering a simulated TEE provider");
     findings.compute = Some(register_tee_provider(&keys, &coord_url).await?);
+    // Stark jobs go in now and are proven and voted on while the rounds run.
+    let client = load_or_create_key(&keys.join("client"))?;
+    let jobs_client = NodeClient::new(&coord_url);
+    let mut job_ids = Vec::new();
+    for i in 0..args.jobs {
+        let (job_type, size) = JOB_MIX[i % JOB_MIX.len()];
+        job_ids.push(submit_job(&jobs_client, &client, job_type, size).await?);
+    }
     let ledger_client = NodeClient::new(&ledger_url);
     let restart_after = args.restart_validator.then(|| args.rounds.div_ceil(2));
 
@@ -580,6 +701,55 @@ async fn drive(
         }
     }
     bar.finish_and_clear();
+    if !job_ids.is_empty() {
+        let mut views = settle_jobs(&jobs_client, &job_ids, args.json).await?;
+        // Keep submitting waves (one job per worker) until every corrupt worker has had one.
+        let mut waves = 0;
+        while waves < MAX_JOB_WAVES
+            && findings
+                .corrupt_workers
+                .iter()
+                .any(|w| !views.iter().any(|v| v.worker.as_ref() == Some(w)))
+        {
+            waves += 1;
+            let mut wave = Vec::new();
+            for _ in 0..args.workers {
+                wave.push(submit_job(&jobs_client, &client, JobType::Fib, 64).await?);
+            }
+            views.extend(settle_jobs(&jobs_client, &wave, args.json).await?);
+        }
+        // The ledger applies slashings from the settlements the coordinator sends it; wait
+        // until every settled job and equivocation has been taken there.
+        let start = Instant::now();
+        loop {
+            let pending: Vec<serde_json::Value> = jobs_client
+                .get("/v1/jobs/equivocations")
+                .await
+                .context("reading job equivocations")?;
+            let views_now = refresh_jobs(&jobs_client, &views).await?;
+            let all_settled = views_now.iter().all(|v| v.settle_tx.is_some());
+            views = views_now;
+            let slashes: Vec<Slash> = ledger_client
+                .get("/v1/ledger/slashes")
+                .await
+                .context("reading the ledger's slashes")?;
+            let equivocation_slashes = slashes
+                .iter()
+                .filter(|s| s.reason == SlashReason::Equivocation)
+                .count();
+            if (all_settled && equivocation_slashes >= pending.len())
+                || start.elapsed() > Duration::from_secs(60)
+            {
+                findings.slashes = slashes;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        findings.jobs = views
+            .iter()
+            .map(|v| job_line(v, &findings.corrupt_workers))
+            .collect();
+    }
     if let Some(c) = findings.compute.as_mut() {
         c.in_scores_or_weights = lines.iter().any(|r| {
             r.consensus.contains_key(&c.provider)
@@ -623,6 +793,156 @@ async fn drive(
         }
     }
     Ok((lines, findings))
+}
+
+/// Signs and submits one stark job as the devnet's client; returns its id.
+async fn submit_job(
+    coordinator: &NodeClient,
+    client: &hallmark_core::Keypair,
+    job_type: JobType,
+    size: u32,
+) -> anyhow::Result<String> {
+    let request = JobRequest {
+        lane: "stark".into(),
+        job_type,
+        size,
+        seed: hallmark_stark::Bytes32(rand::random()),
+        nonce: hex::encode(rand::random::<[u8; 8]>()),
+        created_ms: hallmark_core::time::now_unix_ms(),
+    };
+    let signed = Signed::sign(&request, client)?;
+    let job: JobView = coordinator
+        .post("/v1/jobs", signed.envelope())
+        .await
+        .context("submitting a stark job")?;
+    Ok(job.job_id)
+}
+
+/// Waits until every job in `ids` is settled by vote, showing progress.
+async fn settle_jobs(
+    coordinator: &NodeClient,
+    ids: &[String],
+    hidden: bool,
+) -> anyhow::Result<Vec<JobView>> {
+    let bar = if hidden {
+        ProgressBar::hidden()
+    } else {
+        ProgressBar::new(ids.len() as u64)
+    };
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} stark jobs {pos}/{len} settled {elapsed} {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    bar.enable_steady_tick(Duration::from_millis(120));
+    let start = Instant::now();
+    loop {
+        let mut views = Vec::new();
+        for id in ids {
+            let v: JobView = coordinator
+                .get(&format!("/v1/jobs/{id}"))
+                .await
+                .with_context(|| format!("reading job {id}"))?;
+            views.push(v);
+        }
+        let settled = views.iter().filter(|v| v.status.is_settled()).count();
+        bar.set_position(settled as u64);
+        if settled == views.len() {
+            bar.finish_and_clear();
+            return Ok(views);
+        }
+        if start.elapsed() > Duration::from_secs(180) {
+            bar.finish_and_clear();
+            let stuck: Vec<String> = views
+                .iter()
+                .filter(|v| !v.status.is_settled())
+                .map(|v| format!("{} ({})", v.job_id, v.status.as_str()))
+                .collect();
+            bail!("stark jobs not settled after 180 s: {}", stuck.join(", "));
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+async fn refresh_jobs(coordinator: &NodeClient, views: &[JobView]) -> anyhow::Result<Vec<JobView>> {
+    let mut out = Vec::new();
+    for v in views {
+        out.push(
+            coordinator
+                .get(&format!("/v1/jobs/{}", v.job_id))
+                .await
+                .with_context(|| format!("reading job {}", v.job_id))?,
+        );
+    }
+    Ok(out)
+}
+
+fn job_line(v: &JobView, corrupt: &[PublicKey]) -> JobLine {
+    JobLine {
+        id: v.job_id.clone(),
+        lane: v.lane.clone(),
+        job_type: v.job_type,
+        size: v.size,
+        status: v.status,
+        worker: v.worker,
+        corrupt_worker: v.worker.is_some_and(|w| corrupt.contains(&w)),
+        attempts: v.attempts,
+        proof_bytes: v.proof_bytes,
+        votes_valid_stake: v.votes_valid_stake,
+        votes_invalid_stake: v.votes_invalid_stake,
+        total_stake: v.total_stake,
+        certificate_votes: v.certificate.as_ref().map_or(0, |c| c.votes.len()),
+        equivocators: v.equivocations.iter().map(|e| e.validator).collect(),
+        settle_tx: v.settle_tx.clone(),
+    }
+}
+
+/// What is wrong with the jobs: an honest proof not approved with a certificate, a corrupt
+/// one not rejected, a corrupt worker never reached or not slashed, a settlement the ledger
+/// refused.
+fn job_problems(f: &Findings) -> Vec<String> {
+    let mut out = Vec::new();
+    for j in &f.jobs {
+        let expected = if j.corrupt_worker {
+            JobStatus::Rejected
+        } else {
+            JobStatus::Approved
+        };
+        if j.status != expected {
+            out.push(format!(
+                "job {} by {} worker was {}, expected {}",
+                j.id,
+                if j.corrupt_worker {
+                    "a corrupt"
+                } else {
+                    "an honest"
+                },
+                j.status.as_str(),
+                expected.as_str()
+            ));
+        }
+        if j.certificate_votes == 0 {
+            out.push(format!("job {} has no vote certificate", j.id));
+        }
+        match j.settle_tx.as_deref() {
+            None => out.push(format!("job {} was not settled on the ledger", j.id)),
+            Some(t) if t.starts_with("refused") => {
+                out.push(format!("the ledger refused job {}'s settlement: {t}", j.id))
+            }
+            Some(_) => {}
+        }
+    }
+    for w in &f.corrupt_workers {
+        if !f.jobs.iter().any(|j| j.worker.as_ref() == Some(w)) {
+            out.push(format!("corrupt worker {w} never got a job"));
+        } else if !f
+            .slashes
+            .iter()
+            .any(|s| &s.hotkey == w && s.reason == SlashReason::RejectedResult)
+        {
+            out.push(format!("corrupt worker {w} was not slashed"));
+        }
+    }
+    out
 }
 
 /// Registers one simulated TEE provider (evidence from the public devnet test root) with the
@@ -869,6 +1189,8 @@ fn print_output(
     if args.json {
         let out = Output {
             rounds,
+            jobs: findings.jobs,
+            slashes: findings.slashes,
             compute: findings.compute,
             processes,
             equivocations: findings.equivocations,
@@ -948,6 +1270,63 @@ fn print_output(
             );
         }
     }
+    if !findings.jobs.is_empty() {
+        println!(
+            "\nstark jobs ({} validator stake; approve at 2/3 valid, reject above 1/3 invalid):",
+            findings.jobs[0].total_stake
+        );
+        println!(
+            "  {:<28} {:<9} {:>5} {:<9} {:<14} {:>8} {:>13} {:>6}",
+            "job", "type", "size", "status", "worker", "bytes", "valid/invalid", "cert"
+        );
+        for j in &findings.jobs {
+            let worker = j.worker.map_or("-".into(), |w| {
+                let n = names.get(&w).copied().unwrap_or("?");
+                if j.corrupt_worker {
+                    format!("{n}*")
+                } else {
+                    n.to_string()
+                }
+            });
+            println!(
+                "  {:<28} {:<9} {:>5} {:<9} {:<14} {:>8} {:>13} {:>6}",
+                j.id,
+                j.job_type.as_str(),
+                j.size,
+                j.status.as_str(),
+                worker,
+                j.proof_bytes.map_or("-".into(), |b| b.to_string()),
+                format!("{}/{}", j.votes_valid_stake, j.votes_invalid_stake),
+                j.certificate_votes
+            );
+        }
+        if !findings.corrupt_workers.is_empty() {
+            println!("  * hands in corrupted proofs (fault injection)");
+        }
+        for e in findings
+            .jobs
+            .iter()
+            .flat_map(|j| j.equivocators.iter().map(move |v| (j, v)))
+        {
+            println!(
+                "  equivocation: {} signed two votes on {}",
+                label(e.1),
+                e.0.id
+            );
+        }
+    }
+    if !findings.slashes.is_empty() {
+        println!("\nslashed on the ledger:");
+        for s in &findings.slashes {
+            println!(
+                "  {} {:>6} stake  {:<16} {}",
+                label(&s.hotkey),
+                s.amount,
+                format!("{:?}", s.reason),
+                s.job_id
+            );
+        }
+    }
     if let Some(r) = &findings.restart {
         println!(
             "\nrestarted {} after {}: {} archives served again {}",
@@ -986,6 +1365,18 @@ axons, and took the stake-weighted median; winners {}. {}",
         winners.join(", "),
         if honest_ok { "Every honest validator agreed with every winner." } else { "NOT every honest validator agreed: see the table and the logs." }
     );
+    if !findings.jobs.is_empty() {
+        let approved = findings
+            .jobs
+            .iter()
+            .filter(|j| j.status == JobStatus::Approved)
+            .count();
+        println!(
+            "Stark jobs: {} submitted beside the rounds, {approved} approved and {} rejected by the validators' stake vote; every settlement and slashing was re-checked by the ledger.",
+            findings.jobs.len(),
+            findings.jobs.len() - approved
+        );
+    }
     println!(
         "Data (keys, SQLite stores, configs, logs): {}",
         dir.display()

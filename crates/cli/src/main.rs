@@ -3,6 +3,7 @@
 mod audit;
 mod compute;
 mod devnet;
+mod job;
 mod sat;
 mod stark;
 mod tee;
@@ -27,7 +28,8 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Start a whole local network as separate processes and run sat rounds through it.
+    /// Start a whole local network as separate processes and run sat rounds and stark jobs
+    /// through it.
     Devnet(devnet::DevnetArgs),
     /// Run one role (ledger, coordinator, validator, worker) until Ctrl-C or SIGTERM.
     Node {
@@ -44,6 +46,9 @@ enum Command {
     /// The stark lane's tools: prove a job into a package file, verify a package file.
     #[command(subcommand)]
     Stark(stark::StarkCommand),
+    /// Proven jobs on a network: submit, wait, show, verify.
+    #[command(subcommand)]
+    Job(job::JobCommand),
     /// RFC 6962 transparency-log tools: roots, inclusion and consistency proofs.
     #[command(subcommand)]
     Log(audit::LogCommand),
@@ -90,6 +95,13 @@ fn main() -> std::process::ExitCode {
         Command::AttestUpstream(args) => {
             init_tracing("info");
             report(runtime().and_then(|rt| rt.block_on(tee::attest_upstream(args))))
+        }
+        Command::Job(cmd) => {
+            init_tracing("warn");
+            match runtime() {
+                Ok(rt) => rt.block_on(job::run(cmd)),
+                Err(e) => report(Err(e)),
+            }
         }
         Command::Compute(cmd) => {
             init_tracing("warn");

@@ -70,7 +70,7 @@ pub fn run(cmd: StarkCommand) -> ExitCode {
     }
 }
 
-fn parse_seed(seed: &str) -> Result<[u8; 32], String> {
+pub(crate) fn parse_seed(seed: &str) -> Result<[u8; 32], String> {
     Bytes32::from_hex(seed)
         .map(|b| b.0)
         .ok_or_else(|| format!("--seed must be 64 hex digits, got {seed:?}"))
@@ -78,7 +78,7 @@ fn parse_seed(seed: &str) -> Result<[u8; 32], String> {
 
 /// A spinner naming the current stage and how long the proof has run; hidden when stderr is
 /// not a terminal or JSON output was asked for.
-fn stage_spinner(label: &str, hidden: bool) -> ProgressBar {
+pub(crate) fn stage_spinner(label: &str, hidden: bool) -> ProgressBar {
     let bar = if hidden {
         ProgressBar::hidden()
     } else {

@@ -79,6 +79,25 @@ fn devnet_runs_and_reruns_in_the_same_data_dir() {
     for p in v["processes"].as_array().unwrap() {
         assert!(p["peak_rss_kib"].as_u64().unwrap() > 0);
     }
+    // Three honest stark jobs, one of each type, approved by at least 2/3 of validator stake
+    // with a certificate the ledger settled; nobody slashed.
+    let jobs = v["jobs"].as_array().unwrap();
+    let types: Vec<&str> = jobs.iter().map(|j| j["type"].as_str().unwrap()).collect();
+    assert_eq!(types, ["fib", "hashchain", "matmul"]);
+    for j in jobs {
+        assert_eq!(j["lane"], "stark");
+        assert_eq!(j["status"], "approved", "{j}");
+        assert!(j["proof_bytes"].as_u64().unwrap() > 1_000);
+        let (valid, total) = (
+            j["votes_valid_stake"].as_u64().unwrap(),
+            j["total_stake"].as_u64().unwrap(),
+        );
+        assert!(valid * 3 >= total * 2, "{j}");
+        assert!(j["certificate_votes"].as_u64().unwrap() >= 2);
+        assert!(j["settle_tx"].as_str().unwrap().len() == 64, "{j}");
+        assert!(j["id"].as_str().unwrap().starts_with("job-"));
+    }
+    assert_eq!(v["slashes"].as_array().unwrap().len(), 0);
     // A second run in the same data dir continues the same network.
     let v = devnet(
         dir.path(),
@@ -150,6 +169,8 @@ fn equivocation_is_caught_archives_survive_restart_and_receipts_verify() {
             "--equivocate",
             "1",
             "--restart-validator",
+            "--corrupt-workers",
+            "1",
         ],
     );
     check_rounds(&v, 3, 3);
@@ -216,6 +237,47 @@ fn equivocation_is_caught_archives_survive_restart_and_receipts_verify() {
             .iter()
             .all(|e| e["validator"] == equivocator.as_str()),
         "an honest validator accused: {evidence:?}"
+    );
+    // Stark jobs: the corrupt worker's proofs are rejected and it is slashed; honest proofs
+    // are approved; the equivocating validator is caught double-voting and slashed, and no
+    // honest validator is slashed.
+    let jobs = v["jobs"].as_array().unwrap();
+    let corrupt = jobs
+        .iter()
+        .find(|j| j["corrupt_worker"] == true)
+        .expect("the corrupt worker proved a job");
+    let corrupt_worker = corrupt["worker"].as_str().unwrap();
+    for j in jobs {
+        let expected = if j["corrupt_worker"] == true {
+            "rejected"
+        } else {
+            "approved"
+        };
+        assert_eq!(j["status"], expected, "{j}");
+        assert!(
+            j["equivocators"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|e| e == equivocator.as_str()),
+            "{j}"
+        );
+    }
+    let slashes = v["slashes"].as_array().unwrap();
+    assert!(
+        slashes
+            .iter()
+            .any(|s| s["hotkey"] == corrupt_worker && s["reason"] == "rejected_result"),
+        "{slashes:?}"
+    );
+    assert!(slashes
+        .iter()
+        .any(|s| s["hotkey"] == equivocator.as_str() && s["reason"] == "equivocation"));
+    assert!(
+        slashes
+            .iter()
+            .all(|s| s["hotkey"] == corrupt_worker || s["hotkey"] == equivocator.as_str()),
+        "an honest node slashed: {slashes:?}"
     );
     let restart = &v["restart"];
     assert_eq!(restart["byte_identical"], true, "{restart}");

@@ -1,0 +1,478 @@
+//! `hallmark job …`: a client's side of proven jobs — submit a signed request, wait for the
+//! vote, show a job's record, and re-verify its proof on this machine.
+//!
+//! Exit codes: `submit`/`wait` 0 approved (or queued, without `--wait`), 1 rejected, 2 could not
+//! finish (bad arguments, coordinator unreachable, timed out); `verify` 0 only when the proof
+//! verifies against the client's signed request, 1 when anything fails a check, 2 when it
+//! could not be checked.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, bail, Context};
+use clap::{Args, Subcommand};
+use hallmark_consensus::{JobResult, VoteOutcome};
+use hallmark_core::Signed;
+use hallmark_ledger::SettledJob;
+use hallmark_node::jobs::{check_request, JobRequest, JobStatus, JobView};
+use hallmark_node::run::load_or_create_key;
+use hallmark_node::NodeClient;
+use hallmark_stark::{Bytes32, JobType, Verifier};
+use serde_json::json;
+
+use crate::stark::{parse_seed, stage_spinner};
+
+/// Where the coordinator is.
+#[derive(Debug, Args)]
+pub struct CoordinatorArg {
+    /// The coordinator's base URL.
+    #[arg(
+        long,
+        env = "HALLMARK_COORDINATOR_URL",
+        default_value = "http://127.0.0.1:7200"
+    )]
+    coordinator: String,
+}
+
+/// `hallmark job …`
+#[derive(Debug, Subcommand)]
+pub enum JobCommand {
+    /// Sign and submit a job request; prints the job id (with --wait, waits for the vote).
+    Submit(SubmitArgs),
+    /// Wait until validators settle a job, showing its progress.
+    Wait(WaitArgs),
+    /// Show a job: status, lifecycle, worker, proof, votes, certificate, settlement.
+    Show(ShowArgs),
+    /// Fetch a job's proof and verify it here against the client's signed request; with
+    /// --ledger, also check the ledger settled exactly this result.
+    Verify(VerifyArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct SubmitArgs {
+    #[command(flatten)]
+    coordinator: CoordinatorArg,
+    /// The lane (only `stark` takes jobs).
+    #[arg(long, default_value = "stark")]
+    lane: String,
+    /// Job type: fib, hashchain or matmul.
+    #[arg(long = "type")]
+    job_type: JobType,
+    /// Instances (fib), chain length (hashchain) or matrix dimension (matmul).
+    #[arg(long)]
+    size: u32,
+    /// 64 hex digits the inputs derive from; random when omitted.
+    #[arg(long)]
+    seed: Option<String>,
+    /// The client key that signs the request (hex seed file, created if missing).
+    #[arg(long, default_value = ".hallmark/client.key")]
+    key: PathBuf,
+    /// Wait for the vote after submitting.
+    #[arg(long)]
+    wait: bool,
+    /// With --wait: give up after this many seconds.
+    #[arg(long, default_value_t = 600)]
+    timeout_secs: u64,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct WaitArgs {
+    #[command(flatten)]
+    coordinator: CoordinatorArg,
+    /// The job id.
+    id: String,
+    /// Give up after this many seconds.
+    #[arg(long, default_value_t = 600)]
+    timeout_secs: u64,
+    /// Print the settled job as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ShowArgs {
+    #[command(flatten)]
+    coordinator: CoordinatorArg,
+    /// The job id.
+    id: String,
+    /// Print the whole record as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    #[command(flatten)]
+    coordinator: CoordinatorArg,
+    /// The job id.
+    id: String,
+    /// A ledger URL: also check that the ledger settled this job with this result.
+    #[arg(long, env = "HALLMARK_LEDGER_URL")]
+    ledger: Option<String>,
+    /// Print a JSON verdict.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Runs a `hallmark job` command; errors are printed and exit 2.
+pub async fn run(cmd: JobCommand) -> ExitCode {
+    let res = match cmd {
+        JobCommand::Submit(a) => submit(a).await,
+        JobCommand::Wait(a) => {
+            let c = NodeClient::new(&a.coordinator.coordinator);
+            wait(&c, &a.id, a.timeout_secs, a.json).await
+        }
+        JobCommand::Show(a) => show(a).await,
+        JobCommand::Verify(a) => verify(a).await,
+    };
+    res.unwrap_or_else(|e| {
+        eprintln!("error: {}", crate::error_chain(&e));
+        ExitCode::from(2)
+    })
+}
+
+async fn submit(a: SubmitArgs) -> anyhow::Result<ExitCode> {
+    let seed = match a.seed.as_deref() {
+        Some(s) => parse_seed(s).map_err(|e| anyhow!("invalid_seed: {e}"))?,
+        None => rand::random(),
+    };
+    let key = load_or_create_key(&a.key)
+        .with_context(|| format!("the client key {}", a.key.display()))?;
+    let request = JobRequest {
+        lane: a.lane,
+        job_type: a.job_type,
+        size: a.size,
+        seed: Bytes32(seed),
+        nonce: hex::encode(rand::random::<[u8; 8]>()),
+        created_ms: hallmark_core::time::now_unix_ms(),
+    };
+    let signed = Signed::sign(&request, &key)?;
+    // Refuse locally what the coordinator would refuse, with the same words.
+    check_request(&signed).map_err(|e| anyhow!("{}: {e}", e.code()))?;
+    let c = NodeClient::new(&a.coordinator.coordinator);
+    let job: JobView = c
+        .post("/v1/jobs", signed.envelope())
+        .await
+        .context("submitting the job")?;
+    if a.wait {
+        if !a.json {
+            eprintln!("submitted {}", job.job_id);
+        }
+        return wait(&c, &job.job_id, a.timeout_secs, a.json).await;
+    }
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&summary(&job))?);
+    } else {
+        println!("{}", job.job_id);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The short JSON form of a job (the devnet's `jobs` entries have the same keys).
+pub fn summary(job: &JobView) -> serde_json::Value {
+    json!({
+        "id": job.job_id,
+        "lane": job.lane,
+        "type": job.job_type,
+        "size": job.size,
+        "status": job.status,
+        "worker": job.worker,
+        "attempts": job.attempts,
+        "proof_bytes": job.proof_bytes,
+        "proof_hash": job.proof_hash,
+        "votes_valid_stake": job.votes_valid_stake,
+        "votes_invalid_stake": job.votes_invalid_stake,
+        "total_stake": job.total_stake,
+        "certificate_votes": job.certificate.as_ref().map(|c| c.votes.len()),
+        "equivocations": job.equivocations.len(),
+        "settle_tx": job.settle_tx,
+    })
+}
+
+fn progress_line(job: &JobView) -> String {
+    match job.status {
+        JobStatus::Queued => "queued, waiting for a worker".into(),
+        JobStatus::Assigned => format!(
+            "assigned to {} (attempt {})",
+            job.worker.map(|w| w.to_ss58()).unwrap_or_default(),
+            job.attempts
+        ),
+        JobStatus::Proven => format!(
+            "proven ({} bytes); votes {} valid / {} invalid of {} stake",
+            job.proof_bytes.unwrap_or(0),
+            job.votes_valid_stake,
+            job.votes_invalid_stake,
+            job.total_stake
+        ),
+        s => s.as_str().into(),
+    }
+}
+
+async fn wait(c: &NodeClient, id: &str, timeout_secs: u64, json: bool) -> anyhow::Result<ExitCode> {
+    let bar = stage_spinner(&format!("{id}:"), json);
+    let started = Instant::now();
+    let path = format!("/v1/jobs/{id}");
+    let job = loop {
+        let job: JobView = c.get(&path).await.context("reading the job")?;
+        bar.set_message(progress_line(&job));
+        if job.status.is_settled() {
+            break job;
+        }
+        if started.elapsed() > Duration::from_secs(timeout_secs) {
+            bar.finish_and_clear();
+            bail!(
+                "timed_out: {id} is still {} after {timeout_secs} s",
+                job.status.as_str()
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
+    bar.finish_and_clear();
+    if json {
+        println!("{}", serde_json::to_string_pretty(&summary(&job))?);
+    } else {
+        println!(
+            "{id}: {} — {} valid / {} invalid of {} validator stake, {} signed votes in the certificate, {:.1} s",
+            job.status.as_str(),
+            job.votes_valid_stake,
+            job.votes_invalid_stake,
+            job.total_stake,
+            job.certificate.as_ref().map_or(0, |c| c.votes.len()),
+            started.elapsed().as_secs_f64()
+        );
+    }
+    Ok(if job.status == JobStatus::Approved {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+fn at(ms: Option<i64>, from: i64) -> String {
+    ms.map_or("-".into(), |t| format!("+{} ms", t - from))
+}
+
+async fn show(a: ShowArgs) -> anyhow::Result<ExitCode> {
+    let c = NodeClient::new(&a.coordinator.coordinator);
+    let job: JobView = c
+        .get(&format!("/v1/jobs/{}", a.id))
+        .await
+        .context("reading the job")?;
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&job)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!("job        {}", job.job_id);
+    println!("lane       {} {} size {}", job.lane, job.job_type, job.size);
+    println!("client     {}", job.client);
+    println!("status     {}", job.status.as_str());
+    if let Some(w) = job.worker {
+        println!("worker     {w} (attempts: {})", job.attempts);
+    }
+    println!(
+        "timeline   queued {}, assigned {}, proven {}, settled {}",
+        at(Some(job.queued_ms), job.queued_ms),
+        at(job.assigned_ms, job.queued_ms),
+        at(job.proven_ms, job.queued_ms),
+        at(job.settled_ms, job.queued_ms)
+    );
+    if let (Some(h), Some(n)) = (&job.proof_hash, job.proof_bytes) {
+        println!("proof      {n} bytes, blake3 {h}");
+    }
+    println!(
+        "votes      {} signed; {} valid / {} invalid of {} validator stake",
+        job.votes.len(),
+        job.votes_valid_stake,
+        job.votes_invalid_stake,
+        job.total_stake
+    );
+    if let Some(cert) = &job.certificate {
+        println!(
+            "certificate {:?} with {} signed votes",
+            cert.outcome,
+            cert.votes.len()
+        );
+    }
+    for e in &job.equivocations {
+        println!("equivocation by {} (both signed votes kept)", e.validator);
+    }
+    if let Some(tx) = &job.settle_tx {
+        println!("ledger     {tx}");
+    }
+    println!("history");
+    for e in &job.events {
+        let detail = if e.detail.is_empty() {
+            String::new()
+        } else {
+            format!(" — {}", e.detail)
+        };
+        println!(
+            "  {:>8}  {}{detail}",
+            at(Some(e.at_ms), job.queued_ms),
+            e.event
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// One named check of `job verify`.
+struct Check {
+    name: &'static str,
+    ok: bool,
+    detail: String,
+}
+
+async fn verify(a: VerifyArgs) -> anyhow::Result<ExitCode> {
+    let c = NodeClient::new(&a.coordinator.coordinator);
+    let job: JobView = c
+        .get(&format!("/v1/jobs/{}", a.id))
+        .await
+        .context("reading the job")?;
+    let mut checks = Vec::new();
+    let mut check = |name, ok, detail: String| checks.push(Check { name, ok, detail });
+
+    let request = check_request(&job.signed_request());
+    let spec = match &request {
+        Ok(r) if r.job_id == job.job_id => {
+            check(
+                "request",
+                true,
+                format!("signed by {}: {}", r.client, r.spec),
+            );
+            Some(r.spec)
+        }
+        Ok(r) => {
+            check(
+                "request",
+                false,
+                format!("the request is for job {}", r.job_id),
+            );
+            None
+        }
+        Err(e) => {
+            check("request", false, e.to_string());
+            None
+        }
+    };
+    let result = job.signed_result().map(|s| s.verify());
+    let digest = match result {
+        None => bail!(
+            "{} is {} and has no proof yet",
+            job.job_id,
+            job.status.as_str()
+        ),
+        Some(Ok(v)) if v.signer == v.payload.worker && v.payload.job_id == job.job_id => {
+            let r: JobResult = v.payload;
+            check("result", true, format!("signed by worker {}", r.worker));
+            Some(r.result_digest)
+        }
+        Some(Ok(v)) => {
+            check(
+                "result",
+                false,
+                format!("signed by {} for {}", v.signer, v.payload.job_id),
+            );
+            None
+        }
+        Some(Err(e)) => {
+            check("result", false, e.to_string());
+            None
+        }
+    };
+    let package = c
+        .get_bytes(&format!("/v1/jobs/{}/proof", job.job_id))
+        .await
+        .context("fetching the proof")?;
+    let hash = hallmark_stark::proof_hash(&package).to_hex();
+    check(
+        "proof_hash",
+        digest.as_deref() == Some(hash.as_str()),
+        format!("{} bytes hash to {hash}", package.len()),
+    );
+    let started = Instant::now();
+    let verdict = match spec {
+        Some(spec) => Verifier::default().verify(&package, Some(&spec)),
+        None => Verifier::default().verify(&package, None),
+    };
+    let ms = started.elapsed().as_secs_f64() * 1e3;
+    let proof_valid = verdict.is_ok();
+    match &verdict {
+        Ok(v) => check(
+            "stark_proof",
+            spec.is_some(),
+            format!(
+                "stwo verified {} at {} bits in {ms:.1} ms",
+                v.statement.spec, v.security_bits
+            ),
+        ),
+        Err(r) => check("stark_proof", false, format!("{}: {r}", r.code())),
+    }
+    if let Some(ledger) = &a.ledger {
+        let l = NodeClient::new(ledger);
+        match l
+            .get::<SettledJob>(&format!("/v1/ledger/jobs/{}", job.job_id))
+            .await
+        {
+            Ok(s) => {
+                let expected = if proof_valid {
+                    VoteOutcome::Approved
+                } else {
+                    VoteOutcome::Rejected
+                };
+                check(
+                    "ledger_settlement",
+                    Some(&s.result_digest) == digest.as_ref() && s.outcome == expected,
+                    format!(
+                        "settled {:?} at seq {} for result {}",
+                        s.outcome, s.seq, s.result_digest
+                    ),
+                );
+            }
+            Err(e) if e.status() == Some(404) => check(
+                "ledger_settlement",
+                false,
+                "not settled on the ledger".into(),
+            ),
+            Err(e) => return Err(e).context("reading the ledger"),
+        }
+    }
+    let ok = checks.iter().all(|c| c.ok);
+    if a.json {
+        let list: Vec<_> = checks
+            .iter()
+            .map(|c| json!({"check": c.name, "ok": c.ok, "detail": c.detail}))
+            .collect();
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&json!({
+                "job_id": job.job_id,
+                "valid": ok,
+                "proof_valid": proof_valid,
+                "checks": list,
+            }))?
+        );
+    } else {
+        for c in &checks {
+            println!(
+                "{} {:<18} {}",
+                if c.ok { "ok  " } else { "FAIL" },
+                c.name,
+                c.detail
+            );
+        }
+        println!(
+            "{}: {}",
+            job.job_id,
+            if ok { "verified" } else { "NOT verified" }
+        );
+    }
+    Ok(if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
