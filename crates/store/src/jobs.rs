@@ -365,6 +365,32 @@ impl Store {
         Ok(())
     }
 
+    /// Replaces a settled job's certificate with one re-counted against newer stakes (the
+    /// outcome stays; the ledger refused the first because stakes moved under it).
+    pub async fn recertify_job(
+        &self,
+        job_id: &str,
+        certificate: &str,
+        valid: u64,
+        invalid: u64,
+        total: u64,
+        now_ms: i64,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("UPDATE jobs SET certificate = ?, valid_stake = ?, invalid_stake = ?, total_stake = ? WHERE job_id = ?")
+            .bind(certificate)
+            .bind(to_i64(valid, "stake")?)
+            .bind(to_i64(invalid, "stake")?)
+            .bind(to_i64(total, "stake")?)
+            .bind(job_id)
+            .execute(&mut *tx)
+            .await?;
+        let detail = format!("{valid} valid / {invalid} invalid of {total} stake");
+        event(&mut tx, job_id, "recertified", &detail, now_ms).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
     /// Records the ledger transaction that settled a job.
     pub async fn set_job_settle_tx(
         &self,

@@ -58,6 +58,14 @@ pub struct JobBoard {
     settle_wake: Notify,
 }
 
+fn outcome_of_status(status: &str) -> VoteOutcome {
+    match status {
+        "approved" => VoteOutcome::Approved,
+        "rejected" => VoteOutcome::Rejected,
+        _ => VoteOutcome::Pending,
+    }
+}
+
 fn now_ms() -> i64 {
     hallmark_core::time::now_unix_ms()
 }
@@ -550,11 +558,63 @@ impl JobBoard {
             certificate,
             result: Signed::from_envelope(result),
         };
-        let outcome = submit_tx(&self.ledger, chain_id, &self.key, body).await;
+        let mut outcome = submit_tx(&self.ledger, chain_id, &self.key, body).await;
+        if matches!(&outcome, Err(e) if e.code() == "invalid_evidence") {
+            // Stakes may have moved since the vote (a slashed equivocator whose first vote
+            // is in the certificate): count the stored votes again against today's stakes,
+            // now without any equivocator, and retry once if the outcome holds.
+            if let Some(body) = self.recertify(&row).await? {
+                outcome = submit_tx(&self.ledger, chain_id, &self.key, body).await;
+            }
+        }
         if let Some(tx) = self.ledger_outcome(&id, "settlement", outcome).await? {
             self.store.set_job_settle_tx(&id, &tx, now_ms()).await?;
         }
         Ok(())
+    }
+
+    /// A fresh certificate for a settled job from all its stored votes and current stakes,
+    /// if it reaches the same outcome; stored in place of the old one.
+    async fn recertify(&self, row: &JobRow) -> Result<Option<TxBody>, ApiError> {
+        let id = row.job_id.as_str();
+        let (Some(proof_hash), Some(result)) = (row.proof_hash.as_deref(), row.result.as_deref())
+        else {
+            return Ok(None);
+        };
+        let mg = self.ledger.metagraph().await?;
+        let stakes = Self::validator_stakes(&mg);
+        let votes: Vec<Signed<JobVote>> = self
+            .store
+            .job_votes(id)
+            .await?
+            .iter()
+            .map(|t| serde_json::from_str::<Envelope>(t).map(Signed::from_envelope))
+            .collect::<Result<_, _>>()
+            .map_err(|e| corrupt(id, "vote", e))?;
+        let tally = tally_votes(id, proof_hash, &votes, &stakes, self.quorum);
+        let Some(cert) = tally.certificate() else {
+            return Ok(None);
+        };
+        if cert.outcome != outcome_of_status(&row.status) {
+            return Ok(None);
+        }
+        let text = serde_json::to_string(&cert).map_err(ApiError::internal)?;
+        self.store
+            .recertify_job(
+                id,
+                &text,
+                tally.valid_stake,
+                tally.invalid_stake,
+                tally.total_stake,
+                now_ms(),
+            )
+            .await?;
+        let result: Envelope =
+            serde_json::from_str(result).map_err(|e| corrupt(id, "result", e))?;
+        Ok(Some(TxBody::SettleJob {
+            certificate: cert,
+            result: Signed::from_envelope(result),
+        }))
     }
 
     /// What to record for a ledger submission: its hash, a note that it was already there or
