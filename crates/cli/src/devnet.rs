@@ -727,7 +727,15 @@ async fn drive(
                 .await
                 .context("reading job equivocations")?;
             let views_now = refresh_jobs(&jobs_client, &views).await?;
-            let all_settled = views_now.iter().all(|v| v.settle_tx.is_some());
+            // Every validator's vote is on record (a slow or restarted one votes late).
+            let all_settled = views_now.iter().all(|v| {
+                let voters: std::collections::BTreeSet<PublicKey> = v
+                    .votes
+                    .iter()
+                    .filter_map(|vote| vote.verify().ok().map(|x| x.signer))
+                    .collect();
+                v.settle_tx.is_some() && voters.len() >= args.validators
+            });
             views = views_now;
             let slashes: Vec<Slash> = ledger_client
                 .get("/v1/ledger/slashes")

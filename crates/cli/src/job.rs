@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context};
 use clap::{Args, Subcommand};
-use hallmark_consensus::{JobResult, VoteOutcome};
+use hallmark_consensus::{verify_certificate, JobResult, Quorum, VoteOutcome};
 use hallmark_core::Signed;
 use hallmark_ledger::SettledJob;
 use hallmark_node::jobs::{check_request, JobRequest, JobStatus, JobView};
@@ -431,6 +431,22 @@ async fn verify(a: VerifyArgs) -> anyhow::Result<ExitCode> {
                         s.outcome, s.seq, s.result_digest
                     ),
                 );
+                // The certificate's signed votes reach its outcome by the stakes the ledger
+                // checked it against.
+                match &job.certificate {
+                    Some(cert) => match verify_certificate(cert, &s.stakes, Quorum::TWO_THIRDS) {
+                        Ok((valid, invalid, total)) => check(
+                            "certificate",
+                            cert.outcome == s.outcome,
+                            format!(
+                                "{} signed votes: {valid} valid / {invalid} invalid of {total} stake",
+                                cert.votes.len()
+                            ),
+                        ),
+                        Err(e) => check("certificate", false, e.to_string()),
+                    },
+                    None => check("certificate", false, "the coordinator has none".into()),
+                }
             }
             Err(e) if e.status() == Some(404) => check(
                 "ledger_settlement",

@@ -178,7 +178,8 @@ async fn submit_wait_show_and_verify_jobs() {
             "result",
             "proof_hash",
             "stark_proof",
-            "ledger_settlement"
+            "ledger_settlement",
+            "certificate"
         ]
     );
 

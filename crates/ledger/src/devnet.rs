@@ -503,7 +503,7 @@ impl DevnetLedger {
         if self.store.settled_job(&r.job_id).await?.is_some() {
             return Err(LedgerError::AlreadySettled(r.job_id));
         }
-        let stakes = self
+        let stakes: std::collections::BTreeMap<PublicKey, u64> = self
             .store
             .neurons()
             .await?
@@ -535,6 +535,8 @@ impl DevnetLedger {
                 result_digest: r.result_digest,
                 worker,
                 seq,
+                stakes: serde_json::to_string(&stakes)
+                    .map_err(|e| LedgerError::Invalid(e.to_string()))?,
             },
             slashings,
         ))
@@ -884,6 +886,7 @@ impl Ledger for DevnetLedger {
             job_id: r.job_id,
             result_digest: r.result_digest,
             seq: r.seq,
+            stakes: serde_json::from_str(&r.stakes).map_err(|_| corrupt("stakes"))?,
         }))
     }
 
@@ -1442,6 +1445,9 @@ mod tests {
         assert_eq!(again.code(), "already_settled");
         let settled = l.settled_job("bad").await.unwrap().unwrap();
         assert_eq!(settled.outcome, VoteOutcome::Rejected);
+        // The stake table it was checked against is kept, so the certificate re-checks
+        // offline even though the dissenter has since been slashed.
+        assert_eq!(settled.stakes, stakes);
 
         // A certificate claiming approval with too little stake is refused (stakes are now
         // 1000, 1000, 900: one valid vote is far from 2/3).

@@ -204,4 +204,7 @@ pub struct SettledJob {
     pub worker: PublicKey,
     /// The settling transaction.
     pub seq: u64,
+    /// The validator stakes the certificate was checked against (re-check it offline with
+    /// these: later slashings move stakes).
+    pub stakes: std::collections::BTreeMap<PublicKey, u64>,
 }

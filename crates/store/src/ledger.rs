@@ -53,6 +53,8 @@ pub struct SettledJobRow {
     pub result_digest: String,
     pub worker: String,
     pub seq: u64,
+    /// The validator stakes (JSON) the certificate was checked against.
+    pub stakes: String,
 }
 
 /// Stake removed from a hotkey, and why.
@@ -155,12 +157,13 @@ impl Store {
                 .await?;
         }
         if let Some(j) = &commit.settled_job {
-            let res = sqlx::query("INSERT INTO ledger_settled_jobs (job_id, outcome, result_digest, worker, seq) VALUES (?, ?, ?, ?, ?)")
+            let res = sqlx::query("INSERT INTO ledger_settled_jobs (job_id, outcome, result_digest, worker, seq, stakes) VALUES (?, ?, ?, ?, ?, ?)")
                 .bind(&j.job_id)
                 .bind(&j.outcome)
                 .bind(&j.result_digest)
                 .bind(&j.worker)
                 .bind(to_i64(j.seq, "seq")?)
+                .bind(&j.stakes)
                 .execute(&mut *tx)
                 .await;
             if let Err(sqlx::Error::Database(e)) = &res {
@@ -198,7 +201,7 @@ impl Store {
 
     /// The settlement of a job, if the ledger settled it.
     pub async fn settled_job(&self, job_id: &str) -> Result<Option<SettledJobRow>, StoreError> {
-        let row = sqlx::query("SELECT job_id, outcome, result_digest, worker, seq FROM ledger_settled_jobs WHERE job_id = ?")
+        let row = sqlx::query("SELECT job_id, outcome, result_digest, worker, seq, stakes FROM ledger_settled_jobs WHERE job_id = ?")
             .bind(job_id)
             .fetch_optional(&self.pool)
             .await?;
@@ -209,6 +212,7 @@ impl Store {
                 result_digest: r.get(2),
                 worker: r.get(3),
                 seq: to_u64(r.get(4), "seq")?,
+                stakes: r.get(5),
             })
         })
         .transpose()
