@@ -7,6 +7,7 @@ mod job;
 mod sat;
 mod stark;
 mod tee;
+mod wallet;
 
 use std::path::PathBuf;
 
@@ -49,6 +50,9 @@ enum Command {
     /// Proven jobs on a network: submit, wait, show, verify.
     #[command(subcommand)]
     Job(job::JobCommand),
+    /// Wallets: create, import, show and export (BIP-39 words, encrypted keystore).
+    #[command(subcommand)]
+    Wallet(wallet::WalletCommand),
     /// RFC 6962 transparency-log tools: roots, inclusion and consistency proofs.
     #[command(subcommand)]
     Log(audit::LogCommand),
@@ -82,6 +86,7 @@ fn main() -> std::process::ExitCode {
         Command::Sat(cmd) => sat::run(cmd),
         Command::Stark(cmd) => stark::run(cmd),
         Command::Log(cmd) => audit::run_log(cmd),
+        Command::Wallet(cmd) => wallet::run(cmd),
         Command::Verify(cmd) => audit::run_verify(cmd),
         Command::Consensus(cmd) => audit::run_consensus(cmd),
         Command::Devnet(args) => {
