@@ -35,6 +35,8 @@ use hallmark_node::run::load_or_create_key;
 use hallmark_node::NodeClient;
 use hallmark_sat::InstanceParams;
 use hallmark_stark::JobType;
+
+use crate::job::{fetch_job, JobSummary};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 use tokio::process::{Child, Command};
@@ -199,26 +201,10 @@ struct ComputeLine {
 /// One stark job the devnet submitted, as settled.
 #[derive(Debug, Serialize)]
 struct JobLine {
-    id: String,
-    lane: String,
-    #[serde(rename = "type")]
-    job_type: JobType,
-    size: u32,
-    status: JobStatus,
-    worker: Option<PublicKey>,
+    #[serde(flatten)]
+    job: JobSummary,
     /// The worker was one of the --corrupt-workers.
     corrupt_worker: bool,
-    attempts: u64,
-    proof_bytes: Option<u64>,
-    votes_valid_stake: u64,
-    votes_invalid_stake: u64,
-    total_stake: u64,
-    /// Signed votes in the certificate that settled it.
-    certificate_votes: usize,
-    /// Validators caught signing two votes on it.
-    equivocators: Vec<PublicKey>,
-    /// The ledger transaction that settled it.
-    settle_tx: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -450,7 +436,7 @@ pub async fn run(args: DevnetArgs) -> anyhow::Result<ExitCode> {
         findings
             .equivocators
             .iter()
-            .filter(|e| !findings.jobs.iter().any(|j| j.equivocators.contains(e)))
+            .filter(|e| !findings.jobs.iter().any(|j| j.job.equivocators.contains(e)))
             .map(|e| e.to_ss58())
             .collect()
     };
@@ -595,27 +581,13 @@ async fn drive(
             )
         })
         .collect();
-    let mut findings = Findings::default();
-    for (cfg, p) in validator_cfgs
-        .iter()
-        .zip(procs.iter().filter(|p| p.role == "validator"))
-    {
-        if cfg.validator.equivocate {
-            findings
-                .equivocators
-                .push(hallmark_node::run::load_key(&p.key_file)?.public());
-        }
-    }
-    for (cfg, p) in worker_cfgs
-        .iter()
-        .zip(procs.iter().filter(|p| p.role == "worker"))
-    {
-        if cfg.worker.corrupt_proofs {
-            findings
-                .corrupt_workers
-                .push(hallmark_node::run::load_key(&p.key_file)?.public());
-        }
-    }
+    let mut findings = Findings {
+        equivocators: hotkeys_where(procs, "validator", &validator_cfgs, |c| {
+            c.validator.equivocate
+        })?,
+        corrupt_workers: hotkeys_where(procs, "worker", &worker_cfgs, |c| c.worker.corrupt_proofs)?,
+        ..Findings::default()
+    };
     progress.set_message("registering a simulated TEE provider");
     findings.compute = Some(register_tee_provider(&keys, &coord_url).await?);
     // Stark jobs go in now and are proven and voted on while the rounds run.
@@ -717,6 +689,7 @@ async fn drive(
                 wave.push(submit_job(&jobs_client, &client, JobType::Fib, 64).await?);
             }
             views.extend(settle_jobs(&jobs_client, &wave, args.json).await?);
+            job_ids.extend(wave);
         }
         // The ledger applies slashings from the settlements the coordinator sends it; wait
         // until every settled job and equivocation has been taken there.
@@ -726,9 +699,9 @@ async fn drive(
                 .get("/v1/jobs/equivocations")
                 .await
                 .context("reading job equivocations")?;
-            let views_now = refresh_jobs(&jobs_client, &views).await?;
+            views = fetch_jobs(&jobs_client, &job_ids).await?;
             // Every validator's vote is on record (a slow or restarted one votes late).
-            let all_settled = views_now.iter().all(|v| {
+            let all_settled = views.iter().all(|v| {
                 let voters: std::collections::BTreeSet<PublicKey> = v
                     .votes
                     .iter()
@@ -736,7 +709,6 @@ async fn drive(
                     .collect();
                 v.settle_tx.is_some() && voters.len() >= args.validators
             });
-            views = views_now;
             let slashes: Vec<Slash> = ledger_client
                 .get("/v1/ledger/slashes")
                 .await
@@ -803,6 +775,22 @@ async fn drive(
     Ok((lines, findings))
 }
 
+/// The hotkeys of the `role` processes (started in `cfgs` order) whose config `pick` selects.
+fn hotkeys_where(
+    procs: &[Proc],
+    role: &str,
+    cfgs: &[NodeConfig],
+    pick: impl Fn(&NodeConfig) -> bool,
+) -> anyhow::Result<Vec<PublicKey>> {
+    let mut out = Vec::new();
+    for (cfg, p) in cfgs.iter().zip(procs.iter().filter(|p| p.role == role)) {
+        if pick(cfg) {
+            out.push(hallmark_node::run::load_key(&p.key_file)?.public());
+        }
+    }
+    Ok(out)
+}
+
 /// Signs and submits one stark job as the devnet's client; returns its id.
 async fn submit_job(
     coordinator: &NodeClient,
@@ -844,14 +832,7 @@ async fn settle_jobs(
     bar.enable_steady_tick(Duration::from_millis(120));
     let start = Instant::now();
     loop {
-        let mut views = Vec::new();
-        for id in ids {
-            let v: JobView = coordinator
-                .get(&format!("/v1/jobs/{id}"))
-                .await
-                .with_context(|| format!("reading job {id}"))?;
-            views.push(v);
-        }
+        let views = fetch_jobs(coordinator, ids).await?;
         let settled = views.iter().filter(|v| v.status.is_settled()).count();
         bar.set_position(settled as u64);
         if settled == views.len() {
@@ -871,36 +852,19 @@ async fn settle_jobs(
     }
 }
 
-async fn refresh_jobs(coordinator: &NodeClient, views: &[JobView]) -> anyhow::Result<Vec<JobView>> {
-    let mut out = Vec::new();
-    for v in views {
-        out.push(
-            coordinator
-                .get(&format!("/v1/jobs/{}", v.job_id))
-                .await
-                .with_context(|| format!("reading job {}", v.job_id))?,
-        );
+/// The current record of each job.
+async fn fetch_jobs(coordinator: &NodeClient, ids: &[String]) -> anyhow::Result<Vec<JobView>> {
+    let mut out = Vec::with_capacity(ids.len());
+    for id in ids {
+        out.push(fetch_job(coordinator, id).await?);
     }
     Ok(out)
 }
 
 fn job_line(v: &JobView, corrupt: &[PublicKey]) -> JobLine {
     JobLine {
-        id: v.job_id.clone(),
-        lane: v.lane.clone(),
-        job_type: v.job_type,
-        size: v.size,
-        status: v.status,
-        worker: v.worker,
+        job: JobSummary::from(v),
         corrupt_worker: v.worker.is_some_and(|w| corrupt.contains(&w)),
-        attempts: v.attempts,
-        proof_bytes: v.proof_bytes,
-        votes_valid_stake: v.votes_valid_stake,
-        votes_invalid_stake: v.votes_invalid_stake,
-        total_stake: v.total_stake,
-        certificate_votes: v.certificate.as_ref().map_or(0, |c| c.votes.len()),
-        equivocators: v.equivocations.iter().map(|e| e.validator).collect(),
-        settle_tx: v.settle_tx.clone(),
     }
 }
 
@@ -915,32 +879,33 @@ fn job_problems(f: &Findings) -> Vec<String> {
         } else {
             JobStatus::Approved
         };
-        if j.status != expected {
+        if j.job.status != expected {
             out.push(format!(
                 "job {} by {} worker was {}, expected {}",
-                j.id,
+                j.job.id,
                 if j.corrupt_worker {
                     "a corrupt"
                 } else {
                     "an honest"
                 },
-                j.status.as_str(),
+                j.job.status.as_str(),
                 expected.as_str()
             ));
         }
-        if j.certificate_votes == 0 {
-            out.push(format!("job {} has no vote certificate", j.id));
+        if j.job.certificate_votes == 0 {
+            out.push(format!("job {} has no vote certificate", j.job.id));
         }
-        match j.settle_tx.as_deref() {
-            None => out.push(format!("job {} was not settled on the ledger", j.id)),
-            Some(t) if t.starts_with("refused") => {
-                out.push(format!("the ledger refused job {}'s settlement: {t}", j.id))
-            }
+        match j.job.settle_tx.as_deref() {
+            None => out.push(format!("job {} was not settled on the ledger", j.job.id)),
+            Some(t) if t.starts_with("refused") => out.push(format!(
+                "the ledger refused job {}'s settlement: {t}",
+                j.job.id
+            )),
             Some(_) => {}
         }
     }
     for w in &f.corrupt_workers {
-        if !f.jobs.iter().any(|j| j.worker.as_ref() == Some(w)) {
+        if !f.jobs.iter().any(|j| j.job.worker.as_ref() == Some(w)) {
             out.push(format!("corrupt worker {w} never got a job"));
         } else if !f
             .slashes
@@ -1281,14 +1246,14 @@ fn print_output(
     if !findings.jobs.is_empty() {
         println!(
             "\nstark jobs ({} validator stake; approve at 2/3 valid, reject above 1/3 invalid):",
-            findings.jobs[0].total_stake
+            findings.jobs[0].job.total_stake
         );
         println!(
             "  {:<28} {:<9} {:>5} {:<9} {:<14} {:>8} {:>13} {:>6}",
             "job", "type", "size", "status", "worker", "bytes", "valid/invalid", "cert"
         );
         for j in &findings.jobs {
-            let worker = j.worker.map_or("-".into(), |w| {
+            let worker = j.job.worker.map_or("-".into(), |w| {
                 let n = names.get(&w).copied().unwrap_or("?");
                 if j.corrupt_worker {
                     format!("{n}*")
@@ -1298,14 +1263,14 @@ fn print_output(
             });
             println!(
                 "  {:<28} {:<9} {:>5} {:<9} {:<14} {:>8} {:>13} {:>6}",
-                j.id,
-                j.job_type.as_str(),
-                j.size,
-                j.status.as_str(),
+                j.job.id,
+                j.job.job_type.as_str(),
+                j.job.size,
+                j.job.status.as_str(),
                 worker,
-                j.proof_bytes.map_or("-".into(), |b| b.to_string()),
-                format!("{}/{}", j.votes_valid_stake, j.votes_invalid_stake),
-                j.certificate_votes
+                j.job.proof_bytes.map_or("-".into(), |b| b.to_string()),
+                format!("{}/{}", j.job.votes_valid_stake, j.job.votes_invalid_stake),
+                j.job.certificate_votes
             );
         }
         if !findings.corrupt_workers.is_empty() {
@@ -1314,12 +1279,12 @@ fn print_output(
         for e in findings
             .jobs
             .iter()
-            .flat_map(|j| j.equivocators.iter().map(move |v| (j, v)))
+            .flat_map(|j| j.job.equivocators.iter().map(move |v| (j, v)))
         {
             println!(
                 "  equivocation: {} signed two votes on {}",
                 label(e.1),
-                e.0.id
+                e.0.job.id
             );
         }
     }
@@ -1377,7 +1342,7 @@ axons, and took the stake-weighted median; winners {}. {}",
         let approved = findings
             .jobs
             .iter()
-            .filter(|j| j.status == JobStatus::Approved)
+            .filter(|j| j.job.status == JobStatus::Approved)
             .count();
         println!(
             "Stark jobs: {} submitted beside the rounds, {approved} approved and {} rejected by the validators' stake vote; every settlement and slashing was re-checked by the ledger.",

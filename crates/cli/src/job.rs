@@ -13,15 +13,16 @@ use std::time::{Duration, Instant};
 use anyhow::{anyhow, bail, Context};
 use clap::{Args, Subcommand};
 use hallmark_consensus::{verify_certificate, JobResult, Quorum, VoteOutcome};
-use hallmark_core::Signed;
+use hallmark_core::{PublicKey, Signed};
 use hallmark_ledger::SettledJob;
 use hallmark_node::jobs::{check_request, JobRequest, JobStatus, JobView};
 use hallmark_node::run::load_or_create_key;
 use hallmark_node::NodeClient;
 use hallmark_stark::{Bytes32, JobType, Verifier};
+use serde::Serialize;
 use serde_json::json;
 
-use crate::stark::{parse_seed, stage_spinner};
+use crate::stark::{stage_spinner, SpecArgs};
 
 /// Where the coordinator is.
 #[derive(Debug, Args)]
@@ -56,15 +57,8 @@ pub struct SubmitArgs {
     /// The lane (only `stark` takes jobs).
     #[arg(long, default_value = "stark")]
     lane: String,
-    /// Job type: fib, hashchain or matmul.
-    #[arg(long = "type")]
-    job_type: JobType,
-    /// Instances (fib), chain length (hashchain) or matrix dimension (matmul).
-    #[arg(long)]
-    size: u32,
-    /// 64 hex digits the inputs derive from; random when omitted.
-    #[arg(long)]
-    seed: Option<String>,
+    #[command(flatten)]
+    spec: SpecArgs,
     /// The client key that signs the request (hex seed file, created if missing).
     #[arg(long, default_value = ".hallmark/client.key")]
     key: PathBuf,
@@ -136,16 +130,13 @@ pub async fn run(cmd: JobCommand) -> ExitCode {
 }
 
 async fn submit(a: SubmitArgs) -> anyhow::Result<ExitCode> {
-    let seed = match a.seed.as_deref() {
-        Some(s) => parse_seed(s).map_err(|e| anyhow!("invalid_seed: {e}"))?,
-        None => rand::random(),
-    };
+    let seed = a.spec.seed().map_err(|e| anyhow!("invalid_seed: {e}"))?;
     let key = load_or_create_key(&a.key)
         .with_context(|| format!("the client key {}", a.key.display()))?;
     let request = JobRequest {
         lane: a.lane,
-        job_type: a.job_type,
-        size: a.size,
+        job_type: a.spec.job_type,
+        size: a.spec.size,
         seed: Bytes32(seed),
         nonce: hex::encode(rand::random::<[u8; 8]>()),
         created_ms: hallmark_core::time::now_unix_ms(),
@@ -165,32 +156,64 @@ async fn submit(a: SubmitArgs) -> anyhow::Result<ExitCode> {
         return wait(&c, &job.job_id, a.timeout_secs, a.json).await;
     }
     if a.json {
-        println!("{}", serde_json::to_string_pretty(&summary(&job))?);
+        println!("{}", serde_json::to_string_pretty(&JobSummary::from(&job))?);
     } else {
         println!("{}", job.job_id);
     }
     Ok(ExitCode::SUCCESS)
 }
 
-/// The short JSON form of a job (the devnet's `jobs` entries have the same keys).
-pub fn summary(job: &JobView) -> serde_json::Value {
-    json!({
-        "id": job.job_id,
-        "lane": job.lane,
-        "type": job.job_type,
-        "size": job.size,
-        "status": job.status,
-        "worker": job.worker,
-        "attempts": job.attempts,
-        "proof_bytes": job.proof_bytes,
-        "proof_hash": job.proof_hash,
-        "votes_valid_stake": job.votes_valid_stake,
-        "votes_invalid_stake": job.votes_invalid_stake,
-        "total_stake": job.total_stake,
-        "certificate_votes": job.certificate.as_ref().map(|c| c.votes.len()),
-        "equivocations": job.equivocations.len(),
-        "settle_tx": job.settle_tx,
-    })
+/// The short form of a job: what `job submit|wait --json` print and devnet lists.
+#[derive(Debug, Clone, Serialize)]
+pub struct JobSummary {
+    pub id: String,
+    pub lane: String,
+    #[serde(rename = "type")]
+    pub job_type: JobType,
+    pub size: u32,
+    pub status: JobStatus,
+    pub worker: Option<PublicKey>,
+    pub attempts: u64,
+    pub proof_bytes: Option<u64>,
+    pub proof_hash: Option<String>,
+    pub votes_valid_stake: u64,
+    pub votes_invalid_stake: u64,
+    pub total_stake: u64,
+    /// Signed votes in the certificate that settled it (0 while unsettled).
+    pub certificate_votes: usize,
+    /// Validators caught signing two votes on it.
+    pub equivocators: Vec<PublicKey>,
+    /// The ledger transaction that settled it.
+    pub settle_tx: Option<String>,
+}
+
+impl From<&JobView> for JobSummary {
+    fn from(v: &JobView) -> Self {
+        Self {
+            id: v.job_id.clone(),
+            lane: v.lane.clone(),
+            job_type: v.job_type,
+            size: v.size,
+            status: v.status,
+            worker: v.worker,
+            attempts: v.attempts,
+            proof_bytes: v.proof_bytes,
+            proof_hash: v.proof_hash.clone(),
+            votes_valid_stake: v.votes_valid_stake,
+            votes_invalid_stake: v.votes_invalid_stake,
+            total_stake: v.total_stake,
+            certificate_votes: v.certificate.as_ref().map_or(0, |c| c.votes.len()),
+            equivocators: v.equivocations.iter().map(|e| e.validator).collect(),
+            settle_tx: v.settle_tx.clone(),
+        }
+    }
+}
+
+/// One job from the coordinator.
+pub async fn fetch_job(c: &NodeClient, id: &str) -> anyhow::Result<JobView> {
+    c.get(&format!("/v1/jobs/{id}"))
+        .await
+        .with_context(|| format!("reading job {id}"))
 }
 
 fn progress_line(job: &JobView) -> String {
@@ -215,9 +238,8 @@ fn progress_line(job: &JobView) -> String {
 async fn wait(c: &NodeClient, id: &str, timeout_secs: u64, json: bool) -> anyhow::Result<ExitCode> {
     let bar = stage_spinner(&format!("{id}:"), json);
     let started = Instant::now();
-    let path = format!("/v1/jobs/{id}");
     let job = loop {
-        let job: JobView = c.get(&path).await.context("reading the job")?;
+        let job = fetch_job(c, id).await?;
         bar.set_message(progress_line(&job));
         if job.status.is_settled() {
             break job;
@@ -233,7 +255,7 @@ async fn wait(c: &NodeClient, id: &str, timeout_secs: u64, json: bool) -> anyhow
     };
     bar.finish_and_clear();
     if json {
-        println!("{}", serde_json::to_string_pretty(&summary(&job))?);
+        println!("{}", serde_json::to_string_pretty(&JobSummary::from(&job))?);
     } else {
         println!(
             "{id}: {} — {} valid / {} invalid of {} validator stake, {} signed votes in the certificate, {:.1} s",
@@ -258,10 +280,7 @@ fn at(ms: Option<i64>, from: i64) -> String {
 
 async fn show(a: ShowArgs) -> anyhow::Result<ExitCode> {
     let c = NodeClient::new(&a.coordinator.coordinator);
-    let job: JobView = c
-        .get(&format!("/v1/jobs/{}", a.id))
-        .await
-        .context("reading the job")?;
+    let job = fetch_job(&c, &a.id).await?;
     if a.json {
         println!("{}", serde_json::to_string_pretty(&job)?);
         return Ok(ExitCode::SUCCESS);
@@ -328,10 +347,7 @@ struct Check {
 
 async fn verify(a: VerifyArgs) -> anyhow::Result<ExitCode> {
     let c = NodeClient::new(&a.coordinator.coordinator);
-    let job: JobView = c
-        .get(&format!("/v1/jobs/{}", a.id))
-        .await
-        .context("reading the job")?;
+    let job = fetch_job(&c, &a.id).await?;
     let mut checks = Vec::new();
     let mut check = |name, ok, detail: String| checks.push(Check { name, ok, detail });
 

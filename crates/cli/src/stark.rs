@@ -4,25 +4,41 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use clap::Subcommand;
+use clap::{Args, Subcommand};
 use hallmark_stark::{Bytes32, JobSpec, JobType, ProveStage, ProverBackend, SimdProver, Verifier};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
+
+/// Which job: the arguments `stark prove` and `job submit` share.
+#[derive(Debug, Args)]
+pub struct SpecArgs {
+    /// Job type: fib, hashchain or matmul.
+    #[arg(long = "type")]
+    pub job_type: JobType,
+    /// Instances (fib), chain length (hashchain) or matrix dimension (matmul).
+    #[arg(long)]
+    pub size: u32,
+    /// 64 hex digits the inputs derive from; random when omitted.
+    #[arg(long)]
+    pub seed: Option<String>,
+}
+
+impl SpecArgs {
+    /// The seed given, or a random one.
+    pub fn seed(&self) -> Result<[u8; 32], String> {
+        self.seed
+            .as_deref()
+            .map_or_else(|| Ok(rand::random()), parse_seed)
+    }
+}
 
 /// The stark lane's tools.
 #[derive(Debug, Subcommand)]
 pub enum StarkCommand {
     /// Prove a job on this machine and write its package (zstd-compressed stwo proof).
     Prove {
-        /// Job type: fib, hashchain or matmul.
-        #[arg(long = "type")]
-        job_type: JobType,
-        /// Instances (fib), chain length (hashchain) or matrix dimension (matmul).
-        #[arg(long)]
-        size: u32,
-        /// 64 hex digits the inputs derive from; random when omitted.
-        #[arg(long)]
-        seed: Option<String>,
+        #[command(flatten)]
+        spec: SpecArgs,
         /// Where to write the package.
         #[arg(long)]
         out: PathBuf,
@@ -53,13 +69,7 @@ pub enum StarkCommand {
 /// Runs a `hallmark stark` command.
 pub fn run(cmd: StarkCommand) -> ExitCode {
     match cmd {
-        StarkCommand::Prove {
-            job_type,
-            size,
-            seed,
-            out,
-            json,
-        } => prove(job_type, size, seed.as_deref(), &out, json),
+        StarkCommand::Prove { spec, out, json } => prove(&spec, &out, json),
         StarkCommand::Verify {
             file,
             job_type,
@@ -70,7 +80,7 @@ pub fn run(cmd: StarkCommand) -> ExitCode {
     }
 }
 
-pub(crate) fn parse_seed(seed: &str) -> Result<[u8; 32], String> {
+fn parse_seed(seed: &str) -> Result<[u8; 32], String> {
     Bytes32::from_hex(seed)
         .map(|b| b.0)
         .ok_or_else(|| format!("--seed must be 64 hex digits, got {seed:?}"))
@@ -93,9 +103,10 @@ pub(crate) fn stage_spinner(label: &str, hidden: bool) -> ProgressBar {
     bar
 }
 
-fn prove(job_type: JobType, size: u32, seed: Option<&str>, out: &Path, json: bool) -> ExitCode {
-    let seed = match seed.map(parse_seed).transpose() {
-        Ok(seed) => seed.unwrap_or_else(rand::random),
+fn prove(args: &SpecArgs, out: &Path, json: bool) -> ExitCode {
+    let (job_type, size) = (args.job_type, args.size);
+    let seed = match args.seed() {
+        Ok(seed) => seed,
         Err(e) => {
             eprintln!("error: invalid_seed: {e}");
             return ExitCode::from(2);

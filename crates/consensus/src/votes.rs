@@ -321,6 +321,29 @@ pub enum SlashReason {
     Equivocation,
 }
 
+impl SlashReason {
+    /// Every reason, in declaration order.
+    pub const ALL: [SlashReason; 3] = [
+        SlashReason::RejectedResult,
+        SlashReason::DissentingVote,
+        SlashReason::Equivocation,
+    ];
+
+    /// The wire and storage name (as serialised).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SlashReason::RejectedResult => "rejected_result",
+            SlashReason::DissentingVote => "dissenting_vote",
+            SlashReason::Equivocation => "equivocation",
+        }
+    }
+
+    /// Parses [`SlashReason::as_str`]'s names.
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|r| r.as_str() == s)
+    }
+}
+
 /// One slashing decision; the ledger applies the configured fraction of stake.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Slashing {
@@ -528,6 +551,15 @@ mod tests {
             Quorum::TWO_THIRDS,
         );
         assert_eq!(tally.equivocations.len(), 1);
+    }
+
+    #[test]
+    fn slash_reason_names_are_the_serialised_ones() {
+        for r in SlashReason::ALL {
+            assert_eq!(serde_json::to_value(r).unwrap(), r.as_str());
+            assert_eq!(SlashReason::parse(r.as_str()), Some(r));
+        }
+        assert_eq!(SlashReason::parse("other"), None);
     }
 
     #[test]

@@ -553,7 +553,7 @@ impl DevnetLedger {
     ) -> Result<(), LedgerError> {
         for s in slashings {
             let hotkey = s.who.to_ss58();
-            let reason = slash_reason_name(s.reason);
+            let reason = s.reason.as_str();
             if self.store.slashed(&hotkey, job_id, reason).await? {
                 return Err(LedgerError::AlreadySlashed {
                     hotkey,
@@ -564,14 +564,7 @@ impl DevnetLedger {
             let Some(mut neuron) = self.store.neuron(&hotkey).await? else {
                 return Err(LedgerError::NotRegistered(hotkey));
             };
-            let fraction =
-                u128::from(neuron.stake) * u128::from(self.params.slash_fraction_bps) / 10_000;
-            let amount = u64::try_from(fraction)
-                .unwrap_or(neuron.stake)
-                .max(u64::from(
-                    neuron.stake > 0 && self.params.slash_fraction_bps > 0,
-                ))
-                .min(neuron.stake);
+            let amount = slash_amount(neuron.stake, self.params.slash_fraction_bps);
             neuron.stake -= amount;
             commit.neurons.push(neuron);
             commit.slashes.push(SlashRow {
@@ -725,23 +718,12 @@ fn check_link(prev: &str, seq: u64, row: &LedgerTxRow) -> Result<String, LedgerE
     Ok(hash)
 }
 
-/// The wire name of a slashing reason.
-fn slash_reason_name(r: SlashReason) -> &'static str {
-    match r {
-        SlashReason::RejectedResult => "rejected_result",
-        SlashReason::DissentingVote => "dissenting_vote",
-        SlashReason::Equivocation => "equivocation",
-    }
-}
-
-fn parse_slash_reason(s: &str) -> Option<SlashReason> {
-    [
-        SlashReason::RejectedResult,
-        SlashReason::DissentingVote,
-        SlashReason::Equivocation,
-    ]
-    .into_iter()
-    .find(|r| slash_reason_name(*r) == s)
+/// `bps` basis points of `stake` (at most all of it), and at least 1 while there is stake to
+/// take and a fraction to take it by, so small stakes do not escape slashing by rounding.
+fn slash_amount(stake: u64, bps: u64) -> u64 {
+    let share = u128::from(stake) * u128::from(bps.min(10_000)) / 10_000;
+    let floor = u64::from(stake > 0 && bps > 0);
+    u64::try_from(share).unwrap_or(stake).max(floor)
 }
 
 fn validate_axon(axon: &str) -> Result<(), LedgerError> {
@@ -862,7 +844,7 @@ impl Ledger for DevnetLedger {
             .map(|r| {
                 Ok(Slash {
                     hotkey: r.hotkey.parse().map_err(|_| corrupt("hotkey"))?,
-                    reason: parse_slash_reason(&r.reason).ok_or_else(|| corrupt("reason"))?,
+                    reason: SlashReason::parse(&r.reason).ok_or_else(|| corrupt("reason"))?,
                     job_id: r.job_id,
                     amount: r.amount,
                     seq: r.seq,
@@ -924,6 +906,16 @@ mod tests {
     }
 
     impl Net {
+        /// Registers `hotkey` from the test coldkey.
+        async fn register(&self, hotkey: &Keypair, role: Role, stake: u64) {
+            let body = TxBody::Register {
+                hotkey: hotkey.public(),
+                role,
+                stake,
+            };
+            self.ledger.submit(self.tx(&self.cold, body)).await.unwrap();
+        }
+
         fn tx(&self, key: &Keypair, body: TxBody) -> Signed<LedgerTx> {
             let nonce = self.nonce.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             Signed::sign(
@@ -964,26 +956,8 @@ mod tests {
     async fn register_serve_weights_and_audit() {
         let n = net(Store::open_url("sqlite::memory:").await.unwrap()).await;
         let l = &n.ledger;
-        l.submit(n.tx(
-            &n.cold,
-            TxBody::Register {
-                hotkey: n.val.public(),
-                role: Role::Validator,
-                stake: 2_000,
-            },
-        ))
-        .await
-        .unwrap();
-        l.submit(n.tx(
-            &n.cold,
-            TxBody::Register {
-                hotkey: n.work.public(),
-                role: Role::Worker,
-                stake: 100,
-            },
-        ))
-        .await
-        .unwrap();
+        n.register(&n.val, Role::Validator, 2_000).await;
+        n.register(&n.work, Role::Worker, 100).await;
         l.submit(n.tx(
             &n.val,
             TxBody::ServeAxon {
@@ -1083,16 +1057,7 @@ mod tests {
             .await
             .unwrap_err();
         assert_eq!(e.code(), "not_registered");
-        l.submit(n.tx(
-            &n.cold,
-            TxBody::Register {
-                hotkey: n.work.public(),
-                role: Role::Worker,
-                stake: 100,
-            },
-        ))
-        .await
-        .unwrap();
+        n.register(&n.work, Role::Worker, 100).await;
         let e = l
             .submit(n.tx(
                 &n.work,
@@ -1239,21 +1204,8 @@ mod tests {
         use hallmark_consensus::commitment::{commitment_string, scores_hash};
         let n = net(Store::open_url("sqlite::memory:").await.unwrap()).await;
         let l = &n.ledger;
-        for (key, role, stake) in [
-            (&n.val, Role::Validator, 2_000),
-            (&n.work, Role::Worker, 100),
-        ] {
-            l.submit(n.tx(
-                &n.cold,
-                TxBody::Register {
-                    hotkey: key.public(),
-                    role,
-                    stake,
-                },
-            ))
-            .await
-            .unwrap();
-        }
+        n.register(&n.val, Role::Validator, 2_000).await;
+        n.register(&n.work, Role::Worker, 100).await;
         let h = scores_hash("round-000001", "sat", &std::collections::BTreeMap::new()).unwrap();
         let c = commitment_string("round-000001", &h);
         let commit = |c: String| TxBody::CommitScores {
@@ -1357,6 +1309,24 @@ mod tests {
         assert_eq!(cp.verify(&vkey).unwrap().size, applied);
     }
 
+    #[test]
+    fn slash_amounts_round_up_to_one_and_never_exceed_the_stake() {
+        assert_eq!(slash_amount(1_000, 1_000), 100);
+        assert_eq!(
+            slash_amount(5, 1_000),
+            1,
+            "rounding must not spare a small stake"
+        );
+        assert_eq!(slash_amount(0, 1_000), 0);
+        assert_eq!(slash_amount(1_000, 0), 0);
+        assert_eq!(
+            slash_amount(1_000, 25_000),
+            1_000,
+            "capped at the whole stake"
+        );
+        assert_eq!(slash_amount(u64::MAX, 10_000), u64::MAX);
+    }
+
     #[tokio::test]
     async fn settlements_and_equivocations_slash_from_evidence_alone() {
         use hallmark_consensus::{tally_votes, JobResult, JobVote, VoteEquivocation};
@@ -1364,27 +1334,9 @@ mod tests {
         let l = &n.ledger;
         let vals: Vec<Keypair> = (10..13).map(|i| Keypair::from_seed(&[i; 32])).collect();
         for v in &vals {
-            l.submit(n.tx(
-                &n.cold,
-                TxBody::Register {
-                    hotkey: v.public(),
-                    role: Role::Validator,
-                    stake: 1_000,
-                },
-            ))
-            .await
-            .unwrap();
+            n.register(v, Role::Validator, 1_000).await;
         }
-        l.submit(n.tx(
-            &n.cold,
-            TxBody::Register {
-                hotkey: n.work.public(),
-                role: Role::Worker,
-                stake: 500,
-            },
-        ))
-        .await
-        .unwrap();
+        n.register(&n.work, Role::Worker, 500).await;
         let stakes: std::collections::BTreeMap<_, _> =
             vals.iter().map(|v| (v.public(), 1_000u64)).collect();
         let vote = |k: &Keypair, job: &str, valid: bool| {

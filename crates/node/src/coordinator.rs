@@ -21,7 +21,7 @@ use rand::RngCore;
 use tokio::sync::Mutex;
 
 use crate::api::{health, parse_json, ApiError};
-use crate::auth::{verify_request, ReplayGuard};
+use crate::auth::PostAuth;
 use crate::messages::{NewRoundRequest, OwnerPick, OwnerPickRequest, RoundAnnouncement};
 
 /// Shared state of the coordinator.
@@ -29,8 +29,7 @@ pub struct Coordinator {
     store: Store,
     key: Keypair,
     operators: Vec<PublicKey>,
-    skew_window_secs: i64,
-    replay: ReplayGuard,
+    auth: PostAuth,
     publishing: Mutex<()>,
 }
 
@@ -46,8 +45,7 @@ impl Coordinator {
             store,
             key,
             operators,
-            skew_window_secs,
-            replay: ReplayGuard::default(),
+            auth: PostAuth::new(skew_window_secs),
             publishing: Mutex::new(()),
         }
     }
@@ -134,7 +132,7 @@ pub fn router(c: Arc<Coordinator>) -> Router {
         .with_state(c)
 }
 
-/// An operator-signed POST: valid request signature, a configured operator, not a replay.
+/// An operator-signed POST: valid request signature, not a replay, a configured operator.
 fn authorize_operator(
     c: &Coordinator,
     headers: &HeaderMap,
@@ -142,8 +140,7 @@ fn authorize_operator(
     body: &[u8],
     what: &str,
 ) -> Result<(), ApiError> {
-    let now = hallmark_core::time::now_unix();
-    let (signer, sig) = verify_request(headers, "POST", path, body, now, c.skew_window_secs)?;
+    let signer = c.auth.authenticate(headers, path, body)?;
     if !c.operators.contains(&signer) {
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,
@@ -151,7 +148,7 @@ fn authorize_operator(
             format!("{signer} may not publish {what}"),
         ));
     }
-    Ok(c.replay.check(sig, now, c.skew_window_secs)?)
+    Ok(())
 }
 
 async fn new_round(

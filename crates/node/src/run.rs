@@ -175,6 +175,12 @@ pub async fn run_node(role: RoleName, cfg: &NodeConfig) -> Result<RunningNode, N
                     .map(|g| (g.account, g.balance))
                     .collect(),
             };
+            if cfg.ledger.slash_fraction_bps > 10_000 {
+                return Err(NodeError::Config(format!(
+                    "ledger.slash_fraction_bps is {}: a share of stake in basis points, 0..=10000",
+                    cfg.ledger.slash_fraction_bps
+                )));
+            }
             let params = LedgerParams {
                 min_validator_stake: cfg.ledger.min_validator_stake,
                 min_worker_stake: cfg.ledger.min_worker_stake,

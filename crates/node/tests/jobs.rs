@@ -464,3 +464,28 @@ fn load_validator_key(net: &Net, i: usize) -> Keypair {
     assert_eq!(key.public(), net.validators[i].hotkey);
     key
 }
+
+#[tokio::test]
+async fn bad_job_and_slashing_configs_refuse_to_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = cfg(dir.path(), "ledger");
+    c.ledger.slash_fraction_bps = 20_000;
+    let err = run_node(RoleName::Ledger, &c).await.err().expect("refused");
+    assert!(err.to_string().contains("slash_fraction_bps"), "{err}");
+    type Tweak = fn(&mut NodeConfig);
+    let cases: [(&str, Tweak); 2] = [
+        ("coordinator.jobs.quorum", |c| {
+            c.coordinator.jobs.quorum = (4, 3)
+        }),
+        ("lease_ms", |c| c.coordinator.jobs.lease_ms = 10),
+    ];
+    for (i, (want, tweak)) in cases.into_iter().enumerate() {
+        let mut c = cfg(dir.path(), &format!("coordinator-{i}"));
+        tweak(&mut c);
+        let err = run_node(RoleName::Coordinator, &c)
+            .await
+            .err()
+            .expect("refused");
+        assert!(err.to_string().contains(want), "{err}");
+    }
+}

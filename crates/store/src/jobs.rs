@@ -35,6 +35,19 @@ pub struct JobRow {
     pub settle_tx: Option<String>,
 }
 
+/// What a new job is stored with; everything else starts empty.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewJob<'a> {
+    pub job_id: &'a str,
+    pub lane: &'a str,
+    pub client: &'a str,
+    /// The client-signed request envelope (JSON).
+    pub request: &'a str,
+    /// The job spec (JSON).
+    pub spec: &'a str,
+    pub queued_ms: i64,
+}
+
 /// One lifecycle event of a job.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct JobEventRow {
@@ -108,6 +121,19 @@ fn job_row(r: sqlx::sqlite::SqliteRow) -> Result<JobRow, StoreError> {
     })
 }
 
+const EQUIVOCATION_QUERY: &str =
+    "SELECT job_id, validator, evidence, found_ms, slash_tx FROM job_equivocations";
+
+fn equivocation_row(r: sqlx::sqlite::SqliteRow) -> JobEquivocationRow {
+    JobEquivocationRow {
+        job_id: r.get(0),
+        validator: r.get(1),
+        evidence: r.get(2),
+        found_ms: r.get(3),
+        slash_tx: r.get(4),
+    }
+}
+
 async fn event(
     conn: &mut sqlx::SqliteConnection,
     job_id: &str,
@@ -127,14 +153,14 @@ async fn event(
 
 impl Store {
     /// Records a new queued job; `Conflict` if the id exists.
-    pub async fn insert_job(&self, row: &JobRow) -> Result<(), StoreError> {
+    pub async fn insert_job(&self, row: &NewJob<'_>) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await?;
         let res = sqlx::query("INSERT INTO jobs (job_id, lane, client, request, spec, status, queued_ms) VALUES (?, ?, ?, ?, ?, 'queued', ?)")
-            .bind(&row.job_id)
-            .bind(&row.lane)
-            .bind(&row.client)
-            .bind(&row.request)
-            .bind(&row.spec)
+            .bind(row.job_id)
+            .bind(row.lane)
+            .bind(row.client)
+            .bind(row.request)
+            .bind(row.spec)
             .bind(row.queued_ms)
             .execute(&mut *tx)
             .await;
@@ -146,7 +172,7 @@ impl Store {
                 other?;
             }
         }
-        event(&mut tx, &row.job_id, "queued", "", row.queued_ms).await?;
+        event(&mut tx, row.job_id, "queued", "", row.queued_ms).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -195,6 +221,16 @@ impl Store {
         ))
         .bind(since_ms)
         .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter().map(job_row).collect()
+    }
+
+    /// Settled jobs not yet taken to the ledger, oldest settlement first.
+    pub async fn jobs_to_settle(&self) -> Result<Vec<JobRow>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {JOB_COLUMNS} FROM jobs WHERE status IN ('approved', 'rejected') AND settle_tx IS NULL ORDER BY settled_ms, job_id LIMIT 100"
+        ))
         .fetch_all(&self.pool)
         .await?;
         rows.into_iter().map(job_row).collect()
@@ -457,30 +493,32 @@ impl Store {
         &self,
         job_id: Option<&str>,
     ) -> Result<Vec<JobEquivocationRow>, StoreError> {
-        let q = "SELECT job_id, validator, evidence, found_ms, slash_tx FROM job_equivocations";
         let rows = match job_id {
             Some(id) => {
-                sqlx::query(&format!("{q} WHERE job_id = ? ORDER BY found_ms"))
-                    .bind(id)
-                    .fetch_all(&self.pool)
-                    .await?
+                sqlx::query(&format!(
+                    "{EQUIVOCATION_QUERY} WHERE job_id = ? ORDER BY found_ms"
+                ))
+                .bind(id)
+                .fetch_all(&self.pool)
+                .await?
             }
             None => {
-                sqlx::query(&format!("{q} ORDER BY found_ms"))
+                sqlx::query(&format!("{EQUIVOCATION_QUERY} ORDER BY found_ms"))
                     .fetch_all(&self.pool)
                     .await?
             }
         };
-        Ok(rows
-            .into_iter()
-            .map(|r| JobEquivocationRow {
-                job_id: r.get(0),
-                validator: r.get(1),
-                evidence: r.get(2),
-                found_ms: r.get(3),
-                slash_tx: r.get(4),
-            })
-            .collect())
+        Ok(rows.into_iter().map(equivocation_row).collect())
+    }
+
+    /// Equivocation evidence not yet taken to the ledger.
+    pub async fn job_equivocations_to_slash(&self) -> Result<Vec<JobEquivocationRow>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "{EQUIVOCATION_QUERY} WHERE slash_tx IS NULL ORDER BY found_ms LIMIT 100"
+        ))
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.into_iter().map(equivocation_row).collect())
     }
 
     /// Records the ledger transaction that slashed an equivocation.
@@ -504,29 +542,14 @@ impl Store {
 mod tests {
     use super::*;
 
-    fn job(id: &str, queued_ms: i64) -> JobRow {
-        JobRow {
-            job_id: id.into(),
-            lane: "stark".into(),
-            client: "c".into(),
-            request: "{}".into(),
-            spec: "{}".into(),
-            status: "queued".into(),
-            worker: None,
-            attempts: 0,
-            lease_until_ms: None,
-            result: None,
-            proof_hash: None,
-            proof_bytes: None,
+    fn job(id: &str, queued_ms: i64) -> NewJob<'_> {
+        NewJob {
+            job_id: id,
+            lane: "stark",
+            client: "c",
+            request: "{}",
+            spec: "{}",
             queued_ms,
-            assigned_ms: None,
-            proven_ms: None,
-            settled_ms: None,
-            certificate: None,
-            valid_stake: 0,
-            invalid_stake: 0,
-            total_stake: 0,
-            settle_tx: None,
         }
     }
 
@@ -579,8 +602,34 @@ mod tests {
             total_stake: 3,
             now_ms: 170,
         };
+        assert!(s.jobs_to_settle().await.unwrap().is_empty());
         assert!(s.settle_job(&settle).await.unwrap());
         assert!(!s.settle_job(&settle).await.unwrap());
+        // Settled by vote, not yet on the ledger; then taken there.
+        let to_settle = s.jobs_to_settle().await.unwrap();
+        assert_eq!(to_settle.len(), 1);
+        assert_eq!(to_settle[0].job_id, "a");
+        s.set_job_settle_tx("a", "tx", 171).await.unwrap();
+        assert!(s.jobs_to_settle().await.unwrap().is_empty());
+        // Equivocation evidence: kept once per validator, listed until slashed.
+        let evidence = JobEquivocationRow {
+            job_id: "a".into(),
+            validator: "v".into(),
+            evidence: "{}".into(),
+            found_ms: 172,
+            slash_tx: None,
+        };
+        assert!(s.put_job_equivocation(&evidence).await.unwrap());
+        assert!(!s.put_job_equivocation(&evidence).await.unwrap());
+        assert_eq!(s.job_equivocations_to_slash().await.unwrap().len(), 1);
+        s.set_equivocation_slash_tx("a", "v", "tx2").await.unwrap();
+        assert!(s.job_equivocations_to_slash().await.unwrap().is_empty());
+        assert_eq!(
+            s.job_equivocations(Some("a")).await.unwrap()[0]
+                .slash_tx
+                .as_deref(),
+            Some("tx2")
+        );
         let events: Vec<String> = s
             .job_events("a")
             .await
@@ -596,7 +645,8 @@ mod tests {
                 "lease_expired",
                 "assigned",
                 "proven",
-                "approved"
+                "approved",
+                "settled_on_ledger"
             ]
         );
     }

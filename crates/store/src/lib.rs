@@ -28,7 +28,7 @@ pub use audit::{CommitmentRow, EquivocationRow};
 pub use compute::{
     ComputeEventRow, ComputeNonceRow, ComputeOfferRow, ComputeProviderRow, NonceTake,
 };
-pub use jobs::{JobEquivocationRow, JobEventRow, JobRow, JobSettlement, ProofSubmission};
+pub use jobs::{JobEquivocationRow, JobEventRow, JobRow, JobSettlement, NewJob, ProofSubmission};
 pub use ledger::{
     AccountRow, LedgerCommit, LedgerTxRow, NeuronRow, SettledJobRow, SlashRow, WeightsRow,
 };

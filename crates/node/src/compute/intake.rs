@@ -5,10 +5,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::body::Bytes;
-use axum::extract::{FromRequest, OriginalUri, Path, Request, State};
-use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use base64::Engine as _;
@@ -25,8 +23,8 @@ use tokio::sync::Mutex;
 
 use super::messages::*;
 use super::pccs::PccsFetcher;
-use crate::api::{parse_json, ApiError};
-use crate::auth::{verify_request, ReplayGuard};
+use crate::api::ApiError;
+use crate::auth::{PostAuth, SignedJson, SignedPosts};
 use crate::config::ComputeSection;
 
 /// The model name evidence is checked under (the binding does not depend on it).
@@ -47,8 +45,7 @@ pub struct ComputeIntake {
     terms_sha256: String,
     cache: Mutex<CollateralCache>,
     pccs: Option<PccsFetcher>,
-    skew_window_secs: i64,
-    replay: ReplayGuard,
+    auth: PostAuth,
 }
 
 fn now_ms() -> i64 {
@@ -201,8 +198,7 @@ impl ComputeIntake {
             terms_sha256,
             cache: Mutex::new(CollateralCache::new(cfg.collateral_max_age_secs)),
             pccs,
-            skew_window_secs,
-            replay: ReplayGuard::default(),
+            auth: PostAuth::new(skew_window_secs),
             cfg,
         })
     }
@@ -210,20 +206,6 @@ impl ComputeIntake {
     /// The coordinator log's origin (checkpoint name).
     pub fn log_origin(&self) -> &str {
         &self.origin
-    }
-
-    /// A signed request's signer (missing or empty key → 401), not a replay.
-    fn authenticate(
-        &self,
-        headers: &HeaderMap,
-        path: &str,
-        body: &[u8],
-    ) -> Result<PublicKey, ApiError> {
-        let now = hallmark_core::time::now_unix();
-        let (signer, sig) =
-            verify_request(headers, "POST", path, body, now, self.skew_window_secs)?;
-        self.replay.check(sig, now, self.skew_window_secs)?;
-        Ok(signer)
     }
 
     /// Appends signed envelopes to the log and records them as events of `node_id`; returns the
@@ -814,28 +796,9 @@ pub fn router(c: Arc<ComputeIntake>) -> Router {
 
 type Intake = State<Arc<ComputeIntake>>;
 
-/// A signed POST to the intake: the authenticated signer and the parsed JSON body. An
-/// unsigned, badly signed or replayed request is refused before the body is read as JSON.
-struct SignedJson<T>(PublicKey, T);
-
-impl<T: serde::de::DeserializeOwned> FromRequest<Arc<ComputeIntake>> for SignedJson<T> {
-    // A body rejection (e.g. 413) stays axum's own; the wire-error middleware shapes it.
-    type Rejection = Response;
-
-    async fn from_request(req: Request, c: &Arc<ComputeIntake>) -> Result<Self, Response> {
-        let path = match req.extensions().get::<OriginalUri>() {
-            Some(u) => u.path().to_owned(),
-            None => req.uri().path().to_owned(),
-        };
-        let headers = req.headers().clone();
-        let body = Bytes::from_request(req, c)
-            .await
-            .map_err(IntoResponse::into_response)?;
-        let who = c
-            .authenticate(&headers, &path, &body)
-            .map_err(IntoResponse::into_response)?;
-        let parsed = parse_json(&body).map_err(IntoResponse::into_response)?;
-        Ok(Self(who, parsed))
+impl SignedPosts for ComputeIntake {
+    fn post_auth(&self) -> &PostAuth {
+        &self.auth
     }
 }
 

@@ -20,16 +20,19 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Bytes;
-use axum::extract::{OriginalUri, Path, Query, State};
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::extract::{Path, Query, State};
+use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use base64::Engine;
-use hallmark_consensus::{tally_votes, JobResult, JobVote, Quorum, VoteEquivocation, VoteOutcome};
+use hallmark_consensus::{
+    tally_votes, JobResult, JobVote, Quorum, VoteCertificate, VoteEquivocation, VoteOutcome,
+};
 use hallmark_core::{Envelope, Keypair, PublicKey, Signed};
 use hallmark_ledger::{Ledger, LedgerError, Role, TxBody};
-use hallmark_store::{JobEquivocationRow, JobRow, JobSettlement, ProofSubmission, Store};
+use hallmark_stark::JobSpec;
+use hallmark_store::{JobEquivocationRow, JobRow, JobSettlement, NewJob, ProofSubmission, Store};
 use serde::Deserialize;
 use tokio::sync::{watch, Mutex, Notify};
 
@@ -38,7 +41,7 @@ use super::messages::{
     JobView, ProofUpload, VoteAck, JOB_LANES,
 };
 use crate::api::{parse_json, ApiError};
-use crate::auth::{verify_request, ReplayGuard};
+use crate::auth::{PostAuth, SignedJson, SignedPosts};
 use crate::config::JobsSection;
 use crate::http_ledger::HttpLedger;
 use crate::registration::submit_tx;
@@ -50,8 +53,7 @@ pub struct JobBoard {
     ledger: HttpLedger,
     cfg: JobsSection,
     quorum: Quorum,
-    skew_window_secs: i64,
-    replay: ReplayGuard,
+    auth: PostAuth,
     /// Serialises state changes that read then write (tallies, settlements).
     turn: Mutex<()>,
     /// Wakes the settler when something is ready for the ledger.
@@ -102,8 +104,7 @@ impl JobBoard {
             ledger,
             cfg,
             quorum,
-            skew_window_secs,
-            replay: ReplayGuard::default(),
+            auth: PostAuth::new(skew_window_secs),
             turn: Mutex::new(()),
             settle_wake: Notify::new(),
         })
@@ -128,28 +129,16 @@ impl JobBoard {
                 format!("{queued} jobs are waiting for workers; try again later"),
             ));
         }
-        let row = JobRow {
-            job_id: checked.job_id.clone(),
-            lane: checked.request.lane.clone(),
-            client: checked.client.to_ss58(),
-            request: serde_json::to_string(signed.envelope()).map_err(ApiError::internal)?,
-            spec: serde_json::to_string(&checked.spec).map_err(ApiError::internal)?,
-            status: JobStatus::Queued.as_str().into(),
-            worker: None,
-            attempts: 0,
-            lease_until_ms: None,
-            result: None,
-            proof_hash: None,
-            proof_bytes: None,
+        let request = serde_json::to_string(signed.envelope()).map_err(ApiError::internal)?;
+        let spec = serde_json::to_string(&checked.spec).map_err(ApiError::internal)?;
+        let client = checked.client.to_ss58();
+        let row = NewJob {
+            job_id: &checked.job_id,
+            lane: &checked.request.lane,
+            client: &client,
+            request: &request,
+            spec: &spec,
             queued_ms: now_ms(),
-            assigned_ms: None,
-            proven_ms: None,
-            settled_ms: None,
-            certificate: None,
-            valid_stake: 0,
-            invalid_stake: 0,
-            total_stake: 0,
-            settle_tx: None,
         };
         match self.store.insert_job(&row).await {
             Ok(()) => {}
@@ -158,7 +147,7 @@ impl JobBoard {
             Err(e) => return Err(e.into()),
         }
         tracing::info!(job = %row.job_id, spec = %checked.spec, client = %checked.client, "job queued");
-        let stored = self.load(&row.job_id).await?;
+        let stored = self.load(row.job_id).await?;
         Ok((self.view(stored).await?, true))
     }
 
@@ -169,13 +158,24 @@ impl JobBoard {
             .ok_or_else(|| ApiError::not_found(format!("no job {job_id:?}")))
     }
 
+    /// Every distinct vote stored for a job.
+    async fn stored_votes(&self, job_id: &str) -> Result<Vec<Signed<JobVote>>, ApiError> {
+        self.store
+            .job_votes(job_id)
+            .await?
+            .iter()
+            .map(|t| serde_json::from_str::<Envelope>(t).map(Signed::from_envelope))
+            .collect::<Result<_, _>>()
+            .map_err(|e| corrupt(job_id, "vote", e))
+    }
+
     /// The full public view of a stored job.
     pub async fn view(&self, row: JobRow) -> Result<JobView, ApiError> {
         let id = row.job_id.clone();
         let request: Envelope =
             serde_json::from_str(&row.request).map_err(|e| corrupt(&id, "request", e))?;
-        let checked = check_request(&Signed::from_envelope(request.clone()))
-            .map_err(|e| corrupt(&id, "request", e))?;
+        // Checked when the job was queued; the spec column is what that check derived.
+        let spec: JobSpec = serde_json::from_str(&row.spec).map_err(|e| corrupt(&id, "spec", e))?;
         let result = row
             .result
             .as_deref()
@@ -188,14 +188,7 @@ impl JobBoard {
             .map(serde_json::from_str)
             .transpose()
             .map_err(|e| corrupt(&id, "certificate", e))?;
-        let votes = self
-            .store
-            .job_votes(&id)
-            .await?
-            .iter()
-            .map(|t| serde_json::from_str::<Envelope>(t).map(Signed::from_envelope))
-            .collect::<Result<_, _>>()
-            .map_err(|e| corrupt(&id, "vote", e))?;
+        let votes = self.stored_votes(&id).await?;
         let equivocations = self
             .store
             .job_equivocations(Some(&id))
@@ -219,8 +212,8 @@ impl JobBoard {
         Ok(JobView {
             job_id: row.job_id.clone(),
             lane: row.lane,
-            job_type: checked.spec.job_type,
-            size: checked.spec.size,
+            job_type: spec.job_type,
+            size: spec.size,
             client: parse_key(&row.client)?,
             status: JobStatus::parse(&row.status)
                 .ok_or_else(|| corrupt(&id, "status", &row.status))?,
@@ -421,14 +414,7 @@ impl JobBoard {
         self.store
             .add_job_vote(job_id, &validator.to_ss58(), &digest, &text, now_ms())
             .await?;
-        let votes: Vec<Signed<JobVote>> = self
-            .store
-            .job_votes(job_id)
-            .await?
-            .iter()
-            .map(|t| serde_json::from_str::<Envelope>(t).map(Signed::from_envelope))
-            .collect::<Result<_, _>>()
-            .map_err(|e| corrupt(job_id, "vote", e))?;
+        let votes = self.stored_votes(job_id).await?;
         let tally = tally_votes(job_id, &proof_hash, &votes, &stakes, self.quorum);
         let mut equivocated = false;
         for e in &tally.equivocations {
@@ -513,18 +499,10 @@ impl JobBoard {
                 return Ok(());
             }
         };
-        for status in [JobStatus::Approved, JobStatus::Rejected] {
-            for row in self.store.jobs(Some(status.as_str()), 10_000).await? {
-                if row.settle_tx.is_some() {
-                    continue;
-                }
-                self.settle_one(&chain_id, row).await?;
-            }
+        for row in self.store.jobs_to_settle().await? {
+            self.settle_one(&chain_id, row).await?;
         }
-        for e in self.store.job_equivocations(None).await? {
-            if e.slash_tx.is_some() {
-                continue;
-            }
+        for e in self.store.job_equivocations_to_slash().await? {
             let evidence: VoteEquivocation = serde_json::from_str(&e.evidence)
                 .map_err(|err| corrupt(&e.job_id, "equivocation", err))?;
             let body = TxBody::SlashEquivocation { evidence };
@@ -543,54 +521,46 @@ impl JobBoard {
     }
 
     async fn settle_one(&self, chain_id: &str, row: JobRow) -> Result<(), ApiError> {
-        let id = row.job_id.clone();
+        let id = row.job_id.as_str();
         let (Some(cert), Some(result)) = (row.certificate.as_deref(), row.result.as_deref()) else {
             return Err(corrupt(
-                &id,
+                id,
                 "settlement",
                 "a settled job lacks its certificate or result",
             ));
         };
-        let certificate = serde_json::from_str(cert).map_err(|e| corrupt(&id, "certificate", e))?;
-        let result: Envelope =
-            serde_json::from_str(result).map_err(|e| corrupt(&id, "result", e))?;
-        let body = TxBody::SettleJob {
+        let certificate = serde_json::from_str(cert).map_err(|e| corrupt(id, "certificate", e))?;
+        let result = Signed::<JobResult>::from_envelope(
+            serde_json::from_str(result).map_err(|e| corrupt(id, "result", e))?,
+        );
+        let settle = |certificate| TxBody::SettleJob {
             certificate,
-            result: Signed::from_envelope(result),
+            result: result.clone(),
         };
-        let mut outcome = submit_tx(&self.ledger, chain_id, &self.key, body).await;
+        let mut outcome = submit_tx(&self.ledger, chain_id, &self.key, settle(certificate)).await;
         if matches!(&outcome, Err(e) if e.code() == "invalid_evidence") {
             // Stakes may have moved since the vote (a slashed equivocator whose first vote
             // is in the certificate): count the stored votes again against today's stakes,
             // now without any equivocator, and retry once if the outcome holds.
-            if let Some(body) = self.recertify(&row).await? {
-                outcome = submit_tx(&self.ledger, chain_id, &self.key, body).await;
+            if let Some(cert) = self.recertify(&row).await? {
+                outcome = submit_tx(&self.ledger, chain_id, &self.key, settle(cert)).await;
             }
         }
-        if let Some(tx) = self.ledger_outcome(&id, "settlement", outcome).await? {
-            self.store.set_job_settle_tx(&id, &tx, now_ms()).await?;
+        if let Some(tx) = self.ledger_outcome(id, "settlement", outcome).await? {
+            self.store.set_job_settle_tx(id, &tx, now_ms()).await?;
         }
         Ok(())
     }
 
     /// A fresh certificate for a settled job from all its stored votes and current stakes,
     /// if it reaches the same outcome; stored in place of the old one.
-    async fn recertify(&self, row: &JobRow) -> Result<Option<TxBody>, ApiError> {
+    async fn recertify(&self, row: &JobRow) -> Result<Option<VoteCertificate>, ApiError> {
         let id = row.job_id.as_str();
-        let (Some(proof_hash), Some(result)) = (row.proof_hash.as_deref(), row.result.as_deref())
-        else {
+        let Some(proof_hash) = row.proof_hash.as_deref() else {
             return Ok(None);
         };
-        let mg = self.ledger.metagraph().await?;
-        let stakes = Self::validator_stakes(&mg);
-        let votes: Vec<Signed<JobVote>> = self
-            .store
-            .job_votes(id)
-            .await?
-            .iter()
-            .map(|t| serde_json::from_str::<Envelope>(t).map(Signed::from_envelope))
-            .collect::<Result<_, _>>()
-            .map_err(|e| corrupt(id, "vote", e))?;
+        let stakes = Self::validator_stakes(&self.ledger.metagraph().await?);
+        let votes = self.stored_votes(id).await?;
         let tally = tally_votes(id, proof_hash, &votes, &stakes, self.quorum);
         let Some(cert) = tally.certificate() else {
             return Ok(None);
@@ -609,12 +579,7 @@ impl JobBoard {
                 now_ms(),
             )
             .await?;
-        let result: Envelope =
-            serde_json::from_str(result).map_err(|e| corrupt(id, "result", e))?;
-        Ok(Some(TxBody::SettleJob {
-            certificate: cert,
-            result: Signed::from_envelope(result),
-        }))
+        Ok(Some(cert))
     }
 
     /// What to record for a ledger submission: its hash, a note that it was already there or
@@ -662,19 +627,11 @@ impl JobBoard {
             }
         }
     }
+}
 
-    /// An authenticated worker or client POST: valid request signature, not a replay.
-    fn authenticate(
-        &self,
-        headers: &HeaderMap,
-        path: &str,
-        body: &[u8],
-    ) -> Result<PublicKey, ApiError> {
-        let now = hallmark_core::time::now_unix();
-        let (signer, sig) =
-            verify_request(headers, "POST", path, body, now, self.skew_window_secs)?;
-        self.replay.check(sig, now, self.skew_window_secs)?;
-        Ok(signer)
+impl SignedPosts for JobBoard {
+    fn post_auth(&self) -> &PostAuth {
+        &self.auth
     }
 }
 
@@ -762,25 +719,17 @@ async fn proof(
 
 async fn claim(
     State(b): State<Arc<JobBoard>>,
-    OriginalUri(uri): OriginalUri,
-    headers: HeaderMap,
-    body: Bytes,
+    SignedJson(worker, req): SignedJson<ClaimRequest>,
 ) -> Result<Json<ClaimResponse>, ApiError> {
-    let worker = b.authenticate(&headers, uri.path(), &body)?;
-    let req: ClaimRequest = parse_json(&body)?;
     let job = b.claim(worker, &req.lane).await?;
     Ok(Json(ClaimResponse { job }))
 }
 
 async fn hand_in(
     State(b): State<Arc<JobBoard>>,
-    OriginalUri(uri): OriginalUri,
     Path(id): Path<String>,
-    headers: HeaderMap,
-    body: Bytes,
+    SignedJson(worker, upload): SignedJson<ProofUpload>,
 ) -> Result<Json<JobView>, ApiError> {
-    let worker = b.authenticate(&headers, uri.path(), &body)?;
-    let upload: ProofUpload = parse_json(&body)?;
     Ok(Json(b.hand_in(worker, &id, upload).await?))
 }
 
