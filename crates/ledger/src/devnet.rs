@@ -11,14 +11,16 @@ use hallmark_core::{Envelope, Keypair};
 use hallmark_log::SignedCheckpoint;
 use hallmark_store::{
     AccountRow, CommitmentRow, EquivocationRow, LedgerCommit, LedgerTxRow, NeuronRow,
-    SettledJobRow, SlashRow, Store, TransparencyLog, WeightsRow,
+    SettledJobRow, SlashRow, StakeRow, Store, TransparencyLog, WeightsRow,
 };
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 use tokio::sync::Mutex;
 
 use crate::types::{
-    Commitment, LedgerTx, Metagraph, Neuron, Role, SettledJob, Slash, TxBody, TxReceipt,
-    ValidatorWeights, YumaEpoch,
+    Commitment, ConfidentialAccount, LedgerTx, Metagraph, Neuron, Role, SettledJob, Slash,
+    StakeInfo, Tier, TxBody, TxReceipt, ValidatorWeights, YumaEpoch,
 };
 use crate::{Ledger, LedgerError};
 
@@ -33,10 +35,19 @@ pub struct Genesis {
 }
 
 /// Rules the ledger enforces.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LedgerParams {
-    pub min_validator_stake: u64,
-    pub min_worker_stake: u64,
+    /// Staking tiers by name: the role each admits and its minimum stake. `validator` and
+    /// `cpu` are the tiers a registration without an earlier `Stake` uses.
+    pub tiers: BTreeMap<String, Tier>,
+    /// How long staked tokens stay locked after they are bonded (ms).
+    pub stake_lock_ms: u64,
+    /// Length of a heartbeat epoch (ms).
+    pub heartbeat_epoch_ms: u64,
+    /// A worker whose last heartbeat is older than this many epochs is inactive.
+    pub inactive_after_epochs: u64,
+    /// What the ledger credits (encrypted) for one approved job.
+    pub job_reward: u64,
     /// Most weight entries one transaction may carry.
     pub max_weights: usize,
     /// Ledger units emitted per Yuma epoch (reported per neuron; not yet credited).
@@ -51,11 +62,35 @@ pub struct LedgerParams {
     pub job_quorum: Quorum,
 }
 
+/// The tier a registration without an earlier `Stake` lands in.
+pub(crate) fn default_tier(role: Role) -> &'static str {
+    match role {
+        Role::Validator => "validator",
+        Role::Worker => "cpu",
+    }
+}
+
+/// The default tiers: validators, CPU workers and two GPU worker tiers.
+pub fn default_tiers() -> BTreeMap<String, Tier> {
+    [
+        ("validator", Role::Validator, 1_000),
+        ("cpu", Role::Worker, 100),
+        ("gpu-a100", Role::Worker, 500),
+        ("gpu-h100", Role::Worker, 1_000),
+    ]
+    .into_iter()
+    .map(|(name, role, min_stake)| (name.to_string(), Tier { role, min_stake }))
+    .collect()
+}
+
 impl Default for LedgerParams {
     fn default() -> Self {
         Self {
-            min_validator_stake: 1_000,
-            min_worker_stake: 100,
+            tiers: default_tiers(),
+            stake_lock_ms: 60_000,
+            heartbeat_epoch_ms: 30_000,
+            inactive_after_epochs: 4,
+            job_reward: 100,
             max_weights: 4096,
             emission_per_epoch: 1_000_000_000,
             kappa: 0.5,
@@ -66,11 +101,46 @@ impl Default for LedgerParams {
     }
 }
 
+impl LedgerParams {
+    /// Refuses parameters the ledger cannot run with (missing default tiers, a zero epoch,
+    /// a slash share above the whole stake).
+    pub fn check(&self) -> Result<(), String> {
+        for role in [Role::Validator, Role::Worker] {
+            let name = default_tier(role);
+            match self.tiers.get(name) {
+                Some(t) if t.role == role => {}
+                Some(_) => return Err(format!("tier {name:?} must be for {}s", role.as_str())),
+                None => return Err(format!("tier {name:?} must exist")),
+            }
+        }
+        if self.heartbeat_epoch_ms == 0 || self.inactive_after_epochs == 0 {
+            return Err("heartbeat epochs must be longer than 0 ms and at least 1".into());
+        }
+        if self.slash_fraction_bps > 10_000 {
+            return Err(format!(
+                "slash_fraction_bps is {}: a share of stake in basis points, 0..=10000",
+                self.slash_fraction_bps
+            ));
+        }
+        Ok(())
+    }
+
+    /// Whether a neuron counts as present at `now_ms`.
+    pub(crate) fn is_active(&self, role: Role, last_heartbeat_ms: i64, now_ms: i64) -> bool {
+        let window = self
+            .heartbeat_epoch_ms
+            .saturating_mul(self.inactive_after_epochs)
+            .min(i64::MAX as u64) as i64;
+        role == Role::Validator
+            || (last_heartbeat_ms > 0 && now_ms.saturating_sub(last_heartbeat_ms) <= window)
+    }
+}
+
 /// The single-sequencer devnet ledger.
 pub struct DevnetLedger {
-    store: Store,
-    chain_id: String,
-    params: LedgerParams,
+    pub(crate) store: Store,
+    pub(crate) chain_id: String,
+    pub(crate) params: LedgerParams,
     /// Serialises transaction application: one sequencer.
     sequencer: Mutex<()>,
     /// Every applied transaction, in order, in a transparency log.
@@ -180,7 +250,48 @@ impl DevnetLedger {
         &self.chain_id
     }
 
-    async fn neuron_row(&self, hotkey: &PublicKey) -> Result<Option<NeuronRow>, LedgerError> {
+    /// The rules this ledger enforces.
+    pub fn params(&self) -> &LedgerParams {
+        &self.params
+    }
+
+    /// When the faucet last paid `address` (ms), if ever.
+    pub async fn faucet_last(&self, address: &PublicKey) -> Result<Option<i64>, LedgerError> {
+        Ok(self.store.faucet_last(&address.to_ss58()).await?)
+    }
+
+    /// Takes the faucet's rate-limit slot for `address` at `now_ms` (false: too soon).
+    pub async fn take_faucet_slot(
+        &self,
+        address: &PublicKey,
+        now_ms: i64,
+        interval_ms: i64,
+        amount: u64,
+    ) -> Result<bool, LedgerError> {
+        Ok(self
+            .store
+            .take_faucet_slot(&address.to_ss58(), now_ms, interval_ms, amount)
+            .await?)
+    }
+
+    /// Gives back a slot whose drip failed.
+    pub async fn release_faucet_slot(
+        &self,
+        address: &PublicKey,
+        taken_ms: i64,
+        previous_ms: Option<i64>,
+        amount: u64,
+    ) -> Result<(), LedgerError> {
+        Ok(self
+            .store
+            .release_faucet_slot(&address.to_ss58(), taken_ms, previous_ms, amount)
+            .await?)
+    }
+
+    pub(crate) async fn neuron_row(
+        &self,
+        hotkey: &PublicKey,
+    ) -> Result<Option<NeuronRow>, LedgerError> {
         let key = hotkey.to_ss58();
         Ok(self
             .store
@@ -224,6 +335,7 @@ impl DevnetLedger {
             .await?
             .unwrap_or((0, GENESIS_PREV.to_string()));
         let seq = head_seq + 1;
+        let now_ms = hallmark_core::time::now_unix_ms();
         let mut commit = LedgerCommit::default();
         match &tx.body {
             TxBody::Register {
@@ -231,59 +343,16 @@ impl DevnetLedger {
                 role,
                 stake,
             } => {
-                let minimum = match role {
-                    Role::Validator => self.params.min_validator_stake,
-                    Role::Worker => self.params.min_worker_stake,
-                };
-                if *stake < minimum {
-                    return Err(LedgerError::StakeBelowMinimum {
-                        stake: *stake,
-                        minimum,
-                        role: role.as_str().into(),
-                    });
-                }
-                if let Some(existing) = self.neuron_row(hotkey).await? {
-                    if existing.coldkey != signer_addr {
-                        return Err(LedgerError::AlreadyRegistered(hotkey.to_ss58()));
-                    }
-                    if existing.role != role.as_str() {
-                        return Err(LedgerError::Invalid(format!(
-                            "{hotkey} is registered as {}, not {}",
-                            existing.role,
-                            role.as_str()
-                        )));
-                    }
-                    // Re-registration by the owner tops up the stake if asked for more.
-                    let extra = stake.saturating_sub(existing.stake);
-                    if account.balance < extra {
-                        return Err(LedgerError::InsufficientBalance {
-                            balance: account.balance,
-                            needed: extra,
-                        });
-                    }
-                    account.balance -= extra;
-                    commit.neurons.push(NeuronRow {
-                        stake: existing.stake + extra,
-                        ..existing
-                    });
-                } else {
-                    if account.balance < *stake {
-                        return Err(LedgerError::InsufficientBalance {
-                            balance: account.balance,
-                            needed: *stake,
-                        });
-                    }
-                    account.balance -= *stake;
-                    commit.neurons.push(NeuronRow {
-                        uid: 0,
-                        hotkey: hotkey.to_ss58(),
-                        coldkey: signer_addr.clone(),
-                        role: role.as_str().into(),
-                        stake: *stake,
-                        axon: None,
-                        registered_seq: seq,
-                    });
-                }
+                self.apply_register(
+                    &mut commit,
+                    &mut account,
+                    hotkey,
+                    *role,
+                    *stake,
+                    seq,
+                    now_ms,
+                )
+                .await?;
             }
             TxBody::ServeAxon { axon } => {
                 let Some(existing) = self.neuron_row(&signer).await? else {
@@ -360,6 +429,67 @@ impl DevnetLedger {
                 self.apply_slashings(&mut commit, &job_id, &[slashing], seq)
                     .await?;
             }
+            TxBody::Transfer { to, amount } => {
+                self.apply_transfer(&mut commit, &mut account, to, *amount)
+                    .await?;
+            }
+            TxBody::Stake {
+                hotkey,
+                amount,
+                tier,
+            } => {
+                self.apply_stake(&mut commit, &mut account, hotkey, *amount, tier, now_ms)
+                    .await?;
+            }
+            TxBody::Unstake { hotkey, amount } => {
+                self.apply_unstake(&mut commit, &mut account, hotkey, *amount, now_ms)
+                    .await?;
+            }
+            TxBody::Heartbeat {} => {
+                let Some(mut neuron) = self.store.neuron(&signer_addr).await? else {
+                    return Err(LedgerError::NotRegistered(signer_addr));
+                };
+                neuron.last_heartbeat_ms = now_ms;
+                commit.neurons.push(neuron);
+            }
+            TxBody::RegisterPaymentKey { pubkey, proof } => {
+                self.apply_payment_key(&mut commit, &signer, pubkey, proof, seq)
+                    .await?;
+            }
+            TxBody::ClaimPayment {
+                request,
+                certificate,
+                result,
+                credit,
+                proof,
+                hint,
+            } => {
+                let claim = crate::payments::Claim {
+                    request,
+                    certificate,
+                    result,
+                    credit,
+                    proof,
+                    hint: hint.as_ref(),
+                };
+                self.apply_claim(&mut commit, &signer, claim, seq).await?;
+            }
+            TxBody::Withdraw {
+                amount,
+                proof,
+                hint,
+            } => {
+                self.apply_withdraw(
+                    &mut commit,
+                    &mut account,
+                    &signer,
+                    *amount,
+                    proof,
+                    hint.as_ref(),
+                    seq,
+                )
+                .await?;
+            }
         }
         account.nonce = tx.nonce;
         commit.accounts.push(account);
@@ -384,7 +514,7 @@ impl DevnetLedger {
             kind: tx.body.kind().into(),
             envelope: serde_json::to_string(signed.envelope())
                 .map_err(|e| LedgerError::Invalid(e.to_string()))?,
-            applied_at: hallmark_core::time::now_unix(),
+            applied_at: now_ms / 1000,
         });
         self.store.commit_ledger(&commit).await?;
         let bytes = signed
@@ -480,21 +610,7 @@ impl DevnetLedger {
         result: &Signed<hallmark_consensus::JobResult>,
         seq: u64,
     ) -> Result<(SettledJobRow, Vec<Slashing>), LedgerError> {
-        let verified = result
-            .verify()
-            .map_err(|e| LedgerError::InvalidEvidence(format!("job result: {e}")))?;
-        let r = verified.payload;
-        if verified.signer != r.worker {
-            return Err(LedgerError::InvalidEvidence(format!(
-                "job result names worker {} but is signed by {}",
-                r.worker, verified.signer
-            )));
-        }
-        if r.job_id != certificate.job_id || r.result_digest != certificate.result_digest {
-            return Err(LedgerError::InvalidEvidence(
-                "the certificate is about another job or result than the worker's".into(),
-            ));
-        }
+        let r = certified_result(certificate, result)?;
         let worker = r.worker.to_ss58();
         match self.store.neuron(&worker).await? {
             Some(n) if n.role == Role::Worker.as_str() => {}
@@ -503,19 +619,7 @@ impl DevnetLedger {
         if self.store.settled_job(&r.job_id).await?.is_some() {
             return Err(LedgerError::AlreadySettled(r.job_id));
         }
-        let stakes: std::collections::BTreeMap<PublicKey, u64> = self
-            .store
-            .neurons()
-            .await?
-            .into_iter()
-            .filter(|n| n.role == Role::Validator.as_str() && n.stake > 0)
-            .map(|n| {
-                let key: PublicKey = n.hotkey.parse().map_err(|_| {
-                    LedgerError::Invalid(format!("stored hotkey {} is not a key", n.hotkey))
-                })?;
-                Ok((key, n.stake))
-            })
-            .collect::<Result<_, LedgerError>>()?;
+        let stakes = self.validator_stakes().await?;
         verify_certificate(certificate, &stakes, self.params.job_quorum)
             .map_err(|e| LedgerError::InvalidEvidence(format!("certificate: {e}")))?;
         let outcome = match certificate.outcome {
@@ -542,9 +646,25 @@ impl DevnetLedger {
         ))
     }
 
+    /// Today's validator stakes, the table certificates are checked against.
+    pub(crate) async fn validator_stakes(&self) -> Result<BTreeMap<PublicKey, u64>, LedgerError> {
+        self.store
+            .neurons()
+            .await?
+            .into_iter()
+            .filter(|n| n.role == Role::Validator.as_str() && n.stake > 0)
+            .map(|n| {
+                let key: PublicKey = n.hotkey.parse().map_err(|_| {
+                    LedgerError::Invalid(format!("stored hotkey {} is not a key", n.hotkey))
+                })?;
+                Ok((key, n.stake))
+            })
+            .collect()
+    }
+
     /// Removes the configured fraction of each slashed hotkey's stake (at least 1 while it
     /// has any), once per hotkey, job and reason.
-    async fn apply_slashings(
+    pub(crate) async fn apply_slashings(
         &self,
         commit: &mut LedgerCommit,
         job_id: &str,
@@ -680,6 +800,30 @@ impl DevnetLedger {
     }
 }
 
+/// Checks the worker's signature on its result and that the certificate is about exactly that
+/// job and result; returns the result.
+pub(crate) fn certified_result(
+    certificate: &hallmark_consensus::VoteCertificate,
+    result: &Signed<hallmark_consensus::JobResult>,
+) -> Result<hallmark_consensus::JobResult, LedgerError> {
+    let verified = result
+        .verify()
+        .map_err(|e| LedgerError::InvalidEvidence(format!("job result: {e}")))?;
+    let r = verified.payload;
+    if verified.signer != r.worker {
+        return Err(LedgerError::InvalidEvidence(format!(
+            "job result names worker {} but is signed by {}",
+            r.worker, verified.signer
+        )));
+    }
+    if r.job_id != certificate.job_id || r.result_digest != certificate.result_digest {
+        return Err(LedgerError::InvalidEvidence(
+            "the certificate is about another job or result than the worker's".into(),
+        ));
+    }
+    Ok(r)
+}
+
 /// The hash that chains transaction `seq` to its predecessor.
 fn link_hash(
     seq: u64,
@@ -739,20 +883,30 @@ fn validate_axon(axon: &str) -> Result<(), LedgerError> {
     }
 }
 
-fn neuron_from_row(row: NeuronRow) -> Result<Neuron, LedgerError> {
+fn neuron_from_row(
+    row: NeuronRow,
+    stake: Option<&StakeRow>,
+    params: &LedgerParams,
+    now_ms: i64,
+) -> Result<Neuron, LedgerError> {
     let corrupt = |what: &str| {
         LedgerError::Store(hallmark_store::StoreError::Corrupt(format!(
             "neuron {}: bad {what}",
             row.uid
         )))
     };
+    let role = Role::parse(&row.role).ok_or_else(|| corrupt("role"))?;
     Ok(Neuron {
         uid: row.uid,
         hotkey: row.hotkey.parse().map_err(|_| corrupt("hotkey"))?,
         coldkey: row.coldkey.parse().map_err(|_| corrupt("coldkey"))?,
-        role: Role::parse(&row.role).ok_or_else(|| corrupt("role"))?,
+        role,
         stake: row.stake,
         axon: row.axon,
+        tier: stake.map_or_else(|| default_tier(role).to_string(), |s| s.tier.clone()),
+        locked_until_ms: stake.map_or(0, |s| s.locked_until_ms),
+        last_heartbeat_ms: row.last_heartbeat_ms,
+        active: params.is_active(role, row.last_heartbeat_ms, now_ms),
     })
 }
 
@@ -764,14 +918,36 @@ impl Ledger for DevnetLedger {
     }
 
     async fn metagraph(&self) -> Result<Metagraph, LedgerError> {
+        let stakes: std::collections::HashMap<String, StakeRow> = self
+            .store
+            .stakes()
+            .await?
+            .into_iter()
+            .map(|s| (s.hotkey.clone(), s))
+            .collect();
+        let now_ms = hallmark_core::time::now_unix_ms();
         let neurons = self
             .store
             .neurons()
             .await?
             .into_iter()
-            .map(neuron_from_row)
+            .map(|row| {
+                let stake = stakes.get(&row.hotkey);
+                neuron_from_row(row, stake, &self.params, now_ms)
+            })
             .collect::<Result<_, _>>()?;
         Ok(Metagraph { neurons })
+    }
+
+    async fn stake(&self, hotkey: &PublicKey) -> Result<Option<StakeInfo>, LedgerError> {
+        self.stake_info(hotkey).await
+    }
+
+    async fn confidential_account(
+        &self,
+        hotkey: &PublicKey,
+    ) -> Result<Option<ConfidentialAccount>, LedgerError> {
+        self.confidential(hotkey).await
     }
 
     async fn weights(&self, epoch: u64) -> Result<Vec<ValidatorWeights>, LedgerError> {

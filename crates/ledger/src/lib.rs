@@ -6,12 +6,14 @@
 //! adapter to a public chain (Bittensor subtensor) would implement the same trait.
 
 mod devnet;
+pub mod payments;
+mod staking;
 mod types;
 
 pub use devnet::{DevnetLedger, Genesis, LedgerParams};
 pub use types::{
-    Commitment, LedgerTx, Metagraph, Neuron, Role, SettledJob, Slash, TxBody, TxReceipt,
-    ValidatorWeights, WeightEntry, YumaEpoch,
+    Commitment, ConfidentialAccount, LedgerTx, Metagraph, Neuron, Role, SettledJob, Slash,
+    StakeInfo, Tier, TxBody, TxReceipt, ValidatorWeights, WeightEntry, YumaEpoch,
 };
 
 use async_trait::async_trait;
@@ -70,6 +72,18 @@ pub enum LedgerError {
         job_id: String,
         reason: String,
     },
+    /// Stake still under its lock.
+    #[error("the stake of {hotkey} is locked until {until_ms} (ms since the epoch)")]
+    StakeLocked { hotkey: String, until_ms: i64 },
+    /// A payment whose nullifier is already spent (a replayed claim).
+    #[error("job {job_id} is already paid (nullifier {nullifier})")]
+    PaymentReplayed { job_id: String, nullifier: String },
+    /// A private-balance transaction for a hotkey without a registered payment key.
+    #[error("{0} has no payment key: register one first")]
+    NoPaymentKey(String),
+    /// A zero-knowledge proof that does not verify.
+    #[error("invalid proof: {0}")]
+    InvalidProof(String),
     /// Evidence (a certificate, a signed result, equivocation) that does not check.
     #[error("invalid evidence: {0}")]
     InvalidEvidence(String),
@@ -102,6 +116,10 @@ impl LedgerError {
             LedgerError::AlreadySettled(_) => "already_settled",
             LedgerError::AlreadySlashed { .. } => "already_slashed",
             LedgerError::InvalidEvidence(_) => "invalid_evidence",
+            LedgerError::StakeLocked { .. } => "stake_locked",
+            LedgerError::PaymentReplayed { .. } => "payment_replayed",
+            LedgerError::NoPaymentKey(_) => "no_payment_key",
+            LedgerError::InvalidProof(_) => "invalid_proof",
             LedgerError::Store(_) => "internal",
         }
     }
@@ -135,4 +153,11 @@ pub trait Ledger: Send + Sync {
     async fn slashes(&self) -> Result<Vec<Slash>, LedgerError>;
     /// How a job was settled, if it was.
     async fn settled_job(&self, job_id: &str) -> Result<Option<SettledJob>, LedgerError>;
+    /// A hotkey's stake, tier and lock, if it ever staked.
+    async fn stake(&self, hotkey: &PublicKey) -> Result<Option<StakeInfo>, LedgerError>;
+    /// A worker's private balance, if it registered a payment key.
+    async fn confidential_account(
+        &self,
+        hotkey: &PublicKey,
+    ) -> Result<Option<ConfidentialAccount>, LedgerError>;
 }

@@ -1,7 +1,10 @@
 //! Ledger transactions and the metagraph.
 
+use hallmark_confidential::{
+    BalanceHint, Ciphertext, CreditProof, ElGamalPublicKey, PubkeyProof, WithdrawalProof,
+};
 use hallmark_consensus::{JobResult, SlashReason, VoteCertificate, VoteEquivocation, VoteOutcome};
-use hallmark_core::{PublicKey, Signed, SignedPayload};
+use hallmark_core::{Envelope, PublicKey, Signed, SignedPayload};
 use serde::{Deserialize, Serialize};
 
 /// A neuron's role in the network.
@@ -68,6 +71,47 @@ pub enum TxBody {
     /// Signed by anyone: two conflicting signed votes of one validator on one job. The ledger
     /// checks them itself and slashes the validator once per job.
     SlashEquivocation { evidence: VoteEquivocation },
+    /// Signed by the sender: moves `amount` of public balance to `to`.
+    Transfer { to: PublicKey, amount: u64 },
+    /// Signed by the coldkey: bonds `amount` of its balance to `hotkey` in `tier`, locked for
+    /// the ledger's lock period (bonding more re-locks the whole stake).
+    Stake {
+        hotkey: PublicKey,
+        amount: u64,
+        tier: String,
+    },
+    /// Signed by the coldkey that staked: returns `amount` of `hotkey`'s stake to its balance,
+    /// only once the lock has expired.
+    Unstake { hotkey: PublicKey, amount: u64 },
+    /// Signed by a registered hotkey: "still here". A worker silent for the configured number
+    /// of heartbeat epochs is inactive and gets no jobs.
+    Heartbeat {},
+    /// Signed by a registered worker hotkey: the ElGamal key its private balance is encrypted
+    /// under, with a proof that it knows the secret (once; it opens an empty balance).
+    RegisterPaymentKey {
+        pubkey: ElGamalPublicKey,
+        proof: PubkeyProof,
+    },
+    /// Signed by the worker: credits the job reward, encrypted to the worker's key, against
+    /// the job's approving vote certificate, once per job (the nullifier of the client's
+    /// request). `request` is the client's signed job request (its digest is the job id).
+    ClaimPayment {
+        request: Envelope,
+        certificate: VoteCertificate,
+        result: Signed<JobResult>,
+        credit: Ciphertext,
+        proof: CreditProof,
+        /// The owner's new decryptable balance (optional: without it the owner decrypts by
+        /// baby-step giant-step).
+        hint: Option<BalanceHint>,
+    },
+    /// Signed by the worker: moves `amount` from its private balance to its coldkey's public
+    /// balance, with a proof that the private balance covers it.
+    Withdraw {
+        amount: u64,
+        proof: WithdrawalProof,
+        hint: Option<BalanceHint>,
+    },
 }
 
 impl TxBody {
@@ -80,6 +124,13 @@ impl TxBody {
             TxBody::CommitScores { .. } => "commit_scores",
             TxBody::SettleJob { .. } => "settle_job",
             TxBody::SlashEquivocation { .. } => "slash_equivocation",
+            TxBody::Transfer { .. } => "transfer",
+            TxBody::Stake { .. } => "stake",
+            TxBody::Unstake { .. } => "unstake",
+            TxBody::Heartbeat {} => "heartbeat",
+            TxBody::RegisterPaymentKey { .. } => "register_payment_key",
+            TxBody::ClaimPayment { .. } => "claim_payment",
+            TxBody::Withdraw { .. } => "withdraw",
         }
     }
 }
@@ -114,6 +165,55 @@ pub struct Neuron {
     pub role: Role,
     pub stake: u64,
     pub axon: Option<String>,
+    /// Its staking tier.
+    #[serde(default)]
+    pub tier: String,
+    /// Until when (sequencer ms) its stake cannot be withdrawn.
+    #[serde(default)]
+    pub locked_until_ms: i64,
+    /// Sequencer time of its last heartbeat (ms; 0 = never).
+    #[serde(default)]
+    pub last_heartbeat_ms: i64,
+    /// Whether it counts as present: validators always; workers while their last heartbeat
+    /// is within the configured number of epochs.
+    #[serde(default)]
+    pub active: bool,
+}
+
+/// A staking tier: which role it admits and the least stake it takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Tier {
+    pub role: Role,
+    pub min_stake: u64,
+}
+
+/// A hotkey's stake as the ledger keeps it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StakeInfo {
+    pub hotkey: PublicKey,
+    pub coldkey: PublicKey,
+    pub tier: String,
+    /// Stake bonded to the registered neuron (what consensus counts and slashing takes).
+    pub staked: u64,
+    /// Stake bonded before registration.
+    pub pending: u64,
+    pub locked_until_ms: i64,
+    /// Whether the hotkey is registered, and as what.
+    pub role: Option<Role>,
+}
+
+/// A worker's private balance on the ledger.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConfidentialAccount {
+    pub hotkey: PublicKey,
+    pub pubkey: ElGamalPublicKey,
+    /// The balance, encrypted to `pubkey`.
+    pub balance: Ciphertext,
+    /// The owner's decryptable balance, if it left one.
+    pub hint: Option<BalanceHint>,
+    /// The transaction that last changed it.
+    pub seq: u64,
 }
 
 /// The network as the ledger knows it.
@@ -131,6 +231,11 @@ impl Metagraph {
     /// Registered workers.
     pub fn workers(&self) -> impl Iterator<Item = &Neuron> {
         self.neurons.iter().filter(|n| n.role == Role::Worker)
+    }
+
+    /// Registered workers that are active (heartbeat within the configured epochs).
+    pub fn active_workers(&self) -> impl Iterator<Item = &Neuron> {
+        self.workers().filter(|n| n.active)
     }
 
     /// The neuron with this hotkey.

@@ -80,7 +80,9 @@ impl From<hallmark_ledger::LedgerError> for ApiError {
             | L::Equivocation { .. }
             | L::EpochClosed(_)
             | L::AlreadySettled(_)
-            | L::AlreadySlashed { .. } => StatusCode::CONFLICT,
+            | L::AlreadySlashed { .. }
+            | L::StakeLocked { .. }
+            | L::PaymentReplayed { .. } => StatusCode::CONFLICT,
             L::NotFound(_) => StatusCode::NOT_FOUND,
             L::Store(_) => return ApiError::internal(e),
             L::Rejected { code, .. } if code == "not_found" => StatusCode::NOT_FOUND,

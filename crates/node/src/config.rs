@@ -44,20 +44,74 @@ pub struct GenesisBalance {
 pub struct LedgerSection {
     pub chain_id: String,
     pub genesis: Vec<GenesisBalance>,
-    pub min_validator_stake: u64,
-    pub min_worker_stake: u64,
+    /// Staking tiers by name (`validator` and `cpu` must exist): role and minimum stake.
+    pub tiers: std::collections::BTreeMap<String, hallmark_ledger::Tier>,
+    /// How long bonded stake stays locked, seconds.
+    pub stake_lock_secs: u64,
+    /// Length of a heartbeat epoch, seconds.
+    pub heartbeat_epoch_secs: u64,
+    /// A worker silent for more than this many heartbeat epochs is inactive (gets no jobs).
+    pub inactive_after_epochs: u64,
+    /// What one approved job pays its worker (credited encrypted).
+    pub job_reward: u64,
     /// The share of stake one slashing removes, in basis points (1000 = 10%).
     pub slash_fraction_bps: u64,
+    /// The devnet faucet (off unless `key_file` is set).
+    pub faucet: FaucetSection,
 }
 
 impl Default for LedgerSection {
     fn default() -> Self {
+        let params = hallmark_ledger::LedgerParams::default();
         Self {
             chain_id: "hallmark-devnet".into(),
             genesis: Vec::new(),
-            min_validator_stake: 1_000,
-            min_worker_stake: 100,
-            slash_fraction_bps: 1_000,
+            tiers: params.tiers,
+            stake_lock_secs: params.stake_lock_ms / 1000,
+            heartbeat_epoch_secs: params.heartbeat_epoch_ms / 1000,
+            inactive_after_epochs: params.inactive_after_epochs,
+            job_reward: params.job_reward,
+            slash_fraction_bps: params.slash_fraction_bps,
+            faucet: FaucetSection::default(),
+        }
+    }
+}
+
+impl LedgerSection {
+    /// The ledger's rules from this section (checked).
+    pub fn params(&self) -> Result<hallmark_ledger::LedgerParams, String> {
+        let params = hallmark_ledger::LedgerParams {
+            tiers: self.tiers.clone(),
+            stake_lock_ms: self.stake_lock_secs.saturating_mul(1000),
+            heartbeat_epoch_ms: self.heartbeat_epoch_secs.saturating_mul(1000),
+            inactive_after_epochs: self.inactive_after_epochs,
+            job_reward: self.job_reward,
+            slash_fraction_bps: self.slash_fraction_bps,
+            ..hallmark_ledger::LedgerParams::default()
+        };
+        params.check().map_err(|e| format!("ledger: {e}"))?;
+        Ok(params)
+    }
+}
+
+/// The devnet faucet: a funded key the ledger signs drips with, rate-limited per address.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct FaucetSection {
+    /// The faucet's key (hex seed file); its account must be funded in the genesis.
+    pub key_file: Option<PathBuf>,
+    /// Tokens per drip.
+    pub amount: u64,
+    /// Least time between two drips to one address, seconds.
+    pub interval_secs: u64,
+}
+
+impl Default for FaucetSection {
+    fn default() -> Self {
+        Self {
+            key_file: None,
+            amount: 10_000,
+            interval_secs: 3_600,
         }
     }
 }

@@ -4,12 +4,12 @@ use async_trait::async_trait;
 use hallmark_consensus::commitment::EquivocationEvidence;
 use hallmark_core::{PublicKey, Signed};
 use hallmark_ledger::{
-    Commitment, Ledger, LedgerError, LedgerTx, Metagraph, SettledJob, Slash, TxReceipt,
-    ValidatorWeights, YumaEpoch,
+    Commitment, ConfidentialAccount, Ledger, LedgerError, LedgerTx, Metagraph, SettledJob, Slash,
+    StakeInfo, TxReceipt, ValidatorWeights, YumaEpoch,
 };
 
 use crate::client::{ClientError, NodeClient};
-use crate::ledger_service::{AccountInfo, LedgerInfo};
+use crate::ledger_service::{AccountInfo, FaucetDrip, FaucetRequest, LedgerInfo};
 
 /// A remote devnet ledger.
 #[derive(Debug, Clone)]
@@ -33,6 +33,30 @@ impl HttpLedger {
             .await
             .map_err(to_ledger)?;
         Ok(info.chain_id)
+    }
+
+    /// The chain id, the ledger's rules and its faucet.
+    pub async fn info(&self) -> Result<LedgerInfo, LedgerError> {
+        self.client.get("/v1/ledger/info").await.map_err(to_ledger)
+    }
+
+    /// Asks the devnet faucet for a drip to `address`.
+    pub async fn faucet(&self, address: &PublicKey) -> Result<FaucetDrip, LedgerError> {
+        self.client
+            .post("/v1/ledger/faucet", &FaucetRequest { address: *address })
+            .await
+            .map_err(to_ledger)
+    }
+
+    async fn get_optional<T: serde::de::DeserializeOwned>(
+        &self,
+        path: &str,
+    ) -> Result<Option<T>, LedgerError> {
+        match self.client.get(path).await {
+            Ok(v) => Ok(Some(v)),
+            Err(e) if e.status() == Some(404) => Ok(None),
+            Err(e) => Err(to_ledger(e)),
+        }
     }
 }
 
@@ -132,5 +156,18 @@ impl Ledger for HttpLedger {
             Err(e) if e.status() == Some(404) => Ok(None),
             Err(e) => Err(to_ledger(e)),
         }
+    }
+
+    async fn stake(&self, hotkey: &PublicKey) -> Result<Option<StakeInfo>, LedgerError> {
+        self.get_optional(&format!("/v1/ledger/stakes/{hotkey}"))
+            .await
+    }
+
+    async fn confidential_account(
+        &self,
+        hotkey: &PublicKey,
+    ) -> Result<Option<ConfidentialAccount>, LedgerError> {
+        self.get_optional(&format!("/v1/ledger/confidential/{hotkey}"))
+            .await
     }
 }

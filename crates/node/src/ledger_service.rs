@@ -10,6 +10,9 @@
 //! - `GET  /v1/ledger/slashes` — every slashing applied (job settlements, equivocations)
 //! - `GET  /v1/ledger/jobs/{job_id}` — how a job was settled
 //! - `GET  /v1/ledger/epochs/{epoch}/yuma` — the Yuma epoch (computing it closes the epoch)
+//! - `GET  /v1/ledger/stakes/{hotkey}` — a hotkey's stake, tier and lock
+//! - `GET  /v1/ledger/confidential/{hotkey}` — a worker's encrypted balance and hint
+//! - `POST /v1/ledger/faucet` — `{address}`: a devnet drip, rate-limited per address
 //! - `/v1/log/…` — the transparency log of every applied transaction (see [`crate::log_routes`])
 
 use std::sync::Arc;
@@ -20,12 +23,14 @@ use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use hallmark_consensus::commitment::EquivocationEvidence;
+use hallmark_core::Keypair;
 use hallmark_core::{Envelope, PublicKey, Signed};
 use hallmark_ledger::{
-    Commitment, DevnetLedger, Ledger, Metagraph, SettledJob, Slash, TxReceipt, ValidatorWeights,
-    YumaEpoch,
+    Commitment, ConfidentialAccount, DevnetLedger, Ledger, LedgerParams, LedgerTx, Metagraph,
+    SettledJob, Slash, StakeInfo, TxBody, TxReceipt, ValidatorWeights, YumaEpoch,
 };
 use serde::{Deserialize, Serialize};
+use tokio::sync::Mutex;
 
 use crate::api::{health, parse_json, ApiError};
 
@@ -33,6 +38,64 @@ use crate::api::{health, parse_json, ApiError};
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct LedgerInfo {
     pub chain_id: String,
+    /// The rules the ledger enforces (tiers, locks, heartbeats, job reward).
+    #[serde(default)]
+    pub params: Option<LedgerParams>,
+    /// The faucet's drip and interval, if it runs one.
+    #[serde(default)]
+    pub faucet: Option<FaucetInfo>,
+}
+
+/// What the faucet gives and how often.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct FaucetInfo {
+    pub amount: u64,
+    pub interval_secs: u64,
+}
+
+/// `POST /v1/ledger/faucet` body.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FaucetRequest {
+    pub address: PublicKey,
+}
+
+/// What a drip did.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct FaucetDrip {
+    pub address: PublicKey,
+    pub amount: u64,
+    /// The address's public balance after the drip.
+    pub balance: u64,
+    pub receipt: TxReceipt,
+}
+
+/// The devnet faucet: a funded key whose transfers the ledger signs itself, at most one per
+/// address per interval.
+pub struct Faucet {
+    key: Keypair,
+    amount: u64,
+    interval_secs: u64,
+    /// One drip at a time, so the faucet's nonces never race.
+    signing: Mutex<()>,
+}
+
+impl Faucet {
+    /// A faucet paying `amount` from `key` at most every `interval_secs` per address.
+    pub fn new(key: Keypair, amount: u64, interval_secs: u64) -> Self {
+        Self {
+            key,
+            amount,
+            interval_secs,
+            signing: Mutex::new(()),
+        }
+    }
+}
+
+#[derive(Clone)]
+struct FaucetState {
+    ledger: Arc<DevnetLedger>,
+    faucet: Option<Arc<Faucet>>,
 }
 
 /// `GET /v1/ledger/accounts/{address}`.
@@ -43,10 +106,24 @@ pub struct AccountInfo {
     pub nonce: u64,
 }
 
-/// The ledger's routes over a devnet ledger; `key` signs the log's checkpoints.
-pub fn router(ledger: Arc<DevnetLedger>, key: hallmark_core::Keypair) -> Router {
+/// The ledger's routes over a devnet ledger; `key` signs the log's checkpoints; `faucet`
+/// (devnet only) answers `POST /v1/ledger/faucet`.
+pub fn router(
+    ledger: Arc<DevnetLedger>,
+    key: hallmark_core::Keypair,
+    faucet: Option<Faucet>,
+) -> Router {
     let log = crate::log_routes::router(ledger.log().clone(), ledger.log_origin().to_string(), key);
+    let faucet_routes = Router::new()
+        .route("/v1/ledger/faucet", post(drip))
+        .route("/v1/ledger/info", get(info))
+        .with_state(FaucetState {
+            ledger: ledger.clone(),
+            faucet: faucet.map(Arc::new),
+        });
     Router::new()
+        .route("/v1/ledger/stakes/{hotkey}", get(stake))
+        .route("/v1/ledger/confidential/{hotkey}", get(confidential))
         .route(
             "/v1/ledger/commitments/{validator}/{run_id}",
             get(commitment),
@@ -56,13 +133,111 @@ pub fn router(ledger: Arc<DevnetLedger>, key: hallmark_core::Keypair) -> Router 
         .route("/v1/ledger/jobs/{job_id}", get(settled_job))
         .route("/v1/ledger/epochs/{epoch}/yuma", get(yuma))
         .route("/v1/health", get(health))
-        .route("/v1/ledger/info", get(info))
         .route("/v1/ledger/metagraph", get(metagraph))
         .route("/v1/ledger/tx", post(submit))
         .route("/v1/ledger/weights/{epoch}", get(weights))
         .route("/v1/ledger/accounts/{address}", get(account))
         .with_state(ledger)
+        .merge(faucet_routes)
         .merge(log)
+}
+
+async fn stake(
+    State(l): State<Arc<DevnetLedger>>,
+    Path(hotkey): Path<String>,
+) -> Result<Json<StakeInfo>, ApiError> {
+    let key = parse_key(&hotkey)?;
+    l.stake(&key)
+        .await?
+        .map(Json)
+        .ok_or_else(|| ApiError::not_found(format!("{hotkey} has no stake")))
+}
+
+async fn confidential(
+    State(l): State<Arc<DevnetLedger>>,
+    Path(hotkey): Path<String>,
+) -> Result<Json<ConfidentialAccount>, ApiError> {
+    let key = parse_key(&hotkey)?;
+    l.confidential_account(&key)
+        .await?
+        .map(Json)
+        .ok_or_else(|| ApiError::not_found(format!("{hotkey} has no payment key")))
+}
+
+async fn drip(
+    State(s): State<FaucetState>,
+    body: Bytes,
+) -> Result<(StatusCode, Json<FaucetDrip>), ApiError> {
+    let Some(f) = &s.faucet else {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "faucet_disabled",
+            "this ledger runs no faucet (ledger.faucet.key_file is not set)",
+        ));
+    };
+    let req: FaucetRequest = parse_json(&body)?;
+    let interval_ms = i64::try_from(f.interval_secs.saturating_mul(1000)).unwrap_or(i64::MAX);
+    let _one_at_a_time = f.signing.lock().await;
+    let now = hallmark_core::time::now_unix_ms();
+    let previous = s.ledger.faucet_last(&req.address).await?;
+    if !s
+        .ledger
+        .take_faucet_slot(&req.address, now, interval_ms, f.amount)
+        .await?
+    {
+        let wait_ms = previous.map_or(0, |p| interval_ms.saturating_sub(now - p));
+        let retry_after_secs = (wait_ms + 999) / 1000;
+        return Err(ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limited",
+            format!(
+                "{} drew from the faucet less than {} s ago; try again in {retry_after_secs} s",
+                req.address, f.interval_secs
+            ),
+        )
+        .with_details(serde_json::json!({ "retry_after_secs": retry_after_secs })));
+    }
+    let sent = async {
+        let (_, last) = s.ledger.balance(&f.key.public()).await?;
+        let tx = LedgerTx {
+            chain_id: s.ledger.chain_id().to_string(),
+            nonce: last + 1,
+            body: TxBody::Transfer {
+                to: req.address,
+                amount: f.amount,
+            },
+        };
+        let signed = Signed::sign(&tx, &f.key)
+            .map_err(|e| hallmark_ledger::LedgerError::Invalid(e.to_string()))?;
+        s.ledger.submit(signed).await
+    }
+    .await;
+    let receipt = match sent {
+        Ok(r) => r,
+        Err(e) => {
+            s.ledger
+                .release_faucet_slot(&req.address, now, previous, f.amount)
+                .await?;
+            if let hallmark_ledger::LedgerError::InsufficientBalance { balance, .. } = &e {
+                return Err(ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "faucet_empty",
+                    format!("the faucet has {balance} left, less than one drip"),
+                ));
+            }
+            return Err(e.into());
+        }
+    };
+    let (balance, _) = s.ledger.balance(&req.address).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(FaucetDrip {
+            address: req.address,
+            amount: f.amount,
+            balance,
+            receipt,
+        }),
+    ))
 }
 
 fn parse_key(s: &str) -> Result<PublicKey, ApiError> {
@@ -114,9 +289,14 @@ async fn yuma(
     Ok(Json(l.yuma_epoch(parse_epoch(&epoch)?).await?))
 }
 
-async fn info(State(l): State<Arc<DevnetLedger>>) -> Json<LedgerInfo> {
+async fn info(State(s): State<FaucetState>) -> Json<LedgerInfo> {
     Json(LedgerInfo {
-        chain_id: l.chain_id().to_string(),
+        chain_id: s.ledger.chain_id().to_string(),
+        params: Some(s.ledger.params().clone()),
+        faucet: s.faucet.as_ref().map(|f| FaucetInfo {
+            amount: f.amount,
+            interval_secs: f.interval_secs,
+        }),
     })
 }
 

@@ -53,10 +53,12 @@ pub async fn wait_for_ledger(
     }
 }
 
-/// Registers `hotkey` (if needed) with `stake` from `coldkey`, then serves `axon`.
+/// Registers `hotkey` (if needed) with `stake` from `coldkey`, then serves `axon`. Without a
+/// coldkey the hotkey must already be registered (a wallet registered it with
+/// `hallmark worker register`, keeping the coldkey off the node).
 pub async fn join(
     ledger: &HttpLedger,
-    coldkey: &Keypair,
+    coldkey: Option<&Keypair>,
     hotkey: &Keypair,
     role: Role,
     stake: u64,
@@ -69,6 +71,12 @@ pub async fn join(
         Some(n) => n.stake < stake,
     };
     if needs_register {
+        let Some(coldkey) = coldkey else {
+            return Err(LedgerError::NotRegistered(format!(
+                "{} (with at least {stake} stake); register it first (hallmark worker register) or set network.coldkey_file",
+                hotkey.public()
+            )));
+        };
         submit_tx(
             ledger,
             &chain_id,
@@ -91,4 +99,41 @@ pub async fn join(
     )
     .await?;
     Ok(())
+}
+
+/// Sends a `Heartbeat` from `hotkey` every `every` until `shutdown`, so the ledger keeps the
+/// worker active (a worker silent for the configured epochs gets no jobs). A failed beat is
+/// logged and retried at the next tick.
+pub async fn heartbeat_loop(
+    ledger: HttpLedger,
+    hotkey: Keypair,
+    every: Duration,
+    mut shutdown: tokio::sync::watch::Receiver<bool>,
+) {
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = shutdown.wait_for(|s| *s) => return,
+            _ = tick.tick() => {}
+        }
+        let beat = async {
+            let chain_id = ledger.chain_id().await?;
+            submit_tx(&ledger, &chain_id, &hotkey, TxBody::Heartbeat {}).await
+        };
+        match beat.await {
+            Ok(r) => tracing::debug!(seq = r.seq, "heartbeat"),
+            Err(e) => tracing::warn!(error = %e, "heartbeat failed; retrying next tick"),
+        }
+    }
+}
+
+/// How often a worker beats: half a heartbeat epoch (at least a second), so one lost beat
+/// never makes it inactive.
+pub async fn heartbeat_interval(ledger: &HttpLedger) -> Duration {
+    let epoch_ms = match ledger.info().await {
+        Ok(info) => info.params.map_or(30_000, |p| p.heartbeat_epoch_ms),
+        Err(_) => 30_000,
+    };
+    Duration::from_millis((epoch_ms / 2).max(1_000))
 }

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use axum::Router;
 use hallmark_core::{Keypair, PublicKey};
-use hallmark_ledger::{DevnetLedger, Genesis, LedgerParams, Role};
+use hallmark_ledger::{DevnetLedger, Genesis, Role};
 use hallmark_stark::SimdProver;
 use hallmark_store::Store;
 use tokio::sync::watch;
@@ -175,20 +175,17 @@ pub async fn run_node(role: RoleName, cfg: &NodeConfig) -> Result<RunningNode, N
                     .map(|g| (g.account, g.balance))
                     .collect(),
             };
-            if cfg.ledger.slash_fraction_bps > 10_000 {
-                return Err(NodeError::Config(format!(
-                    "ledger.slash_fraction_bps is {}: a share of stake in basis points, 0..=10000",
-                    cfg.ledger.slash_fraction_bps
-                )));
-            }
-            let params = LedgerParams {
-                min_validator_stake: cfg.ledger.min_validator_stake,
-                min_worker_stake: cfg.ledger.min_worker_stake,
-                slash_fraction_bps: cfg.ledger.slash_fraction_bps,
-                ..LedgerParams::default()
+            let params = cfg.ledger.params().map_err(NodeError::Config)?;
+            let faucet = match &cfg.ledger.faucet.key_file {
+                Some(path) => Some(ledger_service::Faucet::new(
+                    load_key(path)?,
+                    cfg.ledger.faucet.amount,
+                    cfg.ledger.faucet.interval_secs,
+                )),
+                None => None,
             };
             let ledger = DevnetLedger::open(store, &genesis, params, key.clone()).await?;
-            ledger_service::router(Arc::new(ledger), key.clone())
+            ledger_service::router(Arc::new(ledger), key.clone(), faucet)
         }
         RoleName::Coordinator => {
             let log = hallmark_store::TransparencyLog::open(&store).await?;
@@ -229,7 +226,7 @@ pub async fn run_node(role: RoleName, cfg: &NodeConfig) -> Result<RunningNode, N
             let ledger = HttpLedger::new(&cfg.network.ledger_url);
             join(
                 &ledger,
-                &coldkey()?,
+                Some(&coldkey()?),
                 &key,
                 Role::Validator,
                 cfg.network.stake,
@@ -262,15 +259,26 @@ pub async fn run_node(role: RoleName, cfg: &NodeConfig) -> Result<RunningNode, N
         RoleName::Worker => {
             let pinned = coordinator_hotkey()?;
             let ledger = HttpLedger::new(&cfg.network.ledger_url);
+            let cold = match &cfg.network.coldkey_file {
+                Some(path) => Some(load_key(path)?),
+                None => None,
+            };
             join(
                 &ledger,
-                &coldkey()?,
+                cold.as_ref(),
                 &key,
                 Role::Worker,
                 cfg.network.stake,
                 &url,
             )
             .await?;
+            let every = crate::registration::heartbeat_interval(&ledger).await;
+            tasks.push(tokio::spawn(crate::registration::heartbeat_loop(
+                ledger.clone(),
+                key.clone(),
+                every,
+                rx.clone(),
+            )));
             let w = Arc::new(Worker::new(
                 key.clone(),
                 ledger,

@@ -34,6 +34,40 @@ pub struct NeuronRow {
     pub stake: u64,
     pub axon: Option<String>,
     pub registered_seq: u64,
+    /// Sequencer time of its last heartbeat (ms; 0 = never).
+    pub last_heartbeat_ms: i64,
+}
+
+/// A hotkey's stake bookkeeping: owner, tier, lock, and stake bonded before registration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StakeRow {
+    pub hotkey: String,
+    pub coldkey: String,
+    pub tier: String,
+    /// Stake bonded while the hotkey is not registered (registration moves it to the neuron).
+    pub pending: u64,
+    pub locked_until_ms: i64,
+}
+
+/// A worker's private balance (hex of its ElGamal key, ciphertext and hint).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfidentialRow {
+    pub hotkey: String,
+    pub pubkey: String,
+    pub balance: String,
+    pub hint: Option<String>,
+    /// The transaction that last changed it.
+    pub seq: u64,
+}
+
+/// A spent payment nullifier.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NullifierRow {
+    pub nullifier: String,
+    pub job_id: String,
+    pub worker: String,
+    pub amount: u64,
+    pub seq: u64,
 }
 
 /// One validator's weights for one epoch (JSON text).
@@ -81,6 +115,12 @@ pub struct LedgerCommit {
     pub settled_job: Option<SettledJobRow>,
     /// Slashings this transaction applied (the neurons' new stakes are in `neurons`).
     pub slashes: Vec<SlashRow>,
+    /// Stake records to insert or replace.
+    pub stakes: Vec<StakeRow>,
+    /// A private balance to insert or replace.
+    pub confidential: Option<ConfidentialRow>,
+    /// A payment nullifier this transaction spent.
+    pub nullifier: Option<NullifierRow>,
 }
 
 impl Store {
@@ -127,15 +167,55 @@ impl Store {
                 .await?;
         }
         for n in &commit.neurons {
-            sqlx::query("INSERT INTO neurons (hotkey, coldkey, role, stake, axon, registered_seq) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(hotkey) DO UPDATE SET stake = excluded.stake, axon = excluded.axon")
+            sqlx::query("INSERT INTO neurons (hotkey, coldkey, role, stake, axon, registered_seq, last_heartbeat_ms) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(hotkey) DO UPDATE SET stake = excluded.stake, axon = excluded.axon, last_heartbeat_ms = excluded.last_heartbeat_ms")
                 .bind(&n.hotkey)
                 .bind(&n.coldkey)
                 .bind(&n.role)
                 .bind(to_i64(n.stake, "stake")?)
                 .bind(&n.axon)
                 .bind(to_i64(n.registered_seq, "seq")?)
+                .bind(n.last_heartbeat_ms)
                 .execute(&mut *tx)
                 .await?;
+        }
+        for st in &commit.stakes {
+            sqlx::query("INSERT INTO ledger_stakes (hotkey, coldkey, tier, pending, locked_until_ms) VALUES (?, ?, ?, ?, ?) ON CONFLICT(hotkey) DO UPDATE SET coldkey = excluded.coldkey, tier = excluded.tier, pending = excluded.pending, locked_until_ms = excluded.locked_until_ms")
+                .bind(&st.hotkey)
+                .bind(&st.coldkey)
+                .bind(&st.tier)
+                .bind(to_i64(st.pending, "pending")?)
+                .bind(st.locked_until_ms)
+                .execute(&mut *tx)
+                .await?;
+        }
+        if let Some(c) = &commit.confidential {
+            sqlx::query("INSERT INTO ledger_confidential (hotkey, pubkey, balance, hint, seq) VALUES (?, ?, ?, ?, ?) ON CONFLICT(hotkey) DO UPDATE SET balance = excluded.balance, hint = excluded.hint, seq = excluded.seq")
+                .bind(&c.hotkey)
+                .bind(&c.pubkey)
+                .bind(&c.balance)
+                .bind(&c.hint)
+                .bind(to_i64(c.seq, "seq")?)
+                .execute(&mut *tx)
+                .await?;
+        }
+        if let Some(n) = &commit.nullifier {
+            let res = sqlx::query("INSERT INTO ledger_nullifiers (nullifier, job_id, worker, amount, seq) VALUES (?, ?, ?, ?, ?)")
+                .bind(&n.nullifier)
+                .bind(&n.job_id)
+                .bind(&n.worker)
+                .bind(to_i64(n.amount, "amount")?)
+                .bind(to_i64(n.seq, "seq")?)
+                .execute(&mut *tx)
+                .await;
+            if let Err(sqlx::Error::Database(e)) = &res {
+                if e.is_unique_violation() {
+                    return Err(StoreError::Conflict(format!(
+                        "payment for job {} already made",
+                        n.job_id
+                    )));
+                }
+            }
+            res?;
         }
         for w in &commit.weights {
             sqlx::query("INSERT INTO weights (epoch, validator, weights, seq) VALUES (?, ?, ?, ?) ON CONFLICT(epoch, validator) DO UPDATE SET weights = excluded.weights, seq = excluded.seq")
@@ -256,6 +336,146 @@ impl Store {
             .collect()
     }
 
+    /// A hotkey's stake bookkeeping, if it ever staked.
+    pub async fn stake(&self, hotkey: &str) -> Result<Option<StakeRow>, StoreError> {
+        let row = sqlx::query("SELECT hotkey, coldkey, tier, pending, locked_until_ms FROM ledger_stakes WHERE hotkey = ?")
+            .bind(hotkey)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|r| {
+            Ok(StakeRow {
+                hotkey: r.get(0),
+                coldkey: r.get(1),
+                tier: r.get(2),
+                pending: to_u64(r.get(3), "pending")?,
+                locked_until_ms: r.get(4),
+            })
+        })
+        .transpose()
+    }
+
+    /// Every stake record, by hotkey.
+    pub async fn stakes(&self) -> Result<Vec<StakeRow>, StoreError> {
+        let rows = sqlx::query("SELECT hotkey, coldkey, tier, pending, locked_until_ms FROM ledger_stakes ORDER BY hotkey")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.into_iter()
+            .map(|r| {
+                Ok(StakeRow {
+                    hotkey: r.get(0),
+                    coldkey: r.get(1),
+                    tier: r.get(2),
+                    pending: to_u64(r.get(3), "pending")?,
+                    locked_until_ms: r.get(4),
+                })
+            })
+            .collect()
+    }
+
+    /// A worker's private balance, if it registered a payment key.
+    pub async fn confidential(&self, hotkey: &str) -> Result<Option<ConfidentialRow>, StoreError> {
+        let row = sqlx::query(
+            "SELECT hotkey, pubkey, balance, hint, seq FROM ledger_confidential WHERE hotkey = ?",
+        )
+        .bind(hotkey)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| {
+            Ok(ConfidentialRow {
+                hotkey: r.get(0),
+                pubkey: r.get(1),
+                balance: r.get(2),
+                hint: r.get(3),
+                seq: to_u64(r.get(4), "seq")?,
+            })
+        })
+        .transpose()
+    }
+
+    /// The payment a nullifier was spent on, if it was.
+    pub async fn nullifier(&self, nullifier: &str) -> Result<Option<NullifierRow>, StoreError> {
+        let row = sqlx::query(
+            "SELECT nullifier, job_id, worker, amount, seq FROM ledger_nullifiers WHERE nullifier = ?",
+        )
+        .bind(nullifier)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| {
+            Ok(NullifierRow {
+                nullifier: r.get(0),
+                job_id: r.get(1),
+                worker: r.get(2),
+                amount: to_u64(r.get(3), "amount")?,
+                seq: to_u64(r.get(4), "seq")?,
+            })
+        })
+        .transpose()
+    }
+
+    /// When the faucet last paid `address` (ms), if ever.
+    pub async fn faucet_last(&self, address: &str) -> Result<Option<i64>, StoreError> {
+        Ok(
+            sqlx::query_scalar("SELECT last_ms FROM ledger_faucet WHERE address = ?")
+                .bind(address)
+                .fetch_optional(&self.pool)
+                .await?,
+        )
+    }
+
+    /// Claims the faucet's slot for `address` at `now_ms` in one statement: succeeds only if
+    /// the address never drew or drew at least `interval_ms` ago, so two racing requests
+    /// cannot both pass the rate limit.
+    pub async fn take_faucet_slot(
+        &self,
+        address: &str,
+        now_ms: i64,
+        interval_ms: i64,
+        amount: u64,
+    ) -> Result<bool, StoreError> {
+        let res = sqlx::query(
+            "INSERT INTO ledger_faucet (address, last_ms, total) VALUES (?, ?, ?) \
+             ON CONFLICT(address) DO UPDATE SET last_ms = excluded.last_ms, total = total + excluded.total \
+             WHERE ? - ledger_faucet.last_ms >= ?",
+        )
+        .bind(address)
+        .bind(now_ms)
+        .bind(to_i64(amount, "amount")?)
+        .bind(now_ms)
+        .bind(interval_ms)
+        .execute(&self.pool)
+        .await?;
+        Ok(res.rows_affected() == 1)
+    }
+
+    /// Gives back a faucet slot taken for a drip that then failed, so the address may retry.
+    pub async fn release_faucet_slot(
+        &self,
+        address: &str,
+        taken_ms: i64,
+        previous_ms: Option<i64>,
+        amount: u64,
+    ) -> Result<(), StoreError> {
+        match previous_ms {
+            None => {
+                sqlx::query("DELETE FROM ledger_faucet WHERE address = ? AND last_ms = ?")
+                    .bind(address)
+                    .bind(taken_ms)
+                    .execute(&self.pool)
+                    .await?;
+            }
+            Some(prev) => {
+                sqlx::query("UPDATE ledger_faucet SET last_ms = ?, total = total - ? WHERE address = ? AND last_ms = ?")
+                    .bind(prev)
+                    .bind(to_i64(amount, "amount")?)
+                    .bind(address)
+                    .bind(taken_ms)
+                    .execute(&self.pool)
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+
     /// An account, if it exists.
     pub async fn account(&self, address: &str) -> Result<Option<AccountRow>, StoreError> {
         let row = sqlx::query("SELECT address, balance, nonce FROM accounts WHERE address = ?")
@@ -274,7 +494,7 @@ impl Store {
 
     /// Every registered neuron, by uid.
     pub async fn neurons(&self) -> Result<Vec<NeuronRow>, StoreError> {
-        let rows = sqlx::query("SELECT uid, hotkey, coldkey, role, stake, axon, registered_seq FROM neurons ORDER BY uid")
+        let rows = sqlx::query("SELECT uid, hotkey, coldkey, role, stake, axon, registered_seq, last_heartbeat_ms FROM neurons ORDER BY uid")
             .fetch_all(&self.pool)
             .await?;
         rows.into_iter().map(neuron_row).collect()
@@ -282,7 +502,7 @@ impl Store {
 
     /// The neuron registered with this hotkey.
     pub async fn neuron(&self, hotkey: &str) -> Result<Option<NeuronRow>, StoreError> {
-        let row = sqlx::query("SELECT uid, hotkey, coldkey, role, stake, axon, registered_seq FROM neurons WHERE hotkey = ?")
+        let row = sqlx::query("SELECT uid, hotkey, coldkey, role, stake, axon, registered_seq, last_heartbeat_ms FROM neurons WHERE hotkey = ?")
             .bind(hotkey)
             .fetch_optional(&self.pool)
             .await?;
@@ -345,5 +565,6 @@ fn neuron_row(r: sqlx::sqlite::SqliteRow) -> Result<NeuronRow, StoreError> {
         stake: to_u64(r.get(4), "stake")?,
         axon: r.get(5),
         registered_seq: to_u64(r.get(6), "seq")?,
+        last_heartbeat_ms: r.get(7),
     })
 }

@@ -30,7 +30,8 @@ pub use compute::{
 };
 pub use jobs::{JobEquivocationRow, JobEventRow, JobRow, JobSettlement, NewJob, ProofSubmission};
 pub use ledger::{
-    AccountRow, LedgerCommit, LedgerTxRow, NeuronRow, SettledJobRow, SlashRow, WeightsRow,
+    AccountRow, ConfidentialRow, LedgerCommit, LedgerTxRow, NeuronRow, NullifierRow, SettledJobRow,
+    SlashRow, StakeRow, WeightsRow,
 };
 pub use log::{LogEntry, TransparencyLog};
 pub use rounds::RoundRow;
@@ -140,7 +141,7 @@ mod tests {
         let path = dir.path().join("node.sqlite");
         {
             let s = Store::open(&path).await.unwrap();
-            assert_eq!(s.schema_version().await.unwrap(), 5);
+            assert_eq!(s.schema_version().await.unwrap(), 6);
             s.kv_put("incumbent", "x").await.unwrap();
             s.kv_put("incumbent", "y").await.unwrap();
             s.close().await;

@@ -249,6 +249,15 @@ impl JobBoard {
         }
         let mg = self.ledger.metagraph().await?;
         match mg.neuron(&worker) {
+            Some(n) if n.role == Role::Worker && n.stake > 0 && !n.active => {
+                return Err(ApiError::new(
+                    StatusCode::FORBIDDEN,
+                    "worker_inactive",
+                    format!(
+                        "{worker} sent no heartbeat for too long; it gets no jobs until it does"
+                    ),
+                ))
+            }
             Some(n) if n.role == Role::Worker && n.stake > 0 => {}
             _ => {
                 return Err(ApiError::new(
