@@ -510,6 +510,8 @@ async fn drive(
         account: coldkey.public(),
         balance: 1_000_000_000,
     }];
+    // The devnet faucet pays from the same coldkey (`hallmark faucet --ledger <url>`).
+    cfg.ledger.faucet.key_file = Some(coldkey_path.clone());
     let mut ledger = spawn(exe, dir, "ledger", "ledger", &cfg, false).await?;
     let ledger_url = wait_ready(&mut ledger, Duration::from_secs(30)).await;
     procs.push(ledger);

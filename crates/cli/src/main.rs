@@ -4,6 +4,7 @@ mod audit;
 mod compute;
 mod devnet;
 mod job;
+mod lifecycle;
 mod sat;
 mod stark;
 mod tee;
@@ -69,9 +70,21 @@ enum Command {
     /// Secure-compute intake: register a provider, list, claim and release capacity.
     #[command(subcommand)]
     Compute(compute::ComputeCommand),
+    /// Ask the devnet faucet for tokens (to the wallet's coldkey, rate-limited per address).
+    Faucet(lifecycle::FaucetArgs),
+    /// Bond stake from the wallet's coldkey to its hotkey in a tier (locked for a while).
+    Stake(lifecycle::StakeArgs),
+    /// Unbond stake back to the coldkey once its lock has expired.
+    Unstake(lifecycle::UnstakeArgs),
+    /// A worker's life on the network: register, start, status.
+    #[command(subcommand)]
+    Worker(lifecycle::WorkerCommand),
+    /// The worker's private earnings: balance, claim a job's payment, withdraw.
+    #[command(subcommand)]
+    Payments(lifecycle::PaymentsCommand),
 }
 
-fn init_tracing(default: &str) {
+pub(crate) fn init_tracing(default: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     let _ = tracing_subscriber::fmt()
@@ -112,6 +125,11 @@ fn main() -> std::process::ExitCode {
             init_tracing("warn");
             report(runtime().and_then(|rt| rt.block_on(compute::run(cmd))))
         }
+        Command::Faucet(a) => lifecycle::run(lifecycle::Lifecycle::Faucet(a)),
+        Command::Stake(a) => lifecycle::run(lifecycle::Lifecycle::Stake(a)),
+        Command::Unstake(a) => lifecycle::run(lifecycle::Lifecycle::Unstake(a)),
+        Command::Worker(c) => lifecycle::run(lifecycle::Lifecycle::Worker(c)),
+        Command::Payments(c) => lifecycle::run(lifecycle::Lifecycle::Payments(c)),
         Command::Node { role, config } => {
             init_tracing("info");
             report(runtime().and_then(|rt| rt.block_on(run_node(role, config))))
@@ -119,7 +137,7 @@ fn main() -> std::process::ExitCode {
     }
 }
 
-fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+pub(crate) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -138,7 +156,7 @@ fn report(res: anyhow::Result<std::process::ExitCode>) -> std::process::ExitCode
 
 /// The error and its causes joined by ": ", skipping a cause whose text the previous message
 /// already ends with (library errors often include their source's text).
-fn error_chain(e: &anyhow::Error) -> String {
+pub(crate) fn error_chain(e: &anyhow::Error) -> String {
     let mut out = String::new();
     for cause in e.chain() {
         let text = cause.to_string();

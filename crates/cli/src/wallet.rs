@@ -23,14 +23,14 @@ pub struct KeystoreArgs {
         env = "HALLMARK_KEYSTORE",
         default_value = ".hallmark/wallet.json"
     )]
-    keystore: PathBuf,
+    pub keystore: PathBuf,
     /// Read the password from this file's first line (for scripts); else HALLMARK_PASSWORD,
     /// else a prompt.
     #[arg(long)]
-    password_file: Option<PathBuf>,
+    pub password_file: Option<PathBuf>,
     /// Print JSON instead of text.
     #[arg(long)]
-    json: bool,
+    pub json: bool,
 }
 
 /// `hallmark wallet …`
@@ -65,7 +65,7 @@ fn code_of(e: &KeystoreError) -> &'static str {
     }
 }
 
-fn keystore_error(e: KeystoreError) -> anyhow::Error {
+pub(crate) fn keystore_error(e: KeystoreError) -> anyhow::Error {
     anyhow!("{}: {e}", code_of(&e))
 }
 
@@ -108,7 +108,8 @@ fn save(wallet: &Wallet, a: &KeystoreArgs) -> anyhow::Result<()> {
     ks.write_new(&a.keystore).map_err(keystore_error)
 }
 
-fn open(a: &KeystoreArgs) -> anyhow::Result<Wallet> {
+/// Reads the keystore and unlocks it with the password.
+pub(crate) fn open(a: &KeystoreArgs) -> anyhow::Result<Wallet> {
     let ks = Keystore::read(&a.keystore).map_err(keystore_error)?;
     let pw = password(a, false)?;
     ks.decrypt(&pw).map_err(keystore_error)
