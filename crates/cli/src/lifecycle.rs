@@ -11,13 +11,13 @@ use std::process::ExitCode;
 
 use anyhow::{anyhow, Context};
 use clap::{Args, Subcommand};
-use hallmark_confidential::hint::decrypt_balance;
+use hallmark_confidential::hint::{decrypt_balance, DecryptedBy};
 use hallmark_confidential::{
     AeKey, CreditProof, DiscreteLog, ElGamalSecretKey, PubkeyProof, WithdrawalProof,
 };
 use hallmark_core::{Keypair, PublicKey};
 use hallmark_ledger::payments::{credit_context, payment_key_context, withdrawal_context};
-use hallmark_ledger::{Ledger, Role, TxBody, TxReceipt};
+use hallmark_ledger::{ConfidentialAccount, Ledger, LedgerError, Role, TxBody, TxReceipt};
 use hallmark_node::client::NodeClient;
 use hallmark_node::http_ledger::HttpLedger;
 use hallmark_node::jobs::messages::JobStatus;
@@ -89,27 +89,7 @@ pub enum WorkerCommand {
     /// Run a worker node with the wallet's hotkey until Ctrl-C or SIGTERM: it serves its
     /// axon, sends heartbeats and proves the jobs it is given. The coldkey stays in the
     /// keystore; the hotkey seed is written (0600) into the node's data dir.
-    Start {
-        #[command(flatten)]
-        wallet: KeystoreArgs,
-        #[command(flatten)]
-        ledger: LedgerArgs,
-        /// A node config for everything else (listen address, poll intervals, …).
-        #[arg(long)]
-        config: Option<PathBuf>,
-        /// The coordinator's base URL.
-        #[arg(long, env = "HALLMARK_COORDINATOR")]
-        coordinator: Option<String>,
-        /// The coordinator's hotkey (rounds and jobs are only trusted from it).
-        #[arg(long, env = "HALLMARK_COORDINATOR_HOTKEY")]
-        coordinator_hotkey: Option<PublicKey>,
-        /// The node's data directory.
-        #[arg(long)]
-        data_dir: Option<PathBuf>,
-        /// Write the bound address here once listening.
-        #[arg(long)]
-        addr_file: Option<PathBuf>,
-    },
+    Start(StartArgs),
     /// The wallet's worker as the ledger sees it: registration, stake, tier, lock, heartbeat.
     Status {
         #[command(flatten)]
@@ -117,6 +97,30 @@ pub enum WorkerCommand {
         #[command(flatten)]
         ledger: LedgerArgs,
     },
+}
+
+/// `hallmark worker start`
+#[derive(Debug, Args)]
+pub struct StartArgs {
+    #[command(flatten)]
+    wallet: KeystoreArgs,
+    #[command(flatten)]
+    ledger: LedgerArgs,
+    /// A node config for everything else (listen address, poll intervals, …).
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// The coordinator's base URL.
+    #[arg(long, env = "HALLMARK_COORDINATOR")]
+    coordinator: Option<String>,
+    /// The coordinator's hotkey (rounds and jobs are only trusted from it).
+    #[arg(long, env = "HALLMARK_COORDINATOR_HOTKEY")]
+    coordinator_hotkey: Option<PublicKey>,
+    /// The node's data directory.
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// Write the bound address here once listening.
+    #[arg(long)]
+    addr_file: Option<PathBuf>,
 }
 
 /// `hallmark payments …`
@@ -185,26 +189,7 @@ pub fn run(cmd: Lifecycle) -> ExitCode {
                 Lifecycle::Worker(WorkerCommand::Status { wallet, ledger }) => {
                     status(wallet, ledger).await
                 }
-                Lifecycle::Worker(WorkerCommand::Start {
-                    wallet,
-                    ledger,
-                    config,
-                    coordinator,
-                    coordinator_hotkey,
-                    data_dir,
-                    addr_file,
-                }) => {
-                    start(StartArgs {
-                        wallet,
-                        ledger,
-                        config,
-                        coordinator,
-                        coordinator_hotkey,
-                        data_dir,
-                        addr_file,
-                    })
-                    .await
-                }
+                Lifecycle::Worker(WorkerCommand::Start(a)) => start(a).await,
                 Lifecycle::Payments(PaymentsCommand::Balance { wallet, ledger }) => {
                     balance(wallet, ledger).await
                 }
@@ -244,25 +229,33 @@ fn payment_keys(w: &Wallet) -> anyhow::Result<(ElGamalSecretKey, AeKey)> {
     Ok((sk, AeKey::from_seed(w.elgamal_secret())))
 }
 
-async fn chain_id(l: &HttpLedger) -> anyhow::Result<String> {
-    l.chain_id()
-        .await
-        .map_err(|e| anyhow!("ledger_unreachable: {e}"))
+/// A ledger error as `code: message` (a remote refusal already reads that way).
+fn ledger_error(e: LedgerError) -> anyhow::Error {
+    match e {
+        LedgerError::Rejected { .. } => anyhow!("{e}"),
+        other => anyhow!("{}: {other}", other.code()),
+    }
 }
 
-async fn send(l: &HttpLedger, key: &Keypair, body: TxBody) -> anyhow::Result<TxReceipt> {
-    let chain = chain_id(l).await?;
+async fn chain_id(l: &HttpLedger) -> anyhow::Result<String> {
+    l.chain_id().await.map_err(ledger_error)
+}
+
+/// Signs `body` with `key` for `chain` and submits it.
+async fn send(
+    l: &HttpLedger,
+    chain: &str,
+    key: &Keypair,
+    body: TxBody,
+) -> anyhow::Result<TxReceipt> {
     let kind = body.kind();
-    submit_tx(l, &chain, key, body)
+    submit_tx(l, chain, key, body)
         .await
         .map_err(|e| anyhow!("{}: the ledger refused {kind}: {e}", e.code()))
 }
 
 async fn public_balance(l: &HttpLedger, who: &PublicKey) -> anyhow::Result<u64> {
-    Ok(l.balance(who)
-        .await
-        .map_err(|e| anyhow!("ledger_unreachable: {e}"))?
-        .0)
+    Ok(l.balance(who).await.map_err(ledger_error)?.0)
 }
 
 fn emit(json_out: bool, value: serde_json::Value, text: &[String]) {
@@ -319,8 +312,9 @@ async fn coldkey_tx(
     let w = crate::wallet::open(wallet)?;
     let cold = w.coldkey();
     let hot = w.hotkey().public();
+    let chain = chain_id(l).await?;
     let before = public_balance(l, &cold.public()).await?;
-    let receipt = send(l, cold, body(hot)).await?;
+    let receipt = send(l, &chain, cold, body(hot)).await?;
     let after = public_balance(l, &cold.public()).await?;
     Ok(ColdkeyTx {
         hot,
@@ -343,16 +337,12 @@ async fn stake(a: StakeArgs) -> anyhow::Result<()> {
         tier: a.tier.clone(),
     })
     .await?;
-    let info = l
-        .stake(&hot)
-        .await
-        .map_err(|e| anyhow!("ledger_unreachable: {e}"))?
-        .ok_or_else(|| {
-            anyhow!(
-                "internal: the stake is not on the ledger after tx {}",
-                receipt.seq
-            )
-        })?;
+    let info = l.stake(&hot).await.map_err(ledger_error)?.ok_or_else(|| {
+        anyhow!(
+            "internal: the stake is not on the ledger after tx {}",
+            receipt.seq
+        )
+    })?;
     emit(
         a.wallet.json,
         json!({
@@ -414,10 +404,7 @@ async fn register(wallet: KeystoreArgs, ledger: LedgerArgs) -> anyhow::Result<()
     let chain = chain_id(&l).await?;
     let hot = w.hotkey();
     let mut lines = Vec::new();
-    let mg = l
-        .metagraph()
-        .await
-        .map_err(|e| anyhow!("ledger_unreachable: {e}"))?;
+    let mg = l.metagraph().await.map_err(ledger_error)?;
     let register_seq = match mg.neuron(&hot.public()) {
         Some(n) => {
             lines.push(format!(
@@ -430,6 +417,7 @@ async fn register(wallet: KeystoreArgs, ledger: LedgerArgs) -> anyhow::Result<()
         None => {
             let r = send(
                 &l,
+                &chain,
                 w.coldkey(),
                 TxBody::Register {
                     hotkey: hot.public(),
@@ -450,7 +438,7 @@ async fn register(wallet: KeystoreArgs, ledger: LedgerArgs) -> anyhow::Result<()
     let existing = l
         .confidential_account(&hot.public())
         .await
-        .map_err(|e| anyhow!("ledger_unreachable: {e}"))?;
+        .map_err(ledger_error)?;
     let key_seq = match existing {
         Some(acc) if acc.pubkey == sk.public() => {
             lines.push("payment key already registered".into());
@@ -467,6 +455,7 @@ async fn register(wallet: KeystoreArgs, ledger: LedgerArgs) -> anyhow::Result<()
                 PubkeyProof::prove(&sk, &payment_key_context(&chain, &hot.public()), &mut OsRng);
             let r = send(
                 &l,
+                &chain,
                 hot,
                 TxBody::RegisterPaymentKey {
                     pubkey: sk.public(),
@@ -485,7 +474,7 @@ async fn register(wallet: KeystoreArgs, ledger: LedgerArgs) -> anyhow::Result<()
     let n = l
         .metagraph()
         .await
-        .map_err(|e| anyhow!("ledger_unreachable: {e}"))?
+        .map_err(ledger_error)?
         .neuron(&hot.public())
         .cloned()
         .ok_or_else(|| anyhow!("internal: not in the metagraph after registering"))?;
@@ -509,18 +498,9 @@ async fn register(wallet: KeystoreArgs, ledger: LedgerArgs) -> anyhow::Result<()
 async fn status(wallet: KeystoreArgs, ledger: LedgerArgs) -> anyhow::Result<()> {
     let (cold, hot) = addresses(&wallet)?;
     let l = HttpLedger::new(&ledger.ledger);
-    let mg = l
-        .metagraph()
-        .await
-        .map_err(|e| anyhow!("ledger_unreachable: {e}"))?;
-    let stake = l
-        .stake(&hot)
-        .await
-        .map_err(|e| anyhow!("ledger_unreachable: {e}"))?;
-    let paykey = l
-        .confidential_account(&hot)
-        .await
-        .map_err(|e| anyhow!("ledger_unreachable: {e}"))?;
+    let mg = l.metagraph().await.map_err(ledger_error)?;
+    let stake = l.stake(&hot).await.map_err(ledger_error)?;
+    let paykey = l.confidential_account(&hot).await.map_err(ledger_error)?;
     let public = public_balance(&l, &cold).await?;
     let neuron = mg.neuron(&hot);
     let v = json!({
@@ -588,16 +568,6 @@ async fn status(wallet: KeystoreArgs, ledger: LedgerArgs) -> anyhow::Result<()> 
     Ok(())
 }
 
-struct StartArgs {
-    wallet: KeystoreArgs,
-    ledger: LedgerArgs,
-    config: Option<PathBuf>,
-    coordinator: Option<String>,
-    coordinator_hotkey: Option<PublicKey>,
-    data_dir: Option<PathBuf>,
-    addr_file: Option<PathBuf>,
-}
-
 async fn start(a: StartArgs) -> anyhow::Result<()> {
     let w = crate::wallet::open(&a.wallet)?;
     let mut cfg = hallmark_node::config::NodeConfig::load(a.config.as_deref())?;
@@ -658,21 +628,7 @@ async fn balance(wallet: KeystoreArgs, ledger: LedgerArgs) -> anyhow::Result<()>
     let l = HttpLedger::new(&ledger.ledger);
     let hot = w.hotkey().public();
     let (sk, ae) = payment_keys(&w)?;
-    let acc = l
-        .confidential_account(&hot)
-        .await
-        .map_err(|e| anyhow!("ledger_unreachable: {e}"))?
-        .ok_or_else(|| {
-            anyhow!("no_payment_key: {hot} has no payment key; run `hallmark worker register`")
-        })?;
-    let (private, how) = decrypt_balance(
-        &sk,
-        &ae,
-        &acc.balance,
-        acc.hint.as_ref(),
-        DiscreteLog::default,
-    )
-    .map_err(|e| anyhow!("undecryptable: {e}"))?;
+    let (acc, private, how) = private_balance(&l, &hot, &sk, &ae).await?;
     let public = public_balance(&l, &w.coldkey().public()).await?;
     emit(
         wallet.json,
@@ -695,21 +651,21 @@ async fn balance(wallet: KeystoreArgs, ledger: LedgerArgs) -> anyhow::Result<()>
     Ok(())
 }
 
-/// The private balance as the owner reads it now.
+/// The private balance as the owner reads it now, and how it was decrypted.
 async fn private_balance(
     l: &HttpLedger,
     hot: &PublicKey,
     sk: &ElGamalSecretKey,
     ae: &AeKey,
-) -> anyhow::Result<(hallmark_ledger::ConfidentialAccount, u64)> {
+) -> anyhow::Result<(ConfidentialAccount, u64, DecryptedBy)> {
     let acc = l
         .confidential_account(hot)
         .await
-        .map_err(|e| anyhow!("ledger_unreachable: {e}"))?
+        .map_err(ledger_error)?
         .ok_or_else(|| {
             anyhow!("no_payment_key: {hot} has no payment key; run `hallmark worker register`")
         })?;
-    let (v, _) = decrypt_balance(
+    let (v, how) = decrypt_balance(
         sk,
         ae,
         &acc.balance,
@@ -717,7 +673,7 @@ async fn private_balance(
         DiscreteLog::default,
     )
     .map_err(|e| anyhow!("undecryptable: {e}"))?;
-    Ok((acc, v))
+    Ok((acc, v, how))
 }
 
 async fn claim(
@@ -728,7 +684,6 @@ async fn claim(
 ) -> anyhow::Result<()> {
     let w = crate::wallet::open(&wallet)?;
     let l = HttpLedger::new(&ledger.ledger);
-    let chain = chain_id(&l).await?;
     let hot = w.hotkey();
     let (sk, ae) = payment_keys(&w)?;
     let job = crate::job::fetch_job(&NodeClient::new(coordinator), job_id).await?;
@@ -751,14 +706,13 @@ async fn claim(
             hot.public()
         ));
     }
-    let reward = l
-        .info()
-        .await
-        .map_err(|e| anyhow!("ledger_unreachable: {e}"))?
+    let info = l.info().await.map_err(ledger_error)?;
+    let chain = info.chain_id;
+    let reward = info
         .params
         .map(|p| p.job_reward)
-        .ok_or_else(|| anyhow!("ledger_unreachable: the ledger does not publish its job reward"))?;
-    let (acc, before) = private_balance(&l, &hot.public(), &sk, &ae).await?;
+        .ok_or_else(|| anyhow!("ledger_unavailable: the ledger does not publish its job reward"))?;
+    let (acc, before, _) = private_balance(&l, &hot.public(), &sk, &ae).await?;
     let ctx = credit_context(&chain, &hot.public(), job_id);
     let (credit, proof) = CreditProof::encrypt(&acc.pubkey, reward, &ctx, &mut OsRng);
     let after = before
@@ -766,6 +720,7 @@ async fn claim(
         .ok_or_else(|| anyhow!("overflow: the balance would overflow"))?;
     let receipt = send(
         &l,
+        &chain,
         hot,
         TxBody::ClaimPayment {
             request: job.request.clone(),
@@ -777,7 +732,7 @@ async fn claim(
         },
     )
     .await?;
-    let (_, now) = private_balance(&l, &hot.public(), &sk, &ae).await?;
+    let (_, now, _) = private_balance(&l, &hot.public(), &sk, &ae).await?;
     emit(
         wallet.json,
         json!({
@@ -806,7 +761,7 @@ async fn withdraw(wallet: KeystoreArgs, ledger: LedgerArgs, amount: u64) -> anyh
     let hot = w.hotkey();
     let cold = w.coldkey().public();
     let (sk, ae) = payment_keys(&w)?;
-    let (acc, before) = private_balance(&l, &hot.public(), &sk, &ae).await?;
+    let (acc, before, _) = private_balance(&l, &hot.public(), &sk, &ae).await?;
     if amount > before {
         return Err(anyhow!(
             "insufficient_private_balance: cannot withdraw {amount}: the private balance is {before}"
@@ -818,6 +773,7 @@ async fn withdraw(wallet: KeystoreArgs, ledger: LedgerArgs, amount: u64) -> anyh
     let public_before = public_balance(&l, &cold).await?;
     let receipt = send(
         &l,
+        &chain,
         hot,
         TxBody::Withdraw {
             amount,
@@ -826,7 +782,7 @@ async fn withdraw(wallet: KeystoreArgs, ledger: LedgerArgs, amount: u64) -> anyh
         },
     )
     .await?;
-    let (_, private_after) = private_balance(&l, &hot.public(), &sk, &ae).await?;
+    let (_, private_after, _) = private_balance(&l, &hot.public(), &sk, &ae).await?;
     let public_after = public_balance(&l, &cold).await?;
     emit(
         wallet.json,

@@ -2,35 +2,16 @@
 //! submit and wait, show, verify locally (exit 0), then a corrupt worker's job (rejected,
 //! exit 1 from wait and verify), and bad arguments (exit 2 with the error code).
 
+mod common;
+
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
+
+use common::{args, cfg, hallmark};
 
 use hallmark_core::Keypair;
 use hallmark_node::config::{GenesisBalance, NodeConfig, RoleName};
 use hallmark_node::run::{run_node, write_secret, RunningNode};
-
-fn cfg(dir: &Path, name: &str) -> NodeConfig {
-    NodeConfig {
-        name: name.into(),
-        data_dir: dir.join(name),
-        ..NodeConfig::default()
-    }
-}
-
-async fn hallmark(args: Vec<String>) -> Output {
-    tokio::task::spawn_blocking(move || {
-        Command::new(env!("CARGO_BIN_EXE_hallmark"))
-            .args(&args)
-            .output()
-            .expect("run hallmark")
-    })
-    .await
-    .unwrap()
-}
-
-fn args(list: &[&str]) -> Vec<String> {
-    list.iter().map(|s| s.to_string()).collect()
-}
 
 fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()

@@ -127,8 +127,9 @@ impl DiscreteLog {
                 .enumerate()
             {
                 if let Some(&i) = self.table.get(&key(c.as_bytes())) {
+                    // j < 2^(32-b) and i < 2^b, so x < 2^32.
                     let x = ((j + k as u64) << self.baby_bits) + u64::from(i);
-                    if x < (1 << AMOUNT_BITS) && amount_point(x) == *target {
+                    if amount_point(x) == *target {
                         return u32::try_from(x).ok();
                     }
                 }

@@ -40,6 +40,9 @@ pub enum ConfidentialError {
     /// A withdrawal of more than the balance: no honest proof exists.
     #[error("cannot withdraw {amount}: the balance is {balance}")]
     InsufficientBalance { balance: u64, amount: u64 },
+    /// The balance a prover states is not what the ciphertext holds.
+    #[error("the ciphertext does not hold the stated balance {0}")]
+    BalanceMismatch(u64),
     /// The ciphertext does not decrypt to an amount below 2^32 (baby-step giant-step range).
     #[error("the ciphertext does not hold an amount below 2^32")]
     OutOfRange,
@@ -58,6 +61,7 @@ impl ConfidentialError {
             ConfidentialError::Malformed { .. } => "malformed",
             ConfidentialError::ProofInvalid { .. } => "proof_invalid",
             ConfidentialError::InsufficientBalance { .. } => "insufficient_balance",
+            ConfidentialError::BalanceMismatch(_) => "balance_mismatch",
             ConfidentialError::OutOfRange => "out_of_range",
             ConfidentialError::Hint(_) => "bad_hint",
             ConfidentialError::DegenerateKey => "degenerate_key",

@@ -352,9 +352,7 @@ impl WithdrawalProof {
         rng: &mut R,
     ) -> Result<(Self, Ciphertext), ConfidentialError> {
         if !sk.holds(current, balance) {
-            return Err(ConfidentialError::Hint(format!(
-                "the ciphertext does not hold the stated balance {balance}"
-            )));
+            return Err(ConfidentialError::BalanceMismatch(balance));
         }
         let remaining = balance
             .checked_sub(amount)
@@ -522,7 +520,10 @@ mod tests {
             })
         );
         // A balance the ciphertext does not hold is refused before proving.
-        assert!(WithdrawalProof::prove(&sk, &balance, 10_000, 751, b"w", &mut OsRng).is_err());
+        assert_eq!(
+            WithdrawalProof::prove(&sk, &balance, 10_000, 751, b"w", &mut OsRng).err(),
+            Some(ConfidentialError::BalanceMismatch(10_000))
+        );
         // Wire round trip, and a flipped byte fails.
         let bytes = proof.to_bytes();
         let back = WithdrawalProof::from_bytes(&bytes).unwrap();

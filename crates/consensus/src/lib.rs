@@ -21,8 +21,9 @@ pub mod yuma;
 pub use median::{consensus_scores, weighted_median, weighted_median_columns, ValidatorScores};
 pub use quorum::{Quorum, QuorumError};
 pub use votes::{
-    tally_votes, verify_certificate, CertificateError, JobResult, JobVote, SlashReason, Slashing,
-    VoteCertificate, VoteEquivocation, VoteOutcome, VoteTally,
+    is_job_nonce, job_id_of_envelope, tally_votes, verify_certificate, CertificateError, JobResult,
+    JobVote, SlashReason, Slashing, VoteCertificate, VoteEquivocation, VoteOutcome, VoteTally,
+    JOB_REQUEST_TYPE,
 };
 pub use winner::{agrees, decide_round, select_winner, RoundDecision, WinnerPolicy};
 pub use yuma::{yuma_epoch, YumaError, YumaInput, YumaOutput};

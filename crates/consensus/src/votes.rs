@@ -16,6 +16,25 @@ use serde::{Deserialize, Serialize};
 
 use crate::quorum::Quorum;
 
+/// The payload type of a client's signed job request (the request itself is defined where
+/// jobs are queued; the ledger needs only its id and nonce).
+pub const JOB_REQUEST_TYPE: &str = "application/vnd.hallmark.job-request+json";
+
+/// The id of the job a client's request envelope asks for: `job-` and the first 24 hex digits
+/// of the SHA-256 of the canonical envelope, so nobody can change what was asked without
+/// changing which job it is.
+pub fn job_id_of_envelope(
+    request: &hallmark_core::Envelope,
+) -> Result<String, hallmark_core::dsse::DsseError> {
+    let digest = hallmark_core::sha256(&request.canonical_bytes()?);
+    Ok(format!("job-{}", &digest.to_hex()[..24]))
+}
+
+/// Whether `nonce` is a job request's nonce: 1 to 64 hex digits.
+pub fn is_job_nonce(nonce: &str) -> bool {
+    !nonce.is_empty() && nonce.len() <= 64 && nonce.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
 /// A validator's verdict on one job's result, signed with its hotkey.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct JobVote {

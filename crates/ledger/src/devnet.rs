@@ -260,31 +260,16 @@ impl DevnetLedger {
         Ok(self.store.faucet_last(&address.to_ss58()).await?)
     }
 
-    /// Takes the faucet's rate-limit slot for `address` at `now_ms` (false: too soon).
-    pub async fn take_faucet_slot(
+    /// Records a faucet drip to `address` (what the rate limit reads back).
+    pub async fn record_faucet_drip(
         &self,
         address: &PublicKey,
         now_ms: i64,
-        interval_ms: i64,
-        amount: u64,
-    ) -> Result<bool, LedgerError> {
-        Ok(self
-            .store
-            .take_faucet_slot(&address.to_ss58(), now_ms, interval_ms, amount)
-            .await?)
-    }
-
-    /// Gives back a slot whose drip failed.
-    pub async fn release_faucet_slot(
-        &self,
-        address: &PublicKey,
-        taken_ms: i64,
-        previous_ms: Option<i64>,
         amount: u64,
     ) -> Result<(), LedgerError> {
         Ok(self
             .store
-            .release_faucet_slot(&address.to_ss58(), taken_ms, previous_ms, amount)
+            .record_faucet_drip(&address.to_ss58(), now_ms, amount)
             .await?)
     }
 
@@ -292,13 +277,7 @@ impl DevnetLedger {
         &self,
         hotkey: &PublicKey,
     ) -> Result<Option<NeuronRow>, LedgerError> {
-        let key = hotkey.to_ss58();
-        Ok(self
-            .store
-            .neurons()
-            .await?
-            .into_iter()
-            .find(|n| n.hotkey == key))
+        Ok(self.store.neuron(&hotkey.to_ss58()).await?)
     }
 
     async fn apply(&self, signed: &Signed<LedgerTx>) -> Result<TxReceipt, LedgerError> {
@@ -1634,5 +1613,45 @@ mod tests {
         );
         // Every applied transaction is still a sound chain.
         l.audit_chain().await.unwrap();
+    }
+
+    #[test]
+    fn params_without_default_tiers_or_epochs_are_refused() {
+        assert_eq!(LedgerParams::default().check(), Ok(()));
+        let mut p = LedgerParams::default();
+        p.tiers.remove("cpu");
+        assert!(p.check().unwrap_err().contains("\"cpu\" must exist"));
+        let mut p = LedgerParams::default();
+        p.tiers.insert(
+            "validator".into(),
+            Tier {
+                role: Role::Worker,
+                min_stake: 1,
+            },
+        );
+        assert!(p.check().unwrap_err().contains("validators"));
+        let p = LedgerParams {
+            heartbeat_epoch_ms: 0,
+            ..LedgerParams::default()
+        };
+        assert!(p.check().unwrap_err().contains("heartbeat"));
+        let p = LedgerParams {
+            slash_fraction_bps: 10_001,
+            ..LedgerParams::default()
+        };
+        assert!(p.check().unwrap_err().contains("slash_fraction_bps"));
+    }
+
+    #[test]
+    fn activity_follows_the_last_heartbeat() {
+        let p = LedgerParams {
+            heartbeat_epoch_ms: 1_000,
+            inactive_after_epochs: 3,
+            ..LedgerParams::default()
+        };
+        assert!(p.is_active(Role::Worker, 10_000, 13_000));
+        assert!(!p.is_active(Role::Worker, 10_000, 13_001));
+        assert!(!p.is_active(Role::Worker, 0, 1), "never beat");
+        assert!(p.is_active(Role::Validator, 0, 1_000_000));
     }
 }

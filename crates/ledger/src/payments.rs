@@ -11,7 +11,10 @@
 use hallmark_confidential::{
     BalanceHint, Ciphertext, CreditProof, ElGamalPublicKey, PubkeyProof, WithdrawalProof,
 };
-use hallmark_consensus::{verify_certificate, JobResult, VoteCertificate, VoteOutcome};
+use hallmark_consensus::{
+    is_job_nonce, job_id_of_envelope, verify_certificate, JobResult, VoteCertificate, VoteOutcome,
+    JOB_REQUEST_TYPE,
+};
 use hallmark_core::{Envelope, PublicKey, Signed};
 use hallmark_store::{AccountRow, ConfidentialRow, LedgerCommit, NullifierRow};
 use sha2::{Digest, Sha256};
@@ -19,9 +22,6 @@ use sha2::{Digest, Sha256};
 use crate::devnet::certified_result;
 use crate::types::{ConfidentialAccount, Role};
 use crate::{DevnetLedger, LedgerError};
-
-/// The payload type of a client's job request (the job id is the digest of its envelope).
-pub const JOB_REQUEST_TYPE: &str = "application/vnd.hallmark.job-request+json";
 
 /// The nullifier of a job's payment: SHA-256 over a domain tag, the job id and the client's
 /// request nonce (hex). One job, one nullifier, one payment.
@@ -65,16 +65,14 @@ pub fn request_job_id_and_nonce(request: &Envelope) -> Result<(String, String), 
     let (_, payload) = request
         .verify_untyped()
         .map_err(|e| LedgerError::InvalidEvidence(format!("job request: {e}")))?;
-    let bytes = request
-        .canonical_bytes()
+    let job_id = job_id_of_envelope(request)
         .map_err(|e| LedgerError::InvalidEvidence(format!("job request: {e}")))?;
-    let job_id = format!("job-{}", &hallmark_core::sha256(&bytes).to_hex()[..24]);
     let value: serde_json::Value = serde_json::from_slice(&payload)
         .map_err(|e| LedgerError::InvalidEvidence(format!("job request payload: {e}")))?;
     let nonce = value
         .get("nonce")
         .and_then(|n| n.as_str())
-        .filter(|n| !n.is_empty() && n.len() <= 64 && n.bytes().all(|b| b.is_ascii_hexdigit()))
+        .filter(|n| is_job_nonce(n))
         .ok_or_else(|| LedgerError::InvalidEvidence("job request has no hex nonce".into()))?;
     Ok((job_id, nonce.to_string()))
 }

@@ -266,17 +266,15 @@ impl DevnetLedger {
                 until_ms: bonded.locked_until_ms,
             });
         }
+        // Registration moves pending stake into the neuron, so a registered hotkey has none.
         if let Some(mut n) = self.neuron_row(hotkey).await? {
-            let available = n.stake + bonded.pending;
-            if amount > available {
+            if amount > n.stake {
                 return Err(LedgerError::InsufficientBalance {
-                    balance: available,
+                    balance: n.stake,
                     needed: amount,
                 });
             }
-            let from_pending = amount.min(bonded.pending);
-            bonded.pending -= from_pending;
-            n.stake -= amount - from_pending;
+            n.stake -= amount;
             let tier = self.tier(&bonded.tier)?;
             if n.stake > 0 && n.stake < tier.min_stake {
                 return Err(LedgerError::StakeBelowMinimum {
@@ -296,8 +294,12 @@ impl DevnetLedger {
             bonded.pending -= amount;
         }
         commit.stakes.push(bonded);
-        let owner = account.address.clone();
-        self.credit_public(commit, account, &owner, amount).await
+        // The signer is the coldkey that staked: its own row is written with the transaction.
+        account.balance = account
+            .balance
+            .checked_add(amount)
+            .ok_or_else(|| LedgerError::Invalid("the balance would overflow".into()))?;
+        Ok(())
     }
 
     /// A hotkey's stake as the ledger keeps it.

@@ -177,57 +177,50 @@ async fn drip(
     };
     let req: FaucetRequest = parse_json(&body)?;
     let interval_ms = i64::try_from(f.interval_secs.saturating_mul(1000)).unwrap_or(i64::MAX);
+    // Drips are serialised (one sequencer, one faucet key), so reading the last drip and
+    // recording this one cannot interleave with another request's.
     let _one_at_a_time = f.signing.lock().await;
     let now = hallmark_core::time::now_unix_ms();
-    let previous = s.ledger.faucet_last(&req.address).await?;
-    if !s
-        .ledger
-        .take_faucet_slot(&req.address, now, interval_ms, f.amount)
-        .await?
-    {
-        let wait_ms = previous.map_or(0, |p| interval_ms.saturating_sub(now - p));
-        let retry_after_secs = (wait_ms + 999) / 1000;
-        return Err(ApiError::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            "rate_limited",
-            format!(
-                "{} drew from the faucet less than {} s ago; try again in {retry_after_secs} s",
-                req.address, f.interval_secs
-            ),
-        )
-        .with_details(serde_json::json!({ "retry_after_secs": retry_after_secs })));
-    }
-    let sent = async {
-        let (_, last) = s.ledger.balance(&f.key.public()).await?;
-        let tx = LedgerTx {
-            chain_id: s.ledger.chain_id().to_string(),
-            nonce: last + 1,
-            body: TxBody::Transfer {
-                to: req.address,
-                amount: f.amount,
-            },
-        };
-        let signed = Signed::sign(&tx, &f.key)
-            .map_err(|e| hallmark_ledger::LedgerError::Invalid(e.to_string()))?;
-        s.ledger.submit(signed).await
-    }
-    .await;
-    let receipt = match sent {
-        Ok(r) => r,
-        Err(e) => {
-            s.ledger
-                .release_faucet_slot(&req.address, now, previous, f.amount)
-                .await?;
-            if let hallmark_ledger::LedgerError::InsufficientBalance { balance, .. } = &e {
-                return Err(ApiError::new(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "faucet_empty",
-                    format!("the faucet has {balance} left, less than one drip"),
-                ));
-            }
-            return Err(e.into());
+    if let Some(last) = s.ledger.faucet_last(&req.address).await? {
+        let wait_ms = interval_ms.saturating_sub(now.saturating_sub(last));
+        if wait_ms > 0 {
+            let retry_after_secs = (wait_ms + 999) / 1000;
+            return Err(ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate_limited",
+                format!(
+                    "{} drew from the faucet less than {} s ago; try again in {retry_after_secs} s",
+                    req.address, f.interval_secs
+                ),
+            )
+            .with_details(serde_json::json!({ "retry_after_secs": retry_after_secs })));
         }
+    }
+    let (_, last_nonce) = s.ledger.balance(&f.key.public()).await?;
+    let tx = LedgerTx {
+        chain_id: s.ledger.chain_id().to_string(),
+        nonce: last_nonce + 1,
+        body: TxBody::Transfer {
+            to: req.address,
+            amount: f.amount,
+        },
     };
+    let signed = Signed::sign(&tx, &f.key).map_err(ApiError::internal)?;
+    let receipt = match s.ledger.submit(signed).await {
+        Ok(r) => r,
+        Err(hallmark_ledger::LedgerError::InsufficientBalance { balance, .. }) => {
+            return Err(ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "faucet_empty",
+                format!("the faucet has {balance} left, less than one drip"),
+            ))
+        }
+        Err(e) => return Err(e.into()),
+    };
+    // Recorded only once the transfer is applied: a refused drip does not use up the slot.
+    s.ledger
+        .record_faucet_drip(&req.address, now, f.amount)
+        .await?;
     let (balance, _) = s.ledger.balance(&req.address).await?;
     Ok((
         StatusCode::CREATED,

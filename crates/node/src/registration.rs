@@ -106,6 +106,7 @@ pub async fn join(
 /// logged and retried at the next tick.
 pub async fn heartbeat_loop(
     ledger: HttpLedger,
+    chain_id: String,
     hotkey: Keypair,
     every: Duration,
     mut shutdown: tokio::sync::watch::Receiver<bool>,
@@ -117,23 +118,20 @@ pub async fn heartbeat_loop(
             _ = shutdown.wait_for(|s| *s) => return,
             _ = tick.tick() => {}
         }
-        let beat = async {
-            let chain_id = ledger.chain_id().await?;
-            submit_tx(&ledger, &chain_id, &hotkey, TxBody::Heartbeat {}).await
-        };
-        match beat.await {
+        match submit_tx(&ledger, &chain_id, &hotkey, TxBody::Heartbeat {}).await {
             Ok(r) => tracing::debug!(seq = r.seq, "heartbeat"),
             Err(e) => tracing::warn!(error = %e, "heartbeat failed; retrying next tick"),
         }
     }
 }
 
-/// How often a worker beats: half a heartbeat epoch (at least a second), so one lost beat
-/// never makes it inactive.
-pub async fn heartbeat_interval(ledger: &HttpLedger) -> Duration {
-    let epoch_ms = match ledger.info().await {
-        Ok(info) => info.params.map_or(30_000, |p| p.heartbeat_epoch_ms),
-        Err(_) => 30_000,
-    };
-    Duration::from_millis((epoch_ms / 2).max(1_000))
+/// The chain id, and how often a worker beats: half a heartbeat epoch (at least a second), so
+/// one lost beat never makes it inactive.
+pub async fn heartbeat_schedule(ledger: &HttpLedger) -> Result<(String, Duration), LedgerError> {
+    let info = ledger.info().await?;
+    let epoch_ms = info.params.map_or(30_000, |p| p.heartbeat_epoch_ms);
+    Ok((
+        info.chain_id,
+        Duration::from_millis((epoch_ms / 2).max(1_000)),
+    ))
 }

@@ -272,9 +272,10 @@ pub async fn run_node(role: RoleName, cfg: &NodeConfig) -> Result<RunningNode, N
                 &url,
             )
             .await?;
-            let every = crate::registration::heartbeat_interval(&ledger).await;
+            let (chain_id, every) = crate::registration::heartbeat_schedule(&ledger).await?;
             tasks.push(tokio::spawn(crate::registration::heartbeat_loop(
                 ledger.clone(),
+                chain_id,
                 key.clone(),
                 every,
                 rx.clone(),

@@ -342,16 +342,7 @@ impl Store {
             .bind(hotkey)
             .fetch_optional(&self.pool)
             .await?;
-        row.map(|r| {
-            Ok(StakeRow {
-                hotkey: r.get(0),
-                coldkey: r.get(1),
-                tier: r.get(2),
-                pending: to_u64(r.get(3), "pending")?,
-                locked_until_ms: r.get(4),
-            })
-        })
-        .transpose()
+        row.map(stake_row).transpose()
     }
 
     /// Every stake record, by hotkey.
@@ -359,17 +350,7 @@ impl Store {
         let rows = sqlx::query("SELECT hotkey, coldkey, tier, pending, locked_until_ms FROM ledger_stakes ORDER BY hotkey")
             .fetch_all(&self.pool)
             .await?;
-        rows.into_iter()
-            .map(|r| {
-                Ok(StakeRow {
-                    hotkey: r.get(0),
-                    coldkey: r.get(1),
-                    tier: r.get(2),
-                    pending: to_u64(r.get(3), "pending")?,
-                    locked_until_ms: r.get(4),
-                })
-            })
-            .collect()
+        rows.into_iter().map(stake_row).collect()
     }
 
     /// A worker's private balance, if it registered a payment key.
@@ -422,57 +403,22 @@ impl Store {
         )
     }
 
-    /// Claims the faucet's slot for `address` at `now_ms` in one statement: succeeds only if
-    /// the address never drew or drew at least `interval_ms` ago, so two racing requests
-    /// cannot both pass the rate limit.
-    pub async fn take_faucet_slot(
+    /// Records a faucet drip to `address` at `now_ms` (the rate limit reads it back).
+    pub async fn record_faucet_drip(
         &self,
         address: &str,
         now_ms: i64,
-        interval_ms: i64,
         amount: u64,
-    ) -> Result<bool, StoreError> {
-        let res = sqlx::query(
+    ) -> Result<(), StoreError> {
+        sqlx::query(
             "INSERT INTO ledger_faucet (address, last_ms, total) VALUES (?, ?, ?) \
-             ON CONFLICT(address) DO UPDATE SET last_ms = excluded.last_ms, total = total + excluded.total \
-             WHERE ? - ledger_faucet.last_ms >= ?",
+             ON CONFLICT(address) DO UPDATE SET last_ms = excluded.last_ms, total = total + excluded.total",
         )
         .bind(address)
         .bind(now_ms)
         .bind(to_i64(amount, "amount")?)
-        .bind(now_ms)
-        .bind(interval_ms)
         .execute(&self.pool)
         .await?;
-        Ok(res.rows_affected() == 1)
-    }
-
-    /// Gives back a faucet slot taken for a drip that then failed, so the address may retry.
-    pub async fn release_faucet_slot(
-        &self,
-        address: &str,
-        taken_ms: i64,
-        previous_ms: Option<i64>,
-        amount: u64,
-    ) -> Result<(), StoreError> {
-        match previous_ms {
-            None => {
-                sqlx::query("DELETE FROM ledger_faucet WHERE address = ? AND last_ms = ?")
-                    .bind(address)
-                    .bind(taken_ms)
-                    .execute(&self.pool)
-                    .await?;
-            }
-            Some(prev) => {
-                sqlx::query("UPDATE ledger_faucet SET last_ms = ?, total = total - ? WHERE address = ? AND last_ms = ?")
-                    .bind(prev)
-                    .bind(to_i64(amount, "amount")?)
-                    .bind(address)
-                    .bind(taken_ms)
-                    .execute(&self.pool)
-                    .await?;
-            }
-        }
         Ok(())
     }
 
@@ -566,5 +512,15 @@ fn neuron_row(r: sqlx::sqlite::SqliteRow) -> Result<NeuronRow, StoreError> {
         axon: r.get(5),
         registered_seq: to_u64(r.get(6), "seq")?,
         last_heartbeat_ms: r.get(7),
+    })
+}
+
+fn stake_row(r: sqlx::sqlite::SqliteRow) -> Result<StakeRow, StoreError> {
+    Ok(StakeRow {
+        hotkey: r.get(0),
+        coldkey: r.get(1),
+        tier: r.get(2),
+        pending: to_u64(r.get(3), "pending")?,
+        locked_until_ms: r.get(4),
     })
 }

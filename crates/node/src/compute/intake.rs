@@ -52,14 +52,6 @@ fn now_ms() -> i64 {
     hallmark_core::time::now_unix_ms()
 }
 
-fn unprocessable(code: &str, message: impl Into<String>) -> ApiError {
-    ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, code, message)
-}
-
-fn conflict(code: &str, message: impl Into<String>) -> ApiError {
-    ApiError::new(StatusCode::CONFLICT, code, message)
-}
-
 fn random_hex() -> String {
     let mut b = [0u8; 32];
     rand::rngs::OsRng.fill_bytes(&mut b);
@@ -76,7 +68,7 @@ fn validate_node_id(id: &str) -> Result<(), ApiError> {
     if ok {
         Ok(())
     } else {
-        Err(unprocessable(
+        Err(ApiError::unprocessable(
             "invalid_node_id",
             "node_id must be 1..=64 characters of A-Z a-z 0-9 . _ -",
         ))
@@ -85,20 +77,20 @@ fn validate_node_id(id: &str) -> Result<(), ApiError> {
 
 fn validate_gpus(gpus: &[GpuCapacity]) -> Result<(), ApiError> {
     if gpus.len() > MAX_GPU_ENTRIES {
-        return Err(unprocessable(
+        return Err(ApiError::unprocessable(
             "invalid_gpus",
             format!("at most {MAX_GPU_ENTRIES} GPU models per offer"),
         ));
     }
     for (i, g) in gpus.iter().enumerate() {
         if g.model.trim().is_empty() || g.model.len() > 32 {
-            return Err(unprocessable(
+            return Err(ApiError::unprocessable(
                 "invalid_gpus",
                 format!("gpus[{i}].model must be 1..=32 characters"),
             ));
         }
         if g.count == 0 || g.count > MAX_GPUS_PER_MODEL {
-            return Err(unprocessable(
+            return Err(ApiError::unprocessable(
                 "invalid_gpus",
                 format!("gpus[{i}].count must be 1..={MAX_GPUS_PER_MODEL}"),
             ));
@@ -107,7 +99,7 @@ fn validate_gpus(gpus: &[GpuCapacity]) -> Result<(), ApiError> {
             .iter()
             .any(|o| o.model.eq_ignore_ascii_case(&g.model))
         {
-            return Err(unprocessable(
+            return Err(ApiError::unprocessable(
                 "invalid_gpus",
                 format!("GPU model {:?} is listed twice", g.model),
             ));
@@ -291,7 +283,7 @@ impl ComputeIntake {
         validate_node_id(&o.node_id)?;
         validate_gpus(&o.gpus)?;
         if o.region.len() > 64 {
-            return Err(unprocessable(
+            return Err(ApiError::unprocessable(
                 "invalid_region",
                 "region is at most 64 characters",
             ));
@@ -307,13 +299,13 @@ impl ComputeIntake {
             .map_err(|e| ApiError::bad_request(e.code(), format!("consent envelope: {e}")))?;
         let c = &consent.payload;
         if &consent.signer != who || c.provider != *who || c.node_id != o.node_id {
-            return Err(unprocessable(
+            return Err(ApiError::unprocessable(
                 "consent_mismatch",
                 "the consent must be signed by the provider for the same node_id",
             ));
         }
         if c.offer_sha256 != offer_sha256 {
-            return Err(unprocessable(
+            return Err(ApiError::unprocessable(
                 "consent_mismatch",
                 format!(
                     "the consent is for offer {}, this offer's payload digest is {offer_sha256}",
@@ -322,7 +314,7 @@ impl ComputeIntake {
             ));
         }
         if c.terms_sha256 != self.terms_sha256 {
-            return Err(unprocessable(
+            return Err(ApiError::unprocessable(
                 "terms_mismatch",
                 format!(
                     "the consent names terms {}, the current terms are {} (GET /v1/compute/terms)",
@@ -345,7 +337,7 @@ impl ComputeIntake {
             )
             .await
             .map_err(|e| match e {
-                hallmark_store::StoreError::Conflict(m) => conflict("node_taken", m),
+                hallmark_store::StoreError::Conflict(m) => ApiError::conflict("node_taken", m),
                 other => other.into(),
             })?;
         self.log_events(
@@ -404,7 +396,7 @@ impl ComputeIntake {
         {
             NonceTake::Taken(n) => n,
             NonceTake::Unknown => {
-                return Err(unprocessable(
+                return Err(ApiError::unprocessable(
                     "unknown_nonce",
                     "this nonce was not issued here",
                 ))
@@ -417,20 +409,20 @@ impl ComputeIntake {
                 ))
             }
             NonceTake::AlreadyUsed => {
-                return Err(conflict(
+                return Err(ApiError::conflict(
                     "nonce_used",
                     "this nonce already answered a submission; ask for a new one",
                 ))
             }
         };
         if taken.expires_ms <= now {
-            return Err(unprocessable(
+            return Err(ApiError::unprocessable(
                 "nonce_expired",
                 "this nonce expired; ask for a new one",
             ));
         }
         if taken.node_id != sub.node_id {
-            return Err(unprocessable(
+            return Err(ApiError::unprocessable(
                 "nonce_node_mismatch",
                 format!("this nonce was issued for node {}", taken.node_id),
             ));
@@ -507,7 +499,7 @@ impl ComputeIntake {
             )
             .await?;
         if !applied {
-            return Err(conflict(
+            return Err(ApiError::conflict(
                 "offer_changed",
                 "the node's offer changed while its evidence was checked; ask for a new nonce",
             ));
@@ -599,7 +591,7 @@ impl ComputeIntake {
         let offer = stored_offer(&row)?;
         let offered = total_gpus(&offer.gpus);
         if report.gpus_ok > offered {
-            return Err(unprocessable(
+            return Err(ApiError::unprocessable(
                 "invalid_health",
                 format!(
                     "gpus_ok {} exceeds the {offered} GPUs offered",
@@ -608,7 +600,7 @@ impl ComputeIntake {
             ));
         }
         if report.detail.len() > 1000 {
-            return Err(unprocessable(
+            return Err(ApiError::unprocessable(
                 "invalid_health",
                 "detail is at most 1000 characters",
             ));
@@ -640,7 +632,7 @@ impl ComputeIntake {
         req: &ClaimRequest,
     ) -> Result<Envelope, ApiError> {
         if req.lease_secs == 0 || req.lease_secs > self.cfg.max_lease_secs {
-            return Err(unprocessable(
+            return Err(ApiError::unprocessable(
                 "invalid_lease",
                 format!("lease_secs must be 1..={}", self.cfg.max_lease_secs),
             ));
@@ -658,13 +650,13 @@ impl ComputeIntake {
             let row = self.provider(node_id).await?;
             let listing = listing_of(&row, now)?;
             if !listing.listed {
-                return Err(conflict(
+                return Err(ApiError::conflict(
                     "not_listed",
                     format!("node {node_id} is not listed"),
                 ));
             }
             let after = row.claim_expires_ms.unwrap_or(now).saturating_add(margin);
-            return Err(conflict(
+            return Err(ApiError::conflict(
                 "already_claimed",
                 format!("node {node_id} is claimed; it can be reclaimed after {after} ms"),
             )
@@ -692,7 +684,7 @@ impl ComputeIntake {
         let held = row.claim_id.as_deref() == Some(req.claim_id.as_str())
             && row.claimed_by.as_deref() == Some(who.to_ss58().as_str());
         let not_held = || {
-            conflict(
+            ApiError::conflict(
                 "claim_not_held",
                 "you do not hold this claim (released, or reclaimed after its timeout)",
             )
@@ -706,7 +698,7 @@ impl ComputeIntake {
         let elapsed_secs = u64::try_from((now - claimed_at).max(0) / 1000 + 1).unwrap_or(u64::MAX);
         let ceiling = elapsed_secs.saturating_mul(gpus.max(1));
         if req.gpu_seconds > ceiling {
-            return Err(unprocessable(
+            return Err(ApiError::unprocessable(
                 "usage_exceeds_claim",
                 format!(
                     "{} GPU-seconds is more than {gpus} GPUs for the {elapsed_secs} s the claim lasted",
@@ -846,7 +838,7 @@ async fn post_evidence(
             ));
         }
     }
-    Err(unprocessable(
+    Err(ApiError::unprocessable(
         "evidence_rejected",
         format!(
             "node {} is not listed: {}",

@@ -72,14 +72,6 @@ fn now_ms() -> i64 {
     hallmark_core::time::now_unix_ms()
 }
 
-fn unprocessable(code: &str, message: impl Into<String>) -> ApiError {
-    ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, code, message)
-}
-
-fn conflict(code: &str, message: impl Into<String>) -> ApiError {
-    ApiError::new(StatusCode::CONFLICT, code, message)
-}
-
 fn corrupt(job_id: &str, what: &str, e: impl std::fmt::Display) -> ApiError {
     ApiError::internal(format!("stored job {job_id}: {what}: {e}"))
 }
@@ -116,7 +108,7 @@ impl JobBoard {
             JobRequestError::Signature(_) => {
                 ApiError::new(StatusCode::UNAUTHORIZED, e.code(), e.to_string())
             }
-            _ => unprocessable(e.code(), e.to_string()),
+            _ => ApiError::unprocessable(e.code(), e.to_string()),
         })?;
         if let Some(row) = self.store.job(&checked.job_id).await? {
             return Ok((self.view(row).await?, false));
@@ -242,7 +234,7 @@ impl JobBoard {
     /// Hands the oldest queued job of `lane` to a registered worker under a lease.
     pub async fn claim(&self, worker: PublicKey, lane: &str) -> Result<Option<JobView>, ApiError> {
         if !JOB_LANES.contains(&lane) {
-            return Err(unprocessable(
+            return Err(ApiError::unprocessable(
                 "unknown_lane",
                 format!("lane {lane:?} takes no jobs: expected one of {JOB_LANES:?}"),
             ));
@@ -331,14 +323,14 @@ impl JobBoard {
             ));
         }
         if result.job_id != job_id {
-            return Err(unprocessable(
+            return Err(ApiError::unprocessable(
                 "wrong_job",
                 format!("the result is for {:?}", result.job_id),
             ));
         }
         let digest = hallmark_stark::proof_hash(&package).to_hex();
         if result.result_digest != digest {
-            return Err(unprocessable(
+            return Err(ApiError::unprocessable(
                 "digest_mismatch",
                 format!(
                     "the result names {} but the package hashes to {digest}",
@@ -360,7 +352,7 @@ impl JobBoard {
             .await?;
         if !took {
             let holder = row.worker.unwrap_or_else(|| "nobody".into());
-            return Err(conflict(
+            return Err(ApiError::conflict(
                 "not_assigned",
                 format!(
                     "{job_id} is {} and held by {holder} (its lease may have expired)",
@@ -393,7 +385,7 @@ impl JobBoard {
         let vote = verified.payload;
         let validator = verified.signer;
         if vote.job_id != job_id {
-            return Err(unprocessable(
+            return Err(ApiError::unprocessable(
                 "wrong_job",
                 format!("the vote is for {:?}", vote.job_id),
             ));
@@ -410,7 +402,7 @@ impl JobBoard {
         let _turn = self.turn.lock().await;
         let row = self.load(job_id).await?;
         let Some(proof_hash) = row.proof_hash.clone() else {
-            return Err(conflict(
+            return Err(ApiError::conflict(
                 "not_proven",
                 format!(
                     "{job_id} is {}; there is nothing to vote on yet",
@@ -481,7 +473,7 @@ impl JobBoard {
             }
         }
         if equivocated {
-            return Err(conflict(
+            return Err(ApiError::conflict(
                 "equivocation",
                 format!("{validator} already voted differently on {job_id}; both votes are kept as evidence"),
             ));

@@ -24,7 +24,7 @@ pub struct JobRequest {
 }
 
 impl SignedPayload for JobRequest {
-    const PAYLOAD_TYPE: &'static str = "application/vnd.hallmark.job-request+json";
+    const PAYLOAD_TYPE: &'static str = hallmark_consensus::JOB_REQUEST_TYPE;
 }
 
 /// Why a job request is not acceptable.
@@ -64,10 +64,8 @@ pub struct CheckedRequest {
 /// The id of the job a signed request asks for: `job-` and 24 hex digits of the SHA-256 of
 /// the canonical envelope.
 pub fn job_id_of(signed: &Signed<JobRequest>) -> Result<String, JobRequestError> {
-    let digest = signed
-        .digest()
-        .map_err(|e| JobRequestError::Signature(e.to_string()))?;
-    Ok(format!("job-{}", &digest.to_hex()[..24]))
+    hallmark_consensus::job_id_of_envelope(signed.envelope())
+        .map_err(|e| JobRequestError::Signature(e.to_string()))
 }
 
 /// Checks a request's signature, lane, spec and nonce, and derives its job id.
@@ -79,10 +77,7 @@ pub fn check_request(signed: &Signed<JobRequest>) -> Result<CheckedRequest, JobR
     if !JOB_LANES.contains(&request.lane.as_str()) {
         return Err(JobRequestError::Lane(request.lane));
     }
-    if request.nonce.is_empty()
-        || request.nonce.len() > 64
-        || !request.nonce.bytes().all(|b| b.is_ascii_hexdigit())
-    {
+    if !hallmark_consensus::is_job_nonce(&request.nonce) {
         return Err(JobRequestError::Nonce);
     }
     let spec = JobSpec::new(request.job_type, request.size, request.seed.0)
