@@ -140,6 +140,8 @@ struct ValidatorLine {
 /// One round of the output.
 #[derive(Debug, Serialize)]
 struct RoundLine {
+    /// The round lane (`sat`).
+    lane: String,
     round_id: String,
     winner: Option<PublicKey>,
     consensus: BTreeMap<PublicKey, f64>,
@@ -622,7 +624,8 @@ async fn drive(
             .post(
                 "/v1/rounds",
                 &NewRoundRequest {
-                    params,
+                    lane: "sat".into(),
+                    params: serde_json::to_value(params)?,
                     window_ms: args.window_ms,
                 },
             )
@@ -649,7 +652,10 @@ async fn drive(
         // Every validator decided, so its commitment and weights for the round are on the
         // ledger: close the epoch and take the log's checkpoint.
         line.yuma = ledger_client
-            .get::<YumaEpoch>(&format!("/v1/ledger/epochs/{}/yuma", ann.number))
+            .get::<YumaEpoch>(&format!(
+                "/v1/ledger/epochs/{}/yuma?lane={}",
+                ann.number, ann.lane
+            ))
             .await
             .ok();
         let note = String::from_utf8(
@@ -800,11 +806,10 @@ async fn submit_job(
     job_type: JobType,
     size: u32,
 ) -> anyhow::Result<String> {
+    let spec = hallmark_stark::JobSpec::new(job_type, size, rand::random())?;
     let request = JobRequest {
         lane: "stark".into(),
-        job_type,
-        size,
-        seed: hallmark_stark::Bytes32(rand::random()),
+        spec: serde_json::to_value(spec)?,
         nonce: hex::encode(rand::random::<[u8; 8]>()),
         created_ms: hallmark_core::time::now_unix_ms(),
     };
@@ -1130,6 +1135,7 @@ fn round_line(
         })
         .collect();
     Ok(RoundLine {
+        lane: ann.lane.clone(),
         round_id: ann.round_id.to_string(),
         winner: reference.winner,
         consensus: reference.consensus.clone(),
@@ -1266,8 +1272,8 @@ fn print_output(
             println!(
                 "  {:<28} {:<9} {:>5} {:<9} {:<14} {:>8} {:>13} {:>6}",
                 j.job.id,
-                j.job.job_type.as_str(),
-                j.job.size,
+                j.job.job_type.as_deref().unwrap_or("-"),
+                j.job.size.map_or("-".into(), |s| s.to_string()),
                 j.job.status.as_str(),
                 worker,
                 j.job.proof_bytes.map_or("-".into(), |b| b.to_string()),

@@ -17,8 +17,8 @@ use hallmark_core::{PublicKey, Signed};
 use hallmark_ledger::SettledJob;
 use hallmark_node::jobs::{check_request, JobRequest, JobStatus, JobView};
 use hallmark_node::run::load_or_create_key;
-use hallmark_node::NodeClient;
-use hallmark_stark::{Bytes32, JobType, Verifier};
+use hallmark_node::{LaneRegistry, NodeClient, NodeConfig};
+use hallmark_stark::JobSpec;
 use serde::Serialize;
 use serde_json::json;
 
@@ -54,7 +54,7 @@ pub enum JobCommand {
 pub struct SubmitArgs {
     #[command(flatten)]
     coordinator: CoordinatorArg,
-    /// The lane (only `stark` takes jobs).
+    /// The lane (`hallmark lanes` lists the job lanes; these flags build a `stark` spec).
     #[arg(long, default_value = "stark")]
     lane: String,
     #[command(flatten)]
@@ -133,17 +133,17 @@ async fn submit(a: SubmitArgs) -> anyhow::Result<ExitCode> {
     let seed = a.spec.seed().map_err(|e| anyhow!("invalid_seed: {e}"))?;
     let key = load_or_create_key(&a.key)
         .with_context(|| format!("the client key {}", a.key.display()))?;
+    let spec = JobSpec::new(a.spec.job_type, a.spec.size, seed)
+        .map_err(|e| anyhow!("invalid_spec: {e}"))?;
     let request = JobRequest {
         lane: a.lane,
-        job_type: a.spec.job_type,
-        size: a.spec.size,
-        seed: Bytes32(seed),
+        spec: serde_json::to_value(spec)?,
         nonce: hex::encode(rand::random::<[u8; 8]>()),
         created_ms: hallmark_core::time::now_unix_ms(),
     };
     let signed = Signed::sign(&request, &key)?;
     // Refuse locally what the coordinator would refuse, with the same words.
-    check_request(&signed).map_err(|e| anyhow!("{}: {e}", e.code()))?;
+    check_request(&lanes(), &signed).map_err(|e| anyhow!("{}: {e}", e.code()))?;
     let c = NodeClient::new(&a.coordinator.coordinator);
     let job: JobView = c
         .post("/v1/jobs", signed.envelope())
@@ -163,14 +163,22 @@ async fn submit(a: SubmitArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// The lanes this client knows how to check (the standard registry).
+fn lanes() -> LaneRegistry {
+    LaneRegistry::standard(&NodeConfig::default())
+}
+
 /// The short form of a job: what `job submit|wait --json` print and devnet lists.
 #[derive(Debug, Clone, Serialize)]
 pub struct JobSummary {
     pub id: String,
     pub lane: String,
+    /// The spec's `job_type` and `size`, for lanes whose spec has them (stark).
     #[serde(rename = "type")]
-    pub job_type: JobType,
-    pub size: u32,
+    pub job_type: Option<String>,
+    pub size: Option<u64>,
+    /// The lane's one-line description of the spec.
+    pub summary: String,
     pub status: JobStatus,
     pub worker: Option<PublicKey>,
     pub attempts: u64,
@@ -192,8 +200,9 @@ impl From<&JobView> for JobSummary {
         Self {
             id: v.job_id.clone(),
             lane: v.lane.clone(),
-            job_type: v.job_type,
-            size: v.size,
+            job_type: v.spec["job_type"].as_str().map(str::to_string),
+            size: v.spec["size"].as_u64(),
+            summary: v.summary.clone(),
             status: v.status,
             worker: v.worker,
             attempts: v.attempts,
@@ -286,7 +295,7 @@ async fn show(a: ShowArgs) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     println!("job        {}", job.job_id);
-    println!("lane       {} {} size {}", job.lane, job.job_type, job.size);
+    println!("lane       {} {}", job.lane, job.summary);
     println!("client     {}", job.client);
     println!("status     {}", job.status.as_str());
     if let Some(w) = job.worker {
@@ -351,15 +360,15 @@ async fn verify(a: VerifyArgs) -> anyhow::Result<ExitCode> {
     let mut checks = Vec::new();
     let mut check = |name, ok, detail: String| checks.push(Check { name, ok, detail });
 
-    let request = check_request(&job.signed_request());
-    let spec = match &request {
+    let request = check_request(&lanes(), &job.signed_request());
+    let checked = match &request {
         Ok(r) if r.job_id == job.job_id => {
             check(
                 "request",
                 true,
-                format!("signed by {}: {}", r.client, r.spec),
+                format!("signed by {}: {}", r.client, r.lane.describe(&r.spec)),
             );
-            Some(r.spec)
+            Some(r.clone())
         }
         Ok(r) => {
             check(
@@ -403,29 +412,50 @@ async fn verify(a: VerifyArgs) -> anyhow::Result<ExitCode> {
         .get_bytes(&format!("/v1/jobs/{}/proof", job.job_id))
         .await
         .context("fetching the proof")?;
-    let hash = hallmark_stark::proof_hash(&package).to_hex();
-    check(
-        "proof_hash",
-        digest.as_deref() == Some(hash.as_str()),
-        format!("{} bytes hash to {hash}", package.len()),
-    );
-    let started = Instant::now();
-    let verdict = match spec {
-        Some(spec) => Verifier::default().verify(&package, Some(&spec)),
-        None => Verifier::default().verify(&package, None),
-    };
-    let ms = started.elapsed().as_secs_f64() * 1e3;
-    let proof_valid = verdict.is_ok();
-    match &verdict {
-        Ok(v) => check(
-            "stark_proof",
-            spec.is_some(),
-            format!(
-                "stwo verified {} at {} bits in {ms:.1} ms",
-                v.statement.spec, v.security_bits
-            ),
-        ),
-        Err(r) => check("stark_proof", false, format!("{}: {r}", r.code())),
+    let mut proof_valid = false;
+    match &checked {
+        Some(r) => {
+            let hash = r.lane.artifact_digest(&package);
+            check(
+                "proof_hash",
+                digest.as_deref() == Some(hash.as_str()),
+                format!("{} bytes hash to {hash}", package.len()),
+            );
+            let started = Instant::now();
+            let verdict = r.lane.verify(&r.spec, &package);
+            let ms = started.elapsed().as_secs_f64() * 1e3;
+            proof_valid = verdict.accepted;
+            let detail = match verdict
+                .checks
+                .iter()
+                .find(|c| c.outcome != hallmark_core::CheckOutcome::Pass)
+            {
+                None => format!(
+                    "the {} verifier passed {} checks in {ms:.1} ms",
+                    job.lane,
+                    verdict.checks.len()
+                ),
+                Some(c) => format!(
+                    "{}: {} ({})",
+                    verdict.rejection.as_deref().unwrap_or("rejected"),
+                    c.detail,
+                    c.name
+                ),
+            };
+            check("lane_verdict", proof_valid, detail);
+        }
+        None => {
+            check(
+                "proof_hash",
+                false,
+                "no checked request to name the lane's digest".into(),
+            );
+            check(
+                "lane_verdict",
+                false,
+                "no checked request to verify the artifact against".into(),
+            );
+        }
     }
     if let Some(ledger) = &a.ledger {
         let l = NodeClient::new(ledger);

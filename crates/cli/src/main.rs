@@ -4,6 +4,7 @@ mod audit;
 mod compute;
 mod devnet;
 mod job;
+mod lanes;
 mod lifecycle;
 mod sat;
 mod stark;
@@ -42,6 +43,8 @@ enum Command {
         #[arg(long)]
         config: Option<PathBuf>,
     },
+    /// The lanes this binary runs: name, pipeline shape (job or round), verifier checks.
+    Lanes(lanes::LanesArgs),
     /// The sat lane's tools: generate, solve and verify CNF instances.
     #[command(subcommand)]
     Sat(sat::SatCommand),
@@ -99,6 +102,7 @@ fn main() -> std::process::ExitCode {
         Command::Sat(cmd) => sat::run(cmd),
         Command::Stark(cmd) => stark::run(cmd),
         Command::Log(cmd) => audit::run_log(cmd),
+        Command::Lanes(args) => report(lanes::run(args)),
         Command::Wallet(cmd) => wallet::run(cmd),
         Command::Verify(cmd) => audit::run_verify(cmd),
         Command::Consensus(cmd) => audit::run_consensus(cmd),

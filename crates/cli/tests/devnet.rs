@@ -39,6 +39,7 @@ fn check_rounds(v: &Value, rounds: usize, validators: usize) {
     let rs = v["rounds"].as_array().unwrap();
     assert_eq!(rs.len(), rounds);
     for r in rs {
+        assert_eq!(r["lane"], "sat", "{r}");
         let winner = r["winner"].as_str().expect("every round has a winner");
         assert!(
             r["consensus"].get(winner).is_some(),
@@ -65,7 +66,7 @@ fn devnet_runs_and_reruns_in_the_same_data_dir() {
         &["--validators", "3", "--workers", "2", "--rounds", "2"],
     );
     check_rounds(&v, 2, 3);
-    assert_eq!(v["rounds"][0]["round_id"], "round-000001");
+    assert_eq!(v["rounds"][0]["round_id"], "sat-round-000001");
     // One simulated TEE provider, listed on verified evidence, never in scores or weights.
     let c = &v["compute"];
     assert_eq!(c["listed"], true, "{c}");
@@ -104,7 +105,7 @@ fn devnet_runs_and_reruns_in_the_same_data_dir() {
         &["--validators", "3", "--workers", "2", "--rounds", "1"],
     );
     check_rounds(&v, 1, 3);
-    assert_eq!(v["rounds"][0]["round_id"], "round-000003");
+    assert_eq!(v["rounds"][0]["round_id"], "sat-round-000003");
 }
 
 #[test]
@@ -293,7 +294,7 @@ fn equivocation_is_caught_archives_survive_restart_and_receipts_verify() {
             .await
             .unwrap();
         store
-            .receipt("round-result/round-000002")
+            .receipt("round-result/sat-round-000002")
             .await
             .unwrap()
             .expect("a stored receipt")

@@ -122,7 +122,7 @@ async fn submit_wait_show_and_verify_jobs() {
     .await;
     assert!(out.status.success());
     let job: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
-    assert_eq!(job["job_type"], "matmul");
+    assert_eq!(job["spec"]["job_type"], "matmul");
     assert!(job["request"]["signatures"].is_array());
     let out = hallmark(args(&["job", "show", &id, "--coordinator", &coord])).await;
     let text = stdout(&out);
@@ -158,7 +158,7 @@ async fn submit_wait_show_and_verify_jobs() {
             "request",
             "result",
             "proof_hash",
-            "stark_proof",
+            "lane_verdict",
             "ledger_settlement",
             "certificate"
         ]
@@ -191,7 +191,7 @@ async fn submit_wait_show_and_verify_jobs() {
     let out = hallmark(args(&["job", "verify", &bad, "--coordinator", &coord])).await;
     assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
     assert!(
-        stdout(&out).contains("FAIL stark_proof"),
+        stdout(&out).contains("FAIL lane_verdict"),
         "{}",
         stdout(&out)
     );

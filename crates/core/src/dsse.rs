@@ -84,6 +84,12 @@ impl Envelope {
         Ok((signer, body))
     }
 
+    /// The payload bytes, signature unchecked: for peeking at what a statement says (which
+    /// round it names, say) before the checks that decide whether to believe it.
+    pub fn payload_bytes(&self) -> Result<Vec<u8>, DsseError> {
+        B64.decode(&self.payload).map_err(|_| DsseError::Base64)
+    }
+
     /// The canonical JSON bytes of the envelope: what a transparency log leaf holds.
     pub fn canonical_bytes(&self) -> Result<Vec<u8>, DsseError> {
         Ok(to_canonical_bytes(self)?)

@@ -39,19 +39,30 @@ macro_rules! string_id {
 }
 
 string_id!(
-    /// A sat-lane round (also the run id its score reports are for).
+    /// A round of a round lane (also the run id its score reports are for).
     RoundId
 );
 
 impl RoundId {
-    /// The canonical id of the round with sequence number `n` (1-based): `round-000042`.
-    pub fn from_number(n: u64) -> Self {
-        Self(format!("round-{n:06}"))
+    /// The canonical id of round `n` (1-based) of `lane`: `sat-round-000042`. Ids name their
+    /// lane, so rounds of two lanes never share an id (nor the run ids, commitments and
+    /// receipts keyed by it).
+    pub fn for_lane(lane: &str, n: u64) -> Self {
+        Self(format!("{lane}-round-{n:06}"))
+    }
+
+    /// The lane and sequence number inside a canonical round id.
+    pub fn lane_and_number(&self) -> Option<(&str, u64)> {
+        let (lane, n) = self.0.rsplit_once("-round-")?;
+        if lane.is_empty() || n.len() < 6 || !n.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        Some((lane, n.parse().ok()?))
     }
 
     /// The sequence number inside a canonical round id.
     pub fn number(&self) -> Option<u64> {
-        self.0.strip_prefix("round-")?.parse().ok()
+        self.lane_and_number().map(|(_, n)| n)
     }
 }
 
@@ -61,9 +72,20 @@ mod tests {
 
     #[test]
     fn round_numbers() {
-        let r = RoundId::from_number(42);
-        assert_eq!(r.as_str(), "round-000042");
+        let r = RoundId::for_lane("sat", 42);
+        assert_eq!(r.as_str(), "sat-round-000042");
         assert_eq!(r.number(), Some(42));
-        assert_eq!(RoundId::from("x").number(), None);
+        assert_eq!(r.lane_and_number(), Some(("sat", 42)));
+        let r = RoundId::for_lane("eval", 1_234_567);
+        assert_eq!(r.lane_and_number(), Some(("eval", 1_234_567)));
+        for bad in [
+            "x",
+            "round-000001",
+            "-round-000001",
+            "sat-round-12",
+            "sat-round-00001x",
+        ] {
+            assert_eq!(RoundId::from(bad).number(), None, "{bad}");
+        }
     }
 }

@@ -1,33 +1,242 @@
-//! The `Lane` trait: one kind of work, its evidence, and its deterministic verifier.
+//! The pipeline shapes a lane plugs into.
+//!
+//! A lane is one kind of work with its own evidence and its own deterministic verifier. Job
+//! lanes ([`JobLane`]) take a client's signed spec, a worker's artifact made by an
+//! [`Executor`], and a verdict from every validator; round lanes ([`RoundLane`]) take a round
+//! announced from a seed, workers' signed submissions (made by a [`RoundWorker`]) and each
+//! validator's first-hand scores. The pipelines around them (job board, voter, certificate,
+//! settlement; round intake, report, gossip, decision) know a lane only through these traits,
+//! so adding a lane touches no pipeline code.
 
-use crate::keys::Keypair;
+use std::collections::BTreeMap;
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+use crate::dsse::Envelope;
+use crate::ids::RoundId;
+use crate::keys::{Keypair, PublicKey};
 use crate::verdict::Verdict;
 
-/// A lane plugs one kind of work into the pipeline.
+/// Which pipeline a lane runs in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LaneShape {
+    /// A client's request → a worker's artifact → validators' votes → a certificate.
+    Job,
+    /// A round announced from a seed → workers' submissions → validators' reports → weights.
+    Round,
+}
+
+impl LaneShape {
+    /// The wire name (`job` or `round`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LaneShape::Job => "job",
+            LaneShape::Round => "round",
+        }
+    }
+}
+
+/// Why a job spec is not acceptable. Each variant has a stable [`SpecError::code`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SpecError {
+    /// The spec does not parse as the lane's spec type.
+    #[error("malformed spec: {0}")]
+    Malformed(String),
+    /// The spec parses but asks for something outside the lane's limits.
+    #[error("spec out of bounds: {0}")]
+    OutOfBounds(String),
+}
+
+impl SpecError {
+    /// The stable snake_case code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            SpecError::Malformed(_) => "malformed_spec",
+            SpecError::OutOfBounds(_) => "invalid_spec",
+        }
+    }
+}
+
+/// Why a worker could not produce an artifact. Each variant has a stable code.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ExecuteError {
+    /// The spec handed to the executor is not one it can run.
+    #[error("spec: {0}")]
+    Spec(#[from] SpecError),
+    /// The work itself failed (prover error, build failure, …).
+    #[error("execution failed: {0}")]
+    Failed(String),
+}
+
+impl ExecuteError {
+    /// The stable snake_case code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            ExecuteError::Spec(e) => e.code(),
+            ExecuteError::Failed(_) => "execution_failed",
+        }
+    }
+}
+
+/// A job lane's validator side: what a spec may ask for, how an artifact is named, and the
+/// pure verifier every validator runs first-hand.
 ///
-/// The worker side (`execute`) does the work and produces evidence signed by the worker; the
-/// validator side (`verify`) is a pure, deterministic function of the task, the evidence and an
-/// explicit context (time, trust roots, policy), so any auditor can replay it.
-pub trait Lane {
-    /// The lane's name on the wire (`sat`, `stark`, …).
-    const NAME: &'static str;
-    /// What the worker is asked to do.
-    type Task;
-    /// What the worker hands back.
-    type Evidence;
-    /// Everything the verifier needs besides task and evidence: time, roots, policy.
-    type Context;
-    /// Why the worker side could not produce evidence.
-    type Error: std::error::Error;
+/// `verify` must be a deterministic function of the context, the spec and the artifact bytes:
+/// no I/O, no clock (time, trust roots and policy come in the context), so any auditor can
+/// replay a vote.
+pub trait JobLane: Send + Sync + 'static {
+    /// What a client asks for (canonical JSON on the wire).
+    type Spec: Serialize + DeserializeOwned + Send + Sync + 'static;
+    /// Everything the verifier needs besides spec and artifact: time, trust roots, policy.
+    type Context: Send + Sync + 'static;
 
-    /// Worker side: do the work and produce signed evidence (a task may yield several pieces,
-    /// e.g. one witness per instance of a round).
-    fn execute(
+    /// The lane's name on the wire (`stark`, `tee`, …).
+    fn name(&self) -> &'static str;
+    /// The names of the checks `verify` runs, in order (what `hallmark lanes` lists).
+    fn check_names(&self) -> &'static [&'static str];
+    /// Refuses a spec outside the lane's limits.
+    fn check_spec(&self, spec: &Self::Spec) -> Result<(), SpecError>;
+    /// A short human description of a spec for logs and the CLI.
+    fn describe(&self, spec: &Self::Spec) -> String;
+    /// The largest artifact a worker may hand in, bytes.
+    fn max_artifact_bytes(&self) -> usize;
+    /// The digest a worker signs for its artifact (lowercase hex).
+    fn artifact_digest(&self, artifact: &[u8]) -> String;
+    /// Checks an artifact against the spec; every check is recorded in the verdict.
+    fn verify(&self, ctx: &Self::Context, spec: &Self::Spec, artifact: &[u8]) -> Verdict;
+}
+
+/// A job lane's worker side: does the work a spec asks for and returns the artifact. Unlike a
+/// verifier it may do I/O (a GPU, a sandbox, a network build).
+pub trait Executor: Send + Sync + 'static {
+    /// The spec type of the lane it executes for.
+    type Spec: DeserializeOwned + Send + Sync + 'static;
+
+    /// The lane it executes for.
+    fn lane(&self) -> &'static str;
+    /// Which backend does the work (`cpu-simd`, `gpu`, …), for status pages.
+    fn backend(&self) -> String;
+    /// Runs the job and returns the artifact bytes.
+    fn execute(&self, spec: &Self::Spec) -> Result<Vec<u8>, ExecuteError>;
+}
+
+/// What every party knows about a round from its signed announcement.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RoundInfo {
+    pub lane: String,
+    pub round_id: RoundId,
+    pub number: u64,
+    /// Everything the round's work derives from.
+    pub seed: u64,
+    /// Bound into every submission (provenance).
+    pub nonce: String,
+    pub starts_at_ms: i64,
+    pub deadline_ms: i64,
+}
+
+/// How a submission reached a validator: who sent it (the signed request's key) and when, by
+/// the validator's own clock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Arrival {
+    pub received_ms: i64,
+    pub sender: PublicKey,
+}
+
+/// A submission a round lane accepted, as the pipeline stores it and hands it back to the
+/// lane for scoring. The first accepted submission per (worker, item) stands.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RoundRecord {
+    pub worker: PublicKey,
+    /// What the submission answers within the round (sat: the instance's hash).
+    pub item: String,
+    pub received_ms: i64,
+    /// `received_ms` less the round's start.
+    pub latency_ms: i64,
+}
+
+/// A round lane's validator side: parameters, the round every party derives from the
+/// announcement, the first-hand check of one signed submission, and scoring.
+///
+/// `accept` and `score` must be deterministic functions of their inputs (the arrival time is
+/// the validator's measurement, passed in), so a validator's scores can be replayed from its
+/// records.
+pub trait RoundLane: Send + Sync + 'static {
+    /// What an operator asks for in a round (canonical JSON in the announcement).
+    type Params: Serialize + DeserializeOwned + Clone + Send + Sync + 'static;
+    /// The round as regenerated from the announcement (sat: every instance).
+    type Round: Send + Sync + 'static;
+
+    /// The lane's name on the wire (`sat`, `eval`, …).
+    fn name(&self) -> &'static str;
+    /// The names of the checks `accept` runs, in order.
+    fn check_names(&self) -> &'static [&'static str];
+    /// Refuses parameters outside the lane's limits.
+    fn check_params(&self, params: &Self::Params) -> Result<(), SpecError>;
+    /// The largest submission body a validator reads, bytes.
+    fn max_submission_bytes(&self) -> usize;
+    /// Regenerates the round from its announcement.
+    fn derive_round(
         &self,
-        task: &Self::Task,
-        worker: &Keypair,
-    ) -> Result<Vec<Self::Evidence>, Self::Error>;
+        info: &RoundInfo,
+        params: &Self::Params,
+    ) -> Result<Self::Round, SpecError>;
+    /// The round a signed submission names (read, signature unchecked, before acceptance so
+    /// the pipeline can load that round); `None` when it does not say.
+    fn submission_round(&self, submission: &Envelope) -> Option<RoundId>;
+    /// Checks one signed submission first-hand (its signature included); an accepted one
+    /// yields the record scoring reads.
+    fn accept(
+        &self,
+        info: &RoundInfo,
+        round: &Self::Round,
+        arrival: &Arrival,
+        submission: &Envelope,
+    ) -> (Verdict, Option<RoundRecord>);
+    /// Every listed worker's score in `[0, 1]` from this validator's own records.
+    fn score(
+        &self,
+        info: &RoundInfo,
+        round: &Self::Round,
+        records: &[RoundRecord],
+        workers: &[PublicKey],
+    ) -> BTreeMap<PublicKey, f64>;
+}
 
-    /// Validator side: check the evidence; every check is recorded in the verdict.
-    fn verify(&self, ctx: &Self::Context, task: &Self::Task, evidence: &Self::Evidence) -> Verdict;
+/// A round lane's worker side: does a round's work and hands each signed submission to
+/// `submit` as soon as it is ready (earlier submissions score better in timed lanes).
+pub trait RoundWorker: Send + Sync + 'static {
+    /// The lane whose rounds it works.
+    type Lane: RoundLane;
+
+    /// Works `round`, signing with `key`.
+    fn work(
+        &self,
+        info: &RoundInfo,
+        round: &<Self::Lane as RoundLane>::Round,
+        key: &Keypair,
+        submit: &mut dyn FnMut(Envelope),
+    ) -> Result<(), ExecuteError>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_are_stable() {
+        assert_eq!(SpecError::Malformed("x".into()).code(), "malformed_spec");
+        assert_eq!(SpecError::OutOfBounds("x".into()).code(), "invalid_spec");
+        assert_eq!(
+            ExecuteError::from(SpecError::OutOfBounds("x".into())).code(),
+            "invalid_spec"
+        );
+        assert_eq!(ExecuteError::Failed("x".into()).code(), "execution_failed");
+        assert_eq!(LaneShape::Job.as_str(), "job");
+        assert_eq!(
+            serde_json::to_string(&LaneShape::Round).unwrap(),
+            "\"round\""
+        );
+    }
 }

@@ -2,8 +2,10 @@
 //!
 //! Identities and keys ([`keys`], shown as SS58 by [`ss58`]), RFC 8785 canonical JSON
 //! ([`canonical`]), DSSE signed envelopes ([`dsse`]), SHA-256 digests ([`digest`]), typed ids
-//! ([`ids`]), wire time ([`time`]), the wire error body ([`error`]) and the [`lane::Lane`]
-//! trait with its [`verdict::Verdict`]. Nothing here does I/O.
+//! ([`ids`]), wire time ([`time`]), the wire error body ([`error`]) and the pipeline
+//! shapes a lane plugs into ([`lane::JobLane`], [`lane::Executor`], [`lane::RoundLane`],
+//! [`lane::RoundWorker`]) with the
+//! [`verdict::Verdict`] every verifier returns. Nothing here does I/O.
 
 pub mod canonical;
 pub mod digest;
@@ -21,5 +23,8 @@ pub use dsse::{Envelope, Signed, SignedPayload, Verified};
 pub use error::{ErrorBody, WireError};
 pub use ids::RoundId;
 pub use keys::{Keypair, PublicKey};
-pub use lane::Lane;
+pub use lane::{
+    Arrival, ExecuteError, Executor, JobLane, LaneShape, RoundInfo, RoundLane, RoundRecord,
+    RoundWorker, SpecError,
+};
 pub use verdict::{Check, CheckOutcome, Verdict, VerdictBuilder};

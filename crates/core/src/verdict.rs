@@ -69,6 +69,28 @@ impl VerdictBuilder {
         });
     }
 
+    /// Records a failed check whose rejection code differs from the check's name (one check
+    /// can reject for several typed reasons).
+    pub fn fail_code(&mut self, name: &str, code: &str, detail: impl Into<String>) {
+        if self.rejection.is_none() {
+            self.rejection = Some(code.to_string());
+        }
+        self.checks.push(Check {
+            name: name.to_string(),
+            outcome: CheckOutcome::Fail,
+            detail: detail.into(),
+        });
+    }
+
+    /// Records a check another verifier already ran (a sub-verdict's check), keeping its
+    /// outcome; a failed one names the rejection if nothing failed before it.
+    pub fn record(&mut self, check: &Check) {
+        if check.outcome == CheckOutcome::Fail && self.rejection.is_none() {
+            self.rejection = Some(check.name.clone());
+        }
+        self.checks.push(check.clone());
+    }
+
     /// Records checks that were not reached.
     pub fn skip(&mut self, names: &[&str]) {
         for n in names {
@@ -120,5 +142,15 @@ mod tests {
         assert!(!v.accepted);
         assert_eq!(v.rejection.as_deref(), Some("b"));
         assert_eq!(v.checks.len(), 3);
+    }
+
+    #[test]
+    fn a_check_may_reject_under_its_own_code() {
+        let mut b = VerdictBuilder::new("x");
+        b.pass("size", "");
+        b.fail_code("proof", "proof_invalid", "bad");
+        let v = b.finish();
+        assert_eq!(v.rejection.as_deref(), Some("proof_invalid"));
+        assert_eq!(v.checks[1].name, "proof");
     }
 }

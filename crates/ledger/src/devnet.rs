@@ -343,7 +343,11 @@ impl DevnetLedger {
                     ..existing
                 });
             }
-            TxBody::SetWeights { epoch, weights } => {
+            TxBody::SetWeights {
+                lane,
+                epoch,
+                weights,
+            } => {
                 let neurons = self.store.neurons().await?;
                 let Some(me) = neurons.iter().find(|n| n.hotkey == signer_addr) else {
                     return Err(LedgerError::NotRegistered(signer_addr));
@@ -370,10 +374,16 @@ impl DevnetLedger {
                         return Err(LedgerError::NotRegistered(format!("worker {key}")));
                     }
                 }
-                if self.store.yuma_epoch(*epoch).await?.is_some() {
+                if lane.is_empty() || lane.len() > 32 {
+                    return Err(LedgerError::Invalid(
+                        "weights name a lane of 1..=32 characters".into(),
+                    ));
+                }
+                if self.store.yuma_epoch(lane, *epoch).await?.is_some() {
                     return Err(LedgerError::EpochClosed(*epoch));
                 }
                 commit.weights.push(WeightsRow {
+                    lane: lane.clone(),
                     epoch: *epoch,
                     validator: signer_addr.clone(),
                     weights: serde_json::to_string(weights)
@@ -679,7 +689,7 @@ impl DevnetLedger {
 
     /// Computes Yuma for `epoch` from the weights validators set for it, the neurons'
     /// stakes and the bonds of the last computed epoch.
-    async fn compute_yuma(&self, epoch: u64) -> Result<YumaEpoch, LedgerError> {
+    async fn compute_yuma(&self, lane: &str, epoch: u64) -> Result<YumaEpoch, LedgerError> {
         let mg = self.metagraph().await?;
         let hotkeys: Vec<PublicKey> = mg.neurons.iter().map(|n| n.hotkey).collect();
         let index: std::collections::HashMap<PublicKey, usize> =
@@ -698,7 +708,7 @@ impl DevnetLedger {
             .collect();
         let mut weights = vec![vec![0.0; n]; n];
         let mut active = vec![false; n];
-        for vw in self.weights(epoch).await? {
+        for vw in self.weights(lane, epoch).await? {
             let Some(&row) = index.get(&vw.validator) else {
                 continue;
             };
@@ -709,7 +719,7 @@ impl DevnetLedger {
                 }
             }
         }
-        let bonds = match self.store.yuma_epoch_before(epoch).await? {
+        let bonds = match self.store.yuma_epoch_before(lane, epoch).await? {
             Some((_, text)) => {
                 let prev: YumaEpoch = serde_json::from_str(&text)
                     .map_err(|e| LedgerError::Invalid(format!("stored yuma epoch: {e}")))?;
@@ -748,6 +758,7 @@ impl DevnetLedger {
             .map(|s| (s * self.params.emission_per_epoch as f64).floor() as u64)
             .collect();
         Ok(YumaEpoch {
+            lane: lane.to_string(),
             epoch,
             hotkeys,
             active,
@@ -929,13 +940,14 @@ impl Ledger for DevnetLedger {
         self.confidential(hotkey).await
     }
 
-    async fn weights(&self, epoch: u64) -> Result<Vec<ValidatorWeights>, LedgerError> {
+    async fn weights(&self, lane: &str, epoch: u64) -> Result<Vec<ValidatorWeights>, LedgerError> {
         self.store
-            .weights(epoch)
+            .weights(lane, epoch)
             .await?
             .into_iter()
             .map(|w| {
                 Ok(ValidatorWeights {
+                    lane: w.lane,
                     epoch: w.epoch,
                     validator: w.validator.parse().map_err(|_| {
                         LedgerError::Invalid(format!(
@@ -1027,20 +1039,20 @@ impl Ledger for DevnetLedger {
         }))
     }
 
-    async fn yuma_epoch(&self, epoch: u64) -> Result<YumaEpoch, LedgerError> {
+    async fn yuma_epoch(&self, lane: &str, epoch: u64) -> Result<YumaEpoch, LedgerError> {
         // The sequencer turn makes computing an epoch once, and closing it against SetWeights
         // for it, one step.
         let _turn = self.sequencer.lock().await;
-        if let Some(text) = self.store.yuma_epoch(epoch).await? {
+        if let Some(text) = self.store.yuma_epoch(lane, epoch).await? {
             return serde_json::from_str(&text)
                 .map_err(|e| LedgerError::Invalid(format!("stored yuma epoch: {e}")));
         }
-        let result = self.compute_yuma(epoch).await?;
+        let result = self.compute_yuma(lane, epoch).await?;
         let text =
             serde_json::to_string(&result).map_err(|e| LedgerError::Invalid(e.to_string()))?;
         let stored = self
             .store
-            .put_yuma_epoch(epoch, &text, hallmark_core::time::now_unix_ms())
+            .put_yuma_epoch(lane, epoch, &text, hallmark_core::time::now_unix_ms())
             .await?;
         serde_json::from_str(&stored).map_err(|e| LedgerError::Invalid(e.to_string()))
     }
@@ -1137,13 +1149,14 @@ mod tests {
         l.submit(n.tx(
             &n.val,
             TxBody::SetWeights {
+                lane: "sat".into(),
                 epoch: 1,
                 weights: w.clone(),
             },
         ))
         .await
         .unwrap();
-        assert_eq!(l.weights(1).await.unwrap()[0].weights, w);
+        assert_eq!(l.weights("sat", 1).await.unwrap()[0].weights, w);
         assert_eq!(l.audit_chain().await.unwrap(), 4);
     }
 
@@ -1217,6 +1230,7 @@ mod tests {
             .submit(n.tx(
                 &n.work,
                 TxBody::SetWeights {
+                    lane: "sat".into(),
                     epoch: 1,
                     weights: vec![],
                 },
@@ -1421,6 +1435,7 @@ mod tests {
         l.submit(n.tx(
             &n.val,
             TxBody::SetWeights {
+                lane: "sat".into(),
                 epoch: 1,
                 weights: vec![WeightEntry {
                     hotkey: n.work.public(),
@@ -1430,7 +1445,7 @@ mod tests {
         ))
         .await
         .unwrap();
-        let y = l.yuma_epoch(1).await.unwrap();
+        let y = l.yuma_epoch("sat", 1).await.unwrap();
         let w = y
             .hotkeys
             .iter()
@@ -1445,12 +1460,13 @@ mod tests {
         let late = n.tx(
             &n.val,
             TxBody::SetWeights {
+                lane: "sat".into(),
                 epoch: 1,
                 weights: vec![],
             },
         );
         assert_eq!(l.submit(late).await.unwrap_err().code(), "epoch_closed");
-        assert_eq!(l.yuma_epoch(1).await.unwrap(), y);
+        assert_eq!(l.yuma_epoch("sat", 1).await.unwrap(), y);
 
         // Every applied transaction is a log leaf, in order.
         let applied = l.audit_chain().await.unwrap();

@@ -133,8 +133,8 @@ pub trait Ledger: Send + Sync {
     async fn submit(&self, tx: Signed<LedgerTx>) -> Result<TxReceipt, LedgerError>;
     /// The current metagraph: every registered neuron with its stake and axon.
     async fn metagraph(&self) -> Result<Metagraph, LedgerError>;
-    /// The weights validators set for an epoch.
-    async fn weights(&self, epoch: u64) -> Result<Vec<ValidatorWeights>, LedgerError>;
+    /// The weights validators set for a round lane's epoch.
+    async fn weights(&self, lane: &str, epoch: u64) -> Result<Vec<ValidatorWeights>, LedgerError>;
     /// An account's public balance and last nonce.
     async fn balance(&self, account: &PublicKey) -> Result<(u64, u64), LedgerError>;
     /// The score-hash commitment a validator made for a run, if any.
@@ -147,8 +147,9 @@ pub trait Ledger: Send + Sync {
     async fn equivocations(
         &self,
     ) -> Result<Vec<hallmark_consensus::commitment::EquivocationEvidence>, LedgerError>;
-    /// The Yuma epoch over the weights set for `epoch` (computing it closes the epoch).
-    async fn yuma_epoch(&self, epoch: u64) -> Result<YumaEpoch, LedgerError>;
+    /// The Yuma epoch over the weights set for a lane's `epoch` (computing it closes the
+    /// epoch).
+    async fn yuma_epoch(&self, lane: &str, epoch: u64) -> Result<YumaEpoch, LedgerError>;
     /// Every slashing applied, oldest first.
     async fn slashes(&self) -> Result<Vec<Slash>, LedgerError>;
     /// How a job was settled, if it was.

@@ -54,8 +54,12 @@ pub enum TxBody {
     },
     /// Signed by a registered hotkey: announces its HTTP address.
     ServeAxon { axon: String },
-    /// Signed by a registered validator hotkey: its weights for an epoch.
+    /// Signed by a registered validator hotkey: its weights for a round lane's epoch.
     SetWeights {
+        /// The round lane the weights are for (each lane has its own epochs). Transactions
+        /// from before lanes were keyed carry none and are the sat lane's.
+        #[serde(default = "legacy_weights_lane")]
+        lane: String,
         epoch: u64,
         weights: Vec<WeightEntry>,
     },
@@ -249,9 +253,17 @@ impl Metagraph {
     }
 }
 
-/// One validator's weights for one epoch, as stored.
+/// The lane of a `SetWeights` from before weights were keyed by lane: the sat lane, the only
+/// round lane there was.
+pub fn legacy_weights_lane() -> String {
+    "sat".into()
+}
+
+/// One validator's weights for one lane's epoch, as stored.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ValidatorWeights {
+    #[serde(default = "legacy_weights_lane")]
+    pub lane: String,
     pub epoch: u64,
     pub validator: PublicKey,
     pub weights: Vec<WeightEntry>,
@@ -269,9 +281,12 @@ pub struct Commitment {
     pub tx_hash: String,
 }
 
-/// The Yuma epoch the devnet ledger computed over its neurons (ordered by uid).
+/// The Yuma epoch the devnet ledger computed over its neurons (ordered by uid), for one round
+/// lane's weights.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct YumaEpoch {
+    #[serde(default = "legacy_weights_lane")]
+    pub lane: String,
     pub epoch: u64,
     pub hotkeys: Vec<PublicKey>,
     /// Validators that set weights for this epoch (the rest are masked as inactive).

@@ -1,8 +1,8 @@
-//! The coordinator role: publishes sat rounds and serves them. It is a registry and
-//! distributor only: it never sees a witness or decides a score.
+//! The coordinator role: publishes rounds of every round lane and serves them. It is a
+//! registry and distributor only: it never sees a submission or decides a score.
 //!
-//! - `POST /v1/rounds` — an operator (signed request) opens a round
-//! - `GET  /v1/rounds/current` — the latest round (signed announcement)
+//! - `POST /v1/rounds` — an operator (signed request) opens a round of a lane
+//! - `GET  /v1/rounds/current?lane=L` — a lane's latest round (signed announcement)
 //! - `GET  /v1/rounds/{id}` — one round
 //!
 //! The coordinator also runs secure-compute intake ([`crate::compute`]) and serves its
@@ -11,7 +11,7 @@
 use std::sync::Arc;
 
 use axum::body::Bytes;
-use axum::extract::{OriginalUri, Path, State};
+use axum::extract::{OriginalUri, Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -22,6 +22,7 @@ use tokio::sync::Mutex;
 
 use crate::api::{health, parse_json, ApiError};
 use crate::auth::PostAuth;
+use crate::lanes::LaneRegistry;
 use crate::messages::{NewRoundRequest, OwnerPick, OwnerPickRequest, RoundAnnouncement};
 
 /// Shared state of the coordinator.
@@ -29,46 +30,53 @@ pub struct Coordinator {
     store: Store,
     key: Keypair,
     operators: Vec<PublicKey>,
+    lanes: LaneRegistry,
     auth: PostAuth,
     publishing: Mutex<()>,
 }
 
 impl Coordinator {
-    /// A coordinator signing rounds with `key`, accepting round requests from `operators`.
+    /// A coordinator signing rounds of the round lanes of `lanes` with `key`, accepting round
+    /// requests from `operators`.
     pub fn new(
         store: Store,
         key: Keypair,
         operators: Vec<PublicKey>,
+        lanes: LaneRegistry,
         skew_window_secs: i64,
     ) -> Self {
         Self {
             store,
             key,
             operators,
+            lanes,
             auth: PostAuth::new(skew_window_secs),
             publishing: Mutex::new(()),
         }
     }
 
-    /// Publishes the next round.
+    /// Publishes the next round of the request's lane.
     pub async fn publish(
         &self,
         req: &NewRoundRequest,
     ) -> Result<Signed<RoundAnnouncement>, ApiError> {
-        req.params.validate().map_err(|e| {
+        let Some(lane) = self.lanes.round_lane(&req.lane) else {
+            return Err(ApiError::unprocessable(
+                "unknown_lane",
+                format!(
+                    "lane {:?} runs no rounds here: expected one of {:?}",
+                    req.lane,
+                    self.lanes.round_lane_names()
+                ),
+            ));
+        };
+        let params = lane.check_params(&req.params).map_err(|e| {
             ApiError::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "invalid_params",
                 e.to_string(),
             )
         })?;
-        if req.params.count == 0 || req.params.count > 64 {
-            return Err(ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "invalid_params",
-                "count must be 1..=64",
-            ));
-        }
         if !(100..=3_600_000).contains(&req.window_ms) {
             return Err(ApiError::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
@@ -77,7 +85,7 @@ impl Coordinator {
             ));
         }
         let _turn = self.publishing.lock().await;
-        let latest = self.store.latest_round().await?;
+        let latest = self.store.latest_round(lane.name()).await?;
         if let Some(row) = &latest {
             let env: Envelope = serde_json::from_str(&row.body).map_err(|e| {
                 ApiError::internal(format!("stored round {} is corrupt: {e}", row.round_id))
@@ -90,7 +98,10 @@ impl Coordinator {
                 return Err(ApiError::new(
                     StatusCode::CONFLICT,
                     "round_open",
-                    format!("{} is still open; rounds run one at a time", row.round_id),
+                    format!(
+                        "{} is still open; a lane's rounds run one at a time",
+                        row.round_id
+                    ),
                 ));
             }
         }
@@ -99,18 +110,19 @@ impl Coordinator {
         rand::rngs::OsRng.fill_bytes(&mut nonce);
         let now = hallmark_core::time::now_unix_ms();
         let ann = RoundAnnouncement {
-            round_id: RoundId::from_number(number),
+            round_id: RoundId::for_lane(lane.name(), number),
             number,
-            lane: "sat".into(),
+            lane: lane.name().to_string(),
             seed: rand::rngs::OsRng.next_u64(),
             nonce: hex::encode(nonce),
-            params: req.params,
+            params,
             starts_at_ms: now,
             deadline_ms: now + req.window_ms,
         };
         let signed = Signed::sign(&ann, &self.key).map_err(ApiError::internal)?;
         self.store
             .insert_round(&RoundRow {
+                lane: ann.lane.clone(),
                 number,
                 round_id: ann.round_id.to_string(),
                 body: serde_json::to_string(signed.envelope()).map_err(ApiError::internal)?,
@@ -169,10 +181,38 @@ fn envelope_of(row: RoundRow) -> Result<Json<Envelope>, ApiError> {
         .map_err(|e| ApiError::internal(format!("stored round {} is corrupt: {e}", row.round_id)))
 }
 
-async fn current(State(c): State<Arc<Coordinator>>) -> Result<Json<Envelope>, ApiError> {
-    match c.store.latest_round().await? {
+/// `?lane=L` on `GET /v1/rounds/current`.
+#[derive(Debug, serde::Deserialize)]
+struct CurrentQuery {
+    lane: Option<String>,
+}
+
+async fn current(
+    State(c): State<Arc<Coordinator>>,
+    Query(q): Query<CurrentQuery>,
+) -> Result<Json<Envelope>, ApiError> {
+    let names = c.lanes.round_lane_names();
+    let lane = match q.lane {
+        Some(l) => l,
+        // Without a lane, the only one there is (a network with several must be asked).
+        None if names.len() == 1 => names[0].to_string(),
+        None => {
+            return Err(ApiError::bad_request(
+                "invalid_lane",
+                format!("name the round lane: ?lane=one of {names:?}"),
+            ))
+        }
+    };
+    if c.lanes.round_lane(&lane).is_none() {
+        return Err(ApiError::not_found(format!(
+            "lane {lane:?} runs no rounds here: expected one of {names:?}"
+        )));
+    }
+    match c.store.latest_round(&lane).await? {
         Some(row) => envelope_of(row),
-        None => Err(ApiError::not_found("no round has been published yet")),
+        None => Err(ApiError::not_found(format!(
+            "no {lane} round has been published yet"
+        ))),
     }
 }
 

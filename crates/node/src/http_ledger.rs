@@ -93,9 +93,12 @@ impl Ledger for HttpLedger {
             .map_err(to_ledger)
     }
 
-    async fn weights(&self, epoch: u64) -> Result<Vec<ValidatorWeights>, LedgerError> {
+    async fn weights(&self, lane: &str, epoch: u64) -> Result<Vec<ValidatorWeights>, LedgerError> {
         self.client
-            .get(&format!("/v1/ledger/weights/{epoch}"))
+            .get(&format!(
+                "/v1/ledger/weights/{epoch}?lane={}",
+                query_value(lane)
+            ))
             .await
             .map_err(to_ledger)
     }
@@ -132,9 +135,12 @@ impl Ledger for HttpLedger {
             .map_err(to_ledger)
     }
 
-    async fn yuma_epoch(&self, epoch: u64) -> Result<YumaEpoch, LedgerError> {
+    async fn yuma_epoch(&self, lane: &str, epoch: u64) -> Result<YumaEpoch, LedgerError> {
         self.client
-            .get(&format!("/v1/ledger/epochs/{epoch}/yuma"))
+            .get(&format!(
+                "/v1/ledger/epochs/{epoch}/yuma?lane={}",
+                query_value(lane)
+            ))
             .await
             .map_err(to_ledger)
     }
@@ -170,4 +176,9 @@ impl Ledger for HttpLedger {
         self.get_optional(&format!("/v1/ledger/confidential/{hotkey}"))
             .await
     }
+}
+
+/// A query-string value, percent-encoded.
+fn query_value(v: &str) -> String {
+    percent_encoding::utf8_percent_encode(v, percent_encoding::NON_ALPHANUMERIC).to_string()
 }

@@ -3,13 +3,14 @@
 //! - `GET  /v1/ledger/info` — chain id
 //! - `GET  /v1/ledger/metagraph` — every registered neuron
 //! - `POST /v1/ledger/tx` — a DSSE-signed [`hallmark_ledger::LedgerTx`] envelope
-//! - `GET  /v1/ledger/weights/{epoch}` — validators' weights for an epoch
+//! - `GET  /v1/ledger/weights/{epoch}?lane=L` — validators' weights for a round lane's epoch
 //! - `GET  /v1/ledger/accounts/{address}` — balance and nonce
 //! - `GET  /v1/ledger/commitments/{validator}/{run_id}` — a score commitment and its signed tx
 //! - `GET  /v1/ledger/equivocations` — evidence of double commitments
 //! - `GET  /v1/ledger/slashes` — every slashing applied (job settlements, equivocations)
 //! - `GET  /v1/ledger/jobs/{job_id}` — how a job was settled
-//! - `GET  /v1/ledger/epochs/{epoch}/yuma` — the Yuma epoch (computing it closes the epoch)
+//! - `GET  /v1/ledger/epochs/{epoch}/yuma?lane=L` — a round lane's Yuma epoch (computing it
+//!   closes the epoch)
 //! - `GET  /v1/ledger/stakes/{hotkey}` — a hotkey's stake, tier and lock
 //! - `GET  /v1/ledger/confidential/{hotkey}` — a worker's encrypted balance and hint
 //! - `POST /v1/ledger/faucet` — `{address}`: a devnet drip, rate-limited per address
@@ -18,7 +19,7 @@
 use std::sync::Arc;
 
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -275,11 +276,31 @@ async fn settled_job(
         .ok_or_else(|| ApiError::not_found(format!("job {job_id:?} is not settled")))
 }
 
+/// `?lane=L`: which round lane's epochs a weights or Yuma read is about.
+#[derive(Debug, Deserialize)]
+struct LaneQuery {
+    lane: Option<String>,
+}
+
+impl LaneQuery {
+    fn lane(self) -> Result<String, ApiError> {
+        match self.lane {
+            Some(l) if !l.is_empty() && l.len() <= 32 => Ok(l),
+            _ => Err(ApiError::bad_request(
+                "invalid_lane",
+                "weights and epochs are per round lane: add ?lane=NAME (`hallmark lanes` lists them)",
+            )),
+        }
+    }
+}
+
 async fn yuma(
     State(l): State<Arc<DevnetLedger>>,
     Path(epoch): Path<String>,
+    Query(q): Query<LaneQuery>,
 ) -> Result<Json<YumaEpoch>, ApiError> {
-    Ok(Json(l.yuma_epoch(parse_epoch(&epoch)?).await?))
+    let epoch = parse_epoch(&epoch)?;
+    Ok(Json(l.yuma_epoch(&q.lane()?, epoch).await?))
 }
 
 async fn info(State(s): State<FaucetState>) -> Json<LedgerInfo> {
@@ -309,11 +330,12 @@ async fn submit(
 async fn weights(
     State(l): State<Arc<DevnetLedger>>,
     Path(epoch): Path<String>,
+    Query(q): Query<LaneQuery>,
 ) -> Result<Json<Vec<ValidatorWeights>>, ApiError> {
     let epoch: u64 = epoch.parse().map_err(|_| {
         ApiError::bad_request("invalid_epoch", format!("{epoch:?} is not an epoch number"))
     })?;
-    Ok(Json(l.weights(epoch).await?))
+    Ok(Json(l.weights(&q.lane()?, epoch).await?))
 }
 
 async fn account(

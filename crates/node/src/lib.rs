@@ -3,12 +3,14 @@
 //! - [`ledger_service`]: the devnet ledger over HTTP; [`http_ledger::HttpLedger`] is the
 //!   [`hallmark_ledger::Ledger`] every other role uses to reach it.
 //! - [`coordinator`]: publishes signed sat rounds (id, seed, nonce, parameters, deadline).
-//! - [`validator`]: verifies witnesses first-hand, scores, signs and serves score reports,
-//!   gathers peers' reports from metagraph axons, decides, and sets weights.
+//! - [`validator`]: the validator's state and routes; [`rounds`]: its round pipeline for every
+//!   round lane (intake, report, gossip, decide).
 //! - [`worker`]: solves each round and submits signed witnesses to every validator.
 //! - [`auth`]: request signing (method, path without query, body digest, timestamp).
 //! - [`log_routes`]: the read side of a node's transparency log (checkpoints, leaves, proofs).
-//! - [`jobs`]: proven jobs — the coordinator's board, the worker's prover, the validator's voter.
+//! - [`jobs`]: jobs of every job lane — the coordinator's board, the worker's executor loop,
+//!   the validator's voter.
+//! - [`lanes`]: the lane registry, the one module that names lane crates.
 //! - [`compute`]: secure-compute intake on the coordinator (offers, evidence, listings, claims).
 //! - [`api`]: wire errors and body parsing shared by every service.
 
@@ -21,14 +23,17 @@ pub mod config;
 pub mod coordinator;
 pub mod http_ledger;
 pub mod jobs;
+pub mod lanes;
 pub mod ledger_service;
 pub mod log_routes;
 pub mod messages;
 pub mod registration;
+pub mod rounds;
 pub mod run;
 pub mod validator;
 pub mod worker;
 
 pub use client::{ClientError, NodeClient};
 pub use config::{NodeConfig, RoleName};
-pub use run::{run_node, serve, RunningNode};
+pub use lanes::LaneRegistry;
+pub use run::{run_node, run_node_with, serve, RunningNode};

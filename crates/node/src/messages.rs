@@ -2,38 +2,59 @@
 
 use std::collections::BTreeMap;
 
-use hallmark_core::{PublicKey, RoundId, SignedPayload};
-use hallmark_sat::InstanceParams;
+use hallmark_core::{PublicKey, RoundId, RoundInfo, SignedPayload};
 use serde::{Deserialize, Serialize};
 
-/// A sat round as the coordinator announces it, signed by the coordinator's key.
+/// A round of a round lane as the coordinator announces it, signed by the coordinator's key.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RoundAnnouncement {
+    /// `{lane}-round-{number:06}`.
     pub round_id: RoundId,
+    /// 1-based, per lane.
     pub number: u64,
     pub lane: String,
-    /// Instances are generated from this seed by everyone.
+    /// The round's work is derived from this seed by everyone.
     pub seed: u64,
-    /// Bound into every witness (provenance).
+    /// Bound into every submission (provenance).
     pub nonce: String,
-    pub params: InstanceParams,
+    /// The lane's round parameters, as the lane checked them.
+    pub params: serde_json::Value,
     pub starts_at_ms: i64,
     pub deadline_ms: i64,
+}
+
+impl RoundAnnouncement {
+    /// What the lane's verifier and worker need to know of the round.
+    pub fn info(&self) -> RoundInfo {
+        RoundInfo {
+            lane: self.lane.clone(),
+            round_id: self.round_id.clone(),
+            number: self.number,
+            seed: self.seed,
+            nonce: self.nonce.clone(),
+            starts_at_ms: self.starts_at_ms,
+            deadline_ms: self.deadline_ms,
+        }
+    }
 }
 
 impl SignedPayload for RoundAnnouncement {
     const PAYLOAD_TYPE: &'static str = "application/vnd.hallmark.round+json";
 }
 
-/// What an operator asks the coordinator for: a new round.
+/// What an operator asks the coordinator for: a new round of a lane.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct NewRoundRequest {
-    pub params: InstanceParams,
+    /// A round lane of the registry.
+    pub lane: String,
+    /// The lane's parameters (checked by the lane).
+    pub params: serde_json::Value,
     /// How long workers have, from now.
     pub window_ms: i64,
 }
 
-/// A validator's signed scores for one run (for the sat lane, one run is one round).
+/// A validator's signed scores for one run (one run is one round of one lane).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ScoreReport {
     pub run_id: RoundId,
@@ -143,11 +164,11 @@ pub struct RoundResult {
     pub equivocators: Vec<PublicKey>,
 }
 
-/// Response of `POST /v1/sat/witness`.
+/// Response of `POST /v1/{lane}/witness`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct WitnessAck {
+pub struct SubmissionAck {
     pub accepted: bool,
-    /// False when this worker already had an accepted witness for the instance.
+    /// False when this worker already had an accepted submission for the same item.
     pub first: bool,
     pub latency_ms: i64,
     pub verdict: hallmark_core::Verdict,

@@ -9,7 +9,6 @@ use std::time::Duration;
 use axum::Router;
 use hallmark_core::{Keypair, PublicKey};
 use hallmark_ledger::{DevnetLedger, Genesis, Role};
-use hallmark_stark::SimdProver;
 use hallmark_store::Store;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -20,6 +19,7 @@ use crate::config::{NodeConfig, RoleName};
 use crate::coordinator::{self, Coordinator};
 use crate::http_ledger::HttpLedger;
 use crate::jobs::{self, JobBoard, JobProver, JobVoter};
+use crate::lanes::LaneRegistry;
 use crate::registration::join;
 use crate::validator::{self, Validator};
 use crate::worker::{self, Worker};
@@ -136,8 +136,17 @@ pub async fn serve(
 }
 
 /// Starts `role` as configured: binds, registers on the ledger (validators and workers), and
-/// runs until [`RunningNode::stop`].
+/// runs until [`RunningNode::stop`]. Runs the standard lanes ([`LaneRegistry::standard`]).
 pub async fn run_node(role: RoleName, cfg: &NodeConfig) -> Result<RunningNode, NodeError> {
+    run_node_with(role, cfg, LaneRegistry::standard(cfg)).await
+}
+
+/// [`run_node`] with the lanes of `lanes` instead of the standard ones (a test adds its own).
+pub async fn run_node_with(
+    role: RoleName,
+    cfg: &NodeConfig,
+    lanes: LaneRegistry,
+) -> Result<RunningNode, NodeError> {
     std::fs::create_dir_all(&cfg.data_dir)
         .map_err(io(format!("creating {}", cfg.data_dir.display())))?;
     let key = load_or_create_key(&cfg.key_path())?;
@@ -204,6 +213,7 @@ pub async fn run_node(role: RoleName, cfg: &NodeConfig) -> Result<RunningNode, N
                     key.clone(),
                     HttpLedger::new(&cfg.network.ledger_url),
                     cfg.coordinator.jobs.clone(),
+                    lanes.clone(),
                     cfg.network.skew_window_secs,
                 )
                 .map_err(NodeError::Config)?,
@@ -213,6 +223,7 @@ pub async fn run_node(role: RoleName, cfg: &NodeConfig) -> Result<RunningNode, N
                 store,
                 key.clone(),
                 cfg.coordinator.operators.clone(),
+                lanes.clone(),
                 cfg.network.skew_window_secs,
             );
             coordinator::router(Arc::new(c))
@@ -239,6 +250,7 @@ pub async fn run_node(role: RoleName, cfg: &NodeConfig) -> Result<RunningNode, N
                 log.clone(),
                 key.clone(),
                 NodeClient::new(&cfg.network.coordinator_url),
+                lanes.clone(),
                 cfg.validator.equivocate,
                 Duration::from_millis(cfg.validator.poll_ms.max(20)),
             ));
@@ -251,6 +263,7 @@ pub async fn run_node(role: RoleName, cfg: &NodeConfig) -> Result<RunningNode, N
                 NodeClient::new(&cfg.network.coordinator_url),
                 pinned,
                 cfg.validator.clone(),
+                lanes.clone(),
                 cfg.network.skew_window_secs,
             ));
             tasks.push(tokio::spawn(v.clone().run_loop(rx.clone())));
@@ -286,6 +299,7 @@ pub async fn run_node(role: RoleName, cfg: &NodeConfig) -> Result<RunningNode, N
                 NodeClient::new(&cfg.network.coordinator_url),
                 pinned,
                 cfg.worker.clone(),
+                lanes.clone(),
             ));
             tasks.push(tokio::spawn(w.clone().run_loop(rx.clone())));
             let mut router = worker::router(w);
@@ -293,7 +307,7 @@ pub async fn run_node(role: RoleName, cfg: &NodeConfig) -> Result<RunningNode, N
                 let prover = Arc::new(JobProver::new(
                     key.clone(),
                     NodeClient::new(&cfg.network.coordinator_url),
-                    Arc::new(SimdProver::default()),
+                    lanes.clone(),
                     cfg.worker.corrupt_proofs,
                     Duration::from_millis(cfg.worker.poll_ms.max(20)),
                 ));

@@ -1,18 +1,19 @@
-//! The worker role: follow rounds, solve each instance, and submit signed witnesses to every
-//! validator the ledger lists.
+//! The worker role: follow each round lane's rounds, do each round's work with the lane's
+//! worker side, and submit every signed submission to every validator the ledger lists, as
+//! soon as it is ready.
 //!
-//! - `GET /v1/worker/status` — rounds worked and witnesses submitted
+//! - `GET /v1/worker/status` — rounds worked and submissions made
 
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::extract::State;
 use axum::routing::get;
 use axum::{Json, Router};
-use hallmark_core::{Envelope, Keypair, PublicKey, Signed};
+use hallmark_core::{Envelope, Keypair, PublicKey};
 use hallmark_ledger::Ledger;
-use hallmark_sat::{SatLane, SatRound};
 use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 
@@ -20,7 +21,9 @@ use crate::api::health;
 use crate::client::NodeClient;
 use crate::config::WorkerSection;
 use crate::http_ledger::HttpLedger;
-use crate::messages::{RoundAnnouncement, WitnessAck};
+use crate::lanes::{DynRoundWorker, LaneRegistry};
+use crate::messages::{RoundAnnouncement, SubmissionAck};
+use crate::rounds::check_announcement;
 
 /// Shared state of a worker.
 pub struct Worker {
@@ -29,7 +32,9 @@ pub struct Worker {
     coordinator: NodeClient,
     coordinator_hotkey: PublicKey,
     cfg: WorkerSection,
-    last_round: AtomicU64,
+    lanes: LaneRegistry,
+    /// The last round number worked, per lane.
+    last_rounds: Mutex<BTreeMap<String, u64>>,
     submitted: AtomicU64,
     accepted: AtomicU64,
     rejected: AtomicU64,
@@ -39,20 +44,22 @@ pub struct Worker {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct WorkerStatus {
     pub hotkey: PublicKey,
-    pub last_round: u64,
-    pub witnesses_submitted: u64,
-    pub witnesses_accepted: u64,
-    pub witnesses_rejected: u64,
+    /// The last round number worked, per lane.
+    pub last_rounds: BTreeMap<String, u64>,
+    pub submissions_sent: u64,
+    pub submissions_accepted: u64,
+    pub submissions_rejected: u64,
 }
 
 impl Worker {
-    /// A worker with its hotkey and view of the network.
+    /// A worker with its hotkey, the round lanes it works and its view of the network.
     pub fn new(
         key: Keypair,
         ledger: HttpLedger,
         coordinator: NodeClient,
         coordinator_hotkey: PublicKey,
         cfg: WorkerSection,
+        lanes: LaneRegistry,
     ) -> Self {
         Self {
             key,
@@ -60,76 +67,90 @@ impl Worker {
             coordinator,
             coordinator_hotkey,
             cfg,
-            last_round: AtomicU64::new(0),
+            lanes,
+            last_rounds: Mutex::new(BTreeMap::new()),
             submitted: AtomicU64::new(0),
             accepted: AtomicU64::new(0),
             rejected: AtomicU64::new(0),
         }
     }
 
-    async fn next_round(&self) -> Result<Option<RoundAnnouncement>, String> {
-        let env: Envelope = match self.coordinator.get("/v1/rounds/current").await {
+    fn last_round(&self, lane: &str) -> u64 {
+        self.last_rounds
+            .lock()
+            .map(|m| m.get(lane).copied().unwrap_or(0))
+            .unwrap_or(0)
+    }
+
+    /// The lane's current round, if it is open and newer than the last one worked.
+    async fn next_round(
+        &self,
+        worker: &Arc<dyn DynRoundWorker>,
+    ) -> Result<Option<RoundAnnouncement>, String> {
+        let path = format!("/v1/rounds/current?lane={}", worker.lane());
+        let env: Envelope = match self.coordinator.get(&path).await {
             Ok(e) => e,
             Err(e) if e.status() == Some(404) => return Ok(None),
             Err(e) => return Err(e.to_string()),
         };
-        let v = Signed::<RoundAnnouncement>::from_envelope(env)
-            .verify()
-            .map_err(|e| format!("round announcement: {e}"))?;
-        if v.signer != self.coordinator_hotkey {
+        let (ann, _) = check_announcement(env, &self.coordinator_hotkey, &self.lanes)?;
+        if ann.lane != worker.lane() {
             return Err(format!(
-                "round signed by {}, not the pinned coordinator",
-                v.signer
+                "asked for the current {} round, got a {} round",
+                worker.lane(),
+                ann.lane
             ));
         }
-        let ann = v.payload;
         let open = hallmark_core::time::now_unix_ms() < ann.deadline_ms;
-        if ann.number <= self.last_round.load(Ordering::SeqCst) || !open {
+        if ann.number <= self.last_round(&ann.lane) || !open {
             return Ok(None);
         }
         Ok(Some(ann))
     }
 
-    async fn work_round(&self, ann: RoundAnnouncement) -> Result<(), String> {
-        self.last_round.store(ann.number, Ordering::SeqCst);
-        let a = ann.clone();
-        let round = Arc::new(
-            tokio::task::spawn_blocking(move || {
-                SatRound::generate(a.round_id, a.nonce, a.seed, &a.params)
-            })
-            .await
-            .map_err(|e| e.to_string())?
-            .map_err(|e| e.to_string())?,
-        );
+    async fn work_round(
+        &self,
+        ann: RoundAnnouncement,
+        worker: Arc<dyn DynRoundWorker>,
+    ) -> Result<(), String> {
+        if let Ok(mut m) = self.last_rounds.lock() {
+            m.insert(ann.lane.clone(), ann.number);
+        }
+        let lane = self
+            .lanes
+            .round_lane(&ann.lane)
+            .cloned()
+            .ok_or_else(|| format!("lane {} is not in the registry", ann.lane))?;
+        let info = ann.info();
+        let round = crate::rounds::derive_round(&lane, &ann).await?;
         let mg = self.ledger.metagraph().await.map_err(|e| e.to_string())?;
         let validators: Vec<NodeClient> = mg
             .validators()
             .filter_map(|n| n.axon.as_deref())
             .map(|a| self.coordinator.at(a).signed_by(self.key.clone()))
             .collect();
-        for idx in 0..round.instances.len() {
-            let (r, key) = (round.clone(), self.key.clone());
-            let witness = tokio::task::spawn_blocking(move || {
-                SatLane::solve_instance(&r, &r.instances[idx], &key)
+        // The lane's work runs on a blocking thread and hands over each submission the moment
+        // it is signed; this task sends them on.
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Envelope>();
+        let key = self.key.clone();
+        let work = tokio::task::spawn_blocking(move || {
+            worker.work(&info, &round, &key, &mut |env| {
+                let _ = tx.send(env);
             })
-            .await
-            .map_err(|e| e.to_string())?
-            .map_err(|e| e.to_string())?;
-            let Some(witness) = witness else {
-                tracing::info!(round = %ann.round_id, instance = idx, "instance is unsatisfiable; nothing to submit");
-                continue;
-            };
+        });
+        let path = format!("/v1/{}/witness", ann.lane);
+        while let Some(env) = rx.recv().await {
             if self.cfg.submit_delay_ms > 0 {
                 tokio::time::sleep(Duration::from_millis(self.cfg.submit_delay_ms)).await;
             }
-            let body = serde_json::to_vec(witness.envelope()).map_err(|e| e.to_string())?;
+            let body = serde_json::to_vec(&env).map_err(|e| e.to_string())?;
             let sends = validators.iter().map(|v| {
-                let body = body.clone();
-                async move { v.post_raw("/v1/sat/witness", body).await }
+                let (body, path) = (body.clone(), path.clone());
+                async move { v.post_raw(&path, body).await }
             });
             for res in futures::future::join_all(sends).await {
                 self.submitted.fetch_add(1, Ordering::Relaxed);
-                match res.map(|b| serde_json::from_slice::<WitnessAck>(&b)) {
+                match res.map(|b| serde_json::from_slice::<SubmissionAck>(&b)) {
                     Ok(Ok(ack)) if ack.accepted => {
                         self.accepted.fetch_add(1, Ordering::Relaxed);
                     }
@@ -138,36 +159,43 @@ impl Worker {
                     }
                     Err(e) => {
                         self.rejected.fetch_add(1, Ordering::Relaxed);
-                        tracing::warn!(error = %e, "witness submission failed");
+                        tracing::warn!(error = %e, "submission failed");
                     }
                 }
             }
         }
-        Ok(())
+        work.await
+            .map_err(|e| e.to_string())?
+            .map_err(|e| format!("{} ({})", e, e.code()))
     }
 
-    /// The background loop: work every new round once.
+    /// The background loop: work every new round of every lane once.
     pub async fn run_loop(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
         let poll = Duration::from_millis(self.cfg.poll_ms.max(20));
+        let workers: Vec<Arc<dyn DynRoundWorker>> = self.lanes.round_workers().cloned().collect();
         loop {
             tokio::select! {
                 _ = shutdown.changed() => return,
                 _ = tokio::time::sleep(poll) => {}
             }
-            match self.next_round().await {
-                Ok(Some(ann)) => {
-                    let id = ann.round_id.clone();
-                    tokio::select! {
-                        _ = shutdown.changed() => return,
-                        res = self.work_round(ann) => {
-                            if let Err(e) = res {
-                                tracing::warn!(round = %id, error = %e, "working the round failed");
+            for worker in &workers {
+                match self.next_round(worker).await {
+                    Ok(Some(ann)) => {
+                        let id = ann.round_id.clone();
+                        tokio::select! {
+                            _ = shutdown.changed() => return,
+                            res = self.work_round(ann, worker.clone()) => {
+                                if let Err(e) = res {
+                                    tracing::warn!(round = %id, error = %e, "working the round failed");
+                                }
                             }
                         }
                     }
+                    Ok(None) => {}
+                    Err(e) => {
+                        tracing::warn!(lane = worker.lane(), error = %e, "polling the coordinator failed")
+                    }
                 }
-                Ok(None) => {}
-                Err(e) => tracing::warn!(error = %e, "polling the coordinator failed"),
             }
         }
     }
@@ -184,9 +212,9 @@ pub fn router(w: Arc<Worker>) -> Router {
 async fn status(State(w): State<Arc<Worker>>) -> Json<WorkerStatus> {
     Json(WorkerStatus {
         hotkey: w.key.public(),
-        last_round: w.last_round.load(Ordering::SeqCst),
-        witnesses_submitted: w.submitted.load(Ordering::Relaxed),
-        witnesses_accepted: w.accepted.load(Ordering::Relaxed),
-        witnesses_rejected: w.rejected.load(Ordering::Relaxed),
+        last_rounds: w.last_rounds.lock().map(|m| m.clone()).unwrap_or_default(),
+        submissions_sent: w.submitted.load(Ordering::Relaxed),
+        submissions_accepted: w.accepted.load(Ordering::Relaxed),
+        submissions_rejected: w.rejected.load(Ordering::Relaxed),
     })
 }

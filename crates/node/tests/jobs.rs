@@ -4,7 +4,6 @@
 //! must refuse with a structured 4xx.
 
 use std::path::Path;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use base64::Engine;
@@ -15,8 +14,9 @@ use hallmark_node::config::{GenesisBalance, NodeConfig, RoleName};
 use hallmark_node::jobs::messages::{ClaimRequest, ClaimResponse};
 use hallmark_node::jobs::{JobProver, JobRequest, JobStatus, JobView, ProofUpload, VoteAck};
 use hallmark_node::run::{load_key, run_node, write_secret, RunningNode};
+use hallmark_node::LaneRegistry;
 use hallmark_node::NodeClient;
-use hallmark_stark::{Bytes32, JobType, SimdProver};
+use hallmark_stark::{Bytes32, JobType};
 
 struct Net {
     _dir: tempfile::TempDir,
@@ -103,7 +103,7 @@ impl Net {
         JobProver::new(
             self.workers[worker].1.clone(),
             NodeClient::new(&self.coordinator.url()),
-            Arc::new(SimdProver::default()),
+            LaneRegistry::standard(&NodeConfig::default()),
             corrupt,
             Duration::from_millis(50),
         )
@@ -114,9 +114,8 @@ fn request(client: &Keypair, job_type: JobType, size: u32, nonce: &str) -> Signe
     Signed::sign(
         &JobRequest {
             lane: "stark".into(),
-            job_type,
-            size,
-            seed: Bytes32([7; 32]),
+            // Built by hand (not through JobSpec::new) so tests can ask for sizes out of range.
+            spec: serde_json::json!({"job_type": job_type, "size": size, "seed": Bytes32([7; 32])}),
             nonce: nonce.into(),
             created_ms: 1,
         },

@@ -104,7 +104,8 @@ async fn publish(net: &Net, window_ms: i64) -> RoundAnnouncement {
         .post(
             "/v1/rounds",
             &NewRoundRequest {
-                params: PARAMS,
+                lane: "sat".into(),
+                params: serde_json::to_value(PARAMS).unwrap(),
                 window_ms,
             },
         )
@@ -170,7 +171,7 @@ async fn a_round_end_to_end_then_bad_inputs() {
     // Each validator set weights on the ledger for this epoch.
     let ledger = NodeClient::new(&net.ledger.url());
     let weights: Vec<serde_json::Value> = ledger
-        .get(&format!("/v1/ledger/weights/{}", ann.number))
+        .get(&format!("/v1/ledger/weights/{}?lane=sat", ann.number))
         .await
         .unwrap();
     assert_eq!(weights.len(), 3);
@@ -244,7 +245,7 @@ async fn bad_inputs(net: &Net, old: &RoundAnnouncement) {
         old.round_id.clone(),
         old.nonce.clone(),
         old.seed,
-        &old.params,
+        &serde_json::from_value(old.params.clone()).unwrap(),
     )
     .unwrap();
     let witness = good_round
@@ -257,7 +258,7 @@ async fn bad_inputs(net: &Net, old: &RoundAnnouncement) {
     assert_eq!((st, e.error.code.as_str()), (400, "invalid_json"));
 
     // An oversized body: 413, still as a wire error.
-    let too_big = vec![b' '; hallmark_node::validator::WITNESS_BODY_LIMIT + 1];
+    let too_big = vec![b' '; hallmark_sat::round::MAX_SUBMISSION_BYTES + 1];
     let (st, e) = post_raw(&as_worker, "/v1/sat/witness", &too_big).await;
     assert_eq!((st, e.error.code.as_str()), (413, "payload_too_large"));
 
@@ -279,7 +280,7 @@ async fn bad_inputs(net: &Net, old: &RoundAnnouncement) {
         ann.round_id.clone(),
         ann.nonce.clone(),
         ann.seed,
-        &ann.params,
+        &serde_json::from_value(ann.params.clone()).unwrap(),
     )
     .unwrap();
     let mut w: Witness = Witness {
@@ -336,7 +337,8 @@ async fn bad_inputs(net: &Net, old: &RoundAnnouncement) {
     // Coordinator: only operators publish; a captured request can't be replayed.
     let coord = NodeClient::new(&net.coordinator.url()).signed_by(net.coldkey.clone());
     let body = serde_json::to_vec(&NewRoundRequest {
-        params: PARAMS,
+        lane: "sat".into(),
+        params: serde_json::to_value(PARAMS).unwrap(),
         window_ms: 1000,
     })
     .unwrap();
@@ -344,7 +346,8 @@ async fn bad_inputs(net: &Net, old: &RoundAnnouncement) {
     assert_eq!((st, e.error.code.as_str()), (403, "not_operator"));
     let op = NodeClient::new(&net.coordinator.url()).signed_by(net.operator.clone());
     let bad = serde_json::to_vec(&NewRoundRequest {
-        params: InstanceParams { k: 0, ..PARAMS },
+        lane: "sat".into(),
+        params: serde_json::to_value(InstanceParams { k: 0, ..PARAMS }).unwrap(),
         window_ms: 1000,
     })
     .unwrap();
@@ -352,7 +355,23 @@ async fn bad_inputs(net: &Net, old: &RoundAnnouncement) {
     assert_eq!((st, e.error.code.as_str()), (422, "invalid_params"));
     let (st, e) = post_raw(&op, "/v1/rounds", b"[]").await;
     assert_eq!((st, e.error.code.as_str()), (400, "invalid_json"));
-    // Rounds run one at a time.
+    // A lane the registry does not run: 422 unknown_lane; its current round: 404.
+    let other = serde_json::to_vec(&NewRoundRequest {
+        lane: "nosuch".into(),
+        params: serde_json::to_value(PARAMS).unwrap(),
+        window_ms: 1000,
+    })
+    .unwrap();
+    let (st, e) = post_raw(&op, "/v1/rounds", &other).await;
+    assert_eq!((st, e.error.code.as_str()), (422, "unknown_lane"));
+    let err = op
+        .get::<Envelope>("/v1/rounds/current?lane=nosuch")
+        .await
+        .unwrap_err();
+    assert_eq!(err.status(), Some(404));
+    let (st, e) = post_raw(&as_worker, "/v1/nosuch/witness", &full).await;
+    assert_eq!((st, e.error.code.as_str()), (404, "not_found"));
+    // A lane's rounds run one at a time.
     let (st, e) = post_raw(&op, "/v1/rounds", &body).await;
     assert_eq!((st, e.error.code.as_str()), (409, "round_open"));
     // A captured operator request sent again byte for byte: refused as a replay.
@@ -396,6 +415,9 @@ async fn bad_inputs(net: &Net, old: &RoundAnnouncement) {
     assert_eq!((st, e.error.code.as_str()), (401, "bad_signature"));
     for (path, status, code) in [
         ("/v1/ledger/weights/minus-one", 400, "invalid_epoch"),
+        // Weights and epochs are per round lane: the lane must be named.
+        ("/v1/ledger/weights/1", 400, "invalid_lane"),
+        ("/v1/ledger/epochs/1/yuma", 400, "invalid_lane"),
         ("/v1/ledger/accounts/nobody", 400, "invalid_address"),
         ("/v1/nothing-here", 404, "not_found"),
     ] {

@@ -142,40 +142,48 @@ impl Store {
         Ok(rows.into_iter().map(|r| (r.get(0), r.get(1))).collect())
     }
 
-    /// Stores an epoch's Yuma result; the first stands. Returns the stored result.
+    /// Stores a lane's epoch's Yuma result; the first stands. Returns the stored result.
     pub async fn put_yuma_epoch(
         &self,
+        lane: &str,
         epoch: u64,
         result: &str,
         at_ms: i64,
     ) -> Result<String, StoreError> {
         let e = to_i64(epoch, "epoch")?;
-        sqlx::query("INSERT INTO yuma_epochs (epoch, result, computed_ms) VALUES (?, ?, ?) ON CONFLICT(epoch) DO NOTHING")
+        sqlx::query("INSERT INTO lane_yuma_epochs (lane, epoch, result, computed_ms) VALUES (?, ?, ?, ?) ON CONFLICT(lane, epoch) DO NOTHING")
+            .bind(lane)
             .bind(e)
             .bind(result)
             .bind(at_ms)
             .execute(&self.pool)
             .await?;
-        self.yuma_epoch(epoch)
+        self.yuma_epoch(lane, epoch)
             .await?
-            .ok_or_else(|| StoreError::Corrupt(format!("yuma epoch {epoch} vanished")))
+            .ok_or_else(|| StoreError::Corrupt(format!("{lane} yuma epoch {epoch} vanished")))
     }
 
-    /// An epoch's stored Yuma result.
-    pub async fn yuma_epoch(&self, epoch: u64) -> Result<Option<String>, StoreError> {
+    /// A lane's epoch's stored Yuma result.
+    pub async fn yuma_epoch(&self, lane: &str, epoch: u64) -> Result<Option<String>, StoreError> {
         Ok(
-            sqlx::query_scalar("SELECT result FROM yuma_epochs WHERE epoch = ?")
+            sqlx::query_scalar("SELECT result FROM lane_yuma_epochs WHERE lane = ? AND epoch = ?")
+                .bind(lane)
                 .bind(to_i64(epoch, "epoch")?)
                 .fetch_optional(&self.pool)
                 .await?,
         )
     }
 
-    /// The latest epoch with a stored Yuma result before `epoch`, with its result.
-    pub async fn yuma_epoch_before(&self, epoch: u64) -> Result<Option<(u64, String)>, StoreError> {
+    /// The lane's latest epoch with a stored Yuma result before `epoch`, with its result.
+    pub async fn yuma_epoch_before(
+        &self,
+        lane: &str,
+        epoch: u64,
+    ) -> Result<Option<(u64, String)>, StoreError> {
         let row = sqlx::query(
-            "SELECT epoch, result FROM yuma_epochs WHERE epoch < ? ORDER BY epoch DESC LIMIT 1",
+            "SELECT epoch, result FROM lane_yuma_epochs WHERE lane = ? AND epoch < ? ORDER BY epoch DESC LIMIT 1",
         )
+        .bind(lane)
         .bind(to_i64(epoch, "epoch")?)
         .fetch_optional(&self.pool)
         .await?;

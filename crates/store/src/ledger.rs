@@ -70,9 +70,10 @@ pub struct NullifierRow {
     pub seq: u64,
 }
 
-/// One validator's weights for one epoch (JSON text).
+/// One validator's weights for one lane's epoch (JSON text).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WeightsRow {
+    pub lane: String,
     pub epoch: u64,
     pub validator: String,
     pub weights: String,
@@ -218,7 +219,8 @@ impl Store {
             res?;
         }
         for w in &commit.weights {
-            sqlx::query("INSERT INTO weights (epoch, validator, weights, seq) VALUES (?, ?, ?, ?) ON CONFLICT(epoch, validator) DO UPDATE SET weights = excluded.weights, seq = excluded.seq")
+            sqlx::query("INSERT INTO lane_weights (lane, epoch, validator, weights, seq) VALUES (?, ?, ?, ?, ?) ON CONFLICT(lane, epoch, validator) DO UPDATE SET weights = excluded.weights, seq = excluded.seq")
+                .bind(&w.lane)
                 .bind(to_i64(w.epoch, "epoch")?)
                 .bind(&w.validator)
                 .bind(&w.weights)
@@ -455,21 +457,23 @@ impl Store {
         row.map(neuron_row).transpose()
     }
 
-    /// All validators' weights for an epoch.
-    pub async fn weights(&self, epoch: u64) -> Result<Vec<WeightsRow>, StoreError> {
+    /// All validators' weights for a lane's epoch.
+    pub async fn weights(&self, lane: &str, epoch: u64) -> Result<Vec<WeightsRow>, StoreError> {
         let rows = sqlx::query(
-            "SELECT epoch, validator, weights, seq FROM weights WHERE epoch = ? ORDER BY validator",
+            "SELECT lane, epoch, validator, weights, seq FROM lane_weights WHERE lane = ? AND epoch = ? ORDER BY validator",
         )
+        .bind(lane)
         .bind(to_i64(epoch, "epoch")?)
         .fetch_all(&self.pool)
         .await?;
         rows.into_iter()
             .map(|r| {
                 Ok(WeightsRow {
-                    epoch: to_u64(r.get(0), "epoch")?,
-                    validator: r.get(1),
-                    weights: r.get(2),
-                    seq: to_u64(r.get(3), "seq")?,
+                    lane: r.get(0),
+                    epoch: to_u64(r.get(1), "epoch")?,
+                    validator: r.get(2),
+                    weights: r.get(3),
+                    seq: to_u64(r.get(4), "seq")?,
                 })
             })
             .collect()

@@ -35,7 +35,7 @@ pub use ledger::{
 };
 pub use log::{LogEntry, TransparencyLog};
 pub use rounds::RoundRow;
-pub use validator::{ScoreReportRow, WitnessRow};
+pub use validator::{ScoreReportRow, SubmissionRow};
 
 /// Why a store operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -141,7 +141,7 @@ mod tests {
         let path = dir.path().join("node.sqlite");
         {
             let s = Store::open(&path).await.unwrap();
-            assert_eq!(s.schema_version().await.unwrap(), 6);
+            assert_eq!(s.schema_version().await.unwrap(), 7);
             s.kv_put("incumbent", "x").await.unwrap();
             s.kv_put("incumbent", "y").await.unwrap();
             s.close().await;

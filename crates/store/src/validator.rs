@@ -1,15 +1,18 @@
-//! Validator tables: witnesses, rejections, score reports and round results.
+//! Validator tables: round submissions (the `witnesses` table), rejections, score reports and
+//! round results.
 
 use sqlx::Row;
 
 use crate::{Store, StoreError};
 
-/// An accepted witness, with the validator's own arrival measurement.
+/// An accepted round submission (sat: a witness), with the validator's own arrival
+/// measurement.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct WitnessRow {
+pub struct SubmissionRow {
     pub round_id: String,
     pub worker: String,
-    pub instance_sha256: String,
+    /// What it answers within the round (sat: the instance hash; column `instance_sha256`).
+    pub item: String,
     pub received_ms: i64,
     pub latency_ms: i64,
     pub envelope: String,
@@ -26,13 +29,13 @@ pub struct ScoreReportRow {
 }
 
 impl Store {
-    /// Records an accepted witness. Returns `false` (and changes nothing) if this worker already
-    /// has an accepted witness for this instance: the first arrival is the one that counts.
-    pub async fn insert_witness(&self, w: &WitnessRow) -> Result<bool, StoreError> {
+    /// Records an accepted submission. Returns `false` (and changes nothing) if this worker
+    /// already has an accepted one for this item: the first arrival is the one that counts.
+    pub async fn insert_submission(&self, w: &SubmissionRow) -> Result<bool, StoreError> {
         let res = sqlx::query("INSERT INTO witnesses (round_id, worker, instance_sha256, received_ms, latency_ms, envelope) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING")
             .bind(&w.round_id)
             .bind(&w.worker)
-            .bind(&w.instance_sha256)
+            .bind(&w.item)
             .bind(w.received_ms)
             .bind(w.latency_ms)
             .bind(&w.envelope)
@@ -41,18 +44,18 @@ impl Store {
         Ok(res.rows_affected() == 1)
     }
 
-    /// Accepted witnesses of a round.
-    pub async fn witnesses(&self, round_id: &str) -> Result<Vec<WitnessRow>, StoreError> {
+    /// Accepted submissions of a round, in arrival order.
+    pub async fn submissions(&self, round_id: &str) -> Result<Vec<SubmissionRow>, StoreError> {
         let rows = sqlx::query("SELECT round_id, worker, instance_sha256, received_ms, latency_ms, envelope FROM witnesses WHERE round_id = ? ORDER BY received_ms")
             .bind(round_id)
             .fetch_all(&self.pool)
             .await?;
         Ok(rows
             .into_iter()
-            .map(|r| WitnessRow {
+            .map(|r| SubmissionRow {
                 round_id: r.get(0),
                 worker: r.get(1),
-                instance_sha256: r.get(2),
+                item: r.get(2),
                 received_ms: r.get(3),
                 latency_ms: r.get(4),
                 envelope: r.get(5),
@@ -183,21 +186,21 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn first_witness_counts() {
+    async fn first_submission_counts() {
         let s = store().await;
-        let w = WitnessRow {
-            round_id: "round-000001".into(),
+        let w = SubmissionRow {
+            round_id: "sat-round-000001".into(),
             worker: "w".into(),
-            instance_sha256: "h".into(),
+            item: "h".into(),
             received_ms: 10,
             latency_ms: 5,
             envelope: "{}".into(),
         };
-        assert!(s.insert_witness(&w).await.unwrap());
+        assert!(s.insert_submission(&w).await.unwrap());
         let mut later = w.clone();
         later.received_ms = 99;
-        assert!(!s.insert_witness(&later).await.unwrap());
-        let got = s.witnesses("round-000001").await.unwrap();
+        assert!(!s.insert_submission(&later).await.unwrap());
+        let got = s.submissions("sat-round-000001").await.unwrap();
         assert_eq!(got, vec![w]);
     }
 

@@ -1,11 +1,10 @@
-//! The sat lane behind the [`Lane`] trait.
+//! The sat lane's round: every instance regenerated from the seed, and the worker's solve.
 
-use hallmark_core::{Keypair, Lane, RoundId, Sha256Digest, Signed, Verdict};
+use hallmark_core::{Keypair, RoundId, Sha256Digest, Signed};
 
 use crate::cnf::Cnf;
 use crate::generate::{generate_instance, InstanceParams, ParamsError};
 use crate::solve::{solve, SolveOutcome};
-use crate::verify::{verify_witness, SatVerifyContext};
 use crate::witness::Witness;
 
 /// One instance of a round with its content hash.
@@ -87,40 +86,10 @@ impl SatLane {
     }
 }
 
-impl Lane for SatLane {
-    const NAME: &'static str = "sat";
-    type Task = SatRound;
-    type Evidence = Signed<Witness>;
-    type Context = SatVerifyContext;
-    type Error = SatWorkError;
-
-    fn execute(
-        &self,
-        task: &SatRound,
-        worker: &Keypair,
-    ) -> Result<Vec<Signed<Witness>>, SatWorkError> {
-        let mut out = Vec::new();
-        for inst in &task.instances {
-            if let Some(w) = Self::solve_instance(task, inst, worker)? {
-                out.push(w);
-            }
-        }
-        Ok(out)
-    }
-
-    fn verify(
-        &self,
-        ctx: &SatVerifyContext,
-        task: &SatRound,
-        evidence: &Signed<Witness>,
-    ) -> Verdict {
-        verify_witness(ctx, |sha| task.instance(sha).map(|i| &i.cnf), evidence).0
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::verify::SatVerifyContext;
 
     #[test]
     fn execute_then_verify() {
@@ -131,9 +100,13 @@ mod tests {
             count: 3,
         };
         let round =
-            SatRound::generate(RoundId::from_number(1), "cd".repeat(16), 42, &params).unwrap();
+            SatRound::generate(RoundId::for_lane("sat", 1), "cd".repeat(16), 42, &params).unwrap();
         let kp = Keypair::generate();
-        let witnesses = SatLane.execute(&round, &kp).unwrap();
+        let witnesses: Vec<_> = round
+            .instances
+            .iter()
+            .filter_map(|i| SatLane::solve_instance(&round, i, &kp).unwrap())
+            .collect();
         assert!(
             !witnesses.is_empty(),
             "ratio 4.0 at 60 vars is almost always SAT"
@@ -146,7 +119,8 @@ mod tests {
             submitted_by: Some(kp.public()),
         };
         for w in &witnesses {
-            let v = SatLane.verify(&ctx, &round, w);
+            let v =
+                crate::verify::verify_witness(&ctx, |sha| round.instance(sha).map(|i| &i.cnf), w).0;
             assert!(v.accepted, "{v:?}");
         }
     }

@@ -262,7 +262,7 @@ mod tests {
     fn setup() -> (Keypair, SatVerifyContext, Cnf) {
         let kp = Keypair::generate();
         let ctx = SatVerifyContext {
-            current_round: RoundId::from_number(5),
+            current_round: RoundId::for_lane("sat", 5),
             round_nonce: "ab".repeat(16),
             deadline_unix_ms: 10_000,
             received_unix_ms: 5_000,
@@ -308,7 +308,7 @@ mod tests {
         w.nonce = "00".repeat(16);
         assert_eq!(code(&w, &kp, &ctx), "provenance_mismatch");
         let mut w = good.clone();
-        w.round_id = RoundId::from_number(4);
+        w.round_id = RoundId::for_lane("sat", 4);
         assert_eq!(code(&w, &kp, &ctx), "stale_round");
         let mut relayed = ctx.clone();
         relayed.submitted_by = Some(Keypair::generate().public());

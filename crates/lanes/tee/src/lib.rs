@@ -6,11 +6,13 @@
 //! accepts when, and only when, a node runs the `devnet` profile.
 
 pub mod error;
+pub mod lane;
 pub mod policy;
 pub mod tdx;
 pub mod testroot;
 
 pub use error::TeeError;
+pub use lane::{AttestationSpec, TeeContext, TeeLane, TeeTrust};
 pub use policy::{Profile, ProfileTrust, TdxPolicy, TrustRoot, TrustRoots};
 pub use tdx::{verify_quote, QuoteSummary, QuoteVerification, TdxContext};
 pub mod binding;

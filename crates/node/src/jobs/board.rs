@@ -31,19 +31,19 @@ use hallmark_consensus::{
 };
 use hallmark_core::{Envelope, Keypair, PublicKey, Signed};
 use hallmark_ledger::{Ledger, LedgerError, Role, TxBody};
-use hallmark_stark::JobSpec;
 use hallmark_store::{JobEquivocationRow, JobRow, JobSettlement, NewJob, ProofSubmission, Store};
 use serde::Deserialize;
 use tokio::sync::{watch, Mutex, Notify};
 
 use super::messages::{
     check_request, ClaimRequest, ClaimResponse, JobEvent, JobRequest, JobRequestError, JobStatus,
-    JobView, ProofUpload, VoteAck, JOB_LANES,
+    JobView, ProofUpload, VoteAck,
 };
 use crate::api::{parse_json, ApiError};
 use crate::auth::{PostAuth, SignedJson, SignedPosts};
 use crate::config::JobsSection;
 use crate::http_ledger::HttpLedger;
+use crate::lanes::{DynJobLane, LaneRegistry};
 use crate::registration::submit_tx;
 
 /// The coordinator's job board.
@@ -52,6 +52,7 @@ pub struct JobBoard {
     key: Keypair,
     ledger: HttpLedger,
     cfg: JobsSection,
+    lanes: LaneRegistry,
     quorum: Quorum,
     auth: PostAuth,
     /// Serialises state changes that read then write (tallies, settlements).
@@ -77,12 +78,14 @@ fn corrupt(job_id: &str, what: &str, e: impl std::fmt::Display) -> ApiError {
 }
 
 impl JobBoard {
-    /// A board signing ledger transactions with `key` and reading stakes from `ledger`.
+    /// A board for the job lanes of `lanes`, signing ledger transactions with `key` and
+    /// reading stakes from `ledger`.
     pub fn new(
         store: Store,
         key: Keypair,
         ledger: HttpLedger,
         cfg: JobsSection,
+        lanes: LaneRegistry,
         skew_window_secs: i64,
     ) -> Result<Self, String> {
         let quorum = Quorum::new(cfg.quorum.0, cfg.quorum.1)
@@ -95,6 +98,7 @@ impl JobBoard {
             key,
             ledger,
             cfg,
+            lanes,
             quorum,
             auth: PostAuth::new(skew_window_secs),
             turn: Mutex::new(()),
@@ -104,7 +108,7 @@ impl JobBoard {
 
     /// Queues a client's signed request; gives back the job and whether it is new.
     pub async fn submit(&self, signed: Signed<JobRequest>) -> Result<(JobView, bool), ApiError> {
-        let checked = check_request(&signed).map_err(|e| match e {
+        let checked = check_request(&self.lanes, &signed).map_err(|e| match e {
             JobRequestError::Signature(_) => {
                 ApiError::new(StatusCode::UNAUTHORIZED, e.code(), e.to_string())
             }
@@ -138,9 +142,22 @@ impl JobBoard {
             Err(hallmark_store::StoreError::Conflict(_)) => {}
             Err(e) => return Err(e.into()),
         }
-        tracing::info!(job = %row.job_id, spec = %checked.spec, client = %checked.client, "job queued");
+        tracing::info!(job = %row.job_id, lane = %row.lane, spec = %checked.lane.describe(&checked.spec), client = %checked.client, "job queued");
         let stored = self.load(row.job_id).await?;
         Ok((self.view(stored).await?, true))
+    }
+
+    /// The job lane called `name`, or `422 unknown_lane`.
+    fn lane(&self, name: &str) -> Result<&Arc<dyn DynJobLane>, ApiError> {
+        self.lanes.job_lane(name).ok_or_else(|| {
+            ApiError::unprocessable(
+                "unknown_lane",
+                format!(
+                    "lane {name:?} takes no jobs here: expected one of {:?}",
+                    self.lanes.job_lane_names()
+                ),
+            )
+        })
     }
 
     async fn load(&self, job_id: &str) -> Result<JobRow, ApiError> {
@@ -167,7 +184,12 @@ impl JobBoard {
         let request: Envelope =
             serde_json::from_str(&row.request).map_err(|e| corrupt(&id, "request", e))?;
         // Checked when the job was queued; the spec column is what that check derived.
-        let spec: JobSpec = serde_json::from_str(&row.spec).map_err(|e| corrupt(&id, "spec", e))?;
+        let spec: serde_json::Value =
+            serde_json::from_str(&row.spec).map_err(|e| corrupt(&id, "spec", e))?;
+        let summary = match self.lanes.job_lane(&row.lane) {
+            Some(lane) => lane.describe(&spec),
+            None => format!("lane {} is not run here", row.lane),
+        };
         let result = row
             .result
             .as_deref()
@@ -204,8 +226,8 @@ impl JobBoard {
         Ok(JobView {
             job_id: row.job_id.clone(),
             lane: row.lane,
-            job_type: spec.job_type,
-            size: spec.size,
+            spec,
+            summary,
             client: parse_key(&row.client)?,
             status: JobStatus::parse(&row.status)
                 .ok_or_else(|| corrupt(&id, "status", &row.status))?,
@@ -233,12 +255,7 @@ impl JobBoard {
 
     /// Hands the oldest queued job of `lane` to a registered worker under a lease.
     pub async fn claim(&self, worker: PublicKey, lane: &str) -> Result<Option<JobView>, ApiError> {
-        if !JOB_LANES.contains(&lane) {
-            return Err(ApiError::unprocessable(
-                "unknown_lane",
-                format!("lane {lane:?} takes no jobs: expected one of {JOB_LANES:?}"),
-            ));
-        }
+        self.lane(lane)?;
         let mg = self.ledger.metagraph().await?;
         match mg.neuron(&worker) {
             Some(n) if n.role == Role::Worker && n.stake > 0 && !n.active => {
@@ -290,19 +307,21 @@ impl JobBoard {
         upload: ProofUpload,
     ) -> Result<JobView, ApiError> {
         let row = self.load(job_id).await?;
+        let lane = self.lane(&row.lane)?.clone();
         let package = base64::engine::general_purpose::STANDARD
             .decode(upload.package.as_bytes())
             .map_err(|e| {
                 ApiError::bad_request("invalid_package", format!("package is not base64: {e}"))
             })?;
-        if package.len() > hallmark_stark::MAX_PACKAGE_BYTES {
+        if package.len() > lane.max_artifact_bytes() {
             return Err(ApiError::new(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "oversized",
                 format!(
-                    "package is {} bytes; the cap is {}",
+                    "the {} artifact is {} bytes; the cap is {}",
+                    row.lane,
                     package.len(),
-                    hallmark_stark::MAX_PACKAGE_BYTES
+                    lane.max_artifact_bytes()
                 ),
             ));
         }
@@ -328,7 +347,7 @@ impl JobBoard {
                 format!("the result is for {:?}", result.job_id),
             ));
         }
-        let digest = hallmark_stark::proof_hash(&package).to_hex();
+        let digest = lane.artifact_digest(&package);
         if result.result_digest != digest {
             return Err(ApiError::unprocessable(
                 "digest_mismatch",

@@ -1,23 +1,22 @@
 //! What clients, workers, validators and the coordinator exchange about proven jobs.
 
 use hallmark_consensus::{JobResult, JobVote, VoteCertificate, VoteEquivocation};
-use hallmark_core::{Envelope, PublicKey, Signed, SignedPayload};
-use hallmark_stark::{Bytes32, JobSpec, JobType};
-use serde::{Deserialize, Serialize};
+use std::sync::Arc;
 
-/// The lanes whose jobs the coordinator queues.
-pub const JOB_LANES: &[&str] = &["stark"];
+use hallmark_core::{Envelope, PublicKey, Signed, SignedPayload};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::lanes::{DynJobLane, LaneRegistry};
 
 /// A client's signed request for a job. Its digest is the job id, so neither the coordinator
 /// nor anyone else can change what was asked without changing which job it is.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct JobRequest {
-    /// `stark`.
+    /// A job lane of the registry (`stark`, …).
     pub lane: String,
-    pub job_type: JobType,
-    pub size: u32,
-    /// The seed every input derives from (64 hex digits).
-    pub seed: Bytes32,
+    /// What is asked, in the lane's own spec format (checked by the lane).
+    pub spec: Value,
     /// Makes two requests for the same job distinct (hex).
     pub nonce: String,
     pub created_ms: i64,
@@ -32,10 +31,13 @@ impl SignedPayload for JobRequest {
 pub enum JobRequestError {
     #[error("bad signature: {0}")]
     Signature(String),
-    #[error("lane {0:?} takes no jobs: expected one of {JOB_LANES:?}")]
-    Lane(String),
+    #[error("lane {lane:?} takes no jobs here: expected one of {known:?}")]
+    Lane {
+        lane: String,
+        known: Vec<&'static str>,
+    },
     #[error("{0}")]
-    Spec(String),
+    Spec(#[from] hallmark_core::SpecError),
     #[error("nonce must be 1..=64 hex digits")]
     Nonce,
 }
@@ -45,20 +47,22 @@ impl JobRequestError {
     pub fn code(&self) -> &'static str {
         match self {
             JobRequestError::Signature(_) => "bad_signature",
-            JobRequestError::Lane(_) => "unknown_lane",
-            JobRequestError::Spec(_) => "invalid_spec",
+            JobRequestError::Lane { .. } => "unknown_lane",
+            JobRequestError::Spec(e) => e.code(),
             JobRequestError::Nonce => "invalid_nonce",
         }
     }
 }
 
-/// A checked job request: who asked, for what, under which id.
-#[derive(Debug, Clone)]
+/// A checked job request: who asked, for what, under which id, in which lane.
+#[derive(Clone)]
 pub struct CheckedRequest {
     pub job_id: String,
     pub client: PublicKey,
     pub request: JobRequest,
-    pub spec: JobSpec,
+    /// The spec in the lane's normal form.
+    pub spec: Value,
+    pub lane: Arc<dyn DynJobLane>,
 }
 
 /// The id of the job a signed request asks for: `job-` and 24 hex digits of the SHA-256 of
@@ -68,25 +72,32 @@ pub fn job_id_of(signed: &Signed<JobRequest>) -> Result<String, JobRequestError>
         .map_err(|e| JobRequestError::Signature(e.to_string()))
 }
 
-/// Checks a request's signature, lane, spec and nonce, and derives its job id.
-pub fn check_request(signed: &Signed<JobRequest>) -> Result<CheckedRequest, JobRequestError> {
+/// Checks a request's signature, lane, spec (by the lane's own limits) and nonce, and
+/// derives its job id.
+pub fn check_request(
+    lanes: &LaneRegistry,
+    signed: &Signed<JobRequest>,
+) -> Result<CheckedRequest, JobRequestError> {
     let verified = signed
         .verify()
         .map_err(|e| JobRequestError::Signature(e.to_string()))?;
     let request = verified.payload;
-    if !JOB_LANES.contains(&request.lane.as_str()) {
-        return Err(JobRequestError::Lane(request.lane));
-    }
+    let Some(lane) = lanes.job_lane(&request.lane).cloned() else {
+        return Err(JobRequestError::Lane {
+            lane: request.lane,
+            known: lanes.job_lane_names(),
+        });
+    };
     if !hallmark_consensus::is_job_nonce(&request.nonce) {
         return Err(JobRequestError::Nonce);
     }
-    let spec = JobSpec::new(request.job_type, request.size, request.seed.0)
-        .map_err(|e| JobRequestError::Spec(e.to_string()))?;
+    let spec = lane.check_spec(&request.spec)?;
     Ok(CheckedRequest {
         job_id: job_id_of(signed)?,
         client: verified.signer,
         request,
         spec,
+        lane,
     })
 }
 
@@ -153,8 +164,10 @@ pub struct JobEvent {
 pub struct JobView {
     pub job_id: String,
     pub lane: String,
-    pub job_type: JobType,
-    pub size: u32,
+    /// The spec as the lane checked it.
+    pub spec: Value,
+    /// The lane's one-line description of the spec.
+    pub summary: String,
     pub client: PublicKey,
     pub status: JobStatus,
     pub worker: Option<PublicKey>,
@@ -163,6 +176,7 @@ pub struct JobView {
     pub lease_until_ms: Option<i64>,
     pub request: Envelope,
     pub result: Option<Envelope>,
+    /// The lane's digest of the artifact the worker handed in.
     pub proof_hash: Option<String>,
     pub proof_bytes: Option<u64>,
     pub queued_ms: i64,
@@ -207,11 +221,11 @@ pub struct ClaimResponse {
     pub job: Option<JobView>,
 }
 
-/// `POST /v1/jobs/{id}/proof` (worker-signed): the signed result and the package it names.
+/// `POST /v1/jobs/{id}/proof` (worker-signed): the signed result and the artifact it names.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ProofUpload {
     pub result: Envelope,
-    /// The proof package, standard base64.
+    /// The artifact (for stark, the proof package), standard base64.
     pub package: String,
 }
 

@@ -1,5 +1,5 @@
-//! The worker's side of proven jobs: claim a job from the coordinator, prove it with the
-//! configured backend, sign the result and hand in the package.
+//! The worker's side of jobs: claim a job of a lane this worker has an executor for, run it
+//! (prove, build, attest …), sign the result and hand in the artifact.
 //!
 //! - `GET /v1/worker/jobs` — jobs proven and handed in by this worker
 
@@ -13,18 +13,19 @@ use axum::{Json, Router};
 use base64::Engine;
 use hallmark_consensus::JobResult;
 use hallmark_core::{Keypair, PublicKey, Signed};
-use hallmark_stark::ProverBackend;
 use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 
 use super::messages::{check_request, ClaimRequest, ClaimResponse, JobView, ProofUpload};
 use crate::client::NodeClient;
+use crate::lanes::{DynExecutor, LaneRegistry};
 
 /// A worker's job loop.
 pub struct JobProver {
     key: Keypair,
     coordinator: NodeClient,
-    backend: Arc<dyn ProverBackend>,
+    /// Executors by lane, and the request checks (the registry's job lanes).
+    lanes: LaneRegistry,
     /// Devnet fault injection: flip one byte of every package before handing it in.
     corrupt_proofs: bool,
     poll: Duration,
@@ -47,18 +48,19 @@ pub struct ProverStatus {
 }
 
 impl JobProver {
-    /// A prover claiming jobs from `coordinator` with `key`.
+    /// A worker claiming jobs of every lane `lanes` has an executor for from `coordinator`,
+    /// with `key`.
     pub fn new(
         key: Keypair,
         coordinator: NodeClient,
-        backend: Arc<dyn ProverBackend>,
+        lanes: LaneRegistry,
         corrupt_proofs: bool,
         poll: Duration,
     ) -> Self {
         Self {
             coordinator: coordinator.signed_by(key.clone()),
             key,
-            backend,
+            lanes,
             corrupt_proofs,
             poll,
             proven: AtomicU64::new(0),
@@ -68,34 +70,46 @@ impl JobProver {
         }
     }
 
-    /// Claims one job and works it; `Ok(false)` when none was queued.
+    /// Claims one job (trying each lane it has an executor for) and works it; `Ok(false)`
+    /// when none was queued.
     pub async fn work_one(&self) -> Result<bool, String> {
-        let claim: ClaimResponse = self
-            .coordinator
-            .post(
-                "/v1/jobs/claim",
-                &ClaimRequest {
-                    lane: "stark".into(),
-                },
-            )
-            .await
-            .map_err(|e| format!("claiming a job: {e}"))?;
-        let Some(job) = claim.job else {
-            return Ok(false);
-        };
+        let executors: Vec<Arc<dyn DynExecutor>> = self.lanes.executors().cloned().collect();
+        for executor in executors {
+            let claim: ClaimResponse = self
+                .coordinator
+                .post(
+                    "/v1/jobs/claim",
+                    &ClaimRequest {
+                        lane: executor.lane().into(),
+                    },
+                )
+                .await
+                .map_err(|e| format!("claiming a {} job: {e}", executor.lane()))?;
+            if let Some(job) = claim.job {
+                return self.work(executor, job).await.map(|()| true);
+            }
+        }
+        Ok(false)
+    }
+
+    async fn work(&self, executor: Arc<dyn DynExecutor>, job: JobView) -> Result<(), String> {
         if let Ok(mut last) = self.last_job.lock() {
             *last = Some(job.job_id.clone());
         }
-        let res = self.prove_and_hand_in(&job).await;
+        let res = self.prove_and_hand_in(executor, &job).await;
         if res.is_err() {
             self.failed.fetch_add(1, Ordering::Relaxed);
         }
-        res.map(|()| true)
+        res
     }
 
-    async fn prove_and_hand_in(&self, job: &JobView) -> Result<(), String> {
+    async fn prove_and_hand_in(
+        &self,
+        executor: Arc<dyn DynExecutor>,
+        job: &JobView,
+    ) -> Result<(), String> {
         // The spec comes from the client's signed request, not from the coordinator's word.
-        let checked = check_request(&job.signed_request())
+        let checked = check_request(&self.lanes, &job.signed_request())
             .map_err(|e| format!("{}: the request does not check: {e}", job.job_id))?;
         if checked.job_id != job.job_id {
             return Err(format!(
@@ -103,16 +117,23 @@ impl JobProver {
                 job.job_id, checked.job_id
             ));
         }
+        if checked.request.lane != executor.lane() {
+            return Err(format!(
+                "{}: the request is for lane {}, this executor works {}",
+                job.job_id,
+                checked.request.lane,
+                executor.lane()
+            ));
+        }
+        let lane = checked.lane.clone();
         let spec = checked.spec;
-        let backend = self.backend.clone();
         let started = std::time::Instant::now();
-        tracing::info!(job = %job.job_id, %spec, backend = backend.name(), "proving");
-        let proved = tokio::task::spawn_blocking(move || backend.prove(&spec, &mut |_| {}))
+        tracing::info!(job = %job.job_id, lane = executor.lane(), spec = %lane.describe(&spec), backend = %executor.backend(), "working");
+        let mut package = tokio::task::spawn_blocking(move || executor.execute(&spec))
             .await
-            .map_err(|e| format!("{}: the prover task failed: {e}", job.job_id))?
-            .map_err(|e| format!("{}: proving failed: {e}", job.job_id))?;
+            .map_err(|e| format!("{}: the executor task failed: {e}", job.job_id))?
+            .map_err(|e| format!("{}: {} ({})", job.job_id, e, e.code()))?;
         self.proven.fetch_add(1, Ordering::Relaxed);
-        let mut package = proved.package;
         if self.corrupt_proofs && !package.is_empty() {
             let mid = package.len() / 2;
             package[mid] ^= 0x01;
@@ -121,7 +142,7 @@ impl JobProver {
         let result = JobResult {
             job_id: job.job_id.clone(),
             worker: self.key.public(),
-            result_digest: hallmark_stark::proof_hash(&package).to_hex(),
+            result_digest: lane.artifact_digest(&package),
         };
         let signed = Signed::sign(&result, &self.key).map_err(|e| e.to_string())?;
         let upload = ProofUpload {
@@ -164,7 +185,12 @@ impl JobProver {
     fn status(&self) -> ProverStatus {
         ProverStatus {
             hotkey: self.key.public(),
-            backend: self.backend.name().into(),
+            backend: self
+                .lanes
+                .executors()
+                .map(|e| format!("{}:{}", e.lane(), e.backend()))
+                .collect::<Vec<_>>()
+                .join(","),
             jobs_proven: self.proven.load(Ordering::Relaxed),
             jobs_handed_in: self.handed_in.load(Ordering::Relaxed),
             jobs_failed: self.failed.load(Ordering::Relaxed),

@@ -1,6 +1,7 @@
 //! The validator's side of proven jobs: for each proven job, check the client's signed
-//! request and the worker's signed result, fetch the package, verify it with the lane's own
-//! verifier against the requested job, and sign a vote. The vote is written to the
+//! request and the worker's signed result, fetch the artifact, verify it with the lane's own
+//! verifier (from the registry, with this validator's own context) against the requested
+//! job, and sign a vote. The vote is written to the
 //! validator's store and transparency log before it is sent, so a restarted validator sends
 //! the same vote again instead of signing a different one.
 
@@ -9,12 +10,12 @@ use std::time::Duration;
 
 use hallmark_consensus::JobVote;
 use hallmark_core::{Envelope, Keypair, Signed};
-use hallmark_stark::Verifier;
 use hallmark_store::{Store, TransparencyLog};
 use tokio::sync::watch;
 
 use super::messages::{check_request, JobView, VoteAck};
 use crate::client::NodeClient;
+use crate::lanes::LaneRegistry;
 
 /// A validator's job loop.
 pub struct JobVoter {
@@ -22,7 +23,7 @@ pub struct JobVoter {
     log: TransparencyLog,
     key: Keypair,
     coordinator: NodeClient,
-    verifier: Verifier,
+    lanes: LaneRegistry,
     /// Devnet fault injection: also sign and send the opposite vote on every job.
     equivocate: bool,
     poll: Duration,
@@ -36,12 +37,14 @@ fn vote_key(job_id: &str) -> String {
 }
 
 impl JobVoter {
-    /// A voter reading jobs from `coordinator` and signing with `key`.
+    /// A voter reading jobs from `coordinator`, verifying with the lanes of `lanes` and
+    /// signing with `key`.
     pub fn new(
         store: Store,
         log: TransparencyLog,
         key: Keypair,
         coordinator: NodeClient,
+        lanes: LaneRegistry,
         equivocate: bool,
         poll: Duration,
     ) -> Self {
@@ -50,7 +53,7 @@ impl JobVoter {
             log,
             key,
             coordinator,
-            verifier: Verifier::default(),
+            lanes,
             equivocate,
             poll,
         }
@@ -104,7 +107,7 @@ impl JobVoter {
             let env: Envelope = serde_json::from_str(&text).map_err(|e| e.to_string())?;
             return Ok(Signed::from_envelope(env));
         }
-        let checked = check_request(&job.signed_request())
+        let checked = check_request(&self.lanes, &job.signed_request())
             .map_err(|e| format!("the client's request does not check: {e}"))?;
         if checked.job_id != job.job_id {
             return Err(format!("the request is for job {}", checked.job_id));
@@ -126,7 +129,8 @@ impl JobVoter {
             .get_bytes(&format!("/v1/jobs/{}/proof", job.job_id))
             .await
             .map_err(|e| format!("fetching the proof: {e}"))?;
-        let digest = hallmark_stark::proof_hash(&package).to_hex();
+        let lane = checked.lane;
+        let digest = lane.artifact_digest(&package);
         if digest != result.payload.result_digest {
             // The coordinator served other bytes than the worker signed: that is not the
             // worker's fault, so no vote until the right bytes are served.
@@ -135,18 +139,20 @@ impl JobVoter {
                 result.payload.result_digest
             ));
         }
-        let verifier = self.verifier;
         let spec = checked.spec;
-        let verdict = tokio::task::spawn_blocking(move || verifier.verify(&package, Some(&spec)))
+        let verdict = tokio::task::spawn_blocking(move || lane.verify(&spec, &package))
             .await
             .map_err(|e| format!("the verifier task failed: {e}"))?;
-        let valid = match &verdict {
-            Ok(_) => true,
-            Err(rejection) => {
-                tracing::warn!(job = %job.job_id, code = rejection.code(), reason = %rejection, "proof rejected");
-                false
-            }
-        };
+        let valid = verdict.accepted;
+        if !valid {
+            let reason = verdict
+                .checks
+                .iter()
+                .find(|c| c.outcome == hallmark_core::CheckOutcome::Fail)
+                .map(|c| c.detail.clone())
+                .unwrap_or_default();
+            tracing::warn!(job = %job.job_id, lane = %job.lane, code = verdict.rejection.as_deref().unwrap_or("rejected"), %reason, "artifact rejected");
+        }
         let vote = JobVote {
             job_id: job.job_id.clone(),
             result_digest: digest,

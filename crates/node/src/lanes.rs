@@ -1,0 +1,426 @@
+//! The lane registry: the one module of the node that names lane crates.
+//!
+//! The pipeline modules (job board, voter, executor loop; round intake, report, gossip and
+//! decision) know a lane only as a [`DynJobLane`], [`DynExecutor`], [`DynRoundLane`] or
+//! [`DynRoundWorker`] looked up here by name; they import no lane crate. A new lane is its
+//! own crate implementing [`hallmark_core::JobLane`] (with [`hallmark_core::Executor`]) or
+//! [`hallmark_core::RoundLane`] (with [`hallmark_core::RoundWorker`]) plus one line in
+//! [`LaneRegistry::standard`].
+
+use std::any::Any;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use hallmark_core::{
+    Arrival, Envelope, ExecuteError, Executor, JobLane, Keypair, LaneShape, PublicKey, RoundId,
+    RoundInfo, RoundLane, RoundRecord, RoundWorker, SpecError, Verdict, VerdictBuilder,
+};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::config::NodeConfig;
+
+/// A job lane with its spec type erased to JSON and its verifier context bound, as the
+/// pipeline sees it.
+pub trait DynJobLane: Send + Sync {
+    /// The lane's wire name.
+    fn name(&self) -> &'static str;
+    /// The verifier's check names, in order.
+    fn check_names(&self) -> &'static [&'static str];
+    /// Parses and checks a spec; gives back its normal form.
+    fn check_spec(&self, spec: &Value) -> Result<Value, SpecError>;
+    /// A short description of a (checked) spec for logs and views.
+    fn describe(&self, spec: &Value) -> String;
+    /// The largest artifact a worker may hand in.
+    fn max_artifact_bytes(&self) -> usize;
+    /// The digest a worker signs for an artifact.
+    fn artifact_digest(&self, artifact: &[u8]) -> String;
+    /// Runs the lane's verifier with this node's context (trust roots, policy, time).
+    fn verify(&self, spec: &Value, artifact: &[u8]) -> Verdict;
+}
+
+/// Builds a lane's verifier context at each verification (so a context may read the clock
+/// here, in the node, while the verifier itself stays pure).
+type ContextFn<C> = Box<dyn Fn() -> C + Send + Sync>;
+
+struct BoundJobLane<L: JobLane> {
+    lane: L,
+    context: ContextFn<L::Context>,
+}
+
+impl<L: JobLane> BoundJobLane<L> {
+    fn parse(&self, spec: &Value) -> Result<L::Spec, SpecError> {
+        L::Spec::deserialize(spec).map_err(|e| SpecError::Malformed(e.to_string()))
+    }
+}
+
+impl<L: JobLane> DynJobLane for BoundJobLane<L> {
+    fn name(&self) -> &'static str {
+        self.lane.name()
+    }
+
+    fn check_names(&self) -> &'static [&'static str] {
+        self.lane.check_names()
+    }
+
+    fn check_spec(&self, spec: &Value) -> Result<Value, SpecError> {
+        let parsed = self.parse(spec)?;
+        self.lane.check_spec(&parsed)?;
+        serde_json::to_value(&parsed).map_err(|e| SpecError::Malformed(e.to_string()))
+    }
+
+    fn describe(&self, spec: &Value) -> String {
+        match self.parse(spec) {
+            Ok(s) => self.lane.describe(&s),
+            Err(e) => format!("unreadable spec ({e})"),
+        }
+    }
+
+    fn max_artifact_bytes(&self) -> usize {
+        self.lane.max_artifact_bytes()
+    }
+
+    fn artifact_digest(&self, artifact: &[u8]) -> String {
+        self.lane.artifact_digest(artifact)
+    }
+
+    fn verify(&self, spec: &Value, artifact: &[u8]) -> Verdict {
+        match self.parse(spec) {
+            Ok(spec) => self.lane.verify(&(self.context)(), &spec, artifact),
+            Err(e) => {
+                // Fail closed: a spec the verifier cannot read is a rejection, named.
+                let mut v = VerdictBuilder::new(self.lane.name());
+                v.fail_code("spec", e.code(), e.to_string());
+                v.finish()
+            }
+        }
+    }
+}
+
+/// A job lane's worker side with its spec type erased to JSON.
+pub trait DynExecutor: Send + Sync {
+    /// The lane it works for.
+    fn lane(&self) -> &'static str;
+    /// Its backend, for status pages.
+    fn backend(&self) -> String;
+    /// Runs a spec (as the client's request carries it).
+    fn execute(&self, spec: &Value) -> Result<Vec<u8>, ExecuteError>;
+}
+
+impl<E: Executor> DynExecutor for E {
+    fn lane(&self) -> &'static str {
+        Executor::lane(self)
+    }
+
+    fn backend(&self) -> String {
+        Executor::backend(self)
+    }
+
+    fn execute(&self, spec: &Value) -> Result<Vec<u8>, ExecuteError> {
+        let spec = E::Spec::deserialize(spec).map_err(|e| SpecError::Malformed(e.to_string()))?;
+        Executor::execute(self, &spec)
+    }
+}
+
+/// A derived round as the pipeline holds it: the lane's own round type, opaque to the
+/// pipeline and handed back to the same lane.
+pub type RoundState = Arc<dyn Any + Send + Sync>;
+
+/// A round lane with its parameter type erased to JSON, as the round pipeline sees it.
+pub trait DynRoundLane: Send + Sync {
+    /// The lane's wire name.
+    fn name(&self) -> &'static str;
+    /// The checks `accept` runs, in order.
+    fn check_names(&self) -> &'static [&'static str];
+    /// Parses and checks round parameters; gives back their normal form.
+    fn check_params(&self, params: &serde_json::Value) -> Result<serde_json::Value, SpecError>;
+    /// The largest submission a validator reads.
+    fn max_submission_bytes(&self) -> usize;
+    /// Regenerates a round from its announcement.
+    fn derive_round(
+        &self,
+        info: &RoundInfo,
+        params: &serde_json::Value,
+    ) -> Result<RoundState, SpecError>;
+    /// The round a submission names.
+    fn submission_round(&self, submission: &Envelope) -> Option<RoundId>;
+    /// Checks one submission first-hand.
+    fn accept(
+        &self,
+        info: &RoundInfo,
+        round: &RoundState,
+        arrival: &Arrival,
+        submission: &Envelope,
+    ) -> (Verdict, Option<RoundRecord>);
+    /// Scores from this validator's own records.
+    fn score(
+        &self,
+        info: &RoundInfo,
+        round: &RoundState,
+        records: &[RoundRecord],
+        workers: &[PublicKey],
+    ) -> BTreeMap<PublicKey, f64>;
+}
+
+struct BoundRoundLane<L: RoundLane>(L);
+
+impl<L: RoundLane> BoundRoundLane<L> {
+    fn parse(&self, params: &serde_json::Value) -> Result<L::Params, SpecError> {
+        L::Params::deserialize(params).map_err(|e| SpecError::Malformed(e.to_string()))
+    }
+}
+
+impl<L: RoundLane> DynRoundLane for BoundRoundLane<L> {
+    fn name(&self) -> &'static str {
+        self.0.name()
+    }
+
+    fn check_names(&self) -> &'static [&'static str] {
+        self.0.check_names()
+    }
+
+    fn check_params(&self, params: &serde_json::Value) -> Result<serde_json::Value, SpecError> {
+        let parsed = self.parse(params)?;
+        self.0.check_params(&parsed)?;
+        serde_json::to_value(&parsed).map_err(|e| SpecError::Malformed(e.to_string()))
+    }
+
+    fn max_submission_bytes(&self) -> usize {
+        self.0.max_submission_bytes()
+    }
+
+    fn derive_round(
+        &self,
+        info: &RoundInfo,
+        params: &serde_json::Value,
+    ) -> Result<RoundState, SpecError> {
+        let parsed = self.parse(params)?;
+        Ok(Arc::new(self.0.derive_round(info, &parsed)?))
+    }
+
+    fn submission_round(&self, submission: &Envelope) -> Option<RoundId> {
+        self.0.submission_round(submission)
+    }
+
+    fn accept(
+        &self,
+        info: &RoundInfo,
+        round: &RoundState,
+        arrival: &Arrival,
+        submission: &Envelope,
+    ) -> (Verdict, Option<RoundRecord>) {
+        match round.downcast_ref::<L::Round>() {
+            Some(r) => self.0.accept(info, r, arrival, submission),
+            None => {
+                // Fail closed: a round this lane did not derive cannot be checked against.
+                let mut v = VerdictBuilder::new(self.0.name());
+                v.fail("round_state", "the round was derived by another lane");
+                (v.finish(), None)
+            }
+        }
+    }
+
+    fn score(
+        &self,
+        info: &RoundInfo,
+        round: &RoundState,
+        records: &[RoundRecord],
+        workers: &[PublicKey],
+    ) -> BTreeMap<PublicKey, f64> {
+        match round.downcast_ref::<L::Round>() {
+            Some(r) => self.0.score(info, r, records, workers),
+            // Nobody earns anything from a round this lane cannot read.
+            None => workers.iter().map(|w| (*w, 0.0)).collect(),
+        }
+    }
+}
+
+/// A round lane's worker side, as the worker loop sees it.
+pub trait DynRoundWorker: Send + Sync {
+    /// The lane it works.
+    fn lane(&self) -> &'static str;
+    /// Works a round (derived by the same lane), handing over each signed submission.
+    fn work(
+        &self,
+        info: &RoundInfo,
+        round: &RoundState,
+        key: &Keypair,
+        submit: &mut dyn FnMut(Envelope),
+    ) -> Result<(), ExecuteError>;
+}
+
+struct BoundRoundWorker<W: RoundWorker> {
+    lane: &'static str,
+    worker: W,
+}
+
+impl<W: RoundWorker> DynRoundWorker for BoundRoundWorker<W> {
+    fn lane(&self) -> &'static str {
+        self.lane
+    }
+
+    fn work(
+        &self,
+        info: &RoundInfo,
+        round: &RoundState,
+        key: &Keypair,
+        submit: &mut dyn FnMut(Envelope),
+    ) -> Result<(), ExecuteError> {
+        let round = round
+            .downcast_ref::<<W::Lane as RoundLane>::Round>()
+            .ok_or_else(|| ExecuteError::Failed("the round was derived by another lane".into()))?;
+        self.worker.work(info, round, key, submit)
+    }
+}
+
+/// What `hallmark lanes` prints for one lane.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LaneInfo {
+    pub name: String,
+    /// `job` or `round`.
+    pub shape: LaneShape,
+    /// The verifier's checks, in order.
+    pub checks: Vec<String>,
+    /// Whether this node's workers can execute it.
+    pub executor: bool,
+}
+
+/// The lanes a node runs, by name.
+#[derive(Clone, Default)]
+pub struct LaneRegistry {
+    jobs: BTreeMap<&'static str, Arc<dyn DynJobLane>>,
+    executors: BTreeMap<&'static str, Arc<dyn DynExecutor>>,
+    rounds: BTreeMap<&'static str, Arc<dyn DynRoundLane>>,
+    round_workers: BTreeMap<&'static str, Arc<dyn DynRoundWorker>>,
+}
+
+impl LaneRegistry {
+    /// The lanes every node runs, with verifier contexts from `cfg`. One line per lane.
+    pub fn standard(_cfg: &NodeConfig) -> Self {
+        Self::default()
+            .with_round_lane(hallmark_sat::SatLane, hallmark_sat::SatWorker)
+            .with_job_lane(hallmark_stark::StarkLane, || {
+                hallmark_stark::SecurityPolicy::NETWORK
+            })
+            .with_executor(hallmark_stark::StarkExecutor::default())
+    }
+
+    /// Adds (or replaces) a round lane and its worker side.
+    pub fn with_round_lane<L: RoundLane, W: RoundWorker<Lane = L>>(
+        mut self,
+        lane: L,
+        worker: W,
+    ) -> Self {
+        let name = lane.name();
+        self.rounds.insert(name, Arc::new(BoundRoundLane(lane)));
+        self.round_workers
+            .insert(name, Arc::new(BoundRoundWorker { lane: name, worker }));
+        self
+    }
+
+    /// The round lane called `name`.
+    pub fn round_lane(&self, name: &str) -> Option<&Arc<dyn DynRoundLane>> {
+        self.rounds.get(name)
+    }
+
+    /// Every round lane.
+    pub fn round_lanes(&self) -> impl Iterator<Item = &Arc<dyn DynRoundLane>> {
+        self.rounds.values()
+    }
+
+    /// The names of every round lane.
+    pub fn round_lane_names(&self) -> Vec<&'static str> {
+        self.rounds.keys().copied().collect()
+    }
+
+    /// The worker side of every round lane this node works.
+    pub fn round_workers(&self) -> impl Iterator<Item = &Arc<dyn DynRoundWorker>> {
+        self.round_workers.values()
+    }
+
+    /// The largest submission any round lane reads (the submission route's body limit).
+    pub fn max_submission_bytes(&self) -> usize {
+        self.rounds
+            .values()
+            .map(|l| l.max_submission_bytes())
+            .max()
+            .unwrap_or(0)
+    }
+
+    /// Adds (or replaces) a job lane whose verifier gets `context()` at each verification.
+    pub fn with_job_lane<L: JobLane>(
+        mut self,
+        lane: L,
+        context: impl Fn() -> L::Context + Send + Sync + 'static,
+    ) -> Self {
+        let name = lane.name();
+        let bound = BoundJobLane {
+            lane,
+            context: Box::new(context),
+        };
+        self.jobs.insert(name, Arc::new(bound));
+        self
+    }
+
+    /// Adds (or replaces) the worker side of a job lane.
+    pub fn with_executor<E: Executor>(mut self, executor: E) -> Self {
+        self.executors
+            .insert(Executor::lane(&executor), Arc::new(executor));
+        self
+    }
+
+    /// Drops every job executor and round worker (a node that verifies but does not work).
+    pub fn without_executors(mut self) -> Self {
+        self.executors.clear();
+        self.round_workers.clear();
+        self
+    }
+
+    /// The job lane called `name`.
+    pub fn job_lane(&self, name: &str) -> Option<&Arc<dyn DynJobLane>> {
+        self.jobs.get(name)
+    }
+
+    /// The names of every job lane.
+    pub fn job_lane_names(&self) -> Vec<&'static str> {
+        self.jobs.keys().copied().collect()
+    }
+
+    /// The executors this node has, by lane.
+    pub fn executors(&self) -> impl Iterator<Item = &Arc<dyn DynExecutor>> {
+        self.executors.values()
+    }
+
+    /// The executor for `lane`.
+    pub fn executor(&self, lane: &str) -> Option<&Arc<dyn DynExecutor>> {
+        self.executors.get(lane)
+    }
+
+    /// Every lane with its shape and checks: round lanes, then job lanes, each by name.
+    pub fn describe(&self) -> Vec<LaneInfo> {
+        let checks = |c: &[&str]| c.iter().map(|c| c.to_string()).collect();
+        let rounds = self.rounds.values().map(|l| LaneInfo {
+            name: l.name().to_string(),
+            shape: LaneShape::Round,
+            checks: checks(l.check_names()),
+            executor: self.round_workers.contains_key(l.name()),
+        });
+        let jobs = self.jobs.values().map(|l| LaneInfo {
+            name: l.name().to_string(),
+            shape: LaneShape::Job,
+            checks: checks(l.check_names()),
+            executor: self.executors.contains_key(l.name()),
+        });
+        rounds.chain(jobs).collect()
+    }
+}
+
+impl std::fmt::Debug for LaneRegistry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LaneRegistry")
+            .field("rounds", &self.round_lane_names())
+            .field("jobs", &self.job_lane_names())
+            .field("executors", &self.executors.keys().collect::<Vec<_>>())
+            .finish()
+    }
+}

@@ -1,0 +1,262 @@
+//! A validator's decision for a round: its own report and its peers' (checked), the
+//! stake-weighted median, the lane's incumbent and its margin, the owner's pick where the
+//! weight mode follows it, weights for the lane's epoch on the ledger, and the signed round
+//! result with its receipt. The loop finalizes every adopted round of every lane once its
+//! deadline and grace have passed.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use hallmark_consensus::divergence::compare_run;
+use hallmark_consensus::{agrees, decide_round, ValidatorScores};
+use hallmark_core::{Envelope, RoundId, Signed};
+use hallmark_ledger::{Ledger, TxBody, WeightEntry};
+use tokio::sync::watch;
+
+use super::{incumbent_key, ActiveRound};
+use crate::config::WeightMode;
+use crate::messages::{OwnerPick, RoundResult, UsedReport};
+use crate::registration::submit_tx;
+use crate::validator::Validator;
+
+impl Validator {
+    /// The coordinator's signed pick for the round, waiting until `deadline` if asked to.
+    pub(crate) async fn owner_pick(
+        &self,
+        run_id: &RoundId,
+        deadline: Option<Instant>,
+    ) -> Option<OwnerPick> {
+        let path = format!("/v1/rounds/{run_id}/pick");
+        loop {
+            match self.coordinator.get::<Envelope>(&path).await {
+                Ok(env) => match Signed::<OwnerPick>::from_envelope(env).verify() {
+                    Ok(v)
+                        if v.signer == self.coordinator_hotkey && &v.payload.round_id == run_id =>
+                    {
+                        return Some(v.payload)
+                    }
+                    Ok(_) => {
+                        tracing::warn!(round = %run_id, "owner pick not signed by the pinned coordinator or for another round; ignored");
+                        return None;
+                    }
+                    Err(e) => {
+                        tracing::warn!(round = %run_id, error = %e, "owner pick does not verify; ignored");
+                        return None;
+                    }
+                },
+                Err(_) if deadline.is_some_and(|d| Instant::now() < d) => {
+                    tokio::time::sleep(Duration::from_millis(200)).await
+                }
+                Err(_) => return None,
+            }
+        }
+    }
+
+    /// Scores the round, gathers reports, decides, sets weights and stores the result.
+    pub(crate) async fn finalize(&self, active: &ActiveRound) -> Result<RoundResult, String> {
+        let run_id = active.ann.round_id.clone();
+        let mg = self.ledger.metagraph().await.map_err(|e| e.to_string())?;
+        let (own, commitment) = self.own_report(active, &mg).await?;
+        let own_payload = own.verify().map_err(|e| e.to_string())?.payload;
+        let me = self.key.public();
+        let deadline = Instant::now() + Duration::from_millis(self.cfg.collect_timeout_ms);
+        let peers: Vec<_> = mg
+            .validators()
+            .filter(|n| n.hotkey != me)
+            .cloned()
+            .collect();
+        let fetched = futures::future::join_all(
+            peers
+                .iter()
+                .map(|p| self.fetch_peer_report(p, &active.ann.lane, &run_id, deadline)),
+        )
+        .await;
+        let mut used = vec![UsedReport {
+            validator: me,
+            stake: mg.neuron(&me).map_or(0, |n| n.stake),
+            report_sha256: own.digest().map_err(|e| e.to_string())?.to_hex(),
+            scores: own_payload.scores.clone(),
+        }];
+        let mut missing = Vec::new();
+        for (peer, res) in peers.iter().zip(fetched) {
+            match res {
+                Ok((report, digest)) => used.push(UsedReport {
+                    validator: peer.hotkey,
+                    stake: peer.stake,
+                    report_sha256: digest,
+                    scores: report.scores,
+                }),
+                Err(why) => {
+                    tracing::warn!(peer = %peer.hotkey, %why, "peer report not used");
+                    missing.push((peer.hotkey, why));
+                }
+            }
+        }
+        let inputs: Vec<ValidatorScores<'_>> = used
+            .iter()
+            .map(|u| ValidatorScores {
+                stake: u.stake,
+                scores: &u.scores,
+            })
+            .collect();
+        let incumbent = self
+            .store
+            .kv_get(&incumbent_key(&active.ann.lane))
+            .await
+            .map_err(|e| e.to_string())?
+            .and_then(|s| s.parse().ok());
+        let policy = self.policy();
+        let decision = decide_round(&inputs, mg.validator_stake(), incumbent, &policy);
+        if let Some(w) = decision.winner {
+            self.store
+                .kv_put(&incumbent_key(&active.ann.lane), &w.to_ss58())
+                .await
+                .map_err(|e| e.to_string())?;
+        }
+        let mode = self.cfg.weight_mode;
+        let pick_deadline = (mode != WeightMode::Decentralized)
+            .then(|| Instant::now() + Duration::from_millis(self.cfg.collect_timeout_ms));
+        let pick = self.owner_pick(&run_id, pick_deadline).await;
+        if let Some(p) = &pick {
+            let record = compare_run(
+                run_id.as_str(),
+                p.winner,
+                &p.scores,
+                decision.winner,
+                &decision.consensus,
+                self.cfg.divergence_top_k,
+            );
+            let text = serde_json::to_string(&record).map_err(|e| e.to_string())?;
+            self.store
+                .put_divergence(run_id.as_str(), &text, hallmark_core::time::now_unix_ms())
+                .await
+                .map_err(|e| e.to_string())?;
+        }
+        let weights_for = match mode {
+            WeightMode::Decentralized => decision.winner.filter(|_| decision.quorum_met),
+            WeightMode::Owner | WeightMode::Shadow => pick.as_ref().and_then(|p| p.winner),
+        };
+        let weights_tx = match weights_for {
+            Some(w) => {
+                let chain = self.chain_id().await?;
+                let body = TxBody::SetWeights {
+                    lane: active.ann.lane.clone(),
+                    epoch: active.ann.number,
+                    weights: vec![WeightEntry {
+                        hotkey: w,
+                        weight: u16::MAX,
+                    }],
+                };
+                match submit_tx(&self.ledger, chain, &self.key, body).await {
+                    Ok(r) => Some(r.tx_hash),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "setting weights failed");
+                        None
+                    }
+                }
+            }
+            None => None,
+        };
+        let equivocators = self
+            .store
+            .equivocators(run_id.as_str())
+            .await
+            .map_err(|e| e.to_string())?
+            .iter()
+            .filter_map(|v| v.parse().ok())
+            .collect();
+        let rejections = self
+            .store
+            .rejection_counts(run_id.as_str())
+            .await
+            .map_err(|e| e.to_string())?
+            .into_iter()
+            .collect();
+        let result = RoundResult {
+            run_id: run_id.clone(),
+            validator: me,
+            byzantine: self.cfg.byzantine,
+            agrees: agrees(
+                &own_payload.scores,
+                decision.winner.as_ref(),
+                policy.dethrone_margin,
+            ),
+            winner: decision.winner,
+            consensus: decision.consensus,
+            quorum_met: decision.quorum_met,
+            reporting_stake: decision.reporting_stake,
+            total_stake: decision.total_stake,
+            reports: used,
+            missing,
+            rejections,
+            weights_tx,
+            weight_mode: mode.as_str().into(),
+            owner_pick: pick.and_then(|p| p.winner),
+            weights_for,
+            commitment: Some(commitment),
+            equivocators,
+        };
+        let signed_result = Signed::sign(&result, &self.key).map_err(|e| e.to_string())?;
+        self.log_with_receipt(
+            "round_result",
+            &format!("round-result/{run_id}"),
+            signed_result.envelope(),
+        )
+        .await?;
+        let body = serde_json::to_string(&result).map_err(|e| e.to_string())?;
+        self.store
+            .put_round_result(run_id.as_str(), &body, hallmark_core::time::now_unix())
+            .await
+            .map_err(|e| e.to_string())?;
+        tracing::info!(round = %run_id, winner = ?result.winner.map(|w| w.to_ss58()), "round decided");
+        Ok(result)
+    }
+
+    /// The background loop: follow rounds and finalize each after its deadline.
+    pub async fn run_loop(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
+        let poll = Duration::from_millis(self.cfg.poll_ms.max(20));
+        loop {
+            tokio::select! {
+                _ = shutdown.changed() => return,
+                _ = tokio::time::sleep(poll) => {}
+            }
+            if let Err(e) = self.poll_rounds().await {
+                tracing::warn!(error = %e, "polling the coordinator failed");
+            }
+            let now = hallmark_core::time::now_unix_ms();
+            let due: Vec<Arc<ActiveRound>> = self
+                .undecided
+                .lock()
+                .await
+                .values()
+                .filter(|r| now >= r.ann.deadline_ms + self.cfg.grace_ms as i64)
+                .cloned()
+                .collect();
+            for round in due {
+                let decided = match self.store.round_result(round.ann.round_id.as_str()).await {
+                    Ok(Some(_)) => true,
+                    Ok(None) => tokio::select! {
+                        _ = shutdown.changed() => return,
+                        res = self.finalize(&round) => match res {
+                            Ok(_) => true,
+                            Err(e) => {
+                                tracing::error!(round = %round.ann.round_id, error = %e, "finalizing the round failed; will retry");
+                                false
+                            }
+                        },
+                    },
+                    Err(e) => {
+                        tracing::error!(error = %e, "reading round results failed");
+                        false
+                    }
+                };
+                if decided {
+                    self.undecided
+                        .lock()
+                        .await
+                        .remove(&(round.ann.lane.clone(), round.ann.number));
+                }
+            }
+        }
+    }
+}
