@@ -5,20 +5,23 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Args, Subcommand};
+use hallmark_attest::pccs::PccsFetcher;
+use hallmark_attest::provider::{fill_collateral, Attestation, SimulatedProvider};
 use hallmark_core::{Envelope, Signed, SignedPayload};
 use hallmark_node::compute::messages::{
-    ClaimGrant, ClaimRequest, EvidenceEvent, ProviderListing, ReleaseRequest, UsageReceipt,
+    ClaimGrant, ClaimRequest, ProviderListing, ReleaseRequest, UsageReceipt,
 };
-use hallmark_node::compute::provider::SimulatedProvider;
 use hallmark_node::run::{load_key, load_or_create_key};
-use hallmark_node::{ClientError, NodeClient};
+use hallmark_node::NodeClient;
+use serde::Serialize;
 
 /// `hallmark compute …`
 #[derive(Debug, Subcommand)]
 pub enum ComputeCommand {
-    /// Offer capacity, take an evidence nonce and answer it; prints the signed evidence event.
-    /// Only `--simulated` evidence (from the public devnet test root) is built in: a coordinator
-    /// in the production profile refuses it.
+    /// Offer capacity, take an evidence nonce, answer it with evidence as a signed attestation
+    /// job, and wait for the validators' certificate; prints the outcome. Only `--simulated`
+    /// evidence (from the public devnet test root) is built in: validators in the production
+    /// profile refuse it. Exit 0 listed, 1 not listed, 2 could not finish.
     Register(RegisterArgs),
     /// List the providers a coordinator has listed.
     List(ListArgs),
@@ -59,10 +62,17 @@ pub struct RegisterArgs {
     /// Simulated defect: debug, wrong_nonce, stale_tcb, bad_gpu_token, missing_gpu.
     #[arg(long)]
     misbehave: Option<String>,
-    /// Send no collateral (the coordinator's FMSPC cache / PCCS supplies it).
+    /// Send no collateral of its own: with --pccs it is fetched there (through a cache keyed
+    /// by the quote's FMSPC); without, validators refuse the evidence (`collateral_format`).
     #[arg(long)]
     omit_collateral: bool,
-    /// Print the event as JSON.
+    /// A PCCS (or Intel PCS) base URL to fetch collateral from when the evidence has none.
+    #[arg(long)]
+    pccs: Option<String>,
+    /// How long to wait for the validators' certificate.
+    #[arg(long, default_value_t = 120)]
+    timeout_secs: u64,
+    /// Print the outcome as JSON.
     #[arg(long)]
     json: bool,
 }
@@ -122,16 +132,12 @@ pub async fn run(cmd: ComputeCommand) -> anyhow::Result<ExitCode> {
                         .map(|g| format!("{}×{}", g.count, g.model))
                         .collect();
                     println!(
-                        "{}  {}  {}  {}/GPU-h  {}{}",
+                        "{}  {}  {}  {}/GPU-h  certified by {} votes{}",
                         p.node_id,
                         p.provider,
                         gpus.join(","),
                         p.price_per_gpu_hour,
-                        if p.production_evidence {
-                            "production"
-                        } else {
-                            "devnet"
-                        },
+                        p.certificate.as_ref().map_or(0, |c| c.votes.len()),
                         if p.claimed { "  claimed" } else { "" }
                     );
                 }
@@ -174,6 +180,40 @@ async fn post_statement<T: SignedPayload, B: serde::Serialize>(
     Ok(ExitCode::SUCCESS)
 }
 
+/// What `compute register` prints: the attestation job and the certificate that decided it.
+#[derive(Debug, Clone, Serialize)]
+pub struct AttestationSummary {
+    pub node_id: String,
+    pub job_id: String,
+    /// `approved` or `rejected`.
+    pub status: String,
+    pub listed: bool,
+    pub valid_stake: u64,
+    pub invalid_stake: u64,
+    pub total_stake: u64,
+    pub certificate_votes: usize,
+    /// Whether the approving stake reached 2/3 of validator stake.
+    pub passed_two_thirds: bool,
+}
+
+impl From<&Attestation> for AttestationSummary {
+    fn from(a: &Attestation) -> Self {
+        let j = &a.job;
+        Self {
+            node_id: a.accepted.node_id.clone(),
+            job_id: j.job_id.clone(),
+            status: j.status.as_str().into(),
+            listed: a.listing.listed,
+            valid_stake: j.votes_valid_stake,
+            invalid_stake: j.votes_invalid_stake,
+            total_stake: j.total_stake,
+            certificate_votes: j.certificate.as_ref().map_or(0, |c| c.votes.len()),
+            passed_two_thirds: j.total_stake > 0
+                && 3 * u128::from(j.votes_valid_stake) >= 2 * u128::from(j.total_stake),
+        }
+    }
+}
+
 async fn register(a: RegisterArgs) -> anyhow::Result<ExitCode> {
     if !a.simulated {
         anyhow::bail!("only --simulated evidence is built in; a hardware provider answers the nonce with its own quote and NRAS body through the HTTP API (see README)");
@@ -185,44 +225,69 @@ async fn register(a: RegisterArgs) -> anyhow::Result<ExitCode> {
     if let Some(m) = &a.misbehave {
         p.misbehaviour.add(m).map_err(anyhow::Error::msg)?;
     }
+    let pccs = a
+        .pccs
+        .as_deref()
+        .map(|u| PccsFetcher::new(u, std::time::Duration::from_secs(20)))
+        .transpose()
+        .map_err(anyhow::Error::msg)?;
     let coordinator = NodeClient::new(&a.target.coordinator);
-    let (env, listed) = match p.register(&coordinator).await {
-        Ok(env) => (env, true),
-        Err(hallmark_node::compute::provider::ProviderError::Client(ClientError::Api {
-            status: 422,
-            error,
-            ..
-        })) if error.code == "evidence_rejected" => {
-            let env: Envelope = serde_json::from_value(error.details["event"].clone())
-                .context("the rejection carries no evidence event")?;
-            (env, false)
+    let attestation = match &pccs {
+        None => {
+            p.register(&coordinator, std::time::Duration::from_secs(a.timeout_secs))
+                .await?
         }
-        Err(e) => return Err(e.into()),
+        Some(f) => {
+            let mut cache = hallmark_tee::collateral::CollateralCache::new(24 * 3600);
+            let offer =
+                hallmark_attest::provider::send_offer(&coordinator, &p.key, &p.spec).await?;
+            let client = coordinator.clone().signed_by(p.key.clone());
+            let grant: hallmark_node::compute::messages::NonceGrant = client
+                .post(
+                    "/v1/compute/nonces",
+                    &hallmark_node::compute::messages::NonceRequest {
+                        node_id: p.spec.node_id.clone(),
+                    },
+                )
+                .await?;
+            // Evidence without collateral of its own gets it from the PCCS before it is sent.
+            let mut ev = p.evidence(&grant.nonce).map_err(anyhow::Error::msg)?;
+            fill_collateral(&mut ev, f, &mut cache)
+                .await
+                .map_err(|e| anyhow::anyhow!("collateral_unavailable: {e}"))?;
+            let sub = hallmark_attest::provider::evidence_submission(
+                &p.key,
+                &p.spec,
+                &offer.offer_sha256,
+                &grant.nonce,
+                &ev,
+            )?;
+            let accepted = client.post("/v1/compute/evidence", &sub).await?;
+            hallmark_attest::provider::wait_attested(
+                &coordinator,
+                accepted,
+                std::time::Duration::from_secs(a.timeout_secs),
+            )
+            .await?
+        }
     };
-    let event = Signed::<EvidenceEvent>::from_envelope(env.clone())
-        .verify()
-        .context("the coordinator's evidence event")?
-        .payload;
+    let summary = AttestationSummary::from(&attestation);
     if a.json {
-        print_envelope(&env)?;
+        println!("{}", serde_json::to_string_pretty(&summary)?);
     } else {
         println!(
-            "{}: {} (tdx {}, binding {}, gpus {})",
-            event.node_id,
-            if listed { "listed" } else { "NOT listed" },
-            if event.result.tdx_status.is_empty() {
-                "unverified"
-            } else {
-                &event.result.tdx_status
-            },
-            event.result.binding_verified,
-            event.result.gpu_verified,
+            "{}: {} — job {} {}: {} valid / {} invalid of {} validator stake, {} signed votes in the certificate",
+            summary.node_id,
+            if summary.listed { "listed" } else { "NOT listed" },
+            summary.job_id,
+            summary.status,
+            summary.valid_stake,
+            summary.invalid_stake,
+            summary.total_stake,
+            summary.certificate_votes,
         );
-        for e in &event.result.errors {
-            println!("  {e}");
-        }
     }
-    Ok(if listed {
+    Ok(if summary.listed {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)

@@ -20,12 +20,14 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use clap::Args;
+use hallmark_attest::provider::SimulatedProvider;
 use hallmark_consensus::commitment::EquivocationEvidence;
 use hallmark_consensus::SlashReason;
 use hallmark_core::{Envelope, PublicKey, Signed};
 use hallmark_ledger::{Slash, YumaEpoch};
-use hallmark_node::compute::messages::{EvidenceEvent, HealthReceipt, ProviderListing};
-use hallmark_node::compute::provider::SimulatedProvider;
+use hallmark_node::compute::messages::{HealthReceipt, ProviderListing};
+
+use crate::compute::AttestationSummary;
 use hallmark_node::config::{GenesisBalance, NodeConfig, WeightMode};
 use hallmark_node::jobs::{JobRequest, JobStatus, JobView};
 use hallmark_node::messages::{
@@ -186,10 +188,11 @@ struct ProcessLine {
 struct ComputeLine {
     node_id: String,
     provider: PublicKey,
-    /// Listed by the coordinator on verified evidence.
+    /// Listed by the coordinator on the validators' certificate.
     listed: bool,
-    /// The coordinator's signed evidence event (its log leaf index below).
-    evidence: EvidenceEvent,
+    /// The attestation job every validator checked the evidence in, and the certificate that
+    /// decided it: its vote stake and whether it passed 2/3 (the listing's log leaf below).
+    certificate: AttestationSummary,
     evidence_log_index: Option<u64>,
     /// The provider's health report was receipted and kept it listed.
     health_listed: bool,
@@ -357,13 +360,19 @@ async fn stop_all(procs: &mut [Proc]) {
 
 fn base_config(dir: &Path, name: &str) -> NodeConfig {
     let data_dir = dir.join(name);
-    NodeConfig {
+    let mut cfg = NodeConfig {
         name: name.to_string(),
         listen: "127.0.0.1:0".into(),
         addr_file: Some(data_dir.join("addr")),
         data_dir,
         ..NodeConfig::default()
-    }
+    };
+    // Devnet's provider attests with the public test root, which only this profile trusts:
+    // every validator checks its evidence under it.
+    let mut tee = toml::map::Map::new();
+    tee.insert("profile".into(), toml::Value::String("devnet".into()));
+    cfg.lanes.insert("tee".into(), toml::Value::Table(tee));
+    cfg
 }
 
 pub async fn run(args: DevnetArgs) -> anyhow::Result<ExitCode> {
@@ -523,8 +532,6 @@ async fn drive(
     let mut cfg = base_config(dir, "coordinator");
     let coordinator_key = load_or_create_key(&cfg.key_path())?;
     cfg.coordinator.operators = vec![operator.public()];
-    // Devnet's provider attests with the public test root, which only this profile trusts.
-    cfg.coordinator.compute.profile = hallmark_tee::Profile::Devnet;
     cfg.network.ledger_url = ledger_url.clone();
     cfg.coordinator.jobs.settle_poll_ms = 200;
     cfg.coordinator.jobs.lease_ms = 60_000;
@@ -931,14 +938,11 @@ async fn register_tee_provider(keys: &Path, coord_url: &str) -> anyhow::Result<C
     let key = load_or_create_key(&keys.join("tee-provider-0"))?;
     let provider = SimulatedProvider::new(key, "tee-provider-0", 1);
     let coordinator = NodeClient::new(coord_url);
-    let env = provider
-        .register(&coordinator)
+    let attestation = provider
+        .register(&coordinator, Duration::from_secs(120))
         .await
         .context("registering the simulated TEE provider")?;
-    let evidence = Signed::<EvidenceEvent>::from_envelope(env)
-        .verify()
-        .context("the coordinator's evidence event")?
-        .payload;
+    let certificate = AttestationSummary::from(&attestation);
     let health = provider
         .report_health(&coordinator, true)
         .await
@@ -957,7 +961,7 @@ async fn register_tee_provider(keys: &Path, coord_url: &str) -> anyhow::Result<C
         provider: provider.key.public(),
         listed: mine.is_some_and(|p| p.listed),
         evidence_log_index: mine.and_then(|p| p.evidence_log_index),
-        evidence,
+        certificate,
         health_listed,
         providers,
         in_scores_or_weights: false,
@@ -1228,13 +1232,16 @@ fn print_output(
     }
     if let Some(c) = &findings.compute {
         println!(
-            "\nsecure compute: {} ({}) {} on verified evidence (tdx {}, binding {}, gpus {}; coordinator log leaf {}); in scores or weights: {}",
+            "\nsecure compute: {} ({}) {} on the validators' certificate for {} ({} valid / {} invalid of {} stake, {} signed votes, 2/3 {}; coordinator log leaf {}); in scores or weights: {}",
             c.node_id,
             c.provider,
             if c.listed { "listed" } else { "NOT listed" },
-            c.evidence.result.tdx_status,
-            c.evidence.result.binding_verified,
-            c.evidence.result.gpu_verified,
+            c.certificate.job_id,
+            c.certificate.valid_stake,
+            c.certificate.invalid_stake,
+            c.certificate.total_stake,
+            c.certificate.certificate_votes,
+            if c.certificate.passed_two_thirds { "passed" } else { "NOT passed" },
             c.evidence_log_index.map_or("?".into(), |i| i.to_string()),
             if c.in_scores_or_weights { "YES (a bug)" } else { "no" }
         );

@@ -143,7 +143,7 @@ async fn submit(a: SubmitArgs) -> anyhow::Result<ExitCode> {
     };
     let signed = Signed::sign(&request, &key)?;
     // Refuse locally what the coordinator would refuse, with the same words.
-    check_request(&lanes(), &signed).map_err(|e| anyhow!("{}: {e}", e.code()))?;
+    check_request(&lanes()?, &signed).map_err(|e| anyhow!("{}: {e}", e.code()))?;
     let c = NodeClient::new(&a.coordinator.coordinator);
     let job: JobView = c
         .post("/v1/jobs", signed.envelope())
@@ -163,9 +163,9 @@ async fn submit(a: SubmitArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// The lanes this client knows how to check (the standard registry).
-fn lanes() -> LaneRegistry {
-    LaneRegistry::standard(&NodeConfig::default())
+/// The lanes this client knows how to check (the standard registry, default contexts).
+fn lanes() -> anyhow::Result<LaneRegistry> {
+    Ok(LaneRegistry::standard(&NodeConfig::default())?)
 }
 
 /// The short form of a job: what `job submit|wait --json` print and devnet lists.
@@ -360,7 +360,7 @@ async fn verify(a: VerifyArgs) -> anyhow::Result<ExitCode> {
     let mut checks = Vec::new();
     let mut check = |name, ok, detail: String| checks.push(Check { name, ok, detail });
 
-    let request = check_request(&lanes(), &job.signed_request());
+    let request = check_request(&lanes()?, &job.signed_request());
     let checked = match &request {
         Ok(r) if r.job_id == job.job_id => {
             check(

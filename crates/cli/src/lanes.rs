@@ -21,7 +21,7 @@ pub struct LanesArgs {
 /// Prints the registry.
 pub fn run(a: LanesArgs) -> anyhow::Result<ExitCode> {
     let cfg = NodeConfig::load(a.config.as_deref())?;
-    let lanes = LaneRegistry::standard(&cfg).describe();
+    let lanes = LaneRegistry::standard(&cfg)?.describe();
     if a.json {
         println!("{}", serde_json::to_string_pretty(&lanes)?);
         return Ok(ExitCode::SUCCESS);

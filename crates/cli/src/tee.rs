@@ -267,7 +267,7 @@ pub async fn attest_proxy(a: AttestProxyArgs) -> anyhow::Result<ExitCode> {
         .unwrap_or_else(|| PathBuf::from("attest-proxy.key"));
     let key = hallmark_node::run::load_or_create_key(&key_path)?;
     let signer = hallmark_tee::receipt::ReceiptSigner::from_seed(&key.seed())?;
-    let state = hallmark_node::attest::ProxyState::new(
+    let state = hallmark_attest::proxy::ProxyState::new(
         &a.upstream,
         a.profile,
         policy,
@@ -290,7 +290,7 @@ pub async fn attest_proxy(a: AttestProxyArgs) -> anyhow::Result<ExitCode> {
         .with_context(|| format!("opening the receipt log {}", db.display()))?;
     let log = hallmark_store::TransparencyLog::open(&store).await?;
     let state = state.with_log(log, key);
-    let router = hallmark_node::attest::proxy_router(std::sync::Arc::new(state));
+    let router = hallmark_attest::proxy::proxy_router(std::sync::Arc::new(state));
     let banner = format!("attest-proxy ({}) in front of {}", a.profile, a.upstream);
     serve_until_stopped(a.listen, router, &banner).await
 }
@@ -345,11 +345,11 @@ pub async fn attest_upstream(a: AttestUpstreamArgs) -> anyhow::Result<ExitCode> 
         .enumerate()
         .map(|(i, b)| SimulatedInstance::new(&format!("sim-{i}"), &a.model, a.gpus, b))
         .collect();
-    let state = hallmark_node::attest::SimulatedUpstream {
+    let state = hallmark_attest::proxy::SimulatedUpstream {
         root: hallmark_tee::testroot::TestRootOfTrust::devnet()?,
         instances,
     };
-    let router = hallmark_node::attest::simulated_upstream_router(std::sync::Arc::new(state));
+    let router = hallmark_attest::proxy::simulated_upstream_router(std::sync::Arc::new(state));
     let banner = format!(
         "attest-upstream (simulated, devnet test root): {} instance(s) of {}",
         a.instances, a.model

@@ -1,5 +1,7 @@
 //! `hallmark log …` and `hallmark consensus …` on reference data.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::io::Write;
 use std::process::{Command, Stdio};
 

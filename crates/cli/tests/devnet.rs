@@ -1,5 +1,7 @@
 //! `hallmark devnet` itself, as separate processes, with small numbers.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::process::Command;
 
 use serde_json::Value;
@@ -67,14 +69,17 @@ fn devnet_runs_and_reruns_in_the_same_data_dir() {
     );
     check_rounds(&v, 2, 3);
     assert_eq!(v["rounds"][0]["round_id"], "sat-round-000001");
-    // One simulated TEE provider, listed on verified evidence, never in scores or weights.
+    // One simulated TEE provider, listed on the validators' certificate (every validator
+    // checked its evidence and voted), never in scores or weights.
     let c = &v["compute"];
     assert_eq!(c["listed"], true, "{c}");
     assert_eq!(c["health_listed"], true);
     assert_eq!(c["in_scores_or_weights"], false);
-    assert_eq!(c["evidence"]["verified"], true);
-    assert_eq!(c["evidence"]["result"]["tdx_status"], "UpToDate");
-    assert_eq!(c["evidence"]["production_evidence"], false);
+    let cert = &c["certificate"];
+    assert_eq!(cert["status"], "approved", "{c}");
+    assert_eq!(cert["passed_two_thirds"], true, "{c}");
+    assert!(cert["certificate_votes"].as_u64().unwrap() >= 2, "{c}");
+    assert!(3 * cert["valid_stake"].as_u64().unwrap() >= 2 * cert["total_stake"].as_u64().unwrap());
     assert_eq!(c["providers"][0]["node_id"], "tee-provider-0");
     assert!(c["evidence_log_index"].as_u64().is_some());
     for p in v["processes"].as_array().unwrap() {

@@ -2,6 +2,8 @@
 //! submit and wait, show, verify locally (exit 0), then a corrupt worker's job (rejected,
 //! exit 1 from wait and verify), and bad arguments (exit 2 with the error code).
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use std::path::Path;

@@ -5,6 +5,8 @@
 //! refusals a user can hit on the way (rate limit, replayed claim, over-withdrawal, wrong
 //! password, corrupted keystore).
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use std::path::Path;

@@ -1,6 +1,8 @@
 //! `hallmark verify tdx | nvidia | chain`, and `attest-upstream` + `attest-proxy` as real
 //! processes talking HTTP.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::io::{Read, Write};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -339,34 +341,67 @@ fn verified_receipt_round_trips_through_the_cli() {
     assert!(out.contains("rejected: receipt_signature"), "{out}");
 }
 
-#[test]
-fn compute_register_list_claim_release_against_a_coordinator_process() {
-    let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let cfg = dir.path().join("coordinator.toml");
+/// Starts `hallmark node --role ROLE` on a config file; healthy on return.
+fn node(dir: &std::path::Path, role: &str, port: u16, body: &str) -> Killed {
+    let cfg = dir.join(format!("{role}.toml"));
     std::fs::write(
         &cfg,
         format!(
-            "name = \"coordinator\"\nlisten = \"127.0.0.1:{port}\"\ndata_dir = {:?}\n\n[coordinator.compute]\nprofile = \"devnet\"\n",
-            dir.path().join("coordinator")
+            "name = \"{role}\"\nlisten = \"127.0.0.1:{port}\"\ndata_dir = {:?}\n{body}\n[lanes.tee]\nprofile = \"devnet\"\n",
+            dir.join(role)
         ),
     )
     .unwrap();
-    let _coord = Killed(
+    let child = Killed(
         Command::new(env!("CARGO_BIN_EXE_hallmark"))
-            .args([
-                "node",
-                "--role",
-                "coordinator",
-                "--config",
-                cfg.to_str().unwrap(),
-            ])
+            .args(["node", "--role", role, "--config", cfg.to_str().unwrap()])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .unwrap(),
     );
     wait_healthy(port);
+    child
+}
+
+#[test]
+fn compute_register_list_claim_release_against_node_processes() {
+    // A ledger, a coordinator and one validator (all the stake) as processes: the provider's
+    // evidence is listed only on the validator's certificate.
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let cold = hallmark_core::Keypair::from_seed_hex(&"33".repeat(32)).unwrap();
+    std::fs::write(d.join("cold.key"), "33".repeat(32)).unwrap();
+    let coord_key = hallmark_core::Keypair::from_seed_hex(&"22".repeat(32)).unwrap();
+    std::fs::write(d.join("coord.key"), "22".repeat(32)).unwrap();
+    let (lp, port, vp) = (free_port(), free_port(), free_port());
+    let _ledger = node(
+        d,
+        "ledger",
+        lp,
+        &format!(
+            "[[ledger.genesis]]\naccount = \"{}\"\nbalance = 1000000\n",
+            cold.public()
+        ),
+    );
+    let network = |extra: &str| {
+        format!(
+            "key_file = {:?}\n[network]\nledger_url = \"http://127.0.0.1:{lp}\"\ncoordinator_url = \"http://127.0.0.1:{port}\"\ncoordinator_hotkey = \"{}\"\n{extra}",
+            d.join("coord.key"),
+            coord_key.public()
+        )
+    };
+    let _coord = node(d, "coordinator", port, &network(""));
+    let _validator = node(
+        d,
+        "validator",
+        vp,
+        &network(&format!(
+            "coldkey_file = {:?}\nstake = 10000\n",
+            d.join("cold.key")
+        ))
+        .replacen(&format!("key_file = {:?}\n", d.join("coord.key")), "", 1),
+    );
     let url = format!("http://127.0.0.1:{port}");
     let key = dir.path().join("provider.key");
     let key = key.to_str().unwrap();
@@ -389,15 +424,15 @@ fn compute_register_list_claim_release_against_a_coordinator_process() {
     let (code, out) = register("box-1", &["--simulated"]);
     assert_eq!(code, 0, "{out}");
     assert!(
-        out.contains("box-1: listed (tdx UpToDate, binding true, gpus true)"),
+        out.contains("box-1: listed") && out.contains("approved") && out.contains("1 signed votes"),
         "{out}"
     );
-    let (code, out) = register("box-2", &["--simulated", "--misbehave", "debug"]);
+    let (code, out) = register("box-2", &["--simulated", "--misbehave", "debug", "--json"]);
     assert_eq!(code, 1, "{out}");
-    assert!(
-        out.contains("NOT listed") && out.contains("debug_disabled"),
-        "{out}"
-    );
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["listed"], false, "{out}");
+    assert_eq!(v["status"], "rejected", "{out}");
+    assert_eq!(v["passed_two_thirds"], false, "{out}");
     let (code, out) = register("box-3", &[]);
     assert_eq!(code, 1);
     assert!(out.contains("only --simulated"), "{out}");

@@ -2,6 +2,8 @@
 //! environment, and the errors for a wrong password, a damaged keystore, an existing file and
 //! bad words.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::path::Path;
 use std::process::{Command, Output};
 

@@ -6,6 +6,8 @@
 //! of each decryption path against one ciphertext-holds check (the baseline measured in the
 //! same process), so the numbers compare across machines.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 

@@ -1,6 +1,8 @@
 //! Stake-weighted median for 128 validators × 4096 workers (goal: under 5 ms), against an
 //! unweighted per-worker median (dense quickselect) over the same data as the in-run baseline.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::collections::BTreeMap;
 
 use criterion::{black_box, Criterion};

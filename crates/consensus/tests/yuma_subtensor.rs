@@ -4,6 +4,8 @@
 //! stakes; outputs: the printed consensus, trust, incentive, bonds, dividends and emission).
 //! Subtensor computes in 32.32 fixed point and we in f64, so values agree to a tolerance.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use hallmark_consensus::yuma::{weighted_median_col, yuma_epoch, YumaInput, YumaOutput};
 
 const TOL: f64 = 2e-6;

@@ -104,6 +104,12 @@ pub trait JobLane: Send + Sync + 'static {
     fn max_artifact_bytes(&self) -> usize;
     /// The digest a worker signs for its artifact (lowercase hex).
     fn artifact_digest(&self, artifact: &[u8]) -> String;
+    /// Whether a settled job's certificate goes to the ledger (payment to the worker,
+    /// slashing of a rejected worker and of dissenters). A lane whose jobs are decided by the
+    /// certificate alone (an attestation, whose subject is not a staked worker) says no.
+    fn settles_on_ledger(&self) -> bool {
+        true
+    }
     /// Checks an artifact against the spec; every check is recorded in the verdict.
     fn verify(&self, ctx: &Self::Context, spec: &Self::Spec, artifact: &[u8]) -> Verdict;
 }

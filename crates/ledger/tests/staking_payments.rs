@@ -1,6 +1,8 @@
 //! Staking (tiers, locks, heartbeats), transfers, and private proof-gated payments on the
 //! devnet ledger, through its public API only: every refusal the issue names is exercised.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 

@@ -2,6 +2,8 @@
 //! 50 µs), against verifying the same proof as the in-run baseline (the least work a proof can
 //! cost: one hash per level).
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use criterion::{black_box, Criterion};
 use hallmark_log::{leaf_hash, verify_inclusion, MerkleTree};
 

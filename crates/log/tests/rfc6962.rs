@@ -1,6 +1,8 @@
 //! The RFC 6962 reference vectors (as published by the Certificate Transparency projects) and
 //! property tests over every size, index and pair of sizes.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use hallmark_log::hash::parse_hex_hash;
 use hallmark_log::{empty_root, leaf_hash, verify_consistency, verify_inclusion, Hash, MerkleTree};
 use proptest::prelude::*;

@@ -186,29 +186,9 @@ impl Default for JobsSection {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ComputeSection {
-    /// `production` (default) trusts only Intel's and the configured NVIDIA roots; `devnet`
-    /// also trusts the public hallmark test root — never for real value.
-    pub profile: hallmark_tee::Profile,
-    /// The TDX policy evidence must satisfy.
-    pub policy: hallmark_tee::TdxPolicy,
-    /// The NVIDIA JWKS (NRAS form) GPU tokens are checked against. Without one, GPU evidence
-    /// is rejected (fail closed); devnet adds the test key.
-    pub nvidia_jwks_file: Option<PathBuf>,
-    /// A PCCS (or Intel PCS) base URL to fetch collateral from when evidence carries none.
-    pub pccs_url: Option<String>,
-    /// How long fetched collateral is reused, seconds.
-    pub collateral_max_age_secs: u64,
-    /// An external verifier run on every evidence submission (argv; the evidence is on its
-    /// stdin as JSON; exit 0 accepts). Its SHA-256 is recorded in every evidence event.
-    pub external_verifier: Option<Vec<String>>,
-    /// SHA-256 digests (hex) of external verifier executables whose verdicts count as
-    /// production evidence.
-    pub verifier_allowlist: Vec<String>,
-    /// How long the external verifier may run, seconds.
-    pub verifier_timeout_secs: u64,
     /// How long an evidence nonce stays usable, seconds.
     pub nonce_ttl_secs: u64,
-    /// How long verified evidence keeps a node listed, seconds.
+    /// How long a certificate keeps a node listed, seconds.
     pub listing_ttl_secs: u64,
     /// The longest claim a client may take, seconds.
     pub max_lease_secs: u64,
@@ -221,14 +201,6 @@ pub struct ComputeSection {
 impl Default for ComputeSection {
     fn default() -> Self {
         Self {
-            profile: hallmark_tee::Profile::Production,
-            policy: hallmark_tee::TdxPolicy::default(),
-            nvidia_jwks_file: None,
-            pccs_url: None,
-            collateral_max_age_secs: 24 * 3600,
-            external_verifier: None,
-            verifier_allowlist: Vec::new(),
-            verifier_timeout_secs: 30,
             nonce_ttl_secs: 300,
             listing_ttl_secs: 24 * 3600,
             max_lease_secs: 7 * 24 * 3600,
@@ -238,6 +210,30 @@ confidential VM with the offered NVIDIA GPUs in confidential-compute mode, answe
 nonces only with evidence produced for them, and accepts that health, claims and usage are \
 signed and logged by the coordinator."
                 .into(),
+        }
+    }
+}
+
+/// A second opinion a validator runs beside a lane's own verifier before it votes: the job is
+/// on the command's stdin as JSON (`{lane, job_id, spec, artifact_base64, verdict}`); exit 0
+/// agrees. The SHA-256 of the executable, read at each run, is in the vote's log entry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ExternalVerifierSection {
+    /// The command and its arguments.
+    pub command: Vec<String>,
+    /// SHA-256 digests (hex) of executables whose opinion counts; empty: any.
+    pub allowlist: Vec<String>,
+    /// How long it may run, seconds.
+    pub timeout_secs: u64,
+}
+
+impl Default for ExternalVerifierSection {
+    fn default() -> Self {
+        Self {
+            command: Vec::new(),
+            allowlist: Vec::new(),
+            timeout_secs: 30,
         }
     }
 }
@@ -268,6 +264,8 @@ pub struct ValidatorSection {
     pub divergence_window: u32,
     /// k of the top-k overlap.
     pub divergence_top_k: usize,
+    /// External verifiers by job lane, run beside the lane's verifier before every vote.
+    pub external_verifiers: std::collections::BTreeMap<String, ExternalVerifierSection>,
 }
 
 /// Whose pick a validator's weights follow: the rollout goes owner → shadow → decentralized.
@@ -323,6 +321,7 @@ impl Default for ValidatorSection {
             weight_mode: WeightMode::Decentralized,
             divergence_window: 100,
             divergence_top_k: 3,
+            external_verifiers: std::collections::BTreeMap::new(),
         }
     }
 }
@@ -368,6 +367,9 @@ pub struct NodeConfig {
     pub coordinator: CoordinatorSection,
     pub validator: ValidatorSection,
     pub worker: WorkerSection,
+    /// Each lane's own settings by lane name (`[lanes.tee]`: trust profile, policy, keys),
+    /// read by the lane's registry line.
+    pub lanes: std::collections::BTreeMap<String, toml::Value>,
 }
 
 impl Default for NodeConfig {
@@ -383,6 +385,7 @@ impl Default for NodeConfig {
             coordinator: CoordinatorSection::default(),
             validator: ValidatorSection::default(),
             worker: WorkerSection::default(),
+            lanes: std::collections::BTreeMap::new(),
         }
     }
 }

@@ -35,6 +35,8 @@ pub trait DynJobLane: Send + Sync {
     fn max_artifact_bytes(&self) -> usize;
     /// The digest a worker signs for an artifact.
     fn artifact_digest(&self, artifact: &[u8]) -> String;
+    /// Whether settled jobs go to the ledger.
+    fn settles_on_ledger(&self) -> bool;
     /// Runs the lane's verifier with this node's context (trust roots, policy, time).
     fn verify(&self, spec: &Value, artifact: &[u8]) -> Verdict;
 }
@@ -82,6 +84,10 @@ impl<L: JobLane> DynJobLane for BoundJobLane<L> {
 
     fn artifact_digest(&self, artifact: &[u8]) -> String {
         self.lane.artifact_digest(artifact)
+    }
+
+    fn settles_on_ledger(&self) -> bool {
+        self.lane.settles_on_ledger()
     }
 
     fn verify(&self, spec: &Value, artifact: &[u8]) -> Verdict {
@@ -285,6 +291,60 @@ pub struct LaneInfo {
     pub executor: bool,
 }
 
+/// Why a node's lane configuration cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum LaneConfigError {
+    /// A `[lanes.NAME]` section for a lane this binary does not run.
+    #[error("[lanes.{0}]: no such lane (`hallmark lanes` lists them)")]
+    UnknownLane(String),
+    /// A lane's section does not parse or describes an unusable setting.
+    #[error("[lanes.{lane}]: {message}")]
+    Invalid { lane: &'static str, message: String },
+}
+
+impl LaneConfigError {
+    /// The stable code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            LaneConfigError::UnknownLane(_) => "unknown_lane",
+            LaneConfigError::Invalid { .. } => "invalid_lane_config",
+        }
+    }
+}
+
+/// A lane's `[lanes.NAME]` section parsed as its config type (its defaults when absent).
+fn lane_section<T: serde::de::DeserializeOwned + Default>(
+    cfg: &NodeConfig,
+    lane: &'static str,
+) -> Result<T, LaneConfigError> {
+    match cfg.lanes.get(lane) {
+        None => Ok(T::default()),
+        Some(v) => v.clone().try_into().map_err(|e| LaneConfigError::Invalid {
+            lane,
+            message: e.to_string(),
+        }),
+    }
+}
+
+/// The tee lane's trust from `[lanes.tee]`: profile roots, policy and the NVIDIA key file.
+fn tee_trust(cfg: &NodeConfig) -> Result<Arc<hallmark_tee::TeeTrust>, LaneConfigError> {
+    let invalid = |message: String| LaneConfigError::Invalid {
+        lane: "tee",
+        message,
+    };
+    let c: hallmark_tee::lane::TeeConfig = lane_section(cfg, "tee")?;
+    let jwks = match &c.nvidia_jwks_file {
+        Some(p) => Some(std::fs::read(p).map_err(|e| invalid(format!("{}: {e}", p.display())))?),
+        None => None,
+    };
+    let trust = hallmark_tee::TeeTrust::from_config(&c, jwks.as_deref())
+        .map_err(|e| invalid(e.to_string()))?;
+    if trust.jwks.keys.is_empty() {
+        tracing::warn!("no NVIDIA JWKS configured for the tee lane: GPU evidence will be rejected (fail closed)");
+    }
+    Ok(Arc::new(trust))
+}
+
 /// The lanes a node runs, by name.
 #[derive(Clone, Default)]
 pub struct LaneRegistry {
@@ -295,14 +355,24 @@ pub struct LaneRegistry {
 }
 
 impl LaneRegistry {
-    /// The lanes every node runs, with verifier contexts from `cfg`. One line per lane.
-    pub fn standard(_cfg: &NodeConfig) -> Self {
-        Self::default()
+    /// The lanes every node runs, with verifier contexts from `cfg` (its `[lanes.NAME]`
+    /// sections). One line per lane.
+    pub fn standard(cfg: &NodeConfig) -> Result<Self, LaneConfigError> {
+        let known = ["sat", "stark", "tee"];
+        if let Some(other) = cfg.lanes.keys().find(|k| !known.contains(&k.as_str())) {
+            return Err(LaneConfigError::UnknownLane(other.clone()));
+        }
+        let tee = tee_trust(cfg)?;
+        Ok(Self::default()
             .with_round_lane(hallmark_sat::SatLane, hallmark_sat::SatWorker)
             .with_job_lane(hallmark_stark::StarkLane, || {
                 hallmark_stark::SecurityPolicy::NETWORK
             })
             .with_executor(hallmark_stark::StarkExecutor::default())
+            .with_job_lane(hallmark_tee::TeeLane, move || hallmark_tee::TeeContext {
+                trust: tee.clone(),
+                now: u64::try_from(hallmark_core::time::now_unix()).unwrap_or(0),
+            }))
     }
 
     /// Adds (or replaces) a round lane and its worker side.

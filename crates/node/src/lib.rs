@@ -15,7 +15,6 @@
 //! - [`api`]: wire errors and body parsing shared by every service.
 
 pub mod api;
-pub mod attest;
 pub mod auth;
 pub mod client;
 pub mod compute;

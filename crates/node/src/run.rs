@@ -138,7 +138,8 @@ pub async fn serve(
 /// Starts `role` as configured: binds, registers on the ledger (validators and workers), and
 /// runs until [`RunningNode::stop`]. Runs the standard lanes ([`LaneRegistry::standard`]).
 pub async fn run_node(role: RoleName, cfg: &NodeConfig) -> Result<RunningNode, NodeError> {
-    run_node_with(role, cfg, LaneRegistry::standard(cfg)).await
+    let lanes = LaneRegistry::standard(cfg).map_err(|e| NodeError::Config(e.to_string()))?;
+    run_node_with(role, cfg, lanes).await
 }
 
 /// [`run_node`] with the lanes of `lanes` instead of the standard ones (a test adds its own).
@@ -198,15 +199,6 @@ pub async fn run_node_with(
         }
         RoleName::Coordinator => {
             let log = hallmark_store::TransparencyLog::open(&store).await?;
-            let intake = ComputeIntake::new(
-                store.clone(),
-                log.clone(),
-                key.clone(),
-                cfg.coordinator.compute.clone(),
-                cfg.network.skew_window_secs,
-            )
-            .map_err(|e| NodeError::Config(format!("coordinator.compute: {e}")))?;
-            let origin = intake.log_origin().to_string();
             let board = Arc::new(
                 JobBoard::new(
                     store.clone(),
@@ -219,6 +211,22 @@ pub async fn run_node_with(
                 .map_err(NodeError::Config)?,
             );
             tasks.push(tokio::spawn(board.clone().run_settler(rx.clone())));
+            let intake = Arc::new(
+                ComputeIntake::new(
+                    store.clone(),
+                    log.clone(),
+                    key.clone(),
+                    cfg.coordinator.compute.clone(),
+                    board.clone(),
+                    cfg.network.skew_window_secs,
+                )
+                .map_err(|e| NodeError::Config(format!("coordinator.compute: {e}")))?,
+            );
+            let poll = Duration::from_millis(cfg.coordinator.jobs.settle_poll_ms.max(50));
+            tasks.push(tokio::spawn(
+                intake.clone().run_attestations(poll, rx.clone()),
+            ));
+            let origin = intake.log_origin().to_string();
             let c = Coordinator::new(
                 store,
                 key.clone(),
@@ -227,12 +235,27 @@ pub async fn run_node_with(
                 cfg.network.skew_window_secs,
             );
             coordinator::router(Arc::new(c))
-                .merge(compute::router(Arc::new(intake)))
+                .merge(compute::router(intake))
                 .merge(jobs::board::router(board))
                 .merge(crate::log_routes::router(log, origin, key.clone()))
         }
         RoleName::Validator => {
             Validator::check_config(&cfg.validator).map_err(NodeError::Config)?;
+            // Every setting is checked before the node registers anywhere.
+            let log = hallmark_store::TransparencyLog::open(&store).await?;
+            let voter = Arc::new(
+                JobVoter::new(
+                    store.clone(),
+                    log.clone(),
+                    key.clone(),
+                    NodeClient::new(&cfg.network.coordinator_url),
+                    lanes.clone(),
+                    cfg.validator.external_verifiers.clone(),
+                    cfg.validator.equivocate,
+                    Duration::from_millis(cfg.validator.poll_ms.max(20)),
+                )
+                .map_err(NodeError::Config)?,
+            );
             let pinned = coordinator_hotkey()?;
             let ledger = HttpLedger::new(&cfg.network.ledger_url);
             join(
@@ -244,16 +267,6 @@ pub async fn run_node_with(
                 &url,
             )
             .await?;
-            let log = hallmark_store::TransparencyLog::open(&store).await?;
-            let voter = Arc::new(JobVoter::new(
-                store.clone(),
-                log.clone(),
-                key.clone(),
-                NodeClient::new(&cfg.network.coordinator_url),
-                lanes.clone(),
-                cfg.validator.equivocate,
-                Duration::from_millis(cfg.validator.poll_ms.max(20)),
-            ));
             tasks.push(tokio::spawn(voter.run_loop(rx.clone())));
             let v = Arc::new(Validator::new(
                 store,

@@ -3,6 +3,8 @@
 //! re-check and slashing, lease expiry and reassignment, and the bad inputs each endpoint
 //! must refuse with a structured 4xx.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -103,7 +105,7 @@ impl Net {
         JobProver::new(
             self.workers[worker].1.clone(),
             NodeClient::new(&self.coordinator.url()),
-            LaneRegistry::standard(&NodeConfig::default()),
+            LaneRegistry::standard(&NodeConfig::default()).unwrap(),
             corrupt,
             Duration::from_millis(50),
         )

@@ -2,6 +2,8 @@
 //! job lane runs through the job board, the workers' executor loop, the validators' votes,
 //! the certificate and the ledger's settlement and slashing, with no pipeline module changed.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -107,6 +109,7 @@ fn cfg(dir: &Path, name: &str) -> NodeConfig {
 /// The standard lanes plus `echo`, as every role in this test runs them.
 fn registry(c: &NodeConfig) -> LaneRegistry {
     LaneRegistry::standard(c)
+        .unwrap()
         .without_executors()
         .with_job_lane(EchoLane, || Some(b'h'))
 }

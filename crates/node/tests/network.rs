@@ -1,6 +1,8 @@
 //! A whole network started in this process on 127.0.0.1:0, talking real HTTP: one round end to
 //! end, then the bad inputs a node must survive with a structured 4xx and no lost data.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::{Duration, Instant};

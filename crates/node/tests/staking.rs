@@ -2,6 +2,8 @@
 //! per-address rate limit, a ledger without a faucet, and a worker that stops beating being
 //! refused jobs until it beats again.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::path::Path;
 use std::time::Duration;
 

@@ -2,6 +2,8 @@
 //! per second), against inserting the same rows into a bare table in one transaction as the
 //! in-run baseline (what the database alone costs, without hashing or the tree).
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::time::Instant;
 
 use criterion::Criterion;

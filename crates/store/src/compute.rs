@@ -28,6 +28,12 @@ pub struct ComputeProviderRow {
     pub last_health_ms: Option<i64>,
     pub created_ms: i64,
     pub updated_ms: i64,
+    /// The attestation job its latest evidence opened.
+    pub attestation_job: Option<String>,
+    /// `voting`, `approved` or `rejected`.
+    pub attestation_state: Option<String>,
+    /// The vote certificate that settled that job (JSON).
+    pub certificate: Option<String>,
 }
 
 /// An evidence nonce and whom it was issued to.
@@ -74,7 +80,7 @@ pub struct ComputeOfferRow<'a> {
     pub offer_sha256: &'a str,
 }
 
-const PROVIDER_COLUMNS: &str = "node_id, hotkey, offer, consent, offer_sha256, listed, production, evidence_log_index, listed_until_ms, claimed_by, claim_id, claimed_at_ms, claim_expires_ms, last_health_ms, created_ms, updated_ms";
+const PROVIDER_COLUMNS: &str = "node_id, hotkey, offer, consent, offer_sha256, listed, production, evidence_log_index, listed_until_ms, claimed_by, claim_id, claimed_at_ms, claim_expires_ms, last_health_ms, created_ms, updated_ms, attestation_job, attestation_state, certificate";
 
 impl Store {
     /// Records an offer. A node id belongs to the hotkey that first offered it; a replacement
@@ -212,31 +218,67 @@ impl Store {
         })
     }
 
-    /// Sets a provider's listing after an evidence check, only if its offer is still the one
-    /// the evidence was checked against. Returns whether it applied.
-    #[allow(clippy::too_many_arguments)]
-    pub async fn set_compute_listing(
+    /// Records the attestation job a provider's evidence opened, only if its offer is still
+    /// the one the evidence answers; the node is unlisted until the job's certificate lists
+    /// it again. Returns whether it applied.
+    pub async fn set_compute_attestation(
         &self,
         node_id: &str,
         offer_sha256: &str,
-        listed: bool,
-        production: bool,
-        evidence_log_index: u64,
+        job_id: &str,
+        now_ms: i64,
+    ) -> Result<bool, StoreError> {
+        let res = sqlx::query(
+            "UPDATE compute_providers SET attestation_job = ?, attestation_state = 'voting',
+                listed = 0, updated_ms = ?
+             WHERE node_id = ? AND offer_sha256 = ?",
+        )
+        .bind(job_id)
+        .bind(now_ms)
+        .bind(node_id)
+        .bind(offer_sha256)
+        .execute(&self.pool)
+        .await?;
+        Ok(res.rows_affected() == 1)
+    }
+
+    /// Providers whose latest attestation job is still being voted on: `(node_id, job_id)`.
+    pub async fn compute_attestations_voting(&self) -> Result<Vec<(String, String)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT node_id, attestation_job FROM compute_providers
+             WHERE attestation_state = 'voting' AND attestation_job IS NOT NULL ORDER BY node_id",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.into_iter().map(|r| (r.get(0), r.get(1))).collect())
+    }
+
+    /// Settles a provider's attestation by its job's certificate: lists it (or not) only if
+    /// `job_id` is still its latest attestation job. Returns whether it applied.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn decide_compute_attestation(
+        &self,
+        node_id: &str,
+        job_id: &str,
+        approved: bool,
+        certificate: &str,
+        event_log_index: u64,
         listed_until_ms: i64,
         now_ms: i64,
     ) -> Result<bool, StoreError> {
         let res = sqlx::query(
-            "UPDATE compute_providers SET listed = ?, production = ?, evidence_log_index = ?,
-                listed_until_ms = ?, updated_ms = ?
-             WHERE node_id = ? AND offer_sha256 = ?",
+            "UPDATE compute_providers SET attestation_state = ?, listed = ?, certificate = ?,
+                evidence_log_index = ?, listed_until_ms = ?, updated_ms = ?
+             WHERE node_id = ? AND attestation_job = ? AND attestation_state = 'voting'",
         )
-        .bind(listed)
-        .bind(production)
-        .bind(to_i64(evidence_log_index, "log index")?)
+        .bind(if approved { "approved" } else { "rejected" })
+        .bind(approved)
+        .bind(certificate)
+        .bind(to_i64(event_log_index, "log index")?)
         .bind(listed_until_ms)
         .bind(now_ms)
         .bind(node_id)
-        .bind(offer_sha256)
+        .bind(job_id)
         .execute(&self.pool)
         .await?;
         Ok(res.rows_affected() == 1)
@@ -386,6 +428,9 @@ fn provider_row(r: sqlx::sqlite::SqliteRow) -> Result<ComputeProviderRow, StoreE
         last_health_ms: r.get(13),
         created_ms: r.get(14),
         updated_ms: r.get(15),
+        attestation_job: r.get(16),
+        attestation_state: r.get(17),
+        certificate: r.get(18),
     })
 }
 
@@ -457,20 +502,50 @@ mod tests {
         );
     }
 
+    /// Lists `n1` (offer `d1`) through an approved attestation job, valid until `until`.
+    async fn list(s: &Store, job: &str, until: i64) {
+        assert!(s.set_compute_attestation("n1", "d1", job, 2).await.unwrap());
+        assert!(s
+            .decide_compute_attestation("n1", job, true, "{}", 0, until, 2)
+            .await
+            .unwrap());
+    }
+
     #[tokio::test]
-    async fn listing_follows_the_offer_it_was_checked_against() {
+    async fn listing_follows_the_offer_and_the_job_it_was_checked_against() {
         let s = store().await;
         s.put_compute_offer(&offer("n1", "alice", "d1"), 1)
             .await
             .unwrap();
         assert!(!s
-            .set_compute_listing("n1", "old", true, false, 0, 1000, 2)
+            .set_compute_attestation("n1", "old", "job-1", 2)
             .await
             .unwrap());
         assert!(s
-            .set_compute_listing("n1", "d1", true, false, 0, 1000, 2)
+            .set_compute_attestation("n1", "d1", "job-1", 2)
             .await
             .unwrap());
+        assert_eq!(
+            s.compute_attestations_voting().await.unwrap(),
+            vec![("n1".to_string(), "job-1".to_string())]
+        );
+        // Newer evidence opened another job: the first one's certificate lists nothing.
+        assert!(s
+            .set_compute_attestation("n1", "d1", "job-2", 2)
+            .await
+            .unwrap());
+        assert!(!s
+            .decide_compute_attestation("n1", "job-1", true, "{}", 0, 1000, 2)
+            .await
+            .unwrap());
+        assert!(s
+            .decide_compute_attestation("n1", "job-2", true, "{\"c\":1}", 0, 1000, 2)
+            .await
+            .unwrap());
+        assert!(s.compute_attestations_voting().await.unwrap().is_empty());
+        let p = s.compute_provider("n1").await.unwrap().unwrap();
+        assert_eq!(p.attestation_state.as_deref(), Some("approved"));
+        assert_eq!(p.certificate.as_deref(), Some("{\"c\":1}"));
         assert_eq!(s.compute_providers(Some(999)).await.unwrap().len(), 1);
         assert_eq!(
             s.compute_providers(Some(1000)).await.unwrap().len(),
@@ -507,9 +582,7 @@ mod tests {
                 .unwrap(),
             "unlisted"
         );
-        s.set_compute_listing("n1", "d1", true, false, 0, 10_000, 2)
-            .await
-            .unwrap();
+        list(&s, "job-1", 10_000).await;
         assert!(s
             .claim_compute("n1", "bob", "c1", 10, 110, 50)
             .await
@@ -555,9 +628,7 @@ mod tests {
         s.put_compute_offer(&offer("n1", "alice", "d1"), 1)
             .await
             .unwrap();
-        s.set_compute_listing("n1", "d1", true, false, 0, 10_000, 2)
-            .await
-            .unwrap();
+        list(&s, "job-1", 10_000).await;
         let mut tasks = Vec::new();
         for i in 0..16 {
             let s = s.clone();

@@ -177,6 +177,47 @@ impl Store {
         Ok(())
     }
 
+    /// Records a job that arrives with its artifact (an attestation: the provider is both the
+    /// client and the one who hands in the evidence), straight into `proven`, in one
+    /// transaction. `Conflict` if the job exists.
+    pub async fn insert_proven_job(
+        &self,
+        row: &NewJob<'_>,
+        worker: &str,
+        result: &str,
+        artifact: &[u8],
+        artifact_digest: &str,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let res = sqlx::query("INSERT INTO jobs (job_id, lane, client, request, spec, status, queued_ms, worker, attempts, assigned_ms, result, proof, proof_hash, proven_ms) VALUES (?, ?, ?, ?, ?, 'proven', ?, ?, 1, ?, ?, ?, ?, ?)")
+            .bind(row.job_id)
+            .bind(row.lane)
+            .bind(row.client)
+            .bind(row.request)
+            .bind(row.spec)
+            .bind(row.queued_ms)
+            .bind(worker)
+            .bind(row.queued_ms)
+            .bind(result)
+            .bind(artifact)
+            .bind(artifact_digest)
+            .bind(row.queued_ms)
+            .execute(&mut *tx)
+            .await;
+        match res {
+            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
+                return Err(StoreError::Conflict(format!("job {} exists", row.job_id)))
+            }
+            other => {
+                other?;
+            }
+        }
+        let detail = format!("handed in with its request: {} bytes", artifact.len());
+        event(&mut tx, row.job_id, "proven", &detail, row.queued_ms).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
     /// One job.
     pub async fn job(&self, job_id: &str) -> Result<Option<JobRow>, StoreError> {
         let row = sqlx::query(&format!("SELECT {JOB_COLUMNS} FROM jobs WHERE job_id = ?"))

@@ -6,6 +6,8 @@
 //!   the Debian `cadical` binary (goal ≤ 1.1×) and `minisat` on the same instance files.
 //!   Binaries missing from PATH are reported and skipped.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 

@@ -3,6 +3,8 @@
 //! binding, stwo, packaging) against calling stwo directly on the same AIR and trace in the same
 //! run (goal: at most 1.05×). Verification runs through the lane's `JobLane::verify`.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::time::Duration;
 
 use criterion::{black_box, Criterion};

@@ -1,6 +1,8 @@
 //! Every job type proves and verifies at several sizes, and every kind of tampering is
 //! rejected with its own code.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use hallmark_stark::air::{hashchain, matmul};
 use hallmark_stark::package::{decode_package, encode_package};
 use hallmark_stark::{

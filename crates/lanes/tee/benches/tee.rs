@@ -1,6 +1,8 @@
 //! The whole chain check on one instance versus dcap-qvl's `verify` alone on the same quote
 //! (goal: at most 1.15×), and chain checks per second with one and two threads.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::time::{Duration, Instant};
 
 use criterion::{black_box, Criterion};

@@ -84,6 +84,40 @@ pub struct TeeTrust {
     pub jwks: Jwks,
 }
 
+/// A node's configuration of the tee lane (`[lanes.tee]` in its TOML): which trust profile,
+/// which TDX policy, and which NVIDIA key set. Every validator brings its own.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TeeConfig {
+    /// `production` (default) trusts only Intel's root and the configured NVIDIA keys;
+    /// `devnet` also trusts the public hallmark test root — never for real value.
+    pub profile: crate::policy::Profile,
+    /// The TDX policy evidence must satisfy.
+    pub policy: TdxPolicy,
+    /// The NVIDIA JWKS (NRAS form) GPU tokens are checked against; without one GPU evidence
+    /// is rejected (fail closed) unless the devnet profile adds its test key.
+    pub nvidia_jwks_file: Option<std::path::PathBuf>,
+}
+
+impl TeeTrust {
+    /// The trust `cfg` describes, with the NVIDIA key set read from `jwks` (the contents of
+    /// `nvidia_jwks_file`, when set).
+    pub fn from_config(cfg: &TeeConfig, jwks: Option<&[u8]>) -> Result<Self, crate::TeeError> {
+        cfg.policy.validate()?;
+        let jwks = match jwks {
+            Some(bytes) => Jwks::parse(bytes)?,
+            None => Jwks { keys: Vec::new() },
+        };
+        let crate::policy::ProfileTrust { roots, jwks, .. } =
+            crate::policy::ProfileTrust::new(cfg.profile, jwks)?;
+        Ok(Self {
+            roots,
+            policy: cfg.policy.clone(),
+            jwks,
+        })
+    }
+}
+
 /// The verifier's context: the trust, and the time to verify at (unix seconds).
 #[derive(Debug, Clone)]
 pub struct TeeContext {
@@ -132,6 +166,12 @@ impl JobLane for TeeLane {
 
     fn max_artifact_bytes(&self) -> usize {
         MAX_EVIDENCE_BYTES
+    }
+
+    /// An attestation is decided by its certificate alone: the provider is not a staked
+    /// worker, so there is nothing on the ledger to pay or slash.
+    fn settles_on_ledger(&self) -> bool {
+        false
     }
 
     fn artifact_digest(&self, artifact: &[u8]) -> String {

@@ -1,6 +1,8 @@
 //! The whole chain for one instance, each tampering named; receipts re-verify offline and
 //! fail after any byte changes.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use base64::Engine as _;
 use hallmark_tee::chain::{validate_nonce, verify_instance, ChainContext, InstanceEvidence};
 use hallmark_tee::nvidia::Jwks;

@@ -1,5 +1,7 @@
 //! NVIDIA EAT verification against the real NRAS token and the synthetic NVIDIA key.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod support;
 
 use hallmark_tee::nvidia::{

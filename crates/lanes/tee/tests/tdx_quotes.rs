@@ -1,5 +1,7 @@
 //! TDX/SGX quote verification against real Intel evidence and the synthetic root of trust.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod support;
 
 use dcap_qvl::QuoteCollateralV3;

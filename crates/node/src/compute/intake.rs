@@ -1,6 +1,6 @@
-//! The coordinator's secure-compute intake: offers, evidence nonces, evidence checks,
-//! listings, claims, health and usage. See the module docs of [`crate::compute`] for the
-//! routes.
+//! The coordinator's secure-compute intake: offers, evidence nonces, attestation jobs,
+//! listings on certificates, claims, health and usage. See the module docs of
+//! [`crate::compute`] for the routes.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -10,25 +10,20 @@ use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use base64::Engine as _;
+use hallmark_consensus::JobResult;
 use hallmark_core::{sha256, Envelope, Keypair, PublicKey, Signed, SignedPayload};
 use hallmark_store::{
     ComputeNonceRow, ComputeOfferRow, ComputeProviderRow, NonceTake, Store, TransparencyLog,
 };
-use hallmark_tee::chain::{verify_instance, ChainContext, InstanceInfo, InstanceResult};
-use hallmark_tee::collateral::{platform_of, CollateralCache};
-use hallmark_tee::nvidia::{total_gpus, GpuCapacity, Jwks};
-use hallmark_tee::{Profile, ProfileTrust, TrustRoots};
 use rand::RngCore;
-use tokio::sync::Mutex;
+use tokio::sync::watch;
 
 use super::messages::*;
-use super::pccs::PccsFetcher;
 use crate::api::ApiError;
 use crate::auth::{PostAuth, SignedJson, SignedPosts};
 use crate::config::ComputeSection;
+use crate::jobs::{JobBoard, JobRequest, JobStatus};
 
-/// The model name evidence is checked under (the binding does not depend on it).
-pub const MODEL: &str = "secure-compute";
 /// The most GPU entries an offer may list, and the most GPUs of one model.
 const MAX_GPU_ENTRIES: usize = 16;
 const MAX_GPUS_PER_MODEL: u32 = 64;
@@ -40,11 +35,9 @@ pub struct ComputeIntake {
     origin: String,
     key: Keypair,
     cfg: ComputeSection,
-    roots: TrustRoots,
-    jwks: Jwks,
+    /// Where evidence goes: validators vote on it as an attestation job.
+    board: Arc<JobBoard>,
     terms_sha256: String,
-    cache: Mutex<CollateralCache>,
-    pccs: Option<PccsFetcher>,
     auth: PostAuth,
 }
 
@@ -75,7 +68,7 @@ fn validate_node_id(id: &str) -> Result<(), ApiError> {
     }
 }
 
-fn validate_gpus(gpus: &[GpuCapacity]) -> Result<(), ApiError> {
+fn validate_gpus(gpus: &[GpuCount]) -> Result<(), ApiError> {
     if gpus.len() > MAX_GPU_ENTRIES {
         return Err(ApiError::unprocessable(
             "invalid_gpus",
@@ -127,7 +120,16 @@ fn listing_of(row: &ComputeProviderRow, now: i64) -> Result<ProviderListing, Api
         region: offer.region,
         price_per_gpu_hour: offer.price_per_gpu_hour,
         listed: row.listed && row.listed_until_ms.is_some_and(|t| t > now),
-        production_evidence: row.production,
+        attestation_job: row.attestation_job.clone(),
+        attestation_state: row.attestation_state.clone(),
+        certificate: row
+            .certificate
+            .as_deref()
+            .map(serde_json::from_str)
+            .transpose()
+            .map_err(|e| {
+                ApiError::internal(format!("stored certificate of {}: {e}", row.node_id))
+            })?,
         evidence_log_index: row.evidence_log_index,
         listed_until_ms: row.listed_until_ms,
         claimed: row.claimed_by.is_some() && row.claim_expires_ms.is_some_and(|t| t > now),
@@ -136,60 +138,29 @@ fn listing_of(row: &ComputeProviderRow, now: i64) -> Result<ProviderListing, Api
 }
 
 impl ComputeIntake {
-    /// An intake signing events with `key` into `log`, configured by `cfg`.
+    /// An intake signing events with `key` into `log`, configured by `cfg`, handing evidence
+    /// to `board` as attestation jobs.
     pub fn new(
         store: Store,
         log: TransparencyLog,
         key: Keypair,
         cfg: ComputeSection,
+        board: Arc<JobBoard>,
         skew_window_secs: i64,
     ) -> Result<Self, String> {
-        cfg.policy.validate().map_err(|e| e.to_string())?;
-        let jwks = match &cfg.nvidia_jwks_file {
-            Some(p) => {
-                let bytes =
-                    std::fs::read(p).map_err(|e| format!("reading {}: {e}", p.display()))?;
-                Jwks::parse(&bytes).map_err(|e| format!("{}: {e}", p.display()))?
-            }
-            None => Jwks { keys: Vec::new() },
-        };
-        let ProfileTrust { roots, jwks, .. } =
-            ProfileTrust::new(cfg.profile, jwks).map_err(|e| e.to_string())?;
-        if jwks.keys.is_empty() {
-            tracing::warn!(
-                "no NVIDIA JWKS configured: GPU evidence will be rejected (fail closed)"
-            );
+        if !board.runs_lane(ATTESTATION_LANE) {
+            return Err(format!(
+                "the job board does not run the {ATTESTATION_LANE} lane evidence is voted on in"
+            ));
         }
-        for d in &cfg.verifier_allowlist {
-            if d.len() != 64 || hex::decode(d).is_err() {
-                return Err(format!(
-                    "verifier_allowlist entry {d:?} is not a SHA-256 hex digest"
-                ));
-            }
-        }
-        if let Some(cmd) = &cfg.external_verifier {
-            if cmd.is_empty() {
-                return Err(
-                    "external_verifier is empty: give the command and its arguments".into(),
-                );
-            }
-        }
-        let pccs = cfg
-            .pccs_url
-            .as_deref()
-            .map(|u| PccsFetcher::new(u, Duration::from_secs(20)))
-            .transpose()?;
         let terms_sha256 = sha256(cfg.terms.as_bytes()).to_hex();
         Ok(Self {
             store,
             log,
             origin: format!("hallmark/coordinator/{}", key.public().to_ss58()),
             key,
-            roots,
-            jwks,
+            board,
             terms_sha256,
-            cache: Mutex::new(CollateralCache::new(cfg.collateral_max_age_secs)),
-            pccs,
             auth: PostAuth::new(skew_window_secs),
             cfg,
         })
@@ -382,12 +353,15 @@ impl ComputeIntake {
         Ok(grant)
     }
 
-    /// Checks evidence for a nonce and lists (or unlists) the node by the outcome.
+    /// Takes a provider's evidence for a nonce as an attestation job: checks the nonce, that
+    /// the provider-signed request is about this node, nonce and offer, and hands request,
+    /// result and evidence to the job board, where validators vote. The node is unlisted
+    /// until that job's certificate lists it.
     pub async fn evidence(
         &self,
         who: &PublicKey,
-        mut sub: EvidenceSubmission,
-    ) -> Result<(bool, Envelope), ApiError> {
+        sub: EvidenceSubmission,
+    ) -> Result<EvidenceAccepted, ApiError> {
         let now = now_ms();
         let taken = match self
             .store
@@ -429,155 +403,138 @@ impl ComputeIntake {
         }
         let row = self.own_provider(&sub.node_id, who).await?;
         let offer = stored_offer(&row)?;
-        let info = InstanceInfo {
-            instance_id: row.node_id.clone(),
-            model: MODEL.into(),
-            e2e_pubkey: who.to_ss58(),
-            gpus: offer.gpus.clone(),
-        };
-
-        let (source, collateral_error) = if sub.evidence.collateral.is_null() {
-            match self.cached_collateral(&sub.evidence.quote).await {
-                Ok(v) => {
-                    sub.evidence.collateral = v;
-                    (CollateralSource::Cache, None)
-                }
-                Err(e) => (CollateralSource::None, Some(e)),
-            }
-        } else {
-            (CollateralSource::Evidence, None)
-        };
-        let result = match collateral_error {
-            Some(e) => InstanceResult::unverified(&row.node_id, Some(format!("collateral: {e}"))),
-            None => {
-                let ctx = ChainContext {
-                    now: u64::try_from(now / 1000).unwrap_or(0),
-                    roots: &self.roots,
-                    policy: &self.cfg.policy,
-                    jwks: &self.jwks,
-                };
-                verify_instance(&info, &sub.evidence, &sub.nonce, &ctx)
-            }
-        };
-        let external = match &self.cfg.external_verifier {
-            Some(cmd) => Some(self.run_external(cmd, who, &sub, &result).await),
-            None => None,
-        };
-        let verified = result.verified() && external.as_ref().is_none_or(|e| e.accepted);
-        let production_evidence = self.cfg.profile == Profile::Production
-            && verified
-            && external.as_ref().is_none_or(|e| e.allowlisted);
-        let listed = verified && (production_evidence || self.cfg.profile == Profile::Devnet);
-        let event = EvidenceEvent {
-            node_id: row.node_id.clone(),
-            provider: *who,
-            nonce: sub.nonce.clone(),
-            offer_sha256: row.offer_sha256.clone(),
-            profile: self.cfg.profile,
-            collateral_source: source,
-            result,
-            external_verifier: external,
-            verified,
-            production_evidence,
-            listed,
-            checked_at_ms: now,
-        };
-        let (env, idx) = self
-            .sign_and_log(&row.node_id, "compute_evidence", &event)
+        let request = Signed::<JobRequest>::from_envelope(sub.request.clone());
+        let asked = request.verify().map_err(|e| {
+            ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "bad_signature",
+                format!("attestation request: {e}"),
+            )
+        })?;
+        let spec = &asked.payload.spec;
+        let expected = serde_json::json!({
+            "node_id": row.node_id,
+            "provider": who.to_ss58(),
+            "nonce": sub.nonce,
+            "gpus": offer.gpus,
+            "offer_sha256": row.offer_sha256,
+        });
+        if asked.signer != *who || asked.payload.lane != ATTESTATION_LANE || *spec != expected {
+            return Err(ApiError::unprocessable(
+                "attestation_mismatch",
+                format!(
+                    "the request must be the provider's, for lane {ATTESTATION_LANE}, with spec {expected}"
+                ),
+            ));
+        }
+        let artifact = base64::engine::general_purpose::STANDARD
+            .decode(sub.evidence.as_bytes())
+            .map_err(|e| {
+                ApiError::bad_request("invalid_evidence", format!("evidence is not base64: {e}"))
+            })?;
+        let result = Signed::<JobResult>::from_envelope(sub.result.clone());
+        let job = self
+            .board
+            .submit_handed_in(request, result, artifact)
             .await?;
-        let ttl = i64::try_from(self.cfg.listing_ttl_secs.saturating_mul(1000)).unwrap_or(i64::MAX);
         let applied = self
             .store
-            .set_compute_listing(
-                &row.node_id,
-                &row.offer_sha256,
-                listed,
-                production_evidence,
-                idx,
-                now.saturating_add(ttl),
-                now,
-            )
+            .set_compute_attestation(&row.node_id, &row.offer_sha256, &job.job_id, now)
             .await?;
         if !applied {
             return Err(ApiError::conflict(
                 "offer_changed",
-                "the node's offer changed while its evidence was checked; ask for a new nonce",
+                "the node's offer changed while its evidence was taken; ask for a new nonce",
             ));
         }
-        Ok((listed, env))
+        self.log_events(
+            &row.node_id,
+            &[
+                ("compute_evidence_request", &sub.request),
+                ("compute_evidence_result", &sub.result),
+            ],
+        )
+        .await?;
+        tracing::info!(node = %row.node_id, job = %job.job_id, "evidence handed to the validators");
+        Ok(EvidenceAccepted {
+            node_id: row.node_id,
+            job_id: job.job_id,
+            status: "voting".into(),
+        })
     }
 
-    /// Collateral for a quote sent without it: the FMSPC cache, filled from PCCS.
-    async fn cached_collateral(&self, quote_b64: &str) -> Result<serde_json::Value, String> {
-        let quote = base64::engine::general_purpose::STANDARD
-            .decode(quote_b64)
-            .map_err(|_| "quote is not base64".to_string())?;
-        let platform = platform_of(&quote).map_err(|e| e.to_string())?;
-        let now = hallmark_core::time::now_unix().max(0) as u64;
-        let c = self
-            .cache
-            .lock()
-            .await
-            .get_or_fetch(&platform, now, self.pccs.as_ref())
-            .await
-            .map_err(|e| e.to_string())?;
-        serde_json::to_value(&c).map_err(|e| e.to_string())
+    /// Lists or unlists every provider whose attestation job the validators have settled,
+    /// by that job's certificate, with a signed, logged [`AttestationEvent`].
+    pub async fn settle_attestations(&self) -> Result<(), ApiError> {
+        for (node_id, job_id) in self.store.compute_attestations_voting().await? {
+            let Some(job) = self.store.job(&job_id).await? else {
+                continue;
+            };
+            let status = JobStatus::parse(&job.status);
+            let approved = match status {
+                Some(JobStatus::Approved) => true,
+                Some(JobStatus::Rejected) => false,
+                _ => continue,
+            };
+            let Some(certificate) = job.certificate.clone() else {
+                continue;
+            };
+            let votes = serde_json::from_str::<hallmark_consensus::VoteCertificate>(&certificate)
+                .map_err(|e| ApiError::internal(format!("stored certificate of {job_id}: {e}")))?
+                .votes
+                .len();
+            let row = self.provider(&node_id).await?;
+            let offer = stored_offer(&row)?;
+            let now = now_ms();
+            let event = AttestationEvent {
+                node_id: node_id.clone(),
+                provider: offer.provider,
+                job_id: job_id.clone(),
+                offer_sha256: row.offer_sha256.clone(),
+                outcome: job.status.clone(),
+                valid_stake: job.valid_stake,
+                invalid_stake: job.invalid_stake,
+                total_stake: job.total_stake,
+                certificate_votes: votes,
+                listed: approved,
+                decided_at_ms: now,
+            };
+            let (_, idx) = self
+                .sign_and_log(&node_id, "compute_attestation", &event)
+                .await?;
+            let ttl =
+                i64::try_from(self.cfg.listing_ttl_secs.saturating_mul(1000)).unwrap_or(i64::MAX);
+            self.store
+                .decide_compute_attestation(
+                    &node_id,
+                    &job_id,
+                    approved,
+                    &certificate,
+                    idx,
+                    now.saturating_add(ttl),
+                    now,
+                )
+                .await?;
+            tracing::info!(node = %node_id, job = %job_id, approved, valid = job.valid_stake, total = job.total_stake, "attestation settled by certificate");
+        }
+        Ok(())
     }
 
-    /// Runs the external verifier on one submission, hashing its executable first.
-    async fn run_external(
-        &self,
-        cmd: &[String],
-        who: &PublicKey,
-        sub: &EvidenceSubmission,
-        builtin: &InstanceResult,
-    ) -> ExternalVerifierRun {
-        let mut run = ExternalVerifierRun {
-            command: cmd.to_vec(),
-            sha256: String::new(),
-            allowlisted: false,
-            accepted: false,
-            detail: String::new(),
-        };
-        let exe = &cmd[0];
-        match tokio::fs::read(exe).await {
-            Ok(bytes) => run.sha256 = sha256(&bytes).to_hex(),
-            Err(e) => {
-                run.detail = format!("cannot read {exe}: {e}");
-                return run;
+    /// The background loop: list providers as their attestation jobs settle.
+    pub async fn run_attestations(
+        self: Arc<Self>,
+        poll: Duration,
+        mut shutdown: watch::Receiver<bool>,
+    ) {
+        loop {
+            tokio::select! {
+                _ = shutdown.changed() => return,
+                _ = tokio::time::sleep(poll) => {}
+            }
+            if let Err(e) = self.settle_attestations().await {
+                tracing::warn!(error = %e.error.message, "settling attestations failed");
             }
         }
-        run.allowlisted = self
-            .cfg
-            .verifier_allowlist
-            .iter()
-            .any(|d| d.eq_ignore_ascii_case(&run.sha256));
-        let input = serde_json::json!({
-            "node_id": sub.node_id,
-            "provider": who,
-            "nonce": sub.nonce,
-            "evidence": sub.evidence,
-            "builtin_result": builtin,
-        });
-        let timeout = Duration::from_secs(self.cfg.verifier_timeout_secs);
-        match run_command(cmd, input.to_string().into_bytes(), timeout).await {
-            Ok((status, out)) => {
-                run.accepted = status == Some(0);
-                run.detail = out
-                    .lines()
-                    .rev()
-                    .find(|l| !l.trim().is_empty())
-                    .unwrap_or("")
-                    .chars()
-                    .take(500)
-                    .collect();
-                if !run.accepted {
-                    run.detail = format!("exit {status:?}: {}", run.detail);
-                }
-            }
-            Err(e) => run.detail = e,
-        }
-        run
     }
 
     /// Records a provider's health report.
@@ -733,40 +690,6 @@ impl ComputeIntake {
 }
 
 /// Runs `cmd` with `input` on stdin; returns its exit code and stdout, or why it failed.
-async fn run_command(
-    cmd: &[String],
-    input: Vec<u8>,
-    timeout: Duration,
-) -> Result<(Option<i32>, String), String> {
-    use tokio::io::AsyncWriteExt;
-    let mut child = tokio::process::Command::new(&cmd[0])
-        .args(&cmd[1..])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .map_err(|e| format!("cannot start {}: {e}", cmd[0]))?;
-    let stdin = child.stdin.take();
-    let feed = async move {
-        if let Some(mut stdin) = stdin {
-            // A verifier that exits without reading its input is not an error here.
-            let _ = stdin.write_all(&input).await;
-        }
-    };
-    // Input and output flow together (neither side can fill a pipe and stall the other), and
-    // the deadline covers both; on timeout the child is dropped, which kills it.
-    let run = async { tokio::join!(feed, child.wait_with_output()).1 };
-    match tokio::time::timeout(timeout, run).await {
-        Err(_) => Err(format!("timed out after {} s", timeout.as_secs())),
-        Ok(Err(e)) => Err(format!("waiting for {}: {e}", cmd[0])),
-        Ok(Ok(out)) => Ok((
-            out.status.code(),
-            String::from_utf8_lossy(&out.stdout).into_owned(),
-        )),
-    }
-}
-
 /// The intake's routes (merged into the coordinator's).
 pub fn router(c: Arc<ComputeIntake>) -> Router {
     Router::new()
@@ -818,35 +741,8 @@ async fn post_nonce(
 async fn post_evidence(
     State(c): Intake,
     SignedJson(who, sub): SignedJson<EvidenceSubmission>,
-) -> Result<Json<Envelope>, ApiError> {
-    let (listed, env) = c.evidence(&who, sub).await?;
-    if listed {
-        return Ok(Json(env));
-    }
-    let event = Signed::<EvidenceEvent>::from_envelope(env.clone())
-        .verify()
-        .map_err(ApiError::internal)?
-        .payload;
-    let mut errors = event.result.errors.clone();
-    if let Some(x) = &event.external_verifier {
-        if !x.accepted {
-            errors.push(format!("external_verifier: {}", x.detail));
-        } else if !x.allowlisted {
-            errors.push(format!(
-                "external_verifier: sha256 {} is not on the allowlist, so this is not production evidence",
-                x.sha256
-            ));
-        }
-    }
-    Err(ApiError::unprocessable(
-        "evidence_rejected",
-        format!(
-            "node {} is not listed: {}",
-            event.node_id,
-            errors.join("; ")
-        ),
-    )
-    .with_details(serde_json::json!({ "errors": errors, "event": env })))
+) -> Result<(StatusCode, Json<EvidenceAccepted>), ApiError> {
+    Ok((StatusCode::ACCEPTED, Json(c.evidence(&who, sub).await?)))
 }
 
 async fn list(State(c): Intake) -> Result<Json<Vec<ProviderListing>>, ApiError> {

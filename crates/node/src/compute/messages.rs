@@ -1,12 +1,27 @@
 //! What providers, claimants and the coordinator sign and exchange during secure-compute
 //! intake. Provider statements are signed by the provider's hotkey; every event the
 //! coordinator records is signed by the coordinator and appended to its transparency log.
+//! Evidence is opaque here: validators check it, as an attestation job of the `tee` lane.
 
+use hallmark_consensus::VoteCertificate;
 use hallmark_core::{Envelope, PublicKey, SignedPayload};
-use hallmark_tee::chain::{InstanceEvidence, InstanceResult};
-use hallmark_tee::nvidia::GpuCapacity;
-use hallmark_tee::Profile;
 use serde::{Deserialize, Serialize};
+
+/// The job lane a provider's evidence is voted on in.
+pub const ATTESTATION_LANE: &str = "tee";
+
+/// One GPU model and how many of it a provider offers (the attestation's NVIDIA evidence must
+/// show exactly these).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GpuCount {
+    pub model: String,
+    pub count: u32,
+}
+
+/// How many GPUs an offer adds up to, over every model (saturating).
+pub fn total_gpus(gpus: &[GpuCount]) -> u32 {
+    gpus.iter().fold(0u32, |n, g| n.saturating_add(g.count))
+}
 
 /// A provider's capacity offer, signed by its hotkey: what it would run and at what price.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -18,7 +33,7 @@ pub struct CapacityOffer {
     /// The hotkey offering it (must be the signer).
     pub provider: PublicKey,
     /// GPUs by marketed model (`H100`, `H200`, …); the NVIDIA evidence must match exactly.
-    pub gpus: Vec<GpuCapacity>,
+    pub gpus: Vec<GpuCount>,
     /// Where the machine is, free text (e.g. `eu-west`).
     #[serde(default)]
     pub region: String,
@@ -60,7 +75,8 @@ pub struct OfferSubmission {
 pub struct OfferAccepted {
     pub node_id: String,
     pub offer_sha256: String,
-    /// `awaiting_evidence`: the node is not listed until evidence for a coordinator nonce verifies.
+    /// `awaiting_evidence`: the node is not listed until validators certify evidence for a
+    /// coordinator nonce.
     pub status: String,
 }
 
@@ -89,68 +105,56 @@ pub struct NonceGrant {
     pub expires_at_ms: i64,
 }
 
-/// `POST /v1/compute/evidence`: evidence for a nonce. `evidence.collateral` may be `null`, in
-/// which case the coordinator uses its collateral cache (and PCCS, if configured).
+/// `POST /v1/compute/evidence`: evidence for a nonce, as an attestation job the provider
+/// signs twice: the job request (lane `tee`, spec `{node_id, provider, nonce, gpus,
+/// offer_sha256}`) and the job result naming the evidence's SHA-256. The coordinator checks
+/// that the request is about this node, nonce and offer, and hands it to the validators; it
+/// never judges the evidence itself.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct EvidenceSubmission {
     pub node_id: String,
     pub nonce: String,
-    pub evidence: InstanceEvidence,
+    /// The provider-signed `JobRequest` envelope.
+    pub request: Envelope,
+    /// The provider-signed `JobResult` envelope for that job.
+    pub result: Envelope,
+    /// The evidence document (quote, collateral, NRAS body) as JSON bytes, standard base64:
+    /// exactly the bytes the result's digest names.
+    pub evidence: String,
 }
 
-/// The external verifier command as it ran for one evidence event.
+/// The answer to an evidence submission: the attestation job validators now vote on.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ExternalVerifierRun {
-    /// The command's path and arguments.
-    pub command: Vec<String>,
-    /// SHA-256 (hex) of the executable's bytes, read when it ran.
-    pub sha256: String,
-    /// Whether that digest is on the configured allowlist.
-    pub allowlisted: bool,
-    /// Whether it exited 0.
-    pub accepted: bool,
-    /// Its last output line, or why it could not run.
-    pub detail: String,
+pub struct EvidenceAccepted {
+    pub node_id: String,
+    pub job_id: String,
+    /// `voting`: the node is listed once a certificate of ≥ 2/3 validator stake approves.
+    pub status: String,
 }
 
-/// Where the collateral an evidence check used came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum CollateralSource {
-    /// Sent with the evidence.
-    Evidence,
-    /// The coordinator's FMSPC cache (possibly just filled from PCCS).
-    Cache,
-    /// None could be had; the check failed closed.
-    None,
-}
-
-/// The coordinator's signed record of one evidence check.
+/// The coordinator's signed record of how validators decided a provider's attestation job,
+/// written when the job settles.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct EvidenceEvent {
+pub struct AttestationEvent {
     pub node_id: String,
     pub provider: PublicKey,
-    pub nonce: String,
+    pub job_id: String,
     pub offer_sha256: String,
-    pub profile: Profile,
-    pub collateral_source: CollateralSource,
-    /// The built-in chain check (dcap-qvl + policy, binding, NVIDIA tokens).
-    pub result: InstanceResult,
-    /// The external verifier, when one is configured (its digest is in every event).
-    pub external_verifier: Option<ExternalVerifierRun>,
-    /// Built-in check passed and the external verifier (if any) accepted.
-    pub verified: bool,
-    /// Counts as production evidence: production profile, verified, and the external
-    /// verifier (if any) is allowlisted.
-    pub production_evidence: bool,
+    /// `approved` or `rejected`.
+    pub outcome: String,
+    pub valid_stake: u64,
+    pub invalid_stake: u64,
+    pub total_stake: u64,
+    /// Signed votes in the certificate.
+    pub certificate_votes: usize,
     /// The node is listed because of this event.
     pub listed: bool,
-    pub checked_at_ms: i64,
+    pub decided_at_ms: i64,
 }
 
-impl SignedPayload for EvidenceEvent {
-    const PAYLOAD_TYPE: &'static str = "application/vnd.hallmark.compute-evidence+json";
+impl SignedPayload for AttestationEvent {
+    const PAYLOAD_TYPE: &'static str = "application/vnd.hallmark.compute-attestation+json";
 }
 
 /// `POST /v1/compute/providers/{node_id}/health`, by the provider.
@@ -235,12 +239,17 @@ impl SignedPayload for UsageReceipt {
 pub struct ProviderListing {
     pub node_id: String,
     pub provider: PublicKey,
-    pub gpus: Vec<GpuCapacity>,
+    pub gpus: Vec<GpuCount>,
     pub region: String,
     pub price_per_gpu_hour: u64,
     pub listed: bool,
-    pub production_evidence: bool,
-    /// The coordinator-log leaf of the evidence event that listed it.
+    /// The attestation job its latest evidence opened, and where that job stands
+    /// (`voting`, `approved`, `rejected`).
+    pub attestation_job: Option<String>,
+    pub attestation_state: Option<String>,
+    /// The validators' certificate that decided that job: what a listing stands on.
+    pub certificate: Option<VoteCertificate>,
+    /// The coordinator-log leaf of the attestation event that listed it.
     pub evidence_log_index: Option<u64>,
     pub listed_until_ms: Option<i64>,
     pub claimed: bool,

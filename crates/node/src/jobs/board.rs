@@ -147,6 +147,103 @@ impl JobBoard {
         Ok((self.view(stored).await?, true))
     }
 
+    /// Whether this board runs the job lane `name`.
+    pub fn runs_lane(&self, name: &str) -> bool {
+        self.lanes.job_lane(name).is_some()
+    }
+
+    /// Takes a job that arrives with its artifact, both signed by the same key (an
+    /// attestation: the provider asks validators to check the evidence it hands in). The
+    /// board checks the request like any other, that the result is the requester's for this
+    /// job, and the lane's size cap and digest; the job goes straight to the vote.
+    pub async fn submit_handed_in(
+        &self,
+        request: Signed<JobRequest>,
+        result: Signed<JobResult>,
+        artifact: Vec<u8>,
+    ) -> Result<JobView, ApiError> {
+        let checked = check_request(&self.lanes, &request).map_err(|e| match e {
+            JobRequestError::Signature(_) => {
+                ApiError::new(StatusCode::UNAUTHORIZED, e.code(), e.to_string())
+            }
+            _ => ApiError::unprocessable(e.code(), e.to_string()),
+        })?;
+        let lane = checked.lane.clone();
+        if artifact.len() > lane.max_artifact_bytes() {
+            return Err(ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "oversized",
+                format!(
+                    "the {} artifact is {} bytes; the cap is {}",
+                    checked.request.lane,
+                    artifact.len(),
+                    lane.max_artifact_bytes()
+                ),
+            ));
+        }
+        let verified = result.verify().map_err(|e| {
+            ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "bad_signature",
+                format!("job result: {e}"),
+            )
+        })?;
+        if verified.signer != checked.client || verified.payload.worker != checked.client {
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "provenance_mismatch",
+                "the result must be signed by, and name, the key that signed the request",
+            ));
+        }
+        if verified.payload.job_id != checked.job_id {
+            return Err(ApiError::unprocessable(
+                "wrong_job",
+                format!(
+                    "the result is for {:?}, the request is job {}",
+                    verified.payload.job_id, checked.job_id
+                ),
+            ));
+        }
+        let digest = lane.artifact_digest(&artifact);
+        if verified.payload.result_digest != digest {
+            return Err(ApiError::unprocessable(
+                "digest_mismatch",
+                format!(
+                    "the result names {} but the artifact hashes to {digest}",
+                    verified.payload.result_digest
+                ),
+            ));
+        }
+        let request_text = serde_json::to_string(request.envelope()).map_err(ApiError::internal)?;
+        let result_text = serde_json::to_string(result.envelope()).map_err(ApiError::internal)?;
+        let spec = serde_json::to_string(&checked.spec).map_err(ApiError::internal)?;
+        let client = checked.client.to_ss58();
+        let row = NewJob {
+            job_id: &checked.job_id,
+            lane: &checked.request.lane,
+            client: &client,
+            request: &request_text,
+            spec: &spec,
+            queued_ms: now_ms(),
+        };
+        match self
+            .store
+            .insert_proven_job(&row, &client, &result_text, &artifact, &digest)
+            .await
+        {
+            Ok(()) => {}
+            Err(hallmark_store::StoreError::Conflict(_)) => {
+                return Err(ApiError::conflict(
+                    "job_exists",
+                    format!("{} was handed in already", checked.job_id),
+                ))
+            }
+            Err(e) => return Err(e.into()),
+        }
+        tracing::info!(job = %checked.job_id, lane = %checked.request.lane, spec = %lane.describe(&checked.spec), "job handed in with its artifact");
+        self.view(self.load(&checked.job_id).await?).await
+    }
+
     /// The job lane called `name`, or `422 unknown_lane`.
     fn lane(&self, name: &str) -> Result<&Arc<dyn DynJobLane>, ApiError> {
         self.lanes.job_lane(name).ok_or_else(|| {
@@ -520,6 +617,13 @@ impl JobBoard {
             }
         };
         for row in self.store.jobs_to_settle().await? {
+            if self.lane(&row.lane).is_ok_and(|l| !l.settles_on_ledger()) {
+                // Decided by its certificate alone: nothing to pay or slash on the ledger.
+                self.store
+                    .set_job_settle_tx(&row.job_id, "certificate_only", now_ms())
+                    .await?;
+                continue;
+            }
             self.settle_one(&chain_id, row).await?;
         }
         for e in self.store.job_equivocations_to_slash().await? {

@@ -2,6 +2,7 @@
 //! settlement on the ledger), the worker's [`prover`] and the validator's [`voter`].
 
 pub mod board;
+pub mod external;
 pub mod messages;
 pub mod prover;
 pub mod voter;

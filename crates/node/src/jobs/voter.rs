@@ -5,6 +5,7 @@
 //! validator's store and transparency log before it is sent, so a restarted validator sends
 //! the same vote again instead of signing a different one.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -13,8 +14,10 @@ use hallmark_core::{Envelope, Keypair, Signed};
 use hallmark_store::{Store, TransparencyLog};
 use tokio::sync::watch;
 
+use super::external;
 use super::messages::{check_request, JobView, VoteAck};
 use crate::client::NodeClient;
+use crate::config::ExternalVerifierSection;
 use crate::lanes::LaneRegistry;
 
 /// A validator's job loop.
@@ -24,6 +27,8 @@ pub struct JobVoter {
     key: Keypair,
     coordinator: NodeClient,
     lanes: LaneRegistry,
+    /// Second opinions by lane, run beside the lane's verifier.
+    external: BTreeMap<String, ExternalVerifierSection>,
     /// Devnet fault injection: also sign and send the opposite vote on every job.
     equivocate: bool,
     poll: Duration,
@@ -37,26 +42,38 @@ fn vote_key(job_id: &str) -> String {
 }
 
 impl JobVoter {
-    /// A voter reading jobs from `coordinator`, verifying with the lanes of `lanes` and
-    /// signing with `key`.
+    /// A voter reading jobs from `coordinator`, verifying with the lanes of `lanes` (and the
+    /// `external` second opinions) and signing with `key`.
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         store: Store,
         log: TransparencyLog,
         key: Keypair,
         coordinator: NodeClient,
         lanes: LaneRegistry,
+        external: BTreeMap<String, ExternalVerifierSection>,
         equivocate: bool,
         poll: Duration,
-    ) -> Self {
-        Self {
+    ) -> Result<Self, String> {
+        for (lane, ext) in &external {
+            if lanes.job_lane(lane).is_none() {
+                return Err(format!(
+                    "validator.external_verifiers.{lane}: no such job lane"
+                ));
+            }
+            external::check_config(ext)
+                .map_err(|e| format!("validator.external_verifiers.{lane}: {e}"))?;
+        }
+        Ok(Self {
             store,
             log,
             key,
             coordinator,
             lanes,
+            external,
             equivocate,
             poll,
-        }
+        })
     }
 
     /// Votes on every proven job this validator has not voted on; returns how many votes
@@ -140,9 +157,14 @@ impl JobVoter {
             ));
         }
         let spec = checked.spec;
-        let verdict = tokio::task::spawn_blocking(move || lane.verify(&spec, &package))
+        let (s, p) = (spec.clone(), package.clone());
+        let mut verdict = tokio::task::spawn_blocking(move || lane.verify(&s, &p))
             .await
             .map_err(|e| format!("the verifier task failed: {e}"))?;
+        if let Some(ext) = self.external.get(&job.lane) {
+            let check = external::second_opinion(ext, job, &spec, &package, &verdict).await;
+            external::apply(&mut verdict, check);
+        }
         let valid = verdict.accepted;
         if !valid {
             let reason = verdict
@@ -160,6 +182,17 @@ impl JobVoter {
         };
         let signed = Signed::sign(&vote, &self.key).map_err(|e| e.to_string())?;
         let text = serde_json::to_string(signed.envelope()).map_err(|e| e.to_string())?;
+        // The verdict behind the vote, check by check, goes into the log before the vote.
+        let trace = hallmark_core::canonical::to_canonical_bytes(&serde_json::json!({
+            "job_id": job.job_id,
+            "lane": job.lane,
+            "verdict": verdict,
+        }))
+        .map_err(|e| e.to_string())?;
+        self.log
+            .append("job_verdict", &trace)
+            .await
+            .map_err(|e| e.to_string())?;
         let bytes = signed
             .envelope()
             .canonical_bytes()

@@ -1,9 +1,11 @@
 //! The attestation proxy in front of a simulated upstream, over real HTTP.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::sync::Arc;
 use std::time::Duration;
 
-use hallmark_node::attest::{
+use hallmark_attest::proxy::{
     proxy_router, simulated_upstream_router, ProxyState, SimulatedUpstream,
 };
 use hallmark_tee::nvidia::Jwks;

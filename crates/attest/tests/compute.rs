@@ -1,47 +1,160 @@
-//! Secure-compute intake on a real coordinator over HTTP: simulated providers (devnet test
-//! root) offer, attest and get listed or refused; nonces, offers, claims and health are
-//! exercised with the bad inputs as well as the good ones.
+//! Secure-compute intake on a real network over HTTP: a ledger, a coordinator and three
+//! validators. Simulated providers (devnet test root) offer, hand in their evidence as signed
+//! attestation jobs, and are listed only on the validators' certificate; every validator
+//! checks the evidence itself and logs its verdict. Nonces, offers, claims, health and the
+//! validators' external verifier are exercised with the bad inputs as well as the good ones.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use hallmark_core::{Envelope, Keypair, Signed};
+use hallmark_attest::pccs::PccsFetcher;
+use hallmark_attest::provider::{
+    evidence_submission, fill_collateral, send_offer, Attestation, OfferSpec, ProviderError,
+    SimulatedProvider,
+};
+use hallmark_core::{Envelope, Keypair, Signed, Verdict};
 use hallmark_node::compute::messages::*;
-use hallmark_node::compute::pccs::PccsFetcher;
-use hallmark_node::compute::provider::{send_offer, OfferSpec, ProviderError, SimulatedProvider};
-use hallmark_node::config::{ComputeSection, NodeConfig, RoleName};
-use hallmark_node::run::{run_node, RunningNode};
+use hallmark_node::config::{
+    ComputeSection, ExternalVerifierSection, GenesisBalance, NodeConfig, RoleName, ValidatorSection,
+};
+use hallmark_node::run::{run_node, write_secret, RunningNode};
 use hallmark_node::{ClientError, NodeClient};
-use hallmark_tee::collateral::{platform_of, CollateralFetcher, QuoteCollateralV3};
-use hallmark_tee::nvidia::GpuCapacity;
+use hallmark_tee::collateral::{
+    platform_of, CollateralCache, CollateralFetcher, QuoteCollateralV3,
+};
 use hallmark_tee::simulate::{Misbehaviour, DEFECTS};
 use hallmark_tee::testroot::{TdQuoteSpec, TestRootOfTrust};
-use hallmark_tee::Profile;
+
+/// How long a provider waits for the validators' certificate in these tests.
+const WAIT: Duration = Duration::from_secs(60);
 
 struct Coord {
     _dir: tempfile::TempDir,
     node: RunningNode,
     client: NodeClient,
+    validators: Vec<RunningNode>,
+    _ledger: RunningNode,
 }
 
-async fn coordinator(tweak: impl FnOnce(&mut ComputeSection, &Path)) -> Coord {
-    let dir = tempfile::tempdir().unwrap();
+/// What a test may change before the network starts.
+#[derive(Default)]
+struct Setup {
+    compute: ComputeSection,
+    /// Applied to every validator.
+    validator: ValidatorSection,
+    /// The validators' trust profile for the tee lane (`devnet` unless a test says otherwise).
+    tee_profile: Option<&'static str>,
+}
+
+fn cfg(dir: &Path, name: &str, tee_profile: &str) -> NodeConfig {
     let mut c = NodeConfig {
-        name: "coordinator".into(),
-        data_dir: dir.path().join("coordinator"),
+        name: name.into(),
+        data_dir: dir.join(name),
         ..NodeConfig::default()
     };
-    c.coordinator.compute.profile = Profile::Devnet;
-    tweak(&mut c.coordinator.compute, dir.path());
+    let mut tee = toml::map::Map::new();
+    tee.insert("profile".into(), toml::Value::String(tee_profile.into()));
+    c.lanes.insert("tee".into(), toml::Value::Table(tee));
+    c
+}
+
+/// A ledger, a coordinator and three equal-stake validators.
+async fn coordinator(tweak: impl FnOnce(&mut Setup, &Path)) -> Coord {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let mut setup = Setup::default();
+    tweak(&mut setup, d);
+    let profile = setup.tee_profile.unwrap_or("devnet");
+    let coldkey = Keypair::generate();
+    let coldkey_file = d.join("coldkey");
+    write_secret(&coldkey_file, &coldkey.seed_hex()).unwrap();
+    let mut c = cfg(d, "ledger", profile);
+    c.ledger.genesis = vec![GenesisBalance {
+        account: coldkey.public(),
+        balance: 1_000_000,
+    }];
+    let ledger = run_node(RoleName::Ledger, &c).await.unwrap();
+    let mut c = cfg(d, "coordinator", profile);
+    c.network.ledger_url = ledger.url();
+    c.coordinator.jobs.settle_poll_ms = 100;
+    c.coordinator.compute = setup.compute.clone();
     let node = run_node(RoleName::Coordinator, &c).await.unwrap();
+    let mut validators = Vec::new();
+    for i in 0..3 {
+        let mut c = cfg(d, &format!("validator-{i}"), profile);
+        c.network.ledger_url = ledger.url();
+        c.network.coordinator_url = node.url();
+        c.network.coordinator_hotkey = Some(node.hotkey);
+        c.network.coldkey_file = Some(coldkey_file.clone());
+        c.network.stake = 5_000;
+        c.validator = ValidatorSection {
+            poll_ms: 50,
+            ..setup.validator.clone()
+        };
+        validators.push(run_node(RoleName::Validator, &c).await.unwrap());
+    }
     let client = NodeClient::new(&node.url());
     Coord {
         _dir: dir,
         node,
         client,
+        validators,
+        _ledger: ledger,
     }
+}
+
+/// Every verdict a validator logged for `job_id` (its `job_verdict` leaves), waiting until it
+/// has voted (a validator outside the certificate may vote a moment after it settled).
+async fn verdicts(validator: &RunningNode, job_id: &str) -> Vec<Verdict> {
+    let start = std::time::Instant::now();
+    loop {
+        let found = logged_verdicts(validator, job_id).await;
+        if !found.is_empty() || start.elapsed() > Duration::from_secs(20) {
+            return found;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn logged_verdicts(validator: &RunningNode, job_id: &str) -> Vec<Verdict> {
+    let c = NodeClient::new(&validator.url());
+    let note = String::from_utf8(c.get_bytes("/v1/log/checkpoint").await.unwrap()).unwrap();
+    let size: u64 = note.lines().nth(1).unwrap().parse().unwrap();
+    let mut out = Vec::new();
+    for i in 0..size {
+        let leaf: serde_json::Value = c.get(&format!("/v1/log/entries/{i}")).await.unwrap();
+        if leaf["kind"] != "job_verdict" {
+            continue;
+        }
+        let trace: serde_json::Value =
+            serde_json::from_str(leaf["data"].as_str().unwrap()).unwrap();
+        if trace["job_id"] == job_id {
+            out.push(serde_json::from_value(trace["verdict"].clone()).unwrap());
+        }
+    }
+    out
+}
+
+/// Whether every validator rejected the job's evidence with `check` failing.
+async fn every_validator_failed(co: &Coord, a: &Attestation, check: &str) -> bool {
+    for v in &co.validators {
+        let vs = verdicts(v, &a.job.job_id).await;
+        let failed = vs.iter().any(|v| {
+            !v.accepted
+                && v.checks
+                    .iter()
+                    .any(|c| c.name == check && c.outcome == hallmark_core::CheckOutcome::Fail)
+        });
+        if !failed {
+            eprintln!("{vs:#?}");
+            return false;
+        }
+    }
+    true
 }
 
 fn api_error(e: ProviderError) -> (u16, String, serde_json::Value) {
@@ -64,24 +177,48 @@ async fn listed(c: &NodeClient) -> Vec<ProviderListing> {
     c.get("/v1/compute/providers").await.unwrap()
 }
 
-#[tokio::test]
-async fn honest_provider_is_listed_by_a_signed_logged_event() {
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn honest_provider_is_listed_on_the_validators_certificate() {
     let co = coordinator(|_, _| {}).await;
     let p = SimulatedProvider::new(Keypair::generate(), "gpu-box-1", 2);
-    let env = p.register(&co.client).await.unwrap();
-    let ev = Signed::<EvidenceEvent>::from_envelope(env.clone())
-        .verify()
-        .unwrap();
-    assert_eq!(ev.signer, co.node.hotkey, "signed by the coordinator");
-    let e = ev.payload;
-    assert!(e.verified && e.listed, "{:?}", e.result.errors);
-    assert!(
-        !e.production_evidence,
-        "devnet evidence is never production evidence"
+    let a = p.register(&co.client, WAIT).await.unwrap();
+    assert_eq!(a.job.lane, ATTESTATION_LANE);
+    assert_eq!(a.job.status.as_str(), "approved", "{:?}", a.job);
+    assert!(a.listing.listed);
+    // The listing carries the certificate: every validator's signed vote, 2/3 of stake.
+    let cert = a
+        .listing
+        .certificate
+        .clone()
+        .expect("a listing stands on a certificate");
+    assert!(cert.votes.len() >= 2, "2 of 3 equal stakes reach 2/3");
+    assert!(3 * a.job.votes_valid_stake >= 2 * a.job.total_stake);
+    assert_eq!(
+        a.listing.attestation_job.as_deref(),
+        Some(a.job.job_id.as_str())
     );
-    assert_eq!(e.collateral_source, CollateralSource::Evidence);
-    assert!(e.result.binding_verified && e.result.gpu_verified);
-    assert_eq!(e.result.tdx_status, "UpToDate");
+    // Decided by the certificate alone: the provider is not a staked worker.
+    let start = std::time::Instant::now();
+    loop {
+        let job: hallmark_node::jobs::JobView = co
+            .client
+            .get(&format!("/v1/jobs/{}", a.job.job_id))
+            .await
+            .unwrap();
+        if job.settle_tx.is_some() && job.votes.len() == 3 {
+            assert_eq!(job.settle_tx.as_deref(), Some("certificate_only"));
+            break;
+        }
+        assert!(start.elapsed() < WAIT);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // Each validator checked the evidence itself: every check of the lane passed.
+    for v in &co.validators {
+        let vs = verdicts(v, &a.job.job_id).await;
+        assert_eq!(vs.len(), 1);
+        assert!(vs[0].accepted, "{:#?}", vs[0]);
+        assert!(vs[0].checks.iter().any(|c| c.name == "report_data_binding"));
+    }
 
     let list = listed(&co.client).await;
     assert_eq!(list.len(), 1);
@@ -89,13 +226,14 @@ async fn honest_provider_is_listed_by_a_signed_logged_event() {
     assert_eq!(list[0].provider, p.key.public());
     assert_eq!(
         list[0].gpus,
-        vec![GpuCapacity {
+        vec![GpuCount {
             model: "H100".into(),
             count: 2
         }]
     );
 
-    // Offer, consent and evidence are each a leaf of the coordinator's log, byte for byte.
+    // Offer, consent, the provider-signed attestation request and result, and the
+    // coordinator's signed outcome are each a leaf of the coordinator's log, byte for byte.
     let events: Vec<ComputeEventView> = co
         .client
         .get("/v1/compute/providers/gpu-box-1/events")
@@ -104,7 +242,13 @@ async fn honest_provider_is_listed_by_a_signed_logged_event() {
     let kinds: Vec<&str> = events.iter().map(|e| e.kind.as_str()).collect();
     assert_eq!(
         kinds,
-        ["compute_offer", "compute_consent", "compute_evidence"]
+        [
+            "compute_offer",
+            "compute_consent",
+            "compute_evidence_request",
+            "compute_evidence_result",
+            "compute_attestation"
+        ]
     );
     for e in &events {
         let leaf: serde_json::Value = co
@@ -118,56 +262,67 @@ async fn honest_provider_is_listed_by_a_signed_logged_event() {
             e.envelope.canonical_bytes().unwrap()
         );
     }
-    assert_eq!(events[2].envelope, env);
+    let ev = Signed::<AttestationEvent>::from_envelope(events[4].envelope.clone())
+        .verify()
+        .unwrap();
+    assert_eq!(ev.signer, co.node.hotkey, "signed by the coordinator");
+    assert!(ev.payload.listed);
+    assert_eq!(ev.payload.certificate_votes, cert.votes.len());
+    assert_eq!(list[0].evidence_log_index, Some(events[4].log_index));
     let note = co.client.get_bytes("/v1/log/checkpoint").await.unwrap();
     assert!(
-        String::from_utf8(note).unwrap().contains("\n3\n"),
-        "three leaves"
+        String::from_utf8(note).unwrap().contains("\n5\n"),
+        "five leaves"
     );
 }
 
-#[tokio::test]
-async fn each_defect_in_the_evidence_is_refused_with_its_check_named() {
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn each_defect_in_the_evidence_is_refused_by_every_validator_with_its_check_named() {
     let co = coordinator(|_, _| {}).await;
     for (i, (name, check)) in DEFECTS.into_iter().enumerate() {
         let mut p = SimulatedProvider::new(Keypair::generate(), &format!("bad-{i}"), 2);
         p.misbehaviour = Misbehaviour::only(name).unwrap();
-        let (status, code, details) = api_error(p.register(&co.client).await.unwrap_err());
-        assert_eq!(
-            (status, code.as_str()),
-            (422, "evidence_rejected"),
-            "{check}"
+        let a = p.register(&co.client, WAIT).await.unwrap();
+        assert_eq!(a.job.status.as_str(), "rejected", "{name}");
+        assert!(!a.listing.listed);
+        assert_eq!(a.listing.attestation_state.as_deref(), Some("rejected"));
+        assert!(
+            every_validator_failed(&co, &a, check).await,
+            "{name}: {check}"
         );
-        let errors = details["errors"].to_string();
-        assert!(errors.contains(check), "{check} not named in {errors}");
         // The refusal itself is a signed, logged event.
-        let env: Envelope = serde_json::from_value(details["event"].clone()).unwrap();
-        let ev = Signed::<EvidenceEvent>::from_envelope(env)
+        let events: Vec<ComputeEventView> = co
+            .client
+            .get(&format!("/v1/compute/providers/bad-{i}/events"))
+            .await
+            .unwrap();
+        let last = events.last().unwrap();
+        assert_eq!(last.kind, "compute_attestation");
+        let ev = Signed::<AttestationEvent>::from_envelope(last.envelope.clone())
             .verify()
             .unwrap();
         assert_eq!(ev.signer, co.node.hotkey);
         assert!(!ev.payload.listed);
+        assert_eq!(ev.payload.outcome, "rejected");
     }
     assert!(listed(&co.client).await.is_empty());
 }
 
-#[tokio::test]
-async fn the_production_profile_never_lists_test_root_evidence() {
-    let co = coordinator(|c, _| c.profile = Profile::Production).await;
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn validators_in_the_production_profile_never_list_test_root_evidence() {
+    let co = coordinator(|s, _| s.tee_profile = Some("production")).await;
     let p = SimulatedProvider::new(Keypair::generate(), "sim", 1);
-    let (status, code, details) = api_error(p.register(&co.client).await.unwrap_err());
-    assert_eq!((status, code.as_str()), (422, "evidence_rejected"));
-    assert!(details["errors"]
-        .to_string()
-        .contains("quote_signature_chain"));
+    let a = p.register(&co.client, WAIT).await.unwrap();
+    assert!(!a.listing.listed);
+    assert!(every_validator_failed(&co, &a, "quote_signature_chain").await);
     assert!(listed(&co.client).await.is_empty());
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn nonces_are_bound_to_the_authenticated_hotkey_and_used_once() {
     let co = coordinator(|_, _| {}).await;
     let alice = SimulatedProvider::new(Keypair::generate(), "alice-node", 1);
-    send_offer(&co.client, &alice.key, &alice.spec)
+    let offer = send_offer(&co.client, &alice.key, &alice.spec)
         .await
         .unwrap();
     let path = "/v1/compute/nonces";
@@ -209,31 +364,88 @@ async fn nonces_are_bound_to_the_authenticated_hotkey_and_used_once() {
     let grant: NonceGrant = as_alice.post(path, &req).await.unwrap();
     assert_eq!(grant.nonce.len(), 64);
     assert_eq!(grant.hotkey, alice.key.public());
-    let sub = |nonce: &str, node: &str| EvidenceSubmission {
-        node_id: node.into(),
-        nonce: nonce.into(),
-        evidence: alice.evidence(nonce).unwrap(),
+    let sub = |nonce: &str, node: &str| {
+        let mut spec = alice.spec.clone();
+        spec.node_id = node.into();
+        evidence_submission(
+            &alice.key,
+            &spec,
+            &offer.offer_sha256,
+            nonce,
+            &alice.evidence(nonce).unwrap(),
+        )
+        .unwrap()
     };
     // Another hotkey cannot use (or burn) it.
     let e = as_mallory
-        .post::<_, Envelope>("/v1/compute/evidence", &sub(&grant.nonce, "alice-node"))
+        .post::<_, EvidenceAccepted>("/v1/compute/evidence", &sub(&grant.nonce, "alice-node"))
         .await
         .unwrap_err();
     assert_eq!(client_error(e), (403, "nonce_not_yours".into()));
     let e = as_alice
-        .post::<_, Envelope>("/v1/compute/evidence", &sub(&"ab".repeat(32), "alice-node"))
+        .post::<_, EvidenceAccepted>("/v1/compute/evidence", &sub(&"ab".repeat(32), "alice-node"))
         .await
         .unwrap_err();
     assert_eq!(client_error(e), (422, "unknown_nonce".into()));
     as_alice
-        .post::<_, Envelope>("/v1/compute/evidence", &sub(&grant.nonce, "alice-node"))
+        .post::<_, EvidenceAccepted>("/v1/compute/evidence", &sub(&grant.nonce, "alice-node"))
         .await
         .unwrap();
     let e = as_alice
-        .post::<_, Envelope>("/v1/compute/evidence", &sub(&grant.nonce, "alice-node"))
+        .post::<_, EvidenceAccepted>("/v1/compute/evidence", &sub(&grant.nonce, "alice-node"))
         .await
         .unwrap_err();
     assert_eq!(client_error(e), (409, "nonce_used".into()));
+
+    // The attestation request must be this provider's, for this node, nonce and offer; the
+    // result the requester's own, for that job, naming the evidence's digest.
+    let fresh = |who: &NodeClient| {
+        let who = who.clone();
+        let req = req.clone();
+        async move {
+            who.post::<_, NonceGrant>("/v1/compute/nonces", &req)
+                .await
+                .unwrap()
+                .nonce
+        }
+    };
+    let nonce = fresh(&as_alice).await;
+    let mut s = sub(&nonce, "alice-node");
+    s.request = sub(&"cd".repeat(32), "alice-node").request;
+    let e = as_alice
+        .post::<_, EvidenceAccepted>("/v1/compute/evidence", &s)
+        .await
+        .unwrap_err();
+    assert_eq!(client_error(e), (422, "attestation_mismatch".into()));
+    let nonce = fresh(&as_alice).await;
+    let mut s = sub(&nonce, "alice-node");
+    let other = sub(&nonce, "alice-node");
+    s.result = other.result;
+    let e = as_alice
+        .post::<_, EvidenceAccepted>("/v1/compute/evidence", &s)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        client_error(e),
+        (422, "wrong_job".into()),
+        "a result for another job"
+    );
+    let nonce = fresh(&as_alice).await;
+    let mut s = sub(&nonce, "alice-node");
+    s.evidence = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, b"{}");
+    let e = as_alice
+        .post::<_, EvidenceAccepted>("/v1/compute/evidence", &s)
+        .await
+        .unwrap_err();
+    assert_eq!(client_error(e), (422, "digest_mismatch".into()));
+    let nonce = fresh(&as_alice).await;
+    let mut s = sub(&nonce, "alice-node");
+    s.evidence = "not base64!".into();
+    let e = as_alice
+        .post::<_, EvidenceAccepted>("/v1/compute/evidence", &s)
+        .await
+        .unwrap_err();
+    assert_eq!(client_error(e), (400, "invalid_evidence".into()));
 
     // A nonce for one node does not answer for another.
     let mut second = SimulatedProvider::new(alice.key.clone(), "alice-node-2", 1);
@@ -243,7 +455,7 @@ async fn nonces_are_bound_to_the_authenticated_hotkey_and_used_once() {
         .unwrap();
     let grant: NonceGrant = as_alice.post(path, &req).await.unwrap();
     let e = as_alice
-        .post::<_, Envelope>("/v1/compute/evidence", &sub(&grant.nonce, "alice-node-2"))
+        .post::<_, EvidenceAccepted>("/v1/compute/evidence", &sub(&grant.nonce, "alice-node-2"))
         .await
         .unwrap_err();
     assert_eq!(client_error(e), (422, "nonce_node_mismatch".into()));
@@ -255,13 +467,13 @@ async fn nonces_are_bound_to_the_authenticated_hotkey_and_used_once() {
     assert_eq!(client_error(e), (400, "invalid_json".into()));
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn offers_need_matching_signatures_consent_and_terms() {
     let co = coordinator(|_, _| {}).await;
     let key = Keypair::generate();
     let spec = OfferSpec {
         node_id: "n1".into(),
-        gpus: vec![GpuCapacity {
+        gpus: vec![GpuCount {
             model: "H100".into(),
             count: 8,
         }],
@@ -328,7 +540,7 @@ async fn offers_need_matching_signatures_consent_and_terms() {
     // Bad shapes.
     for (gpus, node_id) in [
         (
-            vec![GpuCapacity {
+            vec![GpuCount {
                 model: "H100".into(),
                 count: 0,
             }],
@@ -336,11 +548,11 @@ async fn offers_need_matching_signatures_consent_and_terms() {
         ),
         (
             vec![
-                GpuCapacity {
+                GpuCount {
                     model: "H100".into(),
                     count: 1,
                 },
-                GpuCapacity {
+                GpuCount {
                     model: "h100".into(),
                     count: 1,
                 },
@@ -385,11 +597,11 @@ async fn offers_need_matching_signatures_consent_and_terms() {
     assert_eq!(client_error(e), (400, "invalid_json".into()));
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn claims_are_atomic_and_stale_ones_reclaimable_after_timeout_plus_margin() {
-    let co = coordinator(|c, _| c.claim_margin_secs = 1).await;
+    let co = coordinator(|s, _| s.compute.claim_margin_secs = 1).await;
     let p = SimulatedProvider::new(Keypair::generate(), "rent-me", 2);
-    p.register(&co.client).await.unwrap();
+    p.register(&co.client, WAIT).await.unwrap();
     let path = "/v1/compute/providers/rent-me/claim";
     let bob = co.client.clone().signed_by(Keypair::generate());
     let carol = co.client.clone().signed_by(Keypair::generate());
@@ -435,7 +647,7 @@ async fn claims_are_atomic_and_stale_ones_reclaimable_after_timeout_plus_margin(
     let owner = co.client.clone().signed_by(Keypair::generate());
     let mut p2 = SimulatedProvider::new(Keypair::generate(), "short-lease", 1);
     p2.spec.price_per_gpu_hour = 3600;
-    p2.register(&co.client).await.unwrap();
+    p2.register(&co.client, WAIT).await.unwrap();
     let short = "/v1/compute/providers/short-lease/claim";
     let g: Envelope = owner
         .post(short, &ClaimRequest { lease_secs: 1 })
@@ -548,11 +760,11 @@ async fn claims_are_atomic_and_stale_ones_reclaimable_after_timeout_plus_margin(
     assert_eq!(kinds.last().map(String::as_str), Some("compute_usage"));
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn health_reports_are_receipted_and_an_unhealthy_node_is_unlisted() {
     let co = coordinator(|_, _| {}).await;
     let p = SimulatedProvider::new(Keypair::generate(), "h1", 2);
-    p.register(&co.client).await.unwrap();
+    p.register(&co.client, WAIT).await.unwrap();
     let env = p.report_health(&co.client, true).await.unwrap();
     let r = Signed::<HealthReceipt>::from_envelope(env)
         .verify()
@@ -598,12 +810,12 @@ async fn health_reports_are_receipted_and_an_unhealthy_node_is_unlisted() {
     );
     assert!(listed(&co.client).await.is_empty());
     // New evidence lists it again.
-    p.register(&co.client).await.unwrap();
+    p.register(&co.client, WAIT).await.unwrap();
     assert_eq!(listed(&co.client).await.len(), 1);
 }
 
-#[tokio::test]
-async fn the_external_verifier_digest_is_recorded_and_gates_listing() {
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_validators_external_verifier_digest_is_recorded_and_gates_their_votes() {
     use std::os::unix::fs::PermissionsExt;
     let write = |dir: &Path, name: &str, exit: i32| {
         let path = dir.join(name);
@@ -613,65 +825,93 @@ async fn the_external_verifier_digest_is_recorded_and_gates_listing() {
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
         (path, hallmark_core::sha256(text.as_bytes()).to_hex())
     };
+    let external = |command: &Path, allowlist: Vec<String>, timeout_secs: u64| {
+        let mut m = std::collections::BTreeMap::new();
+        m.insert(
+            "tee".to_string(),
+            ExternalVerifierSection {
+                command: vec![command.display().to_string()],
+                allowlist,
+                timeout_secs,
+            },
+        );
+        m
+    };
     let digest = std::sync::Mutex::new(String::new());
-    let co = coordinator(|c, dir| {
+    let co = coordinator(|s, dir| {
         let (path, d) = write(dir, "accept.sh", 0);
-        c.external_verifier = Some(vec![path.display().to_string()]);
-        c.verifier_allowlist = vec![d.clone()];
+        s.validator.external_verifiers = external(&path, vec![d.clone()], 30);
         *digest.lock().unwrap() = d;
     })
     .await;
     let p = SimulatedProvider::new(Keypair::generate(), "x1", 1);
-    let env = p.register(&co.client).await.unwrap();
-    let e = Signed::<EvidenceEvent>::from_envelope(env)
-        .verify()
-        .unwrap()
-        .payload;
-    let x = e.external_verifier.unwrap();
-    assert_eq!(x.sha256, *digest.lock().unwrap());
-    assert!(x.allowlisted && x.accepted && e.listed);
-    assert_eq!(x.detail, "verifier says 0");
+    let a = p.register(&co.client, WAIT).await.unwrap();
+    assert!(a.listing.listed);
+    let d = digest.lock().unwrap().clone();
+    for v in &co.validators {
+        let vs = verdicts(v, &a.job.job_id).await;
+        let x = vs[0]
+            .checks
+            .iter()
+            .find(|c| c.name == "external_verifier")
+            .expect("the second opinion is in the verdict");
+        assert_eq!(x.outcome, hallmark_core::CheckOutcome::Pass);
+        assert!(
+            x.detail.contains(&d) && x.detail.contains("verifier says 0"),
+            "{}",
+            x.detail
+        );
+    }
 
-    let co = coordinator(|c, dir| {
+    // A verifier that refuses, or one off the allowlist: every validator votes invalid.
+    let co = coordinator(|s, dir| {
         let (path, _) = write(dir, "reject.sh", 3);
-        c.external_verifier = Some(vec![path.display().to_string()]);
+        s.validator.external_verifiers = external(&path, Vec::new(), 30);
     })
     .await;
     let p = SimulatedProvider::new(Keypair::generate(), "x2", 1);
-    let (status, code, details) = api_error(p.register(&co.client).await.unwrap_err());
-    assert_eq!((status, code.as_str()), (422, "evidence_rejected"));
-    let env: Envelope = serde_json::from_value(details["event"].clone()).unwrap();
-    let e = Signed::<EvidenceEvent>::from_envelope(env)
-        .verify()
-        .unwrap()
-        .payload;
-    let x = e.external_verifier.unwrap();
-    assert_eq!(x.sha256.len(), 64);
-    assert!(!x.allowlisted && !x.accepted);
+    let a = p.register(&co.client, WAIT).await.unwrap();
+    assert!(!a.listing.listed);
+    assert!(every_validator_failed(&co, &a, "external_verifier").await);
+    let vs = verdicts(&co.validators[0], &a.job.job_id).await;
+    assert_eq!(vs[0].rejection.as_deref(), Some("external_verifier"));
     assert!(
-        e.result.verified(),
-        "the built-in check passed; the external one refused"
+        vs[0]
+            .checks
+            .iter()
+            .any(|c| c.name == "quote_signature_chain"
+                && c.outcome == hallmark_core::CheckOutcome::Pass),
+        "the lane's own checks passed; the second opinion refused"
     );
-
-    // A verifier that neither reads its input nor exits is cut off at the deadline and
-    // counts as a refusal.
-    let co = coordinator(|c, dir| {
-        let path = dir.join("hang.sh");
-        std::fs::write(&path, "#!/bin/sh\nexec sleep 30\n").unwrap();
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
-        c.external_verifier = Some(vec![path.display().to_string()]);
-        c.verifier_timeout_secs = 1;
+    let co = coordinator(|s, dir| {
+        let (path, _) = write(dir, "unlisted.sh", 0);
+        s.validator.external_verifiers = external(&path, vec!["00".repeat(32)], 30);
     })
     .await;
     let p = SimulatedProvider::new(Keypair::generate(), "x3", 1);
-    let (status, code, details) = api_error(p.register(&co.client).await.unwrap_err());
-    assert_eq!((status, code.as_str()), (422, "evidence_rejected"));
-    assert!(
-        details["errors"]
-            .to_string()
-            .contains("timed out after 1 s"),
-        "{details}"
-    );
+    let a = p.register(&co.client, WAIT).await.unwrap();
+    assert!(!a.listing.listed);
+    assert!(every_validator_failed(&co, &a, "external_verifier").await);
+
+    // A verifier that neither reads its input nor exits is cut off at the deadline and
+    // counts as a refusal.
+    let co = coordinator(|s, dir| {
+        let path = dir.join("hang.sh");
+        std::fs::write(&path, "#!/bin/sh\nexec sleep 30\n").unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+        s.validator.external_verifiers = external(&path, Vec::new(), 1);
+    })
+    .await;
+    let p = SimulatedProvider::new(Keypair::generate(), "x4", 1);
+    let a = p.register(&co.client, WAIT).await.unwrap();
+    assert!(!a.listing.listed);
+    let vs = verdicts(&co.validators[0], &a.job.job_id).await;
+    let x = vs[0]
+        .checks
+        .iter()
+        .find(|c| c.name == "external_verifier")
+        .unwrap();
+    assert!(x.detail.contains("timed out after 1 s"), "{}", x.detail);
 }
 
 /// A PCCS double: the test root's collateral in the PCS v4 wire format, counting requests.
@@ -778,22 +1018,40 @@ async fn the_pccs_fetcher_reads_the_pcs_wire_format() {
     assert!(bad.fetch(&platform).await.is_err());
 }
 
-#[tokio::test]
-async fn evidence_without_collateral_uses_the_fmspc_cache_filled_from_pccs() {
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn evidence_without_collateral_is_filled_from_pccs_or_refused() {
     let root = Arc::new(TestRootOfTrust::devnet().unwrap());
     let hits = Arc::new(AtomicUsize::new(0));
     let url = pccs(root, hits.clone()).await;
-    let co = coordinator(|c, _| c.pccs_url = Some(url)).await;
+    let fetcher = PccsFetcher::new(&url, Duration::from_secs(5)).unwrap();
+    let mut cache = CollateralCache::new(24 * 3600);
+    let co = coordinator(|_, _| {}).await;
     for i in 0..2 {
         let mut p = SimulatedProvider::new(Keypair::generate(), &format!("nocoll-{i}"), 1);
         p.omit_collateral = true;
-        let env = p.register(&co.client).await.unwrap();
-        let e = Signed::<EvidenceEvent>::from_envelope(env)
-            .verify()
-            .unwrap()
-            .payload;
-        assert!(e.listed, "{:?}", e.result.errors);
-        assert_eq!(e.collateral_source, CollateralSource::Cache);
+        let offer = send_offer(&co.client, &p.key, &p.spec).await.unwrap();
+        let who = co.client.clone().signed_by(p.key.clone());
+        let grant: NonceGrant = who
+            .post(
+                "/v1/compute/nonces",
+                &NonceRequest {
+                    node_id: p.spec.node_id.clone(),
+                },
+            )
+            .await
+            .unwrap();
+        let mut ev = p.evidence(&grant.nonce).unwrap();
+        assert!(ev.collateral.is_null());
+        fill_collateral(&mut ev, &fetcher, &mut cache)
+            .await
+            .unwrap();
+        let sub =
+            evidence_submission(&p.key, &p.spec, &offer.offer_sha256, &grant.nonce, &ev).unwrap();
+        let accepted: EvidenceAccepted = who.post("/v1/compute/evidence", &sub).await.unwrap();
+        let a = hallmark_attest::provider::wait_attested(&co.client, accepted, WAIT)
+            .await
+            .unwrap();
+        assert!(a.listing.listed, "{:?}", a.job);
     }
     assert_eq!(
         hits.load(Ordering::SeqCst),
@@ -801,47 +1059,76 @@ async fn evidence_without_collateral_uses_the_fmspc_cache_filled_from_pccs() {
         "one PCCS round (4 requests) for both: cached by FMSPC"
     );
 
-    // Without a PCCS and without collateral, the check fails closed and says why.
-    let co = coordinator(|_, _| {}).await;
+    // Without collateral and without a PCCS to fill it, every validator fails closed and
+    // says why.
     let mut p = SimulatedProvider::new(Keypair::generate(), "nocoll", 1);
     p.omit_collateral = true;
-    let (status, code, details) = api_error(p.register(&co.client).await.unwrap_err());
-    assert_eq!((status, code.as_str()), (422, "evidence_rejected"));
-    assert!(
-        details["errors"].to_string().contains("collateral"),
-        "{details}"
-    );
+    let a = p.register(&co.client, WAIT).await.unwrap();
+    assert!(!a.listing.listed);
+    assert!(every_validator_failed(&co, &a, "collateral_format").await);
 }
 
 #[tokio::test]
-async fn a_coordinator_with_a_bad_compute_config_refuses_to_start() {
+async fn a_node_with_a_bad_tee_or_verifier_config_refuses_to_start() {
     let dir = tempfile::tempdir().unwrap();
-    type Tweak = fn(&mut ComputeSection);
-    let cases: [(&str, Tweak); 3] = [
-        ("not a SHA-256", |c| {
-            c.verifier_allowlist = vec!["abc".into()]
-        }),
-        ("external_verifier is empty", |c| {
-            c.external_verifier = Some(Vec::new())
-        }),
-        ("reading", |c| {
-            c.nvidia_jwks_file = Some("/nonexistent/jwks.json".into())
-        }),
-    ];
-    for (i, (want, tweak)) in cases.into_iter().enumerate() {
-        let mut c = NodeConfig {
-            name: "coordinator".into(),
-            data_dir: dir.path().join(format!("c{i}")),
-            ..NodeConfig::default()
-        };
-        tweak(&mut c.coordinator.compute);
-        let err = match run_node(RoleName::Coordinator, &c).await {
+    let verifier = |command: Vec<String>, allowlist: Vec<String>| {
+        let mut m = std::collections::BTreeMap::new();
+        m.insert(
+            "tee".to_string(),
+            ExternalVerifierSection {
+                command,
+                allowlist,
+                timeout_secs: 5,
+            },
+        );
+        m
+    };
+    // The validator checks its verifiers before it registers anywhere.
+    for (i, (want, ext)) in [
+        (
+            "not a SHA-256",
+            verifier(vec!["/bin/true".into()], vec!["abc".into()]),
+        ),
+        ("command is empty", verifier(Vec::new(), Vec::new())),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let mut c = cfg(dir.path(), &format!("v{i}"), "devnet");
+        c.validator.external_verifiers = ext;
+        let err = match run_node(RoleName::Validator, &c).await {
             Ok(_) => panic!("started with a bad config ({want})"),
             Err(e) => e.to_string(),
         };
         assert!(
-            err.contains("coordinator.compute") && err.contains(want),
+            err.contains("validator.external_verifiers.tee") && err.contains(want),
             "{err}"
         );
     }
+    // Every role reads the lanes' sections.
+    let mut c = cfg(dir.path(), "c", "devnet");
+    let mut tee = toml::map::Map::new();
+    tee.insert(
+        "nvidia_jwks_file".into(),
+        toml::Value::String("/nonexistent/jwks.json".into()),
+    );
+    c.lanes.insert("tee".into(), toml::Value::Table(tee));
+    let err = run_node(RoleName::Coordinator, &c)
+        .await
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        err.contains("[lanes.tee]") && err.contains("/nonexistent"),
+        "{err}"
+    );
+    let mut c = cfg(dir.path(), "c2", "devnet");
+    c.lanes
+        .insert("nosuch".into(), toml::Value::Table(Default::default()));
+    let err = run_node(RoleName::Coordinator, &c)
+        .await
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(err.contains("[lanes.nosuch]"), "{err}");
 }

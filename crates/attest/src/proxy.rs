@@ -33,7 +33,7 @@ use hallmark_tee::testroot::{TdQuoteSpec, TestRootOfTrust};
 use hallmark_tee::{Profile, ProfileTrust, TdxPolicy, TrustRoots};
 use serde::{Deserialize, Serialize};
 
-use crate::api::{self, ApiError};
+use hallmark_node::api::{self, ApiError};
 
 fn now_secs() -> u64 {
     u64::try_from(hallmark_core::time::now_unix()).unwrap_or(0)
@@ -222,7 +222,7 @@ pub fn proxy_router(state: Arc<ProxyState>) -> Router {
         .route("/v1/attestation/chain", get(attestation_chain))
         .with_state(state);
     let router = match log {
-        Some(l) => router.merge(crate::log_routes::router(l.log, l.origin, l.key)),
+        Some(l) => router.merge(hallmark_node::log_routes::router(l.log, l.origin, l.key)),
         None => router,
     };
     router.layer(axum::middleware::from_fn(api::wire_errors))
