@@ -31,12 +31,32 @@ pub enum ComputeCommand {
     Release(ReleaseArgs),
 }
 
+/// Which coordinator: `--coordinator URL`, or a running devnet's.
+#[derive(Debug, Args)]
+pub struct CoordinatorTarget {
+    /// The coordinator's base URL.
+    #[arg(long, env = "HALLMARK_COORDINATOR_URL")]
+    coordinator: Option<String>,
+    #[command(flatten)]
+    devnet: crate::network::DevnetArg,
+}
+
+impl CoordinatorTarget {
+    /// The coordinator's URL.
+    fn url(&self) -> anyhow::Result<String> {
+        match (self.devnet.info()?, &self.coordinator) {
+            (Some(d), _) => Ok(d.coordinator),
+            (None, Some(c)) => Ok(c.clone()),
+            (None, None) => anyhow::bail!("give --coordinator URL or --devnet DIR"),
+        }
+    }
+}
+
 /// Which coordinator, whose key, which node: what every per-node command needs.
 #[derive(Debug, Args)]
 pub struct NodeTarget {
-    /// The coordinator's base URL.
-    #[arg(long)]
-    coordinator: String,
+    #[command(flatten)]
+    coordinator: CoordinatorTarget,
     /// The signing hotkey (hex seed file): the provider's for `register` (created if missing),
     /// the claimant's for `claim` and `release`.
     #[arg(long)]
@@ -79,9 +99,8 @@ pub struct RegisterArgs {
 
 #[derive(Debug, Args)]
 pub struct ListArgs {
-    /// The coordinator's base URL.
-    #[arg(long)]
-    coordinator: String,
+    #[command(flatten)]
+    coordinator: CoordinatorTarget,
     /// Print the listings as JSON.
     #[arg(long)]
     json: bool,
@@ -117,7 +136,7 @@ pub async fn run(cmd: ComputeCommand) -> anyhow::Result<ExitCode> {
     match cmd {
         ComputeCommand::Register(a) => register(a).await,
         ComputeCommand::List(a) => {
-            let list: Vec<ProviderListing> = NodeClient::new(&a.coordinator)
+            let list: Vec<ProviderListing> = NodeClient::new(&a.coordinator.url()?)
                 .get("/v1/compute/providers")
                 .await?;
             if a.json {
@@ -169,7 +188,7 @@ async fn post_statement<T: SignedPayload, B: serde::Serialize>(
 ) -> anyhow::Result<ExitCode> {
     let key = load_key(&t.key)?;
     let path = format!("/v1/compute/providers/{}/{action}", t.node_id);
-    let env: Envelope = NodeClient::new(&t.coordinator)
+    let env: Envelope = NodeClient::new(&t.coordinator.url()?)
         .signed_by(key)
         .post(&path, body)
         .await?;
@@ -231,7 +250,7 @@ async fn register(a: RegisterArgs) -> anyhow::Result<ExitCode> {
         .map(|u| PccsFetcher::new(u, std::time::Duration::from_secs(20)))
         .transpose()
         .map_err(anyhow::Error::msg)?;
-    let coordinator = NodeClient::new(&a.target.coordinator);
+    let coordinator = NodeClient::new(&a.target.coordinator.url()?);
     let attestation = match &pccs {
         None => {
             p.register(&coordinator, std::time::Duration::from_secs(a.timeout_secs))

@@ -87,6 +87,11 @@ pub struct DevnetArgs {
     /// archive it had served is served again byte for byte.
     #[arg(long)]
     restart_validator: bool,
+    /// After the rounds and jobs, keep every node up until Ctrl-C or SIGTERM: print each
+    /// role's URL and write `<data-dir>/devnet.json` (endpoints and keys, `"ready": true`) once
+    /// every node answers, so `--devnet DIR` on other commands finds the network.
+    #[arg(long)]
+    keep_running: bool,
     /// Whose pick validators' weights follow: owner, shadow or decentralized. In owner and
     /// shadow mode the devnet operator publishes an owner pick each round.
     #[arg(long, default_value = "decentralized")]
@@ -411,6 +416,8 @@ pub async fn run(args: DevnetArgs) -> anyhow::Result<ExitCode> {
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     let exe = std::env::current_exe().context("locating the hallmark binary")?;
 
+    // A devnet.json from an earlier run must not point anyone at nodes that are gone.
+    let _ = std::fs::remove_file(dir.join(crate::network::DEVNET_FILE));
     let mut procs: Vec<Proc> = Vec::new();
     let outcome = tokio::select! {
         r = drive(&args, &dir, &exe, params, &mut procs) => r,
@@ -427,8 +434,92 @@ pub async fn run(args: DevnetArgs) -> anyhow::Result<ExitCode> {
             peak_rss_kib: peak_rss_kib(p.child.id()),
         })
         .collect();
+    let result = match outcome {
+        Ok((rounds, findings)) => conclude(&args, &dir, rounds, processes, findings),
+        Err(e) => Err(e),
+    };
+    if args.keep_running && result.is_ok() {
+        let kept = keep_running(&dir, &procs).await;
+        if let Err(e) = &kept {
+            eprintln!("error: {}", crate::error_chain(e));
+        }
+    }
     stop_all(&mut procs).await;
-    let (rounds, findings) = outcome?;
+    let _ = std::fs::remove_file(dir.join(crate::network::DEVNET_FILE));
+    result
+}
+
+/// Writes `devnet.json` once every node answers, prints the URLs, and waits for Ctrl-C or
+/// SIGTERM.
+async fn keep_running(dir: &Path, procs: &[Proc]) -> anyhow::Result<()> {
+    let url_of = |role: &str| -> Vec<String> {
+        procs
+            .iter()
+            .filter(|p| p.role == role)
+            .filter_map(|p| p.url.clone())
+            .collect()
+    };
+    let one = |role: &str| -> anyhow::Result<String> {
+        url_of(role)
+            .into_iter()
+            .next()
+            .ok_or_else(|| anyhow::anyhow!("no {role} is running"))
+    };
+    for p in procs {
+        let Some(url) = &p.url else {
+            bail!("{} has no address", p.name);
+        };
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while NodeClient::new(url)
+            .get::<serde_json::Value>("/v1/health")
+            .await
+            .is_err()
+        {
+            if std::time::Instant::now() > deadline {
+                bail!("{} at {url} does not answer", p.name);
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    let keys = dir.join("keys");
+    let coordinator_key = procs
+        .iter()
+        .find(|p| p.role == "coordinator")
+        .map(|p| hallmark_node::run::load_key(&p.key_file))
+        .transpose()?
+        .ok_or_else(|| anyhow::anyhow!("no coordinator is running"))?;
+    let info = crate::network::DevnetInfo {
+        ledger: one("ledger")?,
+        coordinator: one("coordinator")?,
+        validators: url_of("validator"),
+        workers: url_of("worker"),
+        operator_key: keys.join("operator"),
+        coldkey: keys.join("devnet-coldkey"),
+        coordinator_hotkey: coordinator_key.public(),
+        client_key: keys.join("client"),
+        ready: true,
+    };
+    info.write(dir)?;
+    eprintln!("\ndevnet is up (Ctrl-C or SIGTERM stops it):");
+    for p in procs {
+        eprintln!("  {:<14} {}", p.name, p.url.as_deref().unwrap_or("-"));
+    }
+    eprintln!(
+        "  endpoints and keys: {}  (other commands: --devnet {})",
+        dir.join(crate::network::DEVNET_FILE).display(),
+        dir.display()
+    );
+    crate::wait_for_stop_signal().await
+}
+
+/// Checks what the run found, prints it, and gives the exit code.
+fn conclude(
+    args: &DevnetArgs,
+    dir: &Path,
+    rounds: Vec<RoundLine>,
+    processes: Vec<ProcessLine>,
+    findings: Findings,
+) -> anyhow::Result<ExitCode> {
     let missed: Vec<String> = findings
         .equivocators
         .iter()
@@ -457,7 +548,7 @@ pub async fn run(args: DevnetArgs) -> anyhow::Result<ExitCode> {
         .compute
         .as_ref()
         .is_some_and(|c| c.listed && c.health_listed && !c.in_scores_or_weights);
-    let ok = print_output(&args, &dir, rounds, processes, findings)?;
+    let ok = print_output(args, dir, rounds, processes, findings)?;
     if !missed.is_empty() {
         eprintln!(
             "error: equivocating validators not caught: {}",
@@ -561,8 +652,8 @@ async fn drive(
         // The last --byzantine validators misbehave; the --equivocate ones just before them
         // serve two reports.
         let byz = i >= args.validators - args.byzantine;
-        cfg.validator.byzantine = byz;
-        cfg.validator.equivocate = !byz && i >= args.validators - args.byzantine - args.equivocate;
+        cfg.faults.invert_scores = byz;
+        cfg.faults.equivocate = !byz && i >= args.validators - args.byzantine - args.equivocate;
         cfg.validator.dethrone_margin = MARGIN;
         cfg.validator.weight_mode = args.weight_mode;
         procs.push(spawn(exe, dir, &name, "validator", &cfg, byz).await?);
@@ -573,8 +664,8 @@ async fn drive(
         let mut cfg = base_config(dir, &name);
         network(&mut cfg);
         cfg.network.stake = 1_000;
-        cfg.worker.submit_delay_ms = i as u64 * args.delay_step_ms;
-        cfg.worker.corrupt_proofs = i >= args.workers - args.corrupt_workers;
+        cfg.faults.submit_delay_ms = i as u64 * args.delay_step_ms;
+        cfg.faults.corrupt_artifacts = i >= args.workers - args.corrupt_workers;
         procs.push(spawn(exe, dir, &name, "worker", &cfg, false).await?);
         worker_cfgs.push(cfg);
     }
@@ -593,10 +684,10 @@ async fn drive(
         })
         .collect();
     let mut findings = Findings {
-        equivocators: hotkeys_where(procs, "validator", &validator_cfgs, |c| {
-            c.validator.equivocate
+        equivocators: hotkeys_where(procs, "validator", &validator_cfgs, |c| c.faults.equivocate)?,
+        corrupt_workers: hotkeys_where(procs, "worker", &worker_cfgs, |c| {
+            c.faults.corrupt_artifacts
         })?,
-        corrupt_workers: hotkeys_where(procs, "worker", &worker_cfgs, |c| c.worker.corrupt_proofs)?,
         ..Findings::default()
     };
     progress.set_message("registering a simulated TEE provider");

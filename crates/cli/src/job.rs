@@ -34,6 +34,18 @@ pub struct CoordinatorArg {
         default_value = "http://127.0.0.1:7200"
     )]
     coordinator: String,
+    #[command(flatten)]
+    devnet: crate::network::DevnetArg,
+}
+
+impl CoordinatorArg {
+    /// The coordinator's URL: the devnet's when `--devnet` is given, else `--coordinator`.
+    pub fn url(&self) -> anyhow::Result<String> {
+        Ok(match self.devnet.info()? {
+            Some(d) => d.coordinator,
+            None => self.coordinator.clone(),
+        })
+    }
 }
 
 /// `hallmark job …`
@@ -116,10 +128,10 @@ pub struct VerifyArgs {
 pub async fn run(cmd: JobCommand) -> ExitCode {
     let res = match cmd {
         JobCommand::Submit(a) => submit(a).await,
-        JobCommand::Wait(a) => {
-            let c = NodeClient::new(&a.coordinator.coordinator);
-            wait(&c, &a.id, a.timeout_secs, a.json).await
-        }
+        JobCommand::Wait(a) => match a.coordinator.url() {
+            Ok(url) => wait(&NodeClient::new(&url), &a.id, a.timeout_secs, a.json).await,
+            Err(e) => Err(e),
+        },
         JobCommand::Show(a) => show(a).await,
         JobCommand::Verify(a) => verify(a).await,
     };
@@ -144,7 +156,7 @@ async fn submit(a: SubmitArgs) -> anyhow::Result<ExitCode> {
     let signed = Signed::sign(&request, &key)?;
     // Refuse locally what the coordinator would refuse, with the same words.
     check_request(&lanes()?, &signed).map_err(|e| anyhow!("{}: {e}", e.code()))?;
-    let c = NodeClient::new(&a.coordinator.coordinator);
+    let c = NodeClient::new(&a.coordinator.url()?);
     let job: JobView = c
         .post("/v1/jobs", signed.envelope())
         .await
@@ -288,7 +300,7 @@ fn at(ms: Option<i64>, from: i64) -> String {
 }
 
 async fn show(a: ShowArgs) -> anyhow::Result<ExitCode> {
-    let c = NodeClient::new(&a.coordinator.coordinator);
+    let c = NodeClient::new(&a.coordinator.url()?);
     let job = fetch_job(&c, &a.id).await?;
     if a.json {
         println!("{}", serde_json::to_string_pretty(&job)?);
@@ -355,7 +367,7 @@ struct Check {
 }
 
 async fn verify(a: VerifyArgs) -> anyhow::Result<ExitCode> {
-    let c = NodeClient::new(&a.coordinator.coordinator);
+    let c = NodeClient::new(&a.coordinator.url()?);
     let job = fetch_job(&c, &a.id).await?;
     let mut checks = Vec::new();
     let mut check = |name, ok, detail: String| checks.push(Check { name, ok, detail });

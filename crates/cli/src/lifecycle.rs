@@ -34,6 +34,18 @@ pub struct LedgerArgs {
     /// The ledger's base URL.
     #[arg(long, env = "HALLMARK_LEDGER", default_value = "http://127.0.0.1:7100")]
     ledger: String,
+    #[command(flatten)]
+    devnet: crate::network::DevnetArg,
+}
+
+impl LedgerArgs {
+    /// The ledger's URL: the devnet's when `--devnet` is given, else `--ledger`.
+    fn url(&self) -> anyhow::Result<String> {
+        Ok(match self.devnet.info()? {
+            Some(d) => d.ledger,
+            None => self.ledger.clone(),
+        })
+    }
 }
 
 /// `hallmark faucet`
@@ -269,7 +281,7 @@ fn emit(json_out: bool, value: serde_json::Value, text: &[String]) {
 }
 
 async fn faucet(a: FaucetArgs) -> anyhow::Result<()> {
-    let l = HttpLedger::new(&a.ledger.ledger);
+    let l = HttpLedger::new(&a.ledger.url()?);
     let to = match a.address {
         Some(addr) => addr,
         None => addresses(&a.wallet)?.0,
@@ -325,7 +337,7 @@ async fn coldkey_tx(
 }
 
 async fn stake(a: StakeArgs) -> anyhow::Result<()> {
-    let l = HttpLedger::new(&a.ledger.ledger);
+    let l = HttpLedger::new(&a.ledger.url()?);
     let ColdkeyTx {
         hot,
         before,
@@ -372,7 +384,7 @@ async fn stake(a: StakeArgs) -> anyhow::Result<()> {
 }
 
 async fn unstake(a: UnstakeArgs) -> anyhow::Result<()> {
-    let l = HttpLedger::new(&a.ledger.ledger);
+    let l = HttpLedger::new(&a.ledger.url()?);
     let ColdkeyTx {
         hot,
         before,
@@ -400,7 +412,7 @@ fn wire_time(ms: i64) -> String {
 
 async fn register(wallet: KeystoreArgs, ledger: LedgerArgs) -> anyhow::Result<()> {
     let w = crate::wallet::open(&wallet)?;
-    let l = HttpLedger::new(&ledger.ledger);
+    let l = HttpLedger::new(&ledger.url()?);
     let chain = chain_id(&l).await?;
     let hot = w.hotkey();
     let mut lines = Vec::new();
@@ -497,7 +509,7 @@ async fn register(wallet: KeystoreArgs, ledger: LedgerArgs) -> anyhow::Result<()
 
 async fn status(wallet: KeystoreArgs, ledger: LedgerArgs) -> anyhow::Result<()> {
     let (cold, hot) = addresses(&wallet)?;
-    let l = HttpLedger::new(&ledger.ledger);
+    let l = HttpLedger::new(&ledger.url()?);
     let mg = l.metagraph().await.map_err(ledger_error)?;
     let stake = l.stake(&hot).await.map_err(ledger_error)?;
     let paykey = l.confidential_account(&hot).await.map_err(ledger_error)?;
@@ -572,7 +584,11 @@ async fn start(a: StartArgs) -> anyhow::Result<()> {
     let w = crate::wallet::open(&a.wallet)?;
     let mut cfg = hallmark_node::config::NodeConfig::load(a.config.as_deref())?;
     cfg.name = "worker".into();
-    cfg.network.ledger_url = a.ledger.ledger.clone();
+    cfg.network.ledger_url = a.ledger.url()?;
+    if let Some(d) = a.ledger.devnet.info()? {
+        cfg.network.coordinator_url = d.coordinator;
+        cfg.network.coordinator_hotkey = Some(d.coordinator_hotkey);
+    }
     if let Some(c) = a.coordinator {
         cfg.network.coordinator_url = c;
     }
@@ -625,7 +641,7 @@ async fn start(a: StartArgs) -> anyhow::Result<()> {
 
 async fn balance(wallet: KeystoreArgs, ledger: LedgerArgs) -> anyhow::Result<()> {
     let w = crate::wallet::open(&wallet)?;
-    let l = HttpLedger::new(&ledger.ledger);
+    let l = HttpLedger::new(&ledger.url()?);
     let hot = w.hotkey().public();
     let (sk, ae) = payment_keys(&w)?;
     let (acc, private, how) = private_balance(&l, &hot, &sk, &ae).await?;
@@ -683,10 +699,14 @@ async fn claim(
     coordinator: &str,
 ) -> anyhow::Result<()> {
     let w = crate::wallet::open(&wallet)?;
-    let l = HttpLedger::new(&ledger.ledger);
+    let l = HttpLedger::new(&ledger.url()?);
     let hot = w.hotkey();
     let (sk, ae) = payment_keys(&w)?;
-    let job = crate::job::fetch_job(&NodeClient::new(coordinator), job_id).await?;
+    let coordinator = match ledger.devnet.info()? {
+        Some(d) => d.coordinator,
+        None => coordinator.to_string(),
+    };
+    let job = crate::job::fetch_job(&NodeClient::new(&coordinator), job_id).await?;
     if job.status != JobStatus::Approved {
         return Err(anyhow!(
             "not_approved: job {job_id} is {}; only approved jobs are paid",
@@ -756,7 +776,7 @@ async fn claim(
 
 async fn withdraw(wallet: KeystoreArgs, ledger: LedgerArgs, amount: u64) -> anyhow::Result<()> {
     let w = crate::wallet::open(&wallet)?;
-    let l = HttpLedger::new(&ledger.ledger);
+    let l = HttpLedger::new(&ledger.url()?);
     let chain = chain_id(&l).await?;
     let hot = w.hotkey();
     let cold = w.coldkey().public();

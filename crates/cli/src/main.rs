@@ -6,6 +6,7 @@ mod devnet;
 mod job;
 mod lanes;
 mod lifecycle;
+mod network;
 mod sat;
 mod stark;
 mod tee;

@@ -328,3 +328,111 @@ fn equivocation_is_caught_archives_survive_restart_and_receipts_verify() {
     let verdict: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(verdict["rejection"], "inclusion_proof");
 }
+
+/// `devnet --keep-running` stays up after its rounds and jobs, writes `devnet.json` once
+/// every node answers, and other commands find the network through `--devnet DIR`; SIGTERM
+/// stops every node and removes the file.
+#[test]
+fn a_kept_devnet_serves_other_commands_until_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().join("net");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_hallmark"))
+        .args([
+            "devnet",
+            "--json",
+            "--keep-running",
+            "--rounds",
+            "1",
+            "--jobs",
+            "1",
+            "--validators",
+            "3",
+            "--workers",
+            "2",
+            "--window-ms",
+            "1500",
+            "--vars",
+            "120",
+            "--clauses",
+            "480",
+            "--instances",
+            "2",
+            "--data-dir",
+        ])
+        .arg(&d)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let file = d.join("devnet.json");
+    let start = std::time::Instant::now();
+    let info: Value = loop {
+        if let Ok(text) = std::fs::read_to_string(&file) {
+            if let Ok(v) = serde_json::from_str::<Value>(&text) {
+                break v;
+            }
+        }
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(240),
+            "devnet.json never appeared"
+        );
+        assert!(child.try_wait().unwrap().is_none(), "devnet exited early");
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    };
+    assert_eq!(info["ready"], true);
+    assert_eq!(info["validators"].as_array().unwrap().len(), 3);
+    assert_eq!(info["workers"].as_array().unwrap().len(), 2);
+    for k in ["ledger", "coordinator", "coordinator_hotkey"] {
+        assert!(info[k].is_string(), "{k}: {info}");
+    }
+    assert!(std::path::Path::new(info["operator_key"].as_str().unwrap()).exists());
+    assert!(std::path::Path::new(info["coldkey"].as_str().unwrap()).exists());
+
+    let run = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_hallmark"))
+            .args(args)
+            .arg("--devnet")
+            .arg(&d)
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned()
+                + &String::from_utf8_lossy(&out.stderr),
+        )
+    };
+    // A job against the kept network, through --devnet alone.
+    let key = dir.path().join("client.key");
+    let (code, out) = run(&[
+        "job",
+        "submit",
+        "--type",
+        "fib",
+        "--size",
+        "64",
+        "--wait",
+        "--json",
+        "--key",
+        key.to_str().unwrap(),
+    ]);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("\"approved\""), "{out}");
+    let (code, out) = run(&["compute", "list", "--json"]);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("tee-provider-0"), "{out}");
+
+    // SIGTERM: every node stops, the JSON output was printed, the file is gone.
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", out.status);
+    let v: Value = serde_json::from_str(String::from_utf8(out.stdout).unwrap().trim()).unwrap();
+    check_rounds(&v, 1, 3);
+    assert!(!file.exists(), "devnet.json outlived the devnet");
+    let (code, out) = run(&["compute", "list"]);
+    assert_ne!(code, Some(0));
+    assert!(out.contains("devnet_unavailable"), "{out}");
+}

@@ -28,7 +28,7 @@ async fn worker(dir: &Path, name: &str, net: &NodeConfig, corrupt: bool) -> Runn
     c.network = net.network.clone();
     c.network.stake = 1_000;
     c.worker.poll_ms = 50;
-    c.worker.corrupt_proofs = corrupt;
+    c.faults.corrupt_artifacts = corrupt;
     run_node(RoleName::Worker, &c).await.unwrap()
 }
 

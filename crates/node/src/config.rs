@@ -79,7 +79,7 @@ impl Default for LedgerSection {
 
 impl LedgerSection {
     /// The ledger's rules from this section (checked).
-    pub fn params(&self) -> Result<hallmark_ledger::LedgerParams, String> {
+    pub fn params(&self) -> Result<hallmark_ledger::LedgerParams, crate::error::SettingError> {
         let params = hallmark_ledger::LedgerParams {
             tiers: self.tiers.clone(),
             stake_lock_ms: self.stake_lock_secs.saturating_mul(1000),
@@ -89,7 +89,9 @@ impl LedgerSection {
             slash_fraction_bps: self.slash_fraction_bps,
             ..hallmark_ledger::LedgerParams::default()
         };
-        params.check().map_err(|e| format!("ledger: {e}"))?;
+        params
+            .check()
+            .map_err(|e| crate::error::SettingError::new("ledger", e.to_string()))?;
         Ok(params)
     }
 }
@@ -242,8 +244,6 @@ impl Default for ExternalVerifierSection {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ValidatorSection {
-    /// Devnet fault injection: report inverted scores.
-    pub byzantine: bool,
     pub dethrone_margin: f64,
     /// Quorum numerator/denominator of validator stake.
     pub quorum: (u64, u64),
@@ -252,9 +252,6 @@ pub struct ValidatorSection {
     /// How long to wait for peers' reports.
     pub collect_timeout_ms: u64,
     pub poll_ms: u64,
-    /// Devnet fault injection: sign two different reports per run, commit both, serve the
-    /// second to every request after the first; and sign two opposite votes on every job.
-    pub equivocate: bool,
     /// Drop a peer report whose scores do not hash to the peer's ledger commitment (and a
     /// report from a peer that made none before the collection deadline).
     pub enforce_commitments: bool,
@@ -310,13 +307,11 @@ impl std::str::FromStr for WeightMode {
 impl Default for ValidatorSection {
     fn default() -> Self {
         Self {
-            byzantine: false,
             dethrone_margin: 0.02,
             quorum: (2, 3),
             grace_ms: 300,
             collect_timeout_ms: 15_000,
             poll_ms: 200,
-            equivocate: false,
             enforce_commitments: true,
             weight_mode: WeightMode::Decentralized,
             divergence_window: 100,
@@ -330,22 +325,16 @@ impl Default for ValidatorSection {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct WorkerSection {
-    /// Devnet handicap: wait this long before submitting each witness (simulates slower hardware).
-    pub submit_delay_ms: u64,
     pub poll_ms: u64,
-    /// Claim and prove stark jobs from the coordinator.
+    /// Claim and work jobs (every job lane this worker has an executor for).
     pub prove_jobs: bool,
-    /// Devnet fault injection: flip one byte of every proof package before handing it in.
-    pub corrupt_proofs: bool,
 }
 
 impl Default for WorkerSection {
     fn default() -> Self {
         Self {
-            submit_delay_ms: 0,
             poll_ms: 200,
             prove_jobs: true,
-            corrupt_proofs: false,
         }
     }
 }
@@ -370,6 +359,8 @@ pub struct NodeConfig {
     /// Each lane's own settings by lane name (`[lanes.tee]`: trust profile, policy, keys),
     /// read by the lane's registry line.
     pub lanes: std::collections::BTreeMap<String, toml::Value>,
+    /// Fault injection (devnet and tests only): what this node is told to do wrong.
+    pub faults: crate::faults::Faults,
 }
 
 impl Default for NodeConfig {
@@ -386,6 +377,7 @@ impl Default for NodeConfig {
             validator: ValidatorSection::default(),
             worker: WorkerSection::default(),
             lanes: std::collections::BTreeMap::new(),
+            faults: crate::faults::Faults::default(),
         }
     }
 }
@@ -459,7 +451,7 @@ mod tests {
     #[test]
     fn toml_roundtrip_env_and_unknown_keys() {
         let mut cfg = NodeConfig::default();
-        cfg.validator.byzantine = true;
+        cfg.faults.invert_scores = true;
         let text = toml::to_string(&cfg).unwrap();
         let back: NodeConfig = toml::from_str(&text).unwrap();
         assert_eq!(back, cfg);

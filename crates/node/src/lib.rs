@@ -12,6 +12,8 @@
 //!   the validator's voter.
 //! - [`lanes`]: the lane registry, the one module that names lane crates.
 //! - [`compute`]: secure-compute intake on the coordinator (offers, evidence, listings, claims).
+//! - [`faults`]: fault injection (devnet, tests) as one configuration value.
+//! - [`error`]: typed errors of background work and settings, each with a code.
 //! - [`api`]: wire errors and body parsing shared by every service.
 
 pub mod api;
@@ -20,6 +22,8 @@ pub mod client;
 pub mod compute;
 pub mod config;
 pub mod coordinator;
+pub mod error;
+pub mod faults;
 pub mod http_ledger;
 pub mod jobs;
 pub mod lanes;

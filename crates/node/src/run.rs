@@ -39,6 +39,8 @@ pub enum NodeError {
     Ledger(#[from] hallmark_ledger::LedgerError),
     #[error("configuration: {0}")]
     Config(String),
+    #[error("configuration: {0}")]
+    Setting(#[from] crate::error::SettingError),
     #[error("key file {path}: {message}")]
     Key { path: String, message: String },
 }
@@ -185,7 +187,7 @@ pub async fn run_node_with(
                     .map(|g| (g.account, g.balance))
                     .collect(),
             };
-            let params = cfg.ledger.params().map_err(NodeError::Config)?;
+            let params = cfg.ledger.params()?;
             let faucet = match &cfg.ledger.faucet.key_file {
                 Some(path) => Some(ledger_service::Faucet::new(
                     load_key(path)?,
@@ -199,29 +201,23 @@ pub async fn run_node_with(
         }
         RoleName::Coordinator => {
             let log = hallmark_store::TransparencyLog::open(&store).await?;
-            let board = Arc::new(
-                JobBoard::new(
-                    store.clone(),
-                    key.clone(),
-                    HttpLedger::new(&cfg.network.ledger_url),
-                    cfg.coordinator.jobs.clone(),
-                    lanes.clone(),
-                    cfg.network.skew_window_secs,
-                )
-                .map_err(NodeError::Config)?,
-            );
+            let board = Arc::new(JobBoard::new(
+                store.clone(),
+                key.clone(),
+                HttpLedger::new(&cfg.network.ledger_url),
+                cfg.coordinator.jobs.clone(),
+                lanes.clone(),
+                cfg.network.skew_window_secs,
+            )?);
             tasks.push(tokio::spawn(board.clone().run_settler(rx.clone())));
-            let intake = Arc::new(
-                ComputeIntake::new(
-                    store.clone(),
-                    log.clone(),
-                    key.clone(),
-                    cfg.coordinator.compute.clone(),
-                    board.clone(),
-                    cfg.network.skew_window_secs,
-                )
-                .map_err(|e| NodeError::Config(format!("coordinator.compute: {e}")))?,
-            );
+            let intake = Arc::new(ComputeIntake::new(
+                store.clone(),
+                log.clone(),
+                key.clone(),
+                cfg.coordinator.compute.clone(),
+                board.clone(),
+                cfg.network.skew_window_secs,
+            )?);
             let poll = Duration::from_millis(cfg.coordinator.jobs.settle_poll_ms.max(50));
             tasks.push(tokio::spawn(
                 intake.clone().run_attestations(poll, rx.clone()),
@@ -240,22 +236,19 @@ pub async fn run_node_with(
                 .merge(crate::log_routes::router(log, origin, key.clone()))
         }
         RoleName::Validator => {
-            Validator::check_config(&cfg.validator).map_err(NodeError::Config)?;
+            Validator::check_config(&cfg.validator)?;
             // Every setting is checked before the node registers anywhere.
             let log = hallmark_store::TransparencyLog::open(&store).await?;
-            let voter = Arc::new(
-                JobVoter::new(
-                    store.clone(),
-                    log.clone(),
-                    key.clone(),
-                    NodeClient::new(&cfg.network.coordinator_url),
-                    lanes.clone(),
-                    cfg.validator.external_verifiers.clone(),
-                    cfg.validator.equivocate,
-                    Duration::from_millis(cfg.validator.poll_ms.max(20)),
-                )
-                .map_err(NodeError::Config)?,
-            );
+            let voter = Arc::new(JobVoter::new(
+                store.clone(),
+                log.clone(),
+                key.clone(),
+                NodeClient::new(&cfg.network.coordinator_url),
+                lanes.clone(),
+                cfg.validator.external_verifiers.clone(),
+                cfg.faults.clone(),
+                Duration::from_millis(cfg.validator.poll_ms.max(20)),
+            )?);
             let pinned = coordinator_hotkey()?;
             let ledger = HttpLedger::new(&cfg.network.ledger_url);
             join(
@@ -276,6 +269,7 @@ pub async fn run_node_with(
                 NodeClient::new(&cfg.network.coordinator_url),
                 pinned,
                 cfg.validator.clone(),
+                cfg.faults.clone(),
                 lanes.clone(),
                 cfg.network.skew_window_secs,
             ));
@@ -312,6 +306,7 @@ pub async fn run_node_with(
                 NodeClient::new(&cfg.network.coordinator_url),
                 pinned,
                 cfg.worker.clone(),
+                cfg.faults.clone(),
                 lanes.clone(),
             ));
             tasks.push(tokio::spawn(w.clone().run_loop(rx.clone())));
@@ -321,7 +316,7 @@ pub async fn run_node_with(
                     key.clone(),
                     NodeClient::new(&cfg.network.coordinator_url),
                     lanes.clone(),
-                    cfg.worker.corrupt_proofs,
+                    cfg.faults.clone(),
                     Duration::from_millis(cfg.worker.poll_ms.max(20)),
                 ));
                 tasks.push(tokio::spawn(prover.clone().run_loop(rx.clone())));
@@ -335,6 +330,9 @@ pub async fn run_node_with(
         let tmp = path.with_extension("tmp");
         std::fs::write(&tmp, &url).map_err(io(format!("writing {}", tmp.display())))?;
         std::fs::rename(&tmp, path).map_err(io(format!("writing {}", path.display())))?;
+    }
+    if cfg.faults.any() {
+        tracing::warn!(faults = ?cfg.faults, "fault injection is on: this node misbehaves on purpose");
     }
     tracing::info!(role = ?role, %url, hotkey = %key.public(), "node started");
     Ok(RunningNode {

@@ -37,6 +37,8 @@ use tokio::sync::RwLock;
 use crate::api::{health, ApiError};
 use crate::client::NodeClient;
 use crate::config::ValidatorSection;
+use crate::error::SettingError;
+use crate::faults::Faults;
 use crate::http_ledger::HttpLedger;
 use crate::lanes::LaneRegistry;
 use crate::messages::{DivergenceReport, SubmissionAck};
@@ -56,6 +58,8 @@ pub struct Validator {
     pub(crate) coordinator: NodeClient,
     pub(crate) coordinator_hotkey: PublicKey,
     pub(crate) cfg: ValidatorSection,
+    /// What this validator is told to do wrong (devnet, tests).
+    pub(crate) faults: Faults,
     /// The round lanes this validator verifies and scores.
     pub(crate) lanes: LaneRegistry,
     pub(crate) skew_window_secs: i64,
@@ -89,6 +93,7 @@ impl Validator {
         coordinator: NodeClient,
         coordinator_hotkey: PublicKey,
         cfg: ValidatorSection,
+        faults: Faults,
         lanes: LaneRegistry,
         skew_window_secs: i64,
     ) -> Self {
@@ -103,6 +108,7 @@ impl Validator {
             coordinator,
             coordinator_hotkey,
             cfg,
+            faults,
             lanes,
             skew_window_secs,
             active: RwLock::new(BTreeMap::new()),
@@ -121,12 +127,13 @@ impl Validator {
     }
 
     /// Refuses settings that would make the validator decide nonsense.
-    pub fn check_config(cfg: &ValidatorSection) -> Result<(), String> {
-        Quorum::new(cfg.quorum.0, cfg.quorum.1).map_err(|e| e.to_string())?;
+    pub fn check_config(cfg: &ValidatorSection) -> Result<(), SettingError> {
+        Quorum::new(cfg.quorum.0, cfg.quorum.1)
+            .map_err(|e| SettingError::new("validator.quorum", e.to_string()))?;
         if !(0.0..1.0).contains(&cfg.dethrone_margin) {
-            return Err(format!(
-                "validator.dethrone_margin {} must be in [0, 1)",
-                cfg.dethrone_margin
+            return Err(SettingError::new(
+                "validator.dethrone_margin",
+                format!("{} must be in [0, 1)", cfg.dethrone_margin),
             ));
         }
         Ok(())
@@ -268,7 +275,7 @@ async fn scores(
     State(v): State<Arc<Validator>>,
     Path(run_id): Path<String>,
 ) -> Result<Response, ApiError> {
-    if v.cfg.equivocate {
+    if v.faults.equivocate {
         if let Some(second) = v.store.kv_get(&format!("equivocate.{run_id}")).await? {
             let times = {
                 let mut served = v.served.lock().unwrap_or_else(|p| p.into_inner());
@@ -308,7 +315,7 @@ async fn result(
 async fn status(State(v): State<Arc<Validator>>) -> Json<ValidatorStatus> {
     Json(ValidatorStatus {
         hotkey: v.key.public(),
-        byzantine: v.cfg.byzantine,
+        byzantine: v.faults.invert_scores,
         active_rounds: v
             .active
             .read()

@@ -20,6 +20,8 @@ use tokio::sync::watch;
 use crate::api::health;
 use crate::client::NodeClient;
 use crate::config::WorkerSection;
+use crate::error::TaskError;
+use crate::faults::Faults;
 use crate::http_ledger::HttpLedger;
 use crate::lanes::{DynRoundWorker, LaneRegistry};
 use crate::messages::{RoundAnnouncement, SubmissionAck};
@@ -32,6 +34,7 @@ pub struct Worker {
     coordinator: NodeClient,
     coordinator_hotkey: PublicKey,
     cfg: WorkerSection,
+    faults: Faults,
     lanes: LaneRegistry,
     /// The last round number worked, per lane.
     last_rounds: Mutex<BTreeMap<String, u64>>,
@@ -52,13 +55,15 @@ pub struct WorkerStatus {
 }
 
 impl Worker {
-    /// A worker with its hotkey, the round lanes it works and its view of the network.
+    /// A worker with its hotkey, the round lanes it works, its view of the network, and the
+    /// faults it is told to show.
     pub fn new(
         key: Keypair,
         ledger: HttpLedger,
         coordinator: NodeClient,
         coordinator_hotkey: PublicKey,
         cfg: WorkerSection,
+        faults: Faults,
         lanes: LaneRegistry,
     ) -> Self {
         Self {
@@ -67,6 +72,7 @@ impl Worker {
             coordinator,
             coordinator_hotkey,
             cfg,
+            faults,
             lanes,
             last_rounds: Mutex::new(BTreeMap::new()),
             submitted: AtomicU64::new(0),
@@ -86,20 +92,20 @@ impl Worker {
     async fn next_round(
         &self,
         worker: &Arc<dyn DynRoundWorker>,
-    ) -> Result<Option<RoundAnnouncement>, String> {
+    ) -> Result<Option<RoundAnnouncement>, TaskError> {
         let path = format!("/v1/rounds/current?lane={}", worker.lane());
         let env: Envelope = match self.coordinator.get(&path).await {
             Ok(e) => e,
             Err(e) if e.status() == Some(404) => return Ok(None),
-            Err(e) => return Err(e.to_string()),
+            Err(e) => return Err(TaskError::remote("polling the coordinator")(e)),
         };
         let (ann, _) = check_announcement(env, &self.coordinator_hotkey, &self.lanes)?;
         if ann.lane != worker.lane() {
-            return Err(format!(
+            return Err(TaskError::Refused(format!(
                 "asked for the current {} round, got a {} round",
                 worker.lane(),
                 ann.lane
-            ));
+            )));
         }
         let open = hallmark_core::time::now_unix_ms() < ann.deadline_ms;
         if ann.number <= self.last_round(&ann.lane) || !open {
@@ -112,18 +118,17 @@ impl Worker {
         &self,
         ann: RoundAnnouncement,
         worker: Arc<dyn DynRoundWorker>,
-    ) -> Result<(), String> {
+    ) -> Result<(), TaskError> {
         if let Ok(mut m) = self.last_rounds.lock() {
             m.insert(ann.lane.clone(), ann.number);
         }
-        let lane = self
-            .lanes
-            .round_lane(&ann.lane)
-            .cloned()
-            .ok_or_else(|| format!("lane {} is not in the registry", ann.lane))?;
+        let lane =
+            self.lanes.round_lane(&ann.lane).cloned().ok_or_else(|| {
+                TaskError::Lane(format!("lane {} is not in the registry", ann.lane))
+            })?;
         let info = ann.info();
         let round = crate::rounds::derive_round(&lane, &ann).await?;
-        let mg = self.ledger.metagraph().await.map_err(|e| e.to_string())?;
+        let mg = self.ledger.metagraph().await?;
         let validators: Vec<NodeClient> = mg
             .validators()
             .filter_map(|n| n.axon.as_deref())
@@ -140,10 +145,10 @@ impl Worker {
         });
         let path = format!("/v1/{}/witness", ann.lane);
         while let Some(env) = rx.recv().await {
-            if self.cfg.submit_delay_ms > 0 {
-                tokio::time::sleep(Duration::from_millis(self.cfg.submit_delay_ms)).await;
+            if self.faults.submit_delay_ms > 0 {
+                tokio::time::sleep(Duration::from_millis(self.faults.submit_delay_ms)).await;
             }
-            let body = serde_json::to_vec(&env).map_err(|e| e.to_string())?;
+            let body = serde_json::to_vec(&env)?;
             let sends = validators.iter().map(|v| {
                 let (body, path) = (body.clone(), path.clone());
                 async move { v.post_raw(&path, body).await }
@@ -164,9 +169,8 @@ impl Worker {
                 }
             }
         }
-        work.await
-            .map_err(|e| e.to_string())?
-            .map_err(|e| format!("{} ({})", e, e.code()))
+        work.await?
+            .map_err(|e| TaskError::Lane(format!("{} ({})", e, e.code())))
     }
 
     /// The background loop: work every new round of every lane once.

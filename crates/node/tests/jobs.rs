@@ -66,7 +66,7 @@ async fn start() -> Net {
         let mut c = cfg(dir.path(), &format!("validator-{i}"));
         net(&mut c, 5_000);
         c.validator.poll_ms = 50;
-        c.validator.equivocate = i == 2;
+        c.faults.equivocate = i == 2;
         validators.push(run_node(RoleName::Validator, &c).await.unwrap());
     }
     let mut workers = Vec::new();
@@ -106,7 +106,10 @@ impl Net {
             self.workers[worker].1.clone(),
             NodeClient::new(&self.coordinator.url()),
             LaneRegistry::standard(&NodeConfig::default()).unwrap(),
-            corrupt,
+            hallmark_node::faults::Faults {
+                corrupt_artifacts: corrupt,
+                ..Default::default()
+            },
             Duration::from_millis(50),
         )
     }

@@ -77,7 +77,7 @@ async fn start(validators: usize, workers: usize) -> Net {
         let mut c = cfg(dir.path(), &format!("worker-{i}"));
         net(&mut c, 500);
         c.worker.poll_ms = 50;
-        c.worker.submit_delay_ms = i as u64 * 100;
+        c.faults.submit_delay_ms = i as u64 * 100;
         ws.push(run_node(RoleName::Worker, &c).await.unwrap());
     }
     Net {

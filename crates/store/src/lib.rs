@@ -141,7 +141,7 @@ mod tests {
         let path = dir.path().join("node.sqlite");
         {
             let s = Store::open(&path).await.unwrap();
-            assert_eq!(s.schema_version().await.unwrap(), 7);
+            assert_eq!(s.schema_version().await.unwrap(), 8);
             s.kv_put("incumbent", "x").await.unwrap();
             s.kv_put("incumbent", "y").await.unwrap();
             s.close().await;

@@ -22,6 +22,7 @@ use super::messages::*;
 use crate::api::ApiError;
 use crate::auth::{PostAuth, SignedJson, SignedPosts};
 use crate::config::ComputeSection;
+use crate::error::SettingError;
 use crate::jobs::{JobBoard, JobRequest, JobStatus};
 
 /// The most GPU entries an offer may list, and the most GPUs of one model.
@@ -147,10 +148,11 @@ impl ComputeIntake {
         cfg: ComputeSection,
         board: Arc<JobBoard>,
         skew_window_secs: i64,
-    ) -> Result<Self, String> {
+    ) -> Result<Self, SettingError> {
         if !board.runs_lane(ATTESTATION_LANE) {
-            return Err(format!(
-                "the job board does not run the {ATTESTATION_LANE} lane evidence is voted on in"
+            return Err(SettingError::new(
+                format!("lanes.{ATTESTATION_LANE}"),
+                "the job board does not run the lane evidence is voted on in",
             ));
         }
         let terms_sha256 = sha256(cfg.terms.as_bytes()).to_hex();

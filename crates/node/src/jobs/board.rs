@@ -36,12 +36,13 @@ use serde::Deserialize;
 use tokio::sync::{watch, Mutex, Notify};
 
 use super::messages::{
-    check_request, ClaimRequest, ClaimResponse, JobEvent, JobRequest, JobRequestError, JobStatus,
-    JobView, ProofUpload, VoteAck,
+    check_request, CheckedRequest, ClaimRequest, ClaimResponse, JobEvent, JobRequest,
+    JobRequestError, JobStatus, JobView, ProofUpload, VoteAck,
 };
 use crate::api::{parse_json, ApiError};
 use crate::auth::{PostAuth, SignedJson, SignedPosts};
 use crate::config::JobsSection;
+use crate::error::SettingError;
 use crate::http_ledger::HttpLedger;
 use crate::lanes::{DynJobLane, LaneRegistry};
 use crate::registration::submit_tx;
@@ -69,6 +70,44 @@ fn outcome_of_status(status: &str) -> VoteOutcome {
     }
 }
 
+/// A request that does not check: 401 for its signature, 422 for what it asks.
+fn refused_request(e: JobRequestError) -> ApiError {
+    match e {
+        JobRequestError::Signature(_) => {
+            ApiError::new(StatusCode::UNAUTHORIZED, e.code(), e.to_string())
+        }
+        _ => ApiError::unprocessable(e.code(), e.to_string()),
+    }
+}
+
+/// The stored form of a checked request: what `insert_job` keeps.
+struct StoredRequest {
+    request: String,
+    spec: String,
+    client: String,
+}
+
+impl StoredRequest {
+    fn of(signed: &Signed<JobRequest>, checked: &CheckedRequest) -> Result<Self, ApiError> {
+        Ok(Self {
+            request: serde_json::to_string(signed.envelope()).map_err(ApiError::internal)?,
+            spec: serde_json::to_string(&checked.spec).map_err(ApiError::internal)?,
+            client: checked.client.to_ss58(),
+        })
+    }
+
+    fn row<'a>(&'a self, checked: &'a CheckedRequest) -> NewJob<'a> {
+        NewJob {
+            job_id: &checked.job_id,
+            lane: &checked.request.lane,
+            client: &self.client,
+            request: &self.request,
+            spec: &self.spec,
+            queued_ms: now_ms(),
+        }
+    }
+}
+
 fn now_ms() -> i64 {
     hallmark_core::time::now_unix_ms()
 }
@@ -87,11 +126,14 @@ impl JobBoard {
         cfg: JobsSection,
         lanes: LaneRegistry,
         skew_window_secs: i64,
-    ) -> Result<Self, String> {
+    ) -> Result<Self, SettingError> {
         let quorum = Quorum::new(cfg.quorum.0, cfg.quorum.1)
-            .map_err(|e| format!("coordinator.jobs.quorum: {e}"))?;
+            .map_err(|e| SettingError::new("coordinator.jobs.quorum", e.to_string()))?;
         if cfg.lease_ms < 1_000 {
-            return Err("coordinator.jobs.lease_ms must be at least 1000".into());
+            return Err(SettingError::new(
+                "coordinator.jobs.lease_ms",
+                "must be at least 1000",
+            ));
         }
         Ok(Self {
             store,
@@ -108,12 +150,7 @@ impl JobBoard {
 
     /// Queues a client's signed request; gives back the job and whether it is new.
     pub async fn submit(&self, signed: Signed<JobRequest>) -> Result<(JobView, bool), ApiError> {
-        let checked = check_request(&self.lanes, &signed).map_err(|e| match e {
-            JobRequestError::Signature(_) => {
-                ApiError::new(StatusCode::UNAUTHORIZED, e.code(), e.to_string())
-            }
-            _ => ApiError::unprocessable(e.code(), e.to_string()),
-        })?;
+        let checked = check_request(&self.lanes, &signed).map_err(refused_request)?;
         if let Some(row) = self.store.job(&checked.job_id).await? {
             return Ok((self.view(row).await?, false));
         }
@@ -125,17 +162,8 @@ impl JobBoard {
                 format!("{queued} jobs are waiting for workers; try again later"),
             ));
         }
-        let request = serde_json::to_string(signed.envelope()).map_err(ApiError::internal)?;
-        let spec = serde_json::to_string(&checked.spec).map_err(ApiError::internal)?;
-        let client = checked.client.to_ss58();
-        let row = NewJob {
-            job_id: &checked.job_id,
-            lane: &checked.request.lane,
-            client: &client,
-            request: &request,
-            spec: &spec,
-            queued_ms: now_ms(),
-        };
+        let stored = StoredRequest::of(&signed, &checked)?;
+        let row = stored.row(&checked);
         match self.store.insert_job(&row).await {
             Ok(()) => {}
             // Two identical requests racing: the first one stands.
@@ -162,12 +190,7 @@ impl JobBoard {
         result: Signed<JobResult>,
         artifact: Vec<u8>,
     ) -> Result<JobView, ApiError> {
-        let checked = check_request(&self.lanes, &request).map_err(|e| match e {
-            JobRequestError::Signature(_) => {
-                ApiError::new(StatusCode::UNAUTHORIZED, e.code(), e.to_string())
-            }
-            _ => ApiError::unprocessable(e.code(), e.to_string()),
-        })?;
+        let checked = check_request(&self.lanes, &request).map_err(refused_request)?;
         let lane = checked.lane.clone();
         if artifact.len() > lane.max_artifact_bytes() {
             return Err(ApiError::new(
@@ -214,21 +237,12 @@ impl JobBoard {
                 ),
             ));
         }
-        let request_text = serde_json::to_string(request.envelope()).map_err(ApiError::internal)?;
         let result_text = serde_json::to_string(result.envelope()).map_err(ApiError::internal)?;
-        let spec = serde_json::to_string(&checked.spec).map_err(ApiError::internal)?;
-        let client = checked.client.to_ss58();
-        let row = NewJob {
-            job_id: &checked.job_id,
-            lane: &checked.request.lane,
-            client: &client,
-            request: &request_text,
-            spec: &spec,
-            queued_ms: now_ms(),
-        };
+        let stored = StoredRequest::of(&request, &checked)?;
+        let row = stored.row(&checked);
         match self
             .store
-            .insert_proven_job(&row, &client, &result_text, &artifact, &digest)
+            .insert_proven_job(&row, &stored.client, &result_text, &artifact, &digest)
             .await
         {
             Ok(()) => {}

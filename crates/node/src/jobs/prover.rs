@@ -18,6 +18,8 @@ use tokio::sync::watch;
 
 use super::messages::{check_request, ClaimRequest, ClaimResponse, JobView, ProofUpload};
 use crate::client::NodeClient;
+use crate::error::TaskError;
+use crate::faults::Faults;
 use crate::lanes::{DynExecutor, LaneRegistry};
 
 /// A worker's job loop.
@@ -26,8 +28,8 @@ pub struct JobProver {
     coordinator: NodeClient,
     /// Executors by lane, and the request checks (the registry's job lanes).
     lanes: LaneRegistry,
-    /// Devnet fault injection: flip one byte of every package before handing it in.
-    corrupt_proofs: bool,
+    /// What this worker is told to do wrong (devnet, tests).
+    faults: Faults,
     poll: Duration,
     proven: AtomicU64,
     handed_in: AtomicU64,
@@ -44,7 +46,8 @@ pub struct ProverStatus {
     pub jobs_handed_in: u64,
     pub jobs_failed: u64,
     pub last_job: Option<String>,
-    pub corrupt_proofs: bool,
+    /// Whether it hands in corrupted artifacts (fault injection).
+    pub corrupt_artifacts: bool,
 }
 
 impl JobProver {
@@ -54,14 +57,14 @@ impl JobProver {
         key: Keypair,
         coordinator: NodeClient,
         lanes: LaneRegistry,
-        corrupt_proofs: bool,
+        faults: Faults,
         poll: Duration,
     ) -> Self {
         Self {
             coordinator: coordinator.signed_by(key.clone()),
             key,
             lanes,
-            corrupt_proofs,
+            faults,
             poll,
             proven: AtomicU64::new(0),
             handed_in: AtomicU64::new(0),
@@ -72,7 +75,7 @@ impl JobProver {
 
     /// Claims one job (trying each lane it has an executor for) and works it; `Ok(false)`
     /// when none was queued.
-    pub async fn work_one(&self) -> Result<bool, String> {
+    pub async fn work_one(&self) -> Result<bool, TaskError> {
         let executors: Vec<Arc<dyn DynExecutor>> = self.lanes.executors().cloned().collect();
         for executor in executors {
             let claim: ClaimResponse = self
@@ -84,7 +87,7 @@ impl JobProver {
                     },
                 )
                 .await
-                .map_err(|e| format!("claiming a {} job: {e}", executor.lane()))?;
+                .map_err(|e| TaskError::remote(format!("claiming a {} job", executor.lane()))(e))?;
             if let Some(job) = claim.job {
                 return self.work(executor, job).await.map(|()| true);
             }
@@ -92,7 +95,7 @@ impl JobProver {
         Ok(false)
     }
 
-    async fn work(&self, executor: Arc<dyn DynExecutor>, job: JobView) -> Result<(), String> {
+    async fn work(&self, executor: Arc<dyn DynExecutor>, job: JobView) -> Result<(), TaskError> {
         if let Ok(mut last) = self.last_job.lock() {
             *last = Some(job.job_id.clone());
         }
@@ -107,44 +110,41 @@ impl JobProver {
         &self,
         executor: Arc<dyn DynExecutor>,
         job: &JobView,
-    ) -> Result<(), String> {
+    ) -> Result<(), TaskError> {
         // The spec comes from the client's signed request, not from the coordinator's word.
-        let checked = check_request(&self.lanes, &job.signed_request())
-            .map_err(|e| format!("{}: the request does not check: {e}", job.job_id))?;
+        let checked = check_request(&self.lanes, &job.signed_request()).map_err(|e| {
+            TaskError::Refused(format!("{}: the request does not check: {e}", job.job_id))
+        })?;
         if checked.job_id != job.job_id {
-            return Err(format!(
+            return Err(TaskError::Refused(format!(
                 "{}: the request is for job {}",
                 job.job_id, checked.job_id
-            ));
+            )));
         }
         if checked.request.lane != executor.lane() {
-            return Err(format!(
+            return Err(TaskError::Refused(format!(
                 "{}: the request is for lane {}, this executor works {}",
                 job.job_id,
                 checked.request.lane,
                 executor.lane()
-            ));
+            )));
         }
         let lane = checked.lane.clone();
         let spec = checked.spec;
         let started = std::time::Instant::now();
         tracing::info!(job = %job.job_id, lane = executor.lane(), spec = %lane.describe(&spec), backend = %executor.backend(), "working");
-        let mut package = tokio::task::spawn_blocking(move || executor.execute(&spec))
+        let package = tokio::task::spawn_blocking(move || executor.execute(&spec))
             .await
-            .map_err(|e| format!("{}: the executor task failed: {e}", job.job_id))?
-            .map_err(|e| format!("{}: {} ({})", job.job_id, e, e.code()))?;
+            .map_err(TaskError::Join)?
+            .map_err(|e| TaskError::Lane(format!("{}: {} ({})", job.job_id, e, e.code())))?;
         self.proven.fetch_add(1, Ordering::Relaxed);
-        if self.corrupt_proofs && !package.is_empty() {
-            let mid = package.len() / 2;
-            package[mid] ^= 0x01;
-            tracing::warn!(job = %job.job_id, "fault injection: handing in a corrupted proof");
-        }
+        let package = self.faults.handed_in_artifact(package);
         let result = JobResult {
             job_id: job.job_id.clone(),
             worker: self.key.public(),
             result_digest: lane.artifact_digest(&package),
         };
-        let signed = Signed::sign(&result, &self.key).map_err(|e| e.to_string())?;
+        let signed = Signed::sign(&result, &self.key)?;
         let upload = ProofUpload {
             result: signed.envelope().clone(),
             package: base64::engine::general_purpose::STANDARD.encode(&package),
@@ -153,7 +153,9 @@ impl JobProver {
             .coordinator
             .post(&format!("/v1/jobs/{}/proof", job.job_id), &upload)
             .await
-            .map_err(|e| format!("{}: handing in the proof: {e}", job.job_id))?;
+            .map_err(|e| {
+                TaskError::remote(format!("{}: handing in the artifact", job.job_id))(e)
+            })?;
         self.handed_in.fetch_add(1, Ordering::Relaxed);
         tracing::info!(job = %job.job_id, bytes = package.len(), ms = started.elapsed().as_millis() as u64, "proof handed in");
         Ok(())
@@ -195,7 +197,7 @@ impl JobProver {
             jobs_handed_in: self.handed_in.load(Ordering::Relaxed),
             jobs_failed: self.failed.load(Ordering::Relaxed),
             last_job: self.last_job.lock().ok().and_then(|l| l.clone()),
-            corrupt_proofs: self.corrupt_proofs,
+            corrupt_artifacts: self.faults.corrupt_artifacts,
         }
     }
 }

@@ -18,6 +18,8 @@ use super::external;
 use super::messages::{check_request, JobView, VoteAck};
 use crate::client::NodeClient;
 use crate::config::ExternalVerifierSection;
+use crate::error::{SettingError, TaskError};
+use crate::faults::Faults;
 use crate::lanes::LaneRegistry;
 
 /// A validator's job loop.
@@ -29,8 +31,9 @@ pub struct JobVoter {
     lanes: LaneRegistry,
     /// Second opinions by lane, run beside the lane's verifier.
     external: BTreeMap<String, ExternalVerifierSection>,
-    /// Devnet fault injection: also sign and send the opposite vote on every job.
-    equivocate: bool,
+    /// What this validator is told to do wrong (devnet, tests): with `equivocate`, it also
+    /// signs and sends the opposite vote on every job.
+    faults: Faults,
     poll: Duration,
 }
 
@@ -52,17 +55,19 @@ impl JobVoter {
         coordinator: NodeClient,
         lanes: LaneRegistry,
         external: BTreeMap<String, ExternalVerifierSection>,
-        equivocate: bool,
+        faults: Faults,
         poll: Duration,
-    ) -> Result<Self, String> {
+    ) -> Result<Self, SettingError> {
         for (lane, ext) in &external {
             if lanes.job_lane(lane).is_none() {
-                return Err(format!(
-                    "validator.external_verifiers.{lane}: no such job lane"
+                return Err(SettingError::new(
+                    format!("validator.external_verifiers.{lane}"),
+                    "no such job lane",
                 ));
             }
-            external::check_config(ext)
-                .map_err(|e| format!("validator.external_verifiers.{lane}: {e}"))?;
+            external::check_config(ext).map_err(|e| {
+                SettingError::new(format!("validator.external_verifiers.{lane}"), e)
+            })?;
         }
         Ok(Self {
             store,
@@ -71,26 +76,26 @@ impl JobVoter {
             coordinator,
             lanes,
             external,
-            equivocate,
+            faults,
             poll,
         })
     }
 
     /// Votes on every proven job this validator has not voted on; returns how many votes
     /// were sent.
-    pub async fn vote_pending(&self) -> Result<usize, String> {
+    pub async fn vote_pending(&self) -> Result<usize, TaskError> {
         let mut jobs: Vec<JobView> = self
             .coordinator
             .get("/v1/jobs?status=proven&limit=100")
             .await
-            .map_err(|e| format!("listing proven jobs: {e}"))?;
+            .map_err(TaskError::remote("listing proven jobs"))?;
         // Jobs settled moments ago still get this validator's vote on record.
         let since = hallmark_core::time::now_unix_ms() - LATE_VOTE_WINDOW_MS;
         let recent: Vec<JobView> = self
             .coordinator
             .get(&format!("/v1/jobs?settled_since_ms={since}&limit=100"))
             .await
-            .map_err(|e| format!("listing settled jobs: {e}"))?;
+            .map_err(TaskError::remote("listing settled jobs"))?;
         jobs.extend(recent);
         let mut sent = 0;
         // The board stores only votes whose signature it checked, so the key id is enough to
@@ -114,53 +119,51 @@ impl JobVoter {
 
     /// The vote this validator gives `job`: the one it already signed, or a new one from its
     /// own verification.
-    async fn decide(&self, job: &JobView) -> Result<Signed<JobVote>, String> {
-        if let Some(text) = self
-            .store
-            .kv_get(&vote_key(&job.job_id))
-            .await
-            .map_err(|e| e.to_string())?
-        {
-            let env: Envelope = serde_json::from_str(&text).map_err(|e| e.to_string())?;
+    async fn decide(&self, job: &JobView) -> Result<Signed<JobVote>, TaskError> {
+        if let Some(text) = self.store.kv_get(&vote_key(&job.job_id)).await? {
+            let env: Envelope = serde_json::from_str(&text)?;
             return Ok(Signed::from_envelope(env));
         }
         let checked = check_request(&self.lanes, &job.signed_request())
-            .map_err(|e| format!("the client's request does not check: {e}"))?;
+            .map_err(|e| TaskError::Refused(format!("the client's request does not check: {e}")))?;
         if checked.job_id != job.job_id {
-            return Err(format!("the request is for job {}", checked.job_id));
+            return Err(TaskError::Refused(format!(
+                "the request is for job {}",
+                checked.job_id
+            )));
         }
-        let signed = job
-            .signed_result()
-            .ok_or("the job has no result although it is proven")?;
+        let signed = job.signed_result().ok_or(TaskError::Refused(
+            "the job has no result although it is proven".into(),
+        ))?;
         let result = signed
             .verify()
-            .map_err(|e| format!("the worker's result does not check: {e}"))?;
+            .map_err(|e| TaskError::Refused(format!("the worker's result does not check: {e}")))?;
         if result.signer != result.payload.worker
             || Some(result.signer) != job.worker
             || result.payload.job_id != job.job_id
         {
-            return Err("the result is not the assigned worker's for this job".into());
+            return Err(TaskError::Refused(
+                "the result is not the assigned worker's for this job".into(),
+            ));
         }
         let package = self
             .coordinator
             .get_bytes(&format!("/v1/jobs/{}/proof", job.job_id))
             .await
-            .map_err(|e| format!("fetching the proof: {e}"))?;
+            .map_err(TaskError::remote("fetching the artifact"))?;
         let lane = checked.lane;
         let digest = lane.artifact_digest(&package);
         if digest != result.payload.result_digest {
             // The coordinator served other bytes than the worker signed: that is not the
             // worker's fault, so no vote until the right bytes are served.
-            return Err(format!(
+            return Err(TaskError::Refused(format!(
                 "served package hashes to {digest}, the worker signed {}",
                 result.payload.result_digest
-            ));
+            )));
         }
         let spec = checked.spec;
         let (s, p) = (spec.clone(), package.clone());
-        let mut verdict = tokio::task::spawn_blocking(move || lane.verify(&s, &p))
-            .await
-            .map_err(|e| format!("the verifier task failed: {e}"))?;
+        let mut verdict = tokio::task::spawn_blocking(move || lane.verify(&s, &p)).await?;
         if let Some(ext) = self.external.get(&job.lane) {
             let check = external::second_opinion(ext, job, &spec, &package, &verdict).await;
             external::apply(&mut verdict, check);
@@ -180,50 +183,37 @@ impl JobVoter {
             result_digest: digest,
             valid,
         };
-        let signed = Signed::sign(&vote, &self.key).map_err(|e| e.to_string())?;
-        let text = serde_json::to_string(signed.envelope()).map_err(|e| e.to_string())?;
+        let signed = Signed::sign(&vote, &self.key)?;
+        let text = serde_json::to_string(signed.envelope())?;
         // The verdict behind the vote, check by check, goes into the log before the vote.
         let trace = hallmark_core::canonical::to_canonical_bytes(&serde_json::json!({
             "job_id": job.job_id,
             "lane": job.lane,
             "verdict": verdict,
-        }))
-        .map_err(|e| e.to_string())?;
-        self.log
-            .append("job_verdict", &trace)
-            .await
-            .map_err(|e| e.to_string())?;
-        let bytes = signed
-            .envelope()
-            .canonical_bytes()
-            .map_err(|e| e.to_string())?;
-        self.log
-            .append("job_vote", &bytes)
-            .await
-            .map_err(|e| e.to_string())?;
-        self.store
-            .kv_put(&vote_key(&job.job_id), &text)
-            .await
-            .map_err(|e| e.to_string())?;
+        }))?;
+        self.log.append("job_verdict", &trace).await?;
+        let bytes = signed.envelope().canonical_bytes()?;
+        self.log.append("job_vote", &bytes).await?;
+        self.store.kv_put(&vote_key(&job.job_id), &text).await?;
         tracing::info!(job = %job.job_id, valid, "voted");
         Ok(signed)
     }
 
-    async fn vote_on(&self, job: &JobView) -> Result<(), String> {
+    async fn vote_on(&self, job: &JobView) -> Result<(), TaskError> {
         let signed = self.decide(job).await?;
         let path = format!("/v1/jobs/{}/votes", job.job_id);
         let _: VoteAck = self
             .coordinator
             .post(&path, signed.envelope())
             .await
-            .map_err(|e| format!("sending the vote: {e}"))?;
-        if self.equivocate {
-            let verified = signed.verify().map_err(|e| e.to_string())?;
+            .map_err(TaskError::remote("sending the vote"))?;
+        if self.faults.equivocate {
+            let verified = signed.verify()?;
             let opposite = JobVote {
                 valid: !verified.payload.valid,
                 ..verified.payload
             };
-            let second = Signed::sign(&opposite, &self.key).map_err(|e| e.to_string())?;
+            let second = Signed::sign(&opposite, &self.key)?;
             tracing::warn!(job = %job.job_id, "fault injection: sending a second, opposite vote");
             match self
                 .coordinator
@@ -232,7 +222,7 @@ impl JobVoter {
             {
                 Err(e) if e.code() == Some("equivocation") => {}
                 other => {
-                    other.map_err(|e| format!("sending the second vote: {e}"))?;
+                    other.map_err(TaskError::remote("sending the second vote"))?;
                 }
             }
         }

@@ -15,6 +15,7 @@ use tokio::sync::watch;
 
 use super::{incumbent_key, ActiveRound};
 use crate::config::WeightMode;
+use crate::error::TaskError;
 use crate::messages::{OwnerPick, RoundResult, UsedReport};
 use crate::registration::submit_tx;
 use crate::validator::Validator;
@@ -53,11 +54,11 @@ impl Validator {
     }
 
     /// Scores the round, gathers reports, decides, sets weights and stores the result.
-    pub(crate) async fn finalize(&self, active: &ActiveRound) -> Result<RoundResult, String> {
+    pub(crate) async fn finalize(&self, active: &ActiveRound) -> Result<RoundResult, TaskError> {
         let run_id = active.ann.round_id.clone();
-        let mg = self.ledger.metagraph().await.map_err(|e| e.to_string())?;
+        let mg = self.ledger.metagraph().await?;
         let (own, commitment) = self.own_report(active, &mg).await?;
-        let own_payload = own.verify().map_err(|e| e.to_string())?.payload;
+        let own_payload = own.verify()?.payload;
         let me = self.key.public();
         let deadline = Instant::now() + Duration::from_millis(self.cfg.collect_timeout_ms);
         let peers: Vec<_> = mg
@@ -74,7 +75,7 @@ impl Validator {
         let mut used = vec![UsedReport {
             validator: me,
             stake: mg.neuron(&me).map_or(0, |n| n.stake),
-            report_sha256: own.digest().map_err(|e| e.to_string())?.to_hex(),
+            report_sha256: own.digest()?.to_hex(),
             scores: own_payload.scores.clone(),
         }];
         let mut missing = Vec::new();
@@ -87,8 +88,8 @@ impl Validator {
                     scores: report.scores,
                 }),
                 Err(why) => {
-                    tracing::warn!(peer = %peer.hotkey, %why, "peer report not used");
-                    missing.push((peer.hotkey, why));
+                    tracing::warn!(peer = %peer.hotkey, %why, code = why.code(), "peer report not used");
+                    missing.push((peer.hotkey, why.to_string()));
                 }
             }
         }
@@ -102,16 +103,14 @@ impl Validator {
         let incumbent = self
             .store
             .kv_get(&incumbent_key(&active.ann.lane))
-            .await
-            .map_err(|e| e.to_string())?
+            .await?
             .and_then(|s| s.parse().ok());
         let policy = self.policy();
         let decision = decide_round(&inputs, mg.validator_stake(), incumbent, &policy);
         if let Some(w) = decision.winner {
             self.store
                 .kv_put(&incumbent_key(&active.ann.lane), &w.to_ss58())
-                .await
-                .map_err(|e| e.to_string())?;
+                .await?;
         }
         let mode = self.cfg.weight_mode;
         let pick_deadline = (mode != WeightMode::Decentralized)
@@ -126,11 +125,10 @@ impl Validator {
                 &decision.consensus,
                 self.cfg.divergence_top_k,
             );
-            let text = serde_json::to_string(&record).map_err(|e| e.to_string())?;
+            let text = serde_json::to_string(&record)?;
             self.store
                 .put_divergence(run_id.as_str(), &text, hallmark_core::time::now_unix_ms())
-                .await
-                .map_err(|e| e.to_string())?;
+                .await?;
         }
         let weights_for = match mode {
             WeightMode::Decentralized => decision.winner.filter(|_| decision.quorum_met),
@@ -160,22 +158,20 @@ impl Validator {
         let equivocators = self
             .store
             .equivocators(run_id.as_str())
-            .await
-            .map_err(|e| e.to_string())?
+            .await?
             .iter()
             .filter_map(|v| v.parse().ok())
             .collect();
         let rejections = self
             .store
             .rejection_counts(run_id.as_str())
-            .await
-            .map_err(|e| e.to_string())?
+            .await?
             .into_iter()
             .collect();
         let result = RoundResult {
             run_id: run_id.clone(),
             validator: me,
-            byzantine: self.cfg.byzantine,
+            byzantine: self.faults.invert_scores,
             agrees: agrees(
                 &own_payload.scores,
                 decision.winner.as_ref(),
@@ -196,18 +192,17 @@ impl Validator {
             commitment: Some(commitment),
             equivocators,
         };
-        let signed_result = Signed::sign(&result, &self.key).map_err(|e| e.to_string())?;
+        let signed_result = Signed::sign(&result, &self.key)?;
         self.log_with_receipt(
             "round_result",
             &format!("round-result/{run_id}"),
             signed_result.envelope(),
         )
         .await?;
-        let body = serde_json::to_string(&result).map_err(|e| e.to_string())?;
+        let body = serde_json::to_string(&result)?;
         self.store
             .put_round_result(run_id.as_str(), &body, hallmark_core::time::now_unix())
-            .await
-            .map_err(|e| e.to_string())?;
+            .await?;
         tracing::info!(round = %run_id, winner = ?result.winner.map(|w| w.to_ss58()), "round decided");
         Ok(result)
     }

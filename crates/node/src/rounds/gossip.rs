@@ -14,14 +14,18 @@ use hallmark_core::{Envelope, RoundId, Signed};
 use hallmark_ledger::Ledger;
 use hallmark_store::{EquivocationRow, ScoreReportRow, StoreError};
 
+use crate::error::TaskError;
 use crate::messages::ScoreReport;
 use crate::validator::Validator;
 
 impl Validator {
     /// Keeps evidence that `validator` said two things about `run_id`, once per kind, and
     /// logs it.
-    pub(crate) async fn record_equivocation(&self, ev: EquivocationEvidence) -> Result<(), String> {
-        let text = serde_json::to_string(&ev).map_err(|e| e.to_string())?;
+    pub(crate) async fn record_equivocation(
+        &self,
+        ev: EquivocationEvidence,
+    ) -> Result<(), TaskError> {
+        let text = serde_json::to_string(&ev)?;
         let new = self
             .store
             .put_equivocation(&EquivocationRow {
@@ -31,16 +35,11 @@ impl Validator {
                 evidence: text,
                 found_ms: hallmark_core::time::now_unix_ms(),
             })
-            .await
-            .map_err(|e| e.to_string())?;
+            .await?;
         if new {
             tracing::warn!(validator = %ev.validator, run = %ev.run_id, kind = %ev.kind, "equivocation caught");
-            let bytes =
-                hallmark_core::canonical::to_canonical_bytes(&ev).map_err(|e| e.to_string())?;
-            self.log
-                .append("equivocation", &bytes)
-                .await
-                .map_err(|e| e.to_string())?;
+            let bytes = hallmark_core::canonical::to_canonical_bytes(&ev)?;
+            self.log.append("equivocation", &bytes).await?;
         }
         Ok(())
     }
@@ -52,9 +51,9 @@ impl Validator {
         lane: &str,
         run_id: &RoundId,
         deadline: Instant,
-    ) -> Result<(ScoreReport, String), String> {
+    ) -> Result<(ScoreReport, String), TaskError> {
         let Some(axon) = &peer.axon else {
-            return Err("no axon in the metagraph".into());
+            return Err(TaskError::Refused("no axon in the metagraph".into()));
         };
         let client = self.coordinator.at(axon);
         let path = format!("/v1/consensus/scores/{run_id}");
@@ -62,29 +61,35 @@ impl Validator {
             match client.get_bytes(&path).await {
                 Ok(bytes) => {
                     let env: Envelope = serde_json::from_slice(&bytes)
-                        .map_err(|e| format!("not an envelope: {e}"))?;
+                        .map_err(|e| TaskError::Refused(format!("not an envelope: {e}")))?;
                     let signed = Signed::<ScoreReport>::from_envelope(env);
-                    let v = signed.verify().map_err(|e| format!("report: {e}"))?;
+                    let v = signed
+                        .verify()
+                        .map_err(|e| TaskError::Refused(format!("report: {e}")))?;
                     if v.signer != peer.hotkey {
-                        return Err(format!("axon {axon} served a report signed by {}, but the metagraph lists {} there", v.signer, peer.hotkey));
+                        return Err(TaskError::Refused(format!("axon {axon} served a report signed by {}, but the metagraph lists {} there", v.signer, peer.hotkey)));
                     }
                     if v.payload.validator_hotkey != v.signer {
-                        return Err("report names a different validator than its signer".into());
+                        return Err(TaskError::Refused(
+                            "report names a different validator than its signer".into(),
+                        ));
                     }
                     if &v.payload.run_id != run_id || v.payload.lane != lane {
-                        return Err(format!(
+                        return Err(TaskError::Refused(format!(
                             "report is for run {} (lane {}), not {run_id}: replay refused",
                             v.payload.run_id, v.payload.lane
-                        ));
+                        )));
                     }
                     if v.payload
                         .scores
                         .values()
                         .any(|s| !s.is_finite() || *s < 0.0 || *s > 1.0)
                     {
-                        return Err("report has a score outside [0, 1]".into());
+                        return Err(TaskError::Refused(
+                            "report has a score outside [0, 1]".into(),
+                        ));
                     }
-                    let digest = signed.digest().map_err(|e| e.to_string())?.to_hex();
+                    let digest = signed.digest()?.to_hex();
                     if self.cfg.enforce_commitments {
                         self.check_against_commitment(
                             peer,
@@ -106,7 +111,9 @@ impl Validator {
                     return Ok((v.payload, digest));
                 }
                 Err(e) if Instant::now() >= deadline => {
-                    return Err(format!("no report before the collection deadline: {e}"))
+                    return Err(TaskError::NotYet(format!(
+                        "no report before the collection deadline: {e}"
+                    )))
                 }
                 Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
             }
@@ -122,7 +129,7 @@ impl Validator {
         report: &ScoreReport,
         envelope: &Envelope,
         deadline: Instant,
-    ) -> Result<(), String> {
+    ) -> Result<(), TaskError> {
         let commitment = loop {
             match self.ledger.commitment(&peer.hotkey, run_id.as_str()).await {
                 Ok(Some(c)) => break c,
@@ -130,21 +137,21 @@ impl Validator {
                     tokio::time::sleep(Duration::from_millis(200)).await
                 }
                 Ok(None) => {
-                    return Err(
+                    return Err(TaskError::NotYet(
                         "no score commitment on the ledger before the collection deadline".into(),
-                    )
+                    ))
                 }
                 Err(e) if Instant::now() < deadline => {
                     tracing::warn!(error = %e, "reading a commitment failed; retrying");
                     tokio::time::sleep(Duration::from_millis(200)).await
                 }
-                Err(e) => return Err(format!("reading the commitment: {e}")),
+                Err(e) => return Err(TaskError::Ledger(e)),
             }
         };
         let committed = parse_commitment(&commitment.commitment, run_id.as_str())
-            .map_err(|e| format!("malformed commitment on the ledger: {e}"))?;
+            .map_err(|e| TaskError::Refused(format!("malformed commitment on the ledger: {e}")))?;
         let actual = scores_hash(run_id.as_str(), &report.lane, &report.scores)
-            .map_err(|e| format!("report scores cannot be hashed: {e}"))?;
+            .map_err(|e| TaskError::Refused(format!("report scores cannot be hashed: {e}")))?;
         if committed != actual {
             self.record_equivocation(EquivocationEvidence {
                 validator: peer.hotkey,
@@ -154,9 +161,9 @@ impl Validator {
                 second: envelope.clone(),
             })
             .await?;
-            return Err(format!(
+            return Err(TaskError::Refused(format!(
                 "scores hash to {actual}, the ledger commitment says {committed}: equivocation, report dropped"
-            ));
+            )));
         }
         Ok(())
     }
@@ -170,24 +177,21 @@ impl Validator {
         report: &ScoreReport,
         envelope: &Envelope,
         digest: &str,
-    ) -> Result<(), String> {
+    ) -> Result<(), TaskError> {
         let who = peer.hotkey.to_ss58();
         let head = ReportHead {
             epoch: report.epoch,
             report_id: digest.to_string(),
             prev_report_id: report.prev_report_id.clone(),
         };
-        let stored = self
-            .store
-            .score_report(run_id.as_str(), &who)
-            .await
-            .map_err(|e| e.to_string())?;
+        let stored = self.store.score_report(run_id.as_str(), &who).await?;
         let Some(stored) = stored else {
-            check_succession(None, &head).map_err(|e| format!("{}: {e}", e.code()))?;
+            check_succession(None, &head)
+                .map_err(|e| TaskError::Refused(format!("{}: {e}", e.code())))?;
             let row = ScoreReportRow {
                 run_id: run_id.to_string(),
                 validator: who,
-                envelope: serde_json::to_string(envelope).map_err(|e| e.to_string())?,
+                envelope: serde_json::to_string(envelope)?,
                 digest: digest.to_string(),
                 received_ms: hallmark_core::time::now_unix_ms(),
             };
@@ -200,14 +204,13 @@ impl Validator {
                     )
                     .await
                 }
-                Err(e) => Err(e.to_string()),
+                Err(e) => Err(e.into()),
             };
         };
-        let stored_env: Envelope =
-            serde_json::from_str(&stored.envelope).map_err(|e| e.to_string())?;
+        let stored_env: Envelope = serde_json::from_str(&stored.envelope)?;
         let stored_report = Signed::<ScoreReport>::from_envelope(stored_env.clone())
             .verify()
-            .map_err(|e| format!("stored report: {e}"))?
+            .map_err(|e| TaskError::Refused(format!("stored report: {e}")))?
             .payload;
         let prev = ReportHead {
             epoch: stored_report.epoch,
@@ -225,9 +228,9 @@ impl Validator {
                     second: envelope.clone(),
                 })
                 .await?;
-                Err(format!("{}: {e}", e.code()))
+                Err(TaskError::Refused(format!("{}: {e}", e.code())))
             }
-            Err(e) => Err(format!("{}: {e}", e.code())),
+            Err(e) => Err(TaskError::Refused(format!("{}: {e}", e.code()))),
         }
     }
 }

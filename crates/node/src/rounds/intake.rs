@@ -12,6 +12,7 @@ use hallmark_store::SubmissionRow;
 use super::{check_announcement, ActiveRound};
 use crate::api::{parse_json, ApiError};
 use crate::auth::verify_request;
+use crate::error::TaskError;
 use crate::lanes::DynRoundLane;
 use crate::messages::{RoundAnnouncement, SubmissionAck};
 use crate::validator::Validator;
@@ -22,7 +23,7 @@ impl Validator {
         &self,
         ann: RoundAnnouncement,
         lane: Arc<dyn DynRoundLane>,
-    ) -> Result<(), String> {
+    ) -> Result<(), TaskError> {
         if let Some(cur) = self.active.read().await.get(&ann.lane) {
             if cur.ann.number >= ann.number {
                 return Ok(());
@@ -52,20 +53,20 @@ impl Validator {
     }
 
     /// Polls the coordinator for each round lane's latest round.
-    pub(crate) async fn poll_rounds(&self) -> Result<(), String> {
+    pub(crate) async fn poll_rounds(&self) -> Result<(), TaskError> {
         for name in self.lanes.round_lane_names() {
             let path = format!("/v1/rounds/current?lane={name}");
             let env: Envelope = match self.coordinator.get(&path).await {
                 Ok(env) => env,
                 Err(e) if e.status() == Some(404) => continue,
-                Err(e) => return Err(e.to_string()),
+                Err(e) => return Err(TaskError::remote("polling the coordinator")(e)),
             };
             let (ann, lane) = check_announcement(env, &self.coordinator_hotkey, &self.lanes)?;
             if ann.lane != name {
-                return Err(format!(
+                return Err(TaskError::Refused(format!(
                     "asked for the current {name} round, got a {} round",
                     ann.lane
-                ));
+                )));
             }
             self.adopt(ann, lane).await?;
         }

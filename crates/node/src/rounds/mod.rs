@@ -21,6 +21,7 @@ use std::sync::Arc;
 
 use hallmark_core::{Envelope, PublicKey, RoundId, RoundInfo, Signed};
 
+use crate::error::TaskError;
 use crate::lanes::{DynRoundLane, LaneRegistry, RoundState};
 use crate::messages::RoundAnnouncement;
 
@@ -45,12 +46,11 @@ impl std::fmt::Debug for ActiveRound {
 pub async fn derive_round(
     lane: &Arc<dyn DynRoundLane>,
     ann: &RoundAnnouncement,
-) -> Result<RoundState, String> {
+) -> Result<RoundState, TaskError> {
     let (l, info, params) = (lane.clone(), ann.info(), ann.params.clone());
     tokio::task::spawn_blocking(move || l.derive_round(&info, &params))
-        .await
-        .map_err(|e| e.to_string())?
-        .map_err(|e| format!("round parameters: {e}"))
+        .await?
+        .map_err(|e| TaskError::Lane(format!("round parameters: {e}")))
 }
 
 /// The key under which a lane's incumbent (last winner) is kept.
@@ -64,28 +64,28 @@ pub fn check_announcement(
     env: Envelope,
     coordinator: &PublicKey,
     lanes: &LaneRegistry,
-) -> Result<(RoundAnnouncement, Arc<dyn DynRoundLane>), String> {
+) -> Result<(RoundAnnouncement, Arc<dyn DynRoundLane>), TaskError> {
     let v = Signed::<RoundAnnouncement>::from_envelope(env)
         .verify()
-        .map_err(|e| format!("round announcement: {e}"))?;
+        .map_err(|e| TaskError::Refused(format!("round announcement: {e}")))?;
     if &v.signer != coordinator {
-        return Err(format!(
+        return Err(TaskError::Refused(format!(
             "round announcement signed by {}, not the pinned coordinator {coordinator}",
             v.signer
-        ));
+        )));
     }
     let ann = v.payload;
     let Some(lane) = lanes.round_lane(&ann.lane).cloned() else {
-        return Err(format!(
+        return Err(TaskError::Refused(format!(
             "round announcement for lane {:?}, which this node does not run",
             ann.lane
-        ));
+        )));
     };
     if ann.round_id != RoundId::for_lane(&ann.lane, ann.number) {
-        return Err(format!(
+        return Err(TaskError::Refused(format!(
             "round announcement id {} is not the canonical id of {} round {}",
             ann.round_id, ann.lane, ann.number
-        ));
+        )));
     }
     Ok((ann, lane))
 }

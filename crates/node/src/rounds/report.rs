@@ -11,6 +11,7 @@ use hallmark_log::{LogProof, Receipt};
 use hallmark_store::ScoreReportRow;
 
 use super::ActiveRound;
+use crate::error::TaskError;
 use crate::messages::ScoreReport;
 use crate::registration::submit_tx;
 use crate::validator::Validator;
@@ -22,26 +23,21 @@ impl Validator {
         &self,
         active: &ActiveRound,
         mg: &Metagraph,
-    ) -> Result<BTreeMap<PublicKey, f64>, String> {
-        let rows = self
-            .store
-            .submissions(active.ann.round_id.as_str())
-            .await
-            .map_err(|e| e.to_string())?;
+    ) -> Result<BTreeMap<PublicKey, f64>, TaskError> {
+        let rows = self.store.submissions(active.ann.round_id.as_str()).await?;
         let records = rows
             .into_iter()
             .map(|r| {
                 Ok(RoundRecord {
-                    worker: r
-                        .worker
-                        .parse()
-                        .map_err(|e| format!("stored submission worker {}: {e}", r.worker))?,
+                    worker: r.worker.parse().map_err(|e| {
+                        TaskError::Refused(format!("stored submission worker {}: {e}", r.worker))
+                    })?,
                     item: r.item,
                     received_ms: r.received_ms,
                     latency_ms: r.latency_ms,
                 })
             })
-            .collect::<Result<Vec<_>, String>>()?;
+            .collect::<Result<Vec<_>, TaskError>>()?;
         let workers: Vec<PublicKey> = mg.workers().map(|n| n.hotkey).collect();
         let (lane, info, round) = (
             active.lane.clone(),
@@ -50,12 +46,10 @@ impl Validator {
         );
         let scores =
             tokio::task::spawn_blocking(move || lane.score(&info, &round, &records, &workers))
-                .await
-                .map_err(|e| e.to_string())?;
-        // Fault injection (`validator.byzantine`): report every score inverted.
+                .await?;
         Ok(scores
             .into_iter()
-            .map(|(k, s)| (k, if self.cfg.byzantine { 1.0 - s } else { s }))
+            .map(|(k, s)| (k, self.faults.reported_score(s)))
             .collect())
     }
 
@@ -64,12 +58,12 @@ impl Validator {
         &self,
         kind: &str,
         env: &Envelope,
-    ) -> Result<LogProof, String> {
-        let bytes = env.canonical_bytes().map_err(|e| e.to_string())?;
+    ) -> Result<LogProof, TaskError> {
+        let bytes = env.canonical_bytes()?;
         self.log
             .append_and_prove(kind, &bytes, &self.origin, &self.key)
             .await
-            .map_err(|e| e.to_string())
+            .map_err(TaskError::from)
     }
 
     /// Logs a signed statement and stores its receipt under `subject` (first one stands).
@@ -78,14 +72,8 @@ impl Validator {
         kind: &str,
         subject: &str,
         env: &Envelope,
-    ) -> Result<(), String> {
-        if self
-            .store
-            .receipt(subject)
-            .await
-            .map_err(|e| e.to_string())?
-            .is_some()
-        {
+    ) -> Result<(), TaskError> {
+        if self.store.receipt(subject).await?.is_some() {
             return Ok(());
         }
         let log = self.log_statement(kind, env).await?;
@@ -93,27 +81,24 @@ impl Validator {
             statement: env.clone(),
             log,
         };
-        let text = serde_json::to_string(&receipt).map_err(|e| e.to_string())?;
-        self.store
-            .put_receipt(subject, &text)
-            .await
-            .map_err(|e| e.to_string())?;
+        let text = serde_json::to_string(&receipt)?;
+        self.store.put_receipt(subject, &text).await?;
         Ok(())
     }
 
     /// The ledger's chain id, asked once.
-    pub(crate) async fn chain_id(&self) -> Result<&String, String> {
+    pub(crate) async fn chain_id(&self) -> Result<&String, TaskError> {
         self.chain_id
             .get_or_try_init(|| self.ledger.chain_id())
             .await
-            .map_err(|e| e.to_string())
+            .map_err(TaskError::from)
     }
 
     /// Commits the hash of `report`'s scores on the ledger; a retry of the same commitment is
     /// fine. Returns the commitment string.
-    pub(crate) async fn commit_scores(&self, report: &ScoreReport) -> Result<String, String> {
+    pub(crate) async fn commit_scores(&self, report: &ScoreReport) -> Result<String, TaskError> {
         let run_id = report.run_id.as_str();
-        let hash = scores_hash(run_id, &report.lane, &report.scores).map_err(|e| e.to_string())?;
+        let hash = scores_hash(run_id, &report.lane, &report.scores)?;
         let commitment = commitment_string(run_id, &hash);
         let chain = self.chain_id().await?;
         let body = TxBody::CommitScores {
@@ -123,7 +108,7 @@ impl Validator {
         match submit_tx(&self.ledger, chain, &self.key, body).await {
             Ok(_) => Ok(commitment),
             Err(e) if e.code() == "already_committed" => Ok(commitment),
-            Err(e) => Err(format!("committing scores: {e}")),
+            Err(e) => Err(TaskError::Ledger(e)),
         }
     }
 
@@ -132,16 +117,11 @@ impl Validator {
         &self,
         active: &ActiveRound,
         mg: &Metagraph,
-    ) -> Result<(Signed<ScoreReport>, String), String> {
+    ) -> Result<(Signed<ScoreReport>, String), TaskError> {
         let run_id = active.ann.round_id.as_str();
         let me = self.key.public().to_ss58();
-        let signed = if let Some(row) = self
-            .store
-            .score_report(run_id, &me)
-            .await
-            .map_err(|e| e.to_string())?
-        {
-            let env: Envelope = serde_json::from_str(&row.envelope).map_err(|e| e.to_string())?;
+        let signed = if let Some(row) = self.store.score_report(run_id, &me).await? {
+            let env: Envelope = serde_json::from_str(&row.envelope)?;
             Signed::from_envelope(env)
         } else {
             let report = ScoreReport {
@@ -152,9 +132,9 @@ impl Validator {
                 epoch: 0,
                 prev_report_id: None,
             };
-            let signed = Signed::sign(&report, &self.key).map_err(|e| e.to_string())?;
-            let text = serde_json::to_string(signed.envelope()).map_err(|e| e.to_string())?;
-            if self.cfg.equivocate {
+            let signed = Signed::sign(&report, &self.key)?;
+            let text = serde_json::to_string(signed.envelope())?;
+            if self.faults.equivocate {
                 // The second report exists before the first can be served, so the second
                 // request for the run already gets it.
                 self.prepare_equivocation(&report).await?;
@@ -164,11 +144,10 @@ impl Validator {
                     run_id: run_id.to_string(),
                     validator: me,
                     envelope: text,
-                    digest: signed.digest().map_err(|e| e.to_string())?.to_hex(),
+                    digest: signed.digest()?.to_hex(),
                     received_ms: hallmark_core::time::now_unix_ms(),
                 })
-                .await
-                .map_err(|e| e.to_string())?;
+                .await?;
             signed
         };
         // Each step below is idempotent, so a retried finalize completes what a failed one began.
@@ -178,9 +157,9 @@ impl Validator {
             signed.envelope(),
         )
         .await?;
-        let report = signed.verify().map_err(|e| e.to_string())?.payload;
+        let report = signed.verify()?.payload;
         let commitment = self.commit_scores(&report).await?;
-        if self.cfg.equivocate {
+        if self.faults.equivocate {
             self.commit_equivocation(&report).await;
         }
         Ok((signed, commitment))
@@ -188,24 +167,15 @@ impl Validator {
 
     /// Devnet fault injection: a second, different report for the run, and an attempt to
     /// commit it too (the ledger refuses and keeps the evidence).
-    async fn prepare_equivocation(&self, report: &ScoreReport) -> Result<(), String> {
+    async fn prepare_equivocation(&self, report: &ScoreReport) -> Result<(), TaskError> {
         let key = format!("equivocate.{}", report.run_id);
-        if self
-            .store
-            .kv_get(&key)
-            .await
-            .map_err(|e| e.to_string())?
-            .is_some()
-        {
+        if self.store.kv_get(&key).await?.is_some() {
             return Ok(());
         }
         let other = equivocal_twin(report);
-        let signed = Signed::sign(&other, &self.key).map_err(|e| e.to_string())?;
-        let text = serde_json::to_string(signed.envelope()).map_err(|e| e.to_string())?;
-        self.store
-            .kv_put(&key, &text)
-            .await
-            .map_err(|e| e.to_string())?;
+        let signed = Signed::sign(&other, &self.key)?;
+        let text = serde_json::to_string(signed.envelope())?;
+        self.store.kv_put(&key, &text).await?;
         Ok(())
     }
 
