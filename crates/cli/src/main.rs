@@ -99,6 +99,28 @@ pub(crate) fn init_tracing(default: &str) {
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
+    // For the commands that print and exit, a closed stdout (`hallmark lanes --json | head`)
+    // ends the process quietly, as other Unix tools do, instead of a panic inside println!.
+    // Long-running roles (nodes, devnet, proxies, a worker) keep SIGPIPE ignored: they write
+    // to pipes (an external verifier's stdin) whose reader may leave early.
+    let prints_and_exits = !matches!(
+        cli.command,
+        Command::Node { .. }
+            | Command::Devnet(_)
+            | Command::AttestProxy(_)
+            | Command::AttestUpstream(_)
+            | Command::Worker(_)
+    );
+    if prints_and_exits {
+        // SAFETY: restores the default disposition of SIGPIPE before any thread starts; no
+        // code of these commands relies on SIGPIPE being ignored.
+        unsafe {
+            let _ = nix::sys::signal::signal(
+                nix::sys::signal::Signal::SIGPIPE,
+                nix::sys::signal::SigHandler::SigDfl,
+            );
+        }
+    }
     match cli.command {
         Command::Sat(cmd) => sat::run(cmd),
         Command::Stark(cmd) => stark::run(cmd),

@@ -174,31 +174,44 @@ impl Worker {
     }
 
     /// The background loop: work every new round of every lane once.
-    pub async fn run_loop(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
+    pub async fn run_loop(self: Arc<Self>, shutdown: watch::Receiver<bool>) {
+        // One loop per lane, so a long round of one lane never holds up another's.
+        let loops = self
+            .lanes
+            .round_workers()
+            .cloned()
+            .map(|w| self.clone().lane_loop(w, shutdown.clone()))
+            .collect::<Vec<_>>();
+        futures::future::join_all(loops).await;
+    }
+
+    /// Works every new round of one lane once.
+    async fn lane_loop(
+        self: Arc<Self>,
+        worker: Arc<dyn DynRoundWorker>,
+        mut shutdown: watch::Receiver<bool>,
+    ) {
         let poll = Duration::from_millis(self.cfg.poll_ms.max(20));
-        let workers: Vec<Arc<dyn DynRoundWorker>> = self.lanes.round_workers().cloned().collect();
         loop {
             tokio::select! {
                 _ = shutdown.changed() => return,
                 _ = tokio::time::sleep(poll) => {}
             }
-            for worker in &workers {
-                match self.next_round(worker).await {
-                    Ok(Some(ann)) => {
-                        let id = ann.round_id.clone();
-                        tokio::select! {
-                            _ = shutdown.changed() => return,
-                            res = self.work_round(ann, worker.clone()) => {
-                                if let Err(e) = res {
-                                    tracing::warn!(round = %id, error = %e, "working the round failed");
-                                }
+            match self.next_round(&worker).await {
+                Ok(Some(ann)) => {
+                    let id = ann.round_id.clone();
+                    tokio::select! {
+                        _ = shutdown.changed() => return,
+                        res = self.work_round(ann, worker.clone()) => {
+                            if let Err(e) = res {
+                                tracing::warn!(round = %id, code = e.code(), error = %e, "working the round failed");
                             }
                         }
                     }
-                    Ok(None) => {}
-                    Err(e) => {
-                        tracing::warn!(lane = worker.lane(), error = %e, "polling the coordinator failed")
-                    }
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::warn!(lane = worker.lane(), code = e.code(), error = %e, "polling the coordinator failed")
                 }
             }
         }
