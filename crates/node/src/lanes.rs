@@ -494,3 +494,93 @@ impl std::fmt::Debug for LaneRegistry {
             .finish()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_standard_registry_lists_every_lane_with_its_shape() {
+        let r = LaneRegistry::standard(&NodeConfig::default()).unwrap();
+        let d = r.describe();
+        let names: Vec<(&str, LaneShape)> = d.iter().map(|l| (l.name.as_str(), l.shape)).collect();
+        assert_eq!(
+            names,
+            [
+                ("sat", LaneShape::Round),
+                ("stark", LaneShape::Job),
+                ("tee", LaneShape::Job)
+            ]
+        );
+        assert!(d.iter().all(|l| !l.checks.is_empty()));
+        // A tee evidence document has no worker-side executor: the provider hands it in.
+        assert_eq!(
+            d.iter().map(|l| l.executor).collect::<Vec<_>>(),
+            [true, true, false]
+        );
+        assert!(!r.job_lane("tee").unwrap().settles_on_ledger());
+        assert!(r.job_lane("stark").unwrap().settles_on_ledger());
+        assert!(r.job_lane("nosuch").is_none() && r.round_lane("stark").is_none());
+        assert_eq!(r.max_submission_bytes(), 16 << 20);
+        assert!(r.without_executors().executors().next().is_none());
+    }
+
+    #[test]
+    fn lane_settings_are_checked_at_start() {
+        let mut cfg = NodeConfig::default();
+        cfg.lanes
+            .insert("nosuch".into(), toml::Value::Table(Default::default()));
+        let e = LaneRegistry::standard(&cfg).unwrap_err();
+        assert_eq!(e.code(), "unknown_lane");
+        let mut cfg = NodeConfig::default();
+        let mut tee = toml::map::Map::new();
+        tee.insert("profile".into(), toml::Value::String("staging".into()));
+        cfg.lanes.insert("tee".into(), toml::Value::Table(tee));
+        let e = LaneRegistry::standard(&cfg).unwrap_err();
+        assert_eq!(e.code(), "invalid_lane_config");
+        assert!(e.to_string().starts_with("[lanes.tee]"), "{e}");
+    }
+
+    #[test]
+    fn specs_and_rounds_the_lane_cannot_read_fail_closed() {
+        let r = LaneRegistry::standard(&NodeConfig::default()).unwrap();
+        let stark = r.job_lane("stark").unwrap();
+        let v = stark.verify(&serde_json::json!({"job_type": "nope"}), b"x");
+        assert!(!v.accepted);
+        assert_eq!(v.rejection.as_deref(), Some("malformed_spec"));
+        assert_eq!(
+            stark
+                .check_spec(&serde_json::json!({"job_type": "fib", "size": 1, "seed": "00"}))
+                .unwrap_err()
+                .code(),
+            "malformed_spec"
+        );
+        // A round state another lane derived is never accepted.
+        let sat = r.round_lane("sat").unwrap();
+        let foreign: RoundState = Arc::new(42u32);
+        let info = RoundInfo {
+            lane: "sat".into(),
+            round_id: RoundId::for_lane("sat", 1),
+            number: 1,
+            seed: 1,
+            nonce: "00".into(),
+            starts_at_ms: 0,
+            deadline_ms: 1,
+        };
+        let kp = Keypair::generate();
+        let arrival = Arrival {
+            received_ms: 0,
+            sender: kp.public(),
+        };
+        let envelope = Envelope {
+            payload_type: "x".into(),
+            payload: String::new(),
+            signatures: Vec::new(),
+        };
+        let (v, rec) = sat.accept(&info, &foreign, &arrival, &envelope);
+        assert!(!v.accepted && rec.is_none());
+        assert_eq!(v.rejection.as_deref(), Some("round_state"));
+        let scores = sat.score(&info, &foreign, &[], &[kp.public()]);
+        assert_eq!(scores[&kp.public()], 0.0);
+    }
+}
