@@ -216,7 +216,7 @@ impl Validator {
                 _ = tokio::time::sleep(poll) => {}
             }
             if let Err(e) = self.poll_rounds().await {
-                tracing::warn!(error = %e, "polling the coordinator failed");
+                tracing::warn!(code = e.code(), error = %e, "polling the coordinator failed");
             }
             let now = hallmark_core::time::now_unix_ms();
             let due: Vec<Arc<ActiveRound>> = self
@@ -227,30 +227,49 @@ impl Validator {
                 .filter(|r| now >= r.ann.deadline_ms + self.cfg.grace_ms as i64)
                 .cloned()
                 .collect();
+            // Lanes decide side by side (one lane's peer collection never delays another's);
+            // within a lane, rounds are decided in order.
+            let mut by_lane: std::collections::BTreeMap<String, Vec<Arc<ActiveRound>>> =
+                std::collections::BTreeMap::new();
             for round in due {
-                let decided = match self.store.round_result(round.ann.round_id.as_str()).await {
-                    Ok(Some(_)) => true,
-                    Ok(None) => tokio::select! {
-                        _ = shutdown.changed() => return,
-                        res = self.finalize(&round) => match res {
-                            Ok(_) => true,
-                            Err(e) => {
-                                tracing::error!(round = %round.ann.round_id, error = %e, "finalizing the round failed; will retry");
-                                false
-                            }
-                        },
-                    },
+                by_lane
+                    .entry(round.ann.lane.clone())
+                    .or_default()
+                    .push(round);
+            }
+            let lanes = by_lane
+                .into_values()
+                .map(|rounds| self.decide_in_order(rounds));
+            tokio::select! {
+                _ = shutdown.changed() => return,
+                _ = futures::future::join_all(lanes) => {}
+            }
+        }
+    }
+
+    /// Finalizes a lane's due rounds in order, each once; a failed one is retried on the next
+    /// pass.
+    async fn decide_in_order(&self, rounds: Vec<Arc<ActiveRound>>) {
+        for round in rounds {
+            let decided = match self.store.round_result(round.ann.round_id.as_str()).await {
+                Ok(Some(_)) => true,
+                Ok(None) => match self.finalize(&round).await {
+                    Ok(_) => true,
                     Err(e) => {
-                        tracing::error!(error = %e, "reading round results failed");
+                        tracing::error!(round = %round.ann.round_id, code = e.code(), error = %e, "finalizing the round failed; will retry");
                         false
                     }
-                };
-                if decided {
-                    self.undecided
-                        .lock()
-                        .await
-                        .remove(&(round.ann.lane.clone(), round.ann.number));
+                },
+                Err(e) => {
+                    tracing::error!(error = %e, "reading round results failed");
+                    false
                 }
+            };
+            if decided {
+                self.undecided
+                    .lock()
+                    .await
+                    .remove(&(round.ann.lane.clone(), round.ann.number));
             }
         }
     }
