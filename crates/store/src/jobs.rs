@@ -92,6 +92,19 @@ pub struct JobSettlement<'a> {
 
 const JOB_COLUMNS: &str = "job_id, lane, client, request, spec, status, worker, attempts, lease_until_ms, result, proof_hash, length(proof), queued_ms, assigned_ms, proven_ms, settled_ms, certificate, valid_stake, invalid_stake, total_stake, settle_tx";
 
+/// The outcome of inserting a new job: a unique violation means the job exists.
+fn new_job(
+    res: Result<sqlx::sqlite::SqliteQueryResult, sqlx::Error>,
+    job_id: &str,
+) -> Result<(), StoreError> {
+    match res {
+        Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
+            Err(StoreError::Conflict(format!("job {job_id} exists")))
+        }
+        other => other.map(|_| ()).map_err(StoreError::from),
+    }
+}
+
 fn job_row(r: sqlx::sqlite::SqliteRow) -> Result<JobRow, StoreError> {
     Ok(JobRow {
         job_id: r.get(0),
@@ -164,14 +177,7 @@ impl Store {
             .bind(row.queued_ms)
             .execute(&mut *tx)
             .await;
-        match res {
-            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
-                return Err(StoreError::Conflict(format!("job {} exists", row.job_id)))
-            }
-            other => {
-                other?;
-            }
-        }
+        new_job(res, row.job_id)?;
         event(&mut tx, row.job_id, "queued", "", row.queued_ms).await?;
         tx.commit().await?;
         Ok(())
@@ -204,14 +210,7 @@ impl Store {
             .bind(row.queued_ms)
             .execute(&mut *tx)
             .await;
-        match res {
-            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
-                return Err(StoreError::Conflict(format!("job {} exists", row.job_id)))
-            }
-            other => {
-                other?;
-            }
-        }
+        new_job(res, row.job_id)?;
         let detail = format!("handed in with its request: {} bytes", artifact.len());
         event(&mut tx, row.job_id, "proven", &detail, row.queued_ms).await?;
         tx.commit().await?;
@@ -592,6 +591,37 @@ mod tests {
             spec: "{}",
             queued_ms,
         }
+    }
+
+    #[tokio::test]
+    async fn a_handed_in_job_goes_straight_to_the_vote_once() {
+        let s = Store::open_url("sqlite::memory:").await.unwrap();
+        s.insert_proven_job(&job("p", 5), "prov", "{\"r\":1}", b"evidence", "d1")
+            .await
+            .unwrap();
+        let row = s.job("p").await.unwrap().unwrap();
+        assert_eq!(row.status, "proven");
+        assert_eq!(row.worker.as_deref(), Some("prov"));
+        assert_eq!(row.proof_hash.as_deref(), Some("d1"));
+        assert_eq!(
+            s.job_proof("p").await.unwrap().as_deref(),
+            Some(&b"evidence"[..])
+        );
+        // Never claimable by a worker, never handed in twice, never re-queued under its id.
+        assert!(s.claim_job("stark", "w", 10, 100).await.unwrap().is_none());
+        assert!(matches!(
+            s.insert_proven_job(&job("p", 6), "prov", "{}", b"x", "d2")
+                .await,
+            Err(StoreError::Conflict(_))
+        ));
+        assert!(matches!(
+            s.insert_job(&job("p", 7)).await,
+            Err(StoreError::Conflict(_))
+        ));
+        assert_eq!(
+            s.job("p").await.unwrap().unwrap().proof_hash.as_deref(),
+            Some("d1")
+        );
     }
 
     #[tokio::test]
