@@ -33,6 +33,8 @@ pub enum ProviderError {
     Sign(String),
     #[error("making evidence: {0}")]
     Evidence(String),
+    #[error("collateral: {0}")]
+    Collateral(String),
     #[error("the attestation job {job_id} was not settled within {secs} s")]
     Timeout { job_id: String, secs: u64 },
 }
@@ -44,6 +46,7 @@ impl ProviderError {
             ProviderError::Client(e) => e.code().unwrap_or("coordinator_unreachable"),
             ProviderError::Sign(_) => "signing_failed",
             ProviderError::Evidence(_) => "evidence_unavailable",
+            ProviderError::Collateral(_) => "collateral_unavailable",
             ProviderError::Timeout { .. } => "timed_out",
         }
     }
@@ -211,13 +214,22 @@ pub async fn wait_attested(
     }
 }
 
-/// Offers, takes a nonce, answers it with the evidence `attest` produces for that nonce as a
-/// signed attestation job, and waits (up to `timeout`) for the validators to settle it.
+/// Where a provider gets collateral for evidence that carries none: a PCCS, through a cache
+/// keyed by the quote's platform (one cache may serve many attestations).
+pub struct CollateralSource<'a> {
+    pub pccs: &'a PccsFetcher,
+    pub cache: &'a mut CollateralCache,
+}
+
+/// Offers, takes a nonce, answers it with the evidence `attest` produces for that nonce (its
+/// collateral filled from `collateral` when it has none) as a signed attestation job, and
+/// waits (up to `timeout`) for the validators to settle it.
 pub async fn offer_and_attest<F>(
     coordinator: &NodeClient,
     key: &Keypair,
     spec: &OfferSpec,
     attest: F,
+    collateral: Option<CollateralSource<'_>>,
     timeout: Duration,
 ) -> Result<Attestation, ProviderError>
 where
@@ -233,7 +245,12 @@ where
             },
         )
         .await?;
-    let evidence = attest(&grant.nonce).map_err(ProviderError::Evidence)?;
+    let mut evidence = attest(&grant.nonce).map_err(ProviderError::Evidence)?;
+    if let Some(c) = collateral {
+        fill_collateral(&mut evidence, c.pccs, c.cache)
+            .await
+            .map_err(ProviderError::Collateral)?;
+    }
     let sub = evidence_submission(key, spec, &offer.offer_sha256, &grant.nonce, &evidence)?;
     let accepted: EvidenceAccepted = client.post("/v1/compute/evidence", &sub).await?;
     wait_attested(coordinator, accepted, timeout).await
@@ -296,11 +313,22 @@ impl SimulatedProvider {
         coordinator: &NodeClient,
         timeout: Duration,
     ) -> Result<Attestation, ProviderError> {
+        self.register_with(coordinator, None, timeout).await
+    }
+
+    /// [`SimulatedProvider::register`], filling missing collateral from `collateral`.
+    pub async fn register_with(
+        &self,
+        coordinator: &NodeClient,
+        collateral: Option<CollateralSource<'_>>,
+        timeout: Duration,
+    ) -> Result<Attestation, ProviderError> {
         offer_and_attest(
             coordinator,
             &self.key,
             &self.spec,
             |n| self.evidence(n),
+            collateral,
             timeout,
         )
         .await

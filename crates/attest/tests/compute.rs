@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use hallmark_attest::pccs::PccsFetcher;
 use hallmark_attest::provider::{
-    evidence_submission, fill_collateral, send_offer, Attestation, OfferSpec, ProviderError,
+    evidence_submission, send_offer, Attestation, CollateralSource, OfferSpec, ProviderError,
     SimulatedProvider,
 };
 use hallmark_core::{Envelope, Keypair, Signed, Verdict};
@@ -207,6 +207,9 @@ async fn honest_provider_is_listed_on_the_validators_certificate() {
             .unwrap();
         if job.settle_tx.is_some() && job.votes.len() == 3 {
             assert_eq!(job.settle_tx.as_deref(), Some("certificate_only"));
+            let events: Vec<&str> = job.events.iter().map(|e| e.event.as_str()).collect();
+            assert!(events.contains(&"decided_by_certificate"), "{events:?}");
+            assert!(!events.contains(&"settled_on_ledger"), "{events:?}");
             break;
         }
         assert!(start.elapsed() < WAIT);
@@ -1029,26 +1032,13 @@ async fn evidence_without_collateral_is_filled_from_pccs_or_refused() {
     for i in 0..2 {
         let mut p = SimulatedProvider::new(Keypair::generate(), &format!("nocoll-{i}"), 1);
         p.omit_collateral = true;
-        let offer = send_offer(&co.client, &p.key, &p.spec).await.unwrap();
-        let who = co.client.clone().signed_by(p.key.clone());
-        let grant: NonceGrant = who
-            .post(
-                "/v1/compute/nonces",
-                &NonceRequest {
-                    node_id: p.spec.node_id.clone(),
-                },
-            )
-            .await
-            .unwrap();
-        let mut ev = p.evidence(&grant.nonce).unwrap();
-        assert!(ev.collateral.is_null());
-        fill_collateral(&mut ev, &fetcher, &mut cache)
-            .await
-            .unwrap();
-        let sub =
-            evidence_submission(&p.key, &p.spec, &offer.offer_sha256, &grant.nonce, &ev).unwrap();
-        let accepted: EvidenceAccepted = who.post("/v1/compute/evidence", &sub).await.unwrap();
-        let a = hallmark_attest::provider::wait_attested(&co.client, accepted, WAIT)
+        assert!(p.evidence(&"ab".repeat(32)).unwrap().collateral.is_null());
+        let source = CollateralSource {
+            pccs: &fetcher,
+            cache: &mut cache,
+        };
+        let a = p
+            .register_with(&co.client, Some(source), WAIT)
             .await
             .unwrap();
         assert!(a.listing.listed, "{:?}", a.job);

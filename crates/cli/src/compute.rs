@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Args, Subcommand};
 use hallmark_attest::pccs::PccsFetcher;
-use hallmark_attest::provider::{fill_collateral, Attestation, SimulatedProvider};
+use hallmark_attest::provider::{Attestation, CollateralSource, SimulatedProvider};
 use hallmark_core::{Envelope, Signed, SignedPayload};
 use hallmark_node::compute::messages::{
     ClaimGrant, ClaimRequest, ProviderListing, ReleaseRequest, UsageReceipt,
@@ -14,6 +14,8 @@ use hallmark_node::compute::messages::{
 use hallmark_node::run::{load_key, load_or_create_key};
 use hallmark_node::NodeClient;
 use serde::Serialize;
+
+use crate::network::CoordinatorArg;
 
 /// `hallmark compute …`
 #[derive(Debug, Subcommand)]
@@ -31,32 +33,11 @@ pub enum ComputeCommand {
     Release(ReleaseArgs),
 }
 
-/// Which coordinator: `--coordinator URL`, or a running devnet's.
-#[derive(Debug, Args)]
-pub struct CoordinatorTarget {
-    /// The coordinator's base URL.
-    #[arg(long, env = "HALLMARK_COORDINATOR_URL")]
-    coordinator: Option<String>,
-    #[command(flatten)]
-    devnet: crate::network::DevnetArg,
-}
-
-impl CoordinatorTarget {
-    /// The coordinator's URL.
-    fn url(&self) -> anyhow::Result<String> {
-        match (self.devnet.info()?, &self.coordinator) {
-            (Some(d), _) => Ok(d.coordinator),
-            (None, Some(c)) => Ok(c.clone()),
-            (None, None) => anyhow::bail!("give --coordinator URL or --devnet DIR"),
-        }
-    }
-}
-
 /// Which coordinator, whose key, which node: what every per-node command needs.
 #[derive(Debug, Args)]
 pub struct NodeTarget {
     #[command(flatten)]
-    coordinator: CoordinatorTarget,
+    coordinator: CoordinatorArg,
     /// The signing hotkey (hex seed file): the provider's for `register` (created if missing),
     /// the claimant's for `claim` and `release`.
     #[arg(long)]
@@ -100,7 +81,7 @@ pub struct RegisterArgs {
 #[derive(Debug, Args)]
 pub struct ListArgs {
     #[command(flatten)]
-    coordinator: CoordinatorTarget,
+    coordinator: CoordinatorArg,
     /// Print the listings as JSON.
     #[arg(long)]
     json: bool,
@@ -251,45 +232,18 @@ async fn register(a: RegisterArgs) -> anyhow::Result<ExitCode> {
         .transpose()
         .map_err(anyhow::Error::msg)?;
     let coordinator = NodeClient::new(&a.target.coordinator.url()?);
-    let attestation = match &pccs {
-        None => {
-            p.register(&coordinator, std::time::Duration::from_secs(a.timeout_secs))
-                .await?
-        }
-        Some(f) => {
-            let mut cache = hallmark_tee::collateral::CollateralCache::new(24 * 3600);
-            let offer =
-                hallmark_attest::provider::send_offer(&coordinator, &p.key, &p.spec).await?;
-            let client = coordinator.clone().signed_by(p.key.clone());
-            let grant: hallmark_node::compute::messages::NonceGrant = client
-                .post(
-                    "/v1/compute/nonces",
-                    &hallmark_node::compute::messages::NonceRequest {
-                        node_id: p.spec.node_id.clone(),
-                    },
-                )
-                .await?;
-            // Evidence without collateral of its own gets it from the PCCS before it is sent.
-            let mut ev = p.evidence(&grant.nonce).map_err(anyhow::Error::msg)?;
-            fill_collateral(&mut ev, f, &mut cache)
-                .await
-                .map_err(|e| anyhow::anyhow!("collateral_unavailable: {e}"))?;
-            let sub = hallmark_attest::provider::evidence_submission(
-                &p.key,
-                &p.spec,
-                &offer.offer_sha256,
-                &grant.nonce,
-                &ev,
-            )?;
-            let accepted = client.post("/v1/compute/evidence", &sub).await?;
-            hallmark_attest::provider::wait_attested(
-                &coordinator,
-                accepted,
-                std::time::Duration::from_secs(a.timeout_secs),
-            )
-            .await?
-        }
-    };
+    let mut cache = hallmark_tee::collateral::CollateralCache::new(24 * 3600);
+    let collateral = pccs.as_ref().map(|pccs| CollateralSource {
+        pccs,
+        cache: &mut cache,
+    });
+    let attestation = p
+        .register_with(
+            &coordinator,
+            collateral,
+            std::time::Duration::from_secs(a.timeout_secs),
+        )
+        .await?;
     let summary = AttestationSummary::from(&attestation);
     if a.json {
         println!("{}", serde_json::to_string_pretty(&summary)?);

@@ -22,31 +22,8 @@ use hallmark_stark::JobSpec;
 use serde::Serialize;
 use serde_json::json;
 
+use crate::network::CoordinatorArg;
 use crate::stark::{stage_spinner, SpecArgs};
-
-/// Where the coordinator is.
-#[derive(Debug, Args)]
-pub struct CoordinatorArg {
-    /// The coordinator's base URL.
-    #[arg(
-        long,
-        env = "HALLMARK_COORDINATOR_URL",
-        default_value = "http://127.0.0.1:7200"
-    )]
-    coordinator: String,
-    #[command(flatten)]
-    devnet: crate::network::DevnetArg,
-}
-
-impl CoordinatorArg {
-    /// The coordinator's URL: the devnet's when `--devnet` is given, else `--coordinator`.
-    pub fn url(&self) -> anyhow::Result<String> {
-        Ok(match self.devnet.info()? {
-            Some(d) => d.coordinator,
-            None => self.coordinator.clone(),
-        })
-    }
-}
 
 /// `hallmark job …`
 #[derive(Debug, Subcommand)]

@@ -82,6 +82,31 @@ impl DevnetArg {
     }
 }
 
+/// Where the coordinator is: `--coordinator URL` (or `HALLMARK_COORDINATOR_URL`), or a
+/// running devnet's with `--devnet DIR`.
+#[derive(Debug, clap::Args)]
+pub struct CoordinatorArg {
+    /// The coordinator's base URL.
+    #[arg(
+        long,
+        env = "HALLMARK_COORDINATOR_URL",
+        default_value = "http://127.0.0.1:7200"
+    )]
+    coordinator: String,
+    #[command(flatten)]
+    devnet: crate::network::DevnetArg,
+}
+
+impl CoordinatorArg {
+    /// The coordinator's URL: the devnet's when `--devnet` is given, else `--coordinator`.
+    pub fn url(&self) -> anyhow::Result<String> {
+        Ok(match self.devnet.info()? {
+            Some(d) => d.coordinator,
+            None => self.coordinator.clone(),
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

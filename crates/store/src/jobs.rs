@@ -467,11 +467,13 @@ impl Store {
         Ok(())
     }
 
-    /// Records the ledger transaction that settled a job.
+    /// Records how a settled job was closed (the ledger transaction that settled it, or a
+    /// marker for a lane decided by its certificate alone), with `event` in its history.
     pub async fn set_job_settle_tx(
         &self,
         job_id: &str,
         tx_hash: &str,
+        event_name: &str,
         now_ms: i64,
     ) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await?;
@@ -480,7 +482,7 @@ impl Store {
             .bind(job_id)
             .execute(&mut *tx)
             .await?;
-        event(&mut tx, job_id, "settled_on_ledger", tx_hash, now_ms).await?;
+        event(&mut tx, job_id, event_name, tx_hash, now_ms).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -680,7 +682,9 @@ mod tests {
         let to_settle = s.jobs_to_settle().await.unwrap();
         assert_eq!(to_settle.len(), 1);
         assert_eq!(to_settle[0].job_id, "a");
-        s.set_job_settle_tx("a", "tx", 171).await.unwrap();
+        s.set_job_settle_tx("a", "tx", "settled_on_ledger", 171)
+            .await
+            .unwrap();
         assert!(s.jobs_to_settle().await.unwrap().is_empty());
         // Equivocation evidence: kept once per validator, listed until slashed.
         let evidence = JobEquivocationRow {

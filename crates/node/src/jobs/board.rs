@@ -70,6 +70,9 @@ fn outcome_of_status(status: &str) -> VoteOutcome {
     }
 }
 
+/// What a job of a lane that does not settle on the ledger records as its settlement.
+pub const CERTIFICATE_ONLY: &str = "certificate_only";
+
 /// A request that does not check: 401 for its signature, 422 for what it asks.
 fn refused_request(e: JobRequestError) -> ApiError {
     match e {
@@ -623,6 +626,24 @@ impl JobBoard {
     /// reached for is retried on the next pass, so nothing is lost across restarts.
     pub async fn settle_pending(&self) -> Result<(), ApiError> {
         self.expire_leases(now_ms()).await?;
+        let (on_ledger, by_certificate): (Vec<JobRow>, Vec<JobRow>) = self
+            .store
+            .jobs_to_settle()
+            .await?
+            .into_iter()
+            .partition(|row| self.lane(&row.lane).is_ok_and(|l| l.settles_on_ledger()));
+        // Decided by their certificate alone (nothing to pay or slash): closed whether or not
+        // the ledger answers.
+        for row in by_certificate {
+            self.store
+                .set_job_settle_tx(
+                    &row.job_id,
+                    CERTIFICATE_ONLY,
+                    "decided_by_certificate",
+                    now_ms(),
+                )
+                .await?;
+        }
         let chain_id = match self.ledger.chain_id().await {
             Ok(c) => c,
             Err(e) => {
@@ -630,14 +651,7 @@ impl JobBoard {
                 return Ok(());
             }
         };
-        for row in self.store.jobs_to_settle().await? {
-            if self.lane(&row.lane).is_ok_and(|l| !l.settles_on_ledger()) {
-                // Decided by its certificate alone: nothing to pay or slash on the ledger.
-                self.store
-                    .set_job_settle_tx(&row.job_id, "certificate_only", now_ms())
-                    .await?;
-                continue;
-            }
+        for row in on_ledger {
             self.settle_one(&chain_id, row).await?;
         }
         for e in self.store.job_equivocations_to_slash().await? {
@@ -685,7 +699,9 @@ impl JobBoard {
             }
         }
         if let Some(tx) = self.ledger_outcome(id, "settlement", outcome).await? {
-            self.store.set_job_settle_tx(id, &tx, now_ms()).await?;
+            self.store
+                .set_job_settle_tx(id, &tx, "settled_on_ledger", now_ms())
+                .await?;
         }
         Ok(())
     }
