@@ -1,0 +1,95 @@
+//! Build images made from this machine's own Debian tools, for the devnet, tests and the
+//! bench: `wat` (wabt's `wat2wasm`) and `c` (clang `--target=wasm32` with `wasm-ld`). Each
+//! entry point follows SEP-58's convention (`<entry point> contract build [--opt…]`, working
+//! directory `/source`) and writes the wasm to `/out`. A source that ships `build.sh` runs it
+//! instead, as a build script in a real project would (that is how tests make a build try the
+//! network, or run past its limits).
+
+use std::path::Path;
+
+use crate::image::{assemble_host_rootfs, Image, ImageConfig, ImageError, ImageStore};
+
+/// The tools every host image carries besides its compiler.
+const COMMON: &[&str] = &["dash", "bash", "sleep", "cat", "ls"];
+
+const WAT_ENTRY: &str = r#"#!/bin/sh
+# hallmark wat image: `contract build [--opt...]` assembles every *.wat under /source into
+# /out with wat2wasm, passing the options on; a source with build.sh runs that instead.
+set -eu
+[ "${1:-}" = contract ] && shift
+[ "${1:-}" = build ] && shift
+if [ -f ./build.sh ]; then exec /bin/sh ./build.sh "$@"; fi
+for f in *.wat; do
+  wat2wasm "$@" "$f" -o "/out/${f%.wat}.wasm"
+done
+"#;
+
+const C_ENTRY: &str = r#"#!/bin/sh
+# hallmark c image: `contract build [--opt...]` compiles every *.c under /source into one
+# wasm32 module in /out with clang and wasm-ld; a source with build.sh runs that instead.
+set -eu
+[ "${1:-}" = contract ] && shift
+[ "${1:-}" = build ] && shift
+if [ -f ./build.sh ]; then exec /bin/sh ./build.sh "$@"; fi
+clang --target=wasm32 -O2 -nostdlib -ffreestanding -Wl,--no-entry -Wl,--export-dynamic \
+  "$@" -o /out/contract.wasm *.c
+"#;
+
+fn import(store: &ImageStore, binaries: &[&str], entry: &str) -> Result<Image, ImageError> {
+    let dir = tempfile::tempdir().map_err(|e| ImageError::Io {
+        path: std::env::temp_dir(),
+        source: e,
+    })?;
+    let mut tools: Vec<&str> = COMMON.to_vec();
+    tools.extend(binaries);
+    assemble_host_rootfs(
+        dir.path(),
+        &tools,
+        &[
+            ("/usr/local/bin/build", entry, true),
+            ("/bin/sh", "", false),
+        ],
+    )?;
+    // /bin/sh is dash, as on Debian.
+    let sh = dir.path().join("bin/sh");
+    let dash = dir.path().join(
+        crate::image::which("dash")
+            .unwrap_or_default()
+            .strip_prefix("/")
+            .unwrap_or(Path::new("bin/dash")),
+    );
+    std::fs::remove_file(&sh)
+        .and_then(|()| std::fs::copy(&dash, &sh).map(|_| ()))
+        .map_err(|e| ImageError::Io {
+            path: sh.clone(),
+            source: e,
+        })?;
+    std::fs::set_permissions(&sh, std::os::unix::fs::PermissionsExt::from_mode(0o755)).map_err(
+        |e| ImageError::Io {
+            path: sh,
+            source: e,
+        },
+    )?;
+    store.import_dir(
+        dir.path(),
+        &ImageConfig {
+            entrypoint: vec!["/usr/local/bin/build".into()],
+            env: vec![],
+        },
+    )
+}
+
+/// Imports the `wat` image (wabt's `wat2wasm`) into `store`.
+pub fn wat_image(store: &ImageStore) -> Result<Image, ImageError> {
+    import(store, &["wat2wasm"], WAT_ENTRY)
+}
+
+/// Imports the `c` image (clang and wasm-ld) into `store`.
+pub fn c_image(store: &ImageStore) -> Result<Image, ImageError> {
+    import(store, &["clang", "wasm-ld"], C_ENTRY)
+}
+
+/// A SEP-58 `bldimg` reference for a locally imported image.
+pub fn local_reference(name: &str, image: &Image) -> String {
+    format!("localhost/hallmark/{name}@{}", image.digest)
+}

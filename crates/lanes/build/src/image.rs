@@ -1,0 +1,401 @@
+//! Content-addressed build images: a root filesystem and its entry point, named by the
+//! SHA-256 of a canonical listing of both, stored read-only under the node's image store.
+
+use std::fs;
+use std::io::Read;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+/// How a build runs in an image: what is executed (the recipe's arguments follow) and the
+/// environment it gets on top of the sandbox's own.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImageConfig {
+    /// The entry point, an absolute path inside the image plus fixed leading arguments.
+    pub entrypoint: Vec<String>,
+    /// `KEY=VALUE` pairs.
+    #[serde(default)]
+    pub env: Vec<String>,
+}
+
+/// A stored image.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Image {
+    /// `sha256:` and 64 hex digits.
+    pub digest: String,
+    pub rootfs: PathBuf,
+    pub config: ImageConfig,
+}
+
+/// Why an image cannot be imported or read.
+#[derive(Debug, thiserror::Error)]
+pub enum ImageError {
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// The tree holds something an image may not (a device, a socket, a path not UTF-8).
+    #[error("{0}")]
+    Unsupported(String),
+    /// The configuration is unusable (no entry point, a relative one, a bad env pair).
+    #[error("image config: {0}")]
+    Config(String),
+}
+
+impl ImageError {
+    /// The stable snake_case code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            ImageError::Io { .. } => "image_io",
+            ImageError::Unsupported(_) => "unsupported_image",
+            ImageError::Config(_) => "invalid_image_config",
+        }
+    }
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> ImageError + '_ {
+    move |source| ImageError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// Directories every image has, where the sandbox mounts its own file systems.
+const MOUNT_POINTS: &[&str] = &["source", "out", "tmp", "proc", "dev"];
+
+/// The image store: `<root>/<hex digest>/{rootfs/, image.json}`.
+#[derive(Debug, Clone)]
+pub struct ImageStore {
+    root: PathBuf,
+}
+
+impl ImageStore {
+    /// A store rooted at `root` (created on first import).
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        Self { root: root.into() }
+    }
+
+    /// Where the store lives.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    fn dir_of(&self, digest: &str) -> Option<PathBuf> {
+        let hex = digest.strip_prefix("sha256:")?;
+        crate::meta::is_sha256_hex(hex).then(|| self.root.join(hex))
+    }
+
+    /// The stored image with `digest`, if any.
+    pub fn get(&self, digest: &str) -> Option<Image> {
+        let dir = self.dir_of(digest)?;
+        let config: ImageConfig =
+            serde_json::from_slice(&fs::read(dir.join("image.json")).ok()?).ok()?;
+        let rootfs = dir.join("rootfs");
+        rootfs.is_dir().then(|| Image {
+            digest: digest.to_string(),
+            rootfs,
+            config,
+        })
+    }
+
+    /// Every stored image's digest.
+    pub fn list(&self) -> Vec<String> {
+        let mut out: Vec<String> = fs::read_dir(&self.root)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|e| e.file_name().into_string().ok())
+            .filter(|n| crate::meta::is_sha256_hex(n))
+            .map(|n| format!("sha256:{n}"))
+            .filter(|d| self.get(d).is_some())
+            .collect();
+        out.sort();
+        out
+    }
+
+    /// Copies the root filesystem at `dir` with `config` into the store and gives back its
+    /// digest. Importing the same tree and config again gives the same digest.
+    pub fn import_dir(&self, dir: &Path, config: &ImageConfig) -> Result<Image, ImageError> {
+        check_config(config)?;
+        fs::create_dir_all(&self.root).map_err(io(&self.root))?;
+        make_traversable(&self.root)?;
+        let staging = tempfile::Builder::new()
+            .prefix(".import-")
+            .tempdir_in(&self.root)
+            .map_err(io(&self.root))?;
+        let rootfs = staging.path().join("rootfs");
+        copy_tree(dir, &rootfs)?;
+        for m in MOUNT_POINTS {
+            let p = rootfs.join(m);
+            if !p.exists() {
+                fs::create_dir(&p).map_err(io(&p))?;
+                fs::set_permissions(&p, fs::Permissions::from_mode(0o755)).map_err(io(&p))?;
+            }
+        }
+        let digest = format!("sha256:{}", tree_digest(&rootfs, config)?);
+        let config_text =
+            serde_json::to_vec_pretty(config).map_err(|e| ImageError::Config(e.to_string()))?;
+        let json = staging.path().join("image.json");
+        fs::write(&json, config_text).map_err(io(&json))?;
+        fs::set_permissions(staging.path(), fs::Permissions::from_mode(0o755))
+            .map_err(io(staging.path()))?;
+        let Some(dest) = self.dir_of(&digest) else {
+            return Err(ImageError::Unsupported("digest".into()));
+        };
+        if self.get(&digest).is_none() {
+            let _ = fs::remove_dir_all(&dest);
+            let kept = staging.keep();
+            fs::rename(&kept, &dest).map_err(io(&dest))?;
+        }
+        self.get(&digest)
+            .ok_or_else(|| ImageError::Unsupported(format!("{digest} did not store")))
+    }
+}
+
+fn check_config(config: &ImageConfig) -> Result<(), ImageError> {
+    match config.entrypoint.first() {
+        Some(p) if p.starts_with('/') => {}
+        Some(p) => {
+            return Err(ImageError::Config(format!(
+                "the entry point {p:?} must be an absolute path inside the image"
+            )))
+        }
+        None => return Err(ImageError::Config("no entry point".into())),
+    }
+    if let Some(bad) = config.env.iter().find(|e| {
+        e.split_once('=')
+            .is_none_or(|(k, _)| k.is_empty() || k.contains(['\0', '\n']))
+    }) {
+        return Err(ImageError::Config(format!("{bad:?} is not KEY=VALUE")));
+    }
+    Ok(())
+}
+
+/// Opens `dir` (not its ancestors) to the sandbox's unprivileged user: read and traverse.
+fn make_traversable(dir: &Path) -> Result<(), ImageError> {
+    let meta = fs::metadata(dir).map_err(io(dir))?;
+    let mode = meta.permissions().mode() | 0o755;
+    fs::set_permissions(dir, fs::Permissions::from_mode(mode & 0o7777)).map_err(io(dir))
+}
+
+/// Copies a tree without following symbolic links; files and directories become readable by
+/// everyone (the sandbox runs unprivileged) and nobody's writable.
+fn copy_tree(from: &Path, to: &Path) -> Result<(), ImageError> {
+    let meta = fs::symlink_metadata(from).map_err(io(from))?;
+    let ft = meta.file_type();
+    if ft.is_symlink() {
+        let target = fs::read_link(from).map_err(io(from))?;
+        std::os::unix::fs::symlink(&target, to).map_err(io(to))?;
+    } else if ft.is_dir() {
+        fs::create_dir(to).map_err(io(to))?;
+        let mut names: Vec<_> = fs::read_dir(from)
+            .map_err(io(from))?
+            .map(|e| e.map(|e| e.file_name()))
+            .collect::<Result<_, _>>()
+            .map_err(io(from))?;
+        names.sort();
+        for name in names {
+            copy_tree(&from.join(&name), &to.join(&name))?;
+        }
+        fs::set_permissions(to, fs::Permissions::from_mode(0o755)).map_err(io(to))?;
+    } else if ft.is_file() {
+        fs::copy(from, to).map_err(io(from))?;
+        let exec = meta.mode() & 0o111 != 0;
+        let mode = if exec { 0o555 } else { 0o444 };
+        fs::set_permissions(to, fs::Permissions::from_mode(mode)).map_err(io(to))?;
+    } else {
+        return Err(ImageError::Unsupported(format!(
+            "{}: only files, directories and symbolic links go into an image",
+            from.display()
+        )));
+    }
+    Ok(())
+}
+
+/// SHA-256 over a canonical listing of the tree (path, kind, executable bit, content hash or
+/// link target, sorted by path) and the config.
+fn tree_digest(rootfs: &Path, config: &ImageConfig) -> Result<String, ImageError> {
+    let mut lines = Vec::new();
+    walk(rootfs, rootfs, &mut lines)?;
+    lines.sort();
+    let mut h = Sha256::new();
+    h.update(b"hallmark-image-v1\n");
+    for l in lines {
+        h.update(l.as_bytes());
+        h.update(b"\n");
+    }
+    h.update(serde_json::to_vec(config).map_err(|e| ImageError::Config(e.to_string()))?);
+    Ok(hex::encode(h.finalize()))
+}
+
+fn walk(root: &Path, at: &Path, out: &mut Vec<String>) -> Result<(), ImageError> {
+    let rel = at
+        .strip_prefix(root)
+        .ok()
+        .and_then(|p| p.to_str())
+        .ok_or_else(|| ImageError::Unsupported(format!("{}: not UTF-8", at.display())))?;
+    let meta = fs::symlink_metadata(at).map_err(io(at))?;
+    let ft = meta.file_type();
+    if ft.is_symlink() {
+        let target = fs::read_link(at).map_err(io(at))?;
+        out.push(format!("L /{rel} -> {}", target.display()));
+    } else if ft.is_dir() {
+        out.push(format!("D /{rel}"));
+        for e in fs::read_dir(at).map_err(io(at))? {
+            let e = e.map_err(io(at))?;
+            walk(root, &e.path(), out)?;
+        }
+    } else {
+        let mut h = Sha256::new();
+        let mut f = fs::File::open(at).map_err(io(at))?;
+        let mut buf = vec![0u8; 1 << 16];
+        loop {
+            let n = f.read(&mut buf).map_err(io(at))?;
+            if n == 0 {
+                break;
+            }
+            h.update(&buf[..n]);
+        }
+        let x = if meta.mode() & 0o111 != 0 { "x" } else { "-" };
+        out.push(format!("F /{rel} {x} {}", hex::encode(h.finalize())));
+    }
+    Ok(())
+}
+
+/// Assembles a root filesystem from tools installed on this machine: each binary with the
+/// shared libraries it loads (from `ldd`), plus `files` written as given (`path`, content,
+/// executable). How tests, the devnet and the bench make images from Debian's own tools.
+pub fn assemble_host_rootfs(
+    dest: &Path,
+    binaries: &[&str],
+    files: &[(&str, &str, bool)],
+) -> Result<(), ImageError> {
+    let mut wanted: Vec<PathBuf> = Vec::new();
+    for b in binaries {
+        let path = which(b).ok_or_else(|| {
+            ImageError::Unsupported(format!("{b} is not installed on this machine"))
+        })?;
+        let out = std::process::Command::new("ldd")
+            .arg(&path)
+            .output()
+            .map_err(io(Path::new("ldd")))?;
+        for line in String::from_utf8_lossy(&out.stdout).lines() {
+            let lib = match line.split_once("=>") {
+                Some((_, r)) => r.split_whitespace().next(),
+                None => line.split_whitespace().next(),
+            };
+            if let Some(lib) = lib.filter(|l| l.starts_with('/')) {
+                wanted.push(PathBuf::from(lib));
+            }
+        }
+        // Every name on the way to the real file (`wasm-ld` → `wasm-ld-14` → …): tools
+        // call each other by those names.
+        let mut link = path.clone();
+        for _ in 0..8 {
+            wanted.push(link.clone());
+            match fs::read_link(&link) {
+                Ok(target) => {
+                    link = link.parent().unwrap_or(Path::new("/")).join(target);
+                }
+                Err(_) => break,
+            }
+        }
+    }
+    for src in wanted {
+        let rel = src.strip_prefix("/").unwrap_or(&src);
+        let to = dest.join(rel);
+        if let Some(parent) = to.parent() {
+            fs::create_dir_all(parent).map_err(io(parent))?;
+        }
+        // Copy what a link points at under the link's own name.
+        let real = fs::canonicalize(&src).map_err(io(&src))?;
+        fs::copy(&real, &to).map_err(io(&real))?;
+        fs::set_permissions(&to, fs::Permissions::from_mode(0o755)).map_err(io(&to))?;
+        // The loader is also found through /lib64 on x86_64.
+        if src.to_string_lossy().contains("ld-linux") {
+            let alt = dest.join("lib64").join(src.file_name().unwrap_or_default());
+            if !alt.exists() {
+                fs::create_dir_all(dest.join("lib64")).map_err(io(dest))?;
+                fs::copy(&real, &alt).map_err(io(&alt))?;
+            }
+        }
+    }
+    for (path, content, exec) in files {
+        let to = dest.join(path.trim_start_matches('/'));
+        if let Some(parent) = to.parent() {
+            fs::create_dir_all(parent).map_err(io(parent))?;
+        }
+        fs::write(&to, content).map_err(io(&to))?;
+        let mode = if *exec { 0o755 } else { 0o644 };
+        fs::set_permissions(&to, fs::Permissions::from_mode(mode)).map_err(io(&to))?;
+    }
+    Ok(())
+}
+
+/// The absolute path of `name` on `PATH` (or `name` itself when it is a path).
+pub fn which(name: &str) -> Option<PathBuf> {
+    if name.contains('/') {
+        let p = PathBuf::from(name);
+        return p.is_file().then_some(p);
+    }
+    std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|d| d.join(name))
+            .find(|p| p.is_file())
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn import_is_content_addressed() {
+        let src = tempfile::tempdir().unwrap();
+        fs::create_dir_all(src.path().join("bin")).unwrap();
+        fs::write(src.path().join("bin/tool"), "#!/bin/sh\n").unwrap();
+        fs::set_permissions(
+            src.path().join("bin/tool"),
+            fs::Permissions::from_mode(0o700),
+        )
+        .unwrap();
+        std::os::unix::fs::symlink("bin/tool", src.path().join("tool")).unwrap();
+        let store_dir = tempfile::tempdir().unwrap();
+        let store = ImageStore::new(store_dir.path().join("images"));
+        let cfg = ImageConfig {
+            entrypoint: vec!["/bin/tool".into()],
+            env: vec![],
+        };
+        let a = store.import_dir(src.path(), &cfg).unwrap();
+        let b = store.import_dir(src.path(), &cfg).unwrap();
+        assert_eq!(a, b);
+        assert_eq!(store.list(), vec![a.digest.clone()]);
+        assert!(a.rootfs.join("source").is_dir());
+        let mode = fs::metadata(a.rootfs.join("bin/tool")).unwrap().mode();
+        assert_eq!(mode & 0o777, 0o555);
+        // Another entry point is another image.
+        let other = ImageConfig {
+            entrypoint: vec!["/tool".into()],
+            env: vec![],
+        };
+        assert_ne!(
+            store.import_dir(src.path(), &other).unwrap().digest,
+            a.digest
+        );
+        // A changed file is another image.
+        fs::write(src.path().join("bin/tool"), "#!/bin/sh\necho\n").unwrap();
+        assert_ne!(store.import_dir(src.path(), &cfg).unwrap().digest, a.digest);
+        assert!(store.get("sha256:nothex").is_none());
+        let bad = ImageConfig {
+            entrypoint: vec!["tool".into()],
+            env: vec![],
+        };
+        assert_eq!(
+            store.import_dir(src.path(), &bad).unwrap_err().code(),
+            "invalid_image_config"
+        );
+    }
+}
