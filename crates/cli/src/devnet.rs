@@ -11,7 +11,9 @@
 //! validator was not caught (on reports, or on jobs); 5 a restarted validator served a
 //! different archive; 6 the simulated TEE provider was not listed or leaked into scores;
 //! 7 a stark job was not settled as it should have been (an honest proof not approved with a
-//! certificate, a corrupt one not rejected, a corrupt worker not slashed).
+//! certificate, a corrupt one not rejected, a corrupt worker not slashed); 8 a build-lane case
+//! came out otherwise than it must (verified exact, mismatched, unverified build_failed,
+//! unverified build_timeout, each with a certificate).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -25,6 +27,7 @@ use hallmark_consensus::commitment::EquivocationEvidence;
 use hallmark_consensus::SlashReason;
 use hallmark_core::{Envelope, PublicKey, Signed};
 use hallmark_ledger::{Slash, YumaEpoch};
+use hallmark_node::builds::VerificationView;
 use hallmark_node::compute::messages::{HealthReceipt, ProviderListing};
 
 use crate::compute::AttestationSummary;
@@ -105,6 +108,10 @@ pub struct DevnetArgs {
     /// submitted until each of them has had a job.
     #[arg(long, default_value_t = 0)]
     corrupt_workers: usize,
+    /// Skip the build lane's cases (a verified exact rebuild, a mismatched wasm, a build that
+    /// reaches for the network, a build over its time limit). They need bubblewrap and wabt.
+    #[arg(long)]
+    no_builds: bool,
 }
 
 /// The job mix the devnet submits, in order.
@@ -217,10 +224,32 @@ struct JobLine {
     corrupt_worker: bool,
 }
 
+/// One wasm the devnet handed to the build lane, as decided.
+#[derive(Debug, Serialize)]
+struct BuildLine {
+    /// What the case shows: `exact`, `mismatched`, `network`, `timeout`.
+    case: String,
+    /// What it must come out as.
+    expected: String,
+    verification_id: String,
+    wasm_sha256: String,
+    status: String,
+    #[serde(rename = "match")]
+    match_kind: Option<String>,
+    image_trust: String,
+    recipe_source: String,
+    rebuilt_sha256: Option<String>,
+    certificate_votes: usize,
+    /// The unverified reason code.
+    reason: Option<String>,
+    job_id: Option<String>,
+}
+
 #[derive(Debug, Serialize)]
 struct Output {
     rounds: Vec<RoundLine>,
     jobs: Vec<JobLine>,
+    builds: Vec<BuildLine>,
     /// Every slashing the ledger applied (job settlements and vote equivocations).
     slashes: Vec<Slash>,
     compute: Option<ComputeLine>,
@@ -243,6 +272,7 @@ struct Findings {
     slashes: Vec<Slash>,
     /// Corrupt workers' hotkeys.
     corrupt_workers: Vec<PublicKey>,
+    builds: Vec<BuildLine>,
 }
 
 fn peak_rss_kib(pid: Option<u32>) -> Option<u64> {
@@ -363,6 +393,29 @@ async fn stop_all(procs: &mut [Proc]) {
     }
 }
 
+/// The devnet's build-lane settings: one image store (on one machine, every node shares it),
+/// the devnet's own image trusted, and tight sandbox limits so the over-time case ends soon.
+fn build_lane_config(dir: &Path) -> toml::Value {
+    let mut sandbox = toml::map::Map::new();
+    sandbox.insert("cpu_secs".into(), toml::Value::Integer(4));
+    sandbox.insert("wall_secs".into(), toml::Value::Integer(20));
+    let mut build = toml::map::Map::new();
+    build.insert(
+        "images_dir".into(),
+        toml::Value::String(dir.join("images").display().to_string()),
+    );
+    let trusted = std::fs::read_to_string(dir.join("images").join(DEVNET_IMAGE_FILE))
+        .ok()
+        .map(|d| vec![toml::Value::String(d.trim().to_string())])
+        .unwrap_or_default();
+    build.insert("trusted_images".into(), toml::Value::Array(trusted));
+    build.insert("sandbox".into(), toml::Value::Table(sandbox));
+    toml::Value::Table(build)
+}
+
+/// Where the devnet notes the digest of the `wat` image it imported.
+const DEVNET_IMAGE_FILE: &str = "devnet-wat-image";
+
 fn base_config(dir: &Path, name: &str) -> NodeConfig {
     let data_dir = dir.join(name);
     let mut cfg = NodeConfig {
@@ -377,6 +430,7 @@ fn base_config(dir: &Path, name: &str) -> NodeConfig {
     let mut tee = toml::map::Map::new();
     tee.insert("profile".into(), toml::Value::String("devnet".into()));
     cfg.lanes.insert("tee".into(), toml::Value::Table(tee));
+    cfg.lanes.insert("build".into(), build_lane_config(dir));
     cfg
 }
 
@@ -543,6 +597,7 @@ fn conclude(
             .collect()
     };
     let job_problems = job_problems(&findings);
+    let build_problems = build_problems(&findings.builds);
     let restart_ok = findings.restart.as_ref().is_none_or(|r| r.byte_identical);
     let compute_ok = findings
         .compute
@@ -568,6 +623,12 @@ fn conclude(
             eprintln!("error: {p}");
         }
         return Ok(ExitCode::from(7));
+    }
+    if !build_problems.is_empty() {
+        for p in &build_problems {
+            eprintln!("error: {p}");
+        }
+        return Ok(ExitCode::from(8));
     }
     if !restart_ok {
         eprintln!("error: a restarted validator served an archive that differs from before");
@@ -603,6 +664,12 @@ async fn drive(
         ProgressBar::new_spinner()
     };
     progress.enable_steady_tick(Duration::from_millis(120));
+    let build_image = if args.no_builds {
+        None
+    } else {
+        progress.set_message("importing the build lane's wat image");
+        Some(import_build_image(dir)?)
+    };
     progress.set_message("starting the ledger");
 
     // Ledger: one devnet coldkey holds the genesis balance that every node stakes from, so the
@@ -626,6 +693,7 @@ async fn drive(
     cfg.network.ledger_url = ledger_url.clone();
     cfg.coordinator.jobs.settle_poll_ms = 200;
     cfg.coordinator.jobs.lease_ms = 60_000;
+    cfg.coordinator.builds.poll_ms = 200;
     let mut coord = spawn(exe, dir, "coordinator", "coordinator", &cfg, false).await?;
     let coord_url = wait_ready(&mut coord, Duration::from_secs(30)).await;
     procs.push(coord);
@@ -699,6 +767,11 @@ async fn drive(
     for i in 0..args.jobs {
         let (job_type, size) = JOB_MIX[i % JOB_MIX.len()];
         job_ids.push(submit_job(&jobs_client, &client, job_type, size).await?);
+    }
+    let mut build_ids = Vec::new();
+    if let Some(reference) = &build_image {
+        progress.set_message("handing wasm to the build lane");
+        build_ids = submit_builds(&jobs_client, reference).await?;
     }
     let ledger_client = NodeClient::new(&ledger_url);
     let restart_after = args.restart_validator.then(|| args.rounds.div_ceil(2));
@@ -835,6 +908,9 @@ async fn drive(
             .iter()
             .map(|v| job_line(v, &findings.corrupt_workers))
             .collect();
+    }
+    if !build_ids.is_empty() {
+        findings.builds = decide_builds(&jobs_client, &build_ids, args.json).await?;
     }
     if let Some(c) = findings.compute.as_mut() {
         c.in_scores_or_weights = lines.iter().any(|r| {
@@ -1018,6 +1094,141 @@ fn job_problems(f: &Findings) -> Vec<String> {
             .any(|s| &s.hotkey == w && s.reason == SlashReason::RejectedResult)
         {
             out.push(format!("corrupt worker {w} was not slashed"));
+        }
+    }
+    out
+}
+
+/// Imports the build lane's `wat` image (this machine's wabt) into the devnet's image store;
+/// gives back its SEP-58 reference.
+fn import_build_image(dir: &Path) -> anyhow::Result<String> {
+    for (tool, package) in [("bwrap", "bubblewrap"), ("wat2wasm", "wabt")] {
+        if hallmark_build::image::which(tool).is_none() {
+            bail!("the build lane's devnet cases need {tool} (Debian: apt install {package}); --no-builds skips them");
+        }
+    }
+    let images = dir.join("images");
+    let image = hallmark_build::host_images::wat_image(&hallmark_build::ImageStore::new(&images))
+        .context("importing the wat build image")?;
+    std::fs::write(images.join(DEVNET_IMAGE_FILE), &image.digest)
+        .context("noting the build image's digest")?;
+    Ok(hallmark_build::host_images::local_reference("wat", &image))
+}
+
+/// Hands the four sample wasm (with their sources) to the coordinator's verification API;
+/// gives back `(case, verification id)`.
+async fn submit_builds(
+    coordinator: &NodeClient,
+    reference: &str,
+) -> anyhow::Result<Vec<(String, String)>> {
+    use base64::Engine;
+    let b64 = |b: &[u8]| base64::engine::general_purpose::STANDARD.encode(b);
+    let mut out = Vec::new();
+    for s in hallmark_build::samples::devnet_samples(reference).context("making the sample wasm")? {
+        let body = serde_json::json!({
+            "wasm_base64": b64(&s.wasm),
+            "source_base64": b64(&s.source),
+        });
+        let v: VerificationView = coordinator
+            .post("/v1/verify", &body)
+            .await
+            .with_context(|| format!("handing the {} sample to the build lane", s.case))?;
+        out.push((s.case.to_string(), v.verification_id));
+    }
+    Ok(out)
+}
+
+/// What each build case must come out as: `(status, match or reason)`.
+fn expected_build(case: &str) -> (&'static str, &'static str) {
+    match case {
+        "exact" => ("verified", "exact"),
+        "mismatched" => ("mismatched", "-"),
+        "network" => ("unverified", "build_failed"),
+        _ => ("unverified", "build_timeout"),
+    }
+}
+
+/// Waits until every verification is decided, showing progress; gives the lines.
+async fn decide_builds(
+    coordinator: &NodeClient,
+    ids: &[(String, String)],
+    hidden: bool,
+) -> anyhow::Result<Vec<BuildLine>> {
+    let bar = if hidden {
+        ProgressBar::hidden()
+    } else {
+        ProgressBar::new(ids.len() as u64)
+    };
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} builds {pos}/{len} decided {elapsed} {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    bar.enable_steady_tick(Duration::from_millis(120));
+    let start = Instant::now();
+    loop {
+        let mut views = Vec::new();
+        for (case, id) in ids {
+            let v: VerificationView = coordinator
+                .get(&format!("/v1/verify/{id}"))
+                .await
+                .with_context(|| format!("reading verification {id}"))?;
+            views.push((case.clone(), v));
+        }
+        let open: Vec<String> = views
+            .iter()
+            .filter(|(_, v)| matches!(v.status.as_str(), "queued" | "building"))
+            .map(|(c, v)| format!("{c} {}", v.status))
+            .collect();
+        bar.set_position((views.len() - open.len()) as u64);
+        bar.set_message(open.join(", "));
+        if open.is_empty() || start.elapsed() > Duration::from_secs(240) {
+            bar.finish_and_clear();
+            return Ok(views
+                .into_iter()
+                .map(|(case, v)| {
+                    let (status, detail) = expected_build(&case);
+                    BuildLine {
+                        expected: format!("{status} ({detail})"),
+                        case,
+                        verification_id: v.verification_id,
+                        wasm_sha256: v.wasm_sha256,
+                        status: v.status,
+                        match_kind: v.match_kind,
+                        image_trust: v.image_trust,
+                        recipe_source: v.recipe_source,
+                        rebuilt_sha256: v.rebuilt_sha256,
+                        certificate_votes: v.certificate_votes,
+                        reason: v.error.map(|e| e.code),
+                        job_id: v.job_id,
+                    }
+                })
+                .collect());
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+/// Each build case that did not come out as it must, or without a certificate.
+fn build_problems(builds: &[BuildLine]) -> Vec<String> {
+    let mut out = Vec::new();
+    for b in builds {
+        let (status, detail) = expected_build(&b.case);
+        let got_detail = b
+            .match_kind
+            .as_deref()
+            .or(b.reason.as_deref())
+            .unwrap_or("-");
+        if b.status != status || got_detail != detail {
+            out.push(format!(
+                "build case {} ({}) came out {} ({got_detail}), expected {status} ({detail})",
+                b.case, b.verification_id, b.status
+            ));
+        }
+        if b.certificate_votes == 0 {
+            out.push(format!(
+                "build case {} ({}) has no vote certificate",
+                b.case, b.verification_id
+            ));
         }
     }
     out
@@ -1266,6 +1477,7 @@ fn print_output(
         let out = Output {
             rounds,
             jobs: findings.jobs,
+            builds: findings.builds,
             slashes: findings.slashes,
             compute: findings.compute,
             processes,
@@ -1394,6 +1606,25 @@ fn print_output(
             );
         }
     }
+    if !findings.builds.is_empty() {
+        println!("\nbuild lane (each rebuilt by a builder and first-hand by every validator in the sandbox):");
+        println!(
+            "  {:<11} {:<12} {:<6} {:<10} {:<18} {:>5}  wasm",
+            "case", "status", "match", "trust", "reason", "cert"
+        );
+        for b in &findings.builds {
+            println!(
+                "  {:<11} {:<12} {:<6} {:<10} {:<18} {:>5}  {}",
+                b.case,
+                b.status,
+                b.match_kind.as_deref().unwrap_or("-"),
+                b.image_trust,
+                b.reason.as_deref().unwrap_or("-"),
+                b.certificate_votes,
+                &b.wasm_sha256[..16]
+            );
+        }
+    }
     if !findings.slashes.is_empty() {
         println!("\nslashed on the ledger:");
         for s in &findings.slashes {
@@ -1454,6 +1685,16 @@ axons, and took the stake-weighted median; winners {}. {}",
             "Stark jobs: {} submitted beside the rounds, {approved} approved and {} rejected by the validators' stake vote; every settlement and slashing was re-checked by the ledger.",
             findings.jobs.len(),
             findings.jobs.len() - approved
+        );
+    }
+    if !findings.builds.is_empty() {
+        let count = |st: &str| findings.builds.iter().filter(|b| b.status == st).count();
+        println!(
+            "Build lane: {} wasm handed in; {} verified, {} mismatched, {} unverified, each decided by a certificate of the validators' own sandboxed rebuilds.",
+            findings.builds.len(),
+            count("verified"),
+            count("mismatched"),
+            count("unverified")
         );
     }
     println!(

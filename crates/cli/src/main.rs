@@ -1,6 +1,7 @@
 //! `hallmark`: one binary for every role, the devnet, and the sat tools.
 
 mod audit;
+mod build;
 mod compute;
 mod devnet;
 mod job;
@@ -52,6 +53,10 @@ enum Command {
     /// The stark lane's tools: prove a job into a package file, verify a package file.
     #[command(subcommand)]
     Stark(stark::StarkCommand),
+    /// The build lane: read contract meta, rebuild in the sandbox, import images, verify a
+    /// wasm on a network and show its status.
+    #[command(subcommand)]
+    Build(build::BuildCommand),
     /// Proven jobs on a network: submit, wait, show, verify.
     #[command(subcommand)]
     Job(job::JobCommand),
@@ -124,6 +129,10 @@ fn main() -> std::process::ExitCode {
     match cli.command {
         Command::Sat(cmd) => sat::run(cmd),
         Command::Stark(cmd) => stark::run(cmd),
+        Command::Build(cmd) => {
+            init_tracing("warn");
+            build::run(cmd)
+        }
         Command::Log(cmd) => audit::run_log(cmd),
         Command::Lanes(args) => report(lanes::run(args)),
         Command::Wallet(cmd) => wallet::run(cmd),

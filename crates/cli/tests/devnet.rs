@@ -104,6 +104,7 @@ fn devnet_runs_and_reruns_in_the_same_data_dir() {
         assert!(j["id"].as_str().unwrap().starts_with("job-"));
     }
     assert_eq!(v["slashes"].as_array().unwrap().len(), 0);
+    check_builds(&v);
     // A second run in the same data dir continues the same network.
     let v = devnet(
         dir.path(),
@@ -111,6 +112,42 @@ fn devnet_runs_and_reruns_in_the_same_data_dir() {
     );
     check_rounds(&v, 1, 3);
     assert_eq!(v["rounds"][0]["round_id"], "sat-round-000003");
+    // The same wasm handed in again find their verifications.
+    check_builds(&v);
+}
+
+/// The build lane's four cases, each decided by a certificate, with its trust level.
+fn check_builds(v: &Value) {
+    let builds = v["builds"].as_array().unwrap();
+    let got: Vec<(&str, &str, &str)> = builds
+        .iter()
+        .map(|b| {
+            let detail = b["match"].as_str().or(b["reason"].as_str()).unwrap_or("-");
+            (
+                b["case"].as_str().unwrap(),
+                b["status"].as_str().unwrap(),
+                detail,
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("exact", "verified", "exact"),
+            ("mismatched", "mismatched", "-"),
+            ("network", "unverified", "build_failed"),
+            ("timeout", "unverified", "build_timeout"),
+        ],
+        "{builds:?}"
+    );
+    for b in builds {
+        assert!(b["certificate_votes"].as_u64().unwrap() >= 2, "{b}");
+        assert_eq!(b["image_trust"], "trusted", "{b}");
+        assert_eq!(b["recipe_source"], "onchain_meta", "{b}");
+        assert_eq!(b["wasm_sha256"].as_str().unwrap().len(), 64);
+    }
+    assert_eq!(builds[0]["rebuilt_sha256"], builds[0]["wasm_sha256"]);
+    assert_eq!(builds[1]["rebuilt_sha256"], builds[0]["wasm_sha256"]);
 }
 
 #[test]

@@ -244,6 +244,20 @@ impl PostAuth {
         }
     }
 
+    /// The signer of a request with `method` to `path` with `body` (a DELETE, say).
+    pub fn authenticate_method(
+        &self,
+        headers: &HeaderMap,
+        method: &str,
+        path: &str,
+        body: &[u8],
+    ) -> Result<PublicKey, AuthError> {
+        let now = hallmark_core::time::now_unix();
+        let (signer, sig) = verify_request(headers, method, path, body, now, self.window_secs)?;
+        self.replay.check(sig, now, self.window_secs)?;
+        Ok(signer)
+    }
+
     /// The signer of a POST to `path` with `body`.
     pub fn authenticate(
         &self,

@@ -134,6 +134,18 @@ impl NodeClient {
         self.send(path, req.body(body)).await
     }
 
+    /// DELETE (signed when the client has a key); decode a JSON answer.
+    pub async fn delete<T: DeserializeOwned>(&self, path: &str) -> Result<T, ClientError> {
+        let mut req = self.http.delete(self.url(path));
+        if let Some(key) = &self.key {
+            for (k, v) in sign_request(key, "DELETE", path, b"") {
+                req = req.header(k, v);
+            }
+        }
+        let bytes = self.send(path, req).await?;
+        self.decode(path, &bytes)
+    }
+
     fn url(&self, path: &str) -> String {
         format!("{}{}", self.base, path)
     }

@@ -157,6 +157,42 @@ pub struct CoordinatorSection {
     pub compute: ComputeSection,
     /// Proven jobs (the stark lane).
     pub jobs: JobsSection,
+    /// The build lane's verification API.
+    pub builds: BuildsSection,
+}
+
+/// How the coordinator takes wasm for verification and drives their build jobs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct BuildsSection {
+    /// Verifications queued or building at once; more are refused with 429.
+    pub max_open: u64,
+    /// How long a verification may take from request to certificate, ms.
+    pub timeout_ms: u64,
+    /// How many build jobs a verification may open (a rejected claim opens another).
+    pub max_attempts: u64,
+    /// The largest wasm taken, bytes.
+    pub max_wasm_bytes: usize,
+    /// The largest source archive taken, bytes.
+    pub max_source_bytes: usize,
+    /// All stored wasm and source archives together, bytes.
+    pub max_blob_bytes_total: u64,
+    /// How often open verifications are driven, ms.
+    pub poll_ms: u64,
+}
+
+impl Default for BuildsSection {
+    fn default() -> Self {
+        Self {
+            max_open: 64,
+            timeout_ms: 30 * 60 * 1000,
+            max_attempts: 3,
+            max_wasm_bytes: 1 << 20,
+            max_source_bytes: 32 << 20,
+            max_blob_bytes_total: 4 << 30,
+            poll_ms: 500,
+        }
+    }
 }
 
 /// How the coordinator hands out proven jobs and counts their votes.

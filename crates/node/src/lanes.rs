@@ -18,6 +18,8 @@ use hallmark_core::{
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::builds::{BuildSupport, WasmInputError};
+use crate::client::NodeClient;
 use crate::config::NodeConfig;
 
 /// A job lane with its spec type erased to JSON and its verifier context bound, as the
@@ -345,6 +347,100 @@ fn tee_trust(cfg: &NodeConfig) -> Result<Arc<hallmark_tee::TeeTrust>, LaneConfig
     Ok(Arc::new(trust))
 }
 
+/// The build lane's blob source on a node: wasm and source archives fetched by hash from
+/// the coordinator's content store (the rebuild checks every byte against the hash).
+struct CoordinatorBlobs {
+    client: NodeClient,
+}
+
+impl hallmark_build::BlobSource for CoordinatorBlobs {
+    fn fetch(&self, sha256: &str) -> Result<Option<Vec<u8>>, String> {
+        // Rebuilds run on blocking threads of the node's runtime.
+        let handle = tokio::runtime::Handle::try_current()
+            .map_err(|_| "no runtime to fetch blobs with".to_string())?;
+        let path = format!("/v1/blobs/{sha256}");
+        match handle.block_on(self.client.get_bytes(&path)) {
+            Ok(bytes) => Ok(Some(bytes)),
+            Err(e) if e.status() == Some(404) => Ok(None),
+            Err(e) => Err(e.to_string()),
+        }
+    }
+}
+
+/// The build lane's rebuilder and settings from `[lanes.build]`.
+fn build_lane(
+    cfg: &NodeConfig,
+) -> Result<(Arc<hallmark_build::Rebuilder>, hallmark_build::BuildConfig), LaneConfigError> {
+    let c: hallmark_build::BuildConfig = lane_section(cfg, "build")?;
+    c.check().map_err(|message| LaneConfigError::Invalid {
+        lane: "build",
+        message,
+    })?;
+    let images = hallmark_build::ImageStore::new(
+        c.images_dir
+            .clone()
+            .unwrap_or_else(|| cfg.data_dir.join("images")),
+    );
+    let blobs = Arc::new(CoordinatorBlobs {
+        client: NodeClient::new(&cfg.network.coordinator_url),
+    });
+    let mut rebuilder = hallmark_build::Rebuilder::new(images, blobs, c.sandbox.clone());
+    if let Some(b) = &c.bwrap {
+        rebuilder.bwrap = b.clone();
+    }
+    if let Some(w) = &c.work_dir {
+        rebuilder.work_dir = w.clone();
+    }
+    Ok((Arc::new(rebuilder), c))
+}
+
+/// The build lane's side of the coordinator's verification API.
+struct BuildLaneSupport {
+    config: hallmark_build::BuildConfig,
+    images: hallmark_build::ImageStore,
+}
+
+impl BuildLaneSupport {
+    fn recipe(v: &Value) -> Result<hallmark_build::Recipe, SpecError> {
+        hallmark_build::Recipe::deserialize(v).map_err(|e| SpecError::Malformed(e.to_string()))
+    }
+}
+
+impl BuildSupport for BuildLaneSupport {
+    fn meta_recipe(&self, wasm: &[u8]) -> Result<Option<Value>, WasmInputError> {
+        match hallmark_build::inspect(wasm) {
+            Ok(m) if m.recipe.is_complete() => Ok(serde_json::to_value(&m.recipe).ok()),
+            Ok(_) => Ok(None),
+            Err(hallmark_build::MetaError::NoContractMeta) => Ok(None),
+            Err(e) => Err(WasmInputError {
+                code: e.code(),
+                message: e.to_string(),
+            }),
+        }
+    }
+
+    fn check_recipe(&self, recipe: &Value) -> Result<Value, SpecError> {
+        let r = Self::recipe(recipe)?;
+        r.check()
+            .map_err(|e| SpecError::OutOfBounds(format!("{e} ({})", e.code())))?;
+        serde_json::to_value(&r).map_err(|e| SpecError::Malformed(e.to_string()))
+    }
+
+    fn recipe_key(&self, recipe: &Value) -> String {
+        Self::recipe(recipe).map(|r| r.key()).unwrap_or_default()
+    }
+
+    fn image_trust(&self, recipe: &Value, public_source: bool) -> &'static str {
+        let Ok(r) = Self::recipe(recipe) else {
+            return hallmark_build::ImageTrust::Arbitrary.as_str();
+        };
+        let in_store = r
+            .image_digest()
+            .is_some_and(|d| self.images.get(&d).is_some());
+        self.config.trust(&r, in_store, public_source).as_str()
+    }
+}
+
 /// The lanes a node runs, by name.
 #[derive(Clone, Default)]
 pub struct LaneRegistry {
@@ -352,18 +448,30 @@ pub struct LaneRegistry {
     executors: BTreeMap<&'static str, Arc<dyn DynExecutor>>,
     rounds: BTreeMap<&'static str, Arc<dyn DynRoundLane>>,
     round_workers: BTreeMap<&'static str, Arc<dyn DynRoundWorker>>,
+    build_support: Option<Arc<dyn BuildSupport>>,
 }
 
 impl LaneRegistry {
     /// The lanes every node runs, with verifier contexts from `cfg` (its `[lanes.NAME]`
     /// sections). One line per lane.
     pub fn standard(cfg: &NodeConfig) -> Result<Self, LaneConfigError> {
-        let known = ["sat", "stark", "tee"];
+        let known = ["sat", "stark", "tee", "build"];
         if let Some(other) = cfg.lanes.keys().find(|k| !known.contains(&k.as_str())) {
             return Err(LaneConfigError::UnknownLane(other.clone()));
         }
         let tee = tee_trust(cfg)?;
+        let (rebuilder, build) = build_lane(cfg)?;
+        let support = BuildLaneSupport {
+            images: rebuilder.images.clone(),
+            config: build,
+        };
+        let ctx = hallmark_build::BuildContext {
+            rebuilder: rebuilder.clone(),
+        };
         Ok(Self::default()
+            .with_job_lane(hallmark_build::BuildLane, move || ctx.clone())
+            .with_executor(hallmark_build::BuildExecutor { rebuilder })
+            .with_build_support(Arc::new(support))
             .with_round_lane(hallmark_sat::SatLane, hallmark_sat::SatWorker)
             .with_job_lane(hallmark_stark::StarkLane, || {
                 hallmark_stark::SecurityPolicy::NETWORK
@@ -373,6 +481,17 @@ impl LaneRegistry {
                 trust: tee.clone(),
                 now: u64::try_from(hallmark_core::time::now_unix()).unwrap_or(0),
             }))
+    }
+
+    /// Sets what the coordinator's build verification API asks of the build lane.
+    pub fn with_build_support(mut self, support: Arc<dyn BuildSupport>) -> Self {
+        self.build_support = Some(support);
+        self
+    }
+
+    /// The build lane's support for the verification API, if this node runs that lane.
+    pub fn build_support(&self) -> Option<&Arc<dyn BuildSupport>> {
+        self.build_support.as_ref()
     }
 
     /// Adds (or replaces) a round lane and its worker side.
@@ -508,6 +627,7 @@ mod tests {
             names,
             [
                 ("sat", LaneShape::Round),
+                ("build", LaneShape::Job),
                 ("stark", LaneShape::Job),
                 ("tee", LaneShape::Job)
             ]
@@ -516,7 +636,7 @@ mod tests {
         // A tee evidence document has no worker-side executor: the provider hands it in.
         assert_eq!(
             d.iter().map(|l| l.executor).collect::<Vec<_>>(),
-            [true, true, false]
+            [true, true, true, false]
         );
         assert!(!r.job_lane("tee").unwrap().settles_on_ledger());
         assert!(r.job_lane("stark").unwrap().settles_on_ledger());

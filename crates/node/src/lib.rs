@@ -18,6 +18,7 @@
 
 pub mod api;
 pub mod auth;
+pub mod builds;
 pub mod client;
 pub mod compute;
 pub mod config;

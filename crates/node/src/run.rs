@@ -222,6 +222,20 @@ pub async fn run_node_with(
             tasks.push(tokio::spawn(
                 intake.clone().run_attestations(poll, rx.clone()),
             ));
+            let builds = lanes.build_support().map(|support| {
+                Arc::new(crate::builds::BuildService::new(
+                    store.clone(),
+                    key.clone(),
+                    board.clone(),
+                    support.clone(),
+                    cfg.coordinator.builds.clone(),
+                    cfg.coordinator.operators.clone(),
+                    cfg.network.skew_window_secs,
+                ))
+            });
+            if let Some(b) = &builds {
+                tasks.push(tokio::spawn(b.clone().run_loop(rx.clone())));
+            }
             let origin = intake.log_origin().to_string();
             let c = Coordinator::new(
                 store,
@@ -233,6 +247,10 @@ pub async fn run_node_with(
             coordinator::router(Arc::new(c))
                 .merge(compute::router(intake))
                 .merge(jobs::board::router(board))
+                .merge(match builds {
+                    Some(b) => crate::builds::router(b),
+                    None => Router::new(),
+                })
                 .merge(crate::log_routes::router(log, origin, key.clone()))
         }
         RoleName::Validator => {

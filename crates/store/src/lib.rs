@@ -10,6 +10,7 @@
 //! ARCHITECTURE.md).
 
 mod audit;
+mod builds;
 mod compute;
 mod jobs;
 mod ledger;
@@ -25,6 +26,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::SqlitePool;
 
 pub use audit::{CommitmentRow, EquivocationRow};
+pub use builds::{BuildFinish, BuildVerificationRow, NewBuildVerification, OPEN_BUILD_STATUSES};
 pub use compute::{
     ComputeEventRow, ComputeNonceRow, ComputeOfferRow, ComputeProviderRow, NonceTake,
 };
@@ -141,7 +143,7 @@ mod tests {
         let path = dir.path().join("node.sqlite");
         {
             let s = Store::open(&path).await.unwrap();
-            assert_eq!(s.schema_version().await.unwrap(), 8);
+            assert_eq!(s.schema_version().await.unwrap(), 9);
             s.kv_put("incumbent", "x").await.unwrap();
             s.kv_put("incumbent", "y").await.unwrap();
             s.close().await;

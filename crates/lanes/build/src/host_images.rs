@@ -13,14 +13,40 @@ use crate::image::{assemble_host_rootfs, Image, ImageConfig, ImageError, ImageSt
 const COMMON: &[&str] = &["dash", "bash", "sleep", "cat", "ls"];
 
 const WAT_ENTRY: &str = r#"#!/bin/sh
-# hallmark wat image: `contract build [--opt...]` assembles every *.wat under /source into
-# /out with wat2wasm, passing the options on; a source with build.sh runs that instead.
+# hallmark wat image, stellar-cli style: `contract build [--meta KEY=VAL]... [--opt...]`
+# assembles every *.wat under /source into /out with wat2wasm (options passed on) and
+# records each --meta entry in a contractmetav0 section (XDR SCMetaEntry stream, SEP-46),
+# as `stellar contract build --meta` does. A source with build.sh runs that instead.
 set -eu
 [ "${1:-}" = contract ] && shift
 [ "${1:-}" = build ] && shift
 if [ -f ./build.sh ]; then exec /bin/sh ./build.sh "$@"; fi
+byte() { printf "\\$(printf %03o "$1")"; }
+u32be() { byte $(($1 >> 24 & 255)); byte $(($1 >> 16 & 255)); byte $(($1 >> 8 & 255)); byte $(($1 & 255)); }
+pad() { r=$(( (4 - $1 % 4) % 4 )); while [ "$r" -gt 0 ]; do byte 0; r=$((r - 1)); done; }
+leb() { n=$1; while :; do b=$((n & 127)); n=$((n >> 7)); if [ "$n" -gt 0 ]; then byte $((b | 128)); else byte "$b"; break; fi; done; }
+xdr_len() { echo $(( 4 + $1 + (4 - $1 % 4) % 4 )); }
+meta=/tmp/meta.bin
+: > "$meta"
+size=0
+opts=""
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --meta) kv=$2; shift 2 ;;
+    --meta=*) kv=${1#--meta=}; shift ;;
+    *) opts="$opts $1"; shift; continue ;;
+  esac
+  k=${kv%%=*}; v=${kv#*=}
+  { u32be 0; u32be ${#k}; printf %s "$k"; pad ${#k}; u32be ${#v}; printf %s "$v"; pad ${#v}; } >> "$meta"
+  size=$((size + 4 + $(xdr_len ${#k}) + $(xdr_len ${#v})))
+done
 for f in *.wat; do
-  wat2wasm "$@" "$f" -o "/out/${f%.wat}.wasm"
+  out="/out/${f%.wat}.wasm"
+  # shellcheck disable=SC2086
+  wat2wasm $opts "$f" -o "$out"
+  if [ "$size" -gt 0 ]; then
+    { byte 0; leb $((1 + 14 + size)); leb 14; printf contractmetav0; cat "$meta"; } >> "$out"
+  fi
 done
 "#;
 

@@ -155,15 +155,200 @@ impl ImageStore {
     }
 }
 
-fn check_config(config: &ImageConfig) -> Result<(), ImageError> {
-    match config.entrypoint.first() {
-        Some(p) if p.starts_with('/') => {}
-        Some(p) => {
-            return Err(ImageError::Config(format!(
-                "the entry point {p:?} must be an absolute path inside the image"
-            )))
+/// The media types an OCI layout's manifest and layers may have.
+const OCI_MANIFEST_TYPES: &[&str] = &[
+    "application/vnd.oci.image.manifest.v1+json",
+    "application/vnd.docker.distribution.manifest.v2+json",
+];
+
+impl ImageStore {
+    /// Imports a single-platform image from an OCI image layout (`oci-layout`, `index.json`,
+    /// `blobs/sha256/…`, as `skopeo copy … oci:DIR` writes it): every blob is checked against
+    /// its digest, the layers are applied in order (whiteouts honoured), and the image is
+    /// stored under its manifest digest — the digest a registry reference pins, so a recipe's
+    /// `bldimg` finds it.
+    pub fn import_oci_layout(&self, layout: &Path) -> Result<Image, ImageError> {
+        let blob = |digest: &str| -> Result<Vec<u8>, ImageError> {
+            let hex = digest
+                .strip_prefix("sha256:")
+                .filter(|h| crate::meta::is_sha256_hex(h))
+                .ok_or_else(|| ImageError::Unsupported(format!("digest {digest:?}")))?;
+            let path = layout.join("blobs/sha256").join(hex);
+            let bytes = fs::read(&path).map_err(io(&path))?;
+            if crate::meta::sha256_hex(&bytes) != hex {
+                return Err(ImageError::Unsupported(format!(
+                    "{} does not hash to its name",
+                    path.display()
+                )));
+            }
+            Ok(bytes)
+        };
+        let json = |bytes: &[u8], what: &str| -> Result<serde_json::Value, ImageError> {
+            serde_json::from_slice(bytes)
+                .map_err(|e| ImageError::Unsupported(format!("{what}: {e}")))
+        };
+        let index_path = layout.join("index.json");
+        let index = json(
+            &fs::read(&index_path).map_err(io(&index_path))?,
+            "index.json",
+        )?;
+        let manifests = index["manifests"].as_array().cloned().unwrap_or_default();
+        let [entry] = manifests.as_slice() else {
+            return Err(ImageError::Unsupported(format!(
+                "the layout lists {} manifests; import a single-platform image (SEP-58 pins one architecture)",
+                manifests.len()
+            )));
+        };
+        let digest = entry["digest"].as_str().unwrap_or_default().to_string();
+        let manifest = json(&blob(&digest)?, "manifest")?;
+        let media = manifest["mediaType"]
+            .as_str()
+            .or(entry["mediaType"].as_str())
+            .unwrap_or(OCI_MANIFEST_TYPES[0]);
+        if !OCI_MANIFEST_TYPES.contains(&media) {
+            return Err(ImageError::Unsupported(format!(
+                "{media}: not an image manifest (an index or manifest list names several platforms)"
+            )));
         }
-        None => return Err(ImageError::Config("no entry point".into())),
+        let config_digest = manifest["config"]["digest"].as_str().unwrap_or_default();
+        let config = json(&blob(config_digest)?, "image config")?;
+        let strings = |v: &serde_json::Value| -> Vec<String> {
+            v.as_array()
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|x| x.as_str().map(str::to_string))
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        let image_config = ImageConfig {
+            entrypoint: strings(&config["config"]["Entrypoint"]),
+            env: strings(&config["config"]["Env"]),
+        };
+        check_config(&image_config)?;
+        if self.get(&digest).is_some() {
+            return self
+                .get(&digest)
+                .ok_or_else(|| ImageError::Unsupported(format!("{digest} vanished")));
+        }
+        fs::create_dir_all(&self.root).map_err(io(&self.root))?;
+        make_traversable(&self.root)?;
+        let staging = tempfile::Builder::new()
+            .prefix(".import-")
+            .tempdir_in(&self.root)
+            .map_err(io(&self.root))?;
+        let rootfs = staging.path().join("rootfs");
+        fs::create_dir(&rootfs).map_err(io(&rootfs))?;
+        for layer in manifest["layers"].as_array().cloned().unwrap_or_default() {
+            let d = layer["digest"].as_str().unwrap_or_default();
+            apply_layer(&blob(d)?, &rootfs)?;
+        }
+        normalise_tree(&rootfs)?;
+        for m in MOUNT_POINTS {
+            let p = rootfs.join(m);
+            if fs::symlink_metadata(&p).is_err() {
+                fs::create_dir(&p).map_err(io(&p))?;
+            }
+        }
+        let text = serde_json::to_vec_pretty(&image_config)
+            .map_err(|e| ImageError::Config(e.to_string()))?;
+        let cfg_path = staging.path().join("image.json");
+        fs::write(&cfg_path, text).map_err(io(&cfg_path))?;
+        fs::set_permissions(staging.path(), fs::Permissions::from_mode(0o755))
+            .map_err(io(staging.path()))?;
+        let dest = self
+            .dir_of(&digest)
+            .ok_or_else(|| ImageError::Unsupported(format!("digest {digest:?}")))?;
+        let _ = fs::remove_dir_all(&dest);
+        let kept = staging.keep();
+        fs::rename(&kept, &dest).map_err(io(&dest))?;
+        self.get(&digest)
+            .ok_or_else(|| ImageError::Unsupported(format!("{digest} did not store")))
+    }
+}
+
+/// Applies one layer (tar, gzip-compressed or not) on top of `rootfs`, honouring OCI
+/// whiteouts (`.wh.NAME` deletes NAME, `.wh..wh..opq` empties its directory).
+fn apply_layer(layer: &[u8], rootfs: &Path) -> Result<(), ImageError> {
+    let reader: Box<dyn Read> = if layer.starts_with(&[0x1f, 0x8b]) {
+        Box::new(flate2::read::GzDecoder::new(layer))
+    } else {
+        Box::new(layer)
+    };
+    let mut tar = tar::Archive::new(reader);
+    tar.set_preserve_permissions(true);
+    tar.set_unpack_xattrs(false);
+    tar.set_overwrite(true);
+    let bad = |e: std::io::Error| ImageError::Unsupported(format!("layer: {e}"));
+    for entry in tar.entries().map_err(bad)? {
+        let mut entry = entry.map_err(bad)?;
+        let path = entry.path().map_err(bad)?.into_owned();
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default();
+        if let Some(target) = name.strip_prefix(".wh.") {
+            let parent = rootfs.join(path.parent().unwrap_or(Path::new("")));
+            if !parent.starts_with(rootfs) {
+                continue;
+            }
+            if target == ".wh..opq" {
+                for e in fs::read_dir(&parent).into_iter().flatten().flatten() {
+                    let _ = remove_any(&e.path());
+                }
+            } else {
+                let _ = remove_any(&parent.join(target));
+            }
+            continue;
+        }
+        let kind = entry.header().entry_type();
+        if kind.is_block_special() || kind.is_character_special() || kind.is_fifo() {
+            continue;
+        }
+        entry.unpack_in(rootfs).map_err(bad)?;
+    }
+    Ok(())
+}
+
+fn remove_any(p: &Path) -> std::io::Result<()> {
+    match fs::symlink_metadata(p) {
+        Ok(m) if m.is_dir() => fs::remove_dir_all(p),
+        Ok(_) => fs::remove_file(p),
+        Err(_) => Ok(()),
+    }
+}
+
+/// Makes an unpacked tree readable by the sandbox's user and writable by nobody.
+fn normalise_tree(at: &Path) -> Result<(), ImageError> {
+    let meta = fs::symlink_metadata(at).map_err(io(at))?;
+    if meta.file_type().is_symlink() {
+        return Ok(());
+    }
+    if meta.is_dir() {
+        fs::set_permissions(at, fs::Permissions::from_mode(0o755)).map_err(io(at))?;
+        for e in fs::read_dir(at).map_err(io(at))? {
+            normalise_tree(&e.map_err(io(at))?.path())?;
+        }
+    } else {
+        let exec = meta.mode() & 0o111 != 0;
+        let mode = if exec { 0o555 } else { 0o444 };
+        fs::set_permissions(at, fs::Permissions::from_mode(mode)).map_err(io(at))?;
+    }
+    Ok(())
+}
+
+fn check_config(config: &ImageConfig) -> Result<(), ImageError> {
+    // No entry point is allowed (an OCI image like `rust`): the recipe's arguments are then
+    // the whole command (SEP-58 Appendix B).
+    if let Some(p) = config.entrypoint.first() {
+        if !p.starts_with('/') && !config.entrypoint.is_empty() && p.contains('/') {
+            return Err(ImageError::Config(format!(
+                "the entry point {p:?} must be an absolute path or a bare command name"
+            )));
+        }
+        if p.is_empty() {
+            return Err(ImageError::Config("an empty entry point".into()));
+        }
     }
     if let Some(bad) = config.env.iter().find(|e| {
         e.split_once('=')
@@ -390,7 +575,7 @@ mod tests {
         assert_ne!(store.import_dir(src.path(), &cfg).unwrap().digest, a.digest);
         assert!(store.get("sha256:nothex").is_none());
         let bad = ImageConfig {
-            entrypoint: vec!["tool".into()],
+            entrypoint: vec!["bin/tool".into()],
             env: vec![],
         };
         assert_eq!(

@@ -17,6 +17,7 @@ pub mod lane;
 pub mod meta;
 pub mod rebuild;
 pub mod recipe;
+pub mod samples;
 pub mod sandbox;
 pub mod source;
 

@@ -69,6 +69,11 @@ type Section<'a> = (u8, Option<String>, &'a [u8]);
 
 /// The sections of a module in file order.
 fn sections(wasm: &[u8]) -> Result<Vec<Section<'_>>, MetaError> {
+    if !wasm.starts_with(b"\0asm") {
+        return Err(MetaError::NotWasm(
+            "no wasm magic header (\\0asm) at the start".into(),
+        ));
+    }
     let mut out = Vec::new();
     for payload in wasmparser::Parser::new(0).parse_all(wasm) {
         let payload = payload.map_err(|e| {

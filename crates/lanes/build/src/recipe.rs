@@ -27,7 +27,16 @@ pub struct Recipe {
     pub source_repo: Option<String>,
     #[serde(default)]
     pub source_rev: Option<String>,
+    /// The wasm's recorded meta entries a `contract build` replays through `--meta KEY=VAL`
+    /// so the rebuilt `contractmetav0` section is byte-identical (SEP-58 Appendix A): every
+    /// entry in file order but those the toolchain writes itself (`rsver`, `rssdkver`,
+    /// `cliver`). Empty for a recipe that did not come from a wasm's own meta.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub meta: Vec<MetaEntry>,
 }
+
+/// Meta keys a toolchain writes itself, never replayed.
+const TOOLCHAIN_KEYS: &[&str] = &["rsver", "rssdkver", "cliver"];
 
 /// Why a recipe cannot be rebuilt. Each variant has a stable [`RecipeError::code`].
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -128,6 +137,11 @@ impl Recipe {
                 _ => {}
             }
         }
+        r.meta = entries
+            .iter()
+            .filter(|e| !TOOLCHAIN_KEYS.contains(&e.key.as_str()))
+            .cloned()
+            .collect();
         r
     }
 
@@ -178,6 +192,19 @@ impl Recipe {
                 format!("{o:?} does not match ^--[A-Za-z][A-Za-z0-9_-]*(=.+)?$"),
             ));
         }
+        if self.meta.len() > MAX_ARGS * 2
+            || self.meta.iter().any(|e| {
+                e.key.is_empty() || e.key.contains('=') || e.key.len() + e.val.len() > MAX_FIELD
+            })
+        {
+            return Err(invalid(
+                "meta",
+                format!(
+                    "at most {} entries, each a key without = and at most {MAX_FIELD} bytes",
+                    MAX_ARGS * 2
+                ),
+            ));
+        }
         if let Some(uri) = &self.source_uri {
             let scheme_ok = uri.split_once(':').is_some_and(|(s, rest)| {
                 s.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
@@ -198,14 +225,24 @@ impl Recipe {
     }
 
     /// The arguments given to the image's entry point: the `bldarg` entries (or `contract
-    /// build`), then the `bldopt` entries.
+    /// build`), then the `bldopt` entries, then — for the default `contract build` only — each
+    /// recorded meta entry as `--meta KEY=VAL`.
     pub fn argv(&self) -> Vec<String> {
-        let args = if self.args.is_empty() {
+        let default = self.args.is_empty();
+        let args = if default {
             vec!["contract".to_string(), "build".to_string()]
         } else {
             self.args.clone()
         };
-        args.into_iter().chain(self.opts.iter().cloned()).collect()
+        let meta = self
+            .meta
+            .iter()
+            .filter(|_| default)
+            .flat_map(|e| ["--meta".to_string(), format!("{}={}", e.key, e.val)]);
+        args.into_iter()
+            .chain(self.opts.iter().cloned())
+            .chain(meta)
+            .collect()
     }
 
     /// A digest of the fields a rebuild replays (image, arguments, options, source hash):
@@ -225,6 +262,9 @@ impl Recipe {
             field("opt", o);
         }
         field("source", self.source_sha256.as_deref().unwrap_or(""));
+        for e in &self.meta {
+            field("meta", &format!("{}={}", e.key, e.val));
+        }
         hex::encode(h.finalize())
     }
 }

@@ -37,7 +37,9 @@ pub struct SandboxPolicy {
     pub tmp_bytes: u64,
     /// How much of the end of the build log a claim keeps, bytes.
     pub log_tail_bytes: u64,
-    /// The user builds run as when the node runs as root (they never run as root).
+    /// The first user id builds run as when the node runs as root (they never run as
+    /// root). Concurrent builds take different ids from `build_uid` on, so one build's
+    /// processes never count against another's process limit.
     pub build_uid: u32,
 }
 
@@ -51,7 +53,7 @@ impl Default for SandboxPolicy {
             processes: 256,
             tmp_bytes: 1 << 30,
             log_tail_bytes: 16 << 10,
-            build_uid: 65534,
+            build_uid: 200_000,
         }
     }
 }
@@ -131,6 +133,10 @@ const BASE_ENV: &[(&str, &str)] = &[
     ("CARGO_TARGET_DIR", "/tmp/target"),
     ("CARGO_NET_OFFLINE", "true"),
 ];
+
+/// How many user ids concurrent builds rotate through, from `build_uid`.
+const UID_SLOTS: u32 = 4096;
+static NEXT_UID: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
 
 /// Whether this process runs as root (then builds drop to the policy's `build_uid`).
 fn running_as_root() -> bool {
@@ -244,7 +250,9 @@ pub fn run(
         (libc::RLIMIT_NPROC, policy.processes, policy.processes),
         (libc::RLIMIT_CORE, 0, 0),
     ];
-    let uid = policy.build_uid;
+    let uid = policy
+        .build_uid
+        .saturating_add(NEXT_UID.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % UID_SLOTS);
     // SAFETY: the closure runs in the forked child before exec and calls only
     // async-signal-safe system calls (setrlimit, setgroups, setgid, setuid), allocating nothing.
     unsafe {
@@ -363,7 +371,9 @@ pub fn failure_of(report: &RunReport, policy: &SandboxPolicy) -> Option<(&'stati
             format!("out of memory (limit {} bytes; {how})", policy.memory_bytes),
         ));
     }
-    if log.contains("fork") && log.contains("resource temporarily unavailable") {
+    if log.contains("cannot fork")
+        || (log.contains("fork") && log.contains("resource temporarily unavailable"))
+    {
         return Some((
             "resource_limit",
             format!("too many processes (limit {}; {how})", policy.processes),

@@ -1,0 +1,311 @@
+//! The build lane end to end over real HTTP between real nodes: wasm handed to the
+//! coordinator's verification API, rebuilt by a builder and first-hand by every validator in
+//! the bubblewrap sandbox (images made from Debian's wabt), decided by a certificate of 2/3 of
+//! stake, and served with its trust level. Verified, mismatched and unverified (a build that
+//! tries the network, a build over its time limit), and the API's refusals.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use base64::Engine;
+use hallmark_build::host_images::{local_reference, wat_image};
+use hallmark_build::meta::with_meta;
+use hallmark_build::source::pack_dir;
+use hallmark_build::{ImageStore, MetaEntry};
+use hallmark_core::Keypair;
+use hallmark_node::builds::{VerificationView, WasmView};
+use hallmark_node::config::{GenesisBalance, NodeConfig, RoleName};
+use hallmark_node::run::{run_node_with, write_secret, RunningNode};
+use hallmark_node::{LaneRegistry, NodeClient};
+
+const WAT: &str = "(module (func (export \"add\") (param i32 i32) (result i32) local.get 0 local.get 1 i32.add))\n";
+
+fn b64(b: &[u8]) -> String {
+    base64::engine::general_purpose::STANDARD.encode(b)
+}
+
+fn cfg(dir: &Path, name: &str, images: &Path) -> NodeConfig {
+    let mut c = NodeConfig {
+        name: name.into(),
+        data_dir: dir.join(name),
+        ..NodeConfig::default()
+    };
+    let build: toml::Value = toml::from_str(&format!(
+        "images_dir = {:?}\ntrusted_images = []\n[sandbox]\ncpu_secs = 3\nwall_secs = 8\n",
+        images.display().to_string()
+    ))
+    .unwrap();
+    c.lanes.insert("build".into(), build);
+    c
+}
+
+/// A source archive holding `files`, and its hash.
+fn archive(files: &[(&str, &str)]) -> (Vec<u8>, String) {
+    let d = tempfile::tempdir().unwrap();
+    for (name, text) in files {
+        std::fs::write(d.path().join(name), text).unwrap();
+    }
+    let bytes = pack_dir(d.path(), "contract").unwrap();
+    let sha = hallmark_build::sha256_hex(&bytes);
+    (bytes, sha)
+}
+
+fn wat2wasm(wat: &str) -> Vec<u8> {
+    let d = tempfile::tempdir().unwrap();
+    std::fs::write(d.path().join("c.wat"), wat).unwrap();
+    let out = d.path().join("c.wasm");
+    let st = std::process::Command::new("wat2wasm")
+        .arg(d.path().join("c.wat"))
+        .arg("-o")
+        .arg(&out)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    std::fs::read(out).unwrap()
+}
+
+/// A wasm built from `code` whose meta names `image` and the source `source_sha`.
+fn published(code: &str, image: &str, source_sha: &str) -> Vec<u8> {
+    let e = |k: &str, v: &str| MetaEntry {
+        key: k.into(),
+        val: v.into(),
+    };
+    with_meta(
+        &wat2wasm(code),
+        &[e("bldimg", image), e("source_sha256", source_sha)],
+    )
+}
+
+async fn wait_final(c: &NodeClient, id: &str) -> VerificationView {
+    let start = Instant::now();
+    loop {
+        let v: VerificationView = c.get(&format!("/v1/verify/{id}")).await.unwrap();
+        if !matches!(v.status.as_str(), "queued" | "building") {
+            return v;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(90),
+            "verification {id} not decided: {v:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn submit(c: &NodeClient, wasm: &[u8], source: Option<&[u8]>) -> VerificationView {
+    let body = serde_json::json!({
+        "wasm_base64": b64(wasm),
+        "source_base64": source.map(b64),
+    });
+    c.post("/v1/verify", &body).await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn verified_mismatched_and_unverified_through_the_api() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let images: PathBuf = d.join("images");
+    let image = wat_image(&ImageStore::new(&images)).unwrap();
+    let image_ref = local_reference("wat", &image);
+    let coldkey = Keypair::generate();
+    let coldkey_file = d.join("coldkey");
+    write_secret(&coldkey_file, &coldkey.seed_hex()).unwrap();
+    let registry = |c: &NodeConfig| LaneRegistry::standard(c).unwrap();
+    let mut c = cfg(d, "ledger", &images);
+    c.ledger.genesis = vec![GenesisBalance {
+        account: coldkey.public(),
+        balance: 1_000_000,
+    }];
+    let ledger = run_node_with(RoleName::Ledger, &c, registry(&c))
+        .await
+        .unwrap();
+    let operator = Keypair::generate();
+    let mut c = cfg(d, "coordinator", &images);
+    c.network.ledger_url = ledger.url();
+    c.coordinator.jobs.settle_poll_ms = 100;
+    c.coordinator.builds.poll_ms = 100;
+    c.coordinator.operators = vec![operator.public()];
+    let coordinator = run_node_with(RoleName::Coordinator, &c, registry(&c))
+        .await
+        .unwrap();
+    let net = |c: &mut NodeConfig, stake: u64| {
+        c.network.ledger_url = ledger.url();
+        c.network.coordinator_url = coordinator.url();
+        c.network.coordinator_hotkey = Some(coordinator.hotkey);
+        c.network.coldkey_file = Some(coldkey_file.clone());
+        c.network.stake = stake;
+    };
+    let mut nodes: Vec<RunningNode> = Vec::new();
+    for i in 0..3 {
+        let mut c = cfg(d, &format!("validator-{i}"), &images);
+        net(&mut c, 5_000);
+        c.validator.poll_ms = 50;
+        nodes.push(
+            run_node_with(RoleName::Validator, &c, registry(&c).without_executors())
+                .await
+                .unwrap(),
+        );
+    }
+    let mut c = cfg(d, "builder", &images);
+    net(&mut c, 1_000);
+    c.worker.poll_ms = 50;
+    nodes.push(
+        run_node_with(RoleName::Worker, &c, registry(&c))
+            .await
+            .unwrap(),
+    );
+    let coord = NodeClient::new(&coordinator.url());
+
+    // Refusals first: not wasm, no recipe, a source that is not the recipe's, bad names.
+    let err = coord
+        .post::<_, VerificationView>(
+            "/v1/verify",
+            &serde_json::json!({"wasm_base64": b64(b"not wasm")}),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!((err.status(), err.code()), (Some(422), Some("not_wasm")));
+    let err = coord
+        .post::<_, VerificationView>(
+            "/v1/verify",
+            &serde_json::json!({"wasm_base64": b64(&wat2wasm(WAT))}),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!((err.status(), err.code()), (Some(422), Some("no_recipe")));
+    let err = coord
+        .post::<_, VerificationView>("/v1/verify", &serde_json::json!({"wasm_base64": "@@"}))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (err.status(), err.code()),
+        (Some(400), Some("invalid_base64"))
+    );
+    let (src, src_sha) = archive(&[("contract.wat", WAT)]);
+    let exact = published(WAT, &image_ref, &src_sha);
+    let err = coord
+        .post::<_, VerificationView>(
+            "/v1/verify",
+            &serde_json::json!({"wasm_base64": b64(&exact), "source_base64": b64(b"other")}),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (err.status(), err.code()),
+        (Some(422), Some("source_mismatch"))
+    );
+    let err = coord
+        .get::<WasmView>(&format!("/v1/wasms/{}", "0".repeat(64)))
+        .await
+        .unwrap_err();
+    assert_eq!(err.status(), Some(404));
+    let err = coord.get::<WasmView>("/v1/wasms/xyz").await.unwrap_err();
+    assert_eq!(
+        (err.status(), err.code()),
+        (Some(400), Some("invalid_sha256"))
+    );
+
+    // Verified, exact: the published wasm is what its source builds in its image.
+    let v = submit(&coord, &exact, Some(&src)).await;
+    assert_eq!(v.recipe_source, "onchain_meta");
+    assert!(matches!(v.status.as_str(), "queued" | "building"));
+    // A resubmission returns the same verification.
+    let again = submit(&coord, &exact, None).await;
+    assert_eq!(again.verification_id, v.verification_id);
+    // Mismatched: the published code is not what the source builds.
+    let other = published(&WAT.replace("i32.add", "i32.mul"), &image_ref, &src_sha);
+    let m = submit(&coord, &other, None).await;
+    // Unverified: a build script that tries the network, and one over its time limit.
+    let (net_src, net_sha) = archive(&[
+        ("contract.wat", WAT),
+        (
+            "build.sh",
+            "bash -c 'exec 3<>/dev/tcp/192.0.2.1/443' || { echo 'network unreachable from the sandbox'; exit 1; }\n",
+        ),
+    ]);
+    let n = submit(
+        &coord,
+        &published(WAT, &image_ref, &net_sha),
+        Some(&net_src),
+    )
+    .await;
+    let (slow_src, slow_sha) =
+        archive(&[("contract.wat", WAT), ("build.sh", "while :; do :; done\n")]);
+    let t = submit(
+        &coord,
+        &published(WAT, &image_ref, &slow_sha),
+        Some(&slow_src),
+    )
+    .await;
+
+    let v = wait_final(&coord, &v.verification_id).await;
+    assert_eq!(v.status, "verified", "{v:?}");
+    assert_eq!(v.match_kind.as_deref(), Some("exact"));
+    assert_eq!(v.rebuilt_sha256.as_deref(), Some(v.wasm_sha256.as_str()));
+    assert!(v.job_completed && v.certificate_votes >= 2, "{v:?}");
+    // A known image (in the store) with a source the network serves.
+    assert_eq!(v.image_trust, "auditable");
+    let m = wait_final(&coord, &m.verification_id).await;
+    assert_eq!(m.status, "mismatched", "{m:?}");
+    assert_eq!(m.rebuilt_sha256.as_deref(), Some(v.wasm_sha256.as_str()));
+    assert!(m.certificate.is_some());
+    let n = wait_final(&coord, &n.verification_id).await;
+    assert_eq!(n.status, "unverified", "{n:?}");
+    assert_eq!(n.error.as_ref().unwrap().code, "build_failed");
+    assert!(
+        n.log
+            .as_deref()
+            .unwrap_or_default()
+            .contains("Network is unreachable"),
+        "{n:?}"
+    );
+    assert!(n.certificate.is_some());
+    let t = wait_final(&coord, &t.verification_id).await;
+    assert_eq!(t.status, "unverified", "{t:?}");
+    assert_eq!(t.error.as_ref().unwrap().code, "build_timeout");
+
+    // Every verification of a wasm, 200 once one is decided.
+    let w: WasmView = coord
+        .get(&format!("/v1/wasms/{}", v.wasm_sha256))
+        .await
+        .unwrap();
+    assert_eq!(w.verifications.len(), 1);
+    let served = coord
+        .get_bytes(&format!("/v1/blobs/{}", v.wasm_sha256))
+        .await
+        .unwrap();
+    assert_eq!(served, exact);
+
+    // Cancelling: unsigned is refused, a stranger is refused, the submitter may.
+    let submitter = Keypair::generate();
+    let (c_src, c_sha) = archive(&[("contract.wat", "(module)\n")]);
+    let body = serde_json::json!({
+        "wasm_base64": b64(&published("(module)\n", &image_ref, &c_sha)),
+        "source_base64": b64(&c_src),
+    });
+    let signed = coord.clone().signed_by(submitter.clone());
+    let c: VerificationView = signed.post("/v1/verify", &body).await.unwrap();
+    let path = format!("/v1/verify/{}", c.verification_id);
+    let err = coord.delete::<VerificationView>(&path).await.unwrap_err();
+    assert_eq!(err.status(), Some(401));
+    let err = coord
+        .clone()
+        .signed_by(Keypair::generate())
+        .delete::<VerificationView>(&path)
+        .await
+        .unwrap_err();
+    assert_eq!((err.status(), err.code()), (Some(403), Some("not_allowed")));
+    match signed.delete::<VerificationView>(&path).await {
+        Ok(cancelled) => {
+            assert_eq!(cancelled.status, "unverified");
+            assert_eq!(cancelled.error.unwrap().code, "cancelled");
+        }
+        // It may have been decided before the cancel arrived.
+        Err(e) => assert_eq!(e.code(), Some("already_finished")),
+    }
+
+    for n in nodes.into_iter().chain([coordinator, ledger]) {
+        n.stop().await;
+    }
+}
