@@ -296,7 +296,9 @@ pub fn run(
             let _ = child.wait();
             break Termination::WallClock;
         }
-        std::thread::sleep(Duration::from_millis(10));
+        // Poll often while a build is young (most finish in milliseconds), less once it runs.
+        let nap = (started.elapsed() / 20).clamp(Duration::from_millis(1), Duration::from_millis(25));
+        std::thread::sleep(nap);
     };
     let elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
     Ok(RunReport {
