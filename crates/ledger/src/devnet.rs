@@ -1,6 +1,7 @@
 //! The devnet ledger: one sequencer applies signed transactions in order, each chained to the
 //! previous by hash, all persisted through hallmark-store.
 
+use crate::{BuildInfo, BuildManagers, BuildManagersApproval};
 use async_trait::async_trait;
 use hallmark_consensus::commitment::{parse_commitment, EquivocationEvidence};
 use hallmark_consensus::yuma::{yuma_epoch, YumaInput};
@@ -60,6 +61,12 @@ pub struct LedgerParams {
     pub slash_fraction_bps: u64,
     /// The share of validator stake a job certificate must carry.
     pub job_quorum: Quorum,
+    /// The build council: its members approve who may write the build-info registry.
+    #[serde(default)]
+    pub build_council: Vec<PublicKey>,
+    /// How many distinct council approvals a new build-manager set needs.
+    #[serde(default)]
+    pub build_council_threshold: u32,
 }
 
 /// The tier a registration without an earlier `Stake` lands in.
@@ -97,6 +104,8 @@ impl Default for LedgerParams {
             bonds_alpha: 0.1,
             slash_fraction_bps: 1_000,
             job_quorum: Quorum::TWO_THIRDS,
+            build_council: Vec::new(),
+            build_council_threshold: 0,
         }
     }
 }
@@ -105,6 +114,15 @@ impl LedgerParams {
     /// Refuses parameters the ledger cannot run with (missing default tiers, a zero epoch,
     /// a slash share above the whole stake).
     pub fn check(&self) -> Result<(), String> {
+        if self.build_council_threshold as usize > self.build_council.len()
+            || (!self.build_council.is_empty() && self.build_council_threshold == 0)
+        {
+            return Err(format!(
+                "build_council_threshold {} must be 1..={} (the council's size)",
+                self.build_council_threshold,
+                self.build_council.len()
+            ));
+        }
         for role in [Role::Validator, Role::Worker] {
             let name = default_tier(role);
             match self.tiers.get(name) {
@@ -463,6 +481,25 @@ impl DevnetLedger {
                 };
                 self.apply_claim(&mut commit, &signer, claim, seq).await?;
             }
+            TxBody::SetBuildManagers {
+                version,
+                managers,
+                approvals,
+            } => {
+                commit.build_managers = Some(
+                    self.check_build_managers(*version, managers, approvals)
+                        .await?,
+                );
+            }
+            TxBody::SetBuildInfo {
+                wasm_sha256,
+                recipe,
+            } => {
+                commit.build_info = Some(
+                    self.check_build_info(&signer, wasm_sha256, recipe, seq)
+                        .await?,
+                );
+            }
             TxBody::Withdraw {
                 amount,
                 proof,
@@ -653,6 +690,150 @@ impl DevnetLedger {
 
     /// Removes the configured fraction of each slashed hotkey's stake (at least 1 while it
     /// has any), once per hotkey, job and reason.
+    /// The build-manager set now in force: version and managers.
+    pub async fn build_managers(&self) -> Result<BuildManagers, LedgerError> {
+        let (version, managers) = match self.store.ledger_build_managers().await? {
+            Some((v, text)) => (
+                v,
+                serde_json::from_str(&text)
+                    .map_err(|e| LedgerError::Invalid(format!("stored build managers: {e}")))?,
+            ),
+            None => (0, Vec::new()),
+        };
+        Ok(BuildManagers {
+            version,
+            managers,
+            council: self.params.build_council.clone(),
+            threshold: self.params.build_council_threshold,
+        })
+    }
+
+    /// The registry entry for a wasm.
+    pub async fn build_info(&self, wasm_sha256: &str) -> Result<Option<BuildInfo>, LedgerError> {
+        self.store
+            .ledger_build_info(wasm_sha256)
+            .await?
+            .map(build_info_of)
+            .transpose()
+    }
+
+    /// Registry entries written after transaction `since_seq`, oldest first.
+    pub async fn build_infos_since(
+        &self,
+        since_seq: u64,
+        limit: u32,
+    ) -> Result<Vec<BuildInfo>, LedgerError> {
+        self.store
+            .ledger_build_infos_since(since_seq, limit)
+            .await?
+            .into_iter()
+            .map(build_info_of)
+            .collect()
+    }
+
+    /// Checks a new build-manager set: the next version, at most 64 distinct managers, and
+    /// the threshold of distinct council members approving exactly this set and version.
+    async fn check_build_managers(
+        &self,
+        version: u64,
+        managers: &[PublicKey],
+        approvals: &[Envelope],
+    ) -> Result<(u64, String), LedgerError> {
+        let council = &self.params.build_council;
+        let threshold = self.params.build_council_threshold;
+        if council.is_empty() || threshold == 0 {
+            return Err(LedgerError::Unauthorized(
+                "this ledger has no build council: the build-manager set cannot change".into(),
+            ));
+        }
+        let current = self.build_managers().await?.version;
+        if version != current + 1 {
+            return Err(LedgerError::Invalid(format!(
+                "build-manager set version {version}: the next version is {}",
+                current + 1
+            )));
+        }
+        let distinct: std::collections::BTreeSet<&PublicKey> = managers.iter().collect();
+        if managers.len() > 64 || distinct.len() != managers.len() {
+            return Err(LedgerError::Invalid(
+                "at most 64 build managers, each once".into(),
+            ));
+        }
+        let expected = BuildManagersApproval {
+            chain_id: self.chain_id.clone(),
+            version,
+            managers: managers.to_vec(),
+        };
+        let mut approvers = std::collections::BTreeSet::new();
+        for env in approvals.iter().take(council.len() * 2) {
+            let Ok(v) = Signed::<BuildManagersApproval>::from_envelope(env.clone()).verify() else {
+                return Err(LedgerError::InvalidEvidence(
+                    "an approval's signature does not verify".into(),
+                ));
+            };
+            if v.payload != expected {
+                return Err(LedgerError::InvalidEvidence(
+                    "an approval is for another chain, version or manager set".into(),
+                ));
+            }
+            if !council.contains(&v.signer) {
+                return Err(LedgerError::Unauthorized(format!(
+                    "{} is not on the build council",
+                    v.signer
+                )));
+            }
+            approvers.insert(v.signer);
+        }
+        if approvers.len() < threshold as usize {
+            return Err(LedgerError::Unauthorized(format!(
+                "{} distinct council approvals; {threshold} of {} are needed",
+                approvers.len(),
+                council.len()
+            )));
+        }
+        let text =
+            serde_json::to_string(managers).map_err(|e| LedgerError::Invalid(e.to_string()))?;
+        Ok((version, text))
+    }
+
+    /// Checks a registry write: a current manager, a wasm hash, a recipe object of bounded
+    /// size (the lane checks its fields when it uses it).
+    async fn check_build_info(
+        &self,
+        signer: &PublicKey,
+        wasm_sha256: &str,
+        recipe: &serde_json::Value,
+        seq: u64,
+    ) -> Result<hallmark_store::BuildInfoRow, LedgerError> {
+        if !self.build_managers().await?.managers.contains(signer) {
+            return Err(LedgerError::Unauthorized(format!(
+                "{signer} is not a build manager"
+            )));
+        }
+        let hex_ok = wasm_sha256.len() == 64
+            && wasm_sha256
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+        if !hex_ok {
+            return Err(LedgerError::Invalid(
+                "wasm_sha256 must be 64 lowercase hex digits".into(),
+            ));
+        }
+        let text =
+            serde_json::to_string(recipe).map_err(|e| LedgerError::Invalid(e.to_string()))?;
+        if !recipe.is_object() || text.len() > 16 * 1024 {
+            return Err(LedgerError::Invalid(
+                "the recipe must be a JSON object of at most 16 KiB".into(),
+            ));
+        }
+        Ok(hallmark_store::BuildInfoRow {
+            wasm_sha256: wasm_sha256.to_string(),
+            recipe: text,
+            manager: signer.to_ss58(),
+            seq,
+        })
+    }
+
     pub(crate) async fn apply_slashings(
         &self,
         commit: &mut LedgerCommit,
@@ -1056,6 +1237,19 @@ impl Ledger for DevnetLedger {
             .await?;
         serde_json::from_str(&stored).map_err(|e| LedgerError::Invalid(e.to_string()))
     }
+}
+
+fn build_info_of(row: hallmark_store::BuildInfoRow) -> Result<BuildInfo, LedgerError> {
+    let corrupt = |e: String| LedgerError::Invalid(format!("stored build info: {e}"));
+    Ok(BuildInfo {
+        recipe: serde_json::from_str(&row.recipe).map_err(|e| corrupt(e.to_string()))?,
+        manager: row
+            .manager
+            .parse()
+            .map_err(|e: hallmark_core::keys::KeyError| corrupt(e.to_string()))?,
+        wasm_sha256: row.wasm_sha256,
+        seq: row.seq,
+    })
 }
 
 #[cfg(test)]

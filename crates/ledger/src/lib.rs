@@ -12,8 +12,9 @@ mod types;
 
 pub use devnet::{DevnetLedger, Genesis, LedgerParams};
 pub use types::{
-    Commitment, ConfidentialAccount, LedgerTx, Metagraph, Neuron, Role, SettledJob, Slash,
-    StakeInfo, Tier, TxBody, TxReceipt, ValidatorWeights, WeightEntry, YumaEpoch,
+    BuildInfo, BuildManagers, BuildManagersApproval, Commitment, ConfidentialAccount, LedgerTx,
+    Metagraph, Neuron, Role, SettledJob, Slash, StakeInfo, Tier, TxBody, TxReceipt,
+    ValidatorWeights, WeightEntry, YumaEpoch,
 };
 
 use async_trait::async_trait;

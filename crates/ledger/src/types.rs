@@ -116,6 +116,54 @@ pub enum TxBody {
         proof: WithdrawalProof,
         hint: Option<BalanceHint>,
     },
+    /// Signed by anyone, carrying at least the threshold of distinct build-council members'
+    /// signed [`BuildManagersApproval`]s of exactly this set and version: replaces the keys
+    /// that may write the build-info registry. `version` must be the current one plus one, so
+    /// approvals are never replayed.
+    SetBuildManagers {
+        version: u64,
+        managers: Vec<PublicKey>,
+        approvals: Vec<Envelope>,
+    },
+    /// Signed by a current build manager: records (or replaces) the SEP-58 recipe of the wasm
+    /// `wasm_sha256` in the build-info registry, for a wasm whose own meta carries none.
+    SetBuildInfo {
+        wasm_sha256: String,
+        recipe: serde_json::Value,
+    },
+}
+
+/// A build-council member's approval of a build-manager set, carried in
+/// [`TxBody::SetBuildManagers`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BuildManagersApproval {
+    pub chain_id: String,
+    pub version: u64,
+    pub managers: Vec<PublicKey>,
+}
+
+impl SignedPayload for BuildManagersApproval {
+    const PAYLOAD_TYPE: &'static str = "application/vnd.hallmark.build-managers+json";
+}
+
+/// The build-info registry's writers, as the ledger serves them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BuildManagers {
+    /// 0 before any set was approved (then nobody may write).
+    pub version: u64,
+    pub managers: Vec<PublicKey>,
+    pub council: Vec<PublicKey>,
+    pub threshold: u32,
+}
+
+/// One build-info registry entry, as the ledger serves it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BuildInfo {
+    pub wasm_sha256: String,
+    pub recipe: serde_json::Value,
+    pub manager: PublicKey,
+    /// The transaction that wrote it.
+    pub seq: u64,
 }
 
 impl TxBody {
@@ -135,6 +183,8 @@ impl TxBody {
             TxBody::RegisterPaymentKey { .. } => "register_payment_key",
             TxBody::ClaimPayment { .. } => "claim_payment",
             TxBody::Withdraw { .. } => "withdraw",
+            TxBody::SetBuildManagers { .. } => "set_build_managers",
+            TxBody::SetBuildInfo { .. } => "set_build_info",
         }
     }
 }

@@ -6,7 +6,9 @@
 //! serves the certified claim, with its certificate and a trust level from the image.
 //!
 //! - `POST   /v1/verify` — `{wasm_base64, source_base64?}` → 202 `{verification_id, …}`
-//!   (200 with the existing one for the same wasm and recipe)
+//!   (200 with the existing one for the same wasm and recipe). The recipe comes from the
+//!   wasm's own meta, else from the ledger's build-info registry; a wasm with neither is kept
+//!   (422 `no_recipe`) and queued as soon as a build manager records its recipe.
 //! - `GET    /v1/verify/{id}` — one verification
 //! - `DELETE /v1/verify/{id}` — (signed by an operator or the submitter) cancels it
 //! - `GET    /v1/wasms/{sha256}` — 200 with every verification, 202 while all are open,
@@ -39,6 +41,7 @@ use tokio::sync::watch;
 use crate::api::{parse_json, ApiError};
 use crate::auth::{PostAuth, SIGNATURE_HEADER};
 use crate::config::BuildsSection;
+use crate::http_ledger::HttpLedger;
 use crate::jobs::{JobBoard, JobRequest, JobStatus};
 
 /// The build lane's wire name (the lane itself is bound in the registry).
@@ -128,10 +131,14 @@ pub struct BuildService {
     key: Keypair,
     board: Arc<JobBoard>,
     support: Arc<dyn BuildSupport>,
+    ledger: HttpLedger,
     cfg: BuildsSection,
     operators: Vec<PublicKey>,
     auth: PostAuth,
 }
+
+/// Where the service notes the last registry entry it has seen.
+const REGISTRY_SEQ_KEY: &str = "builds.registry_seq";
 
 fn now_ms() -> i64 {
     hallmark_core::time::now_unix_ms()
@@ -172,12 +179,15 @@ fn decode_b64(field: &str, text: &str, max: usize) -> Result<Vec<u8>, ApiError> 
 }
 
 impl BuildService {
-    /// A service opening build jobs on `board`, signed with `key`.
+    /// A service opening build jobs on `board`, signed with `key`, reading the build-info
+    /// registry from `ledger`.
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         store: Store,
         key: Keypair,
         board: Arc<JobBoard>,
         support: Arc<dyn BuildSupport>,
+        ledger: HttpLedger,
         cfg: BuildsSection,
         operators: Vec<PublicKey>,
         skew_window_secs: i64,
@@ -187,6 +197,7 @@ impl BuildService {
             key,
             board,
             support,
+            ledger,
             cfg,
             operators,
             auth: PostAuth::new(skew_window_secs),
@@ -208,15 +219,86 @@ impl BuildService {
         let recipe = match self.support.meta_recipe(&wasm) {
             Ok(Some(r)) => (r, "onchain_meta"),
             Ok(None) => {
-                return Err(ApiError::unprocessable(
-                    "no_recipe",
-                    "the wasm's contractmetav0 meta holds no complete SEP-58 recipe (bldimg and source_sha256)",
-                ))
+                let sha = hallmark_core::sha256(&wasm).to_hex();
+                match self.ledger.build_info(&sha).await {
+                    Ok(Some(info)) => (info.recipe, "registry"),
+                    Ok(None) => {
+                        // Kept, so a build manager's registry entry queues it ("seen").
+                        self.keep_blob(&sha, "wasm", &wasm).await?;
+                        if let Some(src) = &source {
+                            let src_sha = hallmark_core::sha256(src).to_hex();
+                            self.keep_blob(&src_sha, "source", src).await?;
+                        }
+                        return Err(ApiError::unprocessable(
+                            "no_recipe",
+                            "the wasm's contractmetav0 meta holds no complete SEP-58 recipe (bldimg and source_sha256) and the build-info registry has none; the wasm is kept and is queued once a build manager records its recipe",
+                        ));
+                    }
+                    Err(e) => {
+                        return Err(ApiError::new(
+                            StatusCode::SERVICE_UNAVAILABLE,
+                            "ledger_unavailable",
+                            format!("reading the build-info registry: {e}"),
+                        ))
+                    }
+                }
             }
             Err(e) => return Err(ApiError::unprocessable(e.code, e.message)),
         };
         self.open(&wasm, source.as_deref(), recipe.0, recipe.1, submitter)
             .await
+    }
+
+    /// Stores a blob within the store's cap.
+    async fn keep_blob(&self, sha: &str, kind: &str, bytes: &[u8]) -> Result<(), ApiError> {
+        let stored = self.store.blob_bytes_total().await?;
+        if stored.saturating_add(bytes.len() as u64) > self.cfg.max_blob_bytes_total {
+            return Err(ApiError::new(
+                StatusCode::INSUFFICIENT_STORAGE,
+                "storage_full",
+                "the coordinator's blob store is full",
+            ));
+        }
+        self.store.put_blob(sha, kind, bytes, now_ms()).await?;
+        Ok(())
+    }
+
+    /// Opens verifications for registry entries written since the last look, for every wasm
+    /// the coordinator has been handed (trigger B: picked up exactly like native meta).
+    async fn follow_registry(&self) -> Result<(), ApiError> {
+        let since: u64 = self
+            .store
+            .kv_get(REGISTRY_SEQ_KEY)
+            .await?
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0);
+        let entries = match self.ledger.build_infos_since(since).await {
+            Ok(e) => e,
+            Err(e) => {
+                tracing::debug!(error = %e, "build-info registry unreachable");
+                return Ok(());
+            }
+        };
+        for info in &entries {
+            if let Some(wasm) = self.store.blob(&info.wasm_sha256).await? {
+                match self
+                    .open(&wasm, None, info.recipe.clone(), "registry", None)
+                    .await
+                {
+                    Ok((v, true)) => {
+                        tracing::info!(verification = %v.verification_id, wasm = %info.wasm_sha256, "registry entry queued a wasm")
+                    }
+                    Ok(_) => {}
+                    Err(e) => {
+                        tracing::warn!(wasm = %info.wasm_sha256, error = %e.error.message, "registry entry not usable")
+                    }
+                }
+            }
+            self.store
+                .kv_put(REGISTRY_SEQ_KEY, &info.seq.to_string())
+                .await?;
+        }
+        Ok(())
     }
 
     /// Stores the inputs and opens (or finds) the verification of `wasm` with `recipe`.
@@ -547,6 +629,7 @@ impl BuildService {
 
     /// Drives every open verification once.
     pub async fn drive_open(&self) -> Result<(), ApiError> {
+        self.follow_registry().await?;
         for row in self.store.open_build_verifications(200).await? {
             if let Err(e) = self.drive(&row).await {
                 tracing::warn!(verification = %row.id, error = %e.error.message, "verification not moved on");

@@ -58,6 +58,10 @@ pub struct LedgerSection {
     pub slash_fraction_bps: u64,
     /// The devnet faucet (off unless `key_file` is set).
     pub faucet: FaucetSection,
+    /// The build council: its members' approvals set who may write the build-info registry.
+    pub build_council: Vec<PublicKey>,
+    /// How many distinct council approvals a new build-manager set needs (k of n).
+    pub build_council_threshold: u32,
 }
 
 impl Default for LedgerSection {
@@ -73,6 +77,8 @@ impl Default for LedgerSection {
             job_reward: params.job_reward,
             slash_fraction_bps: params.slash_fraction_bps,
             faucet: FaucetSection::default(),
+            build_council: Vec::new(),
+            build_council_threshold: 0,
         }
     }
 }
@@ -87,6 +93,8 @@ impl LedgerSection {
             inactive_after_epochs: self.inactive_after_epochs,
             job_reward: self.job_reward,
             slash_fraction_bps: self.slash_fraction_bps,
+            build_council: self.build_council.clone(),
+            build_council_threshold: self.build_council_threshold,
             ..hallmark_ledger::LedgerParams::default()
         };
         params

@@ -48,6 +48,34 @@ impl HttpLedger {
             .map_err(to_ledger)
     }
 
+    /// The build-info registry's entry for a wasm.
+    pub async fn build_info(
+        &self,
+        wasm_sha256: &str,
+    ) -> Result<Option<hallmark_ledger::BuildInfo>, LedgerError> {
+        self.get_optional(&format!("/v1/ledger/build-info/{wasm_sha256}"))
+            .await
+    }
+
+    /// Registry entries written after transaction `since_seq`, oldest first.
+    pub async fn build_infos_since(
+        &self,
+        since_seq: u64,
+    ) -> Result<Vec<hallmark_ledger::BuildInfo>, LedgerError> {
+        self.client
+            .get(&format!("/v1/ledger/build-info?since_seq={since_seq}"))
+            .await
+            .map_err(to_ledger)
+    }
+
+    /// Who may write the build-info registry, and the council that decides it.
+    pub async fn build_managers(&self) -> Result<hallmark_ledger::BuildManagers, LedgerError> {
+        self.client
+            .get("/v1/ledger/build-managers")
+            .await
+            .map_err(to_ledger)
+    }
+
     async fn get_optional<T: serde::de::DeserializeOwned>(
         &self,
         path: &str,

@@ -132,6 +132,9 @@ pub fn router(
         .route("/v1/ledger/equivocations", get(equivocations))
         .route("/v1/ledger/slashes", get(slashes))
         .route("/v1/ledger/jobs/{job_id}", get(settled_job))
+        .route("/v1/ledger/build-managers", get(build_managers))
+        .route("/v1/ledger/build-info", get(build_infos))
+        .route("/v1/ledger/build-info/{wasm_sha256}", get(build_info))
         .route("/v1/ledger/epochs/{epoch}/yuma", get(yuma))
         .route("/v1/health", get(health))
         .route("/v1/ledger/metagraph", get(metagraph))
@@ -264,6 +267,45 @@ async fn equivocations(
 
 async fn slashes(State(l): State<Arc<DevnetLedger>>) -> Result<Json<Vec<Slash>>, ApiError> {
     Ok(Json(l.slashes().await?))
+}
+
+async fn build_managers(
+    State(l): State<Arc<DevnetLedger>>,
+) -> Result<Json<hallmark_ledger::BuildManagers>, ApiError> {
+    Ok(Json(l.build_managers().await?))
+}
+
+async fn build_info(
+    State(l): State<Arc<DevnetLedger>>,
+    Path(sha): Path<String>,
+) -> Result<Json<hallmark_ledger::BuildInfo>, ApiError> {
+    l.build_info(&sha)
+        .await?
+        .map(Json)
+        .ok_or_else(|| ApiError::not_found(format!("no build info for {sha:?}")))
+}
+
+/// `?since_seq=N&limit=M`: registry entries written after transaction N.
+#[derive(Debug, Deserialize)]
+struct SinceQuery {
+    #[serde(default)]
+    since_seq: u64,
+    #[serde(default)]
+    limit: Option<u32>,
+}
+
+async fn build_infos(
+    State(l): State<Arc<DevnetLedger>>,
+    axum::extract::Query(q): axum::extract::Query<SinceQuery>,
+) -> Result<Json<Vec<hallmark_ledger::BuildInfo>>, ApiError> {
+    if q.since_seq > i64::MAX as u64 {
+        return Err(ApiError::bad_request(
+            "invalid_since_seq",
+            "since_seq is past the ledger's range",
+        ));
+    }
+    let limit = q.limit.unwrap_or(100).clamp(1, 500);
+    Ok(Json(l.build_infos_since(q.since_seq, limit).await?))
 }
 
 async fn settled_job(

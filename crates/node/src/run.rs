@@ -228,6 +228,7 @@ pub async fn run_node_with(
                     key.clone(),
                     board.clone(),
                     support.clone(),
+                    HttpLedger::new(&cfg.network.ledger_url),
                     cfg.coordinator.builds.clone(),
                     cfg.coordinator.operators.clone(),
                     cfg.network.skew_window_secs,

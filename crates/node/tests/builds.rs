@@ -14,9 +14,12 @@ use hallmark_build::host_images::{local_reference, wat_image};
 use hallmark_build::meta::with_meta;
 use hallmark_build::source::pack_dir;
 use hallmark_build::{ImageStore, MetaEntry};
-use hallmark_core::Keypair;
+use hallmark_core::{Keypair, Signed};
+use hallmark_ledger::{BuildManagersApproval, TxBody};
 use hallmark_node::builds::{VerificationView, WasmView};
 use hallmark_node::config::{GenesisBalance, NodeConfig, RoleName};
+use hallmark_node::http_ledger::HttpLedger;
+use hallmark_node::registration::submit_tx;
 use hallmark_node::run::{run_node_with, write_secret, RunningNode};
 use hallmark_node::{LaneRegistry, NodeClient};
 
@@ -112,11 +115,14 @@ async fn verified_mismatched_and_unverified_through_the_api() {
     let coldkey_file = d.join("coldkey");
     write_secret(&coldkey_file, &coldkey.seed_hex()).unwrap();
     let registry = |c: &NodeConfig| LaneRegistry::standard(c).unwrap();
+    let council: Vec<Keypair> = (0..3).map(|_| Keypair::generate()).collect();
     let mut c = cfg(d, "ledger", &images);
     c.ledger.genesis = vec![GenesisBalance {
         account: coldkey.public(),
         balance: 1_000_000,
     }];
+    c.ledger.build_council = council.iter().map(|k| k.public()).collect();
+    c.ledger.build_council_threshold = 2;
     let ledger = run_node_with(RoleName::Ledger, &c, registry(&c))
         .await
         .unwrap();
@@ -304,6 +310,97 @@ async fn verified_mismatched_and_unverified_through_the_api() {
         // It may have been decided before the cancel arrived.
         Err(e) => assert_eq!(e.code(), Some("already_finished")),
     }
+
+    // Trigger B: a wasm without meta is kept; once the build council (2 of 3) names a build
+    // manager and the manager records its recipe on the ledger, it is verified like native meta.
+    let plain = wat2wasm(WAT);
+    let plain_sha = hallmark_build::sha256_hex(&plain);
+    let (r_src, r_sha) = archive(&[("contract.wat", WAT)]);
+    let err = coord
+        .post::<_, VerificationView>(
+            "/v1/verify",
+            &serde_json::json!({"wasm_base64": b64(&plain), "source_base64": b64(&r_src)}),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Some("no_recipe"));
+    let http = HttpLedger::new(&ledger.url());
+    let chain = http.chain_id().await.unwrap();
+    let manager = Keypair::generate();
+    let recipe = serde_json::json!({"image": image_ref, "source_sha256": r_sha});
+    let write = || TxBody::SetBuildInfo {
+        wasm_sha256: plain_sha.clone(),
+        recipe: recipe.clone(),
+    };
+    let err = submit_tx(&http, &chain, &manager, write())
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "unauthorized", "{err}");
+    let approve = |k: &Keypair, version: u64| {
+        Signed::sign(
+            &BuildManagersApproval {
+                chain_id: chain.clone(),
+                version,
+                managers: vec![manager.public()],
+            },
+            k,
+        )
+        .unwrap()
+        .envelope()
+        .clone()
+    };
+    let set = |version: u64, approvals: Vec<hallmark_core::Envelope>| TxBody::SetBuildManagers {
+        version,
+        managers: vec![manager.public()],
+        approvals,
+    };
+    // One approval, or the same member twice, is not two of three.
+    let one = set(1, vec![approve(&council[0], 1), approve(&council[0], 1)]);
+    let err = submit_tx(&http, &chain, &council[0], one)
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "unauthorized", "{err}");
+    // A stranger's approval does not count.
+    let stranger = set(
+        1,
+        vec![approve(&council[0], 1), approve(&Keypair::generate(), 1)],
+    );
+    let err = submit_tx(&http, &chain, &council[0], stranger)
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "unauthorized", "{err}");
+    let two = set(1, vec![approve(&council[0], 1), approve(&council[2], 1)]);
+    submit_tx(&http, &chain, &council[1], two.clone())
+        .await
+        .unwrap();
+    // The same approvals again (a replay) are for a version that is no longer next.
+    let err = submit_tx(&http, &chain, &council[1], two)
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "invalid_transaction", "{err}");
+    let managers = http.build_managers().await.unwrap();
+    assert_eq!(
+        (managers.version, managers.managers.clone()),
+        (1, vec![manager.public()])
+    );
+    submit_tx(&http, &chain, &manager, write()).await.unwrap();
+    let start = Instant::now();
+    let r = loop {
+        match coord
+            .get::<WasmView>(&format!("/v1/wasms/{plain_sha}"))
+            .await
+        {
+            Ok(w) => break w.verifications[0].clone(),
+            Err(e) if e.status() == Some(404) && start.elapsed() < Duration::from_secs(30) => {
+                tokio::time::sleep(Duration::from_millis(100)).await
+            }
+            Err(e) => panic!("the registry entry queued nothing: {e}"),
+        }
+    };
+    assert_eq!(r.recipe_source, "registry");
+    let r = wait_final(&coord, &r.verification_id).await;
+    assert_eq!(r.status, "verified", "{r:?}");
+    assert_eq!(r.match_kind.as_deref(), Some("exact"));
 
     for n in nodes.into_iter().chain([coordinator, ledger]) {
         n.stop().await;

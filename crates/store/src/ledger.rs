@@ -122,9 +122,75 @@ pub struct LedgerCommit {
     pub confidential: Option<ConfidentialRow>,
     /// A payment nullifier this transaction spent.
     pub nullifier: Option<NullifierRow>,
+    /// A new build-manager set: its version and the managers (JSON array).
+    pub build_managers: Option<(u64, String)>,
+    /// A build-info registry entry written (or replaced).
+    pub build_info: Option<BuildInfoRow>,
+}
+
+/// One build-info registry entry: the recipe a manager recorded for a wasm.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BuildInfoRow {
+    pub wasm_sha256: String,
+    /// The recipe (JSON).
+    pub recipe: String,
+    pub manager: String,
+    pub seq: u64,
+}
+
+fn build_info_of(r: &sqlx::sqlite::SqliteRow) -> Result<BuildInfoRow, StoreError> {
+    Ok(BuildInfoRow {
+        wasm_sha256: r.try_get("wasm_sha256")?,
+        recipe: r.try_get("recipe")?,
+        manager: r.try_get("manager")?,
+        seq: to_u64(r.try_get("seq")?, "seq")?,
+    })
 }
 
 impl Store {
+    /// The current build-manager set: its version and managers (JSON array).
+    pub async fn ledger_build_managers(&self) -> Result<Option<(u64, String)>, StoreError> {
+        let row = sqlx::query(
+            "SELECT version, managers FROM ledger_build_managers ORDER BY version DESC LIMIT 1",
+        )
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| Ok((to_u64(r.try_get(0)?, "version")?, r.try_get(1)?)))
+            .transpose()
+    }
+
+    /// The registry entry for a wasm.
+    pub async fn ledger_build_info(
+        &self,
+        wasm_sha256: &str,
+    ) -> Result<Option<BuildInfoRow>, StoreError> {
+        sqlx::query(
+            "SELECT wasm_sha256, recipe, manager, seq FROM ledger_build_info WHERE wasm_sha256 = ?",
+        )
+        .bind(wasm_sha256)
+        .fetch_optional(&self.pool)
+        .await?
+        .as_ref()
+        .map(build_info_of)
+        .transpose()
+    }
+
+    /// Registry entries written after transaction `since_seq`, oldest first.
+    pub async fn ledger_build_infos_since(
+        &self,
+        since_seq: u64,
+        limit: u32,
+    ) -> Result<Vec<BuildInfoRow>, StoreError> {
+        sqlx::query("SELECT wasm_sha256, recipe, manager, seq FROM ledger_build_info WHERE seq > ? ORDER BY seq LIMIT ?")
+            .bind(to_i64(since_seq, "seq")?)
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(build_info_of)
+            .collect()
+    }
+
     /// The last applied transaction's sequence number and hash.
     pub async fn ledger_head(&self) -> Result<Option<(u64, String)>, StoreError> {
         let row = sqlx::query("SELECT seq, tx_hash FROM ledger_txs ORDER BY seq DESC LIMIT 1")
@@ -196,6 +262,25 @@ impl Store {
                 .bind(&c.balance)
                 .bind(&c.hint)
                 .bind(to_i64(c.seq, "seq")?)
+                .execute(&mut *tx)
+                .await?;
+        }
+        if let Some((version, managers)) = &commit.build_managers {
+            sqlx::query(
+                "INSERT INTO ledger_build_managers (version, managers, seq) VALUES (?, ?, ?)",
+            )
+            .bind(to_i64(*version, "version")?)
+            .bind(managers)
+            .bind(to_i64(commit.tx.as_ref().map_or(0, |t| t.seq), "seq")?)
+            .execute(&mut *tx)
+            .await?;
+        }
+        if let Some(b) = &commit.build_info {
+            sqlx::query("INSERT INTO ledger_build_info (wasm_sha256, recipe, manager, seq) VALUES (?, ?, ?, ?) ON CONFLICT(wasm_sha256) DO UPDATE SET recipe = excluded.recipe, manager = excluded.manager, seq = excluded.seq")
+                .bind(&b.wasm_sha256)
+                .bind(&b.recipe)
+                .bind(&b.manager)
+                .bind(to_i64(b.seq, "seq")?)
                 .execute(&mut *tx)
                 .await?;
         }

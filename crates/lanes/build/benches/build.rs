@@ -31,8 +31,11 @@ fn main() {
     let src_dir = dir.path().join("src");
     std::fs::create_dir(&src_dir).unwrap();
     std::fs::write(src_dir.join("counter.wat"), COUNTER_WAT).unwrap();
-    std::fs::set_permissions(&src_dir, std::os::unix::fs::PermissionsExt::from_mode(0o755))
-        .unwrap();
+    std::fs::set_permissions(
+        &src_dir,
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
     let out_dir = dir.path().join("out");
     std::fs::create_dir(&out_dir).unwrap();
     let runs = 40;

@@ -297,7 +297,8 @@ pub fn run(
             break Termination::WallClock;
         }
         // Poll often while a build is young (most finish in milliseconds), less once it runs.
-        let nap = (started.elapsed() / 20).clamp(Duration::from_millis(1), Duration::from_millis(25));
+        let nap =
+            (started.elapsed() / 20).clamp(Duration::from_millis(1), Duration::from_millis(25));
         std::thread::sleep(nap);
     };
     let elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
