@@ -31,7 +31,8 @@ pub enum BuildCommand {
     Meta(MetaArgs),
     /// Rebuild a recipe here, offline, in the sandbox, and write the wasm.
     Rebuild(RebuildArgs),
-    /// Ask a network to verify a wasm (its meta must hold the recipe).
+    /// Ask a network to verify a wasm: its recipe comes from its meta, the ledger's build-info
+    /// registry, or (with --source) a search over the network's candidate recipes.
     Verify(VerifyArgs),
     /// Show a verification by id, or every verification of a wasm by its SHA-256.
     Status(StatusArgs),
@@ -468,7 +469,8 @@ async fn verify(a: VerifyArgs) -> Result<ExitCode, Failure> {
         let start = Instant::now();
         while matches!(v.status.as_str(), "queued" | "building") {
             let job = v.job_id.clone().unwrap_or_else(|| "no job yet".into());
-            bar.set_message(format!("{} ({job})", v.status));
+            let detail = v.detail.clone().unwrap_or_default();
+            bar.set_message(format!("{} ({job}) {detail}", v.status));
             if start.elapsed() > Duration::from_secs(a.timeout_secs) {
                 bar.finish_and_clear();
                 return Err(Failure::new(

@@ -46,6 +46,8 @@ use crate::jobs::{JobBoard, JobRequest, JobStatus};
 
 /// The build lane's wire name (the lane itself is bound in the registry).
 pub const BUILD_LANE: &str = "build";
+/// The build lane's search jobs (one candidate recipe each).
+pub const SEARCH_LANE: &str = "build-search";
 
 /// Why a wasm handed in for verification cannot be used.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -222,6 +224,10 @@ impl BuildService {
                 let sha = hallmark_core::sha256(&wasm).to_hex();
                 match self.ledger.build_info(&sha).await {
                     Ok(Some(info)) => (info.recipe, "registry"),
+                    Ok(None) if source.is_some() && !self.cfg.search_images.is_empty() => {
+                        let src = source.as_deref().unwrap_or_default();
+                        return self.open_search(&wasm, src, submitter).await;
+                    }
                     Ok(None) => {
                         // Kept, so a build manager's registry entry queues it ("seen").
                         self.keep_blob(&sha, "wasm", &wasm).await?;
@@ -247,6 +253,205 @@ impl BuildService {
         };
         self.open(&wasm, source.as_deref(), recipe.0, recipe.1, submitter)
             .await
+    }
+
+    /// Opens a search for a wasm with a source but no recipe: every configured image × option
+    /// set (bounded) is a candidate, tried by builders in parallel; the first that reproduces
+    /// is confirmed by a build job.
+    async fn open_search(
+        &self,
+        wasm: &[u8],
+        source: &[u8],
+        submitter: Option<PublicKey>,
+    ) -> Result<(VerificationView, bool), ApiError> {
+        let source_sha = hallmark_core::sha256(source).to_hex();
+        let mut candidates = Vec::new();
+        for image in &self.cfg.search_images {
+            for opts in &self.cfg.search_opts {
+                let recipe = serde_json::json!({
+                    "image": image,
+                    "opts": opts,
+                    "source_sha256": source_sha,
+                });
+                let checked = self.support.check_recipe(&recipe).map_err(|e| {
+                    ApiError::internal(format!("a configured search candidate: {e}"))
+                })?;
+                candidates.push(checked);
+            }
+        }
+        candidates.truncate(self.cfg.max_candidates.max(1));
+        let wasm_sha = hallmark_core::sha256(wasm).to_hex();
+        let search = serde_json::json!({ "candidates": candidates });
+        let bytes = serde_json::to_vec(&search).map_err(ApiError::internal)?;
+        let key = format!("search:{}", hallmark_core::sha256(&bytes).to_hex());
+        if let Some(row) = self.store.build_verification_of(&wasm_sha, &key).await? {
+            return Ok((self.view(&row).await?, false));
+        }
+        self.check_capacity(wasm.len() + source.len()).await?;
+        let now = now_ms();
+        self.store.put_blob(&wasm_sha, "wasm", wasm, now).await?;
+        self.store
+            .put_blob(&source_sha, "source", source, now)
+            .await?;
+        self.insert(&wasm_sha, &key, &search, "search", submitter)
+            .await
+    }
+
+    /// Refuses a new verification when too many are open or the blob store is full.
+    async fn check_capacity(&self, incoming: usize) -> Result<(), ApiError> {
+        let open = self.store.count_open_build_verifications().await?;
+        if open >= self.cfg.max_open {
+            return Err(ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "queue_full",
+                format!("{open} verifications are open; try again later"),
+            ));
+        }
+        let stored = self.store.blob_bytes_total().await?;
+        if stored.saturating_add(incoming as u64) > self.cfg.max_blob_bytes_total {
+            return Err(ApiError::new(
+                StatusCode::INSUFFICIENT_STORAGE,
+                "storage_full",
+                "the coordinator's blob store is full",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Inserts a verification (or finds the one that won a race) and gives its view.
+    async fn insert(
+        &self,
+        wasm_sha: &str,
+        key: &str,
+        recipe: &Value,
+        recipe_source: &str,
+        submitter: Option<PublicKey>,
+    ) -> Result<(VerificationView, bool), ApiError> {
+        let now = now_ms();
+        let id = format!("ver-{}", random_hex(12));
+        let recipe_text = serde_json::to_string(recipe).map_err(ApiError::internal)?;
+        let timeout = i64::try_from(self.cfg.timeout_ms).unwrap_or(i64::MAX);
+        let new = NewBuildVerification {
+            id: &id,
+            wasm_sha256: wasm_sha,
+            recipe_key: key,
+            recipe: &recipe_text,
+            recipe_source,
+            now_ms: now,
+            deadline_ms: now.saturating_add(timeout),
+        };
+        let created = match self.store.insert_build_verification(&new).await {
+            Ok(()) => true,
+            // Two identical requests racing: the first one stands.
+            Err(hallmark_store::StoreError::Conflict(_)) => false,
+            Err(e) => return Err(e.into()),
+        };
+        if created {
+            if let Some(who) = submitter {
+                self.store
+                    .kv_put(&format!("build_submitter.{id}"), &who.to_ss58())
+                    .await?;
+            }
+            tracing::info!(verification = %id, wasm = %wasm_sha, recipe_source, "wasm queued for verification");
+        }
+        let row = self
+            .store
+            .build_verification_of(wasm_sha, key)
+            .await?
+            .ok_or_else(|| ApiError::internal("a stored verification vanished"))?;
+        Ok((self.view(&row).await?, created))
+    }
+
+    /// Moves a search on: opens its candidate jobs, reads their claims, and once one
+    /// reproduces the wasm (exact first, else code once every candidate is tried), makes it
+    /// the recipe and opens the confirmation build job.
+    async fn drive_search(&self, row: &BuildVerificationRow) -> Result<(), ApiError> {
+        let kv = format!("build_search.{}", row.id);
+        let search: Value = serde_json::from_str(&row.recipe).map_err(ApiError::internal)?;
+        let candidates = search["candidates"].as_array().cloned().unwrap_or_default();
+        let jobs: Vec<String> = match self.store.kv_get(&kv).await? {
+            Some(t) => serde_json::from_str(&t).map_err(ApiError::internal)?,
+            None => {
+                let mut ids = Vec::new();
+                for c in &candidates {
+                    let request = JobRequest {
+                        lane: SEARCH_LANE.into(),
+                        spec: serde_json::json!({"wasm_sha256": row.wasm_sha256, "recipe": c}),
+                        nonce: random_hex(16),
+                        created_ms: now_ms(),
+                    };
+                    let signed = Signed::sign(&request, &self.key).map_err(ApiError::internal)?;
+                    ids.push(self.board.submit(signed).await?.0.job_id);
+                }
+                let text = serde_json::to_string(&ids).map_err(ApiError::internal)?;
+                self.store.kv_put(&kv, &text).await?;
+                self.store
+                    .set_build_status(&row.id, "queued", "building", now_ms())
+                    .await?;
+                tracing::info!(verification = %row.id, candidates = ids.len(), "search opened");
+                ids
+            }
+        };
+        let (mut tried, mut exact, mut code) = (0, None, None);
+        for (i, job_id) in jobs.iter().enumerate() {
+            let Some(job) = self.store.job(job_id).await? else {
+                continue;
+            };
+            let claim: Option<Value> = match self.store.job_proof(job_id).await? {
+                Some(b) => serde_json::from_slice(&b).ok(),
+                None => None,
+            };
+            if claim.is_none() && job.status != JobStatus::Rejected.as_str() {
+                continue;
+            }
+            tried += 1;
+            let outcome = claim.as_ref().map(|c| &c["outcome"]);
+            if outcome.is_some_and(|o| o["status"] == "verified") {
+                let slot = if outcome.is_some_and(|o| o["match"] == "exact") {
+                    &mut exact
+                } else {
+                    &mut code
+                };
+                slot.get_or_insert(i);
+            }
+        }
+        let all_tried = tried == jobs.len();
+        let found = exact.or(if all_tried { code } else { None });
+        match found.and_then(|i| candidates.get(i).map(|c| (i, c))) {
+            Some((i, recipe)) => {
+                let text = serde_json::to_string(recipe).map_err(ApiError::internal)?;
+                self.store
+                    .set_build_recipe(&row.id, &text, now_ms())
+                    .await?;
+                let line = format!(
+                    "search: candidate {} of {} reproduces the wasm; validators confirm it",
+                    i + 1,
+                    jobs.len()
+                );
+                self.store.set_build_detail(&row.id, &line).await?;
+                let row = self.load(&row.id).await?;
+                self.open_job(&row).await
+            }
+            None if all_tried => {
+                let msg = format!(
+                    "none of the {} candidate recipes reproduces the wasm",
+                    jobs.len()
+                );
+                self.finish(
+                    &row.id,
+                    "unverified",
+                    None,
+                    &msg,
+                    Some(("no_reproducing_recipe", &msg)),
+                )
+                .await
+            }
+            None => {
+                let line = format!("search: {tried} of {} candidates tried", jobs.len());
+                self.store.set_build_detail(&row.id, &line).await?;
+                Ok(())
+            }
+        }
     }
 
     /// Stores a blob within the store's cap.
@@ -332,60 +537,16 @@ impl BuildService {
                 ));
             }
         }
-        let open = self.store.count_open_build_verifications().await?;
-        if open >= self.cfg.max_open {
-            return Err(ApiError::new(
-                StatusCode::TOO_MANY_REQUESTS,
-                "queue_full",
-                format!("{open} verifications are open; try again later"),
-            ));
-        }
-        let incoming = wasm.len() + source.map_or(0, <[u8]>::len);
-        let stored = self.store.blob_bytes_total().await?;
-        if stored.saturating_add(incoming as u64) > self.cfg.max_blob_bytes_total {
-            return Err(ApiError::new(
-                StatusCode::INSUFFICIENT_STORAGE,
-                "storage_full",
-                "the coordinator's blob store is full",
-            ));
-        }
+        self.check_capacity(wasm.len() + source.map_or(0, <[u8]>::len))
+            .await?;
         let now = now_ms();
         self.store.put_blob(&wasm_sha, "wasm", wasm, now).await?;
         if let Some(src) = source {
             let sha = hallmark_core::sha256(src).to_hex();
             self.store.put_blob(&sha, "source", src, now).await?;
         }
-        let id = format!("ver-{}", random_hex(12));
-        let recipe_text = serde_json::to_string(&recipe).map_err(ApiError::internal)?;
-        let new = NewBuildVerification {
-            id: &id,
-            wasm_sha256: &wasm_sha,
-            recipe_key: &key,
-            recipe: &recipe_text,
-            recipe_source,
-            now_ms: now,
-            deadline_ms: now.saturating_add(i64::try_from(self.cfg.timeout_ms).unwrap_or(i64::MAX)),
-        };
-        let created = match self.store.insert_build_verification(&new).await {
-            Ok(()) => true,
-            // Two identical requests racing: the first one stands.
-            Err(hallmark_store::StoreError::Conflict(_)) => false,
-            Err(e) => return Err(e.into()),
-        };
-        if created {
-            if let Some(who) = submitter {
-                self.store
-                    .kv_put(&format!("build_submitter.{id}"), &who.to_ss58())
-                    .await?;
-            }
-            tracing::info!(verification = %id, wasm = %wasm_sha, recipe_source, "wasm queued for verification");
-        }
-        let row = self
-            .store
-            .build_verification_of(&wasm_sha, &key)
-            .await?
-            .ok_or_else(|| ApiError::internal("a stored verification vanished"))?;
-        Ok((self.view(&row).await?, created))
+        self.insert(&wasm_sha, &key, &recipe, recipe_source, submitter)
+            .await
     }
 
     /// The public view of a stored verification.
@@ -563,6 +724,9 @@ impl BuildService {
                 .await;
         }
         let Some(job_id) = &row.job_id else {
+            if row.recipe_source == "search" {
+                return self.drive_search(row).await;
+            }
             return self.open_job(row).await;
         };
         let Some(job) = self.store.job(job_id).await? else {

@@ -187,6 +187,12 @@ pub struct BuildsSection {
     pub max_blob_bytes_total: u64,
     /// How often open verifications are driven, ms.
     pub poll_ms: u64,
+    /// Search: images (`host/repo@sha256:…`) to try for a wasm with a source but no recipe.
+    pub search_images: Vec<String>,
+    /// Search: option sets to try with each image (`[]` is a plain `contract build`).
+    pub search_opts: Vec<Vec<String>>,
+    /// Search: most candidate recipes one wasm gets.
+    pub max_candidates: usize,
 }
 
 impl Default for BuildsSection {
@@ -199,6 +205,9 @@ impl Default for BuildsSection {
             max_source_bytes: 32 << 20,
             max_blob_bytes_total: 4 << 30,
             poll_ms: 500,
+            search_images: Vec::new(),
+            search_opts: vec![Vec::new()],
+            max_candidates: 16,
         }
     }
 }

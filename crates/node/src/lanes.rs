@@ -455,6 +455,7 @@ impl LaneRegistry {
     /// The lanes every node runs, with verifier contexts from `cfg` (its `[lanes.NAME]`
     /// sections). One line per lane.
     pub fn standard(cfg: &NodeConfig) -> Result<Self, LaneConfigError> {
+        // `build-search` is the build lane's second job shape and shares `[lanes.build]`.
         let known = ["sat", "stark", "tee", "build"];
         if let Some(other) = cfg.lanes.keys().find(|k| !known.contains(&k.as_str())) {
             return Err(LaneConfigError::UnknownLane(other.clone()));
@@ -470,7 +471,11 @@ impl LaneRegistry {
         };
         Ok(Self::default()
             .with_job_lane(hallmark_build::BuildLane, move || ctx.clone())
-            .with_executor(hallmark_build::BuildExecutor { rebuilder })
+            .with_executor(hallmark_build::BuildExecutor {
+                rebuilder: rebuilder.clone(),
+            })
+            .with_job_lane(hallmark_build::BuildSearchLane, || ())
+            .with_executor(hallmark_build::BuildSearchExecutor { rebuilder })
             .with_build_support(Arc::new(support))
             .with_round_lane(hallmark_sat::SatLane, hallmark_sat::SatWorker)
             .with_job_lane(hallmark_stark::StarkLane, || {
@@ -628,6 +633,7 @@ mod tests {
             [
                 ("sat", LaneShape::Round),
                 ("build", LaneShape::Job),
+                ("build-search", LaneShape::Job),
                 ("stark", LaneShape::Job),
                 ("tee", LaneShape::Job)
             ]
@@ -636,7 +642,7 @@ mod tests {
         // A tee evidence document has no worker-side executor: the provider hands it in.
         assert_eq!(
             d.iter().map(|l| l.executor).collect::<Vec<_>>(),
-            [true, true, true, false]
+            [true, true, true, true, false]
         );
         assert!(!r.job_lane("tee").unwrap().settles_on_ledger());
         assert!(r.job_lane("stark").unwrap().settles_on_ledger());

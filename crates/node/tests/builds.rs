@@ -132,6 +132,8 @@ async fn verified_mismatched_and_unverified_through_the_api() {
     c.coordinator.jobs.settle_poll_ms = 100;
     c.coordinator.builds.poll_ms = 100;
     c.coordinator.operators = vec![operator.public()];
+    c.coordinator.builds.search_images = vec![image_ref.clone()];
+    c.coordinator.builds.search_opts = vec![vec!["--debug-names".into()], vec![]];
     let coordinator = run_node_with(RoleName::Coordinator, &c, registry(&c))
         .await
         .unwrap();
@@ -316,10 +318,12 @@ async fn verified_mismatched_and_unverified_through_the_api() {
     let plain = wat2wasm(WAT);
     let plain_sha = hallmark_build::sha256_hex(&plain);
     let (r_src, r_sha) = archive(&[("contract.wat", WAT)]);
+    // (Its source is the exact case's archive, which the coordinator already serves.)
+    assert_eq!(r_src, src);
     let err = coord
         .post::<_, VerificationView>(
             "/v1/verify",
-            &serde_json::json!({"wasm_base64": b64(&plain), "source_base64": b64(&r_src)}),
+            &serde_json::json!({"wasm_base64": b64(&plain)}),
         )
         .await
         .unwrap_err();
@@ -401,6 +405,29 @@ async fn verified_mismatched_and_unverified_through_the_api() {
     let r = wait_final(&coord, &r.verification_id).await;
     assert_eq!(r.status, "verified", "{r:?}");
     assert_eq!(r.match_kind.as_deref(), Some("exact"));
+
+    // Search: a wasm with its source but no recipe anywhere. Builders try every configured
+    // candidate (the image with and without --debug-names); the one that reproduces it is
+    // confirmed by the validators' own rebuilds.
+    let sub = WAT.replace("i32.add", "i32.sub");
+    let (s_src, _) = archive(&[("contract.wat", &sub)]);
+    let body =
+        serde_json::json!({"wasm_base64": b64(&wat2wasm(&sub)), "source_base64": b64(&s_src)});
+    let found: VerificationView = coord.post("/v1/verify", &body).await.unwrap();
+    assert_eq!(found.recipe_source, "search");
+    let found = wait_final(&coord, &found.verification_id).await;
+    assert_eq!(found.status, "verified", "{found:?}");
+    assert_eq!(found.match_kind.as_deref(), Some("exact"));
+    assert_eq!(found.recipe["opts"], serde_json::json!([]), "{found:?}");
+    assert!(found.certificate_votes >= 2);
+    // A wasm no candidate reproduces.
+    let (n_src, _) = archive(&[("contract.wat", WAT)]);
+    let body =
+        serde_json::json!({"wasm_base64": b64(&wat2wasm(&sub)[..]), "source_base64": b64(&n_src)});
+    let none: VerificationView = coord.post("/v1/verify", &body).await.unwrap();
+    let none = wait_final(&coord, &none.verification_id).await;
+    assert_eq!(none.status, "unverified", "{none:?}");
+    assert_eq!(none.error.unwrap().code, "no_reproducing_recipe");
 
     for n in nodes.into_iter().chain([coordinator, ledger]) {
         n.stop().await;

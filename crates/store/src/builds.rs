@@ -289,6 +289,33 @@ impl Store {
         Ok(n == 1)
     }
 
+    /// Replaces an open verification's recipe (a search found the one that reproduces).
+    pub async fn set_build_recipe(
+        &self,
+        id: &str,
+        recipe: &str,
+        now_ms: i64,
+    ) -> Result<bool, StoreError> {
+        let n = sqlx::query("UPDATE build_verifications SET recipe = ?, updated_ms = ? WHERE id = ? AND status IN ('queued', 'building')")
+            .bind(recipe)
+            .bind(now_ms)
+            .bind(id)
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+        Ok(n == 1)
+    }
+
+    /// Notes an open verification's progress in a line.
+    pub async fn set_build_detail(&self, id: &str, detail: &str) -> Result<(), StoreError> {
+        sqlx::query("UPDATE build_verifications SET detail = ? WHERE id = ? AND status IN ('queued', 'building')")
+            .bind(detail)
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
     /// Ends an open verification; `false` if it had already ended (or was cancelled).
     pub async fn finish_build_verification(
         &self,

@@ -359,3 +359,114 @@ impl Executor for BuildExecutor {
             .map_err(|e| ExecuteError::Failed(e.to_string()))
     }
 }
+
+/// The search lane's wire name: one candidate recipe tried by a builder, for a wasm without a
+/// complete recipe.
+pub const SEARCH_LANE: &str = "build-search";
+
+/// The search lane's checks.
+pub const SEARCH_CHECKS: &[&str] = &["claim", "hint"];
+
+/// A search job: try one candidate recipe against the wasm `wasm_sha256`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SearchSpec {
+    pub wasm_sha256: String,
+    pub recipe: Recipe,
+}
+
+/// The search lane's validator side. A builder's search claim is only a hint: validators
+/// check it is well-formed and about this candidate, and rebuild nothing. The candidate that
+/// reproduces the wasm is then confirmed by a `build` job that every validator rebuilds
+/// first-hand, so no search claim decides anything on its own.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct BuildSearchLane;
+
+impl JobLane for BuildSearchLane {
+    type Spec = SearchSpec;
+    type Context = ();
+
+    fn name(&self) -> &'static str {
+        SEARCH_LANE
+    }
+
+    fn check_names(&self) -> &'static [&'static str] {
+        SEARCH_CHECKS
+    }
+
+    fn check_spec(&self, spec: &SearchSpec) -> Result<(), SpecError> {
+        BuildLane.check_spec(&search_as_build(spec))
+    }
+
+    fn describe(&self, spec: &SearchSpec) -> String {
+        format!("try {}", spec.recipe.argv().join(" "))
+    }
+
+    fn max_artifact_bytes(&self) -> usize {
+        MAX_CLAIM_BYTES
+    }
+
+    fn artifact_digest(&self, artifact: &[u8]) -> String {
+        sha256_hex(artifact)
+    }
+
+    /// A decided search job pays and slashes nobody: it is a hint for the confirmation.
+    fn settles_on_ledger(&self) -> bool {
+        false
+    }
+
+    fn verify(&self, _: &(), spec: &SearchSpec, artifact: &[u8]) -> Verdict {
+        let mut v = VerdictBuilder::new(SEARCH_LANE);
+        let build = search_as_build(spec);
+        match serde_json::from_slice::<BuildClaim>(artifact) {
+            Err(e) => {
+                v.fail_code("claim", "malformed_claim", e.to_string());
+                v.skip(&SEARCH_CHECKS[1..]);
+            }
+            Ok(c) => match c.check(&build) {
+                Err(e) => {
+                    v.fail_code("claim", "inconsistent_claim", e);
+                    v.skip(&SEARCH_CHECKS[1..]);
+                }
+                Ok(()) => {
+                    v.pass("claim", outcome_line(&c.outcome));
+                    v.pass("hint", "confirmed, if it reproduces, by a build job");
+                }
+            },
+        }
+        v.finish()
+    }
+}
+
+fn search_as_build(spec: &SearchSpec) -> BuildSpec {
+    BuildSpec {
+        wasm_sha256: spec.wasm_sha256.clone(),
+        recipe: spec.recipe.clone(),
+        recipe_source: RecipeSource::Search,
+    }
+}
+
+/// The search lane's worker side: the same first-hand rebuild as [`BuildExecutor`].
+pub struct BuildSearchExecutor {
+    pub rebuilder: Arc<Rebuilder>,
+}
+
+impl Executor for BuildSearchExecutor {
+    type Spec = SearchSpec;
+
+    fn lane(&self) -> &'static str {
+        SEARCH_LANE
+    }
+
+    fn backend(&self) -> String {
+        "bubblewrap".into()
+    }
+
+    fn execute(&self, spec: &SearchSpec) -> Result<Vec<u8>, ExecuteError> {
+        let build = search_as_build(spec);
+        BuildLane.check_spec(&build)?;
+        let report = self.rebuilder.rebuild(&spec.wasm_sha256, &spec.recipe);
+        serde_json::to_vec(&BuildClaim::of(&build, &report))
+            .map_err(|e| ExecuteError::Failed(e.to_string()))
+    }
+}

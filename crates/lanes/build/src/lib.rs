@@ -23,8 +23,8 @@ pub mod source;
 
 pub use image::{Image, ImageConfig, ImageStore};
 pub use lane::{
-    BuildClaim, BuildConfig, BuildContext, BuildExecutor, BuildLane, BuildSpec, ImageTrust,
-    RecipeSource, LANE,
+    BuildClaim, BuildConfig, BuildContext, BuildExecutor, BuildLane, BuildSearchExecutor,
+    BuildSearchLane, BuildSpec, ImageTrust, RecipeSource, SearchSpec, LANE, SEARCH_LANE,
 };
 pub use meta::{inspect, read_meta, sha256_hex, MetaEntry, MetaError, WasmMeta};
 pub use rebuild::{
