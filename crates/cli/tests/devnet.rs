@@ -457,6 +457,43 @@ fn a_kept_devnet_serves_other_commands_until_sigterm() {
     let (code, out) = run(&["compute", "list", "--json"]);
     assert_eq!(code, Some(0), "{out}");
     assert!(out.contains("tee-provider-0"), "{out}");
+    // The build lane through the CLI: the devnet's counter handed in again finds its
+    // verification, decided by the validators' certificate.
+    let digest = std::fs::read_to_string(d.join("images/devnet-wat-image")).unwrap();
+    let reference = format!("localhost/hallmark/wat@{}", digest.trim());
+    let sample = hallmark_build::samples::devnet_samples(&reference)
+        .unwrap()
+        .remove(0);
+    let (wasm, src) = (
+        dir.path().join("counter.wasm"),
+        dir.path().join("counter.tar.gz"),
+    );
+    std::fs::write(&wasm, &sample.wasm).unwrap();
+    std::fs::write(&src, &sample.source).unwrap();
+    let (code, out) = run(&[
+        "build",
+        "verify",
+        wasm.to_str().unwrap(),
+        "--source",
+        src.to_str().unwrap(),
+        "--wait",
+        "--json",
+    ]);
+    assert_eq!(code, Some(0), "{out}");
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        (v["status"].as_str(), v["match"].as_str()),
+        (Some("verified"), Some("exact")),
+        "{v}"
+    );
+    assert_eq!(v["image_trust"], "trusted");
+    let sha = hallmark_build::sha256_hex(&sample.wasm);
+    let (code, out) = run(&["build", "status", &sha]);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("VERIFIED") && out.contains("trusted"), "{out}");
+    let (code, out) = run(&["build", "status", "ver-000000000000000000000000", "--json"]);
+    assert_eq!(code, Some(2), "{out}");
+    assert!(out.contains("\"code\":\"not_found\""), "{out}");
 
     // SIGTERM: every node stops, the JSON output was printed, the file is gone.
     nix::sys::signal::kill(

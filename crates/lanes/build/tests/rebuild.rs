@@ -392,3 +392,84 @@ fn a_wasm_with_its_recipe_in_meta_rebuilds_byte_for_byte() {
     assert_eq!(rep.outcome.match_kind, Some(MatchKind::Exact), "{rep:?}");
     assert_eq!(rep.wasm.as_deref(), Some(published.as_slice()));
 }
+
+/// Writes `bytes` as a blob of an OCI layout; gives its digest.
+fn oci_blob(layout: &Path, bytes: &[u8]) -> String {
+    let hex = hallmark_build::sha256_hex(bytes);
+    std::fs::create_dir_all(layout.join("blobs/sha256")).unwrap();
+    std::fs::write(layout.join("blobs/sha256").join(&hex), bytes).unwrap();
+    format!("sha256:{hex}")
+}
+
+#[test]
+fn an_oci_layout_imports_under_its_manifest_digest_and_builds() {
+    let e = env();
+    // Layer 1: the wat image's root filesystem plus a file a later layer deletes.
+    let gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    let mut tar = tar::Builder::new(gz);
+    tar.follow_symlinks(false);
+    tar.append_dir_all(".", &e.image.rootfs).unwrap();
+    let mut h = tar::Header::new_gnu();
+    h.set_size(4);
+    h.set_mode(0o644);
+    h.set_cksum();
+    tar.append_data(&mut h, "etc/doomed", &b"gone"[..]).unwrap();
+    let layer1 = tar.into_inner().unwrap().finish().unwrap();
+    // Layer 2 (uncompressed): a whiteout for that file.
+    let mut tar = tar::Builder::new(Vec::new());
+    let mut h = tar::Header::new_gnu();
+    h.set_size(0);
+    h.set_mode(0o644);
+    h.set_cksum();
+    tar.append_data(&mut h, "etc/.wh.doomed", &b""[..]).unwrap();
+    let layer2 = tar.into_inner().unwrap();
+    let layout = tempfile::tempdir().unwrap();
+    let l = layout.path();
+    let config = serde_json::json!({
+        "architecture": "amd64", "os": "linux",
+        "config": {"Entrypoint": ["/usr/local/bin/build"], "Env": ["PATH=/usr/bin:/bin"], "WorkingDir": "/source"},
+        "rootfs": {"type": "layers", "diff_ids": []}
+    });
+    let config_digest = oci_blob(l, &serde_json::to_vec(&config).unwrap());
+    let manifest = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": config_digest, "size": 0},
+        "layers": [
+            {"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": oci_blob(l, &layer1), "size": layer1.len()},
+            {"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": oci_blob(l, &layer2), "size": layer2.len()}
+        ]
+    });
+    let manifest_digest = oci_blob(l, &serde_json::to_vec(&manifest).unwrap());
+    std::fs::write(l.join("oci-layout"), r#"{"imageLayoutVersion":"1.0.0"}"#).unwrap();
+    let index = serde_json::json!({"schemaVersion": 2, "manifests": [
+        {"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": manifest_digest, "size": 0}
+    ]});
+    std::fs::write(l.join("index.json"), serde_json::to_vec(&index).unwrap()).unwrap();
+
+    let img = e.store.import_oci_layout(l).unwrap();
+    assert_eq!(img.digest, manifest_digest);
+    assert!(
+        !img.rootfs.join("etc/doomed").exists(),
+        "the whiteout applied"
+    );
+    assert_eq!(img.config.entrypoint, ["/usr/local/bin/build"]);
+    // A registry reference pinning that digest finds it, and it builds.
+    let (src, src_sha) = archive(&[("contract.wat", CONTRACT_WAT)]);
+    let mut blobs = MemoryBlobs::default();
+    blobs.insert(src);
+    let wasm_sha = blobs.insert(host_wat2wasm(CONTRACT_WAT, &[]));
+    let r = rebuilder(&e.store, blobs, SandboxPolicy::default());
+    let reference = format!("docker.io/hallmark/wat:1@{manifest_digest}");
+    let rep = r.rebuild(&wasm_sha, &recipe(&reference, &src_sha, &[]));
+    assert_eq!(rep.outcome.match_kind, Some(MatchKind::Exact), "{rep:?}");
+
+    // A blob that does not hash to its name is refused.
+    let hex = manifest_digest.trim_start_matches("sha256:");
+    let cfg_hex = config_digest.trim_start_matches("sha256:");
+    std::fs::write(l.join("blobs/sha256").join(cfg_hex), b"{}").unwrap();
+    let other = ImageStore::new(tempfile::tempdir().unwrap().path().join("i"));
+    let err = other.import_oci_layout(l).unwrap_err();
+    assert_eq!(err.code(), "unsupported_image", "{err}");
+    assert!(err.to_string().contains("does not hash"), "{err} {hex}");
+}
