@@ -26,10 +26,10 @@ pub fn run(a: LanesArgs) -> anyhow::Result<ExitCode> {
         println!("{}", serde_json::to_string_pretty(&lanes)?);
         return Ok(ExitCode::SUCCESS);
     }
-    println!("{:<8} {:<6} {:<9} checks", "lane", "shape", "executor");
+    println!("{:<13} {:<6} {:<9} checks", "lane", "shape", "executor");
     for l in &lanes {
         println!(
-            "{:<8} {:<6} {:<9} {}",
+            "{:<13} {:<6} {:<9} {}",
             l.name,
             l.shape.as_str(),
             if l.executor { "yes" } else { "-" },

@@ -110,6 +110,12 @@ pub trait JobLane: Send + Sync + 'static {
     fn settles_on_ledger(&self) -> bool {
         true
     }
+    /// How long a worker may hold a job of this lane before the board presumes it dead and
+    /// queues the job again, ms (`None`: the board's own lease). A lane whose work can run
+    /// long (a sandboxed build under a wall-clock limit) asks for at least that long.
+    fn lease_ms(&self) -> Option<u64> {
+        None
+    }
     /// Checks an artifact against the spec; every check is recorded in the verdict.
     fn verify(&self, ctx: &Self::Context, spec: &Self::Spec, artifact: &[u8]) -> Verdict;
 }

@@ -39,6 +39,8 @@ pub trait DynJobLane: Send + Sync {
     fn artifact_digest(&self, artifact: &[u8]) -> String;
     /// Whether settled jobs go to the ledger.
     fn settles_on_ledger(&self) -> bool;
+    /// The lease a worker gets on this lane's jobs, if the lane asks for one.
+    fn lease_ms(&self) -> Option<u64>;
     /// Runs the lane's verifier with this node's context (trust roots, policy, time).
     fn verify(&self, spec: &Value, artifact: &[u8]) -> Verdict;
 }
@@ -90,6 +92,10 @@ impl<L: JobLane> DynJobLane for BoundJobLane<L> {
 
     fn settles_on_ledger(&self) -> bool {
         self.lane.settles_on_ledger()
+    }
+
+    fn lease_ms(&self) -> Option<u64> {
+        self.lane.lease_ms()
     }
 
     fn verify(&self, spec: &Value, artifact: &[u8]) -> Verdict {
@@ -469,12 +475,18 @@ impl LaneRegistry {
         let ctx = hallmark_build::BuildContext {
             rebuilder: rebuilder.clone(),
         };
+        // A builder may hold a build job as long as its sandbox may run, and a minute more.
+        let lease_ms = rebuilder
+            .policy
+            .wall_secs
+            .saturating_add(60)
+            .saturating_mul(1000);
         Ok(Self::default()
-            .with_job_lane(hallmark_build::BuildLane, move || ctx.clone())
+            .with_job_lane(hallmark_build::BuildLane { lease_ms }, move || ctx.clone())
             .with_executor(hallmark_build::BuildExecutor {
                 rebuilder: rebuilder.clone(),
             })
-            .with_job_lane(hallmark_build::BuildSearchLane, || ())
+            .with_job_lane(hallmark_build::BuildSearchLane { lease_ms }, || ())
             .with_executor(hallmark_build::BuildSearchExecutor { rebuilder })
             .with_build_support(Arc::new(support))
             .with_round_lane(hallmark_sat::SatLane, hallmark_sat::SatWorker)
@@ -646,6 +658,10 @@ mod tests {
         );
         assert!(!r.job_lane("tee").unwrap().settles_on_ledger());
         assert!(r.job_lane("stark").unwrap().settles_on_ledger());
+        // A builder holds a build job as long as its sandbox may run, and a minute more.
+        assert_eq!(r.job_lane("build").unwrap().lease_ms(), Some(660_000));
+        assert_eq!(r.job_lane("stark").unwrap().lease_ms(), None);
+        assert!(!r.job_lane("build-search").unwrap().settles_on_ledger());
         assert!(r.job_lane("nosuch").is_none() && r.round_lane("stark").is_none());
         assert_eq!(r.max_submission_bytes(), 16 << 20);
         assert!(r.without_executors().executors().next().is_none());

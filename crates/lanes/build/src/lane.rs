@@ -203,8 +203,31 @@ impl BuildConfig {
 }
 
 /// The build lane's validator side. Its context is the validator's own rebuilder.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct BuildLane;
+#[derive(Debug, Clone, Copy)]
+pub struct BuildLane {
+    /// How long a builder may hold a job (its sandbox's wall-clock limit and a margin), ms.
+    pub lease_ms: u64,
+}
+
+impl Default for BuildLane {
+    fn default() -> Self {
+        Self {
+            lease_ms: (SandboxPolicy::default().wall_secs + 60) * 1000,
+        }
+    }
+}
+
+/// Checks a build spec: a wasm hash and a complete, well-formed recipe.
+pub fn check_build_spec(spec: &BuildSpec) -> Result<(), SpecError> {
+    if !is_sha256_hex(&spec.wasm_sha256) {
+        return Err(SpecError::OutOfBounds(
+            "wasm_sha256 must be 64 lowercase hex digits".into(),
+        ));
+    }
+    spec.recipe
+        .check()
+        .map_err(|e| SpecError::OutOfBounds(format!("{e} ({})", e.code())))
+}
 
 /// What a validator verifies with: its own images, sandbox and blob source.
 #[derive(Clone)]
@@ -301,14 +324,11 @@ impl JobLane for BuildLane {
     }
 
     fn check_spec(&self, spec: &BuildSpec) -> Result<(), SpecError> {
-        if !is_sha256_hex(&spec.wasm_sha256) {
-            return Err(SpecError::OutOfBounds(
-                "wasm_sha256 must be 64 lowercase hex digits".into(),
-            ));
-        }
-        spec.recipe
-            .check()
-            .map_err(|e| SpecError::OutOfBounds(format!("{e} ({})", e.code())))
+        check_build_spec(spec)
+    }
+
+    fn lease_ms(&self) -> Option<u64> {
+        Some(self.lease_ms)
     }
 
     fn describe(&self, spec: &BuildSpec) -> String {
@@ -353,7 +373,7 @@ impl Executor for BuildExecutor {
     }
 
     fn execute(&self, spec: &BuildSpec) -> Result<Vec<u8>, ExecuteError> {
-        BuildLane.check_spec(spec)?;
+        check_build_spec(spec)?;
         let report = self.rebuilder.rebuild(&spec.wasm_sha256, &spec.recipe);
         serde_json::to_vec(&BuildClaim::of(spec, &report))
             .map_err(|e| ExecuteError::Failed(e.to_string()))
@@ -380,7 +400,10 @@ pub struct SearchSpec {
 /// reproduces the wasm is then confirmed by a `build` job that every validator rebuilds
 /// first-hand, so no search claim decides anything on its own.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct BuildSearchLane;
+pub struct BuildSearchLane {
+    /// How long a builder may hold a search job, ms (as [`BuildLane::lease_ms`]).
+    pub lease_ms: u64,
+}
 
 impl JobLane for BuildSearchLane {
     type Spec = SearchSpec;
@@ -395,7 +418,7 @@ impl JobLane for BuildSearchLane {
     }
 
     fn check_spec(&self, spec: &SearchSpec) -> Result<(), SpecError> {
-        BuildLane.check_spec(&search_as_build(spec))
+        check_build_spec(&search_as_build(spec))
     }
 
     fn describe(&self, spec: &SearchSpec) -> String {
@@ -413,6 +436,10 @@ impl JobLane for BuildSearchLane {
     /// A decided search job pays and slashes nobody: it is a hint for the confirmation.
     fn settles_on_ledger(&self) -> bool {
         false
+    }
+
+    fn lease_ms(&self) -> Option<u64> {
+        (self.lease_ms > 0).then_some(self.lease_ms)
     }
 
     fn verify(&self, _: &(), spec: &SearchSpec, artifact: &[u8]) -> Verdict {
@@ -464,7 +491,7 @@ impl Executor for BuildSearchExecutor {
 
     fn execute(&self, spec: &SearchSpec) -> Result<Vec<u8>, ExecuteError> {
         let build = search_as_build(spec);
-        BuildLane.check_spec(&build)?;
+        check_build_spec(&build)?;
         let report = self.rebuilder.rebuild(&spec.wasm_sha256, &spec.recipe);
         serde_json::to_vec(&BuildClaim::of(&build, &report))
             .map_err(|e| ExecuteError::Failed(e.to_string()))

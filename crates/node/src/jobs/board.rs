@@ -369,7 +369,12 @@ impl JobBoard {
 
     /// Hands the oldest queued job of `lane` to a registered worker under a lease.
     pub async fn claim(&self, worker: PublicKey, lane: &str) -> Result<Option<JobView>, ApiError> {
-        self.lane(lane)?;
+        // A lane whose work runs long (a sandboxed build) gets at least the lease it asks for.
+        let lease_ms = self
+            .lane(lane)?
+            .lease_ms()
+            .unwrap_or(0)
+            .max(self.cfg.lease_ms);
         let mg = self.ledger.metagraph().await?;
         match mg.neuron(&worker) {
             Some(n) if n.role == Role::Worker && n.stake > 0 && !n.active => {
@@ -392,7 +397,7 @@ impl JobBoard {
         }
         let now = now_ms();
         self.expire_leases(now).await?;
-        let lease_until = now + i64::try_from(self.cfg.lease_ms).unwrap_or(i64::MAX / 2);
+        let lease_until = now + i64::try_from(lease_ms).unwrap_or(i64::MAX / 2);
         match self
             .store
             .claim_job(lane, &worker.to_ss58(), now, lease_until)
