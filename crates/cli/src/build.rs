@@ -39,6 +39,90 @@ pub enum BuildCommand {
     /// Build images: import a root filesystem or an OCI layout, list the store.
     #[command(subcommand)]
     Image(ImageCommand),
+    /// The ledger's build-info registry: read it, approve a manager set (council), write a
+    /// recipe (manager).
+    #[command(subcommand)]
+    Registry(RegistryCommand),
+}
+
+/// Where the ledger is.
+#[derive(Debug, Args)]
+pub struct LedgerArg {
+    /// The ledger's base URL.
+    #[arg(long, env = "HALLMARK_LEDGER", default_value = "http://127.0.0.1:7100")]
+    ledger: String,
+    #[command(flatten)]
+    devnet: crate::network::DevnetArg,
+}
+
+impl LedgerArg {
+    fn url(&self) -> anyhow::Result<String> {
+        Ok(match self.devnet.info()? {
+            Some(d) => d.ledger,
+            None => self.ledger.clone(),
+        })
+    }
+}
+
+/// `hallmark build registry …`
+#[derive(Debug, Subcommand)]
+pub enum RegistryCommand {
+    /// The recipe a build manager recorded for a wasm.
+    Show {
+        #[command(flatten)]
+        ledger: LedgerArg,
+        wasm_sha256: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Who may write the registry, and the council that decides it.
+    Managers {
+        #[command(flatten)]
+        ledger: LedgerArg,
+        #[arg(long)]
+        json: bool,
+    },
+    /// As a council member: sign an approval of a manager set as version N (prints the
+    /// signed envelope; collect k of them for `set-managers`).
+    Approve {
+        #[command(flatten)]
+        ledger: LedgerArg,
+        #[arg(long)]
+        version: u64,
+        /// A manager's hotkey (SS58); repeat for each.
+        #[arg(long = "manager")]
+        managers: Vec<hallmark_core::PublicKey>,
+        /// The council member's key (hex seed file).
+        #[arg(long)]
+        key: PathBuf,
+    },
+    /// Submit a manager set with k council approvals (files written by `approve`).
+    SetManagers {
+        #[command(flatten)]
+        ledger: LedgerArg,
+        #[arg(long)]
+        version: u64,
+        #[arg(long = "manager")]
+        managers: Vec<hallmark_core::PublicKey>,
+        /// An approval envelope file; repeat for each.
+        #[arg(long = "approval")]
+        approvals: Vec<PathBuf>,
+        /// The key that signs the transaction (hex seed file; any key).
+        #[arg(long)]
+        key: PathBuf,
+    },
+    /// As a build manager: record the recipe (a JSON file `{image, args, opts,
+    /// source_sha256, …}`) of a wasm.
+    Set {
+        #[command(flatten)]
+        ledger: LedgerArg,
+        wasm_sha256: String,
+        #[arg(long)]
+        recipe: PathBuf,
+        /// The manager's key (hex seed file).
+        #[arg(long)]
+        key: PathBuf,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -229,7 +313,146 @@ pub fn run(cmd: BuildCommand) -> ExitCode {
             finish(with_runtime(status(a)), json)
         }
         BuildCommand::Image(c) => finish(image(c), false),
+        BuildCommand::Registry(c) => {
+            let json = matches!(
+                c,
+                RegistryCommand::Show { json: true, .. }
+                    | RegistryCommand::Managers { json: true, .. }
+            );
+            finish(with_runtime(registry(c)), json)
+        }
     }
+}
+
+async fn registry(c: RegistryCommand) -> Result<ExitCode, Failure> {
+    use hallmark_ledger::{BuildManagersApproval, TxBody};
+    use hallmark_node::http_ledger::HttpLedger;
+    let key_of = |p: &Path| {
+        hallmark_node::run::load_key(p)
+            .map_err(|e| Failure::new(2, "bad_key", format!("{}: {e}", p.display())))
+    };
+    let refused = |e: hallmark_ledger::LedgerError| Failure::new(1, e.code(), e.to_string());
+    match c {
+        RegistryCommand::Show {
+            ledger,
+            wasm_sha256,
+            json,
+        } => {
+            let l = HttpLedger::new(&ledger.url()?);
+            let info = l
+                .build_info(&wasm_sha256)
+                .await
+                .map_err(refused)?
+                .ok_or_else(|| {
+                    Failure::new(1, "not_found", format!("no build info for {wasm_sha256}"))
+                })?;
+            if json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&info).unwrap_or_default()
+                );
+            } else {
+                println!(
+                    "{}  recorded by {} (ledger tx {})",
+                    info.wasm_sha256, info.manager, info.seq
+                );
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&info.recipe).unwrap_or_default()
+                );
+            }
+        }
+        RegistryCommand::Managers { ledger, json } => {
+            let l = HttpLedger::new(&ledger.url()?);
+            let m = l.build_managers().await.map_err(refused)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&m).unwrap_or_default());
+            } else {
+                println!(
+                    "version {}; council {} of {}",
+                    m.version,
+                    m.threshold,
+                    m.council.len()
+                );
+                for k in &m.managers {
+                    println!("  manager {k}");
+                }
+            }
+        }
+        RegistryCommand::Approve {
+            ledger,
+            version,
+            managers,
+            key,
+        } => {
+            let l = HttpLedger::new(&ledger.url()?);
+            let chain_id = l.chain_id().await.map_err(refused)?;
+            let approval = BuildManagersApproval {
+                chain_id,
+                version,
+                managers,
+            };
+            let signed = hallmark_core::Signed::sign(&approval, &key_of(&key)?)
+                .map_err(|e| Failure::new(2, "signing_failed", e.to_string()))?;
+            println!(
+                "{}",
+                serde_json::to_string(signed.envelope()).unwrap_or_default()
+            );
+        }
+        RegistryCommand::SetManagers {
+            ledger,
+            version,
+            managers,
+            approvals,
+            key,
+        } => {
+            let l = HttpLedger::new(&ledger.url()?);
+            let chain_id = l.chain_id().await.map_err(refused)?;
+            let mut envs = Vec::new();
+            for p in &approvals {
+                let env: hallmark_core::Envelope =
+                    serde_json::from_slice(&read(p)?).map_err(|e| {
+                        Failure::new(2, "invalid_approval", format!("{}: {e}", p.display()))
+                    })?;
+                envs.push(env);
+            }
+            let body = TxBody::SetBuildManagers {
+                version,
+                managers,
+                approvals: envs,
+            };
+            let r = hallmark_node::registration::submit_tx(&l, &chain_id, &key_of(&key)?, body)
+                .await
+                .map_err(refused)?;
+            println!("build managers version {version} set (ledger tx {})", r.seq);
+        }
+        RegistryCommand::Set {
+            ledger,
+            wasm_sha256,
+            recipe,
+            key,
+        } => {
+            let l = HttpLedger::new(&ledger.url()?);
+            let chain_id = l.chain_id().await.map_err(refused)?;
+            let recipe_json: Value = serde_json::from_slice(&read(&recipe)?).map_err(|e| {
+                Failure::new(2, "invalid_recipe", format!("{}: {e}", recipe.display()))
+            })?;
+            let parsed: Recipe = serde_json::from_value(recipe_json.clone())
+                .map_err(|e| Failure::new(2, "invalid_recipe", e.to_string()))?;
+            parsed
+                .check()
+                .map_err(|e| Failure::new(2, e.code(), e.to_string()))?;
+            let body = TxBody::SetBuildInfo {
+                wasm_sha256: wasm_sha256.clone(),
+                recipe: recipe_json,
+            };
+            let r = hallmark_node::registration::submit_tx(&l, &chain_id, &key_of(&key)?, body)
+                .await
+                .map_err(refused)?;
+            println!("recorded the recipe of {wasm_sha256} (ledger tx {})", r.seq);
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn with_runtime(

@@ -681,6 +681,9 @@ async fn drive(
     }];
     // The devnet faucet pays from the same coldkey (`hallmark faucet --ledger <url>`).
     cfg.ledger.faucet.key_file = Some(coldkey_path.clone());
+    // The operator is the build council (1 of 1): it names who may write build-info.
+    cfg.ledger.build_council = vec![operator.public()];
+    cfg.ledger.build_council_threshold = 1;
     let mut ledger = spawn(exe, dir, "ledger", "ledger", &cfg, false).await?;
     let ledger_url = wait_ready(&mut ledger, Duration::from_secs(30)).await;
     procs.push(ledger);

@@ -494,6 +494,82 @@ fn a_kept_devnet_serves_other_commands_until_sigterm() {
     let (code, out) = run(&["build", "status", "ver-000000000000000000000000", "--json"]);
     assert_eq!(code, Some(2), "{out}");
     assert!(out.contains("\"code\":\"not_found\""), "{out}");
+    // The registry: the operator (the devnet's build council, 1 of 1) names the client key a
+    // build manager, which records the recipe of a counter built without meta; handed in,
+    // it is verified from the registry.
+    let operator = info["operator_key"].as_str().unwrap();
+    let client = hallmark_node::run::load_or_create_key(&key).unwrap();
+    let manager = client.public().to_ss58();
+    let (code, approval) = run(&[
+        "build",
+        "registry",
+        "approve",
+        "--version",
+        "1",
+        "--manager",
+        &manager,
+        "--key",
+        operator,
+    ]);
+    assert_eq!(code, Some(0), "{approval}");
+    let approval_file = dir.path().join("approval.json");
+    std::fs::write(&approval_file, approval.trim()).unwrap();
+    let (code, out) = run(&[
+        "build",
+        "registry",
+        "set-managers",
+        "--version",
+        "1",
+        "--manager",
+        &manager,
+        "--approval",
+        approval_file.to_str().unwrap(),
+        "--key",
+        operator,
+    ]);
+    assert_eq!(code, Some(0), "{out}");
+    let wat = dir.path().join("counter.wat");
+    std::fs::write(&wat, hallmark_build::samples::COUNTER_WAT).unwrap();
+    let plain_wasm = dir.path().join("plain.wasm");
+    assert!(std::process::Command::new("wat2wasm")
+        .arg(&wat)
+        .arg("-o")
+        .arg(&plain_wasm)
+        .status()
+        .unwrap()
+        .success());
+    let plain_sha = hallmark_build::sha256_hex(&std::fs::read(&plain_wasm).unwrap());
+    let recipe_file = dir.path().join("recipe.json");
+    let recipe = serde_json::json!({"image": reference, "source_sha256": sample.source_sha256});
+    std::fs::write(&recipe_file, recipe.to_string()).unwrap();
+    let (code, out) = run(&[
+        "build",
+        "registry",
+        "set",
+        &plain_sha,
+        "--recipe",
+        recipe_file.to_str().unwrap(),
+        "--key",
+        key.to_str().unwrap(),
+    ]);
+    assert_eq!(code, Some(0), "{out}");
+    let (code, out) = run(&["build", "registry", "show", &plain_sha, "--json"]);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains(&manager), "{out}");
+    let (code, out) = run(&[
+        "build",
+        "verify",
+        plain_wasm.to_str().unwrap(),
+        "--wait",
+        "--json",
+    ]);
+    assert_eq!(code, Some(0), "{out}");
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        (v["recipe_source"].as_str(), v["match"].as_str()),
+        (Some("registry"), Some("exact")),
+        "{v}"
+    );
 
     // SIGTERM: every node stops, the JSON output was printed, the file is gone.
     nix::sys::signal::kill(
