@@ -106,6 +106,54 @@ impl NodeClient {
         self.send(path, req).await
     }
 
+    /// GET the raw response body, refusing one larger than `max` bytes as it arrives (so a
+    /// hostile server cannot make the caller hold more than that).
+    pub async fn get_bytes_capped(&self, path: &str, max: usize) -> Result<Vec<u8>, ClientError> {
+        let url = self.url(path);
+        let too_large = |url: &str| ClientError::Decode {
+            url: url.to_string(),
+            message: format!("the response is larger than {max} bytes"),
+        };
+        let mut resp =
+            self.http
+                .get(&url)
+                .send()
+                .await
+                .map_err(|source| ClientError::Transport {
+                    url: url.clone(),
+                    source,
+                })?;
+        if resp.content_length().is_some_and(|n| n > max as u64) {
+            return Err(too_large(&url));
+        }
+        let status = resp.status();
+        let mut out = Vec::new();
+        while let Some(chunk) = resp
+            .chunk()
+            .await
+            .map_err(|source| ClientError::Transport {
+                url: url.clone(),
+                source,
+            })?
+        {
+            if out.len() + chunk.len() > max {
+                return Err(too_large(&url));
+            }
+            out.extend_from_slice(&chunk);
+        }
+        if status.is_success() {
+            return Ok(out);
+        }
+        let error = serde_json::from_slice::<ErrorBody>(&out)
+            .map(|b| b.error)
+            .unwrap_or_else(|_| WireError::new("unstructured_error", "an error without a body"));
+        Err(ClientError::Api {
+            url,
+            status: status.as_u16(),
+            error,
+        })
+    }
+
     /// POST a JSON body; decode a JSON answer.
     pub async fn post<B: Serialize, T: DeserializeOwned>(
         &self,

@@ -357,6 +357,9 @@ fn tee_trust(cfg: &NodeConfig) -> Result<Arc<hallmark_tee::TeeTrust>, LaneConfig
 /// the coordinator's content store (the rebuild checks every byte against the hash).
 struct CoordinatorBlobs {
     client: NodeClient,
+    /// The largest blob taken (a source archive's cap); a larger answer is refused as it
+    /// arrives.
+    max_bytes: usize,
 }
 
 impl hallmark_build::BlobSource for CoordinatorBlobs {
@@ -365,7 +368,7 @@ impl hallmark_build::BlobSource for CoordinatorBlobs {
         let handle = tokio::runtime::Handle::try_current()
             .map_err(|_| "no runtime to fetch blobs with".to_string())?;
         let path = format!("/v1/blobs/{sha256}");
-        match handle.block_on(self.client.get_bytes(&path)) {
+        match handle.block_on(self.client.get_bytes_capped(&path, self.max_bytes)) {
             Ok(bytes) => Ok(Some(bytes)),
             Err(e) if e.status() == Some(404) => Ok(None),
             Err(e) => Err(e.to_string()),
@@ -389,6 +392,11 @@ fn build_lane(
     );
     let blobs = Arc::new(CoordinatorBlobs {
         client: NodeClient::new(&cfg.network.coordinator_url),
+        max_bytes: cfg
+            .coordinator
+            .builds
+            .max_source_bytes
+            .max(cfg.coordinator.builds.max_wasm_bytes),
     });
     let mut rebuilder = hallmark_build::Rebuilder::new(images, blobs, c.sandbox.clone());
     if let Some(b) = &c.bwrap {

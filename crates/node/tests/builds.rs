@@ -284,6 +284,17 @@ async fn verified_mismatched_and_unverified_through_the_api() {
         .await
         .unwrap();
     assert_eq!(served, exact);
+    // What builders and validators fetch blobs with refuses one larger than its cap.
+    let path = format!("/v1/blobs/{}", v.wasm_sha256);
+    assert_eq!(
+        coord.get_bytes_capped(&path, exact.len()).await.unwrap(),
+        exact
+    );
+    let err = coord
+        .get_bytes_capped(&path, exact.len() - 1)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("larger than"), "{err}");
 
     // Cancelling: unsigned is refused, a stranger is refused, the submitter may.
     let submitter = Keypair::generate();
