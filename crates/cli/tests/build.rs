@@ -112,19 +112,22 @@ fn a_local_rebuild_in_an_imported_image() {
     let src = write("counter.tar.gz", &samples[0].source);
     let published = write("counter.wasm", &samples[0].wasm);
     let out = dir.path().join("rebuilt.wasm");
-    let (code, text, err) = hallmark(&[
-        "build",
-        "rebuild",
-        "--recipe",
-        p(&published),
-        "--source",
-        p(&src),
-        "--out",
-        p(&out),
-        "--images",
-        p(&images),
-        "--json",
-    ]);
+    let rebuild = |recipe: &Path, source: &Path, images: &Path| {
+        hallmark(&[
+            "build",
+            "rebuild",
+            "--recipe",
+            p(recipe),
+            "--source",
+            p(source),
+            "--out",
+            p(&out),
+            "--images",
+            p(images),
+            "--json",
+        ])
+    };
+    let (code, text, err) = rebuild(&published, &src, &images);
     assert_eq!(code, Some(0), "{text}{err}");
     let v: Value = serde_json::from_str(&text).unwrap();
     assert_eq!(
@@ -134,19 +137,7 @@ fn a_local_rebuild_in_an_imported_image() {
     assert_eq!(std::fs::read(&out).unwrap(), samples[0].wasm);
     // The mismatched sample: exit 1, the rebuilt hash named.
     let other = write("other.wasm", &samples[1].wasm);
-    let (code, text, _) = hallmark(&[
-        "build",
-        "rebuild",
-        "--recipe",
-        p(&other),
-        "--source",
-        p(&src),
-        "--out",
-        p(&out),
-        "--images",
-        p(&images),
-        "--json",
-    ]);
+    let (code, text, _) = rebuild(&other, &src, &images);
     assert_eq!(code, Some(1), "{text}");
     let v: Value = serde_json::from_str(&text).unwrap();
     assert_eq!(v["status"], "mismatched");
@@ -156,35 +147,11 @@ fn a_local_rebuild_in_an_imported_image() {
     );
     // A source that is not the recipe's.
     let wrong = write("wrong.tar.gz", &samples[2].source);
-    let (code, text, _) = hallmark(&[
-        "build",
-        "rebuild",
-        "--recipe",
-        p(&published),
-        "--source",
-        p(&wrong),
-        "--out",
-        p(&out),
-        "--images",
-        p(&images),
-        "--json",
-    ]);
+    let (code, text, _) = rebuild(&published, &wrong, &images);
     assert_eq!(code, Some(1), "{text}");
     assert!(text.contains("source_mismatch"), "{text}");
     // An image nobody imported.
-    let (code, text, _) = hallmark(&[
-        "build",
-        "rebuild",
-        "--recipe",
-        p(&published),
-        "--source",
-        p(&src),
-        "--out",
-        p(&out),
-        "--images",
-        p(&dir.path().join("none")),
-        "--json",
-    ]);
+    let (code, text, _) = rebuild(&published, &src, &dir.path().join("none"));
     assert_eq!(code, Some(1), "{text}");
     assert_eq!(
         serde_json::from_str::<Value>(&text).unwrap()["reason"],

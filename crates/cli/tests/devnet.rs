@@ -528,17 +528,11 @@ fn a_kept_devnet_serves_other_commands_until_sigterm() {
         operator,
     ]);
     assert_eq!(code, Some(0), "{out}");
-    let wat = dir.path().join("counter.wat");
-    std::fs::write(&wat, hallmark_build::samples::COUNTER_WAT).unwrap();
     let plain_wasm = dir.path().join("plain.wasm");
-    assert!(std::process::Command::new("wat2wasm")
-        .arg(&wat)
-        .arg("-o")
-        .arg(&plain_wasm)
-        .status()
-        .unwrap()
-        .success());
-    let plain_sha = hallmark_build::sha256_hex(&std::fs::read(&plain_wasm).unwrap());
+    let plain =
+        hallmark_build::samples::wat2wasm(hallmark_build::samples::COUNTER_WAT, &[]).unwrap();
+    std::fs::write(&plain_wasm, &plain).unwrap();
+    let plain_sha = hallmark_build::sha256_hex(&plain);
     let recipe_file = dir.path().join("recipe.json");
     let recipe = serde_json::json!({"image": reference, "source_sha256": sample.source_sha256});
     std::fs::write(&recipe_file, recipe.to_string()).unwrap();

@@ -810,11 +810,7 @@ impl DevnetLedger {
                 "{signer} is not a build manager"
             )));
         }
-        let hex_ok = wasm_sha256.len() == 64
-            && wasm_sha256
-                .bytes()
-                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
-        if !hex_ok {
+        if wasm_sha256.parse::<hallmark_core::Sha256Digest>().is_err() {
             return Err(LedgerError::Invalid(
                 "wasm_sha256 must be 64 lowercase hex digits".into(),
             ));

@@ -152,10 +152,16 @@ fn random_hex(n: usize) -> String {
     hex::encode(b)
 }
 
-fn is_sha256_hex(s: &str) -> bool {
-    s.len() == 64
-        && s.bytes()
-            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+/// A wasm or blob named in a path: 64 lowercase hex digits (core's digest parser), or 400.
+fn check_sha256(sha: &str, what: &str) -> Result<(), ApiError> {
+    sha.parse::<hallmark_core::Sha256Digest>()
+        .map(|_| ())
+        .map_err(|_| {
+            ApiError::bad_request(
+                "invalid_sha256",
+                format!("a {what} is named by 64 lowercase hex digits"),
+            )
+        })
 }
 
 fn decode_b64(field: &str, text: &str, max: usize) -> Result<Vec<u8>, ApiError> {
@@ -307,6 +313,11 @@ impl BuildService {
                 format!("{open} verifications are open; try again later"),
             ));
         }
+        self.check_storage(incoming).await
+    }
+
+    /// Refuses `incoming` more bytes when the blob store would pass its cap.
+    async fn check_storage(&self, incoming: usize) -> Result<(), ApiError> {
         let stored = self.store.blob_bytes_total().await?;
         if stored.saturating_add(incoming as u64) > self.cfg.max_blob_bytes_total {
             return Err(ApiError::new(
@@ -456,14 +467,7 @@ impl BuildService {
 
     /// Stores a blob within the store's cap.
     async fn keep_blob(&self, sha: &str, kind: &str, bytes: &[u8]) -> Result<(), ApiError> {
-        let stored = self.store.blob_bytes_total().await?;
-        if stored.saturating_add(bytes.len() as u64) > self.cfg.max_blob_bytes_total {
-            return Err(ApiError::new(
-                StatusCode::INSUFFICIENT_STORAGE,
-                "storage_full",
-                "the coordinator's blob store is full",
-            ));
-        }
+        self.check_storage(bytes.len()).await?;
         self.store.put_blob(sha, kind, bytes, now_ms()).await?;
         Ok(())
     }
@@ -892,12 +896,7 @@ async fn get_wasm(
     State(s): State<Arc<BuildService>>,
     Path(sha): Path<String>,
 ) -> Result<Response, ApiError> {
-    if !is_sha256_hex(&sha) {
-        return Err(ApiError::bad_request(
-            "invalid_sha256",
-            "a wasm is named by 64 lowercase hex digits",
-        ));
-    }
+    check_sha256(&sha, "wasm")?;
     let rows = s.store.build_verifications_of_wasm(&sha).await?;
     if rows.is_empty() {
         return Err(ApiError::not_found(format!("no verification of {sha}")));
@@ -946,12 +945,7 @@ async fn get_blob(
     State(s): State<Arc<BuildService>>,
     Path(sha): Path<String>,
 ) -> Result<Response, ApiError> {
-    if !is_sha256_hex(&sha) {
-        return Err(ApiError::bad_request(
-            "invalid_sha256",
-            "a blob is named by 64 lowercase hex digits",
-        ));
-    }
+    check_sha256(&sha, "blob")?;
     let bytes = s
         .store
         .blob(&sha)

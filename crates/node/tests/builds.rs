@@ -11,9 +11,7 @@ use std::time::{Duration, Instant};
 
 use base64::Engine;
 use hallmark_build::host_images::{local_reference, wat_image};
-use hallmark_build::meta::with_meta;
-use hallmark_build::source::pack_dir;
-use hallmark_build::{ImageStore, MetaEntry};
+use hallmark_build::{samples, ImageStore};
 use hallmark_core::{Keypair, Signed};
 use hallmark_ledger::{BuildManagersApproval, TxBody};
 use hallmark_node::builds::{VerificationView, WasmView};
@@ -46,39 +44,18 @@ fn cfg(dir: &Path, name: &str, images: &Path) -> NodeConfig {
 
 /// A source archive holding `files`, and its hash.
 fn archive(files: &[(&str, &str)]) -> (Vec<u8>, String) {
-    let d = tempfile::tempdir().unwrap();
-    for (name, text) in files {
-        std::fs::write(d.path().join(name), text).unwrap();
-    }
-    let bytes = pack_dir(d.path(), "contract").unwrap();
+    let bytes = samples::pack("contract", files).unwrap();
     let sha = hallmark_build::sha256_hex(&bytes);
     (bytes, sha)
 }
 
 fn wat2wasm(wat: &str) -> Vec<u8> {
-    let d = tempfile::tempdir().unwrap();
-    std::fs::write(d.path().join("c.wat"), wat).unwrap();
-    let out = d.path().join("c.wasm");
-    let st = std::process::Command::new("wat2wasm")
-        .arg(d.path().join("c.wat"))
-        .arg("-o")
-        .arg(&out)
-        .status()
-        .unwrap();
-    assert!(st.success());
-    std::fs::read(out).unwrap()
+    samples::wat2wasm(wat, &[]).unwrap()
 }
 
 /// A wasm built from `code` whose meta names `image` and the source `source_sha`.
 fn published(code: &str, image: &str, source_sha: &str) -> Vec<u8> {
-    let e = |k: &str, v: &str| MetaEntry {
-        key: k.into(),
-        val: v.into(),
-    };
-    with_meta(
-        &wat2wasm(code),
-        &[e("bldimg", image), e("source_sha256", source_sha)],
-    )
+    samples::published(code, image, source_sha).unwrap()
 }
 
 async fn wait_final(c: &NodeClient, id: &str) -> VerificationView {
@@ -296,9 +273,10 @@ async fn verified_mismatched_and_unverified_through_the_api() {
         .unwrap_err();
     assert!(err.to_string().contains("larger than"), "{err}");
 
-    // Cancelling: unsigned is refused, a stranger is refused, the submitter may.
+    // Cancelling: unsigned is refused, a stranger is refused, the submitter may, once. Its
+    // build script sleeps, so the verification is still open when the cancel arrives.
     let submitter = Keypair::generate();
-    let (c_src, c_sha) = archive(&[("contract.wat", "(module)\n")]);
+    let (c_src, c_sha) = archive(&[("contract.wat", "(module)\n"), ("build.sh", "sleep 3\n")]);
     let body = serde_json::json!({
         "wasm_base64": b64(&published("(module)\n", &image_ref, &c_sha)),
         "source_base64": b64(&c_src),
@@ -315,14 +293,28 @@ async fn verified_mismatched_and_unverified_through_the_api() {
         .await
         .unwrap_err();
     assert_eq!((err.status(), err.code()), (Some(403), Some("not_allowed")));
-    match signed.delete::<VerificationView>(&path).await {
-        Ok(cancelled) => {
-            assert_eq!(cancelled.status, "unverified");
-            assert_eq!(cancelled.error.unwrap().code, "cancelled");
+    let cancelled: VerificationView = signed.delete(&path).await.unwrap();
+    assert_eq!(cancelled.status, "unverified");
+    assert_eq!(cancelled.error.unwrap().code, "cancelled");
+    let err = signed.delete::<VerificationView>(&path).await.unwrap_err();
+    assert_eq!(
+        (err.status(), err.code()),
+        (Some(409), Some("already_finished"))
+    );
+    // The job behind it ends, but the cancelled verification stays cancelled.
+    let job = cancelled.job_id.clone();
+    let start = Instant::now();
+    while let Some(j) = &job {
+        let view: serde_json::Value = coord.get(&format!("/v1/jobs/{j}")).await.unwrap();
+        if matches!(view["status"].as_str(), Some("approved" | "rejected")) {
+            break;
         }
-        // It may have been decided before the cancel arrived.
-        Err(e) => assert_eq!(e.code(), Some("already_finished")),
+        assert!(start.elapsed() < Duration::from_secs(60), "{view}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
     }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let after: VerificationView = coord.get(&path).await.unwrap();
+    assert_eq!(after.error.unwrap().code, "cancelled");
 
     // Trigger B: a wasm without meta is kept; once the build council (2 of 3) names a build
     // manager and the manager records its recipe on the ledger, it is verified like native meta.

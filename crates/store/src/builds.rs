@@ -73,6 +73,12 @@ fn row_of(r: &sqlx::sqlite::SqliteRow) -> Result<BuildVerificationRow, StoreErro
     })
 }
 
+/// A value bound into a verification query.
+enum Arg<'a> {
+    Text(&'a str),
+    Int(i64),
+}
+
 /// The statuses a verification can still leave.
 pub const OPEN_BUILD_STATUSES: &[&str] = &["queued", "building"];
 
@@ -153,19 +159,38 @@ impl Store {
         }
     }
 
+    /// The verifications a `tail` (WHERE / ORDER BY / LIMIT) selects, with `args` bound in
+    /// order.
+    async fn select_verifications(
+        &self,
+        tail: &str,
+        args: &[Arg<'_>],
+    ) -> Result<Vec<BuildVerificationRow>, StoreError> {
+        let q = format!("SELECT {COLUMNS} FROM build_verifications {tail}");
+        let mut query = sqlx::query(&q);
+        for a in args {
+            query = match a {
+                Arg::Text(t) => query.bind(*t),
+                Arg::Int(n) => query.bind(*n),
+            };
+        }
+        query
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(row_of)
+            .collect()
+    }
+
     /// One verification by id.
     pub async fn build_verification(
         &self,
         id: &str,
     ) -> Result<Option<BuildVerificationRow>, StoreError> {
-        let q = format!("SELECT {COLUMNS} FROM build_verifications WHERE id = ?");
-        sqlx::query(&q)
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?
-            .as_ref()
-            .map(row_of)
-            .transpose()
+        let rows = self
+            .select_verifications("WHERE id = ?", &[Arg::Text(id)])
+            .await?;
+        Ok(rows.into_iter().next())
     }
 
     /// The verification of `wasm_sha256` with the recipe `recipe_key`.
@@ -174,17 +199,13 @@ impl Store {
         wasm_sha256: &str,
         recipe_key: &str,
     ) -> Result<Option<BuildVerificationRow>, StoreError> {
-        let q = format!(
-            "SELECT {COLUMNS} FROM build_verifications WHERE wasm_sha256 = ? AND recipe_key = ?"
-        );
-        sqlx::query(&q)
-            .bind(wasm_sha256)
-            .bind(recipe_key)
-            .fetch_optional(&self.pool)
-            .await?
-            .as_ref()
-            .map(row_of)
-            .transpose()
+        let rows = self
+            .select_verifications(
+                "WHERE wasm_sha256 = ? AND recipe_key = ?",
+                &[Arg::Text(wasm_sha256), Arg::Text(recipe_key)],
+            )
+            .await?;
+        Ok(rows.into_iter().next())
     }
 
     /// Every verification of a wasm, oldest first.
@@ -192,16 +213,11 @@ impl Store {
         &self,
         wasm_sha256: &str,
     ) -> Result<Vec<BuildVerificationRow>, StoreError> {
-        let q = format!(
-            "SELECT {COLUMNS} FROM build_verifications WHERE wasm_sha256 = ? ORDER BY created_ms, id"
-        );
-        sqlx::query(&q)
-            .bind(wasm_sha256)
-            .fetch_all(&self.pool)
-            .await?
-            .iter()
-            .map(row_of)
-            .collect()
+        self.select_verifications(
+            "WHERE wasm_sha256 = ? ORDER BY created_ms, id",
+            &[Arg::Text(wasm_sha256)],
+        )
+        .await
     }
 
     /// Verifications, newest first (at most `limit`).
@@ -209,16 +225,11 @@ impl Store {
         &self,
         limit: u32,
     ) -> Result<Vec<BuildVerificationRow>, StoreError> {
-        let q = format!(
-            "SELECT {COLUMNS} FROM build_verifications ORDER BY created_ms DESC, id LIMIT ?"
-        );
-        sqlx::query(&q)
-            .bind(i64::from(limit))
-            .fetch_all(&self.pool)
-            .await?
-            .iter()
-            .map(row_of)
-            .collect()
+        self.select_verifications(
+            "ORDER BY created_ms DESC, id LIMIT ?",
+            &[Arg::Int(i64::from(limit))],
+        )
+        .await
     }
 
     /// Verifications still queued or building, oldest first.
@@ -226,16 +237,11 @@ impl Store {
         &self,
         limit: u32,
     ) -> Result<Vec<BuildVerificationRow>, StoreError> {
-        let q = format!(
-            "SELECT {COLUMNS} FROM build_verifications WHERE status IN ('queued', 'building') ORDER BY created_ms, id LIMIT ?"
-        );
-        sqlx::query(&q)
-            .bind(i64::from(limit))
-            .fetch_all(&self.pool)
-            .await?
-            .iter()
-            .map(row_of)
-            .collect()
+        self.select_verifications(
+            "WHERE status IN ('queued', 'building') ORDER BY created_ms, id LIMIT ?",
+            &[Arg::Int(i64::from(limit))],
+        )
+        .await
     }
 
     /// How many verifications are still queued or building.

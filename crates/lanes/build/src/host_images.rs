@@ -5,8 +5,6 @@
 //! instead, as a build script in a real project would (that is how tests make a build try the
 //! network, or run past its limits).
 
-use std::path::Path;
-
 use crate::image::{assemble_host_rootfs, Image, ImageConfig, ImageError, ImageStore};
 
 /// The tools every host image carries besides its compiler.
@@ -68,34 +66,16 @@ fn import(store: &ImageStore, binaries: &[&str], entry: &str) -> Result<Image, I
     })?;
     let mut tools: Vec<&str> = COMMON.to_vec();
     tools.extend(binaries);
-    assemble_host_rootfs(
-        dir.path(),
-        &tools,
-        &[
-            ("/usr/local/bin/build", entry, true),
-            ("/bin/sh", "", false),
-        ],
-    )?;
-    // /bin/sh is dash, as on Debian.
-    let sh = dir.path().join("bin/sh");
-    let dash = dir.path().join(
-        crate::image::which("dash")
-            .unwrap_or_default()
-            .strip_prefix("/")
-            .unwrap_or(Path::new("bin/dash")),
-    );
-    std::fs::remove_file(&sh)
-        .and_then(|()| std::fs::copy(&dash, &sh).map(|_| ()))
+    assemble_host_rootfs(dir.path(), &tools, &[("/usr/local/bin/build", entry, true)])?;
+    // /bin/sh is dash, as on Debian (a link inside the image, stored as a link).
+    let dash = crate::image::which("dash").unwrap_or_else(|| "/usr/bin/dash".into());
+    let bin = dir.path().join("bin");
+    std::fs::create_dir_all(&bin)
+        .and_then(|()| std::os::unix::fs::symlink(&dash, bin.join("sh")))
         .map_err(|e| ImageError::Io {
-            path: sh.clone(),
+            path: bin.join("sh"),
             source: e,
         })?;
-    std::fs::set_permissions(&sh, std::os::unix::fs::PermissionsExt::from_mode(0o755)).map_err(
-        |e| ImageError::Io {
-            path: sh,
-            source: e,
-        },
-    )?;
     store.import_dir(
         dir.path(),
         &ImageConfig {

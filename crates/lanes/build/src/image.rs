@@ -120,39 +120,62 @@ impl ImageStore {
     /// digest. Importing the same tree and config again gives the same digest.
     pub fn import_dir(&self, dir: &Path, config: &ImageConfig) -> Result<Image, ImageError> {
         check_config(config)?;
-        fs::create_dir_all(&self.root).map_err(io(&self.root))?;
-        make_traversable(&self.root)?;
-        let staging = tempfile::Builder::new()
-            .prefix(".import-")
-            .tempdir_in(&self.root)
-            .map_err(io(&self.root))?;
+        let staging = self.staging()?;
         let rootfs = staging.path().join("rootfs");
         copy_tree(dir, &rootfs)?;
-        for m in MOUNT_POINTS {
-            let p = rootfs.join(m);
-            if !p.exists() {
-                fs::create_dir(&p).map_err(io(&p))?;
-                fs::set_permissions(&p, fs::Permissions::from_mode(0o755)).map_err(io(&p))?;
-            }
-        }
+        add_mount_points(&rootfs)?;
         let digest = format!("sha256:{}", tree_digest(&rootfs, config)?);
-        let config_text =
+        self.commit(staging, config, &digest)
+    }
+
+    /// A fresh staging directory inside the store (so the final rename is atomic).
+    fn staging(&self) -> Result<tempfile::TempDir, ImageError> {
+        fs::create_dir_all(&self.root).map_err(io(&self.root))?;
+        make_traversable(&self.root)?;
+        tempfile::Builder::new()
+            .prefix(".import-")
+            .tempdir_in(&self.root)
+            .map_err(io(&self.root))
+    }
+
+    /// Writes the config beside the staged `rootfs/` and moves the whole under its digest,
+    /// unless an image with that digest is already stored.
+    fn commit(
+        &self,
+        staging: tempfile::TempDir,
+        config: &ImageConfig,
+        digest: &str,
+    ) -> Result<Image, ImageError> {
+        if let Some(stored) = self.get(digest) {
+            return Ok(stored);
+        }
+        let dest = self
+            .dir_of(digest)
+            .ok_or_else(|| ImageError::Unsupported(format!("digest {digest:?}")))?;
+        let text =
             serde_json::to_vec_pretty(config).map_err(|e| ImageError::Config(e.to_string()))?;
         let json = staging.path().join("image.json");
-        fs::write(&json, config_text).map_err(io(&json))?;
+        fs::write(&json, text).map_err(io(&json))?;
         fs::set_permissions(staging.path(), fs::Permissions::from_mode(0o755))
             .map_err(io(staging.path()))?;
-        let Some(dest) = self.dir_of(&digest) else {
-            return Err(ImageError::Unsupported("digest".into()));
-        };
-        if self.get(&digest).is_none() {
-            let _ = fs::remove_dir_all(&dest);
-            let kept = staging.keep();
-            fs::rename(&kept, &dest).map_err(io(&dest))?;
-        }
-        self.get(&digest)
+        // A half-written directory under the digest (a crash mid-rename) is replaced.
+        let _ = fs::remove_dir_all(&dest);
+        fs::rename(staging.keep(), &dest).map_err(io(&dest))?;
+        self.get(digest)
             .ok_or_else(|| ImageError::Unsupported(format!("{digest} did not store")))
     }
+}
+
+/// Creates the directories every image has (where the sandbox mounts its own file systems).
+fn add_mount_points(rootfs: &Path) -> Result<(), ImageError> {
+    for m in MOUNT_POINTS {
+        let p = rootfs.join(m);
+        if fs::symlink_metadata(&p).is_err() {
+            fs::create_dir(&p).map_err(io(&p))?;
+            fs::set_permissions(&p, fs::Permissions::from_mode(0o755)).map_err(io(&p))?;
+        }
+    }
+    Ok(())
 }
 
 /// The media types an OCI layout's manifest and layers may have.
@@ -226,17 +249,10 @@ impl ImageStore {
             env: strings(&config["config"]["Env"]),
         };
         check_config(&image_config)?;
-        if self.get(&digest).is_some() {
-            return self
-                .get(&digest)
-                .ok_or_else(|| ImageError::Unsupported(format!("{digest} vanished")));
+        if let Some(stored) = self.get(&digest) {
+            return Ok(stored);
         }
-        fs::create_dir_all(&self.root).map_err(io(&self.root))?;
-        make_traversable(&self.root)?;
-        let staging = tempfile::Builder::new()
-            .prefix(".import-")
-            .tempdir_in(&self.root)
-            .map_err(io(&self.root))?;
+        let staging = self.staging()?;
         let rootfs = staging.path().join("rootfs");
         fs::create_dir(&rootfs).map_err(io(&rootfs))?;
         for layer in manifest["layers"].as_array().cloned().unwrap_or_default() {
@@ -244,26 +260,8 @@ impl ImageStore {
             apply_layer(&blob(d)?, &rootfs)?;
         }
         normalise_tree(&rootfs)?;
-        for m in MOUNT_POINTS {
-            let p = rootfs.join(m);
-            if fs::symlink_metadata(&p).is_err() {
-                fs::create_dir(&p).map_err(io(&p))?;
-            }
-        }
-        let text = serde_json::to_vec_pretty(&image_config)
-            .map_err(|e| ImageError::Config(e.to_string()))?;
-        let cfg_path = staging.path().join("image.json");
-        fs::write(&cfg_path, text).map_err(io(&cfg_path))?;
-        fs::set_permissions(staging.path(), fs::Permissions::from_mode(0o755))
-            .map_err(io(staging.path()))?;
-        let dest = self
-            .dir_of(&digest)
-            .ok_or_else(|| ImageError::Unsupported(format!("digest {digest:?}")))?;
-        let _ = fs::remove_dir_all(&dest);
-        let kept = staging.keep();
-        fs::rename(&kept, &dest).map_err(io(&dest))?;
-        self.get(&digest)
-            .ok_or_else(|| ImageError::Unsupported(format!("{digest} did not store")))
+        add_mount_points(&rootfs)?;
+        self.commit(staging, &image_config, &digest)
     }
 }
 
@@ -341,7 +339,7 @@ fn check_config(config: &ImageConfig) -> Result<(), ImageError> {
     // No entry point is allowed (an OCI image like `rust`): the recipe's arguments are then
     // the whole command (SEP-58 Appendix B).
     if let Some(p) = config.entrypoint.first() {
-        if !p.starts_with('/') && !config.entrypoint.is_empty() && p.contains('/') {
+        if !p.starts_with('/') && p.contains('/') {
             return Err(ImageError::Config(format!(
                 "the entry point {p:?} must be an absolute path or a bare command name"
             )));

@@ -54,14 +54,12 @@ impl MetaError {
 
 /// Lowercase hex SHA-256 of `bytes` (how a wasm and a source archive are named).
 pub fn sha256_hex(bytes: &[u8]) -> String {
-    hex::encode(Sha256::digest(bytes))
+    hallmark_core::sha256(bytes).to_hex()
 }
 
-/// Whether `s` is 64 lowercase hex digits.
+/// Whether `s` names a SHA-256 digest (64 lowercase hex digits), by core's own parser.
 pub fn is_sha256_hex(s: &str) -> bool {
-    s.len() == 64
-        && s.bytes()
-            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    s.parse::<hallmark_core::Sha256Digest>().is_ok()
 }
 
 /// One section of a module: its id, its name if custom, its raw content.

@@ -22,21 +22,24 @@ pub struct Sample {
     pub wasm: Vec<u8>,
 }
 
-/// Packs `files` into a source archive with one top-level directory.
-fn pack(files: &[(&str, &str)]) -> std::io::Result<Vec<u8>> {
+/// Packs `files` (name, text) into a reproducible source archive whose one top-level
+/// directory is `prefix`.
+pub fn pack(prefix: &str, files: &[(&str, &str)]) -> std::io::Result<Vec<u8>> {
     let dir = tempfile::tempdir()?;
     for (name, text) in files {
         std::fs::write(dir.path().join(name), text)?;
     }
-    crate::source::pack_dir(dir.path(), "counter-1.0")
+    crate::source::pack_dir(dir.path(), prefix)
 }
 
-/// Assembles `wat` with this machine's wat2wasm (what a developer's build in the image makes).
-fn wat2wasm(wat: &str) -> std::io::Result<Vec<u8>> {
+/// Assembles `wat` with this machine's wat2wasm and `opts` (what a developer's build in the
+/// image makes).
+pub fn wat2wasm(wat: &str, opts: &[&str]) -> std::io::Result<Vec<u8>> {
     let dir = tempfile::tempdir()?;
     let (src, out) = (dir.path().join("c.wat"), dir.path().join("c.wasm"));
     std::fs::write(&src, wat)?;
     let st = std::process::Command::new("wat2wasm")
+        .args(opts)
         .arg(&src)
         .arg("-o")
         .arg(&out)
@@ -47,6 +50,19 @@ fn wat2wasm(wat: &str) -> std::io::Result<Vec<u8>> {
     std::fs::read(out)
 }
 
+/// The wasm `code` assembles to, published with meta naming the image `reference` and the
+/// source archive `source_sha256` (the recipe a SEP-58 build records).
+pub fn published(code: &str, reference: &str, source_sha256: &str) -> std::io::Result<Vec<u8>> {
+    let e = |k: &str, v: &str| MetaEntry {
+        key: k.into(),
+        val: v.into(),
+    };
+    Ok(with_meta(
+        &wat2wasm(code, &[])?,
+        &[e("bldimg", reference), e("source_sha256", source_sha256)],
+    ))
+}
+
 /// The four devnet cases for `reference`, an image made by
 /// [`crate::host_images::wat_image`]:
 /// - `exact`: the counter, published as its source builds (verified, exact);
@@ -55,18 +71,9 @@ fn wat2wasm(wat: &str) -> std::io::Result<Vec<u8>> {
 ///   build_failed);
 /// - `timeout`: a source whose build never ends (unverified, build_timeout).
 pub fn devnet_samples(reference: &str) -> std::io::Result<Vec<Sample>> {
-    let published = |code: &str, source_sha: &str| -> std::io::Result<Vec<u8>> {
-        let e = |k: &str, v: &str| MetaEntry {
-            key: k.into(),
-            val: v.into(),
-        };
-        Ok(with_meta(
-            &wat2wasm(code)?,
-            &[e("bldimg", reference), e("source_sha256", source_sha)],
-        ))
-    };
+    let published = |code: &str, source_sha: &str| published(code, reference, source_sha);
     let mut out = Vec::new();
-    let counter = pack(&[("counter.wat", COUNTER_WAT)])?;
+    let counter = pack("counter-1.0", &[("counter.wat", COUNTER_WAT)])?;
     let counter_sha = sha256_hex(&counter);
     out.push(Sample {
         case: "exact",
@@ -87,7 +94,10 @@ pub fn devnet_samples(reference: &str) -> std::io::Result<Vec<Sample>> {
         source_sha256: counter_sha,
     });
     for (case, script) in [("network", REACHES_NETWORK_SH), ("timeout", SPINS_SH)] {
-        let src = pack(&[("counter.wat", COUNTER_WAT), ("build.sh", script)])?;
+        let src = pack(
+            "counter-1.0",
+            &[("counter.wat", COUNTER_WAT), ("build.sh", script)],
+        )?;
         let sha = sha256_hex(&src);
         out.push(Sample {
             case,

@@ -9,7 +9,6 @@ use std::sync::Arc;
 
 use hallmark_build::host_images::{c_image, local_reference, wat_image};
 use hallmark_build::lane::{BuildClaim, BuildLane, BuildSpec, RecipeSource};
-use hallmark_build::source::pack_dir;
 use hallmark_build::{
     BuildStatus, Image, ImageStore, MatchKind, MemoryBlobs, Rebuilder, Recipe, SandboxPolicy,
     UnverifiedReason,
@@ -39,29 +38,14 @@ fn env() -> Env {
 
 /// A source archive holding `files`, and its hash.
 fn archive(files: &[(&str, &str)]) -> (Vec<u8>, String) {
-    let d = tempfile::tempdir().unwrap();
-    for (name, text) in files {
-        std::fs::write(d.path().join(name), text).unwrap();
-    }
-    let bytes = pack_dir(d.path(), "contract-1.0").unwrap();
+    let bytes = hallmark_build::samples::pack("contract-1.0", files).unwrap();
     let sha = hallmark_build::sha256_hex(&bytes);
     (bytes, sha)
 }
 
 /// What the host's own wat2wasm makes of `wat` with `opts`.
 fn host_wat2wasm(wat: &str, opts: &[&str]) -> Vec<u8> {
-    let d = tempfile::tempdir().unwrap();
-    let (src, out) = (d.path().join("c.wat"), d.path().join("c.wasm"));
-    std::fs::write(&src, wat).unwrap();
-    let st = Command::new("wat2wasm")
-        .args(opts)
-        .arg(&src)
-        .arg("-o")
-        .arg(&out)
-        .status()
-        .unwrap();
-    assert!(st.success());
-    std::fs::read(out).unwrap()
+    hallmark_build::samples::wat2wasm(wat, opts).unwrap()
 }
 
 fn recipe(image: &str, source_sha: &str, opts: &[&str]) -> Recipe {
