@@ -168,6 +168,62 @@ pub struct RoundRecord {
     pub latency_ms: i64,
 }
 
+/// How a round lane's submissions reach validators.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RoundIntake {
+    /// Workers push signed submissions to every validator during the round
+    /// (`POST /v1/{lane}/witness`); the lane's `accept` checks each (sat).
+    Pushed,
+    /// Workers commit an archive's hash on the ledger and upload the archive to the
+    /// coordinator, which publishes a signed roster after the deadline; every validator runs
+    /// every admitted member itself (the lane's `measure`; eval).
+    Roster,
+}
+
+/// A roster member a validator admitted: its archive, whose bytes hash to the roster's entry
+/// and to the worker's ledger commitment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RosterEntry {
+    pub worker: PublicKey,
+    pub submission_id: String,
+    pub archive_sha256: String,
+    pub archive: Vec<u8>,
+}
+
+/// A roster member a validator refused before running it, with the reason's code
+/// (`archive_hash_mismatch`, `not_registered`, `no_commitment`, …).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RosterRefusal {
+    pub worker: PublicKey,
+    pub submission_id: String,
+    pub code: String,
+    pub detail: String,
+}
+
+/// Everything a roster lane measures from, besides the round: the signed roster's hash, the
+/// ledger log root fixed after the deadline (the entropy nobody could predict), and the
+/// members as admitted or refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RosterRun {
+    pub roster_sha256: String,
+    /// The ledger log's size and root at the anchor (lowercase hex).
+    pub anchor_size: u64,
+    pub anchor_root: String,
+    pub admitted: Vec<RosterEntry>,
+    pub refused: Vec<RosterRefusal>,
+}
+
+/// What a roster lane measured: the scores that go into the round pipeline, the report every
+/// honest validator produces byte for byte (hashed into the signed score report), and
+/// advisory facts (wall time) kept out of the hash.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Measurement {
+    pub scores: BTreeMap<PublicKey, f64>,
+    pub report: serde_json::Value,
+    pub advisory: serde_json::Value,
+}
+
 /// A round lane's validator side: parameters, the round every party derives from the
 /// announcement, the first-hand check of one signed submission, and scoring.
 ///
@@ -206,6 +262,25 @@ pub trait RoundLane: Send + Sync + 'static {
         arrival: &Arrival,
         submission: &Envelope,
     ) -> (Verdict, Option<RoundRecord>);
+    /// How submissions reach validators (pushed witnesses unless the lane says otherwise).
+    fn intake(&self) -> RoundIntake {
+        RoundIntake::Pushed
+    }
+    /// A roster lane's first-hand measurement of every admitted member; must be a
+    /// deterministic function of its inputs so honest validators' reports are identical.
+    /// Lanes with pushed submissions never get here.
+    fn measure(
+        &self,
+        _info: &RoundInfo,
+        _round: &Self::Round,
+        _run: &RosterRun,
+        _workers: &[PublicKey],
+    ) -> Result<Measurement, SpecError> {
+        Err(SpecError::Malformed(format!(
+            "lane {} takes pushed submissions, not a roster",
+            self.name()
+        )))
+    }
     /// Every listed worker's score in `[0, 1]` from this validator's own records.
     fn score(
         &self,

@@ -24,7 +24,7 @@ pub use error::{ErrorBody, WireError};
 pub use ids::RoundId;
 pub use keys::{Keypair, PublicKey};
 pub use lane::{
-    Arrival, ExecuteError, Executor, JobLane, LaneShape, RoundInfo, RoundLane, RoundRecord,
-    RoundWorker, SpecError,
+    Arrival, ExecuteError, Executor, JobLane, LaneShape, Measurement, RosterEntry, RosterRefusal,
+    RosterRun, RoundInfo, RoundIntake, RoundLane, RoundRecord, RoundWorker, SpecError,
 };
 pub use verdict::{Check, CheckOutcome, Verdict, VerdictBuilder};
