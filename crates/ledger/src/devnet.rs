@@ -20,8 +20,8 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::Mutex;
 
 use crate::types::{
-    Commitment, ConfidentialAccount, LedgerTx, Metagraph, Neuron, Role, SettledJob, Slash,
-    StakeInfo, Tier, TxBody, TxReceipt, ValidatorWeights, YumaEpoch,
+    ArchiveCommit, Commitment, ConfidentialAccount, LedgerAnchor, LedgerTx, Metagraph, Neuron,
+    Role, SettledJob, Slash, StakeInfo, Tier, TxBody, TxReceipt, ValidatorWeights, YumaEpoch,
 };
 use crate::{Ledger, LedgerError};
 
@@ -500,6 +500,15 @@ impl DevnetLedger {
                         .await?,
                 );
             }
+            TxBody::CommitArchive {
+                lane,
+                archive_sha256,
+            } => {
+                commit.archive_commit = Some(
+                    self.check_archive_commit(&signer, lane, archive_sha256, seq, now_ms)
+                        .await?,
+                );
+            }
             TxBody::Withdraw {
                 amount,
                 proof,
@@ -794,6 +803,107 @@ impl DevnetLedger {
         let text =
             serde_json::to_string(managers).map_err(|e| LedgerError::Invalid(e.to_string()))?;
         Ok((version, text))
+    }
+
+    /// Checks an archive commitment: a registered worker, a lane name, a SHA-256, and bytes
+    /// nobody committed before (the same worker again is a retry: `already_committed`).
+    async fn check_archive_commit(
+        &self,
+        signer: &PublicKey,
+        lane: &str,
+        archive_sha256: &str,
+        seq: u64,
+        now_ms: i64,
+    ) -> Result<hallmark_store::ArchiveCommitRow, LedgerError> {
+        let me = signer.to_ss58();
+        let Some(neuron) = self.store.neuron(&me).await? else {
+            return Err(LedgerError::NotRegistered(me));
+        };
+        if neuron.role != Role::Worker.as_str() {
+            return Err(LedgerError::Unauthorized(format!(
+                "{me} is a {}, only workers commit archives",
+                neuron.role
+            )));
+        }
+        let lane_ok = !lane.is_empty()
+            && lane.len() <= 32
+            && lane
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+        if !lane_ok {
+            return Err(LedgerError::Invalid(format!(
+                "lane {lane:?} is not a lane name"
+            )));
+        }
+        if archive_sha256
+            .parse::<hallmark_core::Sha256Digest>()
+            .is_err()
+        {
+            return Err(LedgerError::Invalid(
+                "archive_sha256 must be 64 lowercase hex digits".into(),
+            ));
+        }
+        if let Some(first) = self.store.ledger_archive_commit(archive_sha256).await? {
+            if first.hotkey == me {
+                return Err(LedgerError::AlreadyCommitted {
+                    validator: me,
+                    run_id: first.lane,
+                    commitment: archive_sha256.to_string(),
+                });
+            }
+            return Err(LedgerError::ArchiveTaken {
+                archive_sha256: archive_sha256.to_string(),
+                owner: first.hotkey,
+            });
+        }
+        Ok(hallmark_store::ArchiveCommitRow {
+            archive_sha256: archive_sha256.to_string(),
+            lane: lane.to_string(),
+            hotkey: me,
+            seq,
+            committed_ms: now_ms,
+        })
+    }
+
+    /// The commitment to an archive's bytes, if any.
+    pub async fn archive_commit(
+        &self,
+        archive_sha256: &str,
+    ) -> Result<Option<ArchiveCommit>, LedgerError> {
+        let Some(r) = self.store.ledger_archive_commit(archive_sha256).await? else {
+            return Ok(None);
+        };
+        Ok(Some(ArchiveCommit {
+            hotkey: r
+                .hotkey
+                .parse()
+                .map_err(|e| LedgerError::Invalid(format!("stored hotkey {}: {e}", r.hotkey)))?,
+            archive_sha256: r.archive_sha256,
+            lane: r.lane,
+            seq: r.seq,
+            committed_ms: r.committed_ms,
+        }))
+    }
+
+    /// The anchor at `at_ms`: the first transaction applied at or after it and the log root
+    /// that includes it (`None` until such a transaction exists and is logged).
+    pub async fn anchor(&self, at_ms: i64) -> Result<Option<LedgerAnchor>, LedgerError> {
+        // applied_at is whole seconds (floored): only a second that starts at or after at_ms
+        // is surely after it.
+        let secs = at_ms.div_euclid(1000) + i64::from(at_ms.rem_euclid(1000) != 0);
+        let Some(seq) = self.store.ledger_first_tx_since(secs).await? else {
+            return Ok(None);
+        };
+        if self.log.size().await < seq {
+            return Ok(None);
+        }
+        let root = self.log.root_at(seq).await?;
+        Ok(Some(LedgerAnchor {
+            at_ms,
+            seq,
+            tree_size: seq,
+            root: hex::encode(root),
+        }))
     }
 
     /// Checks a registry write: a current manager, a wasm hash, a recipe object of bounded
@@ -1348,6 +1458,52 @@ mod tests {
         .unwrap();
         assert_eq!(l.weights("sat", 1).await.unwrap()[0].weights, w);
         assert_eq!(l.audit_chain().await.unwrap(), 4);
+    }
+
+    #[tokio::test]
+    async fn archive_commitments_and_anchors() {
+        let n = net(Store::open_url("sqlite::memory:").await.unwrap()).await;
+        let l = &n.ledger;
+        let before = hallmark_core::time::now_unix_ms();
+        assert!(l.anchor(before + 60_000).await.unwrap().is_none());
+        n.register(&n.val, Role::Validator, 2_000).await;
+        n.register(&n.work, Role::Worker, 100).await;
+        let other = Keypair::from_seed(&[3; 32]);
+        n.register(&other, Role::Worker, 100).await;
+        let sha = "ab".repeat(32);
+        let commit = |lane: &str, sha: &str| TxBody::CommitArchive {
+            lane: lane.into(),
+            archive_sha256: sha.into(),
+        };
+        l.submit(n.tx(&n.work, commit("eval", &sha))).await.unwrap();
+        let c = l.archive_commit(&sha).await.unwrap().unwrap();
+        assert_eq!((c.hotkey, c.lane.as_str(), c.seq), (n.work.public(), "eval", 4));
+        assert!(c.committed_ms >= before);
+        // The same worker again is a retry; another worker's copy is refused.
+        let again = l.submit(n.tx(&n.work, commit("eval", &sha))).await.unwrap_err();
+        assert_eq!(again.code(), "already_committed");
+        let copy = l.submit(n.tx(&other, commit("eval", &sha))).await.unwrap_err();
+        assert_eq!(copy.code(), "archive_taken");
+        assert_eq!(l.archive_commit(&sha).await.unwrap().unwrap().hotkey, n.work.public());
+        // Only workers, real hashes, lane names.
+        for (key, body, code) in [
+            (&n.val, commit("eval", &"cd".repeat(32)), "unauthorized"),
+            (&n.work, commit("eval", "nothex"), "invalid_transaction"),
+            (&n.work, commit("Eval!", &"cd".repeat(32)), "invalid_transaction"),
+        ] {
+            assert_eq!(l.submit(n.tx(key, body)).await.unwrap_err().code(), code);
+        }
+        assert!(l.archive_commit(&"cd".repeat(32)).await.unwrap().is_none());
+        // The anchor at a past time is the first transaction from that second on, with the
+        // log's root at its size; it does not move as transactions are added.
+        let a = l.anchor(0).await.unwrap().unwrap();
+        assert_eq!((a.seq, a.tree_size), (1, 1));
+        assert_eq!(a.root, hex::encode(l.log().root_at(1).await.unwrap()));
+        l.submit(n.tx(&n.work, TxBody::Heartbeat {})).await.unwrap();
+        assert_eq!(l.anchor(0).await.unwrap().unwrap(), a);
+        // A time inside the current second waits for the next one (applied_at is floored).
+        let later = (hallmark_core::time::now_unix_ms() / 1000) * 1000 + 1;
+        assert!(l.anchor(later).await.unwrap().is_none());
     }
 
     #[tokio::test]

@@ -12,9 +12,9 @@ mod types;
 
 pub use devnet::{DevnetLedger, Genesis, LedgerParams};
 pub use types::{
-    BuildInfo, BuildManagers, BuildManagersApproval, Commitment, ConfidentialAccount, LedgerTx,
-    Metagraph, Neuron, Role, SettledJob, Slash, StakeInfo, Tier, TxBody, TxReceipt,
-    ValidatorWeights, WeightEntry, YumaEpoch,
+    ArchiveCommit, BuildInfo, BuildManagers, BuildManagersApproval, Commitment,
+    ConfidentialAccount, LedgerAnchor, LedgerTx, Metagraph, Neuron, Role, SettledJob, Slash,
+    StakeInfo, Tier, TxBody, TxReceipt, ValidatorWeights, WeightEntry, YumaEpoch,
 };
 
 use async_trait::async_trait;
@@ -88,6 +88,12 @@ pub enum LedgerError {
     /// Evidence (a certificate, a signed result, equivocation) that does not check.
     #[error("invalid evidence: {0}")]
     InvalidEvidence(String),
+    /// Another hotkey committed these archive bytes first.
+    #[error("archive {archive_sha256} was committed first by {owner}")]
+    ArchiveTaken {
+        archive_sha256: String,
+        owner: String,
+    },
     /// Something asked for that does not exist.
     #[error("not found: {0}")]
     NotFound(String),
@@ -114,6 +120,7 @@ impl LedgerError {
             LedgerError::Equivocation { .. } => "equivocation",
             LedgerError::EpochClosed(_) => "epoch_closed",
             LedgerError::NotFound(_) => "not_found",
+            LedgerError::ArchiveTaken { .. } => "archive_taken",
             LedgerError::AlreadySettled(_) => "already_settled",
             LedgerError::AlreadySlashed { .. } => "already_slashed",
             LedgerError::InvalidEvidence(_) => "invalid_evidence",

@@ -131,6 +131,38 @@ pub enum TxBody {
         wasm_sha256: String,
         recipe: serde_json::Value,
     },
+    /// Signed by a registered worker hotkey: commits to an eval archive's bytes for a round
+    /// lane before the run's deadline. The earliest commitment of identical bytes wins, so a
+    /// copied archive belongs to whoever committed it first.
+    CommitArchive {
+        lane: String,
+        archive_sha256: String,
+    },
+}
+
+/// A worker's commitment to an archive, as the ledger applied it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ArchiveCommit {
+    pub archive_sha256: String,
+    pub lane: String,
+    pub hotkey: PublicKey,
+    pub seq: u64,
+    /// The ledger's clock when it applied the commitment, ms since the epoch.
+    pub committed_ms: i64,
+}
+
+/// A point of the ledger's history fixed by time: the first transaction applied at or after
+/// `at_ms` (by the ledger's clock, whole seconds), and the transparency log's root at the
+/// size that includes it. Nobody can know this root before `at_ms`, and everyone reads the
+/// same one afterwards: the entropy rounds derive their work from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LedgerAnchor {
+    pub at_ms: i64,
+    pub seq: u64,
+    /// The log size at the anchor (= `seq`: leaf i is transaction i+1).
+    pub tree_size: u64,
+    /// RFC 6962 root at `tree_size`, lowercase hex.
+    pub root: String,
 }
 
 /// A build-council member's approval of a build-manager set, carried in
@@ -185,6 +217,7 @@ impl TxBody {
             TxBody::Withdraw { .. } => "withdraw",
             TxBody::SetBuildManagers { .. } => "set_build_managers",
             TxBody::SetBuildInfo { .. } => "set_build_info",
+            TxBody::CommitArchive { .. } => "commit_archive",
         }
     }
 }

@@ -90,6 +90,7 @@ impl From<hallmark_ledger::LedgerError> for ApiError {
             | L::Equivocation { .. }
             | L::EpochClosed(_)
             | L::AlreadySettled(_)
+            | L::ArchiveTaken { .. }
             | L::AlreadySlashed { .. }
             | L::StakeLocked { .. }
             | L::PaymentReplayed { .. } => StatusCode::CONFLICT,

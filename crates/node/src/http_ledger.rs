@@ -76,6 +76,24 @@ impl HttpLedger {
             .map_err(to_ledger)
     }
 
+    /// The commitment to an eval archive's bytes, if any.
+    pub async fn archive_commit(
+        &self,
+        archive_sha256: &str,
+    ) -> Result<Option<hallmark_ledger::ArchiveCommit>, LedgerError> {
+        self.get_optional(&format!("/v1/ledger/archives/{archive_sha256}"))
+            .await
+    }
+
+    /// The ledger anchor at `at_ms` (`None` until a transaction is applied at or after it).
+    pub async fn anchor(
+        &self,
+        at_ms: i64,
+    ) -> Result<Option<hallmark_ledger::LedgerAnchor>, LedgerError> {
+        self.get_optional(&format!("/v1/ledger/anchor?at_ms={at_ms}"))
+            .await
+    }
+
     async fn get_optional<T: serde::de::DeserializeOwned>(
         &self,
         path: &str,

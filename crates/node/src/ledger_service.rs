@@ -136,6 +136,8 @@ pub fn router(
         .route("/v1/ledger/build-info", get(build_infos))
         .route("/v1/ledger/build-info/{wasm_sha256}", get(build_info))
         .route("/v1/ledger/epochs/{epoch}/yuma", get(yuma))
+        .route("/v1/ledger/archives/{archive_sha256}", get(archive_commit))
+        .route("/v1/ledger/anchor", get(anchor))
         .route("/v1/health", get(health))
         .route("/v1/ledger/metagraph", get(metagraph))
         .route("/v1/ledger/tx", post(submit))
@@ -283,6 +285,40 @@ async fn build_info(
         .await?
         .map(Json)
         .ok_or_else(|| ApiError::not_found(format!("no build info for {sha:?}")))
+}
+
+async fn archive_commit(
+    State(l): State<Arc<DevnetLedger>>,
+    Path(sha): Path<String>,
+) -> Result<Json<hallmark_ledger::ArchiveCommit>, ApiError> {
+    l.archive_commit(&sha)
+        .await?
+        .map(Json)
+        .ok_or_else(|| ApiError::not_found(format!("no commitment to archive {sha:?}")))
+}
+
+/// `?at_ms=T`: the ledger anchor at T.
+#[derive(Debug, Deserialize)]
+struct AnchorQuery {
+    at_ms: i64,
+}
+
+async fn anchor(
+    State(l): State<Arc<DevnetLedger>>,
+    axum::extract::Query(q): axum::extract::Query<AnchorQuery>,
+) -> Result<Json<hallmark_ledger::LedgerAnchor>, ApiError> {
+    if !(0..=i64::MAX / 2).contains(&q.at_ms) {
+        return Err(ApiError::bad_request(
+            "invalid_at_ms",
+            "at_ms is out of range",
+        ));
+    }
+    l.anchor(q.at_ms).await?.map(Json).ok_or_else(|| {
+        ApiError::not_found(format!(
+            "no transaction applied at or after {} yet",
+            q.at_ms
+        ))
+    })
 }
 
 /// `?since_seq=N&limit=M`: registry entries written after transaction N.

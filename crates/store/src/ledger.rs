@@ -126,6 +126,19 @@ pub struct LedgerCommit {
     pub build_managers: Option<(u64, String)>,
     /// A build-info registry entry written (or replaced).
     pub build_info: Option<BuildInfoRow>,
+    /// An eval archive commitment (first of its bytes).
+    pub archive_commit: Option<ArchiveCommitRow>,
+}
+
+/// A worker's commitment to an eval archive's bytes, as the ledger applied it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ArchiveCommitRow {
+    pub archive_sha256: String,
+    pub lane: String,
+    pub hotkey: String,
+    pub seq: u64,
+    /// The ledger's clock when it applied the commitment.
+    pub committed_ms: i64,
 }
 
 /// One build-info registry entry: the recipe a manager recorded for a wasm.
@@ -189,6 +202,38 @@ impl Store {
             .iter()
             .map(build_info_of)
             .collect()
+    }
+
+    /// The commitment to an archive's bytes, if any.
+    pub async fn ledger_archive_commit(
+        &self,
+        archive_sha256: &str,
+    ) -> Result<Option<ArchiveCommitRow>, StoreError> {
+        let row = sqlx::query("SELECT archive_sha256, lane, hotkey, seq, committed_ms FROM ledger_archive_commits WHERE archive_sha256 = ?")
+            .bind(archive_sha256)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|r| {
+            Ok(ArchiveCommitRow {
+                archive_sha256: r.try_get(0)?,
+                lane: r.try_get(1)?,
+                hotkey: r.try_get(2)?,
+                seq: to_u64(r.try_get(3)?, "seq")?,
+                committed_ms: r.try_get(4)?,
+            })
+        })
+        .transpose()
+    }
+
+    /// The first transaction applied at or after `applied_at` (seconds), if any yet.
+    pub async fn ledger_first_tx_since(&self, applied_at: i64) -> Result<Option<u64>, StoreError> {
+        let row = sqlx::query("SELECT MIN(seq) FROM ledger_txs WHERE applied_at >= ?")
+            .bind(applied_at)
+            .fetch_one(&self.pool)
+            .await?;
+        row.try_get::<Option<i64>, _>(0)?
+            .map(|s| to_u64(s, "seq"))
+            .transpose()
     }
 
     /// The last applied transaction's sequence number and hash.
@@ -281,6 +326,16 @@ impl Store {
                 .bind(&b.recipe)
                 .bind(&b.manager)
                 .bind(to_i64(b.seq, "seq")?)
+                .execute(&mut *tx)
+                .await?;
+        }
+        if let Some(a) = &commit.archive_commit {
+            sqlx::query("INSERT INTO ledger_archive_commits (archive_sha256, lane, hotkey, seq, committed_ms) VALUES (?, ?, ?, ?, ?)")
+                .bind(&a.archive_sha256)
+                .bind(&a.lane)
+                .bind(&a.hotkey)
+                .bind(to_i64(a.seq, "seq")?)
+                .bind(a.committed_ms)
                 .execute(&mut *tx)
                 .await?;
         }

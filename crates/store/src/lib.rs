@@ -32,8 +32,8 @@ pub use compute::{
 };
 pub use jobs::{JobEquivocationRow, JobEventRow, JobRow, JobSettlement, NewJob, ProofSubmission};
 pub use ledger::{
-    AccountRow, BuildInfoRow, ConfidentialRow, LedgerCommit, LedgerTxRow, NeuronRow, NullifierRow,
-    SettledJobRow, SlashRow, StakeRow, WeightsRow,
+    AccountRow, ArchiveCommitRow, BuildInfoRow, ConfidentialRow, LedgerCommit, LedgerTxRow,
+    NeuronRow, NullifierRow, SettledJobRow, SlashRow, StakeRow, WeightsRow,
 };
 pub use log::{LogEntry, TransparencyLog};
 pub use rounds::RoundRow;
@@ -143,7 +143,7 @@ mod tests {
         let path = dir.path().join("node.sqlite");
         {
             let s = Store::open(&path).await.unwrap();
-            assert_eq!(s.schema_version().await.unwrap(), 10);
+            assert_eq!(s.schema_version().await.unwrap(), 11);
             s.kv_put("incumbent", "x").await.unwrap();
             s.kv_put("incumbent", "y").await.unwrap();
             s.close().await;
