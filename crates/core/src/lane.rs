@@ -266,6 +266,14 @@ pub trait RoundLane: Send + Sync + 'static {
     fn intake(&self) -> RoundIntake {
         RoundIntake::Pushed
     }
+    /// A roster lane's check of an uploaded archive (what the coordinator records as its
+    /// manifest); pushed lanes take no archives.
+    fn check_submission(&self, _archive: &[u8]) -> Result<serde_json::Value, SpecError> {
+        Err(SpecError::Malformed(format!(
+            "lane {} takes pushed submissions, not archives",
+            self.name()
+        )))
+    }
     /// A roster lane's first-hand measurement of every admitted member; must be a
     /// deterministic function of its inputs so honest validators' reports are identical.
     /// Lanes with pushed submissions never get here.

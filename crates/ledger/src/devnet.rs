@@ -1477,19 +1477,35 @@ mod tests {
         };
         l.submit(n.tx(&n.work, commit("eval", &sha))).await.unwrap();
         let c = l.archive_commit(&sha).await.unwrap().unwrap();
-        assert_eq!((c.hotkey, c.lane.as_str(), c.seq), (n.work.public(), "eval", 4));
+        assert_eq!(
+            (c.hotkey, c.lane.as_str(), c.seq),
+            (n.work.public(), "eval", 4)
+        );
         assert!(c.committed_ms >= before);
         // The same worker again is a retry; another worker's copy is refused.
-        let again = l.submit(n.tx(&n.work, commit("eval", &sha))).await.unwrap_err();
+        let again = l
+            .submit(n.tx(&n.work, commit("eval", &sha)))
+            .await
+            .unwrap_err();
         assert_eq!(again.code(), "already_committed");
-        let copy = l.submit(n.tx(&other, commit("eval", &sha))).await.unwrap_err();
+        let copy = l
+            .submit(n.tx(&other, commit("eval", &sha)))
+            .await
+            .unwrap_err();
         assert_eq!(copy.code(), "archive_taken");
-        assert_eq!(l.archive_commit(&sha).await.unwrap().unwrap().hotkey, n.work.public());
+        assert_eq!(
+            l.archive_commit(&sha).await.unwrap().unwrap().hotkey,
+            n.work.public()
+        );
         // Only workers, real hashes, lane names.
         for (key, body, code) in [
             (&n.val, commit("eval", &"cd".repeat(32)), "unauthorized"),
             (&n.work, commit("eval", "nothex"), "invalid_transaction"),
-            (&n.work, commit("Eval!", &"cd".repeat(32)), "invalid_transaction"),
+            (
+                &n.work,
+                commit("Eval!", &"cd".repeat(32)),
+                "invalid_transaction",
+            ),
         ] {
             assert_eq!(l.submit(n.tx(key, body)).await.unwrap_err().code(), code);
         }

@@ -18,12 +18,19 @@ pub struct Faults {
     pub corrupt_artifacts: bool,
     /// Worker: wait this long before each round submission (simulated slower hardware).
     pub submit_delay_ms: u64,
+    /// Coordinator: serve altered bytes for this roster member (0-based, roster order) of
+    /// every roster-lane run, so validators must refuse it (`archive_hash_mismatch`).
+    pub tamper_archive: Option<usize>,
 }
 
 impl Faults {
     /// Whether any fault is on.
     pub fn any(&self) -> bool {
-        self.invert_scores || self.equivocate || self.corrupt_artifacts || self.submit_delay_ms > 0
+        self.invert_scores
+            || self.equivocate
+            || self.corrupt_artifacts
+            || self.submit_delay_ms > 0
+            || self.tamper_archive.is_some()
     }
 
     /// The scores a validator reports: its own, or inverted.

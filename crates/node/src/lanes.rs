@@ -12,8 +12,9 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use hallmark_core::{
-    Arrival, Envelope, ExecuteError, Executor, JobLane, Keypair, LaneShape, PublicKey, RoundId,
-    RoundInfo, RoundLane, RoundRecord, RoundWorker, SpecError, Verdict, VerdictBuilder,
+    Arrival, Envelope, ExecuteError, Executor, JobLane, Keypair, LaneShape, Measurement, PublicKey,
+    RosterRun, RoundId, RoundInfo, RoundIntake, RoundLane, RoundRecord, RoundWorker, SpecError,
+    Verdict, VerdictBuilder,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -174,6 +175,18 @@ pub trait DynRoundLane: Send + Sync {
         records: &[RoundRecord],
         workers: &[PublicKey],
     ) -> BTreeMap<PublicKey, f64>;
+    /// How submissions reach validators.
+    fn intake(&self) -> RoundIntake;
+    /// A roster lane's check of an uploaded archive: its manifest.
+    fn check_submission(&self, archive: &[u8]) -> Result<Value, SpecError>;
+    /// A roster lane's first-hand measurement of a run.
+    fn measure(
+        &self,
+        info: &RoundInfo,
+        round: &RoundState,
+        run: &RosterRun,
+        workers: &[PublicKey],
+    ) -> Result<Measurement, SpecError>;
 }
 
 struct BoundRoundLane<L: RoundLane>(L);
@@ -245,6 +258,29 @@ impl<L: RoundLane> DynRoundLane for BoundRoundLane<L> {
             Some(r) => self.0.score(info, r, records, workers),
             // Nobody earns anything from a round this lane cannot read.
             None => workers.iter().map(|w| (*w, 0.0)).collect(),
+        }
+    }
+
+    fn intake(&self) -> RoundIntake {
+        self.0.intake()
+    }
+
+    fn check_submission(&self, archive: &[u8]) -> Result<Value, SpecError> {
+        self.0.check_submission(archive)
+    }
+
+    fn measure(
+        &self,
+        info: &RoundInfo,
+        round: &RoundState,
+        run: &RosterRun,
+        workers: &[PublicKey],
+    ) -> Result<Measurement, SpecError> {
+        match round.downcast_ref::<L::Round>() {
+            Some(r) => self.0.measure(info, r, run, workers),
+            None => Err(SpecError::Malformed(
+                "the round was derived by another lane".into(),
+            )),
         }
     }
 }
@@ -470,7 +506,7 @@ impl LaneRegistry {
     /// sections). One line per lane.
     pub fn standard(cfg: &NodeConfig) -> Result<Self, LaneConfigError> {
         // `build-search` is the build lane's second job shape and shares `[lanes.build]`.
-        let known = ["sat", "stark", "tee", "build"];
+        let known = ["sat", "stark", "tee", "build", "eval"];
         if let Some(other) = cfg.lanes.keys().find(|k| !known.contains(&k.as_str())) {
             return Err(LaneConfigError::UnknownLane(other.clone()));
         }
@@ -498,6 +534,12 @@ impl LaneRegistry {
             .with_executor(hallmark_build::BuildSearchExecutor { rebuilder })
             .with_build_support(Arc::new(support))
             .with_round_lane(hallmark_sat::SatLane, hallmark_sat::SatWorker)
+            .with_roster_lane(hallmark_eval::EvalLane::new().map_err(|e| {
+                LaneConfigError::Invalid {
+                    lane: "eval",
+                    message: e.to_string(),
+                }
+            })?)
             .with_job_lane(hallmark_stark::StarkLane, || {
                 hallmark_stark::SecurityPolicy::NETWORK
             })
@@ -532,6 +574,15 @@ impl LaneRegistry {
         self
     }
 
+    /// Adds (or replaces) a roster lane: a round lane whose workers commit and upload
+    /// archives (no worker loop on this side; `hallmark eval submit` hands them in).
+    pub fn with_roster_lane<L: RoundLane>(mut self, lane: L) -> Self {
+        let name = lane.name();
+        self.rounds.insert(name, Arc::new(BoundRoundLane(lane)));
+        self.round_workers.remove(name);
+        self
+    }
+
     /// The round lane called `name`.
     pub fn round_lane(&self, name: &str) -> Option<&Arc<dyn DynRoundLane>> {
         self.rounds.get(name)
@@ -552,10 +603,12 @@ impl LaneRegistry {
         self.round_workers.values()
     }
 
-    /// The largest submission any round lane reads (the submission route's body limit).
+    /// The largest submission any pushed round lane reads (the witness route's body limit;
+    /// roster lanes' archives go to the coordinator instead).
     pub fn max_submission_bytes(&self) -> usize {
         self.rounds
             .values()
+            .filter(|l| l.intake() == RoundIntake::Pushed)
             .map(|l| l.max_submission_bytes())
             .max()
             .unwrap_or(0)

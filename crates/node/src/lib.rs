@@ -34,6 +34,7 @@ pub mod messages;
 pub mod registration;
 pub mod rounds;
 pub mod run;
+pub mod runs;
 pub mod validator;
 pub mod worker;
 

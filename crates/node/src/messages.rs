@@ -68,6 +68,10 @@ pub struct ScoreReport {
     /// For epoch > 0: the id (SHA-256 of the canonical envelope) of the previous epoch's report.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub prev_report_id: Option<String>,
+    /// Roster lanes: the SHA-256 of the canonical JSON of this validator's measurement report
+    /// (served at `/v1/consensus/evaluations/{run_id}`); honest validators' hashes are equal.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub evaluation_sha256: Option<String>,
 }
 
 /// The owner's (coordinator operator's) pick for a round, signed by the coordinator: what
@@ -162,6 +166,56 @@ pub struct RoundResult {
     /// Validators caught equivocating in this run (evidence at `/v1/consensus/equivocations`).
     #[serde(default)]
     pub equivocators: Vec<PublicKey>,
+}
+
+/// A roster lane's run as the coordinator sealed it after the deadline: every worker whose
+/// archive it took, signed by the coordinator. Validators run only members that are also
+/// registered and committed those bytes on the ledger before the deadline.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Roster {
+    pub run_id: RoundId,
+    pub lane: String,
+    pub deadline_ms: i64,
+    /// By hotkey (SS58 order).
+    pub members: Vec<RosterMember>,
+}
+
+impl SignedPayload for Roster {
+    const PAYLOAD_TYPE: &'static str = "application/vnd.hallmark.roster+json";
+}
+
+/// One roster member.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RosterMember {
+    pub hotkey: PublicKey,
+    pub submission_id: String,
+    pub archive_sha256: String,
+    /// The archive's manifest as the lane read it.
+    pub manifest: serde_json::Value,
+}
+
+/// Response of `POST /v1/runs/{run_id}/submissions`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunSubmissionAck {
+    pub run_id: RoundId,
+    pub submission_id: String,
+    pub archive_sha256: String,
+    pub manifest: serde_json::Value,
+    /// Until when the archive may still be replaced.
+    pub deadline_ms: i64,
+}
+
+/// A validator's eval report for a run as it serves it at
+/// `GET /v1/consensus/evaluations/{run_id}`: the lane's deterministic report, its hash (also
+/// in the signed score report), and advisory facts outside the hash.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EvaluationRecord {
+    pub run_id: RoundId,
+    pub lane: String,
+    pub validator: PublicKey,
+    pub report_sha256: String,
+    pub report: serde_json::Value,
+    pub advisory: serde_json::Value,
 }
 
 /// Response of `POST /v1/{lane}/witness`.

@@ -237,6 +237,19 @@ pub async fn run_node_with(
             if let Some(b) = &builds {
                 tasks.push(tokio::spawn(b.clone().run_loop(rx.clone())));
             }
+            let runs = crate::runs::RunService::needed(&lanes).then(|| {
+                Arc::new(crate::runs::RunService::new(
+                    store.clone(),
+                    key.clone(),
+                    lanes.clone(),
+                    HttpLedger::new(&cfg.network.ledger_url),
+                    cfg.faults.clone(),
+                    cfg.network.skew_window_secs,
+                ))
+            });
+            if let Some(r) = &runs {
+                tasks.push(tokio::spawn(r.clone().run_loop(rx.clone())));
+            }
             let origin = intake.log_origin().to_string();
             let c = Coordinator::new(
                 store,
@@ -250,6 +263,10 @@ pub async fn run_node_with(
                 .merge(jobs::board::router(board))
                 .merge(match builds {
                     Some(b) => crate::builds::router(b),
+                    None => Router::new(),
+                })
+                .merge(match runs {
+                    Some(r) => crate::runs::router(r),
                     None => Router::new(),
                 })
                 .merge(crate::log_routes::router(log, origin, key.clone()))

@@ -10,6 +10,8 @@
 //! - `GET  /v1/rounds/{run_id}/result` — what this validator decided
 //! - `GET  /v1/consensus/scores/{run_id}/receipt` — that report with its log proof
 //! - `GET  /v1/rounds/{run_id}/receipt` — the signed decision with its log proof
+//! - `GET  /v1/consensus/evaluations/{run_id}` — a roster lane's first-hand measurement
+//!   (the eval report whose hash the score report carries)
 //! - `GET  /v1/consensus/equivocations` — evidence of peers that said two things about a run
 //! - `GET  /v1/consensus/divergence` — signed summary of consensus versus the owner's pick
 //! - `GET  /v1/validator/status`
@@ -182,6 +184,7 @@ pub fn router(v: Arc<Validator>) -> Router {
         )
         .route("/v1/consensus/scores/{run_id}", get(scores))
         .route("/v1/consensus/scores/{run_id}/receipt", get(score_receipt))
+        .route("/v1/consensus/evaluations/{run_id}", get(evaluation))
         .route("/v1/consensus/equivocations", get(equivocations))
         .route("/v1/consensus/divergence", get(divergence))
         .route("/v1/rounds/{run_id}/result", get(result))
@@ -200,6 +203,24 @@ async fn receipt_of(v: &Validator, subject: &str) -> Result<Response, ApiError> 
         Some(text) => Ok(raw_json(text)),
         None => Err(ApiError::not_found(format!(
             "no receipt for {subject:?} yet"
+        ))),
+    }
+}
+
+/// `GET /v1/consensus/evaluations/{run_id}`: this validator's measurement of a roster lane's
+/// run (report, its hash, advisory facts), as stored.
+async fn evaluation(
+    State(v): State<Arc<Validator>>,
+    Path(run_id): Path<String>,
+) -> Result<Response, ApiError> {
+    match v
+        .store
+        .kv_get(&crate::rounds::roster::evaluation_key(&run_id))
+        .await?
+    {
+        Some(text) => Ok(raw_json(text)),
+        None => Err(ApiError::not_found(format!(
+            "no evaluation of {run_id:?} here (roster lanes only, after the deadline)"
         ))),
     }
 }

@@ -9,3 +9,24 @@ CREATE TABLE ledger_archive_commits (
     committed_ms   INTEGER NOT NULL
 );
 CREATE INDEX ledger_archive_commits_by_hotkey ON ledger_archive_commits (hotkey, lane);
+
+-- The coordinator's side of roster lanes: each worker's latest archive for a run (kept here,
+-- not in the public blob store, so nobody can fetch it before the roster is sealed), and the
+-- signed roster, written once after the deadline.
+CREATE TABLE run_submissions (
+    run_id         TEXT    NOT NULL,
+    hotkey         TEXT    NOT NULL,
+    submission_id  TEXT    NOT NULL,
+    archive_sha256 TEXT    NOT NULL,
+    manifest       TEXT    NOT NULL,   -- JSON, as the lane read it
+    archive        BLOB    NOT NULL,
+    received_ms    INTEGER NOT NULL,
+    PRIMARY KEY (run_id, hotkey)
+);
+CREATE UNIQUE INDEX run_submissions_by_id ON run_submissions (run_id, submission_id);
+
+CREATE TABLE run_rosters (
+    run_id     TEXT    PRIMARY KEY,
+    envelope   TEXT    NOT NULL,
+    created_ms INTEGER NOT NULL
+);

@@ -16,6 +16,7 @@ mod jobs;
 mod ledger;
 mod log;
 mod rounds;
+mod runs;
 mod validator;
 
 use std::path::Path;
@@ -37,6 +38,7 @@ pub use ledger::{
 };
 pub use log::{LogEntry, TransparencyLog};
 pub use rounds::RoundRow;
+pub use runs::RunSubmissionRow;
 pub use validator::{ScoreReportRow, SubmissionRow};
 
 /// Why a store operation failed.

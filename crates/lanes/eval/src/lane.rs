@@ -112,6 +112,12 @@ impl RoundLane for EvalLane {
         RoundIntake::Roster
     }
 
+    fn check_submission(&self, archive: &[u8]) -> Result<serde_json::Value, SpecError> {
+        let a = crate::archive::unpack(archive)
+            .map_err(|e| SpecError::Malformed(format!("{} ({})", e, e.code())))?;
+        serde_json::to_value(&a.manifest).map_err(|e| SpecError::Malformed(e.to_string()))
+    }
+
     fn measure(
         &self,
         info: &RoundInfo,

@@ -115,6 +115,15 @@ impl Validator {
                 self.lanes.round_lane_names()
             )));
         };
+        if lane.intake() != hallmark_core::RoundIntake::Pushed {
+            return Err(ApiError::new(
+                axum::http::StatusCode::CONFLICT,
+                "roster_lane",
+                format!(
+                    "lane {lane_name} takes archives committed on the ledger and uploaded to the coordinator (POST /v1/runs/{{run_id}}/submissions), not witnesses"
+                ),
+            ));
+        }
         // Only registered workers get any further work out of this validator (parsing, round
         // look-ups at the coordinator, replay).
         if !self.is_registered_worker(&sender).await? {

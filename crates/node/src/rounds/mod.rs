@@ -16,6 +16,7 @@ pub mod decide;
 pub mod gossip;
 pub mod intake;
 pub mod report;
+pub mod roster;
 
 use std::sync::Arc;
 

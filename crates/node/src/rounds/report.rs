@@ -124,13 +124,25 @@ impl Validator {
             let env: Envelope = serde_json::from_str(&row.envelope)?;
             Signed::from_envelope(env)
         } else {
+            let (scores, evaluation_sha256) =
+                if active.lane.intake() == hallmark_core::RoundIntake::Roster {
+                    let (scores, hash) = self.roster_scores(active, mg).await?;
+                    let scores = scores
+                        .into_iter()
+                        .map(|(k, s)| (k, self.faults.reported_score(s)))
+                        .collect();
+                    (scores, Some(hash))
+                } else {
+                    (self.own_scores(active, mg).await?, None)
+                };
             let report = ScoreReport {
                 run_id: active.ann.round_id.clone(),
                 lane: active.ann.lane.clone(),
                 validator_hotkey: self.key.public(),
-                scores: self.own_scores(active, mg).await?,
+                scores,
                 epoch: 0,
                 prev_report_id: None,
+                evaluation_sha256,
             };
             let signed = Signed::sign(&report, &self.key)?;
             let text = serde_json::to_string(signed.envelope())?;
