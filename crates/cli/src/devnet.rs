@@ -13,7 +13,10 @@
 //! 7 a stark job was not settled as it should have been (an honest proof not approved with a
 //! certificate, a corrupt one not rejected, a corrupt worker not slashed); 8 a build-lane case
 //! came out otherwise than it must (verified exact, mismatched, unverified build_failed,
-//! unverified build_timeout, each with a certificate).
+//! unverified build_timeout, each with a certificate); 9 the eval round came out otherwise
+//! than it must (honest validators' reports not identical, the measured best not the winner
+//! or not weighted in decentralized mode, a tampered archive not refused by every honest
+//! validator, an example not measured or contained as expected).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -112,6 +115,21 @@ pub struct DevnetArgs {
     /// reaches for the network, a build over its time limit). They need bubblewrap and wabt.
     #[arg(long)]
     no_builds: bool,
+    /// Skip the eval round (six example submissions measured first-hand by every validator
+    /// beside the sat rounds).
+    #[arg(long)]
+    no_eval: bool,
+    /// How long eval submitters have to commit and upload, ms.
+    #[arg(long, default_value_t = 4000)]
+    eval_window_ms: i64,
+    /// The coordinator's published owner pick for the eval round names another submission
+    /// than the best (decentralized weights must still follow the measurement).
+    #[arg(long)]
+    owner_lies: bool,
+    /// The coordinator serves altered bytes for eval roster member N (0-based, roster order):
+    /// every validator must refuse it with archive_hash_mismatch.
+    #[arg(long, value_name = "N")]
+    tamper_archive: Option<usize>,
 }
 
 /// The job mix the devnet submits, in order.
@@ -149,6 +167,9 @@ struct ValidatorLine {
     /// Its score-hash commitment on the ledger.
     commitment: Option<String>,
     weights_for: Option<PublicKey>,
+    /// Eval rounds: the hash of its first-hand measurement report.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    report_hash: Option<String>,
 }
 
 /// One round of the output.
@@ -167,6 +188,9 @@ struct RoundLine {
     owner_pick: Option<PublicKey>,
     /// The ledger's Yuma epoch for the round.
     yuma: Option<YumaEpoch>,
+    /// Eval rounds: members, refusals, containments, the owner's pick.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    eval: Option<crate::devnet_eval::EvalLine>,
 }
 
 /// Equivocation evidence and who found it.
@@ -273,6 +297,8 @@ struct Findings {
     /// Corrupt workers' hotkeys.
     corrupt_workers: Vec<PublicKey>,
     builds: Vec<BuildLine>,
+    /// What the eval round got wrong, if anything.
+    eval_problems: Vec<String>,
 }
 
 fn peak_rss_kib(pid: Option<u32>) -> Option<u64> {
@@ -453,6 +479,18 @@ pub async fn run(args: DevnetArgs) -> anyhow::Result<ExitCode> {
             args.workers
         );
     }
+    if args
+        .tamper_archive
+        .is_some_and(|n| n >= hallmark_eval::samples::SUBMISSIONS.len())
+    {
+        bail!(
+            "--tamper-archive names a roster member 0..{}",
+            hallmark_eval::samples::SUBMISSIONS.len() - 1
+        );
+    }
+    if args.no_eval && (args.owner_lies || args.tamper_archive.is_some()) {
+        bail!("--owner-lies and --tamper-archive act on the eval round: drop --no-eval");
+    }
     if args.corrupt_workers > 0 && args.jobs == 0 {
         bail!("--corrupt-workers needs --jobs above 0: corrupt proofs only exist for jobs");
     }
@@ -598,6 +636,7 @@ fn conclude(
     };
     let job_problems = job_problems(&findings);
     let build_problems = build_problems(&findings.builds);
+    let eval_problems = findings.eval_problems.clone();
     let restart_ok = findings.restart.as_ref().is_none_or(|r| r.byte_identical);
     let compute_ok = findings
         .compute
@@ -629,6 +668,12 @@ fn conclude(
             eprintln!("error: {p}");
         }
         return Ok(ExitCode::from(8));
+    }
+    if !eval_problems.is_empty() {
+        for p in &eval_problems {
+            eprintln!("error: eval: {p}");
+        }
+        return Ok(ExitCode::from(9));
     }
     if !restart_ok {
         eprintln!("error: a restarted validator served an archive that differs from before");
@@ -697,6 +742,7 @@ async fn drive(
     cfg.coordinator.jobs.settle_poll_ms = 200;
     cfg.coordinator.jobs.lease_ms = 60_000;
     cfg.coordinator.builds.poll_ms = 200;
+    cfg.faults.tamper_archive = args.tamper_archive;
     let mut coord = spawn(exe, dir, "coordinator", "coordinator", &cfg, false).await?;
     let coord_url = wait_ready(&mut coord, Duration::from_secs(30)).await;
     procs.push(coord);
@@ -780,6 +826,24 @@ async fn drive(
     let restart_after = args.restart_validator.then(|| args.rounds.div_ceil(2));
 
     let coordinator = NodeClient::new(&coord_url).signed_by(operator.clone());
+    let eval = if args.no_eval {
+        None
+    } else {
+        progress.set_message("handing in eval submissions");
+        Some(
+            crate::devnet_eval::start(
+                &keys,
+                &ledger_url,
+                &coord_url,
+                &coordinator,
+                &coldkey,
+                args.eval_window_ms,
+                args.weight_mode,
+                args.owner_lies,
+            )
+            .await?,
+        )
+    };
     let mut lines = Vec::new();
     progress.finish_and_clear();
     let bar = if args.json {
@@ -855,6 +919,60 @@ async fn drive(
         }
     }
     bar.finish_and_clear();
+    if let Some(setup) = &eval {
+        let patience = Duration::from_millis(args.eval_window_ms as u64) + Duration::from_secs(90);
+        let results = collect_results(&validators, &setup.ann, patience, &bar).await?;
+        let mut line = round_line(&setup.ann, &validators, &results, &findings.equivocators)?;
+        let (hashes, eval_line) =
+            crate::devnet_eval::read_back(setup, &validators, &coordinator, args.tamper_archive)
+                .await?;
+        // Validators answer in `validators` order; results are in the same order.
+        for (v, hash) in line.validators.iter_mut().zip(hashes) {
+            v.report_hash = hash;
+        }
+        let name_of = |k: &PublicKey| {
+            setup
+                .submitters
+                .iter()
+                .find(|(_, h)| *h == k)
+                .map(|(n, _)| n.clone())
+        };
+        let honest_weights: Vec<Option<String>> = line
+            .validators
+            .iter()
+            .filter(|v| !v.byzantine)
+            .map(|v| v.weights_for.as_ref().and_then(name_of))
+            .collect();
+        findings.eval_problems = crate::devnet_eval::problems(
+            &eval_line,
+            line.winner.as_ref().and_then(name_of).as_deref(),
+            &honest_weights,
+            args.weight_mode,
+            args.validators - args.byzantine,
+        );
+        line.owner_pick = setup.owner_pick;
+        line.eval = Some(eval_line);
+        line.yuma = ledger_client
+            .get::<YumaEpoch>(&format!(
+                "/v1/ledger/epochs/{}/yuma?lane=eval",
+                setup.ann.number
+            ))
+            .await
+            .ok();
+        let note = String::from_utf8(
+            ledger_client
+                .get_bytes("/v1/log/checkpoint")
+                .await?
+                .to_vec(),
+        )
+        .context("the ledger's checkpoint is not text")?;
+        line.log_size = hallmark_log::SignedCheckpoint { note: note.clone() }
+            .checkpoint_unverified()
+            .map(|c| c.size)
+            .unwrap_or(0);
+        line.checkpoint = note;
+        lines.push(line);
+    }
     if !job_ids.is_empty() {
         let mut views = settle_jobs(&jobs_client, &job_ids, args.json).await?;
         // Keep submitting waves (one job per worker) until every corrupt worker has had one.
@@ -1441,6 +1559,7 @@ fn round_line(
             ),
             commitment: r.commitment.clone(),
             weights_for: r.weights_for,
+            report_hash: None,
         })
         .collect();
     Ok(RoundLine {
@@ -1453,6 +1572,7 @@ fn round_line(
         checkpoint: String::new(),
         owner_pick: None,
         yuma: None,
+        eval: None,
     })
 }
 
@@ -1492,10 +1612,15 @@ fn print_output(
         println!("{}", serde_json::to_string(&out)?);
         return Ok(honest_ok);
     }
-    let names: BTreeMap<PublicKey, &str> = processes
+    let mut names: BTreeMap<PublicKey, &str> = processes
         .iter()
         .filter_map(|p| Some((p.hotkey?, p.name.as_str())))
         .collect();
+    for e in rounds.iter().filter_map(|r| r.eval.as_ref()) {
+        for m in &e.members {
+            names.insert(m.worker, m.name.as_str());
+        }
+    }
     let label = |k: &PublicKey| {
         format!(
             "{:<12} {}",
@@ -1521,11 +1646,50 @@ fn print_output(
         println!("  {:<61} {:>9} {:>7}", "validator", "byzantine", "agrees");
         for v in &r.validators {
             println!(
-                "  {:<61} {:>9} {:>7}",
+                "  {:<61} {:>9} {:>7}{}",
                 label(&v.hotkey),
                 if v.byzantine { "yes" } else { "no" },
-                if v.agrees { "yes" } else { "NO" }
+                if v.agrees { "yes" } else { "NO" },
+                v.report_hash
+                    .as_ref()
+                    .map(|h| format!("  report {}", &h[..16.min(h.len())]))
+                    .unwrap_or_default()
             );
+        }
+        if let Some(e) = &r.eval {
+            println!(
+                "  eval: {} members; honest reports identical: {}; measured best: {}; owner pick: {}",
+                e.members.len(),
+                if e.honest_reports_identical { "yes" } else { "NO" },
+                e.measured_best.as_deref().unwrap_or("none"),
+                e.owner_pick.as_deref().unwrap_or("none")
+            );
+            println!(
+                "  {:<8} {:>7} {:>8} {:>10}  contained",
+                "member", "score", "correct", "fuel"
+            );
+            for m in &e.members {
+                println!(
+                    "  {:<8} {:>7.4} {:>8} {:>10}  {}",
+                    m.name,
+                    m.score,
+                    m.correct_tasks,
+                    m.fuel,
+                    m.contained
+                        .as_ref()
+                        .map(|c| format!("{}: {}", c.code, c.detail))
+                        .unwrap_or_default()
+                );
+            }
+            for f in &e.refusals {
+                println!(
+                    "  refused by {}: {} ({}) {}",
+                    short(&f.validator),
+                    f.name,
+                    f.code,
+                    f.detail
+                );
+            }
         }
     }
     if let Some(r) = rounds.last() {

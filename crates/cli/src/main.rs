@@ -4,6 +4,8 @@ mod audit;
 mod build;
 mod compute;
 mod devnet;
+mod devnet_eval;
+mod eval;
 mod job;
 mod lanes;
 mod lifecycle;
@@ -57,6 +59,9 @@ enum Command {
     /// wasm on a network and show its status.
     #[command(subcommand)]
     Build(build::BuildCommand),
+    /// The eval lane: pack and submit archives, measure locally, fetch and bisect reports.
+    #[command(subcommand)]
+    Eval(eval::EvalCommand),
     /// Proven jobs on a network: submit, wait, show, verify.
     #[command(subcommand)]
     Job(job::JobCommand),
@@ -132,6 +137,10 @@ fn main() -> std::process::ExitCode {
         Command::Build(cmd) => {
             init_tracing("warn");
             build::run(cmd)
+        }
+        Command::Eval(cmd) => {
+            init_tracing("warn");
+            eval::run(cmd)
         }
         Command::Log(cmd) => audit::run_log(cmd),
         Command::Lanes(args) => report(lanes::run(args)),

@@ -170,10 +170,30 @@ impl NodeClient {
 
     /// POST raw bytes as JSON; return the raw answer.
     pub async fn post_raw(&self, path: &str, body: Vec<u8>) -> Result<Vec<u8>, ClientError> {
+        self.post_typed(path, body, "application/json").await
+    }
+
+    /// POST bytes of another content type (an archive); decode a JSON answer.
+    pub async fn post_bytes<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: Vec<u8>,
+        content_type: &str,
+    ) -> Result<T, ClientError> {
+        let out = self.post_typed(path, body, content_type).await?;
+        self.decode(path, &out)
+    }
+
+    async fn post_typed(
+        &self,
+        path: &str,
+        body: Vec<u8>,
+        content_type: &str,
+    ) -> Result<Vec<u8>, ClientError> {
         let mut req = self
             .http
             .post(self.url(path))
-            .header("content-type", "application/json");
+            .header("content-type", content_type);
         if let Some(key) = &self.key {
             for (k, v) in sign_request(key, "POST", path, &body) {
                 req = req.header(k, v);
