@@ -73,6 +73,7 @@ pub struct EvalLine {
 
 /// Registers the example submitters (once per data dir), announces an eval round, commits
 /// and uploads every example archive, and publishes the owner's pick when asked to.
+#[allow(clippy::too_many_arguments)]
 pub async fn start(
     keys: &Path,
     ledger_url: &str,

@@ -39,9 +39,12 @@ fn devnet(dir: &std::path::Path, extra: &[&str]) -> Value {
 
 fn check_rounds(v: &Value, rounds: usize, validators: usize) {
     let rs = v["rounds"].as_array().unwrap();
-    assert_eq!(rs.len(), rounds);
+    let sat: Vec<&Value> = rs.iter().filter(|r| r["lane"] == "sat").collect();
+    assert_eq!(sat.len(), rounds);
+    // Beside the sat rounds, one eval round (unless --no-eval).
+    assert!(rs.iter().all(|r| r["lane"] == "sat" || r["lane"] == "eval"));
+    assert_eq!(rs.len() - sat.len(), 1, "one eval round: {rs:?}");
     for r in rs {
-        assert_eq!(r["lane"], "sat", "{r}");
         let winner = r["winner"].as_str().expect("every round has a winner");
         assert!(
             r["consensus"].get(winner).is_some(),
@@ -57,7 +60,55 @@ fn check_rounds(v: &Value, rounds: usize, validators: usize) {
                 );
             }
         }
+        if r["lane"] == "eval" {
+            check_eval_round(r);
+        }
     }
+}
+
+/// An eval round: every honest validator's report hash is the same, the cheap example wins
+/// (unless its archive was tampered with), and the escapes are contained with their reasons.
+fn check_eval_round(r: &Value) -> &Value {
+    let e = &r["eval"];
+    assert_eq!(e["honest_reports_identical"], true, "{r}");
+    let hashes: std::collections::BTreeSet<&str> = r["validators"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|x| x["byzantine"] == false)
+        .map(|x| {
+            x["report_hash"]
+                .as_str()
+                .expect("a report hash per validator")
+        })
+        .collect();
+    assert_eq!(hashes.len(), 1, "{r}");
+    let member = |n: &str| {
+        e["members"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["name"] == n)
+            .cloned()
+    };
+    for (name, code) in [
+        ("clock", "unknown_import"),
+        ("spin", "out_of_fuel"),
+        ("grow", "memory_limit"),
+    ] {
+        if e["tampered"] != name {
+            assert_eq!(member(name).unwrap()["contained"]["code"], code, "{e}");
+        }
+    }
+    if e["tampered"] != "cheap" {
+        assert_eq!(e["measured_best"], "cheap", "{e}");
+        assert_eq!(
+            r["winner"].as_str(),
+            member("cheap").unwrap()["worker"].as_str(),
+            "{r}"
+        );
+    }
+    e
 }
 
 #[test]
@@ -182,6 +233,56 @@ fn one_byzantine_of_four_cannot_move_the_winner() {
     }
 }
 
+/// The eval round with a coordinator that lies about the winner and alters one archive: every
+/// validator refuses that member by name and reason, and the weights still follow the
+/// measurement.
+#[test]
+fn eval_weights_follow_the_measurement_not_the_owner() {
+    let dir = tempfile::tempdir().unwrap();
+    let v = devnet(
+        dir.path(),
+        &[
+            "--validators",
+            "3",
+            "--workers",
+            "2",
+            "--rounds",
+            "1",
+            "--jobs",
+            "0",
+            "--no-builds",
+            "--owner-lies",
+            "--tamper-archive",
+            "1",
+        ],
+    );
+    check_rounds(&v, 1, 3);
+    let r = v["rounds"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["lane"] == "eval")
+        .unwrap();
+    let e = check_eval_round(r);
+    let tampered = e["tampered"].as_str().expect("a tampered member");
+    let refusals = e["refusals"].as_array().unwrap();
+    assert_eq!(refusals.len(), 3, "{refusals:?}");
+    for f in refusals {
+        assert_eq!(f["name"], tampered);
+        assert_eq!(f["code"], "archive_hash_mismatch");
+    }
+    assert!(e["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|m| m["name"] != tampered));
+    assert_eq!(e["owner_pick"], "costly");
+    assert_ne!(r["owner_pick"], r["winner"]);
+    for val in r["validators"].as_array().unwrap() {
+        assert_eq!(val["weights_for"], r["winner"], "{r}");
+    }
+}
+
 #[test]
 fn devnet_refuses_bad_flags() {
     let out = Command::new(env!("CARGO_BIN_EXE_hallmark"))
@@ -190,6 +291,12 @@ fn devnet_refuses_bad_flags() {
         .unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("--byzantine"));
+    let out = Command::new(env!("CARGO_BIN_EXE_hallmark"))
+        .args(["devnet", "--tamper-archive", "6"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--tamper-archive"));
 }
 
 /// The audit trail end to end: one validator serves two different reports per run and is
@@ -564,6 +671,71 @@ fn a_kept_devnet_serves_other_commands_until_sigterm() {
         (Some("registry"), Some("exact")),
         "{v}"
     );
+
+    // Two validators' eval reports for the devnet's eval round: identical, so bisect says so;
+    // a falsified task in one of them is found, re-executed from the coordinator's archive,
+    // and the falsified report named.
+    let plain = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_hallmark"))
+            .args(args)
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned()
+                + &String::from_utf8_lossy(&out.stderr),
+        )
+    };
+    let vals: Vec<&str> = info["validators"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u.as_str().unwrap())
+        .collect();
+    let (ra, rb) = (dir.path().join("a.json"), dir.path().join("b.json"));
+    for (url, path) in [(vals[0], &ra), (vals[1], &rb)] {
+        let (code, out) = plain(&[
+            "eval",
+            "report",
+            "--validator",
+            url,
+            "eval-round-000001",
+            "-o",
+            path.to_str().unwrap(),
+        ]);
+        assert_eq!(code, Some(0), "{out}");
+    }
+    let bisect = |b: &std::path::Path| {
+        plain(&[
+            "eval",
+            "bisect",
+            ra.to_str().unwrap(),
+            b.to_str().unwrap(),
+            "--coordinator",
+            info["coordinator"].as_str().unwrap(),
+            "--json",
+        ])
+    };
+    let (code, out) = bisect(&rb);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains(r#""identical":true"#), "{out}");
+    let mut forged: Value = serde_json::from_slice(&std::fs::read(&rb).unwrap()).unwrap();
+    let members = forged["report"]["members"].as_array_mut().unwrap();
+    let m = members
+        .iter_mut()
+        .find(|m| m["records"].as_array().is_some_and(|r| r.len() > 2))
+        .expect("a member with task records");
+    let fuel = m["records"][2]["fuel"].as_u64().unwrap();
+    m["records"][2]["fuel"] = (fuel + 1).into();
+    let rc = dir.path().join("c.json");
+    std::fs::write(&rc, serde_json::to_vec(&forged).unwrap()).unwrap();
+    let (code, out) = bisect(&rc);
+    assert_eq!(code, Some(1), "{out}");
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["difference"]["kind"], "task", "{v}");
+    assert_eq!(v["difference"]["task"], 2, "{v}");
+    assert_eq!(v["wrong"], "b", "{v}");
+    assert_eq!(v["replayed"]["fuel"], fuel, "{v}");
 
     // SIGTERM: every node stops, the JSON output was printed, the file is gone.
     nix::sys::signal::kill(
