@@ -370,8 +370,10 @@ fn equivocation_is_caught_archives_survive_restart_and_receipts_verify() {
             .verify(&ledger_vkey)
             .expect("the ledger signed the checkpoint");
         assert_eq!(cp.size, size);
+        // Sat rounds each add transactions; the eval round, decided while they ran and
+        // listed last, shows the log as it stands at the end.
         assert!(
-            size > last_size,
+            size > last_size || (r["lane"] == "eval" && size == last_size),
             "log did not grow: {size} after {last_size}"
         );
         last_size = size;
