@@ -550,6 +550,7 @@ impl DevnetLedger {
             envelope: serde_json::to_string(signed.envelope())
                 .map_err(|e| LedgerError::Invalid(e.to_string()))?,
             applied_at: now_ms / 1000,
+            applied_ms: now_ms,
         });
         self.store.commit_ledger(&commit).await?;
         let bytes = signed
@@ -888,10 +889,7 @@ impl DevnetLedger {
     /// The anchor at `at_ms`: the first transaction applied at or after it and the log root
     /// that includes it (`None` until such a transaction exists and is logged).
     pub async fn anchor(&self, at_ms: i64) -> Result<Option<LedgerAnchor>, LedgerError> {
-        // applied_at is whole seconds (floored): only a second that starts at or after at_ms
-        // is surely after it.
-        let secs = at_ms.div_euclid(1000) + i64::from(at_ms.rem_euclid(1000) != 0);
-        let Some(seq) = self.store.ledger_first_tx_since(secs).await? else {
+        let Some(seq) = self.store.ledger_first_tx_since(at_ms).await? else {
             return Ok(None);
         };
         if self.log.size().await < seq {
@@ -1517,9 +1515,15 @@ mod tests {
         assert_eq!(a.root, hex::encode(l.log().root_at(1).await.unwrap()));
         l.submit(n.tx(&n.work, TxBody::Heartbeat {})).await.unwrap();
         assert_eq!(l.anchor(0).await.unwrap().unwrap(), a);
-        // A time inside the current second waits for the next one (applied_at is floored).
-        let later = (hallmark_core::time::now_unix_ms() / 1000) * 1000 + 1;
+        // A time after the last transaction waits for the next one, then stays put.
+        let later = hallmark_core::time::now_unix_ms() + 1;
         assert!(l.anchor(later).await.unwrap().is_none());
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        l.submit(n.tx(&n.work, TxBody::Heartbeat {})).await.unwrap();
+        let next = l.anchor(later).await.unwrap().unwrap();
+        assert_eq!(next.seq, l.audit_chain().await.unwrap());
+        l.submit(n.tx(&n.work, TxBody::Heartbeat {})).await.unwrap();
+        assert_eq!(l.anchor(later).await.unwrap().unwrap(), next);
     }
 
     #[tokio::test]

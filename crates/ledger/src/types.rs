@@ -152,7 +152,7 @@ pub struct ArchiveCommit {
 }
 
 /// A point of the ledger's history fixed by time: the first transaction applied at or after
-/// `at_ms` (by the ledger's clock, whole seconds), and the transparency log's root at the
+/// `at_ms` (by the ledger's clock, in ms), and the transparency log's root at the
 /// size that includes it. Nobody can know this root before `at_ms`, and everyone reads the
 /// same one afterwards: the entropy rounds derive their work from.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -113,7 +113,7 @@ impl Coordinator {
             round_id: RoundId::for_lane(lane.name(), number),
             number,
             lane: lane.name().to_string(),
-            seed: rand::rngs::OsRng.next_u64(),
+            seed_anchor_ms: now,
             nonce: hex::encode(nonce),
             params,
             starts_at_ms: now,

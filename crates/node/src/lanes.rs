@@ -704,6 +704,7 @@ mod tests {
         assert_eq!(
             names,
             [
+                ("eval", LaneShape::Round),
                 ("sat", LaneShape::Round),
                 ("build", LaneShape::Job),
                 ("build-search", LaneShape::Job),
@@ -712,11 +713,13 @@ mod tests {
             ]
         );
         assert!(d.iter().all(|l| !l.checks.is_empty()));
-        // A tee evidence document has no worker-side executor: the provider hands it in.
+        // A tee evidence document has no worker-side executor: the provider hands it in; eval
+        // archives are handed in by `hallmark eval submit`, not a worker loop.
         assert_eq!(
             d.iter().map(|l| l.executor).collect::<Vec<_>>(),
-            [true, true, true, true, false]
+            [false, true, true, true, true, false]
         );
+        assert_eq!(r.round_lane("eval").unwrap().intake(), RoundIntake::Roster);
         assert!(!r.job_lane("tee").unwrap().settles_on_ledger());
         assert!(r.job_lane("stark").unwrap().settles_on_ledger());
         // A builder holds a build job as long as its sandbox may run, and a minute more.
@@ -724,6 +727,7 @@ mod tests {
         assert_eq!(r.job_lane("stark").unwrap().lease_ms(), None);
         assert!(!r.job_lane("build-search").unwrap().settles_on_ledger());
         assert!(r.job_lane("nosuch").is_none() && r.round_lane("stark").is_none());
+        // The witness route's limit is the pushed lanes' (eval archives go to the coordinator).
         assert_eq!(r.max_submission_bytes(), 16 << 20);
         assert!(r.without_executors().executors().next().is_none());
     }

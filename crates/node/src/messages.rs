@@ -13,8 +13,11 @@ pub struct RoundAnnouncement {
     /// 1-based, per lane.
     pub number: u64,
     pub lane: String,
-    /// The round's work is derived from this seed by everyone.
-    pub seed: u64,
+    /// The round's seed is not chosen by the coordinator: everyone derives it from the
+    /// ledger's anchor at this time (the first transaction applied at or after it, and the
+    /// log root at its size), which nobody knew when the announcement was signed
+    /// ([`round_seed`]).
+    pub seed_anchor_ms: i64,
     /// Bound into every submission (provenance).
     pub nonce: String,
     /// The lane's round parameters, as the lane checked them.
@@ -23,14 +26,28 @@ pub struct RoundAnnouncement {
     pub deadline_ms: i64,
 }
 
+/// A round's seed: the first 8 bytes (little-endian) of
+/// `SHA-256("hallmark/round-seed/v1" ‖ 0 ‖ round id ‖ 0 ‖ anchor root hex)`.
+pub fn round_seed(round_id: &RoundId, anchor_root: &str) -> u64 {
+    let mut data = b"hallmark/round-seed/v1\0".to_vec();
+    data.extend_from_slice(round_id.as_str().as_bytes());
+    data.push(0);
+    data.extend_from_slice(anchor_root.as_bytes());
+    let d = hallmark_core::sha256(&data);
+    let mut first = [0u8; 8];
+    first.copy_from_slice(&d.0[..8]);
+    u64::from_le_bytes(first)
+}
+
 impl RoundAnnouncement {
-    /// What the lane's verifier and worker need to know of the round.
-    pub fn info(&self) -> RoundInfo {
+    /// What the lane's verifier and worker need to know of the round, with the seed derived
+    /// from the ledger anchor at `seed_anchor_ms` ([`round_seed`]).
+    pub fn info(&self, seed: u64) -> RoundInfo {
         RoundInfo {
             lane: self.lane.clone(),
             round_id: self.round_id.clone(),
             number: self.number,
-            seed: self.seed,
+            seed,
             nonce: self.nonce.clone(),
             starts_at_ms: self.starts_at_ms,
             deadline_ms: self.deadline_ms,

@@ -126,8 +126,8 @@ impl Worker {
             self.lanes.round_lane(&ann.lane).cloned().ok_or_else(|| {
                 TaskError::Lane(format!("lane {} is not in the registry", ann.lane))
             })?;
-        let info = ann.info();
-        let round = crate::rounds::derive_round(&lane, &ann).await?;
+        let info = crate::rounds::anchored_info(&self.ledger, &self.key, &ann).await?;
+        let round = crate::rounds::derive_round(&lane, &ann, &info).await?;
         let mg = self.ledger.metagraph().await?;
         let validators: Vec<NodeClient> = mg
             .validators()

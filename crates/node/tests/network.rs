@@ -229,6 +229,20 @@ async fn back_to_back_rounds_are_all_decided() {
     net.stop().await;
 }
 
+/// A round's seed as every party derives it: from the ledger's anchor at the announcement's
+/// `seed_anchor_ms` (by now a transaction exists after it: validators and workers made one).
+async fn seed_of(net: &Net, ann: &RoundAnnouncement) -> u64 {
+    let l = hallmark_node::http_ledger::HttpLedger::new(&net.ledger.url());
+    let start = std::time::Instant::now();
+    loop {
+        if let Some(a) = l.anchor(ann.seed_anchor_ms).await.unwrap() {
+            return hallmark_node::messages::round_seed(&ann.round_id, &a.root);
+        }
+        assert!(start.elapsed() < std::time::Duration::from_secs(20), "no anchor");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
 async fn bad_inputs(net: &Net, old: &RoundAnnouncement) {
     let validator = &net.validators[0];
     // A registered worker's key, to sign requests as that worker.
@@ -246,7 +260,7 @@ async fn bad_inputs(net: &Net, old: &RoundAnnouncement) {
     let good_round = SatRound::generate(
         old.round_id.clone(),
         old.nonce.clone(),
-        old.seed,
+        seed_of(net, old).await,
         &serde_json::from_value(old.params.clone()).unwrap(),
     )
     .unwrap();
@@ -281,7 +295,7 @@ async fn bad_inputs(net: &Net, old: &RoundAnnouncement) {
     let round = SatRound::generate(
         ann.round_id.clone(),
         ann.nonce.clone(),
-        ann.seed,
+        seed_of(net, &ann).await,
         &serde_json::from_value(ann.params.clone()).unwrap(),
     )
     .unwrap();

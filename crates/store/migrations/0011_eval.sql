@@ -1,5 +1,10 @@
 -- hallmark store, version 11: the eval lane's archive commitments on the ledger. The earliest
 -- commitment of identical bytes wins (against copying); a worker may commit several archives.
+-- And the ledger's clock per transaction in milliseconds, for anchors (the first transaction
+-- applied at or after a time; rows from before this version read 0).
+
+ALTER TABLE ledger_txs ADD COLUMN applied_ms INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX ledger_txs_by_applied_ms ON ledger_txs (applied_ms);
 
 CREATE TABLE ledger_archive_commits (
     archive_sha256 TEXT    PRIMARY KEY,

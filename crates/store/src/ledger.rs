@@ -13,7 +13,10 @@ pub struct LedgerTxRow {
     pub signer: String,
     pub kind: String,
     pub envelope: String,
+    /// Seconds since the epoch, by the ledger's clock.
     pub applied_at: i64,
+    /// The same instant in milliseconds (0 for rows from before schema version 11).
+    pub applied_ms: i64,
 }
 
 /// An account's public balance and transaction nonce.
@@ -225,10 +228,10 @@ impl Store {
         .transpose()
     }
 
-    /// The first transaction applied at or after `applied_at` (seconds), if any yet.
-    pub async fn ledger_first_tx_since(&self, applied_at: i64) -> Result<Option<u64>, StoreError> {
-        let row = sqlx::query("SELECT MIN(seq) FROM ledger_txs WHERE applied_at >= ?")
-            .bind(applied_at)
+    /// The first transaction applied at or after `at_ms` (ms, the ledger's clock), if any yet.
+    pub async fn ledger_first_tx_since(&self, at_ms: i64) -> Result<Option<u64>, StoreError> {
+        let row = sqlx::query("SELECT MIN(seq) FROM ledger_txs WHERE applied_ms >= ?")
+            .bind(at_ms)
             .fetch_one(&self.pool)
             .await?;
         row.try_get::<Option<i64>, _>(0)?
@@ -250,7 +253,7 @@ impl Store {
     pub async fn commit_ledger(&self, commit: &LedgerCommit) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await?;
         if let Some(t) = &commit.tx {
-            let res = sqlx::query("INSERT INTO ledger_txs (seq, tx_hash, prev_hash, signer, kind, envelope, applied_at) VALUES (?, ?, ?, ?, ?, ?, ?)")
+            let res = sqlx::query("INSERT INTO ledger_txs (seq, tx_hash, prev_hash, signer, kind, envelope, applied_at, applied_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
                 .bind(to_i64(t.seq, "seq")?)
                 .bind(&t.tx_hash)
                 .bind(&t.prev_hash)
@@ -258,6 +261,7 @@ impl Store {
                 .bind(&t.kind)
                 .bind(&t.envelope)
                 .bind(t.applied_at)
+                .bind(t.applied_ms)
                 .execute(&mut *tx)
                 .await;
             if let Err(sqlx::Error::Database(e)) = &res {
@@ -625,7 +629,7 @@ impl Store {
         from_seq: u64,
         limit: u32,
     ) -> Result<Vec<LedgerTxRow>, StoreError> {
-        let rows = sqlx::query("SELECT seq, tx_hash, prev_hash, signer, kind, envelope, applied_at FROM ledger_txs WHERE seq >= ? ORDER BY seq LIMIT ?")
+        let rows = sqlx::query("SELECT seq, tx_hash, prev_hash, signer, kind, envelope, applied_at, applied_ms FROM ledger_txs WHERE seq >= ? ORDER BY seq LIMIT ?")
             .bind(to_i64(from_seq, "seq")?)
             .bind(i64::from(limit))
             .fetch_all(&self.pool)
@@ -640,6 +644,7 @@ impl Store {
                     kind: r.get(4),
                     envelope: r.get(5),
                     applied_at: r.get(6),
+                    applied_ms: r.get(7),
                 })
             })
             .collect()

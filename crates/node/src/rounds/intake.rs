@@ -29,8 +29,8 @@ impl Validator {
                 return Ok(());
             }
         }
-        let info = ann.info();
-        let round = super::derive_round(&lane, &ann).await?;
+        let info = super::anchored_info(&self.ledger, &self.key, &ann).await?;
+        let round = super::derive_round(&lane, &ann, &info).await?;
         let mut active = self.active.write().await;
         if active
             .get(&ann.lane)

@@ -19,12 +19,16 @@ pub mod report;
 pub mod roster;
 
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
-use hallmark_core::{Envelope, PublicKey, RoundId, RoundInfo, Signed};
+use hallmark_core::{Envelope, Keypair, PublicKey, RoundId, RoundInfo, Signed};
+use hallmark_ledger::{LedgerAnchor, TxBody};
 
 use crate::error::TaskError;
 use crate::lanes::{DynRoundLane, LaneRegistry, RoundState};
-use crate::messages::RoundAnnouncement;
+use crate::http_ledger::HttpLedger;
+use crate::messages::{round_seed, RoundAnnouncement};
+use crate::registration::submit_tx;
 
 /// A round a validator adopted: its signed announcement, and the round its lane derived.
 pub struct ActiveRound {
@@ -47,11 +51,56 @@ impl std::fmt::Debug for ActiveRound {
 pub async fn derive_round(
     lane: &Arc<dyn DynRoundLane>,
     ann: &RoundAnnouncement,
+    info: &RoundInfo,
 ) -> Result<RoundState, TaskError> {
-    let (l, info, params) = (lane.clone(), ann.info(), ann.params.clone());
+    let (l, info, params) = (lane.clone(), info.clone(), ann.params.clone());
     tokio::task::spawn_blocking(move || l.derive_round(&info, &params))
         .await?
         .map_err(|e| TaskError::Lane(format!("round parameters: {e}")))
+}
+
+/// The ledger's anchor at `at_ms`, waiting for it up to `patience`. When nothing has been
+/// applied since `at_ms`, this node sends a heartbeat (after a short, key-dependent pause so
+/// that not every node does) to create the transaction that fixes it; a node that is not
+/// registered only waits.
+pub async fn ledger_anchor(
+    ledger: &HttpLedger,
+    key: &Keypair,
+    at_ms: i64,
+    patience: Duration,
+) -> Result<LedgerAnchor, TaskError> {
+    let start = Instant::now();
+    let pause = 60 + i64::from(key.public().as_bytes()[0] % 8) * 40;
+    let mut nudged = false;
+    loop {
+        if let Some(a) = ledger.anchor(at_ms).await? {
+            return Ok(a);
+        }
+        if start.elapsed() >= patience {
+            return Err(TaskError::NotYet(format!(
+                "no ledger transaction applied at or after {at_ms} ms yet"
+            )));
+        }
+        if !nudged && hallmark_core::time::now_unix_ms() >= at_ms + pause {
+            nudged = true;
+            let chain = ledger.chain_id().await?;
+            if let Err(e) = submit_tx(ledger, &chain, key, TxBody::Heartbeat {}).await {
+                tracing::debug!(error = %e, "heartbeat to anchor a round not taken");
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(40)).await;
+    }
+}
+
+/// A round's info with its seed from the ledger anchor at the announcement's
+/// `seed_anchor_ms` (waiting, and nudging, for it).
+pub async fn anchored_info(
+    ledger: &HttpLedger,
+    key: &Keypair,
+    ann: &RoundAnnouncement,
+) -> Result<RoundInfo, TaskError> {
+    let anchor = ledger_anchor(ledger, key, ann.seed_anchor_ms, Duration::from_secs(20)).await?;
+    Ok(ann.info(round_seed(&ann.round_id, &anchor.root)))
 }
 
 /// The key under which a lane's incumbent (last winner) is kept.

@@ -15,12 +15,11 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use hallmark_core::{sha256, Envelope, PublicKey, RosterEntry, RosterRefusal, RosterRun, Signed};
-use hallmark_ledger::{LedgerAnchor, Metagraph, TxBody};
+use hallmark_ledger::Metagraph;
 
 use super::ActiveRound;
 use crate::error::TaskError;
 use crate::messages::{EvaluationRecord, Roster};
-use crate::registration::submit_tx;
 use crate::validator::Validator;
 
 /// The kv key of a run's evaluation record.
@@ -81,31 +80,6 @@ impl Validator {
         }
         let hash = sha256(&hallmark_core::canonical::to_canonical_bytes(&roster)?).to_hex();
         Ok(Ok((roster, hash)))
-    }
-
-    /// The ledger anchor at the run's deadline; when the ledger has applied nothing since,
-    /// this validator's heartbeat makes the transaction that fixes it.
-    async fn anchor_after(&self, at_ms: i64, deadline: Instant) -> Result<LedgerAnchor, TaskError> {
-        let mut nudged = false;
-        loop {
-            if let Some(a) = self.ledger.anchor(at_ms).await? {
-                return Ok(a);
-            }
-            if Instant::now() >= deadline {
-                return Err(TaskError::NotYet(format!(
-                    "no ledger transaction applied after {at_ms} yet"
-                )));
-            }
-            // applied_at is whole seconds: wait until a second after the deadline began.
-            if !nudged && hallmark_core::time::now_unix_ms() >= (at_ms / 1000 + 1) * 1000 {
-                let chain = self.chain_id().await?.clone();
-                match submit_tx(&self.ledger, &chain, &self.key, TxBody::Heartbeat {}).await {
-                    Ok(_) => nudged = true,
-                    Err(e) => tracing::warn!(error = %e, "heartbeat to anchor the run failed"),
-                }
-            }
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
     }
 
     /// Admits or refuses one roster member.
@@ -218,7 +192,9 @@ impl Validator {
                 run.refused.push(refusal);
             }
         }
-        let anchor = self.anchor_after(active.ann.deadline_ms, deadline).await?;
+        let patience = deadline.saturating_duration_since(Instant::now()).max(Duration::from_secs(5));
+        let anchor =
+            super::ledger_anchor(&self.ledger, &self.key, active.ann.deadline_ms, patience).await?;
         run.anchor_size = anchor.tree_size;
         run.anchor_root = anchor.root;
         let (lane, info, round) = (
