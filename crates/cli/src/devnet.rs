@@ -840,6 +840,7 @@ async fn drive(
                 args.eval_window_ms,
                 args.weight_mode,
                 args.owner_lies,
+                args.tamper_archive,
             )
             .await?,
         )

@@ -83,6 +83,7 @@ pub async fn start(
     window_ms: i64,
     weight_mode: WeightMode,
     owner_lies: bool,
+    tamper: Option<usize>,
 ) -> anyhow::Result<EvalSetup> {
     let ledger = HttpLedger::new(ledger_url);
     let chain = ledger.chain_id().await.context("the ledger's chain id")?;
@@ -134,10 +135,24 @@ pub async fn start(
         .iter()
         .map(|(n, k)| (n.clone(), k.public()))
         .collect();
+    // The roster lists members in SS58 order, so the tampered slot is known already.
+    let mut order: Vec<(String, &str)> = submitters
+        .iter()
+        .map(|(n, k)| (k.to_ss58(), n.as_str()))
+        .collect();
+    order.sort();
+    let tampered = tamper.and_then(|i| order.get(i)).map(|(_, n)| *n);
     // The owner's pick goes out before the deadline, so validators in every mode find it.
     let pick = if owner_lies {
-        // Another submission than the measured best: correct, but costlier.
-        Some(submitters["costly"])
+        // Another submission than the measured best: correct but costlier — or, when the
+        // cheap one's archive is the tampered one (so costly is the best), a wrong one.
+        Some(
+            submitters[if tampered == Some("cheap") {
+                "wrong"
+            } else {
+                "costly"
+            }],
+        )
     } else if weight_mode != WeightMode::Decentralized {
         Some(submitters["cheap"])
     } else {

@@ -238,7 +238,10 @@ async fn seed_of(net: &Net, ann: &RoundAnnouncement) -> u64 {
         if let Some(a) = l.anchor(ann.seed_anchor_ms).await.unwrap() {
             return hallmark_node::messages::round_seed(&ann.round_id, &a.root);
         }
-        assert!(start.elapsed() < std::time::Duration::from_secs(20), "no anchor");
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(20),
+            "no anchor"
+        );
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
 }
@@ -387,6 +390,9 @@ async fn bad_inputs(net: &Net, old: &RoundAnnouncement) {
     assert_eq!(err.status(), Some(404));
     let (st, e) = post_raw(&as_worker, "/v1/nosuch/witness", &full).await;
     assert_eq!((st, e.error.code.as_str()), (404, "not_found"));
+    // A roster lane takes no witnesses: its archives go to the coordinator.
+    let (st, e) = post_raw(&as_worker, "/v1/eval/witness", &full).await;
+    assert_eq!((st, e.error.code.as_str()), (409, "roster_lane"));
     // A lane's rounds run one at a time.
     let (st, e) = post_raw(&op, "/v1/rounds", &body).await;
     assert_eq!((st, e.error.code.as_str()), (409, "round_open"));

@@ -25,8 +25,8 @@ use hallmark_core::{Envelope, Keypair, PublicKey, RoundId, RoundInfo, Signed};
 use hallmark_ledger::{LedgerAnchor, TxBody};
 
 use crate::error::TaskError;
-use crate::lanes::{DynRoundLane, LaneRegistry, RoundState};
 use crate::http_ledger::HttpLedger;
+use crate::lanes::{DynRoundLane, LaneRegistry, RoundState};
 use crate::messages::{round_seed, RoundAnnouncement};
 use crate::registration::submit_tx;
 

@@ -192,7 +192,9 @@ impl Validator {
                 run.refused.push(refusal);
             }
         }
-        let patience = deadline.saturating_duration_since(Instant::now()).max(Duration::from_secs(5));
+        let patience = deadline
+            .saturating_duration_since(Instant::now())
+            .max(Duration::from_secs(5));
         let anchor =
             super::ledger_anchor(&self.ledger, &self.key, active.ann.deadline_ms, patience).await?;
         run.anchor_size = anchor.tree_size;
