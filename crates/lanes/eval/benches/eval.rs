@@ -52,7 +52,7 @@ fn main() {
     let runs = 41;
 
     println!(
-        "1. fuel metering (median of {runs} runs, {} items per task)",
+        "1. fuel metering (median of {runs} interleaved runs, {} items per task)",
         params.items
     );
     for name in ["costly", "cheap"] {
@@ -61,16 +61,23 @@ fn main() {
             metered.compile(&wasm).unwrap(),
             unmetered.compile(&wasm).unwrap(),
         );
-        let m = time(runs, || {
-            let r = metered.run(&cm, input.clone(), words.clone());
-            assert!(r.outcome.is_ok());
-            r
-        });
-        let u = time(runs, || {
-            let r = unmetered.run(&cu, input.clone(), words.clone());
-            assert!(r.outcome.is_ok());
-            r
-        });
+        // Interleaved, so drift on a shared machine hits both sides alike.
+        let (mut ms, mut us) = (Vec::new(), Vec::new());
+        for _ in 0..runs {
+            let t = Instant::now();
+            assert!(metered
+                .run(&cm, input.clone(), words.clone())
+                .outcome
+                .is_ok());
+            ms.push(t.elapsed());
+            let t = Instant::now();
+            assert!(unmetered
+                .run(&cu, input.clone(), words.clone())
+                .outcome
+                .is_ok());
+            us.push(t.elapsed());
+        }
+        let (m, u) = (median(ms), median(us));
         let fuel = metered.run(&cm, input.clone(), words.clone()).fuel;
         println!(
             "   {name:7} metered {m:>10.2?}  unmetered {u:>10.2?}  ratio {:.2}x  ({fuel} fuel, {:.0} Mfuel/s)",

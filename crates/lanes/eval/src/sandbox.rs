@@ -140,6 +140,8 @@ struct HostState {
     output: Vec<u8>,
     log: Vec<ToolCall>,
     limits: StoreLimits,
+    /// Whether the engine meters fuel (always, but for the bench's baseline).
+    metered: bool,
 }
 
 /// A compiled submission, ready for many tasks.
@@ -154,6 +156,7 @@ pub struct Sandbox {
     engine: Engine,
     linker: Arc<Linker<HostState>>,
     limits: Limits,
+    metered: bool,
 }
 
 fn fault(msg: impl Into<String>) -> wasmi::Error {
@@ -163,10 +166,11 @@ fn fault(msg: impl Into<String>) -> wasmi::Error {
 /// Charges a tool call's fuel; out of fuel traps like any instruction would.
 fn charge(caller: &mut Caller<'_, HostState>, bytes: usize) -> Result<(), wasmi::Error> {
     let cost = TOOL_CALL_FUEL + bytes as u64 / FUEL_BYTES_PER_UNIT;
-    let Ok(left) = caller.get_fuel() else {
+    if !caller.data().metered {
         // An unmetered engine (the bench's baseline only): nothing to charge.
         return Ok(());
-    };
+    }
+    let left = caller.get_fuel()?;
     if left < cost {
         caller.set_fuel(0)?;
         return Err(wasmi::Error::from(TrapCode::OutOfFuel));
@@ -358,6 +362,7 @@ impl Sandbox {
             engine,
             linker: Arc::new(linker),
             limits,
+            metered,
         })
     }
 
@@ -447,10 +452,11 @@ impl Sandbox {
             output: Vec::new(),
             log: Vec::new(),
             limits,
+            metered: self.metered,
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limits);
-        let metered = store.set_fuel(self.limits.fuel).is_ok();
+        let metered = self.metered && store.set_fuel(self.limits.fuel).is_ok();
         let outcome = self
             .linker
             .instantiate_and_start(&mut store, module)
