@@ -7,7 +7,9 @@
 //!   another run or lane (nobody is measured);
 //! - `archive_unavailable` — the archive could not be fetched (or is over the lane's cap);
 //! - `archive_hash_mismatch` — the served bytes do not hash to the roster entry;
-//! - `not_registered` — the hotkey is not a registered worker on the ledger;
+//! - `not_registered` — the hotkey is not a registered worker on the ledger (checked before
+//!   anything is fetched);
+//! - `duplicate_member` — the roster names the hotkey again (only its first entry runs);
 //! - `no_commitment` — no ledger commitment by this hotkey to these bytes for this lane
 //!   before the deadline (a copy committed first by someone else included).
 
@@ -21,6 +23,9 @@ use super::ActiveRound;
 use crate::error::TaskError;
 use crate::messages::{EvaluationRecord, Roster};
 use crate::validator::Validator;
+
+/// The largest roster a validator reads (a hostile coordinator cannot make it hold more).
+const MAX_ROSTER_BYTES: usize = 16 << 20;
 
 /// The kv key of a run's evaluation record.
 pub fn evaluation_key(run_id: &str) -> String {
@@ -36,9 +41,13 @@ impl Validator {
         deadline: Instant,
     ) -> Result<Result<(Roster, String), RosterRefusal>, TaskError> {
         let path = format!("/v1/runs/{}/roster", active.ann.round_id);
-        let env: Envelope = loop {
-            match self.coordinator.get::<Envelope>(&path).await {
-                Ok(env) => break env,
+        let bytes = loop {
+            match self
+                .coordinator
+                .get_bytes_capped(&path, MAX_ROSTER_BYTES)
+                .await
+            {
+                Ok(bytes) => break bytes,
                 Err(e)
                     if Instant::now() < deadline
                         && e.status().is_none_or(|s| s == 404 || s >= 500) =>
@@ -46,6 +55,17 @@ impl Validator {
                     tokio::time::sleep(Duration::from_millis(200)).await
                 }
                 Err(e) => return Err(TaskError::remote("fetching the roster")(e)),
+            }
+        };
+        let env: Envelope = match serde_json::from_slice(&bytes) {
+            Ok(env) => env,
+            Err(e) => {
+                return Ok(Err(RosterRefusal {
+                    worker: self.coordinator_hotkey,
+                    submission_id: "roster".into(),
+                    code: "roster_signature".into(),
+                    detail: format!("the roster is not a signed envelope: {e}"),
+                }))
             }
         };
         let refuse = |detail: String| RosterRefusal {
@@ -95,6 +115,13 @@ impl Validator {
             code: code.into(),
             detail,
         };
+        // Registration first: nobody unregistered makes this validator fetch anything.
+        if !mg.workers().any(|n| n.hotkey == member.hotkey) {
+            return Err(refuse(
+                "not_registered",
+                format!("{} is not a registered worker", member.hotkey),
+            ));
+        }
         let path = format!(
             "/v1/runs/{}/submissions/{}/archive",
             active.ann.round_id, member.submission_id
@@ -112,12 +139,6 @@ impl Validator {
                     "the served archive hashes to {got}, the roster says {}",
                     member.archive_sha256
                 ),
-            ));
-        }
-        if !mg.workers().any(|n| n.hotkey == member.hotkey) {
-            return Err(refuse(
-                "not_registered",
-                format!("{} is not a registered worker", member.hotkey),
             ));
         }
         let commit = self
@@ -177,7 +198,17 @@ impl Validator {
         match self.fetch_roster(active, deadline).await? {
             Ok((roster, hash)) => {
                 run.roster_sha256 = hash;
+                let mut seen = std::collections::BTreeSet::new();
                 for member in &roster.members {
+                    if !seen.insert(member.hotkey) {
+                        run.refused.push(RosterRefusal {
+                            worker: member.hotkey,
+                            submission_id: member.submission_id.clone(),
+                            code: "duplicate_member".into(),
+                            detail: "the roster lists this hotkey more than once; only its first entry is run".into(),
+                        });
+                        continue;
+                    }
                     match self.admit(active, mg, member).await {
                         Ok(entry) => run.admitted.push(entry),
                         Err(refusal) => {
