@@ -238,13 +238,21 @@ fn local_run(a: RunArgs) -> anyhow::Result<()> {
         return Ok(());
     }
     println!(
-        "{:<28} {:>7} {:>8} {:>12}  contained",
-        "archive", "score", "correct", "fuel"
+        "{:<28} {:<12} {:>7} {:>8} {:>12}  contained",
+        "archive", "name", "score", "correct", "fuel"
     );
-    for m in &report.members {
+    // In the order the archives were named (the report orders members by key).
+    let mut members: Vec<&hallmark_eval::MemberReport> = report.members.iter().collect();
+    members.sort_by_key(|m| {
+        a.archives
+            .iter()
+            .position(|p| p.display().to_string() == m.submission_id)
+    });
+    for m in members {
         println!(
-            "{:<28} {:>7.4} {:>5}/{:<2} {:>12}  {}",
+            "{:<28} {:<12} {:>7.4} {:>5}/{:<2} {:>12}  {}",
             m.submission_id,
+            m.name,
             m.score,
             m.correct_tasks,
             report.params.tasks,
