@@ -888,27 +888,7 @@ async fn drive(
         let results = collect_results(&validators, &ann, patience, &bar).await?;
         let mut line = round_line(&ann, &validators, &results, &findings.equivocators)?;
         line.owner_pick = owner_pick.flatten();
-        // Every validator decided, so its commitment and weights for the round are on the
-        // ledger: close the epoch and take the log's checkpoint.
-        line.yuma = ledger_client
-            .get::<YumaEpoch>(&format!(
-                "/v1/ledger/epochs/{}/yuma?lane={}",
-                ann.number, ann.lane
-            ))
-            .await
-            .ok();
-        let note = String::from_utf8(
-            ledger_client
-                .get_bytes("/v1/log/checkpoint")
-                .await?
-                .to_vec(),
-        )
-        .context("the ledger's checkpoint is not text")?;
-        line.log_size = hallmark_log::SignedCheckpoint { note: note.clone() }
-            .checkpoint_unverified()
-            .map(|c| c.size)
-            .unwrap_or(0);
-        line.checkpoint = note;
+        close_on_ledger(&ledger_client, &ann, &mut line).await?;
         lines.push(line);
         bar.inc(1);
         if restart_after == Some(lines.len()) && lines.len() < args.rounds {
@@ -924,9 +904,7 @@ async fn drive(
         let patience = Duration::from_millis(args.eval_window_ms as u64) + Duration::from_secs(90);
         let results = collect_results(&validators, &setup.ann, patience, &bar).await?;
         let mut line = round_line(&setup.ann, &validators, &results, &findings.equivocators)?;
-        let (hashes, eval_line) =
-            crate::devnet_eval::read_back(setup, &validators, &coordinator, args.tamper_archive)
-                .await?;
+        let (hashes, eval_line) = crate::devnet_eval::read_back(setup, &validators).await?;
         // Validators answer in `validators` order; results are in the same order.
         for (v, hash) in line.validators.iter_mut().zip(hashes) {
             v.report_hash = hash;
@@ -953,25 +931,7 @@ async fn drive(
         );
         line.owner_pick = setup.owner_pick;
         line.eval = Some(eval_line);
-        line.yuma = ledger_client
-            .get::<YumaEpoch>(&format!(
-                "/v1/ledger/epochs/{}/yuma?lane=eval",
-                setup.ann.number
-            ))
-            .await
-            .ok();
-        let note = String::from_utf8(
-            ledger_client
-                .get_bytes("/v1/log/checkpoint")
-                .await?
-                .to_vec(),
-        )
-        .context("the ledger's checkpoint is not text")?;
-        line.log_size = hallmark_log::SignedCheckpoint { note: note.clone() }
-            .checkpoint_unverified()
-            .map(|c| c.size)
-            .unwrap_or(0);
-        line.checkpoint = note;
+        close_on_ledger(&ledger_client, &setup.ann, &mut line).await?;
         lines.push(line);
     }
     if !job_ids.is_empty() {
@@ -1077,6 +1037,30 @@ async fn drive(
         }
     }
     Ok((lines, findings))
+}
+
+/// Every validator decided the round, so its commitments and weights are on the ledger: close
+/// the lane's epoch (its Yuma result) and take the ledger log's checkpoint into the line.
+async fn close_on_ledger(
+    ledger: &NodeClient,
+    ann: &RoundAnnouncement,
+    line: &mut RoundLine,
+) -> anyhow::Result<()> {
+    line.yuma = ledger
+        .get::<YumaEpoch>(&format!(
+            "/v1/ledger/epochs/{}/yuma?lane={}",
+            ann.number, ann.lane
+        ))
+        .await
+        .ok();
+    let note = String::from_utf8(ledger.get_bytes("/v1/log/checkpoint").await?.to_vec())
+        .context("the ledger's checkpoint is not text")?;
+    line.log_size = hallmark_log::SignedCheckpoint { note: note.clone() }
+        .checkpoint_unverified()
+        .map(|c| c.size)
+        .unwrap_or(0);
+    line.checkpoint = note;
+    Ok(())
 }
 
 /// The hotkeys of the `role` processes (started in `cfgs` order) whose config `pick` selects.

@@ -15,7 +15,7 @@ use hallmark_ledger::{Role, TxBody};
 use hallmark_node::config::WeightMode;
 use hallmark_node::http_ledger::HttpLedger;
 use hallmark_node::messages::{
-    EvaluationRecord, NewRoundRequest, OwnerPickRequest, Roster, RoundAnnouncement,
+    EvaluationRecord, NewRoundRequest, OwnerPickRequest, RoundAnnouncement,
 };
 use hallmark_node::run::load_or_create_key;
 use hallmark_node::NodeClient;
@@ -31,6 +31,9 @@ pub struct EvalSetup {
     pub submitters: BTreeMap<String, PublicKey>,
     /// The owner's published pick, if any.
     pub owner_pick: Option<PublicKey>,
+    /// The example whose archive the coordinator alters (`--tamper-archive`): the roster
+    /// lists members in SS58 order, so the slot is known before it is sealed.
+    pub tampered: Option<String>,
 }
 
 /// One member of the measured run (from the first honest validator's report).
@@ -172,18 +175,17 @@ pub async fn start(
     }
     Ok(EvalSetup {
         ann,
-        submitters,
         owner_pick: pick,
+        tampered: tampered.map(str::to_string),
+        submitters,
     })
 }
 
-/// Reads every validator's measurement and the roster back: the per-validator report
-/// hashes (in `validators` order) and the round's eval line.
+/// Reads every validator's measurement back: the per-validator report hashes (in
+/// `validators` order) and the round's eval line.
 pub async fn read_back(
     setup: &EvalSetup,
     validators: &[(String, bool, NodeClient)],
-    coordinator: &NodeClient,
-    tamper: Option<usize>,
 ) -> anyhow::Result<(Vec<Option<String>>, EvalLine)> {
     let name_of: BTreeMap<PublicKey, String> = setup
         .submitters
@@ -258,17 +260,6 @@ pub async fn read_back(
         .filter(|m| m.score > 0.0)
         .max_by(|a, b| a.score.total_cmp(&b.score))
         .map(|m| m.name.clone());
-    let tampered = match tamper {
-        Some(i) => {
-            let env: Envelope = coordinator
-                .get(&format!("/v1/runs/{run}/roster"))
-                .await
-                .context("the eval roster")?;
-            let roster = Signed::<Roster>::from_envelope(env).verify()?.payload;
-            roster.members.get(i).map(|m| name(&m.hotkey))
-        }
-        None => None,
-    };
     Ok((
         hashes,
         EvalLine {
@@ -277,7 +268,7 @@ pub async fn read_back(
             honest_reports_identical,
             measured_best,
             owner_pick: setup.owner_pick.as_ref().map(&name),
-            tampered,
+            tampered: setup.tampered.clone(),
         },
     ))
 }

@@ -13,7 +13,6 @@ use std::process::ExitCode;
 use anyhow::{anyhow, bail, Context};
 use clap::{Args, Subcommand};
 use hallmark_core::{sha256, Keypair, PublicKey, RosterEntry, RosterRun};
-use hallmark_eval::measure::records_root;
 use hallmark_eval::samples::{self, SUBMISSIONS};
 use hallmark_eval::{first_difference, replay_task, Difference, EvalParams, EvalReport, Grader};
 use hallmark_ledger::TxBody;
@@ -395,20 +394,6 @@ async fn find_archive(
     bail!("archive_unavailable: no archive hashing to {archive_sha256} (give --archive-dir or --coordinator)")
 }
 
-/// Whether a member's summary agrees with its own records.
-fn summary_consistent(m: &hallmark_eval::MemberReport) -> bool {
-    let root_ok = records_root(&m.records).is_ok_and(|r| r == m.records_root);
-    let mean = if m.records.is_empty() {
-        0.0
-    } else {
-        m.records.iter().map(|r| r.score).sum::<f64>() / m.records.len() as f64
-    };
-    root_ok
-        && mean == m.score
-        && m.fuel == m.records.iter().map(|r| r.fuel).sum::<u64>()
-        && m.correct_tasks as usize == m.records.iter().filter(|r| r.correct).count()
-}
-
 async fn bisect(a: BisectArgs) -> anyhow::Result<ExitCode> {
     let (ra, rb) = (read_report(&a.a)?, read_report(&a.b)?);
     let Some(diff) = first_difference(&ra, &rb) else {
@@ -447,7 +432,7 @@ async fn bisect(a: BisectArgs) -> anyhow::Result<ExitCode> {
                 r.members
                     .iter()
                     .find(|m| &m.worker == worker)
-                    .is_some_and(summary_consistent)
+                    .is_some_and(|m| m.summary_consistent())
             };
             let wrong = match (ok(&ra), ok(&rb)) {
                 (true, false) => "b",

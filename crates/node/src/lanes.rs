@@ -598,6 +598,14 @@ impl LaneRegistry {
         self.rounds.keys().copied().collect()
     }
 
+    /// The round lanes whose submissions arrive by `intake`.
+    pub fn round_lanes_taking(
+        &self,
+        intake: RoundIntake,
+    ) -> impl Iterator<Item = &Arc<dyn DynRoundLane>> {
+        self.rounds.values().filter(move |l| l.intake() == intake)
+    }
+
     /// The worker side of every round lane this node works.
     pub fn round_workers(&self) -> impl Iterator<Item = &Arc<dyn DynRoundWorker>> {
         self.round_workers.values()
@@ -606,9 +614,7 @@ impl LaneRegistry {
     /// The largest submission any pushed round lane reads (the witness route's body limit;
     /// roster lanes' archives go to the coordinator instead).
     pub fn max_submission_bytes(&self) -> usize {
-        self.rounds
-            .values()
-            .filter(|l| l.intake() == RoundIntake::Pushed)
+        self.round_lanes_taking(RoundIntake::Pushed)
             .map(|l| l.max_submission_bytes())
             .max()
             .unwrap_or(0)

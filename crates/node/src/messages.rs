@@ -231,6 +231,8 @@ pub struct EvaluationRecord {
     pub lane: String,
     pub validator: PublicKey,
     pub report_sha256: String,
+    /// The scores the lane measured (before any devnet fault), per listed worker.
+    pub scores: BTreeMap<PublicKey, f64>,
     pub report: serde_json::Value,
     pub advisory: serde_json::Value,
 }

@@ -71,15 +71,15 @@ impl RunService {
     /// Whether this node runs any roster lane (the routes and the loop exist only then).
     pub fn needed(lanes: &LaneRegistry) -> bool {
         lanes
-            .round_lanes()
-            .any(|l| l.intake() == RoundIntake::Roster)
+            .round_lanes_taking(RoundIntake::Roster)
+            .next()
+            .is_some()
     }
 
     /// The largest archive any roster lane takes.
     fn max_archive_bytes(lanes: &LaneRegistry) -> usize {
         lanes
-            .round_lanes()
-            .filter(|l| l.intake() == RoundIntake::Roster)
+            .round_lanes_taking(RoundIntake::Roster)
             .map(|l| l.max_submission_bytes())
             .max()
             .unwrap_or(0)
@@ -112,8 +112,8 @@ impl RunService {
         let ann = self.announcement(run_id).await?;
         let lane = self
             .lanes
-            .round_lane(&ann.lane)
-            .filter(|l| l.intake() == RoundIntake::Roster)
+            .round_lanes_taking(RoundIntake::Roster)
+            .find(|l| l.name() == ann.lane)
             .ok_or_else(|| {
                 ApiError::conflict(
                     "not_a_roster_lane",
@@ -234,11 +234,7 @@ impl RunService {
     /// One pass: seals every roster lane's latest two runs once their deadline has passed.
     async fn seal_due(&self) -> Result<(), ApiError> {
         let now = hallmark_core::time::now_unix_ms();
-        for lane in self
-            .lanes
-            .round_lanes()
-            .filter(|l| l.intake() == RoundIntake::Roster)
-        {
+        for lane in self.lanes.round_lanes_taking(RoundIntake::Roster) {
             let Some(latest) = self.store.latest_round(lane.name()).await? else {
                 continue;
             };

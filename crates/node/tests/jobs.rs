@@ -5,7 +5,10 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::path::Path;
+mod common;
+
+use common::cfg;
+
 use std::time::{Duration, Instant};
 
 use base64::Engine;
@@ -26,14 +29,6 @@ struct Net {
     coordinator: RunningNode,
     validators: Vec<RunningNode>,
     workers: Vec<(RunningNode, Keypair)>,
-}
-
-fn cfg(dir: &Path, name: &str) -> NodeConfig {
-    NodeConfig {
-        name: name.into(),
-        data_dir: dir.join(name),
-        ..NodeConfig::default()
-    }
 }
 
 /// Ledger, coordinator (1.5 s leases), three validators (the last one equivocates) and two

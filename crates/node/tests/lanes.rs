@@ -4,7 +4,10 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::path::Path;
+mod common;
+
+use common::cfg;
+
 use std::time::{Duration, Instant};
 
 use hallmark_consensus::{verify_certificate, Quorum, SlashReason, VoteOutcome};
@@ -95,14 +98,6 @@ impl Executor for EchoExecutor {
         } else {
             spec.text.clone().into_bytes()
         })
-    }
-}
-
-fn cfg(dir: &Path, name: &str) -> NodeConfig {
-    NodeConfig {
-        name: name.into(),
-        data_dir: dir.join(name),
-        ..NodeConfig::default()
     }
 }
 

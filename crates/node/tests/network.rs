@@ -3,13 +3,19 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::collections::BTreeMap;
-use std::path::Path;
-use std::time::{Duration, Instant};
+mod common;
 
-use hallmark_core::{Envelope, ErrorBody, Keypair, RoundId, Signed};
+use common::{cfg, wait_result};
+
+/// How long a validator may take to decide a round.
+const PATIENCE: Duration = Duration::from_secs(60);
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use hallmark_core::{Envelope, ErrorBody, Keypair, Signed};
 use hallmark_node::config::{GenesisBalance, NodeConfig, RoleName};
-use hallmark_node::messages::{NewRoundRequest, RoundAnnouncement, RoundResult, ScoreReport};
+use hallmark_node::messages::{NewRoundRequest, RoundAnnouncement, ScoreReport};
 use hallmark_node::run::{run_node, write_secret, RunningNode};
 use hallmark_node::NodeClient;
 use hallmark_sat::{InstanceParams, SatLane, SatRound, Witness};
@@ -29,14 +35,6 @@ struct Net {
     workers: Vec<RunningNode>,
     operator: Keypair,
     coldkey: Keypair,
-}
-
-fn cfg(dir: &Path, name: &str) -> NodeConfig {
-    NodeConfig {
-        name: name.into(),
-        data_dir: dir.join(name),
-        ..NodeConfig::default()
-    }
 }
 
 async fn start(validators: usize, workers: usize) -> Net {
@@ -119,23 +117,6 @@ async fn publish(net: &Net, window_ms: i64) -> RoundAnnouncement {
         .payload
 }
 
-async fn wait_result(url: &str, round: &RoundId) -> RoundResult {
-    let client = NodeClient::new(url);
-    let start = Instant::now();
-    loop {
-        match client
-            .get::<RoundResult>(&format!("/v1/rounds/{round}/result"))
-            .await
-        {
-            Ok(r) => return r,
-            Err(e) if e.status() == Some(404) && start.elapsed() < Duration::from_secs(60) => {
-                tokio::time::sleep(Duration::from_millis(100)).await
-            }
-            Err(e) => panic!("{e}"),
-        }
-    }
-}
-
 /// POSTs raw bytes and returns (status, wire error).
 async fn post_raw(client: &NodeClient, path: &str, body: &[u8]) -> (u16, ErrorBody) {
     let err = client
@@ -157,7 +138,7 @@ async fn a_round_end_to_end_then_bad_inputs() {
     let ann = publish(&net, 1_500).await;
     let mut results = Vec::new();
     for v in &net.validators {
-        results.push(wait_result(&v.url(), &ann.round_id).await);
+        results.push(wait_result(&v.url(), ann.round_id.as_str(), PATIENCE).await);
     }
     // Every validator used all three signed reports and reached the same decision.
     let winner = results[0].winner.expect("a winner");
@@ -205,7 +186,7 @@ async fn a_round_end_to_end_then_bad_inputs() {
             .unwrap(),
         served
     );
-    let again = wait_result(&net.validators[0].url(), &ann.round_id).await;
+    let again = wait_result(&net.validators[0].url(), ann.round_id.as_str(), PATIENCE).await;
     assert_eq!(again, results[0]);
 
     net.stop().await;
@@ -221,7 +202,7 @@ async fn back_to_back_rounds_are_all_decided() {
     let second = publish(&net, 600).await;
     for v in &net.validators {
         for round in [&first.round_id, &second.round_id] {
-            let r = wait_result(&v.url(), round).await;
+            let r = wait_result(&v.url(), round.as_str(), PATIENCE).await;
             assert_eq!(&r.run_id, round);
             assert_eq!(r.reports.len(), 2, "missing: {:?}", r.missing);
         }

@@ -4,16 +4,19 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
+use common::{cfg, wait_result};
+
 use std::collections::BTreeMap;
-use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use hallmark_core::{
     Arrival, Envelope, ExecuteError, Keypair, PublicKey, RoundId, RoundInfo, RoundLane,
     RoundRecord, RoundWorker, Signed, SignedPayload, SpecError, Verdict, VerdictBuilder,
 };
 use hallmark_node::config::{GenesisBalance, NodeConfig, RoleName};
-use hallmark_node::messages::{NewRoundRequest, RoundAnnouncement, RoundResult};
+use hallmark_node::messages::{NewRoundRequest, RoundAnnouncement};
 use hallmark_node::run::{run_node_with, write_secret, RunningNode};
 use hallmark_node::{LaneRegistry, NodeClient};
 use serde::{Deserialize, Serialize};
@@ -175,35 +178,10 @@ impl RoundWorker for GuessWorker {
     }
 }
 
-fn cfg(dir: &Path, name: &str) -> NodeConfig {
-    NodeConfig {
-        name: name.into(),
-        data_dir: dir.join(name),
-        ..NodeConfig::default()
-    }
-}
-
 fn registry(c: &NodeConfig) -> LaneRegistry {
     LaneRegistry::standard(c)
         .unwrap()
         .with_round_lane(GuessLane, GuessWorker)
-}
-
-async fn wait_result(url: &str, round: &str) -> RoundResult {
-    let client = NodeClient::new(url);
-    let start = Instant::now();
-    loop {
-        match client
-            .get::<RoundResult>(&format!("/v1/rounds/{round}/result"))
-            .await
-        {
-            Ok(r) => return r,
-            Err(e) if e.status() == Some(404) && start.elapsed() < Duration::from_secs(60) => {
-                tokio::time::sleep(Duration::from_millis(100)).await
-            }
-            Err(e) => panic!("{round}: {e}"),
-        }
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -305,8 +283,8 @@ async fn a_second_round_lane_runs_beside_sat_without_colliding() {
     assert_eq!(err.code(), Some("invalid_lane"));
 
     for url in &validator_urls {
-        let guess = wait_result(url, "guess-round-000001").await;
-        let sat = wait_result(url, "sat-round-000001").await;
+        let guess = wait_result(url, "guess-round-000001", Duration::from_secs(60)).await;
+        let sat = wait_result(url, "sat-round-000001", Duration::from_secs(60)).await;
         // The guess lane's workers answer every item; the one without a handicap is faster
         // and wins, through the same consensus code as sat.
         let (fast, slow) = (guess.consensus[&workers[0]], guess.consensus[&workers[1]]);

@@ -4,12 +4,15 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::path::Path;
+mod common;
+
+use common::cfg;
+
 use std::time::Duration;
 
 use hallmark_core::{Keypair, PublicKey};
 use hallmark_ledger::{Ledger, Role, TxBody};
-use hallmark_node::config::{GenesisBalance, NodeConfig, RoleName};
+use hallmark_node::config::{GenesisBalance, RoleName};
 use hallmark_node::http_ledger::HttpLedger;
 use hallmark_node::jobs::messages::{ClaimRequest, ClaimResponse};
 use hallmark_node::ledger_service::FaucetDrip;
@@ -17,14 +20,6 @@ use hallmark_node::registration::submit_tx;
 use hallmark_node::run::{run_node, write_secret};
 use hallmark_node::{ClientError, NodeClient};
 use serde_json::json;
-
-fn cfg(dir: &Path, name: &str) -> NodeConfig {
-    NodeConfig {
-        name: name.into(),
-        data_dir: dir.join(name),
-        ..NodeConfig::default()
-    }
-}
 
 async fn refused<T: std::fmt::Debug>(
     fut: impl std::future::Future<Output = Result<T, ClientError>>,

@@ -129,14 +129,13 @@ impl RoundLane for EvalLane {
             .grader
             .measure(info.round_id.as_str(), run, workers)
             .map_err(|e| SpecError::Malformed(e.to_string()))?;
-        let report_sha256 = report
-            .hash()
-            .map_err(|e| SpecError::Malformed(e.to_string()))?;
         Ok(Measurement {
             scores,
             report: serde_json::to_value(&report)
                 .map_err(|e| SpecError::Malformed(e.to_string()))?,
-            advisory: serde_json::json!({ "report_sha256": report_sha256, "wall_ms": wall }),
+            // The node hashes the report itself (it is lane-neutral); wall time stays
+            // advisory, outside the hash.
+            advisory: serde_json::json!({ "wall_ms": wall }),
         })
     }
 }

@@ -149,6 +149,47 @@ pub fn records_root(records: &[TaskRecord]) -> Result<String, MeasureError> {
     Ok(merkle_root(&leaves))
 }
 
+/// What a member's records determine: its score (the mean of its task scores), fuel, correct
+/// tasks and the Merkle root over them. A report's member summary must equal this.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Summary {
+    pub score: f64,
+    pub fuel: u64,
+    pub correct_tasks: u32,
+    pub records_root: String,
+}
+
+impl Summary {
+    /// The summary of `records`.
+    pub fn of(records: &[TaskRecord]) -> Result<Self, MeasureError> {
+        let score = if records.is_empty() {
+            0.0
+        } else {
+            records.iter().map(|r| r.score).sum::<f64>() / records.len() as f64
+        };
+        Ok(Self {
+            score,
+            fuel: records.iter().map(|r| r.fuel).sum(),
+            correct_tasks: records.iter().filter(|r| r.correct).count() as u32,
+            records_root: records_root(records)?,
+        })
+    }
+}
+
+impl MemberReport {
+    /// Whether the member's score, fuel, correct count and root follow from its own records.
+    pub fn summary_consistent(&self) -> bool {
+        Summary::of(&self.records).is_ok_and(|s| {
+            s == Summary {
+                score: self.score,
+                fuel: self.fuel,
+                correct_tasks: self.correct_tasks,
+                records_root: self.records_root.clone(),
+            }
+        })
+    }
+}
+
 /// What the lane grades with: the round's sandbox, corpus and compiled reference.
 pub struct Grader {
     pub params: EvalParams,
@@ -183,20 +224,16 @@ impl Grader {
     }
 
     /// A task record from a run, graded against the reference's run of the same task.
-    fn record(&self, task: &Task, run: &TaskRun, reference: Option<&TaskRun>) -> TaskRecord {
+    fn record(&self, task: &Task, run: &TaskRun, reference: &TaskRun) -> TaskRecord {
         let log = to_canonical_bytes(&run.tool_log).unwrap_or_default();
-        let ok = run.outcome.is_ok();
-        let correct = ok && reference.is_some_and(|r| r.outcome.is_ok() && r.output == run.output);
-        let score = match reference {
-            Some(r) if correct => {
-                let ratio = if run.fuel == 0 {
-                    1.0
-                } else {
-                    (r.fuel as f64 / run.fuel as f64).min(1.0)
-                };
-                0.5 + 0.5 * ratio
-            }
-            _ => 0.0,
+        let correct =
+            run.outcome.is_ok() && reference.outcome.is_ok() && reference.output == run.output;
+        let score = if !correct {
+            0.0
+        } else if run.fuel == 0 {
+            1.0
+        } else {
+            0.5 + 0.5 * (reference.fuel as f64 / run.fuel as f64).min(1.0)
         };
         TaskRecord {
             task: task.index,
@@ -273,16 +310,15 @@ impl Grader {
                     task: Some(task.index),
                 });
             }
-            m.records.push(self.record(task, &run, Some(reference)));
+            m.records.push(self.record(task, &run, reference));
         }
-        m.fuel = m.records.iter().map(|r| r.fuel).sum();
-        m.correct_tasks = m.records.iter().filter(|r| r.correct).count() as u32;
-        m.score = if m.records.is_empty() {
-            0.0
-        } else {
-            m.records.iter().map(|r| r.score).sum::<f64>() / m.records.len() as f64
-        };
-        m.records_root = records_root(&m.records)?;
+        let summary = Summary::of(&m.records)?;
+        (m.score, m.fuel, m.correct_tasks, m.records_root) = (
+            summary.score,
+            summary.fuel,
+            summary.correct_tasks,
+            summary.records_root,
+        );
         Ok((m, wall))
     }
 
@@ -300,7 +336,7 @@ impl Grader {
         let reference_records: Vec<TaskRecord> = tasks
             .iter()
             .zip(&reference_runs)
-            .map(|(t, r)| self.record(t, r, Some(r)))
+            .map(|(t, r)| self.record(t, r, r))
             .collect();
         let mut admitted: Vec<_> = run.admitted.iter().collect();
         admitted.sort_by_key(|e| e.worker.to_ss58());
@@ -463,5 +499,5 @@ pub fn replay_task(
             wall_ms: 0,
         },
     };
-    Ok(grader.record(&task, &run, Some(&reference_run)))
+    Ok(grader.record(&task, &run, &reference_run))
 }

@@ -168,6 +168,10 @@ fn bisect_finds_the_falsified_task_and_replay_says_who_is_right() {
     let truth = replay_task(&honest, &samples::reference_wasm().unwrap(), &archive, task).unwrap();
     assert_eq!(Some(Box::new(truth.clone())), a);
     assert_ne!(Some(Box::new(truth)), b);
+    // Every honest summary follows from its records; the liar's (a score it did not
+    // recompute) does not.
+    assert!(honest.members.iter().all(|m| m.summary_consistent()));
+    assert!(!liar.members[idx].summary_consistent());
     assert!(replay_task(&honest, &samples::reference_wasm().unwrap(), &archive, 99).is_err());
 }
 
@@ -186,100 +190,72 @@ fn merkle_root_follows_rfc6962() {
     assert_ne!(merkle_root(&leaves), merkle_root(&leaves[..4]));
 }
 
+/// Why a module (WAT) is stopped: at compile time, or in its run on an empty task.
+fn stopped(sandbox: &hallmark_eval::Sandbox, wat: &str) -> String {
+    let wasm = samples::wat2wasm(wat).unwrap();
+    let c = match sandbox.compile(&wasm) {
+        Ok(c) => c,
+        Err(e) => return e.code,
+    };
+    let run = sandbox.run(&c, vec![].into(), vec![1u64].into());
+    let e = run.outcome.expect_err("the module must be stopped");
+    assert!(run.output.is_empty(), "a stopped run leaves no output");
+    e.code
+}
+
 #[test]
 fn hostile_modules_are_contained() {
     let g = grader();
     let sandbox = &g.sandbox;
-    // Not wasm, a missing entry point, and a start function that spins.
     assert_eq!(
         sandbox.compile(b"nope").err().unwrap().code,
         "invalid_module"
     );
-    let no_run = samples::wat2wasm(r#"(module (memory (export "memory") 1))"#).unwrap();
-    assert_eq!(
-        sandbox.compile(&no_run).err().unwrap().code,
-        "missing_export"
-    );
-    let start_spin = samples::wat2wasm(
-        r#"(module (memory (export "memory") 1) (func $s (loop $l (br $l))) (start $s) (func (export "run")))"#,
-    )
-    .unwrap();
-    let c = sandbox.compile(&start_spin).unwrap();
-    let run = sandbox.run(&c, vec![].into(), vec![1u64].into());
-    assert_eq!(run.outcome.unwrap_err().code, "out_of_fuel");
-    // A memory declared above the cap, deep recursion, a key over 128 bytes, a corpus index
-    // out of range.
-    let big =
-        samples::wat2wasm(r#"(module (memory (export "memory") 1000) (func (export "run")))"#)
-            .unwrap();
-    let c = sandbox.compile(&big).unwrap();
-    let e = sandbox
-        .run(&c, vec![].into(), vec![1u64].into())
-        .outcome
-        .unwrap_err();
-    assert_eq!(e.code, "memory_limit", "{}", e.detail);
-    let deep = samples::wat2wasm(
-        r#"(module (memory (export "memory") 1) (func $f (call $f)) (func (export "run") (call $f)))"#,
-    )
-    .unwrap();
-    let c = sandbox.compile(&deep).unwrap();
-    assert_eq!(
-        sandbox
-            .run(&c, vec![].into(), vec![1u64].into())
-            .outcome
-            .unwrap_err()
-            .code,
-        "stack_limit"
-    );
-    let long_key = samples::wat2wasm(
-        r#"(module (import "hallmark" "kv_get" (func $g (param i32 i32) (result i64)))
-            (memory (export "memory") 1) (func (export "run") (drop (call $g (i32.const 0) (i32.const 129)))))"#,
-    )
-    .unwrap();
-    let c = sandbox.compile(&long_key).unwrap();
-    let run = sandbox.run(&c, vec![].into(), vec![1u64].into());
-    assert_eq!(run.outcome.unwrap_err().code, "tool_error");
-    let far = samples::wat2wasm(
-        r#"(module (import "hallmark" "corpus" (func $c (param i32) (result i64)))
-            (memory (export "memory") 1) (func (export "run") (drop (call $c (i32.const 5)))))"#,
-    )
-    .unwrap();
-    let c = sandbox.compile(&far).unwrap();
-    assert_eq!(
-        sandbox
-            .run(&c, vec![].into(), vec![1u64].into())
-            .outcome
-            .unwrap_err()
-            .code,
-        "tool_error"
-    );
-    // A wrongly typed import of an offered name fails at instantiation, contained.
-    let typed = samples::wat2wasm(
-        r#"(module (import "hallmark" "corpus" (func $c (param i64)))
-            (memory (export "memory") 1) (func (export "run")))"#,
-    )
-    .unwrap();
-    let c = sandbox.compile(&typed).unwrap();
-    assert_eq!(
-        sandbox
-            .run(&c, vec![].into(), vec![1u64].into())
-            .outcome
-            .unwrap_err()
-            .code,
-        "instantiate"
-    );
-    // A table beyond the cap.
-    let table = samples::wat2wasm(
-        r#"(module (table 100000 funcref) (memory (export "memory") 1) (func (export "run")))"#,
-    )
-    .unwrap();
-    let c = sandbox.compile(&table).unwrap();
-    assert_eq!(
-        sandbox
-            .run(&c, vec![].into(), vec![1u64].into())
-            .outcome
-            .unwrap_err()
-            .code,
-        "table_limit"
-    );
+    for (what, wat, code) in [
+        (
+            "no entry point",
+            r#"(module (memory (export "memory") 1))"#,
+            "missing_export",
+        ),
+        (
+            "a start function that spins",
+            r#"(module (memory (export "memory") 1) (func $s (loop $l (br $l))) (start $s) (func (export "run")))"#,
+            "out_of_fuel",
+        ),
+        (
+            "a memory declared above the cap",
+            r#"(module (memory (export "memory") 1000) (func (export "run")))"#,
+            "memory_limit",
+        ),
+        (
+            "endless recursion",
+            r#"(module (memory (export "memory") 1) (func $f (call $f)) (func (export "run") (call $f)))"#,
+            "stack_limit",
+        ),
+        (
+            "a key over 128 bytes",
+            r#"(module (import "hallmark" "kv_get" (func $g (param i32 i32) (result i64)))
+                (memory (export "memory") 1) (func (export "run") (drop (call $g (i32.const 0) (i32.const 129)))))"#,
+            "tool_error",
+        ),
+        (
+            "a corpus index out of range",
+            r#"(module (import "hallmark" "corpus" (func $c (param i32) (result i64)))
+                (memory (export "memory") 1) (func (export "run") (drop (call $c (i32.const 5)))))"#,
+            "tool_error",
+        ),
+        (
+            "an offered tool imported with the wrong type",
+            r#"(module (import "hallmark" "corpus" (func $c (param i64)))
+                (memory (export "memory") 1) (func (export "run")))"#,
+            "instantiate",
+        ),
+        (
+            "a table above the cap",
+            r#"(module (table 100000 funcref) (memory (export "memory") 1) (func (export "run")))"#,
+            "table_limit",
+        ),
+    ] {
+        assert_eq!(stopped(sandbox, wat), code, "{what}");
+    }
 }

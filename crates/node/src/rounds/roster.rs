@@ -57,22 +57,19 @@ impl Validator {
                 Err(e) => return Err(TaskError::remote("fetching the roster")(e)),
             }
         };
-        let env: Envelope = match serde_json::from_slice(&bytes) {
-            Ok(env) => env,
-            Err(e) => {
-                return Ok(Err(RosterRefusal {
-                    worker: self.coordinator_hotkey,
-                    submission_id: "roster".into(),
-                    code: "roster_signature".into(),
-                    detail: format!("the roster is not a signed envelope: {e}"),
-                }))
-            }
-        };
         let refuse = |detail: String| RosterRefusal {
             worker: self.coordinator_hotkey,
             submission_id: "roster".into(),
             code: "roster_signature".into(),
             detail,
+        };
+        let env: Envelope = match serde_json::from_slice(&bytes) {
+            Ok(env) => env,
+            Err(e) => {
+                return Ok(Err(refuse(format!(
+                    "the roster is not a signed envelope: {e}"
+                ))))
+            }
         };
         let verified = match Signed::<Roster>::from_envelope(env).verify() {
             Ok(v) => v,
@@ -183,8 +180,12 @@ impl Validator {
         let run_id = active.ann.round_id.as_str();
         let workers: Vec<PublicKey> = mg.workers().map(|n| n.hotkey).collect();
         if let Some(text) = self.store.kv_get(&evaluation_key(run_id)).await? {
+            // A retried finalize: the stored measurement stands; workers listed since score 0.
             let rec: EvaluationRecord = serde_json::from_str(&text)?;
-            let scores = scores_from(&rec.report, &workers);
+            let scores = workers
+                .iter()
+                .map(|w| (*w, rec.scores.get(w).copied().unwrap_or(0.0)))
+                .collect();
             return Ok((scores, rec.report_sha256));
         }
         let deadline = Instant::now() + Duration::from_millis(self.cfg.collect_timeout_ms);
@@ -248,6 +249,7 @@ impl Validator {
             lane: active.ann.lane.clone(),
             validator: self.key.public(),
             report_sha256: report_sha256.clone(),
+            scores: measured.scores.clone(),
             report: measured.report,
             advisory: measured.advisory,
         };
@@ -256,23 +258,4 @@ impl Validator {
             .await?;
         Ok((measured.scores, report_sha256))
     }
-}
-
-/// Every listed worker's score from a stored report's members (0 for anyone else).
-fn scores_from(report: &serde_json::Value, workers: &[PublicKey]) -> BTreeMap<PublicKey, f64> {
-    let mut scores: BTreeMap<PublicKey, f64> = workers.iter().map(|w| (*w, 0.0)).collect();
-    for m in report["members"].as_array().into_iter().flatten() {
-        let (Some(w), Some(s)) = (
-            m["worker"]
-                .as_str()
-                .and_then(|w| w.parse::<PublicKey>().ok()),
-            m["score"].as_f64(),
-        ) else {
-            continue;
-        };
-        if let Some(slot) = scores.get_mut(&w) {
-            *slot = s;
-        }
-    }
-    scores
 }

@@ -1,0 +1,38 @@
+//! What the node's integration tests share: a node's config in a test dir, and waiting for a
+//! validator's decision on a round.
+
+#![allow(dead_code)]
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use hallmark_node::config::NodeConfig;
+use hallmark_node::messages::RoundResult;
+use hallmark_node::NodeClient;
+
+/// A node called `name` keeping its data in `dir/name`, every other setting its default.
+pub fn cfg(dir: &Path, name: &str) -> NodeConfig {
+    NodeConfig {
+        name: name.into(),
+        data_dir: dir.join(name),
+        ..NodeConfig::default()
+    }
+}
+
+/// The validator at `url`'s result for `round`, waiting up to `patience` for it.
+pub async fn wait_result(url: &str, round: &str, patience: Duration) -> RoundResult {
+    let client = NodeClient::new(url);
+    let start = Instant::now();
+    loop {
+        match client
+            .get::<RoundResult>(&format!("/v1/rounds/{round}/result"))
+            .await
+        {
+            Ok(r) => return r,
+            Err(e) if e.status() == Some(404) && start.elapsed() < patience => {
+                tokio::time::sleep(Duration::from_millis(100)).await
+            }
+            Err(e) => panic!("{round}: {e}"),
+        }
+    }
+}
