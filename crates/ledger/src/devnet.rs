@@ -1,182 +1,46 @@
-//! The devnet ledger: one sequencer applies signed transactions in order, each chained to the
-//! previous by hash, all persisted through hallmark-store.
+//! The single-sequencer ledger: one process orders signed transactions, each its own block,
+//! executes them on the pure state machine and persists each write set through hallmark-store.
 
-use crate::{BuildInfo, BuildManagers, BuildManagersApproval};
 use async_trait::async_trait;
-use hallmark_consensus::commitment::{parse_commitment, EquivocationEvidence};
-use hallmark_consensus::yuma::{yuma_epoch, YumaInput};
-use hallmark_consensus::{verify_certificate, Quorum, SlashReason, Slashing, VoteOutcome};
+use hallmark_consensus::commitment::EquivocationEvidence;
+use hallmark_consensus::{SlashReason, VoteOutcome};
 use hallmark_core::canonical::to_canonical_bytes;
-use hallmark_core::{sha256, PublicKey, Signed};
-use hallmark_core::{Envelope, Keypair};
+use hallmark_core::{sha256, Envelope, Keypair, PublicKey, Signed};
 use hallmark_log::SignedCheckpoint;
-use hallmark_store::{
-    AccountRow, CommitmentRow, EquivocationRow, LedgerCommit, LedgerTxRow, NeuronRow,
-    SettledJobRow, SlashRow, StakeRow, Store, TransparencyLog, WeightsRow,
-};
-use std::collections::BTreeMap;
-
+use hallmark_store::{EquivocationRow, LedgerCommit, NeuronRow, StakeRow, Store, TransparencyLog};
 use serde::{Deserialize, Serialize};
 use tokio::sync::Mutex;
 
+use crate::machine::{self, BlockCtx, Rules};
+use crate::params::{default_tier, Genesis, LedgerParams};
+use crate::state::LedgerState;
 use crate::types::{
     ArchiveCommit, Commitment, ConfidentialAccount, LedgerAnchor, LedgerTx, Metagraph, Neuron,
-    Role, SettledJob, Slash, StakeInfo, Tier, TxBody, TxReceipt, ValidatorWeights, YumaEpoch,
+    Role, SettledJob, Slash, StakeInfo, TxReceipt, ValidatorWeights, YumaEpoch,
 };
-use crate::{Ledger, LedgerError};
+use crate::{BuildInfo, BuildManagers, Ledger, LedgerError};
 
-/// The hash the first transaction chains from.
-const GENESIS_PREV: &str = "0000000000000000000000000000000000000000000000000000000000000000";
-
-/// The initial state: chain id and opening balances.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Genesis {
-    pub chain_id: String,
-    pub balances: Vec<(PublicKey, u64)>,
-}
-
-/// Rules the ledger enforces.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct LedgerParams {
-    /// Staking tiers by name: the role each admits and its minimum stake. `validator` and
-    /// `cpu` are the tiers a registration without an earlier `Stake` uses.
-    pub tiers: BTreeMap<String, Tier>,
-    /// How long staked tokens stay locked after they are bonded (ms).
-    pub stake_lock_ms: u64,
-    /// Length of a heartbeat epoch (ms).
-    pub heartbeat_epoch_ms: u64,
-    /// A worker whose last heartbeat is older than this many epochs is inactive.
-    pub inactive_after_epochs: u64,
-    /// What the ledger credits (encrypted) for one approved job.
-    pub job_reward: u64,
-    /// Most weight entries one transaction may carry.
-    pub max_weights: usize,
-    /// Ledger units emitted per Yuma epoch (reported per neuron; not yet credited).
-    pub emission_per_epoch: u64,
-    /// Yuma consensus quantile.
-    pub kappa: f64,
-    /// Yuma bonds EMA coefficient.
-    pub bonds_alpha: f64,
-    /// The share of stake a slashing removes, in basis points (1000 = 10%).
-    pub slash_fraction_bps: u64,
-    /// The share of validator stake a job certificate must carry.
-    pub job_quorum: Quorum,
-    /// The build council: its members approve who may write the build-info registry.
-    #[serde(default)]
-    pub build_council: Vec<PublicKey>,
-    /// How many distinct council approvals a new build-manager set needs.
-    #[serde(default)]
-    pub build_council_threshold: u32,
-}
-
-/// The tier a registration without an earlier `Stake` lands in.
-pub(crate) fn default_tier(role: Role) -> &'static str {
-    match role {
-        Role::Validator => "validator",
-        Role::Worker => "cpu",
-    }
-}
-
-/// The default tiers: validators, CPU workers and two GPU worker tiers.
-pub fn default_tiers() -> BTreeMap<String, Tier> {
-    [
-        ("validator", Role::Validator, 1_000),
-        ("cpu", Role::Worker, 100),
-        ("gpu-a100", Role::Worker, 500),
-        ("gpu-h100", Role::Worker, 1_000),
-    ]
-    .into_iter()
-    .map(|(name, role, min_stake)| (name.to_string(), Tier { role, min_stake }))
-    .collect()
-}
-
-impl Default for LedgerParams {
-    fn default() -> Self {
-        Self {
-            tiers: default_tiers(),
-            stake_lock_ms: 60_000,
-            heartbeat_epoch_ms: 30_000,
-            inactive_after_epochs: 4,
-            job_reward: 100,
-            max_weights: 4096,
-            emission_per_epoch: 1_000_000_000,
-            kappa: 0.5,
-            bonds_alpha: 0.1,
-            slash_fraction_bps: 1_000,
-            job_quorum: Quorum::TWO_THIRDS,
-            build_council: Vec::new(),
-            build_council_threshold: 0,
-        }
-    }
-}
-
-impl LedgerParams {
-    /// Refuses parameters the ledger cannot run with (missing default tiers, a zero epoch,
-    /// a slash share above the whole stake).
-    pub fn check(&self) -> Result<(), String> {
-        if self.build_council_threshold as usize > self.build_council.len()
-            || (!self.build_council.is_empty() && self.build_council_threshold == 0)
-        {
-            return Err(format!(
-                "build_council_threshold {} must be 1..={} (the council's size)",
-                self.build_council_threshold,
-                self.build_council.len()
-            ));
-        }
-        for role in [Role::Validator, Role::Worker] {
-            let name = default_tier(role);
-            match self.tiers.get(name) {
-                Some(t) if t.role == role => {}
-                Some(_) => return Err(format!("tier {name:?} must be for {}s", role.as_str())),
-                None => return Err(format!("tier {name:?} must exist")),
-            }
-        }
-        if self.heartbeat_epoch_ms == 0 || self.inactive_after_epochs == 0 {
-            return Err("heartbeat epochs must be longer than 0 ms and at least 1".into());
-        }
-        if self.slash_fraction_bps > 10_000 {
-            return Err(format!(
-                "slash_fraction_bps is {}: a share of stake in basis points, 0..=10000",
-                self.slash_fraction_bps
-            ));
-        }
-        Ok(())
-    }
-
-    /// Whether a neuron counts as present at `now_ms`.
-    pub(crate) fn is_active(&self, role: Role, last_heartbeat_ms: i64, now_ms: i64) -> bool {
-        let window = self
-            .heartbeat_epoch_ms
-            .saturating_mul(self.inactive_after_epochs)
-            .min(i64::MAX as u64) as i64;
-        role == Role::Validator
-            || (last_heartbeat_ms > 0 && now_ms.saturating_sub(last_heartbeat_ms) <= window)
-    }
-}
-
-/// The single-sequencer devnet ledger.
+/// The single-sequencer ledger: one process orders transactions, each its own block, and
+/// executes them on the pure state machine ([`crate::machine`]).
 pub struct DevnetLedger {
     pub(crate) store: Store,
-    pub(crate) chain_id: String,
-    pub(crate) params: LedgerParams,
-    /// Serialises transaction application: one sequencer.
-    sequencer: Mutex<()>,
+    pub(crate) rules: Rules,
+    genesis: Genesis,
+    /// The state the next transaction executes on. Its lock is the sequencer's turn.
+    state: Mutex<LedgerState>,
     /// Every applied transaction, in order, in a transparency log.
     log: TransparencyLog,
     log_key: Keypair,
     origin: String,
 }
 
-#[derive(Serialize)]
-struct ChainLink<'a> {
-    seq: u64,
-    prev_hash: &'a str,
-    envelope: &'a hallmark_core::Envelope,
-}
+/// Stored transactions are read back this many at a time.
+const PAGE: u32 = 512;
 
 impl DevnetLedger {
-    /// Opens the ledger in `store`, writing genesis on first start. A store whose genesis
-    /// differs from `genesis` is refused rather than silently mixed.
+    /// Opens the ledger in `store`, writing genesis on first start, and rebuilds its state by
+    /// re-executing every stored transaction (each one's state root and link must match). A
+    /// store whose genesis differs from `genesis` is refused rather than silently mixed.
     pub async fn open(
         store: Store,
         genesis: &Genesis,
@@ -186,6 +50,7 @@ impl DevnetLedger {
         let genesis_hash =
             sha256(&to_canonical_bytes(genesis).map_err(|e| LedgerError::Invalid(e.to_string()))?)
                 .to_hex();
+        let start = LedgerState::genesis(&genesis.balances)?;
         match store.kv_get("ledger.genesis").await? {
             Some(h) if h == genesis_hash => {}
             Some(h) => {
@@ -194,15 +59,7 @@ impl DevnetLedger {
                 )))
             }
             None => {
-                let accounts = genesis
-                    .balances
-                    .iter()
-                    .map(|(k, b)| AccountRow {
-                        address: k.to_ss58(),
-                        balance: *b,
-                        nonce: 0,
-                    })
-                    .collect();
+                let accounts = start.accounts.values().cloned().collect();
                 store
                     .commit_ledger(&LedgerCommit {
                         accounts,
@@ -214,11 +71,16 @@ impl DevnetLedger {
         }
         let log = TransparencyLog::open(&store).await?;
         let origin = format!("hallmark/{}/ledger", genesis.chain_id);
-        let ledger = Self {
-            store,
+        let rules = Rules {
             chain_id: genesis.chain_id.clone(),
             params,
-            sequencer: Mutex::new(()),
+        };
+        let state = replay_store(&store, genesis, &rules).await?;
+        let ledger = Self {
+            store,
+            rules,
+            genesis: genesis.clone(),
+            state: Mutex::new(state),
             log,
             log_key,
             origin,
@@ -232,7 +94,7 @@ impl DevnetLedger {
     async fn catch_up_log(&self) -> Result<(), LedgerError> {
         let mut next = self.log.size().await + 1;
         loop {
-            let rows = self.store.ledger_txs(next, 512).await?;
+            let rows = self.store.ledger_txs(next, PAGE).await?;
             if rows.is_empty() {
                 return Ok(());
             }
@@ -265,12 +127,24 @@ impl DevnetLedger {
 
     /// The chain id transactions must carry.
     pub fn chain_id(&self) -> &str {
-        &self.chain_id
+        &self.rules.chain_id
     }
 
     /// The rules this ledger enforces.
     pub fn params(&self) -> &LedgerParams {
-        &self.params
+        &self.rules.params
+    }
+
+    /// The head: last sequence number, its hash, its block time and the state root.
+    pub async fn head(&self) -> LedgerHead {
+        let mut state = self.state.lock().await;
+        LedgerHead {
+            seq: state.next_seq() - 1,
+            tx_hash: state.head_hash().to_string(),
+            time_ms: state.time_ms(),
+            state_root: state.root_hex(),
+            keys: state.len() as u64,
+        }
     }
 
     /// When the faucet last paid `address` (ms), if ever.
@@ -291,415 +165,76 @@ impl DevnetLedger {
             .await?)
     }
 
-    pub(crate) async fn neuron_row(
-        &self,
-        hotkey: &PublicKey,
-    ) -> Result<Option<NeuronRow>, LedgerError> {
-        Ok(self.store.neuron(&hotkey.to_ss58()).await?)
-    }
-
+    /// Orders and executes one transaction: the block time is the sequencer's clock, never
+    /// earlier than the last block's. The write set is committed with the transaction; if
+    /// that fails, the in-memory state is rebuilt from the store so the two never part.
     async fn apply(&self, signed: &Signed<LedgerTx>) -> Result<TxReceipt, LedgerError> {
-        let verified = signed
-            .verify()
-            .map_err(|e| LedgerError::BadSignature(e.to_string()))?;
-        let tx = verified.payload;
-        let signer = verified.signer;
-        if tx.chain_id != self.chain_id {
-            return Err(LedgerError::WrongChain {
-                expected: self.chain_id.clone(),
-                found: tx.chain_id,
-            });
+        let mut state = self.state.lock().await;
+        let ctx = BlockCtx {
+            height: state.next_seq(),
+            prev_hash: state.head_hash().to_string(),
+            time_ms: hallmark_core::time::now_unix_ms().max(state.time_ms()),
+        };
+        let (ws, receipt) = match machine::execute(&mut state, &self.rules, signed, &ctx) {
+            Ok(done) => done,
+            Err(LedgerError::Equivocation { validator, run_id }) => {
+                self.record_equivocation(&state, signed, &validator, &run_id)
+                    .await?;
+                return Err(LedgerError::Equivocation { validator, run_id });
+            }
+            Err(e) => return Err(e),
+        };
+        if let Err(e) = self.store.commit_ledger(&ws).await {
+            tracing::error!(error = %e, "ledger commit failed: rebuilding the state from the store");
+            *state = replay_store(&self.store, &self.genesis, &self.rules).await?;
+            return Err(e.into());
         }
-        let signer_addr = signer.to_ss58();
-        let mut account = self
-            .store
-            .account(&signer_addr)
-            .await?
-            .unwrap_or(AccountRow {
-                address: signer_addr.clone(),
-                balance: 0,
-                nonce: 0,
-            });
-        if tx.nonce <= account.nonce {
-            return Err(LedgerError::StaleNonce {
-                nonce: tx.nonce,
-                last: account.nonce,
-            });
-        }
-        let (head_seq, prev_hash) = self
-            .store
-            .ledger_head()
-            .await?
-            .unwrap_or((0, GENESIS_PREV.to_string()));
-        let seq = head_seq + 1;
-        let now_ms = hallmark_core::time::now_unix_ms();
-        let mut commit = LedgerCommit::default();
-        match &tx.body {
-            TxBody::Register {
-                hotkey,
-                role,
-                stake,
-            } => {
-                self.apply_register(
-                    &mut commit,
-                    &mut account,
-                    hotkey,
-                    *role,
-                    *stake,
-                    seq,
-                    now_ms,
-                )
-                .await?;
-            }
-            TxBody::ServeAxon { axon } => {
-                let Some(existing) = self.neuron_row(&signer).await? else {
-                    return Err(LedgerError::NotRegistered(signer_addr));
-                };
-                validate_axon(axon)?;
-                commit.neurons.push(NeuronRow {
-                    axon: Some(axon.clone()),
-                    ..existing
-                });
-            }
-            TxBody::SetWeights {
-                lane,
-                epoch,
-                weights,
-            } => {
-                let neurons = self.store.neurons().await?;
-                let Some(me) = neurons.iter().find(|n| n.hotkey == signer_addr) else {
-                    return Err(LedgerError::NotRegistered(signer_addr));
-                };
-                if me.role != Role::Validator.as_str() {
-                    return Err(LedgerError::Unauthorized(format!(
-                        "{signer_addr} is a {}, only validators set weights",
-                        me.role
-                    )));
-                }
-                if weights.len() > self.params.max_weights {
-                    return Err(LedgerError::Invalid(format!(
-                        "{} weights, at most {}",
-                        weights.len(),
-                        self.params.max_weights
-                    )));
-                }
-                for w in weights {
-                    let key = w.hotkey.to_ss58();
-                    if !neurons
-                        .iter()
-                        .any(|n| n.hotkey == key && n.role == Role::Worker.as_str())
-                    {
-                        return Err(LedgerError::NotRegistered(format!("worker {key}")));
-                    }
-                }
-                if lane.is_empty() || lane.len() > 32 {
-                    return Err(LedgerError::Invalid(
-                        "weights name a lane of 1..=32 characters".into(),
-                    ));
-                }
-                if self.store.yuma_epoch(lane, *epoch).await?.is_some() {
-                    return Err(LedgerError::EpochClosed(*epoch));
-                }
-                commit.weights.push(WeightsRow {
-                    lane: lane.clone(),
-                    epoch: *epoch,
-                    validator: signer_addr.clone(),
-                    weights: serde_json::to_string(weights)
-                        .map_err(|e| LedgerError::Invalid(e.to_string()))?,
-                    seq,
-                });
-            }
-            // Checked below, once the transaction hash it is stored with is known.
-            TxBody::CommitScores { .. } => {}
-            TxBody::SettleJob {
-                certificate,
-                result,
-            } => {
-                let (settled, slashings) = self.check_settlement(certificate, result, seq).await?;
-                commit.settled_job = Some(settled);
-                self.apply_slashings(&mut commit, &certificate.job_id, &slashings, seq)
-                    .await?;
-            }
-            TxBody::SlashEquivocation { evidence } => {
-                let job_id = evidence
-                    .check()
-                    .map_err(|e| LedgerError::InvalidEvidence(format!("equivocation: {e}")))?;
-                let hotkey = evidence.validator.to_ss58();
-                match self.store.neuron(&hotkey).await? {
-                    Some(n) if n.role == Role::Validator.as_str() => {}
-                    _ => return Err(LedgerError::NotRegistered(format!("validator {hotkey}"))),
-                }
-                let slashing = Slashing {
-                    who: evidence.validator,
-                    reason: SlashReason::Equivocation,
-                };
-                self.apply_slashings(&mut commit, &job_id, &[slashing], seq)
-                    .await?;
-            }
-            TxBody::Transfer { to, amount } => {
-                self.apply_transfer(&mut commit, &mut account, to, *amount)
-                    .await?;
-            }
-            TxBody::Stake {
-                hotkey,
-                amount,
-                tier,
-            } => {
-                self.apply_stake(&mut commit, &mut account, hotkey, *amount, tier, now_ms)
-                    .await?;
-            }
-            TxBody::Unstake { hotkey, amount } => {
-                self.apply_unstake(&mut commit, &mut account, hotkey, *amount, now_ms)
-                    .await?;
-            }
-            TxBody::Heartbeat {} => {
-                let Some(mut neuron) = self.store.neuron(&signer_addr).await? else {
-                    return Err(LedgerError::NotRegistered(signer_addr));
-                };
-                neuron.last_heartbeat_ms = now_ms;
-                commit.neurons.push(neuron);
-            }
-            TxBody::RegisterPaymentKey { pubkey, proof } => {
-                self.apply_payment_key(&mut commit, &signer, pubkey, proof, seq)
-                    .await?;
-            }
-            TxBody::ClaimPayment {
-                request,
-                certificate,
-                result,
-                credit,
-                proof,
-                hint,
-            } => {
-                let claim = crate::payments::Claim {
-                    request,
-                    certificate,
-                    result,
-                    credit,
-                    proof,
-                    hint: hint.as_ref(),
-                };
-                self.apply_claim(&mut commit, &signer, claim, seq).await?;
-            }
-            TxBody::SetBuildManagers {
-                version,
-                managers,
-                approvals,
-            } => {
-                commit.build_managers = Some(
-                    self.check_build_managers(*version, managers, approvals)
-                        .await?,
-                );
-            }
-            TxBody::SetBuildInfo {
-                wasm_sha256,
-                recipe,
-            } => {
-                commit.build_info = Some(
-                    self.check_build_info(&signer, wasm_sha256, recipe, seq)
-                        .await?,
-                );
-            }
-            TxBody::CommitArchive {
-                lane,
-                archive_sha256,
-            } => {
-                commit.archive_commit = Some(
-                    self.check_archive_commit(&signer, lane, archive_sha256, seq, now_ms)
-                        .await?,
-                );
-            }
-            TxBody::Withdraw {
-                amount,
-                proof,
-                hint,
-            } => {
-                self.apply_withdraw(
-                    &mut commit,
-                    &mut account,
-                    &signer,
-                    *amount,
-                    proof,
-                    hint.as_ref(),
-                    seq,
-                )
-                .await?;
-            }
-        }
-        account.nonce = tx.nonce;
-        commit.accounts.push(account);
-        let tx_hash = link_hash(seq, &prev_hash, signed.envelope())?;
-        if let TxBody::CommitScores { run_id, commitment } = &tx.body {
-            commit.commitment = Some(
-                self.check_commitment(
-                    &signer_addr,
-                    run_id,
-                    commitment,
-                    signed.envelope(),
-                    &tx_hash,
-                )
-                .await?,
-            );
-        }
-        commit.tx = Some(LedgerTxRow {
-            seq,
-            tx_hash: tx_hash.clone(),
-            prev_hash: prev_hash.clone(),
-            signer: signer_addr,
-            kind: tx.body.kind().into(),
-            envelope: serde_json::to_string(signed.envelope())
-                .map_err(|e| LedgerError::Invalid(e.to_string()))?,
-            applied_at: now_ms / 1000,
-            applied_ms: now_ms,
-        });
-        self.store.commit_ledger(&commit).await?;
         let bytes = signed
             .envelope()
             .canonical_bytes()
             .map_err(|e| LedgerError::Invalid(e.to_string()))?;
         self.log.append("ledger_tx", &bytes).await?;
-        Ok(TxReceipt {
-            seq,
-            tx_hash,
-            prev_hash,
-        })
+        Ok(receipt)
     }
 
-    /// Checks a score commitment: a registered validator, a well-formed string for the run,
-    /// and no earlier commitment for the run. A different earlier one is equivocation: both
-    /// signed transactions are kept as evidence and the new one is refused.
-    async fn check_commitment(
+    /// Keeps a refused second commitment beside the first as evidence. Evidence is this
+    /// node's record of what it was sent, outside the replicated state (a refused transaction
+    /// is not in the chain); `SlashEquivocation`-style transactions act on it.
+    async fn record_equivocation(
         &self,
-        signer: &str,
+        state: &LedgerState,
+        second: &Signed<LedgerTx>,
+        validator: &str,
         run_id: &str,
-        commitment: &str,
-        envelope: &Envelope,
-        tx_hash: &str,
-    ) -> Result<CommitmentRow, LedgerError> {
-        let Some(me) = self.store.neuron(signer).await? else {
-            return Err(LedgerError::NotRegistered(signer.to_string()));
+    ) -> Result<(), LedgerError> {
+        let Some(existing) = state.commitment(validator, run_id) else {
+            return Ok(());
         };
-        if me.role != Role::Validator.as_str() {
-            return Err(LedgerError::Unauthorized(format!(
-                "{signer} is a {}, only validators commit scores",
-                me.role
-            )));
-        }
-        if run_id.is_empty() || run_id.len() > 128 || run_id.contains(':') {
-            return Err(LedgerError::Invalid(format!(
-                "run id {run_id:?} is not valid"
-            )));
-        }
-        parse_commitment(commitment, run_id).map_err(|e| LedgerError::Invalid(e.to_string()))?;
-        let envelope_text =
-            serde_json::to_string(envelope).map_err(|e| LedgerError::Invalid(e.to_string()))?;
-        if let Some(existing) = self.store.commitment(signer, run_id).await? {
-            if existing.commitment == commitment {
-                return Err(LedgerError::AlreadyCommitted {
-                    validator: signer.to_string(),
-                    run_id: run_id.to_string(),
-                    commitment: commitment.to_string(),
-                });
-            }
-            let first: Envelope = serde_json::from_str(&existing.envelope)
-                .map_err(|e| LedgerError::Invalid(format!("stored commitment: {e}")))?;
-            let evidence = EquivocationEvidence {
-                validator: signer
-                    .parse()
-                    .map_err(|_| LedgerError::Invalid(format!("stored key {signer}")))?,
+        let first: Envelope = serde_json::from_str(&existing.envelope)
+            .map_err(|e| LedgerError::Invalid(format!("stored commitment: {e}")))?;
+        let evidence = EquivocationEvidence {
+            validator: validator
+                .parse()
+                .map_err(|_| LedgerError::Invalid(format!("stored key {validator}")))?,
+            run_id: run_id.to_string(),
+            kind: "commitment".into(),
+            first,
+            second: second.envelope().clone(),
+        };
+        self.store
+            .put_equivocation(&EquivocationRow {
+                validator: validator.to_string(),
                 run_id: run_id.to_string(),
                 kind: "commitment".into(),
-                first,
-                second: envelope.clone(),
-            };
-            self.store
-                .put_equivocation(&EquivocationRow {
-                    validator: signer.to_string(),
-                    run_id: run_id.to_string(),
-                    kind: "commitment".into(),
-                    evidence: serde_json::to_string(&evidence)
-                        .map_err(|e| LedgerError::Invalid(e.to_string()))?,
-                    found_ms: hallmark_core::time::now_unix_ms(),
-                })
-                .await?;
-            tracing::warn!(validator = %signer, %run_id, "second commitment refused: equivocation");
-            return Err(LedgerError::Equivocation {
-                validator: signer.to_string(),
-                run_id: run_id.to_string(),
-            });
-        }
-        Ok(CommitmentRow {
-            validator: signer.to_string(),
-            run_id: run_id.to_string(),
-            commitment: commitment.to_string(),
-            envelope: envelope_text,
-            tx_hash: tx_hash.to_string(),
-        })
-    }
-
-    /// Checks a settlement against the ledger's own state: the worker's signature on its
-    /// result, the result being the one certified, the worker registered, the job not yet
-    /// settled, and the certificate's votes reaching its outcome by current validator stake.
-    async fn check_settlement(
-        &self,
-        certificate: &hallmark_consensus::VoteCertificate,
-        result: &Signed<hallmark_consensus::JobResult>,
-        seq: u64,
-    ) -> Result<(SettledJobRow, Vec<Slashing>), LedgerError> {
-        let r = certified_result(certificate, result)?;
-        let worker = r.worker.to_ss58();
-        match self.store.neuron(&worker).await? {
-            Some(n) if n.role == Role::Worker.as_str() => {}
-            _ => return Err(LedgerError::NotRegistered(format!("worker {worker}"))),
-        }
-        if self.store.settled_job(&r.job_id).await?.is_some() {
-            return Err(LedgerError::AlreadySettled(r.job_id));
-        }
-        let stakes = self.validator_stakes().await?;
-        verify_certificate(certificate, &stakes, self.params.job_quorum)
-            .map_err(|e| LedgerError::InvalidEvidence(format!("certificate: {e}")))?;
-        let outcome = match certificate.outcome {
-            VoteOutcome::Approved => "approved",
-            VoteOutcome::Rejected => "rejected",
-            VoteOutcome::Pending => {
-                return Err(LedgerError::InvalidEvidence(
-                    "a pending tally settles nothing".into(),
-                ))
-            }
-        };
-        let slashings = certificate.slashings(&r.worker);
-        Ok((
-            SettledJobRow {
-                job_id: r.job_id,
-                outcome: outcome.into(),
-                result_digest: r.result_digest,
-                worker,
-                seq,
-                stakes: serde_json::to_string(&stakes)
+                evidence: serde_json::to_string(&evidence)
                     .map_err(|e| LedgerError::Invalid(e.to_string()))?,
-            },
-            slashings,
-        ))
-    }
-
-    /// Today's validator stakes, the table certificates are checked against.
-    pub(crate) async fn validator_stakes(&self) -> Result<BTreeMap<PublicKey, u64>, LedgerError> {
-        self.store
-            .neurons()
-            .await?
-            .into_iter()
-            .filter(|n| n.role == Role::Validator.as_str() && n.stake > 0)
-            .map(|n| {
-                let key: PublicKey = n.hotkey.parse().map_err(|_| {
-                    LedgerError::Invalid(format!("stored hotkey {} is not a key", n.hotkey))
-                })?;
-                Ok((key, n.stake))
+                found_ms: hallmark_core::time::now_unix_ms(),
             })
-            .collect()
+            .await?;
+        tracing::warn!(%validator, %run_id, "second commitment refused: equivocation");
+        Ok(())
     }
 
-    /// Removes the configured fraction of each slashed hotkey's stake (at least 1 while it
-    /// has any), once per hotkey, job and reason.
     /// The build-manager set now in force: version and managers.
     pub async fn build_managers(&self) -> Result<BuildManagers, LedgerError> {
         let (version, managers) = match self.store.ledger_build_managers().await? {
@@ -713,8 +248,8 @@ impl DevnetLedger {
         Ok(BuildManagers {
             version,
             managers,
-            council: self.params.build_council.clone(),
-            threshold: self.params.build_council_threshold,
+            council: self.rules.params.build_council.clone(),
+            threshold: self.rules.params.build_council_threshold,
         })
     }
 
@@ -739,131 +274,6 @@ impl DevnetLedger {
             .into_iter()
             .map(build_info_of)
             .collect()
-    }
-
-    /// Checks a new build-manager set: the next version, at most 64 distinct managers, and
-    /// the threshold of distinct council members approving exactly this set and version.
-    async fn check_build_managers(
-        &self,
-        version: u64,
-        managers: &[PublicKey],
-        approvals: &[Envelope],
-    ) -> Result<(u64, String), LedgerError> {
-        let council = &self.params.build_council;
-        let threshold = self.params.build_council_threshold;
-        if council.is_empty() || threshold == 0 {
-            return Err(LedgerError::Unauthorized(
-                "this ledger has no build council: the build-manager set cannot change".into(),
-            ));
-        }
-        let current = self.build_managers().await?.version;
-        if version != current + 1 {
-            return Err(LedgerError::Invalid(format!(
-                "build-manager set version {version}: the next version is {}",
-                current + 1
-            )));
-        }
-        let distinct: std::collections::BTreeSet<&PublicKey> = managers.iter().collect();
-        if managers.len() > 64 || distinct.len() != managers.len() {
-            return Err(LedgerError::Invalid(
-                "at most 64 build managers, each once".into(),
-            ));
-        }
-        let expected = BuildManagersApproval {
-            chain_id: self.chain_id.clone(),
-            version,
-            managers: managers.to_vec(),
-        };
-        let mut approvers = std::collections::BTreeSet::new();
-        for env in approvals.iter().take(council.len() * 2) {
-            let Ok(v) = Signed::<BuildManagersApproval>::from_envelope(env.clone()).verify() else {
-                return Err(LedgerError::InvalidEvidence(
-                    "an approval's signature does not verify".into(),
-                ));
-            };
-            if v.payload != expected {
-                return Err(LedgerError::InvalidEvidence(
-                    "an approval is for another chain, version or manager set".into(),
-                ));
-            }
-            if !council.contains(&v.signer) {
-                return Err(LedgerError::Unauthorized(format!(
-                    "{} is not on the build council",
-                    v.signer
-                )));
-            }
-            approvers.insert(v.signer);
-        }
-        if approvers.len() < threshold as usize {
-            return Err(LedgerError::Unauthorized(format!(
-                "{} distinct council approvals; {threshold} of {} are needed",
-                approvers.len(),
-                council.len()
-            )));
-        }
-        let text =
-            serde_json::to_string(managers).map_err(|e| LedgerError::Invalid(e.to_string()))?;
-        Ok((version, text))
-    }
-
-    /// Checks an archive commitment: a registered worker, a lane name, a SHA-256, and bytes
-    /// nobody committed before (the same worker again is a retry: `already_committed`).
-    async fn check_archive_commit(
-        &self,
-        signer: &PublicKey,
-        lane: &str,
-        archive_sha256: &str,
-        seq: u64,
-        now_ms: i64,
-    ) -> Result<hallmark_store::ArchiveCommitRow, LedgerError> {
-        let me = signer.to_ss58();
-        let Some(neuron) = self.store.neuron(&me).await? else {
-            return Err(LedgerError::NotRegistered(me));
-        };
-        if neuron.role != Role::Worker.as_str() {
-            return Err(LedgerError::Unauthorized(format!(
-                "{me} is a {}, only workers commit archives",
-                neuron.role
-            )));
-        }
-        let lane_ok = !lane.is_empty()
-            && lane.len() <= 32
-            && lane
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
-        if !lane_ok {
-            return Err(LedgerError::Invalid(format!(
-                "lane {lane:?} is not a lane name"
-            )));
-        }
-        if archive_sha256
-            .parse::<hallmark_core::Sha256Digest>()
-            .is_err()
-        {
-            return Err(LedgerError::Invalid(
-                "archive_sha256 must be 64 lowercase hex digits".into(),
-            ));
-        }
-        if let Some(first) = self.store.ledger_archive_commit(archive_sha256).await? {
-            if first.hotkey == me {
-                return Err(LedgerError::AlreadyCommitted {
-                    validator: me,
-                    run_id: first.lane,
-                    commitment: archive_sha256.to_string(),
-                });
-            }
-            return Err(LedgerError::ArchiveTaken {
-                archive_sha256: archive_sha256.to_string(),
-                owner: first.hotkey,
-            });
-        }
-        Ok(hallmark_store::ArchiveCommitRow {
-            archive_sha256: archive_sha256.to_string(),
-            lane: lane.to_string(),
-            hotkey: me,
-            seq,
-            committed_ms: now_ms,
-        })
     }
 
     /// The commitment to an archive's bytes, if any.
@@ -904,257 +314,71 @@ impl DevnetLedger {
         }))
     }
 
-    /// Checks a registry write: a current manager, a wasm hash, a recipe object of bounded
-    /// size (the lane checks its fields when it uses it).
-    async fn check_build_info(
+    /// A hotkey's stake as the ledger keeps it.
+    pub(crate) async fn stake_info(
         &self,
-        signer: &PublicKey,
-        wasm_sha256: &str,
-        recipe: &serde_json::Value,
-        seq: u64,
-    ) -> Result<hallmark_store::BuildInfoRow, LedgerError> {
-        if !self.build_managers().await?.managers.contains(signer) {
-            return Err(LedgerError::Unauthorized(format!(
-                "{signer} is not a build manager"
+        hotkey: &PublicKey,
+    ) -> Result<Option<StakeInfo>, LedgerError> {
+        let hk = hotkey.to_ss58();
+        let Some(b) = self.store.stake(&hk).await? else {
+            return Ok(None);
+        };
+        let neuron = self.store.neuron(&hk).await?;
+        Ok(Some(StakeInfo {
+            hotkey: *hotkey,
+            coldkey: b.coldkey.parse().map_err(|_| {
+                LedgerError::Invalid(format!("stored coldkey {} is not a key", b.coldkey))
+            })?,
+            tier: b.tier,
+            staked: neuron.as_ref().map_or(0, |n| n.stake),
+            pending: b.pending,
+            locked_until_ms: b.locked_until_ms,
+            role: neuron.and_then(|n| Role::parse(&n.role)),
+        }))
+    }
+
+    /// Re-executes the whole chain from genesis on a fresh state: every signature, every
+    /// transition, every state root and every link must come out as stored, and the final
+    /// root must be the live one. Returns the number of transactions checked.
+    pub async fn audit_chain(&self) -> Result<u64, LedgerError> {
+        let mut replayed = replay_store(&self.store, &self.genesis, &self.rules).await?;
+        let mut live = self.state.lock().await;
+        let (mine, theirs) = (replayed.root_hex(), live.root_hex());
+        if mine != theirs || replayed.head_hash() != live.head_hash() {
+            return Err(LedgerError::Invalid(format!(
+                "re-execution from genesis ends at state root {mine}, the live state is at {theirs}"
             )));
         }
-        if wasm_sha256.parse::<hallmark_core::Sha256Digest>().is_err() {
-            return Err(LedgerError::Invalid(
-                "wasm_sha256 must be 64 lowercase hex digits".into(),
-            ));
-        }
-        let text =
-            serde_json::to_string(recipe).map_err(|e| LedgerError::Invalid(e.to_string()))?;
-        if !recipe.is_object() || text.len() > 16 * 1024 {
-            return Err(LedgerError::Invalid(
-                "the recipe must be a JSON object of at most 16 KiB".into(),
-            ));
-        }
-        Ok(hallmark_store::BuildInfoRow {
-            wasm_sha256: wasm_sha256.to_string(),
-            recipe: text,
-            manager: signer.to_ss58(),
-            seq,
-        })
-    }
-
-    pub(crate) async fn apply_slashings(
-        &self,
-        commit: &mut LedgerCommit,
-        job_id: &str,
-        slashings: &[Slashing],
-        seq: u64,
-    ) -> Result<(), LedgerError> {
-        for s in slashings {
-            let hotkey = s.who.to_ss58();
-            let reason = s.reason.as_str();
-            if self.store.slashed(&hotkey, job_id, reason).await? {
-                return Err(LedgerError::AlreadySlashed {
-                    hotkey,
-                    job_id: job_id.to_string(),
-                    reason: reason.into(),
-                });
-            }
-            let Some(mut neuron) = self.store.neuron(&hotkey).await? else {
-                return Err(LedgerError::NotRegistered(hotkey));
-            };
-            let amount = slash_amount(neuron.stake, self.params.slash_fraction_bps);
-            neuron.stake -= amount;
-            commit.neurons.push(neuron);
-            commit.slashes.push(SlashRow {
-                hotkey,
-                job_id: job_id.to_string(),
-                reason: reason.into(),
-                amount,
-                seq,
-            });
-        }
-        Ok(())
-    }
-
-    /// Computes Yuma for `epoch` from the weights validators set for it, the neurons'
-    /// stakes and the bonds of the last computed epoch.
-    async fn compute_yuma(&self, lane: &str, epoch: u64) -> Result<YumaEpoch, LedgerError> {
-        let mg = self.metagraph().await?;
-        let hotkeys: Vec<PublicKey> = mg.neurons.iter().map(|n| n.hotkey).collect();
-        let index: std::collections::HashMap<PublicKey, usize> =
-            hotkeys.iter().enumerate().map(|(i, k)| (*k, i)).collect();
-        let n = hotkeys.len();
-        let stake: Vec<f64> = mg
-            .neurons
-            .iter()
-            .map(|nr| {
-                if nr.role == Role::Validator {
-                    nr.stake as f64
-                } else {
-                    0.0
-                }
-            })
-            .collect();
-        let mut weights = vec![vec![0.0; n]; n];
-        let mut active = vec![false; n];
-        for vw in self.weights(lane, epoch).await? {
-            let Some(&row) = index.get(&vw.validator) else {
-                continue;
-            };
-            active[row] = true;
-            for w in vw.weights {
-                if let Some(&col) = index.get(&w.hotkey) {
-                    weights[row][col] = f64::from(w.weight);
-                }
-            }
-        }
-        let bonds = match self.store.yuma_epoch_before(lane, epoch).await? {
-            Some((_, text)) => {
-                let prev: YumaEpoch = serde_json::from_str(&text)
-                    .map_err(|e| LedgerError::Invalid(format!("stored yuma epoch: {e}")))?;
-                let prev_index: std::collections::HashMap<PublicKey, usize> = prev
-                    .hotkeys
-                    .iter()
-                    .enumerate()
-                    .map(|(i, k)| (*k, i))
-                    .collect();
-                // Carry bonds over by hotkey: neurons registered since start from zero.
-                let mut b = vec![vec![0.0; n]; n];
-                for (i, ki) in hotkeys.iter().enumerate() {
-                    for (j, kj) in hotkeys.iter().enumerate() {
-                        if let (Some(&pi), Some(&pj)) = (prev_index.get(ki), prev_index.get(kj)) {
-                            b[i][j] = prev.bonds[pi][pj];
-                        }
-                    }
-                }
-                Some(b)
-            }
-            None => None,
-        };
-        let input = YumaInput {
-            stake: stake.clone(),
-            weights,
-            kappa: self.params.kappa,
-            bonds,
-            alpha: self.params.bonds_alpha,
-            bonds_penalty: 1.0,
-            active: Some(active.clone()),
-        };
-        let out = yuma_epoch(&input).map_err(|e| LedgerError::Invalid(e.to_string()))?;
-        let emission = out
-            .emission
-            .iter()
-            .map(|s| (s * self.params.emission_per_epoch as f64).floor() as u64)
-            .collect();
-        Ok(YumaEpoch {
-            lane: lane.to_string(),
-            epoch,
-            hotkeys,
-            active,
-            stake,
-            consensus: out.consensus,
-            incentive: out.incentive,
-            dividends: out.dividends,
-            validator_trust: out.validator_trust,
-            emission_share: out.emission,
-            emission,
-            bonds: out.bonds,
-        })
-    }
-
-    /// Re-checks the whole chain: every link's hash and every envelope's signature.
-    pub async fn audit_chain(&self) -> Result<u64, LedgerError> {
-        let mut prev = GENESIS_PREV.to_string();
-        let mut next_seq = 1;
-        loop {
-            let rows = self.store.ledger_txs(next_seq, 512).await?;
-            if rows.is_empty() {
-                return Ok(next_seq - 1);
-            }
-            for row in &rows {
-                prev = check_link(&prev, next_seq, row)?;
-                next_seq += 1;
-            }
-        }
+        Ok(replayed.next_seq() - 1)
     }
 }
 
-/// Checks the worker's signature on its result and that the certificate is about exactly that
-/// job and result; returns the result.
-pub(crate) fn certified_result(
-    certificate: &hallmark_consensus::VoteCertificate,
-    result: &Signed<hallmark_consensus::JobResult>,
-) -> Result<hallmark_consensus::JobResult, LedgerError> {
-    let verified = result
-        .verify()
-        .map_err(|e| LedgerError::InvalidEvidence(format!("job result: {e}")))?;
-    let r = verified.payload;
-    if verified.signer != r.worker {
-        return Err(LedgerError::InvalidEvidence(format!(
-            "job result names worker {} but is signed by {}",
-            r.worker, verified.signer
-        )));
-    }
-    if r.job_id != certificate.job_id || r.result_digest != certificate.result_digest {
-        return Err(LedgerError::InvalidEvidence(
-            "the certificate is about another job or result than the worker's".into(),
-        ));
-    }
-    Ok(r)
+/// What a ledger's head looks like: enough to compare two replicas at a glance.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LedgerHead {
+    pub seq: u64,
+    pub tx_hash: String,
+    pub time_ms: i64,
+    pub state_root: String,
+    /// How many keys the state holds.
+    pub keys: u64,
 }
 
-/// The hash that chains transaction `seq` to its predecessor.
-fn link_hash(
-    seq: u64,
-    prev_hash: &str,
-    envelope: &hallmark_core::Envelope,
-) -> Result<String, LedgerError> {
-    let link = ChainLink {
-        seq,
-        prev_hash,
-        envelope,
-    };
-    let bytes = to_canonical_bytes(&link).map_err(|e| LedgerError::Invalid(e.to_string()))?;
-    Ok(sha256(&bytes).to_hex())
-}
-
-/// Checks that `row` is transaction `seq`, links to `prev`, carries a valid signature and its
-/// own correct hash; returns that hash for the next link.
-fn check_link(prev: &str, seq: u64, row: &LedgerTxRow) -> Result<String, LedgerError> {
-    let broken =
-        |why: &str| LedgerError::Invalid(format!("chain broken at seq {}: {why}", row.seq));
-    if row.seq != seq {
-        return Err(broken(&format!("expected seq {seq}")));
-    }
-    let env: hallmark_core::Envelope =
-        serde_json::from_str(&row.envelope).map_err(|e| broken(&e.to_string()))?;
-    Signed::<LedgerTx>::from_envelope(env.clone())
-        .verify()
-        .map_err(|e| LedgerError::BadSignature(format!("seq {}: {e}", row.seq)))?;
-    if row.prev_hash != prev {
-        return Err(broken("prev_hash does not match the previous transaction"));
-    }
-    let hash = link_hash(row.seq, prev, &env)?;
-    if row.tx_hash != hash {
-        return Err(broken("tx_hash does not match its contents"));
-    }
-    Ok(hash)
-}
-
-/// `bps` basis points of `stake` (at most all of it), and at least 1 while there is stake to
-/// take and a fraction to take it by, so small stakes do not escape slashing by rounding.
-fn slash_amount(stake: u64, bps: u64) -> u64 {
-    let share = u128::from(stake) * u128::from(bps.min(10_000)) / 10_000;
-    let floor = u64::from(stake > 0 && bps > 0);
-    u64::try_from(share).unwrap_or(stake).max(floor)
-}
-
-fn validate_axon(axon: &str) -> Result<(), LedgerError> {
-    let ok = (axon.starts_with("http://") || axon.starts_with("https://"))
-        && axon.len() <= 256
-        && !axon.chars().any(char::is_whitespace);
-    if ok {
-        Ok(())
-    } else {
-        Err(LedgerError::Invalid(format!(
-            "axon {axon:?} must be an http(s) URL without spaces, at most 256 characters"
-        )))
+/// Rebuilds the state by re-executing every transaction in `store` from genesis.
+async fn replay_store(
+    store: &Store,
+    genesis: &Genesis,
+    rules: &Rules,
+) -> Result<LedgerState, LedgerError> {
+    let mut state = LedgerState::genesis(&genesis.balances)?;
+    loop {
+        let rows = store.ledger_txs(state.next_seq(), PAGE).await?;
+        if rows.is_empty() {
+            return Ok(state);
+        }
+        for row in &rows {
+            machine::replay_one(&mut state, rules, row)?;
+        }
     }
 }
 
@@ -1188,7 +412,6 @@ fn neuron_from_row(
 #[async_trait]
 impl Ledger for DevnetLedger {
     async fn submit(&self, tx: Signed<LedgerTx>) -> Result<TxReceipt, LedgerError> {
-        let _turn = self.sequencer.lock().await;
         self.apply(&tx).await
     }
 
@@ -1208,7 +431,7 @@ impl Ledger for DevnetLedger {
             .into_iter()
             .map(|row| {
                 let stake = stakes.get(&row.hotkey);
-                neuron_from_row(row, stake, &self.params, now_ms)
+                neuron_from_row(row, stake, &self.rules.params, now_ms)
             })
             .collect::<Result<_, _>>()?;
         Ok(Metagraph { neurons })
@@ -1226,10 +449,12 @@ impl Ledger for DevnetLedger {
     }
 
     async fn weights(&self, lane: &str, epoch: u64) -> Result<Vec<ValidatorWeights>, LedgerError> {
-        self.store
-            .weights(lane, epoch)
-            .await?
-            .into_iter()
+        // From the state, so any u64 epoch is a plain lookup.
+        let rows: Vec<_> = {
+            let state = self.state.lock().await;
+            state.epoch_weights(lane, epoch).cloned().collect()
+        };
+        rows.into_iter()
             .map(|w| {
                 Ok(ValidatorWeights {
                     lane: w.lane,
@@ -1325,21 +550,16 @@ impl Ledger for DevnetLedger {
     }
 
     async fn yuma_epoch(&self, lane: &str, epoch: u64) -> Result<YumaEpoch, LedgerError> {
-        // The sequencer turn makes computing an epoch once, and closing it against SetWeights
-        // for it, one step.
-        let _turn = self.sequencer.lock().await;
-        if let Some(text) = self.store.yuma_epoch(lane, epoch).await? {
-            return serde_json::from_str(&text)
-                .map_err(|e| LedgerError::Invalid(format!("stored yuma epoch: {e}")));
+        // A read: the result of a closed epoch, never a computation that closes one.
+        let stored = self.state.lock().await.yuma(lane, epoch).map(str::to_owned);
+        match stored {
+            Some(text) => serde_json::from_str(&text)
+                .map_err(|e| LedgerError::Invalid(format!("stored yuma epoch: {e}"))),
+            None => Err(LedgerError::EpochOpen {
+                lane: lane.to_string(),
+                epoch,
+            }),
         }
-        let result = self.compute_yuma(lane, epoch).await?;
-        let text =
-            serde_json::to_string(&result).map_err(|e| LedgerError::Invalid(e.to_string()))?;
-        let stored = self
-            .store
-            .put_yuma_epoch(lane, epoch, &text, hallmark_core::time::now_unix_ms())
-            .await?;
-        serde_json::from_str(&stored).map_err(|e| LedgerError::Invalid(e.to_string()))
     }
 }
 
@@ -1359,8 +579,12 @@ fn build_info_of(row: hallmark_store::BuildInfoRow) -> Result<BuildInfo, LedgerE
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::types::WeightEntry;
-    use hallmark_core::Keypair;
+    use crate::machine::slash_amount;
+    use crate::state::GENESIS_PREV;
+    use crate::types::Tier;
+    use crate::types::{TxBody, WeightEntry};
+    use hallmark_consensus::Quorum;
+    use hallmark_store::LedgerTxRow;
 
     struct Net {
         ledger: DevnetLedger,
@@ -1666,13 +890,13 @@ mod tests {
         assert_eq!(n.ledger.audit_chain().await.unwrap(), 3);
         let rows = store.ledger_txs(1, 100).await.unwrap();
         let audit = |rows: &[LedgerTxRow]| -> Result<(), LedgerError> {
-            let mut prev = GENESIS_PREV.to_string();
-            for (i, row) in rows.iter().enumerate() {
-                prev = check_link(&prev, i as u64 + 1, row)?;
-            }
-            Ok(())
+            machine::replay(&n.ledger.genesis, &n.ledger.rules, rows).map(|_| ())
         };
         audit(&rows).unwrap();
+        assert!(rows
+            .iter()
+            .all(|r| r.state_root.len() == 64 && r.prev_hash != r.tx_hash));
+        assert_eq!(rows[0].prev_hash, GENESIS_PREV);
 
         // Another validly signed transaction swapped into the middle.
         let mut t = rows.clone();
@@ -1684,7 +908,14 @@ mod tests {
             .envelope
             .replacen("\"payload\":\"", "\"payload\":\"e30", 1);
         assert_ne!(t[1].envelope, rows[1].envelope);
-        assert_eq!(audit(&t).unwrap_err().code(), "bad_signature");
+        assert!(audit(&t).unwrap_err().to_string().contains("bad_signature"));
+        // A block time moved (it is hashed into the link), a state root rewritten.
+        let mut t = rows.clone();
+        t[2].applied_ms += 1;
+        assert!(audit(&t).unwrap_err().to_string().contains("tx_hash"));
+        let mut t = rows.clone();
+        t[1].state_root = "11".repeat(32);
+        assert!(audit(&t).unwrap_err().to_string().contains("state root"));
         // A rewritten hash, a broken back-link, a removed transaction, reordering.
         let mut t = rows.clone();
         t[0].tx_hash = "00".repeat(32);

@@ -1,16 +1,25 @@
 //! hallmark-ledger: who is in the network, with what stake, at which address, and which
 //! weights validators set.
 //!
-//! [`Ledger`] is the boundary everything above talks to; [`DevnetLedger`] is the
-//! single-sequencer, signed, hash-chained implementation that `hallmark devnet` runs. An
+//! [`Ledger`] is the boundary everything above talks to. The ledger itself is a pure state
+//! machine ([`machine`]): a transition reads a [`LedgerState`] and a [`BlockCtx`] and returns
+//! the rows it writes, and a Merkle state root ([`state_tree`]) commits to every row.
+//! [`DevnetLedger`] is the single-sequencer implementation that `hallmark devnet` runs. An
 //! adapter to a public chain (Bittensor subtensor) would implement the same trait.
 
 mod devnet;
+pub mod machine;
+mod params;
 pub mod payments;
-mod staking;
+pub mod state;
+pub mod state_tree;
+mod tx;
 mod types;
 
-pub use devnet::{DevnetLedger, Genesis, LedgerParams};
+pub use devnet::{DevnetLedger, LedgerHead};
+pub use machine::{BlockCtx, Rules};
+pub use params::{default_tiers, Genesis, LedgerParams};
+pub use state::{LedgerState, WriteSet};
 pub use types::{
     ArchiveCommit, BuildInfo, BuildManagers, BuildManagersApproval, Commitment,
     ConfidentialAccount, LedgerAnchor, LedgerTx, Metagraph, Neuron, Role, SettledJob, Slash,
@@ -63,6 +72,9 @@ pub enum LedgerError {
     /// Weights for an epoch whose Yuma result is already computed.
     #[error("epoch {0} is closed")]
     EpochClosed(u64),
+    /// The Yuma result of an epoch nobody has closed yet (reads never close one).
+    #[error("{lane} epoch {epoch} is not closed yet")]
+    EpochOpen { lane: String, epoch: u64 },
     /// A job that is already settled (a replayed settlement).
     #[error("job {0} is already settled")]
     AlreadySettled(String),
@@ -119,6 +131,7 @@ impl LedgerError {
             LedgerError::AlreadyCommitted { .. } => "already_committed",
             LedgerError::Equivocation { .. } => "equivocation",
             LedgerError::EpochClosed(_) => "epoch_closed",
+            LedgerError::EpochOpen { .. } => "epoch_open",
             LedgerError::NotFound(_) => "not_found",
             LedgerError::ArchiveTaken { .. } => "archive_taken",
             LedgerError::AlreadySettled(_) => "already_settled",

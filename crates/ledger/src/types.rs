@@ -138,6 +138,12 @@ pub enum TxBody {
         lane: String,
         archive_sha256: String,
     },
+    /// Signed by anyone: closes a round lane's epoch and records its Yuma result. Valid only
+    /// once validators holding more than 2/3 of validator stake have set weights for it, or
+    /// once the ledger's grace period has passed since its first weights (block time). An
+    /// epoch also closes by itself when the last staked validator sets its weights. Reads
+    /// never close an epoch.
+    CloseEpoch { lane: String, epoch: u64 },
 }
 
 /// A worker's commitment to an archive, as the ledger applied it.
@@ -218,6 +224,7 @@ impl TxBody {
             TxBody::SetBuildManagers { .. } => "set_build_managers",
             TxBody::SetBuildInfo { .. } => "set_build_info",
             TxBody::CommitArchive { .. } => "commit_archive",
+            TxBody::CloseEpoch { .. } => "close_epoch",
         }
     }
 }
@@ -241,6 +248,12 @@ pub struct TxReceipt {
     pub seq: u64,
     pub tx_hash: String,
     pub prev_hash: String,
+    /// The block time the transaction was applied at (ms; hashed into its link).
+    #[serde(default)]
+    pub time_ms: i64,
+    /// The ledger state root after it (hex; hashed into its link).
+    #[serde(default)]
+    pub state_root: String,
 }
 
 /// A registered hotkey.

@@ -94,9 +94,11 @@ impl From<hallmark_ledger::LedgerError> for ApiError {
             | L::AlreadySlashed { .. }
             | L::StakeLocked { .. }
             | L::PaymentReplayed { .. } => StatusCode::CONFLICT,
-            L::NotFound(_) => StatusCode::NOT_FOUND,
+            L::NotFound(_) | L::EpochOpen { .. } => StatusCode::NOT_FOUND,
             L::Store(_) => return ApiError::internal(e),
-            L::Rejected { code, .. } if code == "not_found" => StatusCode::NOT_FOUND,
+            L::Rejected { code, .. } if code == "not_found" || code == "epoch_open" => {
+                StatusCode::NOT_FOUND
+            }
             L::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             _ => StatusCode::UNPROCESSABLE_ENTITY,
         };

@@ -62,6 +62,9 @@ pub struct LedgerSection {
     pub build_council: Vec<PublicKey>,
     /// How many distinct council approvals a new build-manager set needs (k of n).
     pub build_council_threshold: u32,
+    /// How long after an epoch's first weights anyone may close it without a 2/3 quorum of
+    /// weights, seconds of block time.
+    pub epoch_close_grace_secs: u64,
 }
 
 impl Default for LedgerSection {
@@ -79,6 +82,7 @@ impl Default for LedgerSection {
             faucet: FaucetSection::default(),
             build_council: Vec::new(),
             build_council_threshold: 0,
+            epoch_close_grace_secs: params.epoch_close_grace_ms / 1000,
         }
     }
 }
@@ -95,6 +99,7 @@ impl LedgerSection {
             slash_fraction_bps: self.slash_fraction_bps,
             build_council: self.build_council.clone(),
             build_council_threshold: self.build_council_threshold,
+            epoch_close_grace_ms: self.epoch_close_grace_secs.saturating_mul(1000),
             ..hallmark_ledger::LedgerParams::default()
         };
         params

@@ -9,8 +9,9 @@
 //! - `GET  /v1/ledger/equivocations` — evidence of double commitments
 //! - `GET  /v1/ledger/slashes` — every slashing applied (job settlements, equivocations)
 //! - `GET  /v1/ledger/jobs/{job_id}` — how a job was settled
-//! - `GET  /v1/ledger/epochs/{epoch}/yuma?lane=L` — a round lane's Yuma epoch (computing it
-//!   closes the epoch)
+//! - `GET  /v1/ledger/epochs/{epoch}/yuma?lane=L` — a closed round-lane epoch's Yuma result
+//!   (404 `epoch_open` until a transaction closes it; reads never write)
+//! - `GET  /v1/ledger/head` — last sequence number, its hash, block time and state root
 //! - `GET  /v1/ledger/stakes/{hotkey}` — a hotkey's stake, tier and lock
 //! - `GET  /v1/ledger/confidential/{hotkey}` — a worker's encrypted balance and hint
 //! - `POST /v1/ledger/faucet` — `{address}`: a devnet drip, rate-limited per address
@@ -136,6 +137,7 @@ pub fn router(
         .route("/v1/ledger/build-info", get(build_infos))
         .route("/v1/ledger/build-info/{wasm_sha256}", get(build_info))
         .route("/v1/ledger/epochs/{epoch}/yuma", get(yuma))
+        .route("/v1/ledger/head", get(head))
         .route("/v1/ledger/archives/{archive_sha256}", get(archive_commit))
         .route("/v1/ledger/anchor", get(anchor))
         .route("/v1/health", get(health))
@@ -379,6 +381,10 @@ async fn yuma(
 ) -> Result<Json<YumaEpoch>, ApiError> {
     let epoch = parse_epoch(&epoch)?;
     Ok(Json(l.yuma_epoch(&q.lane()?, epoch).await?))
+}
+
+async fn head(State(l): State<Arc<DevnetLedger>>) -> Json<hallmark_ledger::LedgerHead> {
+    Json(l.head().await)
 }
 
 async fn info(State(s): State<FaucetState>) -> Json<LedgerInfo> {

@@ -432,4 +432,31 @@ async fn bad_inputs(net: &Net, old: &RoundAnnouncement) {
         );
     }
     let _: BTreeMap<String, serde_json::Value> = ledger.get("/v1/ledger/metagraph").await.unwrap();
+
+    // No unauthenticated read changes ledger state: asking for the Yuma result of any epoch
+    // (future, past i64, open) is a 404 `epoch_open` or a 400, the second time as the first
+    // (a read that closed the epoch would make the second a 200).
+    let head: serde_json::Value = ledger.get("/v1/ledger/head").await.unwrap();
+    assert_eq!(head["state_root"].as_str().map(str::len), Some(64));
+    for _ in 0..2 {
+        for (epoch, status, code) in [
+            ("999", 404, "epoch_open"),
+            ("9223372036854775808", 404, "epoch_open"),
+            ("18446744073709551615", 404, "epoch_open"),
+            ("18446744073709551616", 400, "invalid_epoch"),
+        ] {
+            let path = format!("/v1/ledger/epochs/{epoch}/yuma?lane=sat");
+            let err = ledger.get::<serde_json::Value>(&path).await.unwrap_err();
+            assert_eq!(
+                (err.status(), err.code()),
+                (Some(status), Some(code)),
+                "{path}"
+            );
+        }
+    }
+    let weights: Vec<serde_json::Value> = ledger
+        .get("/v1/ledger/weights/18446744073709551615?lane=sat")
+        .await
+        .unwrap();
+    assert!(weights.is_empty());
 }

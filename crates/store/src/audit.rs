@@ -142,27 +142,6 @@ impl Store {
         Ok(rows.into_iter().map(|r| (r.get(0), r.get(1))).collect())
     }
 
-    /// Stores a lane's epoch's Yuma result; the first stands. Returns the stored result.
-    pub async fn put_yuma_epoch(
-        &self,
-        lane: &str,
-        epoch: u64,
-        result: &str,
-        at_ms: i64,
-    ) -> Result<String, StoreError> {
-        let e = to_i64(epoch, "epoch")?;
-        sqlx::query("INSERT INTO lane_yuma_epochs (lane, epoch, result, computed_ms) VALUES (?, ?, ?, ?) ON CONFLICT(lane, epoch) DO NOTHING")
-            .bind(lane)
-            .bind(e)
-            .bind(result)
-            .bind(at_ms)
-            .execute(&self.pool)
-            .await?;
-        self.yuma_epoch(lane, epoch)
-            .await?
-            .ok_or_else(|| StoreError::Corrupt(format!("{lane} yuma epoch {epoch} vanished")))
-    }
-
     /// A lane's epoch's stored Yuma result.
     pub async fn yuma_epoch(&self, lane: &str, epoch: u64) -> Result<Option<String>, StoreError> {
         Ok(
@@ -172,23 +151,6 @@ impl Store {
                 .fetch_optional(&self.pool)
                 .await?,
         )
-    }
-
-    /// The lane's latest epoch with a stored Yuma result before `epoch`, with its result.
-    pub async fn yuma_epoch_before(
-        &self,
-        lane: &str,
-        epoch: u64,
-    ) -> Result<Option<(u64, String)>, StoreError> {
-        let row = sqlx::query(
-            "SELECT epoch, result FROM lane_yuma_epochs WHERE lane = ? AND epoch < ? ORDER BY epoch DESC LIMIT 1",
-        )
-        .bind(lane)
-        .bind(to_i64(epoch, "epoch")?)
-        .fetch_optional(&self.pool)
-        .await?;
-        row.map(|r| Ok((crate::to_u64(r.get(0), "epoch")?, r.get(1))))
-            .transpose()
     }
 }
 

@@ -15,8 +15,10 @@ pub struct LedgerTxRow {
     pub envelope: String,
     /// Seconds since the epoch, by the ledger's clock.
     pub applied_at: i64,
-    /// The same instant in milliseconds (0 for rows from before schema version 11).
+    /// The block time in milliseconds (0 for rows from before schema version 11).
     pub applied_ms: i64,
+    /// The ledger state root after this transaction (hex; '' before schema version 12).
+    pub state_root: String,
 }
 
 /// An account's public balance and transaction nonce.
@@ -131,6 +133,8 @@ pub struct LedgerCommit {
     pub build_info: Option<BuildInfoRow>,
     /// An eval archive commitment (first of its bytes).
     pub archive_commit: Option<ArchiveCommitRow>,
+    /// A lane's epoch this transaction closed: `(lane, epoch, Yuma result JSON)`.
+    pub yuma: Option<(String, u64, String)>,
 }
 
 /// A worker's commitment to an eval archive's bytes, as the ledger applied it.
@@ -253,7 +257,7 @@ impl Store {
     pub async fn commit_ledger(&self, commit: &LedgerCommit) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await?;
         if let Some(t) = &commit.tx {
-            let res = sqlx::query("INSERT INTO ledger_txs (seq, tx_hash, prev_hash, signer, kind, envelope, applied_at, applied_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
+            let res = sqlx::query("INSERT INTO ledger_txs (seq, tx_hash, prev_hash, signer, kind, envelope, applied_at, applied_ms, state_root) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")
                 .bind(to_i64(t.seq, "seq")?)
                 .bind(&t.tx_hash)
                 .bind(&t.prev_hash)
@@ -262,6 +266,7 @@ impl Store {
                 .bind(&t.envelope)
                 .bind(t.applied_at)
                 .bind(t.applied_ms)
+                .bind(&t.state_root)
                 .execute(&mut *tx)
                 .await;
             if let Err(sqlx::Error::Database(e)) = &res {
@@ -283,7 +288,8 @@ impl Store {
                 .await?;
         }
         for n in &commit.neurons {
-            sqlx::query("INSERT INTO neurons (hotkey, coldkey, role, stake, axon, registered_seq, last_heartbeat_ms) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(hotkey) DO UPDATE SET stake = excluded.stake, axon = excluded.axon, last_heartbeat_ms = excluded.last_heartbeat_ms")
+            sqlx::query("INSERT INTO neurons (uid, hotkey, coldkey, role, stake, axon, registered_seq, last_heartbeat_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(hotkey) DO UPDATE SET stake = excluded.stake, axon = excluded.axon, last_heartbeat_ms = excluded.last_heartbeat_ms")
+                .bind(to_i64(n.uid, "uid")?)
                 .bind(&n.hotkey)
                 .bind(&n.coldkey)
                 .bind(&n.role)
@@ -416,6 +422,23 @@ impl Store {
                     return Err(StoreError::Conflict(format!(
                         "{} is already slashed for {} on {}",
                         sl.hotkey, sl.reason, sl.job_id
+                    )));
+                }
+            }
+            res?;
+        }
+        if let Some((lane, epoch, result)) = &commit.yuma {
+            let res = sqlx::query("INSERT INTO lane_yuma_epochs (lane, epoch, result, computed_ms) VALUES (?, ?, ?, ?)")
+                .bind(lane)
+                .bind(to_i64(*epoch, "epoch")?)
+                .bind(result)
+                .bind(commit.tx.as_ref().map_or(0, |t| t.applied_ms))
+                .execute(&mut *tx)
+                .await;
+            if let Err(sqlx::Error::Database(e)) = &res {
+                if e.is_unique_violation() {
+                    return Err(StoreError::Conflict(format!(
+                        "{lane} epoch {epoch} is already closed"
                     )));
                 }
             }
@@ -629,7 +652,7 @@ impl Store {
         from_seq: u64,
         limit: u32,
     ) -> Result<Vec<LedgerTxRow>, StoreError> {
-        let rows = sqlx::query("SELECT seq, tx_hash, prev_hash, signer, kind, envelope, applied_at, applied_ms FROM ledger_txs WHERE seq >= ? ORDER BY seq LIMIT ?")
+        let rows = sqlx::query("SELECT seq, tx_hash, prev_hash, signer, kind, envelope, applied_at, applied_ms, state_root FROM ledger_txs WHERE seq >= ? ORDER BY seq LIMIT ?")
             .bind(to_i64(from_seq, "seq")?)
             .bind(i64::from(limit))
             .fetch_all(&self.pool)
@@ -645,6 +668,7 @@ impl Store {
                     envelope: r.get(5),
                     applied_at: r.get(6),
                     applied_ms: r.get(7),
+                    state_root: r.get(8),
                 })
             })
             .collect()

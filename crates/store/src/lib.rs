@@ -145,7 +145,7 @@ mod tests {
         let path = dir.path().join("node.sqlite");
         {
             let s = Store::open(&path).await.unwrap();
-            assert_eq!(s.schema_version().await.unwrap(), 11);
+            assert_eq!(s.schema_version().await.unwrap(), 12);
             s.kv_put("incumbent", "x").await.unwrap();
             s.kv_put("incumbent", "y").await.unwrap();
             s.close().await;

@@ -145,13 +145,26 @@ impl Validator {
                         weight: u16::MAX,
                     }],
                 };
-                match submit_tx(&self.ledger, chain, &self.key, body).await {
+                let set = match submit_tx(&self.ledger, chain, &self.key, body).await {
                     Ok(r) => Some(r.tx_hash),
                     Err(e) => {
                         tracing::warn!(error = %e, "setting weights failed");
                         None
                     }
+                };
+                // An epoch closes by itself once every staked validator set weights; one a
+                // validator never reached closes here, a round later, on the ledger's own
+                // quorum-or-grace rule (a refusal just means it is not due, or done).
+                if let Some(previous) = active.ann.number.checked_sub(1).filter(|p| *p > 0) {
+                    let close = TxBody::CloseEpoch {
+                        lane: active.ann.lane.clone(),
+                        epoch: previous,
+                    };
+                    if let Err(e) = submit_tx(&self.ledger, chain, &self.key, close).await {
+                        tracing::debug!(error = %e, epoch = previous, "epoch not closed");
+                    }
                 }
+                set
             }
             None => None,
         };

@@ -1,0 +1,367 @@
+//! The ledger state a transition reads: every row the signed chain has written, in memory,
+//! with the state root kept current as write sets are absorbed.
+//!
+//! The state is a pure function of the genesis and the transactions in order: [`LedgerState`]
+//! is built by replaying them (see [`crate::machine`]), never by reading a clock or a
+//! database in the middle of a transition. The store keeps the same rows for queries.
+
+use std::collections::BTreeMap;
+
+use hallmark_core::canonical::to_canonical_bytes;
+use hallmark_core::{sha256, PublicKey};
+use hallmark_log::Hash;
+use hallmark_store::{
+    AccountRow, ArchiveCommitRow, BuildInfoRow, CommitmentRow, ConfidentialRow, LedgerCommit,
+    NeuronRow, NullifierRow, SettledJobRow, SlashRow, StakeRow, WeightsRow,
+};
+use serde_json::json;
+
+use crate::state_tree::{state_leaf, StateProof, StateTree};
+use crate::types::Role;
+use crate::LedgerError;
+
+/// A write set: every row one transaction writes. The store commits it atomically with the
+/// transaction; the state absorbs the same rows.
+pub type WriteSet = LedgerCommit;
+
+/// The `prev_hash` of the first transaction.
+pub const GENESIS_PREV: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+/// Every ledger row, keyed as the transitions look them up.
+#[derive(Debug, Clone, Default)]
+pub struct LedgerState {
+    pub(crate) accounts: BTreeMap<String, AccountRow>,
+    pub(crate) neurons: BTreeMap<String, NeuronRow>,
+    pub(crate) stakes: BTreeMap<String, StakeRow>,
+    pub(crate) weights: BTreeMap<(String, u64, String), WeightsRow>,
+    /// When each lane's epoch got its first weights (block time, ms).
+    pub(crate) epoch_opened_ms: BTreeMap<(String, u64), i64>,
+    /// Closed epochs: their Yuma result (JSON).
+    pub(crate) yuma: BTreeMap<(String, u64), String>,
+    pub(crate) commitments: BTreeMap<(String, String), CommitmentRow>,
+    pub(crate) settled: BTreeMap<String, SettledJobRow>,
+    pub(crate) slashes: BTreeMap<(String, String, String), SlashRow>,
+    pub(crate) confidential: BTreeMap<String, ConfidentialRow>,
+    pub(crate) nullifiers: BTreeMap<String, NullifierRow>,
+    pub(crate) build_managers: Option<(u64, String)>,
+    pub(crate) build_info: BTreeMap<String, BuildInfoRow>,
+    pub(crate) archive_commits: BTreeMap<String, ArchiveCommitRow>,
+    /// The last applied transaction: `(seq, tx_hash)`; `(0, GENESIS_PREV)` before any.
+    pub(crate) head: (u64, String),
+    /// The last block time applied (block times never go backwards).
+    pub(crate) time_ms: i64,
+    tree: StateTree,
+}
+
+fn leaf_bytes(value: &serde_json::Value) -> Result<Vec<u8>, LedgerError> {
+    to_canonical_bytes(value).map_err(|e| LedgerError::Invalid(format!("state encoding: {e}")))
+}
+
+impl LedgerState {
+    /// The state at genesis: the genesis balances and nothing else.
+    pub fn genesis(balances: &[(PublicKey, u64)]) -> Result<Self, LedgerError> {
+        let mut state = Self {
+            head: (0, GENESIS_PREV.to_string()),
+            ..Self::default()
+        };
+        let mut ws = WriteSet::default();
+        for (k, b) in balances {
+            ws.accounts.push(AccountRow {
+                address: k.to_ss58(),
+                balance: *b,
+                nonce: 0,
+            });
+        }
+        state.absorb(&ws)?;
+        Ok(state)
+    }
+
+    /// The state root (hex) committing to every row.
+    pub fn root_hex(&mut self) -> String {
+        hex::encode(self.tree.root())
+    }
+
+    /// The state root.
+    pub fn root(&mut self) -> Hash {
+        self.tree.root()
+    }
+
+    /// How many keys the state holds.
+    pub fn len(&self) -> usize {
+        self.tree.len()
+    }
+
+    /// Whether the state holds nothing.
+    pub fn is_empty(&self) -> bool {
+        self.tree.is_empty()
+    }
+
+    /// A proof of `key`'s value (or absence) under the current root.
+    pub fn prove(&mut self, key: &str) -> StateProof {
+        self.tree.prove(key)
+    }
+
+    /// The sequence number the next transaction gets.
+    pub fn next_seq(&self) -> u64 {
+        self.head.0 + 1
+    }
+
+    /// The last applied transaction's hash (the next one's `prev_hash`).
+    pub fn head_hash(&self) -> &str {
+        &self.head.1
+    }
+
+    /// The last block time applied.
+    pub fn time_ms(&self) -> i64 {
+        self.time_ms
+    }
+
+    fn put(&mut self, key: String, value: serde_json::Value) -> Result<(), LedgerError> {
+        let bytes = leaf_bytes(&value)?;
+        self.tree.set(&key, Some(state_leaf(&key, &bytes)));
+        Ok(())
+    }
+
+    /// Applies a write set: every row replaces the one under its key, and the tree follows.
+    /// The transaction row (if any) moves the head and the clock.
+    pub fn absorb(&mut self, ws: &WriteSet) -> Result<(), LedgerError> {
+        for a in &ws.accounts {
+            self.put(
+                format!("account/{}", a.address),
+                json!({"balance": a.balance, "nonce": a.nonce}),
+            )?;
+            self.accounts.insert(a.address.clone(), a.clone());
+        }
+        for n in &ws.neurons {
+            self.put(
+                format!("neuron/{}", n.hotkey),
+                json!({"uid": n.uid, "coldkey": n.coldkey, "role": n.role, "stake": n.stake,
+                       "axon": n.axon, "registered_seq": n.registered_seq,
+                       "last_heartbeat_ms": n.last_heartbeat_ms}),
+            )?;
+            self.neurons.insert(n.hotkey.clone(), n.clone());
+        }
+        for s in &ws.stakes {
+            self.put(
+                format!("stake/{}", s.hotkey),
+                json!({"coldkey": s.coldkey, "tier": s.tier, "pending": s.pending,
+                       "locked_until_ms": s.locked_until_ms}),
+            )?;
+            self.stakes.insert(s.hotkey.clone(), s.clone());
+        }
+        for w in &ws.weights {
+            self.put(
+                format!("weights/{}/{}/{}", w.lane, w.epoch, w.validator),
+                json!({"weights": w.weights, "seq": w.seq}),
+            )?;
+            let epoch = (w.lane.clone(), w.epoch);
+            if !self.epoch_opened_ms.contains_key(&epoch) {
+                let at = ws.tx.as_ref().map_or(self.time_ms, |t| t.applied_ms);
+                self.put(
+                    format!("epoch/{}/{}", w.lane, w.epoch),
+                    json!({"opened_ms": at}),
+                )?;
+                self.epoch_opened_ms.insert(epoch, at);
+            }
+            self.weights
+                .insert((w.lane.clone(), w.epoch, w.validator.clone()), w.clone());
+        }
+        if let Some((lane, epoch, result)) = &ws.yuma {
+            self.put(
+                format!("yuma/{lane}/{epoch}"),
+                json!({"result_sha256": sha256(result.as_bytes()).to_hex()}),
+            )?;
+            self.yuma.insert((lane.clone(), *epoch), result.clone());
+        }
+        if let Some(c) = &ws.commitment {
+            self.put(
+                format!("commitment/{}/{}", c.validator, c.run_id),
+                json!({"commitment": c.commitment, "tx_hash": c.tx_hash}),
+            )?;
+            self.commitments
+                .insert((c.validator.clone(), c.run_id.clone()), c.clone());
+        }
+        if let Some(j) = &ws.settled_job {
+            self.put(
+                format!("settled/{}", j.job_id),
+                json!({"outcome": j.outcome, "result_digest": j.result_digest,
+                       "worker": j.worker, "seq": j.seq, "stakes": j.stakes}),
+            )?;
+            self.settled.insert(j.job_id.clone(), j.clone());
+        }
+        for s in &ws.slashes {
+            self.put(
+                format!("slash/{}/{}/{}", s.hotkey, s.job_id, s.reason),
+                json!({"amount": s.amount, "seq": s.seq}),
+            )?;
+            self.slashes.insert(
+                (s.hotkey.clone(), s.job_id.clone(), s.reason.clone()),
+                s.clone(),
+            );
+        }
+        if let Some(c) = &ws.confidential {
+            self.put(
+                format!("confidential/{}", c.hotkey),
+                json!({"pubkey": c.pubkey, "balance": c.balance, "hint": c.hint, "seq": c.seq}),
+            )?;
+            self.confidential.insert(c.hotkey.clone(), c.clone());
+        }
+        if let Some(n) = &ws.nullifier {
+            self.put(
+                format!("nullifier/{}", n.nullifier),
+                json!({"job_id": n.job_id, "worker": n.worker, "amount": n.amount, "seq": n.seq}),
+            )?;
+            self.nullifiers.insert(n.nullifier.clone(), n.clone());
+        }
+        if let Some((version, managers)) = &ws.build_managers {
+            self.put(
+                "build_managers".into(),
+                json!({"version": version, "managers": managers}),
+            )?;
+            self.build_managers = Some((*version, managers.clone()));
+        }
+        if let Some(b) = &ws.build_info {
+            self.put(
+                format!("build_info/{}", b.wasm_sha256),
+                json!({"recipe": b.recipe, "manager": b.manager, "seq": b.seq}),
+            )?;
+            self.build_info.insert(b.wasm_sha256.clone(), b.clone());
+        }
+        if let Some(a) = &ws.archive_commit {
+            self.put(
+                format!("archive/{}", a.archive_sha256),
+                json!({"lane": a.lane, "hotkey": a.hotkey, "seq": a.seq,
+                       "committed_ms": a.committed_ms}),
+            )?;
+            self.archive_commits
+                .insert(a.archive_sha256.clone(), a.clone());
+        }
+        if let Some(t) = &ws.tx {
+            self.head = (t.seq, t.tx_hash.clone());
+            self.time_ms = self.time_ms.max(t.applied_ms);
+        }
+        Ok(())
+    }
+
+    /// An account, if it ever held anything.
+    pub fn account(&self, address: &str) -> Option<&AccountRow> {
+        self.accounts.get(address)
+    }
+
+    /// A registered neuron by hotkey (ss58).
+    pub fn neuron(&self, hotkey: &str) -> Option<&NeuronRow> {
+        self.neurons.get(hotkey)
+    }
+
+    /// A hotkey's stake record.
+    pub fn stake(&self, hotkey: &str) -> Option<&StakeRow> {
+        self.stakes.get(hotkey)
+    }
+
+    /// The uid the next registered neuron gets (uids count from 1 and are never reused).
+    pub fn next_uid(&self) -> u64 {
+        self.neurons.len() as u64 + 1
+    }
+
+    /// Whether a lane's epoch is closed.
+    pub fn epoch_closed(&self, lane: &str, epoch: u64) -> bool {
+        self.yuma.contains_key(&(lane.to_string(), epoch))
+    }
+
+    /// A closed epoch's Yuma result (JSON).
+    pub fn yuma(&self, lane: &str, epoch: u64) -> Option<&str> {
+        self.yuma
+            .get(&(lane.to_string(), epoch))
+            .map(String::as_str)
+    }
+
+    /// The last closed epoch of a lane before `epoch`, whose bonds carry over.
+    pub fn yuma_before(&self, lane: &str, epoch: u64) -> Option<(u64, &str)> {
+        self.yuma
+            .range((lane.to_string(), 0)..(lane.to_string(), epoch))
+            .next_back()
+            .map(|((_, e), r)| (*e, r.as_str()))
+    }
+
+    /// The weights set for a lane's epoch, by validator.
+    pub fn epoch_weights<'a>(
+        &'a self,
+        lane: &'a str,
+        epoch: u64,
+    ) -> impl Iterator<Item = &'a WeightsRow> + 'a {
+        self.weights
+            .range((lane.to_string(), epoch, String::new())..)
+            .take_while(move |((l, e, _), _)| l == lane && *e == epoch)
+            .map(|(_, w)| w)
+    }
+
+    /// When a lane's epoch got its first weights.
+    pub fn epoch_opened_ms(&self, lane: &str, epoch: u64) -> Option<i64> {
+        self.epoch_opened_ms
+            .get(&(lane.to_string(), epoch))
+            .copied()
+    }
+
+    /// A validator's commitment for a run.
+    pub fn commitment(&self, validator: &str, run_id: &str) -> Option<&CommitmentRow> {
+        self.commitments
+            .get(&(validator.to_string(), run_id.to_string()))
+    }
+
+    /// How a job was settled.
+    pub fn settled_job(&self, job_id: &str) -> Option<&SettledJobRow> {
+        self.settled.get(job_id)
+    }
+
+    /// Whether a hotkey was slashed for a reason on a job.
+    pub fn slashed(&self, hotkey: &str, job_id: &str, reason: &str) -> bool {
+        self.slashes
+            .contains_key(&(hotkey.to_string(), job_id.to_string(), reason.to_string()))
+    }
+
+    /// A worker's private balance row.
+    pub fn confidential(&self, hotkey: &str) -> Option<&ConfidentialRow> {
+        self.confidential.get(hotkey)
+    }
+
+    /// A spent payment nullifier.
+    pub fn nullifier(&self, nullifier: &str) -> Option<&NullifierRow> {
+        self.nullifiers.get(nullifier)
+    }
+
+    /// The build-manager set in force: version and managers (JSON).
+    pub fn build_managers(&self) -> Option<&(u64, String)> {
+        self.build_managers.as_ref()
+    }
+
+    /// A build-info registry entry.
+    pub fn build_info(&self, wasm_sha256: &str) -> Option<&BuildInfoRow> {
+        self.build_info.get(wasm_sha256)
+    }
+
+    /// The first commitment to an archive's bytes.
+    pub fn archive_commit(&self, archive_sha256: &str) -> Option<&ArchiveCommitRow> {
+        self.archive_commits.get(archive_sha256)
+    }
+
+    /// Registered validators with stake, the table vote certificates are checked against.
+    pub fn validator_stakes(&self) -> Result<BTreeMap<PublicKey, u64>, LedgerError> {
+        self.neurons
+            .values()
+            .filter(|n| n.role == Role::Validator.as_str() && n.stake > 0)
+            .map(|n| {
+                let key: PublicKey = n.hotkey.parse().map_err(|_| {
+                    LedgerError::Invalid(format!("stored hotkey {} is not a key", n.hotkey))
+                })?;
+                Ok((key, n.stake))
+            })
+            .collect()
+    }
+
+    /// Neurons in uid order.
+    pub fn neurons_by_uid(&self) -> Vec<&NeuronRow> {
+        let mut v: Vec<&NeuronRow> = self.neurons.values().collect();
+        v.sort_by_key(|n| n.uid);
+        v
+    }
+}

@@ -1,0 +1,275 @@
+//! The ledger as a pure state machine: the same transactions in the same order give the same
+//! state root on every machine; block time comes only from the block; reads never change
+//! state (the epoch case above all); and a reopened ledger re-executes its chain from genesis.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use hallmark_core::{Keypair, Signed};
+use hallmark_ledger::machine::{apply, execute};
+use hallmark_ledger::{
+    BlockCtx, DevnetLedger, Genesis, Ledger, LedgerParams, LedgerState, LedgerTx, Role, Rules,
+    TxBody, WeightEntry,
+};
+use hallmark_store::Store;
+
+const CHAIN: &str = "state-test";
+
+fn key(n: u8) -> Keypair {
+    Keypair::from_seed(&[n; 32])
+}
+
+fn signed(k: &Keypair, nonce: u64, body: TxBody) -> Signed<LedgerTx> {
+    Signed::sign(
+        &LedgerTx {
+            chain_id: CHAIN.into(),
+            nonce,
+            body,
+        },
+        k,
+    )
+    .unwrap()
+}
+
+fn genesis() -> Genesis {
+    Genesis {
+        chain_id: CHAIN.into(),
+        balances: vec![(key(1).public(), 1_000_000), (key(2).public(), 1_000_000)],
+    }
+}
+
+fn rules(params: LedgerParams) -> Rules {
+    Rules {
+        chain_id: CHAIN.into(),
+        params,
+    }
+}
+
+/// Two validators (coldkeys 1 and 2, hotkeys 11 and 12, equal stake) and a worker (21).
+fn network_txs() -> Vec<Signed<LedgerTx>> {
+    let reg = |hotkey: &Keypair, role, stake| TxBody::Register {
+        hotkey: hotkey.public(),
+        role,
+        stake,
+    };
+    vec![
+        signed(&key(1), 1, reg(&key(11), Role::Validator, 5_000)),
+        signed(&key(2), 1, reg(&key(12), Role::Validator, 5_000)),
+        signed(&key(1), 2, reg(&key(21), Role::Worker, 200)),
+        signed(
+            &key(1),
+            3,
+            TxBody::Transfer {
+                to: key(3).public(),
+                amount: 77,
+            },
+        ),
+    ]
+}
+
+fn weights(validator: u8, nonce: u64, epoch: u64) -> Signed<LedgerTx> {
+    signed(
+        &key(validator),
+        nonce,
+        TxBody::SetWeights {
+            lane: "sat".into(),
+            epoch,
+            weights: vec![WeightEntry {
+                hotkey: key(21).public(),
+                weight: u16::MAX,
+            }],
+        },
+    )
+}
+
+#[test]
+fn the_same_transactions_give_the_same_root_and_time_is_in_the_link() {
+    let rules = rules(LedgerParams::default());
+    let run = |times: &[i64]| {
+        let mut state = LedgerState::genesis(&genesis().balances).unwrap();
+        let mut receipts = Vec::new();
+        for (tx, t) in network_txs().iter().zip(times) {
+            let ctx = BlockCtx {
+                height: state.next_seq(),
+                prev_hash: state.head_hash().to_string(),
+                time_ms: *t,
+            };
+            receipts.push(execute(&mut state, &rules, tx, &ctx).unwrap().1);
+        }
+        (state.root_hex(), receipts)
+    };
+    let (root_a, a) = run(&[1_000, 2_000, 3_000, 4_000]);
+    let (root_b, b) = run(&[1_000, 2_000, 3_000, 4_000]);
+    assert_eq!(root_a, root_b);
+    assert_eq!(a, b, "every receipt, hash and root agrees");
+    assert_eq!(a.last().unwrap().state_root, root_a);
+    // The transfer's block time changes no state, but it is hashed into the link.
+    let (root_c, c) = run(&[1_000, 2_000, 3_000, 4_001]);
+    assert_eq!(root_c, root_a);
+    assert_ne!(c[3].tx_hash, a[3].tx_hash);
+    // A registration's time is its lock and first heartbeat: state differs.
+    let (root_d, _) = run(&[1_000, 2_001, 3_000, 4_000]);
+    assert_ne!(root_d, root_a);
+}
+
+#[test]
+fn a_refused_transition_writes_nothing_and_time_never_goes_back() {
+    let rules = rules(LedgerParams::default());
+    let mut state = LedgerState::genesis(&genesis().balances).unwrap();
+    let before = state.root_hex();
+    let ctx = BlockCtx {
+        height: 1,
+        prev_hash: state.head_hash().to_string(),
+        time_ms: 5_000,
+    };
+    // Overdraft: refused, state and root untouched.
+    let overdraft = signed(
+        &key(3),
+        1,
+        TxBody::Transfer {
+            to: key(1).public(),
+            amount: 1,
+        },
+    );
+    let e = execute(&mut state, &rules, &overdraft, &ctx).unwrap_err();
+    assert_eq!(e.code(), "insufficient_balance");
+    assert_eq!(state.root_hex(), before);
+    assert_eq!(state.next_seq(), 1);
+    let first = &network_txs()[0];
+    execute(&mut state, &rules, first, &ctx).unwrap();
+    let earlier = BlockCtx {
+        time_ms: 4_999,
+        ..ctx.clone()
+    };
+    let e = apply(&state, &rules, &network_txs()[1], &earlier).unwrap_err();
+    assert_eq!(e.code(), "invalid_transaction");
+    assert!(e.to_string().contains("before the last block"), "{e}");
+}
+
+async fn open(store: &Store, params: LedgerParams) -> DevnetLedger {
+    DevnetLedger::open(store.clone(), &genesis(), params, key(42))
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn reading_an_epoch_changes_nothing_and_only_a_transaction_closes_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("l.sqlite")).await.unwrap();
+    let l = open(&store, LedgerParams::default()).await;
+    for tx in network_txs() {
+        l.submit(tx).await.unwrap();
+    }
+    l.submit(weights(11, 1, 1)).await.unwrap();
+    let head = l.head().await;
+    // Any epoch, open, future or past i64: an unauthenticated read is refused with a code
+    // and writes nothing.
+    for epoch in [1, 2, u64::MAX / 2, u64::MAX] {
+        let e = l.yuma_epoch("sat", epoch).await.unwrap_err();
+        assert_eq!(e.code(), "epoch_open", "epoch {epoch}");
+    }
+    assert_eq!(l.head().await, head, "reads moved the ledger");
+    // Closing early without a quorum of weights (1 of 2 equal validators) is refused.
+    let close = |nonce| {
+        signed(
+            &key(3),
+            nonce,
+            TxBody::CloseEpoch {
+                lane: "sat".into(),
+                epoch: 1,
+            },
+        )
+    };
+    let e = l.submit(close(1)).await.unwrap_err();
+    assert_eq!(e.code(), "invalid_transaction");
+    assert!(e.to_string().contains("still open"), "{e}");
+    // So the second validator's weights still count, and close the epoch: every staked
+    // validator has set them.
+    l.submit(weights(12, 1, 1)).await.unwrap();
+    let y = l.yuma_epoch("sat", 1).await.unwrap();
+    assert!(y.active.iter().filter(|a| **a).count() == 2);
+    assert_eq!(l.submit(close(2)).await.unwrap_err().code(), "epoch_closed");
+    assert_eq!(
+        l.submit(weights(11, 2, 1)).await.unwrap_err().code(),
+        "epoch_closed"
+    );
+    // Nothing to close where no weights were set.
+    let e = l
+        .submit(signed(
+            &key(3),
+            3,
+            TxBody::CloseEpoch {
+                lane: "sat".into(),
+                epoch: 9,
+            },
+        ))
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("no weights"), "{e}");
+    l.audit_chain().await.unwrap();
+}
+
+#[tokio::test]
+async fn after_the_grace_anyone_closes_an_epoch_a_validator_never_reached() {
+    let store = Store::open_url("sqlite::memory:").await.unwrap();
+    let params = LedgerParams {
+        epoch_close_grace_ms: 0,
+        ..LedgerParams::default()
+    };
+    let l = open(&store, params).await;
+    for tx in network_txs() {
+        l.submit(tx).await.unwrap();
+    }
+    l.submit(weights(11, 1, 4)).await.unwrap();
+    l.submit(signed(
+        &key(3),
+        1,
+        TxBody::CloseEpoch {
+            lane: "sat".into(),
+            epoch: 4,
+        },
+    ))
+    .await
+    .unwrap();
+    let y = l.yuma_epoch("sat", 4).await.unwrap();
+    assert_eq!(y.active.iter().filter(|a| **a).count(), 1);
+    assert_eq!(
+        l.submit(weights(12, 1, 4)).await.unwrap_err().code(),
+        "epoch_closed"
+    );
+}
+
+#[tokio::test]
+async fn a_reopened_ledger_re_executes_its_chain_to_the_same_root() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("l.sqlite");
+    let head = {
+        let store = Store::open(&path).await.unwrap();
+        let l = open(&store, LedgerParams::default()).await;
+        for tx in network_txs() {
+            l.submit(tx).await.unwrap();
+        }
+        l.submit(weights(11, 1, 1)).await.unwrap();
+        l.submit(weights(12, 1, 1)).await.unwrap();
+        assert_eq!(l.audit_chain().await.unwrap(), 6);
+        l.head().await
+    };
+    let store = Store::open(&path).await.unwrap();
+    let l = open(&store, LedgerParams::default()).await;
+    assert_eq!(l.head().await, head);
+    assert_eq!(l.audit_chain().await.unwrap(), 6);
+    // A ledger opened with other rules re-executes to other results and refuses to start
+    // rather than serve a state its chain does not produce.
+    let stricter = LedgerParams {
+        tiers: {
+            let mut t = hallmark_ledger::default_tiers();
+            t.get_mut("validator").unwrap().min_stake = 10_000;
+            t
+        },
+        ..LedgerParams::default()
+    };
+    let e = DevnetLedger::open(store.clone(), &genesis(), stricter, key(42))
+        .await
+        .err()
+        .unwrap();
+    assert!(e.to_string().contains("chain broken at seq 1"), "{e}");
+}
