@@ -79,6 +79,23 @@ pub enum VerifyCommand {
     Nvidia(crate::tee::VerifyNvidiaArgs),
     /// Re-check an attestation proxy's verification receipt offline.
     Chain(crate::tee::VerifyChainArgs),
+    /// Check a ledger read offline (`GET /v1/ledger/state?key=…` saved to a file): the header's
+    /// signature by a trusted key, and the value's Merkle proof under the header's state root.
+    /// Exit 0 only when every check passes, 1 when one fails, 2 on unreadable input.
+    LedgerRead {
+        /// The read JSON (`-` for stdin).
+        file: PathBuf,
+        /// A key trusted to sign ledger headers (ss58; repeatable). `GET /v1/ledger/info`
+        /// names the ledger's as `header_key`.
+        #[arg(long = "ledger-key", required = true)]
+        ledger_keys: Vec<String>,
+        /// The chain the read must be from.
+        #[arg(long)]
+        chain_id: Option<String>,
+        /// Print the verdict as JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// `hallmark consensus …`: Yuma as subtensor computes it, from a JSON file.
@@ -215,6 +232,33 @@ pub fn run_verify(cmd: VerifyCommand) -> ExitCode {
         VerifyCommand::Tdx(a) => crate::tee::verify_tdx(a),
         VerifyCommand::Nvidia(a) => crate::tee::verify_nvidia(a),
         VerifyCommand::Chain(a) => crate::tee::verify_chain(a),
+        VerifyCommand::LedgerRead {
+            file,
+            ledger_keys,
+            chain_id,
+            json,
+        } => {
+            let parsed = (|| {
+                let text = read_input(&file)?;
+                let read: hallmark_ledger::LedgerRead =
+                    serde_json::from_str(&text).context("the file is not a ledger read")?;
+                let keys = ledger_keys
+                    .iter()
+                    .map(|k| {
+                        k.parse::<hallmark_core::PublicKey>()
+                            .map_err(|e| anyhow::anyhow!("--ledger-key {k}: {e}"))
+                    })
+                    .collect::<anyhow::Result<Vec<_>>>()?;
+                Ok::<_, anyhow::Error>((read, keys))
+            })();
+            let (read, keys) = match parsed {
+                Ok(v) => v,
+                Err(e) => return bad_input(e),
+            };
+            let v = hallmark_ledger::verify_read(&read, &keys, chain_id.as_deref());
+            let json = json.then(|| serde_json::json!(v));
+            report_verdict(&v, json, "ledger read")
+        }
         VerifyCommand::Receipt {
             file,
             log_key,

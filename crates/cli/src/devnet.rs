@@ -280,8 +280,33 @@ struct Output {
     processes: Vec<ProcessLine>,
     equivocations: Vec<EquivocationLine>,
     restart: Option<RestartLine>,
+    /// The ledger's replicas (one: the single sequencer) at the end of the run.
+    ledger: Option<LedgerLine>,
     weight_mode: String,
     data_dir: String,
+}
+
+/// The ledger at the end of a run.
+#[derive(Debug, Serialize)]
+struct LedgerLine {
+    replicas: Vec<ReplicaLine>,
+    /// Consensus-engine evidence (equivocating replicas); none with one sequencer.
+    evidence: Vec<serde_json::Value>,
+}
+
+/// One ledger replica's head.
+#[derive(Debug, Serialize)]
+struct ReplicaLine {
+    name: String,
+    /// The last applied transaction's sequence number.
+    height: u64,
+    state_root: String,
+    log_root: String,
+    restarted: bool,
+    byzantine: bool,
+    /// Whether a state read from it (the devnet coldkey's account) checked offline against
+    /// its header key.
+    read_proof_checked: bool,
 }
 
 /// What the rounds produced, beyond the per-round lines.
@@ -299,6 +324,7 @@ struct Findings {
     builds: Vec<BuildLine>,
     /// What the eval round got wrong, if anything.
     eval_problems: Vec<String>,
+    ledger: Option<LedgerLine>,
 }
 
 fn peak_rss_kib(pid: Option<u32>) -> Option<u64> {
@@ -1003,6 +1029,7 @@ async fn drive(
                     .any(|v| v.weights_for == Some(c.provider))
         });
     }
+    findings.ledger = Some(ledger_line(&ledger_client, &coldkey.public()).await?);
     // Evidence: what every honest validator and the ledger found.
     let mut seen = std::collections::BTreeSet::new();
     let mut sources: Vec<(String, NodeClient, &str)> = validators
@@ -1037,6 +1064,47 @@ async fn drive(
         }
     }
     Ok((lines, findings))
+}
+
+/// The ledger's head and log root, and one state read checked offline against the key the
+/// ledger says signs its headers.
+async fn ledger_line(ledger: &NodeClient, account: &PublicKey) -> anyhow::Result<LedgerLine> {
+    let head: hallmark_ledger::LedgerHead = ledger
+        .get("/v1/ledger/head")
+        .await
+        .context("reading the ledger's head")?;
+    let note = String::from_utf8(ledger.get_bytes("/v1/log/checkpoint").await?.to_vec())
+        .context("the ledger's checkpoint is not text")?;
+    let log_root = hallmark_log::SignedCheckpoint { note }
+        .checkpoint_unverified()
+        .map(|c| hex::encode(c.root))
+        .unwrap_or_default();
+    let info: hallmark_node::ledger_service::LedgerInfo = ledger
+        .get("/v1/ledger/info")
+        .await
+        .context("reading the ledger's info")?;
+    let read: hallmark_ledger::LedgerRead = ledger
+        .get(&format!(
+            "/v1/ledger/state?key=account/{}",
+            account.to_ss58()
+        ))
+        .await
+        .context("reading a state value with its proof")?;
+    let trusted: Vec<PublicKey> = info.header_key.into_iter().collect();
+    let read_proof_checked =
+        hallmark_ledger::verify_read(&read, &trusted, Some(&info.chain_id)).accepted;
+    Ok(LedgerLine {
+        replicas: vec![ReplicaLine {
+            name: "ledger".into(),
+            height: head.seq,
+            state_root: head.state_root,
+            log_root,
+            restarted: false,
+            byzantine: false,
+            read_proof_checked,
+        }],
+        evidence: Vec::new(),
+    })
 }
 
 /// Every validator decided the round, so its commitments and weights are on the ledger: close
@@ -1591,6 +1659,7 @@ fn print_output(
             processes,
             equivocations: findings.equivocations,
             restart: findings.restart,
+            ledger: findings.ledger,
             weight_mode: args.weight_mode.as_str().into(),
             data_dir: dir.display().to_string(),
         };

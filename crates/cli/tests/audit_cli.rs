@@ -152,3 +152,76 @@ fn consensus_yuma_and_median_from_json() {
     assert_eq!(code, 2);
     assert!(err.contains("kappa"), "{err}");
 }
+
+/// A ledger read saved from a real ledger checks offline; an edited one or one under another
+/// key does not, and garbage is bad input.
+#[test]
+fn verify_ledger_read_offline() {
+    use hallmark_core::{Keypair, Signed};
+    use hallmark_ledger::{DevnetLedger, Genesis, Ledger, LedgerParams, LedgerTx, TxBody};
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let header_key = Keypair::from_seed(&[42; 32]);
+    let cold = Keypair::from_seed(&[1; 32]);
+    let to = Keypair::from_seed(&[2; 32]).public();
+    let read = rt.block_on(async {
+        let store = hallmark_store::Store::open_url("sqlite::memory:")
+            .await
+            .unwrap();
+        let genesis = Genesis {
+            chain_id: "cli-test".into(),
+            balances: vec![(cold.public(), 1_000)],
+        };
+        let l = DevnetLedger::open(store, &genesis, LedgerParams::default(), header_key.clone())
+            .await
+            .unwrap();
+        let tx = LedgerTx {
+            chain_id: "cli-test".into(),
+            nonce: 1,
+            body: TxBody::Transfer { to, amount: 5 },
+        };
+        l.submit(Signed::sign(&tx, &cold).unwrap()).await.unwrap();
+        l.read(&format!("account/{}", to.to_ss58())).await.unwrap()
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let good = dir.path().join("read.json");
+    std::fs::write(&good, serde_json::to_string(&read).unwrap()).unwrap();
+    let key = header_key.public().to_ss58();
+    let path = good.to_str().unwrap();
+    let (code, out, err) = hallmark(
+        &[
+            "verify",
+            "ledger-read",
+            path,
+            "--ledger-key",
+            &key,
+            "--chain-id",
+            "cli-test",
+        ],
+        "",
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains("state_proof") && out.contains("ledger read accepted"),
+        "{out}"
+    );
+
+    let mut lie = read.clone();
+    lie.value.as_mut().unwrap()["balance"] = serde_json::json!(5_000);
+    let (code, out, _) = hallmark(
+        &["verify", "ledger-read", "-", "--ledger-key", &key, "--json"],
+        &serde_json::to_string(&lie).unwrap(),
+    );
+    assert_eq!(code, 1, "{out}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["rejection"], "proof_mismatch");
+
+    let other = Keypair::from_seed(&[7; 32]).public().to_ss58();
+    let (code, out, _) = hallmark(&["verify", "ledger-read", path, "--ledger-key", &other], "");
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("untrusted_signer"), "{out}");
+
+    let (code, _, err) = hallmark(&["verify", "ledger-read", "-", "--ledger-key", &key], "{}");
+    assert_eq!(code, 2, "{err}");
+    let (code, _, err) = hallmark(&["verify", "ledger-read", path, "--ledger-key", "nope"], "");
+    assert_eq!(code, 2, "{err}");
+}

@@ -156,6 +156,12 @@ fn devnet_runs_and_reruns_in_the_same_data_dir() {
     }
     assert_eq!(v["slashes"].as_array().unwrap().len(), 0);
     check_builds(&v);
+    // The ledger's head, with a state read checked offline against its header key.
+    let replica = &v["ledger"]["replicas"][0];
+    assert_eq!(replica["read_proof_checked"], true, "{replica}");
+    assert_eq!(replica["state_root"].as_str().unwrap().len(), 64);
+    assert_eq!(replica["log_root"].as_str().unwrap().len(), 64);
+    assert!(replica["height"].as_u64().unwrap() > 10);
     // A second run in the same data dir continues the same network.
     let v = devnet(
         dir.path(),

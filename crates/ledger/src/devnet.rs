@@ -13,6 +13,7 @@ use tokio::sync::Mutex;
 
 use crate::machine::{self, BlockCtx, Rules};
 use crate::params::{default_tier, Genesis, LedgerParams};
+use crate::read::{LedgerHeader, LedgerRead};
 use crate::state::LedgerState;
 use crate::types::{
     ArchiveCommit, Commitment, ConfidentialAccount, LedgerAnchor, LedgerTx, Metagraph, Neuron,
@@ -86,6 +87,7 @@ impl DevnetLedger {
             origin,
         };
         ledger.catch_up_log().await?;
+        ledger.check_log().await?;
         Ok(ledger)
     }
 
@@ -108,6 +110,23 @@ impl DevnetLedger {
                 next += 1;
             }
         }
+    }
+
+    /// The persisted transparency log must be exactly the chain the state re-executed.
+    async fn check_log(&self) -> Result<(), LedgerError> {
+        let state = self.state.lock().await;
+        let (persisted, replayed) = (self.log.root().await, state.log_root());
+        if self.log.size().await != state.log_size() || persisted != replayed {
+            return Err(LedgerError::Invalid(format!(
+                "the transparency log ({} leaves, root {}) is not the chain ({} transactions, \
+                 root {})",
+                self.log.size().await,
+                hex::encode(persisted),
+                state.log_size(),
+                hex::encode(replayed)
+            )));
+        }
+        Ok(())
     }
 
     /// The ledger's transparency log (one leaf per applied transaction, leaf i = seq i+1).
@@ -143,8 +162,43 @@ impl DevnetLedger {
             tx_hash: state.head_hash().to_string(),
             time_ms: state.time_ms(),
             state_root: state.root_hex(),
+            log_root: hex::encode(state.log_root()),
             keys: state.len() as u64,
         }
+    }
+
+    /// The value under a state key with its proof and the signed header of the state it is
+    /// from: checkable offline with [`crate::verify_read`] against this ledger's key.
+    pub async fn read(&self, key: &str) -> Result<LedgerRead, LedgerError> {
+        if key.is_empty() || key.len() > 512 {
+            return Err(LedgerError::Invalid(
+                "a state key is 1..=512 characters".into(),
+            ));
+        }
+        let (value, proof, header) = {
+            let mut state = self.state.lock().await;
+            let header = LedgerHeader {
+                chain_id: self.rules.chain_id.clone(),
+                seq: state.next_seq() - 1,
+                tx_hash: state.head_hash().to_string(),
+                time_ms: state.time_ms(),
+                state_root: state.root_hex(),
+            };
+            (state.value(key), state.prove(key), header)
+        };
+        let signed = Signed::sign(&header, &self.log_key)
+            .map_err(|e| LedgerError::Invalid(e.to_string()))?;
+        Ok(LedgerRead {
+            key: key.to_string(),
+            value,
+            proof,
+            header: signed.envelope().clone(),
+        })
+    }
+
+    /// The key that signs this ledger's headers and checkpoints.
+    pub fn header_key(&self) -> PublicKey {
+        self.log_key.public()
     }
 
     /// When the faucet last paid `address` (ms), if ever.
@@ -344,7 +398,10 @@ impl DevnetLedger {
         let mut replayed = replay_store(&self.store, &self.genesis, &self.rules).await?;
         let mut live = self.state.lock().await;
         let (mine, theirs) = (replayed.root_hex(), live.root_hex());
-        if mine != theirs || replayed.head_hash() != live.head_hash() {
+        if mine != theirs
+            || replayed.head_hash() != live.head_hash()
+            || replayed.log_root() != self.log.root().await
+        {
             return Err(LedgerError::Invalid(format!(
                 "re-execution from genesis ends at state root {mine}, the live state is at {theirs}"
             )));
@@ -360,6 +417,8 @@ pub struct LedgerHead {
     pub tx_hash: String,
     pub time_ms: i64,
     pub state_root: String,
+    /// The transaction log's root (hex): the same on every replica at the same seq.
+    pub log_root: String,
     /// How many keys the state holds.
     pub keys: u64,
 }

@@ -7,18 +7,22 @@
 //! [`DevnetLedger`] is the single-sequencer implementation that `hallmark devnet` runs. An
 //! adapter to a public chain (Bittensor subtensor) would implement the same trait.
 
+pub mod block;
 mod devnet;
 pub mod machine;
 mod params;
 pub mod payments;
+pub mod read;
 pub mod state;
 pub mod state_tree;
 mod tx;
 mod types;
 
+pub use block::{build_block, check_block, Block, BlockError};
 pub use devnet::{DevnetLedger, LedgerHead};
 pub use machine::{BlockCtx, Rules};
 pub use params::{default_tiers, Genesis, LedgerParams};
+pub use read::{verify_read, LedgerHeader, LedgerRead};
 pub use state::{LedgerState, WriteSet};
 pub use types::{
     ArchiveCommit, BuildInfo, BuildManagers, BuildManagersApproval, Commitment,

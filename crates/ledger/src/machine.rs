@@ -194,7 +194,12 @@ pub fn execute(
         tx: Some(row.clone()),
         ..WriteSet::default()
     };
+    let leaf = signed
+        .envelope()
+        .canonical_bytes()
+        .map_err(|e| LedgerError::Invalid(e.to_string()))?;
     state.absorb(&head_only)?;
+    state.append_log(&leaf);
     ws.tx = Some(row);
     Ok((ws, receipt))
 }

@@ -8,13 +8,12 @@
 use std::collections::BTreeMap;
 
 use hallmark_core::canonical::to_canonical_bytes;
-use hallmark_core::{sha256, PublicKey};
+use hallmark_core::PublicKey;
 use hallmark_log::Hash;
 use hallmark_store::{
     AccountRow, ArchiveCommitRow, BuildInfoRow, CommitmentRow, ConfidentialRow, LedgerCommit,
     NeuronRow, NullifierRow, SettledJobRow, SlashRow, StakeRow, WeightsRow,
 };
-use serde_json::json;
 
 use crate::state_tree::{state_leaf, StateProof, StateTree};
 use crate::types::Role;
@@ -51,10 +50,72 @@ pub struct LedgerState {
     /// The last block time applied (block times never go backwards).
     pub(crate) time_ms: i64,
     tree: StateTree,
+    /// The transparency log of every applied transaction (leaf = its canonical envelope), so
+    /// every replica's log root is part of what it agrees on.
+    log: hallmark_log::MerkleTree,
 }
 
 fn leaf_bytes(value: &serde_json::Value) -> Result<Vec<u8>, LedgerError> {
     to_canonical_bytes(value).map_err(|e| LedgerError::Invalid(format!("state encoding: {e}")))
+}
+
+/// The canonical value of each kind of row, as its state leaf hashes it and as a read
+/// returns it.
+mod encode {
+    use hallmark_core::sha256;
+    use hallmark_store::{
+        AccountRow, ArchiveCommitRow, BuildInfoRow, CommitmentRow, ConfidentialRow, NeuronRow,
+        NullifierRow, SettledJobRow, SlashRow, StakeRow, WeightsRow,
+    };
+    use serde_json::{json, Value};
+
+    pub fn account(a: &AccountRow) -> Value {
+        json!({"balance": a.balance, "nonce": a.nonce})
+    }
+    pub fn neuron(n: &NeuronRow) -> Value {
+        json!({"uid": n.uid, "coldkey": n.coldkey, "role": n.role, "stake": n.stake,
+               "axon": n.axon, "registered_seq": n.registered_seq,
+               "last_heartbeat_ms": n.last_heartbeat_ms})
+    }
+    pub fn stake(s: &StakeRow) -> Value {
+        json!({"coldkey": s.coldkey, "tier": s.tier, "pending": s.pending,
+               "locked_until_ms": s.locked_until_ms})
+    }
+    pub fn weights(w: &WeightsRow) -> Value {
+        json!({"weights": w.weights, "seq": w.seq})
+    }
+    pub fn epoch(opened_ms: i64) -> Value {
+        json!({"opened_ms": opened_ms})
+    }
+    pub fn yuma(result: &str) -> Value {
+        json!({"result_sha256": sha256(result.as_bytes()).to_hex()})
+    }
+    pub fn commitment(c: &CommitmentRow) -> Value {
+        json!({"commitment": c.commitment})
+    }
+    pub fn settled(j: &SettledJobRow) -> Value {
+        json!({"outcome": j.outcome, "result_digest": j.result_digest,
+               "worker": j.worker, "seq": j.seq, "stakes": j.stakes})
+    }
+    pub fn slash(s: &SlashRow) -> Value {
+        json!({"amount": s.amount, "seq": s.seq})
+    }
+    pub fn confidential(c: &ConfidentialRow) -> Value {
+        json!({"pubkey": c.pubkey, "balance": c.balance, "hint": c.hint, "seq": c.seq})
+    }
+    pub fn nullifier(n: &NullifierRow) -> Value {
+        json!({"job_id": n.job_id, "worker": n.worker, "amount": n.amount, "seq": n.seq})
+    }
+    pub fn build_managers(version: u64, managers: &str) -> Value {
+        json!({"version": version, "managers": managers})
+    }
+    pub fn build_info(b: &BuildInfoRow) -> Value {
+        json!({"recipe": b.recipe, "manager": b.manager, "seq": b.seq})
+    }
+    pub fn archive(a: &ArchiveCommitRow) -> Value {
+        json!({"lane": a.lane, "hotkey": a.hotkey, "seq": a.seq,
+               "committed_ms": a.committed_ms})
+    }
 }
 
 impl LedgerState {
@@ -101,6 +162,21 @@ impl LedgerState {
         self.tree.prove(key)
     }
 
+    /// The transparency log's root over every applied transaction.
+    pub fn log_root(&self) -> Hash {
+        self.log.root()
+    }
+
+    /// How many transactions the log holds.
+    pub fn log_size(&self) -> u64 {
+        self.log.size()
+    }
+
+    /// Appends an applied transaction's canonical envelope to the log.
+    pub(crate) fn append_log(&mut self, canonical_envelope: &[u8]) {
+        self.log.push(hallmark_log::leaf_hash(canonical_envelope));
+    }
+
     /// The sequence number the next transaction gets.
     pub fn next_seq(&self) -> u64 {
         self.head.0 + 1
@@ -126,73 +202,51 @@ impl LedgerState {
     /// The transaction row (if any) moves the head and the clock.
     pub fn absorb(&mut self, ws: &WriteSet) -> Result<(), LedgerError> {
         for a in &ws.accounts {
-            self.put(
-                format!("account/{}", a.address),
-                json!({"balance": a.balance, "nonce": a.nonce}),
-            )?;
+            self.put(format!("account/{}", a.address), encode::account(a))?;
             self.accounts.insert(a.address.clone(), a.clone());
         }
         for n in &ws.neurons {
-            self.put(
-                format!("neuron/{}", n.hotkey),
-                json!({"uid": n.uid, "coldkey": n.coldkey, "role": n.role, "stake": n.stake,
-                       "axon": n.axon, "registered_seq": n.registered_seq,
-                       "last_heartbeat_ms": n.last_heartbeat_ms}),
-            )?;
+            self.put(format!("neuron/{}", n.hotkey), encode::neuron(n))?;
             self.neurons.insert(n.hotkey.clone(), n.clone());
         }
         for s in &ws.stakes {
-            self.put(
-                format!("stake/{}", s.hotkey),
-                json!({"coldkey": s.coldkey, "tier": s.tier, "pending": s.pending,
-                       "locked_until_ms": s.locked_until_ms}),
-            )?;
+            self.put(format!("stake/{}", s.hotkey), encode::stake(s))?;
             self.stakes.insert(s.hotkey.clone(), s.clone());
         }
         for w in &ws.weights {
             self.put(
                 format!("weights/{}/{}/{}", w.lane, w.epoch, w.validator),
-                json!({"weights": w.weights, "seq": w.seq}),
+                encode::weights(w),
             )?;
             let epoch = (w.lane.clone(), w.epoch);
             if !self.epoch_opened_ms.contains_key(&epoch) {
                 let at = ws.tx.as_ref().map_or(self.time_ms, |t| t.applied_ms);
-                self.put(
-                    format!("epoch/{}/{}", w.lane, w.epoch),
-                    json!({"opened_ms": at}),
-                )?;
+                self.put(format!("epoch/{}/{}", w.lane, w.epoch), encode::epoch(at))?;
                 self.epoch_opened_ms.insert(epoch, at);
             }
             self.weights
                 .insert((w.lane.clone(), w.epoch, w.validator.clone()), w.clone());
         }
         if let Some((lane, epoch, result)) = &ws.yuma {
-            self.put(
-                format!("yuma/{lane}/{epoch}"),
-                json!({"result_sha256": sha256(result.as_bytes()).to_hex()}),
-            )?;
+            self.put(format!("yuma/{lane}/{epoch}"), encode::yuma(result))?;
             self.yuma.insert((lane.clone(), *epoch), result.clone());
         }
         if let Some(c) = &ws.commitment {
             self.put(
                 format!("commitment/{}/{}", c.validator, c.run_id),
-                json!({"commitment": c.commitment, "tx_hash": c.tx_hash}),
+                encode::commitment(c),
             )?;
             self.commitments
                 .insert((c.validator.clone(), c.run_id.clone()), c.clone());
         }
         if let Some(j) = &ws.settled_job {
-            self.put(
-                format!("settled/{}", j.job_id),
-                json!({"outcome": j.outcome, "result_digest": j.result_digest,
-                       "worker": j.worker, "seq": j.seq, "stakes": j.stakes}),
-            )?;
+            self.put(format!("settled/{}", j.job_id), encode::settled(j))?;
             self.settled.insert(j.job_id.clone(), j.clone());
         }
         for s in &ws.slashes {
             self.put(
                 format!("slash/{}/{}/{}", s.hotkey, s.job_id, s.reason),
-                json!({"amount": s.amount, "seq": s.seq}),
+                encode::slash(s),
             )?;
             self.slashes.insert(
                 (s.hotkey.clone(), s.job_id.clone(), s.reason.clone()),
@@ -202,37 +256,30 @@ impl LedgerState {
         if let Some(c) = &ws.confidential {
             self.put(
                 format!("confidential/{}", c.hotkey),
-                json!({"pubkey": c.pubkey, "balance": c.balance, "hint": c.hint, "seq": c.seq}),
+                encode::confidential(c),
             )?;
             self.confidential.insert(c.hotkey.clone(), c.clone());
         }
         if let Some(n) = &ws.nullifier {
-            self.put(
-                format!("nullifier/{}", n.nullifier),
-                json!({"job_id": n.job_id, "worker": n.worker, "amount": n.amount, "seq": n.seq}),
-            )?;
+            self.put(format!("nullifier/{}", n.nullifier), encode::nullifier(n))?;
             self.nullifiers.insert(n.nullifier.clone(), n.clone());
         }
         if let Some((version, managers)) = &ws.build_managers {
             self.put(
                 "build_managers".into(),
-                json!({"version": version, "managers": managers}),
+                encode::build_managers(*version, managers),
             )?;
             self.build_managers = Some((*version, managers.clone()));
         }
         if let Some(b) = &ws.build_info {
             self.put(
                 format!("build_info/{}", b.wasm_sha256),
-                json!({"recipe": b.recipe, "manager": b.manager, "seq": b.seq}),
+                encode::build_info(b),
             )?;
             self.build_info.insert(b.wasm_sha256.clone(), b.clone());
         }
         if let Some(a) = &ws.archive_commit {
-            self.put(
-                format!("archive/{}", a.archive_sha256),
-                json!({"lane": a.lane, "hotkey": a.hotkey, "seq": a.seq,
-                       "committed_ms": a.committed_ms}),
-            )?;
+            self.put(format!("archive/{}", a.archive_sha256), encode::archive(a))?;
             self.archive_commits
                 .insert(a.archive_sha256.clone(), a.clone());
         }
@@ -241,6 +288,62 @@ impl LedgerState {
             self.time_ms = self.time_ms.max(t.applied_ms);
         }
         Ok(())
+    }
+
+    /// The canonical value under a state key (as its leaf hashes it), if the key is present.
+    /// Keys: `account/{ss58}`, `neuron/{ss58}`, `stake/{ss58}`, `weights/{lane}/{epoch}/{ss58}`,
+    /// `epoch/{lane}/{epoch}`, `yuma/{lane}/{epoch}`, `commitment/{ss58}/{run}`,
+    /// `settled/{job}`, `slash/{ss58}/{job}/{reason}`, `confidential/{ss58}`,
+    /// `nullifier/{hex}`, `build_managers`, `build_info/{sha256}`, `archive/{sha256}`.
+    pub fn value(&self, key: &str) -> Option<serde_json::Value> {
+        let (kind, rest) = key.split_once('/').unwrap_or((key, ""));
+        let parts: Vec<&str> = rest.split('/').collect();
+        let lane_epoch = |p: &[&str]| -> Option<(String, u64)> {
+            match p {
+                [lane, epoch] => Some((lane.to_string(), epoch.parse().ok()?)),
+                _ => None,
+            }
+        };
+        match kind {
+            "account" => self.accounts.get(rest).map(encode::account),
+            "neuron" => self.neurons.get(rest).map(encode::neuron),
+            "stake" => self.stakes.get(rest).map(encode::stake),
+            "weights" => match parts.as_slice() {
+                [lane, epoch, v] => self
+                    .weights
+                    .get(&(lane.to_string(), epoch.parse().ok()?, v.to_string()))
+                    .map(encode::weights),
+                _ => None,
+            },
+            "epoch" => self
+                .epoch_opened_ms
+                .get(&lane_epoch(&parts)?)
+                .map(|t| encode::epoch(*t)),
+            "yuma" => self.yuma.get(&lane_epoch(&parts)?).map(|r| encode::yuma(r)),
+            "commitment" => {
+                let (v, run) = rest.split_once('/')?;
+                self.commitments
+                    .get(&(v.to_string(), run.to_string()))
+                    .map(encode::commitment)
+            }
+            "settled" => self.settled.get(rest).map(encode::settled),
+            "slash" => match parts.as_slice() {
+                [h, j, r] => self
+                    .slashes
+                    .get(&(h.to_string(), j.to_string(), r.to_string()))
+                    .map(encode::slash),
+                _ => None,
+            },
+            "confidential" => self.confidential.get(rest).map(encode::confidential),
+            "nullifier" => self.nullifiers.get(rest).map(encode::nullifier),
+            "build_managers" if rest.is_empty() => self
+                .build_managers
+                .as_ref()
+                .map(|(v, m)| encode::build_managers(*v, m)),
+            "build_info" => self.build_info.get(rest).map(encode::build_info),
+            "archive" => self.archive_commits.get(rest).map(encode::archive),
+            _ => None,
+        }
     }
 
     /// An account, if it ever held anything.

@@ -273,3 +273,75 @@ async fn a_reopened_ledger_re_executes_its_chain_to_the_same_root() {
         .unwrap();
     assert!(e.to_string().contains("chain broken at seq 1"), "{e}");
 }
+
+#[tokio::test]
+async fn reads_carry_proofs_that_check_offline_and_lies_do_not() {
+    use hallmark_ledger::verify_read;
+    let store = Store::open_url("sqlite::memory:").await.unwrap();
+    let l = open(&store, LedgerParams::default()).await;
+    for tx in network_txs() {
+        l.submit(tx).await.unwrap();
+    }
+    let trusted = [l.header_key()];
+    let account = format!("account/{}", key(3).public().to_ss58());
+    let read = l.read(&account).await.unwrap();
+    assert_eq!(read.value.as_ref().unwrap()["balance"], 77);
+    let v = verify_read(&read, &trusted, Some(CHAIN));
+    assert!(v.accepted, "{v:?}");
+    let head = l.head().await;
+    let header: hallmark_ledger::LedgerHeader =
+        Signed::<hallmark_ledger::LedgerHeader>::from_envelope(read.header.clone())
+            .verify()
+            .unwrap()
+            .payload;
+    assert_eq!(header.state_root, head.state_root);
+
+    // An absent key is proven absent.
+    let absent = l
+        .read(&format!("account/{}", key(99).public().to_ss58()))
+        .await
+        .unwrap();
+    assert!(absent.value.is_none());
+    assert!(verify_read(&absent, &trusted, None).accepted);
+
+    let rejected = |r: &hallmark_ledger::LedgerRead, keys: &[hallmark_core::PublicKey]| {
+        let v = verify_read(r, keys, Some(CHAIN));
+        assert!(!v.accepted);
+        v.rejection.unwrap()
+    };
+    // A changed value, a hidden value, a claimed value for an absent key.
+    let mut lie = read.clone();
+    lie.value.as_mut().unwrap()["balance"] = serde_json::json!(1_000_000);
+    assert_eq!(rejected(&lie, &trusted), "proof_mismatch");
+    let mut lie = read.clone();
+    lie.value = None;
+    assert_eq!(rejected(&lie, &trusted), "proof_mismatch");
+    let mut lie = absent.clone();
+    lie.value = read.value.clone();
+    assert_eq!(rejected(&lie, &trusted), "proof_mismatch");
+    // Another key's proof passed off for this one.
+    let mut lie = read.clone();
+    lie.key = format!("account/{}", key(1).public().to_ss58());
+    assert_eq!(rejected(&lie, &trusted), "proof_mismatch");
+    // A header by someone else, or edited after signing.
+    assert_eq!(rejected(&read, &[key(7).public()]), "untrusted_signer");
+    let mut lie = read.clone();
+    let forged = Signed::sign(&header, &key(7)).unwrap();
+    lie.header = forged.envelope().clone();
+    assert_eq!(rejected(&lie, &trusted), "untrusted_signer");
+    let mut lie = read.clone();
+    lie.header.payload = lie.header.payload.replacen('e', "f", 1);
+    assert_eq!(rejected(&lie, &trusted), "bad_signature");
+    // Another chain.
+    let v = verify_read(&read, &trusted, Some("elsewhere"));
+    assert_eq!(v.rejection.as_deref(), Some("wrong_chain"));
+    // Every kind of row the state holds reads back with a proof.
+    for k in [
+        format!("neuron/{}", key(11).public().to_ss58()),
+        format!("stake/{}", key(21).public().to_ss58()),
+    ] {
+        let r = l.read(&k).await.unwrap();
+        assert!(r.value.is_some(), "{k}");
+        assert!(verify_read(&r, &trusted, Some(CHAIN)).accepted, "{k}");
+    }
+}

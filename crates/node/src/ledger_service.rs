@@ -12,6 +12,8 @@
 //! - `GET  /v1/ledger/epochs/{epoch}/yuma?lane=L` — a closed round-lane epoch's Yuma result
 //!   (404 `epoch_open` until a transaction closes it; reads never write)
 //! - `GET  /v1/ledger/head` — last sequence number, its hash, block time and state root
+//! - `GET  /v1/ledger/state?key=K` — a state value with its Merkle proof and the signed header
+//!   (check offline: `hallmark verify ledger-read`)
 //! - `GET  /v1/ledger/stakes/{hotkey}` — a hotkey's stake, tier and lock
 //! - `GET  /v1/ledger/confidential/{hotkey}` — a worker's encrypted balance and hint
 //! - `POST /v1/ledger/faucet` — `{address}`: a devnet drip, rate-limited per address
@@ -46,6 +48,9 @@ pub struct LedgerInfo {
     /// The faucet's drip and interval, if it runs one.
     #[serde(default)]
     pub faucet: Option<FaucetInfo>,
+    /// The key that signs this ledger's headers (state reads) and log checkpoints.
+    #[serde(default)]
+    pub header_key: Option<PublicKey>,
 }
 
 /// What the faucet gives and how often.
@@ -138,6 +143,7 @@ pub fn router(
         .route("/v1/ledger/build-info/{wasm_sha256}", get(build_info))
         .route("/v1/ledger/epochs/{epoch}/yuma", get(yuma))
         .route("/v1/ledger/head", get(head))
+        .route("/v1/ledger/state", get(state_read))
         .route("/v1/ledger/archives/{archive_sha256}", get(archive_commit))
         .route("/v1/ledger/anchor", get(anchor))
         .route("/v1/health", get(health))
@@ -383,6 +389,24 @@ async fn yuma(
     Ok(Json(l.yuma_epoch(&q.lane()?, epoch).await?))
 }
 
+#[derive(Deserialize)]
+struct StateQuery {
+    key: Option<String>,
+}
+
+async fn state_read(
+    State(l): State<Arc<DevnetLedger>>,
+    Query(q): Query<StateQuery>,
+) -> Result<Json<hallmark_ledger::LedgerRead>, ApiError> {
+    let Some(key) = q.key.filter(|k| !k.is_empty() && k.len() <= 512) else {
+        return Err(ApiError::bad_request(
+            "invalid_key",
+            "name a state key of 1..=512 characters: ?key=account/SS58 (see ARCHITECTURE.md)",
+        ));
+    };
+    Ok(Json(l.read(&key).await?))
+}
+
 async fn head(State(l): State<Arc<DevnetLedger>>) -> Json<hallmark_ledger::LedgerHead> {
     Json(l.head().await)
 }
@@ -395,6 +419,7 @@ async fn info(State(s): State<FaucetState>) -> Json<LedgerInfo> {
             amount: f.amount,
             interval_secs: f.interval_secs,
         }),
+        header_key: Some(s.ledger.header_key()),
     })
 }
 

@@ -132,6 +132,11 @@ impl TransparencyLog {
         self.tree.lock().await.size()
     }
 
+    /// The root of the whole log as it is now.
+    pub async fn root(&self) -> Hash {
+        self.tree.lock().await.root()
+    }
+
     /// The root at `size`.
     pub async fn root_at(&self, size: u64) -> Result<Hash, StoreError> {
         Ok(self.tree.lock().await.root_at(size)?)

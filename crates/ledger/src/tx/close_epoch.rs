@@ -13,11 +13,17 @@ use crate::state::WriteSet;
 use crate::types::{Role, WeightEntry, YumaEpoch};
 use crate::LedgerError;
 
-/// Lane names in weights and epochs: 1..=32 characters.
+/// Lane names in weights and epochs: 1..=32 of `a-z`, `0-9`, `-` (so state keys built from
+/// them stay unambiguous).
 pub(super) fn check_lane(lane: &str) -> Result<(), LedgerError> {
-    if lane.is_empty() || lane.len() > 32 {
+    let ok = !lane.is_empty()
+        && lane.len() <= 32
+        && lane
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+    if !ok {
         return Err(LedgerError::Invalid(
-            "weights name a lane of 1..=32 characters".into(),
+            "weights name a lane of 1..=32 characters a-z, 0-9 or -".into(),
         ));
     }
     Ok(())
