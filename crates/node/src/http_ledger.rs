@@ -8,42 +8,99 @@ use hallmark_ledger::{
     StakeInfo, TxReceipt, ValidatorWeights, YumaEpoch,
 };
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
 use crate::client::{ClientError, NodeClient};
 use crate::ledger_service::{AccountInfo, FaucetDrip, FaucetRequest, LedgerInfo};
 
-/// A remote devnet ledger.
+/// A remote ledger, reached through any of its replicas: a call that cannot reach one (or
+/// gets a 5xx) tries the next, and the one that answered is tried first next time.
 #[derive(Debug, Clone)]
 pub struct HttpLedger {
-    client: NodeClient,
+    replicas: Arc<[NodeClient]>,
+    preferred: Arc<AtomicUsize>,
 }
 
 impl HttpLedger {
-    /// A ledger at `url`.
+    /// A ledger at `url`, or at any of several comma-separated replica URLs.
     pub fn new(url: &str) -> Self {
+        let urls: Vec<&str> = url
+            .split(',')
+            .map(str::trim)
+            .filter(|u| !u.is_empty())
+            .collect();
+        let replicas: Vec<NodeClient> = if urls.is_empty() {
+            vec![NodeClient::new(url)]
+        } else {
+            urls.into_iter().map(NodeClient::new).collect()
+        };
         Self {
-            client: NodeClient::new(url),
+            replicas: replicas.into(),
+            preferred: Arc::new(AtomicUsize::new(0)),
         }
+    }
+
+    /// Runs `call` on the preferred replica, then on each other one while the failure says
+    /// the replica is unreachable or broken (no answer, 5xx). A refusal (4xx) is an answer.
+    /// Writes fail over only when the request never reached a replica, so a transaction is
+    /// never sent twice.
+    async fn failover<T, F, Fut>(&self, write: bool, call: F) -> Result<T, ClientError>
+    where
+        F: Fn(NodeClient) -> Fut,
+        Fut: std::future::Future<Output = Result<T, ClientError>>,
+    {
+        let n = self.replicas.len();
+        let first = self.preferred.load(Ordering::Relaxed) % n;
+        let mut last = None;
+        for i in 0..n {
+            let at = (first + i) % n;
+            match call(self.replicas[at].clone()).await {
+                Ok(v) => {
+                    self.preferred.store(at, Ordering::Relaxed);
+                    return Ok(v);
+                }
+                Err(e) if retry_elsewhere(&e, write) => {
+                    tracing::debug!(error = %e, "ledger replica failed: trying the next");
+                    last = Some(e);
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Err(last.unwrap_or(ClientError::Decode {
+            url: String::new(),
+            message: "no ledger replica configured".into(),
+        }))
+    }
+
+    async fn get<T: serde::de::DeserializeOwned>(&self, path: &str) -> Result<T, ClientError> {
+        self.failover(false, |c| async move { c.get(path).await })
+            .await
+    }
+
+    async fn post<B: serde::Serialize + Sync, T: serde::de::DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &B,
+    ) -> Result<T, ClientError> {
+        self.failover(true, |c| async move { c.post(path, body).await })
+            .await
     }
 
     /// The chain id transactions must carry.
     pub async fn chain_id(&self) -> Result<String, LedgerError> {
-        let info: LedgerInfo = self
-            .client
-            .get("/v1/ledger/info")
-            .await
-            .map_err(to_ledger)?;
+        let info: LedgerInfo = self.get("/v1/ledger/info").await.map_err(to_ledger)?;
         Ok(info.chain_id)
     }
 
     /// The chain id, the ledger's rules and its faucet.
     pub async fn info(&self) -> Result<LedgerInfo, LedgerError> {
-        self.client.get("/v1/ledger/info").await.map_err(to_ledger)
+        self.get("/v1/ledger/info").await.map_err(to_ledger)
     }
 
     /// Asks the devnet faucet for a drip to `address`.
     pub async fn faucet(&self, address: &PublicKey) -> Result<FaucetDrip, LedgerError> {
-        self.client
-            .post("/v1/ledger/faucet", &FaucetRequest { address: *address })
+        self.post("/v1/ledger/faucet", &FaucetRequest { address: *address })
             .await
             .map_err(to_ledger)
     }
@@ -62,16 +119,14 @@ impl HttpLedger {
         &self,
         since_seq: u64,
     ) -> Result<Vec<hallmark_ledger::BuildInfo>, LedgerError> {
-        self.client
-            .get(&format!("/v1/ledger/build-info?since_seq={since_seq}"))
+        self.get(&format!("/v1/ledger/build-info?since_seq={since_seq}"))
             .await
             .map_err(to_ledger)
     }
 
     /// Who may write the build-info registry, and the council that decides it.
     pub async fn build_managers(&self) -> Result<hallmark_ledger::BuildManagers, LedgerError> {
-        self.client
-            .get("/v1/ledger/build-managers")
+        self.get("/v1/ledger/build-managers")
             .await
             .map_err(to_ledger)
     }
@@ -98,11 +153,21 @@ impl HttpLedger {
         &self,
         path: &str,
     ) -> Result<Option<T>, LedgerError> {
-        match self.client.get(path).await {
+        match self.get(path).await {
             Ok(v) => Ok(Some(v)),
             Err(e) if e.status() == Some(404) => Ok(None),
             Err(e) => Err(to_ledger(e)),
         }
+    }
+}
+
+/// Whether a failed call should be tried on another replica: reads on any transport failure
+/// or 5xx; writes only when the connection was never made.
+fn retry_elsewhere(e: &ClientError, write: bool) -> bool {
+    match e {
+        ClientError::Transport { source, .. } => !write || source.is_connect(),
+        ClientError::Api { status, .. } => !write && *status >= 500,
+        ClientError::Decode { .. } => false,
     }
 }
 
@@ -126,32 +191,26 @@ fn to_ledger(e: ClientError) -> LedgerError {
 #[async_trait]
 impl Ledger for HttpLedger {
     async fn submit(&self, tx: Signed<LedgerTx>) -> Result<TxReceipt, LedgerError> {
-        self.client
-            .post("/v1/ledger/tx", tx.envelope())
+        self.post("/v1/ledger/tx", tx.envelope())
             .await
             .map_err(to_ledger)
     }
 
     async fn metagraph(&self) -> Result<Metagraph, LedgerError> {
-        self.client
-            .get("/v1/ledger/metagraph")
-            .await
-            .map_err(to_ledger)
+        self.get("/v1/ledger/metagraph").await.map_err(to_ledger)
     }
 
     async fn weights(&self, lane: &str, epoch: u64) -> Result<Vec<ValidatorWeights>, LedgerError> {
-        self.client
-            .get(&format!(
-                "/v1/ledger/weights/{epoch}?lane={}",
-                query_value(lane)
-            ))
-            .await
-            .map_err(to_ledger)
+        self.get(&format!(
+            "/v1/ledger/weights/{epoch}?lane={}",
+            query_value(lane)
+        ))
+        .await
+        .map_err(to_ledger)
     }
 
     async fn balance(&self, account: &PublicKey) -> Result<(u64, u64), LedgerError> {
         let a: AccountInfo = self
-            .client
             .get(&format!("/v1/ledger/accounts/{account}"))
             .await
             .map_err(to_ledger)?;
@@ -164,7 +223,6 @@ impl Ledger for HttpLedger {
         run_id: &str,
     ) -> Result<Option<Commitment>, LedgerError> {
         match self
-            .client
             .get(&format!("/v1/ledger/commitments/{validator}/{run_id}"))
             .await
         {
@@ -175,27 +233,22 @@ impl Ledger for HttpLedger {
     }
 
     async fn equivocations(&self) -> Result<Vec<EquivocationEvidence>, LedgerError> {
-        self.client
-            .get("/v1/ledger/equivocations")
+        self.get("/v1/ledger/equivocations")
             .await
             .map_err(to_ledger)
     }
 
     async fn yuma_epoch(&self, lane: &str, epoch: u64) -> Result<YumaEpoch, LedgerError> {
-        self.client
-            .get(&format!(
-                "/v1/ledger/epochs/{epoch}/yuma?lane={}",
-                query_value(lane)
-            ))
-            .await
-            .map_err(to_ledger)
+        self.get(&format!(
+            "/v1/ledger/epochs/{epoch}/yuma?lane={}",
+            query_value(lane)
+        ))
+        .await
+        .map_err(to_ledger)
     }
 
     async fn slashes(&self) -> Result<Vec<Slash>, LedgerError> {
-        self.client
-            .get("/v1/ledger/slashes")
-            .await
-            .map_err(to_ledger)
+        self.get("/v1/ledger/slashes").await.map_err(to_ledger)
     }
 
     async fn settled_job(&self, job_id: &str) -> Result<Option<SettledJob>, LedgerError> {
@@ -203,7 +256,7 @@ impl Ledger for HttpLedger {
             "/v1/ledger/jobs/{}",
             percent_encoding::utf8_percent_encode(job_id, percent_encoding::NON_ALPHANUMERIC)
         );
-        match self.client.get(&path).await {
+        match self.get(&path).await {
             Ok(j) => Ok(Some(j)),
             Err(e) if e.status() == Some(404) => Ok(None),
             Err(e) => Err(to_ledger(e)),

@@ -459,4 +459,30 @@ async fn bad_inputs(net: &Net, old: &RoundAnnouncement) {
         .await
         .unwrap();
     assert!(weights.is_empty());
+
+    // The ledger client fails over: a dead replica first, the live one second.
+    use hallmark_ledger::Ledger;
+    let dead = "http://127.0.0.1:9";
+    let both =
+        hallmark_node::http_ledger::HttpLedger::new(&format!("{dead}, {}", net.ledger.url()));
+    assert!(!both.metagraph().await.unwrap().neurons.is_empty());
+    let chain = both.chain_id().await.unwrap();
+    // A write goes to the live replica too (the dead one never got it): an unregistered
+    // heartbeat is refused there, with the live ledger's code.
+    let stranger = Keypair::from_seed(&[77; 32]);
+    let tx = hallmark_ledger::LedgerTx {
+        chain_id: chain,
+        nonce: 1,
+        body: hallmark_ledger::TxBody::Heartbeat {},
+    };
+    let e = both
+        .submit(Signed::sign(&tx, &stranger).unwrap())
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), "not_registered");
+    let only_dead = hallmark_node::http_ledger::HttpLedger::new(dead);
+    assert_eq!(
+        only_dead.metagraph().await.unwrap_err().code(),
+        "ledger_unavailable"
+    );
 }
