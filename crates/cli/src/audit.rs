@@ -96,6 +96,10 @@ pub enum VerifyCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Check evidence that a ledger forked: two files (ledger reads or signed headers) whose
+    /// headers one key signed for the same chain and sequence number with different contents.
+    /// Prints the fork and exits 0 when proven; exits 1 naming why the two are not a fork.
+    LedgerFork { first: PathBuf, second: PathBuf },
 }
 
 /// `hallmark consensus …`: Yuma as subtensor computes it, from a JSON file.
@@ -258,6 +262,40 @@ pub fn run_verify(cmd: VerifyCommand) -> ExitCode {
             let v = hallmark_ledger::verify_read(&read, &keys, chain_id.as_deref());
             let json = json.then(|| serde_json::json!(v));
             report_verdict(&v, json, "ledger read")
+        }
+        VerifyCommand::LedgerFork { first, second } => {
+            let header = |path: &PathBuf| -> anyhow::Result<hallmark_core::Envelope> {
+                let v: serde_json::Value = serde_json::from_str(&read_input(path)?)
+                    .with_context(|| format!("{} is not JSON", path.display()))?;
+                let env = v.get("header").cloned().unwrap_or(v);
+                serde_json::from_value(env).with_context(|| {
+                    format!(
+                        "{} is neither a ledger read nor a signed header",
+                        path.display()
+                    )
+                })
+            };
+            let (a, b) = match (header(&first), header(&second)) {
+                (Ok(a), Ok(b)) => (a, b),
+                (Err(e), _) | (_, Err(e)) => return bad_input(e),
+            };
+            match hallmark_ledger::ledger_fork(&a, &b) {
+                Ok(fork) => match serde_json::to_string_pretty(&fork) {
+                    Ok(s) => {
+                        println!("{s}");
+                        println!(
+                            "fork proven: {} signed two heads at seq {}",
+                            fork.signer, fork.seq
+                        );
+                        ExitCode::SUCCESS
+                    }
+                    Err(e) => bad_input(e.into()),
+                },
+                Err(e) => {
+                    println!("not a fork: {}: {e}", e.code());
+                    ExitCode::from(EXIT_REJECTED)
+                }
+            }
         }
         VerifyCommand::Receipt {
             file,

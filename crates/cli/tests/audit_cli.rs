@@ -225,3 +225,34 @@ fn verify_ledger_read_offline() {
     let (code, _, err) = hallmark(&["verify", "ledger-read", path, "--ledger-key", "nope"], "");
     assert_eq!(code, 2, "{err}");
 }
+
+/// Two heads one ledger key signed at one height prove a fork; the same head twice does not.
+#[test]
+fn verify_ledger_fork_offline() {
+    use hallmark_core::{Keypair, Signed};
+    use hallmark_ledger::LedgerHeader;
+    let key = Keypair::from_seed(&[42; 32]);
+    let head = |root: &str| LedgerHeader {
+        chain_id: "c".into(),
+        seq: 7,
+        tx_hash: "aa".repeat(32),
+        time_ms: 1,
+        state_root: root.repeat(32),
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, h: &LedgerHeader| {
+        let p = dir.path().join(name);
+        let env = Signed::sign(h, &key).unwrap().envelope().clone();
+        std::fs::write(&p, serde_json::to_string(&env).unwrap()).unwrap();
+        p.to_str().unwrap().to_string()
+    };
+    let (a, b) = (write("a.json", &head("11")), write("b.json", &head("22")));
+    let (code, out, err) = hallmark(&["verify", "ledger-fork", &a, &b], "");
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("fork proven"), "{out}");
+    let (code, out, _) = hallmark(&["verify", "ledger-fork", &a, &a], "");
+    assert_eq!(code, 1);
+    assert!(out.contains("consistent"), "{out}");
+    let (code, _, _) = hallmark(&["verify", "ledger-fork", &a, "-"], "[]");
+    assert_eq!(code, 2);
+}

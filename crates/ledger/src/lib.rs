@@ -22,7 +22,7 @@ pub use block::{build_block, check_block, Block, BlockError};
 pub use devnet::{DevnetLedger, LedgerHead};
 pub use machine::{BlockCtx, Rules};
 pub use params::{default_tiers, Genesis, LedgerParams};
-pub use read::{verify_read, LedgerHeader, LedgerRead};
+pub use read::{ledger_fork, verify_read, LedgerFork, LedgerHeader, LedgerRead, NotAFork};
 pub use state::{LedgerState, WriteSet};
 pub use types::{
     ArchiveCommit, BuildInfo, BuildManagers, BuildManagersApproval, Commitment,

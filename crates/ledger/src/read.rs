@@ -115,3 +115,68 @@ pub fn verify_read(read: &LedgerRead, trusted: &[PublicKey], chain_id: Option<&s
     }
     v.finish()
 }
+
+/// Proof that a ledger signed two different heads at one height: two headers for the same
+/// chain and sequence number, both signed by the same key, naming different transactions or
+/// state roots. With one sequencer, this is how a fork (a split view shown to different
+/// readers) is caught and proven to anyone.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LedgerFork {
+    pub signer: PublicKey,
+    pub chain_id: String,
+    pub seq: u64,
+    pub first: LedgerHeader,
+    pub second: LedgerHeader,
+}
+
+/// Why two headers are not evidence of a fork.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NotAFork {
+    #[error("header {0} does not verify: {1}")]
+    BadSignature(usize, String),
+    #[error("the headers are signed by different keys")]
+    DifferentSigners,
+    #[error("the headers are for different chains or sequence numbers")]
+    DifferentHeights,
+    #[error("the headers agree: no fork")]
+    Consistent,
+}
+
+impl NotAFork {
+    /// A stable code for the wire and exit messages.
+    pub fn code(&self) -> &'static str {
+        match self {
+            NotAFork::BadSignature(..) => "bad_signature",
+            NotAFork::DifferentSigners => "different_signers",
+            NotAFork::DifferentHeights => "different_heights",
+            NotAFork::Consistent => "consistent",
+        }
+    }
+}
+
+/// Checks two signed headers for a fork: same signer, chain and sequence number, different
+/// contents.
+pub fn ledger_fork(a: &Envelope, b: &Envelope) -> Result<LedgerFork, NotAFork> {
+    let open = |i: usize, e: &Envelope| {
+        Signed::<LedgerHeader>::from_envelope(e.clone())
+            .verify()
+            .map_err(|err| NotAFork::BadSignature(i, err.to_string()))
+    };
+    let (x, y) = (open(1, a)?, open(2, b)?);
+    if x.signer != y.signer {
+        return Err(NotAFork::DifferentSigners);
+    }
+    if x.payload.chain_id != y.payload.chain_id || x.payload.seq != y.payload.seq {
+        return Err(NotAFork::DifferentHeights);
+    }
+    if x.payload == y.payload {
+        return Err(NotAFork::Consistent);
+    }
+    Ok(LedgerFork {
+        signer: x.signer,
+        chain_id: x.payload.chain_id.clone(),
+        seq: x.payload.seq,
+        first: x.payload,
+        second: y.payload,
+    })
+}

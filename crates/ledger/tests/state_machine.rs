@@ -345,3 +345,44 @@ async fn reads_carry_proofs_that_check_offline_and_lies_do_not() {
         assert!(verify_read(&r, &trusted, Some(CHAIN)).accepted, "{k}");
     }
 }
+
+#[tokio::test]
+async fn two_heads_signed_at_one_height_prove_a_fork() {
+    use hallmark_ledger::{ledger_fork, LedgerHeader};
+    let store = Store::open_url("sqlite::memory:").await.unwrap();
+    let l = open(&store, LedgerParams::default()).await;
+    l.submit(network_txs().remove(0)).await.unwrap();
+    let honest = l.read("build_managers").await.unwrap().header;
+    let again = l.read("build_managers").await.unwrap().header;
+    assert_eq!(
+        ledger_fork(&honest, &again).unwrap_err().code(),
+        "consistent"
+    );
+    // The same key signing another state at the same seq: a split view, proven.
+    let mut h: LedgerHeader = Signed::<LedgerHeader>::from_envelope(honest.clone())
+        .verify()
+        .unwrap()
+        .payload;
+    h.state_root = "22".repeat(32);
+    let forked = Signed::sign(&h, &key(42)).unwrap().envelope().clone();
+    let fork = ledger_fork(&honest, &forked).unwrap();
+    assert_eq!((fork.seq, fork.signer), (1, l.header_key()));
+    // Not evidence: another signer, another height, a broken signature.
+    let other = Signed::sign(&h, &key(43)).unwrap().envelope().clone();
+    assert_eq!(
+        ledger_fork(&honest, &other).unwrap_err().code(),
+        "different_signers"
+    );
+    h.seq = 2;
+    let later = Signed::sign(&h, &key(42)).unwrap().envelope().clone();
+    assert_eq!(
+        ledger_fork(&honest, &later).unwrap_err().code(),
+        "different_heights"
+    );
+    let mut broken = forked.clone();
+    broken.payload = broken.payload.replacen('e', "f", 1);
+    assert_eq!(
+        ledger_fork(&honest, &broken).unwrap_err().code(),
+        "bad_signature"
+    );
+}
