@@ -58,6 +58,9 @@ impl Validator {
         let run_id = active.ann.round_id.clone();
         let mg = self.ledger.metagraph().await?;
         let (own, commitment) = self.own_report(active, &mg).await?;
+        // Measuring can take a while (an eval roster): read the metagraph again so peers
+        // that restarted meanwhile are reached at the axon they announced since.
+        let mg = self.ledger.metagraph().await?;
         let own_payload = own.verify()?.payload;
         let me = self.key.public();
         let deadline = Instant::now() + Duration::from_millis(self.cfg.collect_timeout_ms);
