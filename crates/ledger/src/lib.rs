@@ -172,8 +172,8 @@ pub trait Ledger: Send + Sync {
     async fn equivocations(
         &self,
     ) -> Result<Vec<hallmark_consensus::commitment::EquivocationEvidence>, LedgerError>;
-    /// The Yuma epoch over the weights set for a lane's `epoch` (computing it closes the
-    /// epoch).
+    /// The Yuma result of a lane's closed `epoch` (`epoch_open` until a transaction closes
+    /// it; reading never does).
     async fn yuma_epoch(&self, lane: &str, epoch: u64) -> Result<YumaEpoch, LedgerError>;
     /// Every slashing applied, oldest first.
     async fn slashes(&self) -> Result<Vec<Slash>, LedgerError>;
