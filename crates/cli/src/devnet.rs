@@ -1073,12 +1073,6 @@ async fn ledger_line(ledger: &NodeClient, account: &PublicKey) -> anyhow::Result
         .get("/v1/ledger/head")
         .await
         .context("reading the ledger's head")?;
-    let note = String::from_utf8(ledger.get_bytes("/v1/log/checkpoint").await?.to_vec())
-        .context("the ledger's checkpoint is not text")?;
-    let log_root = hallmark_log::SignedCheckpoint { note }
-        .checkpoint_unverified()
-        .map(|c| hex::encode(c.root))
-        .unwrap_or_default();
     let info: hallmark_node::ledger_service::LedgerInfo = ledger
         .get("/v1/ledger/info")
         .await
@@ -1096,9 +1090,9 @@ async fn ledger_line(ledger: &NodeClient, account: &PublicKey) -> anyhow::Result
     Ok(LedgerLine {
         replicas: vec![ReplicaLine {
             name: "ledger".into(),
-            height: head.seq,
-            state_root: head.state_root,
-            log_root,
+            height: head.header.seq,
+            state_root: head.header.state_root,
+            log_root: head.log_root,
             restarted: false,
             byzantine: false,
             read_proof_checked,

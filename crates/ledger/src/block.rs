@@ -78,12 +78,6 @@ impl BlockError {
     }
 }
 
-/// The outcome of executing a block: each transaction's write set and receipt.
-#[derive(Debug, Clone)]
-pub struct Executed {
-    pub writes: Vec<(WriteSet, TxReceipt)>,
-}
-
 /// Builds the block at `height` on `state` from `candidates` (a mempool's order): each one
 /// that applies is kept, each that does not is dropped with its reason. Returns the block,
 /// the state after it, and what was dropped. `state` itself is not changed.
@@ -127,14 +121,15 @@ pub fn build_block(
 
 /// Re-executes a proposed block on a copy of `state` (whose last block is `head`, at
 /// `height - 1`): every transaction must apply and both roots must match. Returns the state
-/// after the block and each transaction's write set, or why the block is refused.
+/// after the block and each transaction's write set and receipt, or why the block is
+/// refused.
 pub fn check_block(
     state: &LedgerState,
     rules: &Rules,
     head: (u64, &str),
     block: &Block,
     max_txs: usize,
-) -> Result<(LedgerState, Executed), BlockError> {
+) -> Result<(LedgerState, Vec<(WriteSet, TxReceipt)>), BlockError> {
     let (head_height, head_hash) = head;
     if block.height != head_height + 1 {
         return Err(BlockError::WrongHeight {
@@ -190,5 +185,5 @@ pub fn check_block(
             computed,
         });
     }
-    Ok((next, Executed { writes }))
+    Ok((next, writes))
 }

@@ -158,10 +158,7 @@ impl DevnetLedger {
     pub async fn head(&self) -> LedgerHead {
         let mut state = self.state.lock().await;
         LedgerHead {
-            seq: state.next_seq() - 1,
-            tx_hash: state.head_hash().to_string(),
-            time_ms: state.time_ms(),
-            state_root: state.root_hex(),
+            header: state.header(&self.rules.chain_id),
             log_root: hex::encode(state.log_root()),
             keys: state.len() as u64,
         }
@@ -177,13 +174,7 @@ impl DevnetLedger {
         }
         let (value, proof, header) = {
             let mut state = self.state.lock().await;
-            let header = LedgerHeader {
-                chain_id: self.rules.chain_id.clone(),
-                seq: state.next_seq() - 1,
-                tx_hash: state.head_hash().to_string(),
-                time_ms: state.time_ms(),
-                state_root: state.root_hex(),
-            };
+            let header = state.header(&self.rules.chain_id);
             (state.value(key), state.prove(key), header)
         };
         let signed = Signed::sign(&header, &self.log_key)
@@ -413,10 +404,9 @@ impl DevnetLedger {
 /// What a ledger's head looks like: enough to compare two replicas at a glance.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LedgerHead {
-    pub seq: u64,
-    pub tx_hash: String,
-    pub time_ms: i64,
-    pub state_root: String,
+    /// Chain, last sequence number, its hash, block time and state root.
+    #[serde(flatten)]
+    pub header: LedgerHeader,
     /// The transaction log's root (hex): the same on every replica at the same seq.
     pub log_root: String,
     /// How many keys the state holds.

@@ -12,13 +12,13 @@
 use hallmark_consensus::Slashing;
 use hallmark_core::canonical::to_canonical_bytes;
 use hallmark_core::{sha256, Envelope, PublicKey, Signed};
-use hallmark_store::{AccountRow, LedgerTxRow, SlashRow};
+use hallmark_store::{AccountRow, LedgerTxRow, NeuronRow, SlashRow};
 use serde::Serialize;
 
 use crate::params::{Genesis, LedgerParams};
 use crate::state::{LedgerState, WriteSet};
 use crate::tx;
-use crate::types::{LedgerTx, Tier, TxReceipt};
+use crate::types::{LedgerTx, Role, Tier, TxReceipt};
 use crate::LedgerError;
 
 /// What every replica agrees on before executing: the chain id and the rules.
@@ -161,6 +161,11 @@ pub fn execute(
             "a transition wrote no transaction".into(),
         ));
     };
+    let leaf = signed
+        .envelope()
+        .canonical_bytes()
+        .map_err(|e| LedgerError::Invalid(e.to_string()))?;
+    state.begin_block(ctx.time_ms);
     state.absorb(&ws)?;
     let root = state.root_hex();
     let tx_hash = link_hash(
@@ -190,16 +195,7 @@ pub fn execute(
         time_ms: ctx.time_ms,
         state_root: root,
     };
-    let head_only = WriteSet {
-        tx: Some(row.clone()),
-        ..WriteSet::default()
-    };
-    let leaf = signed
-        .envelope()
-        .canonical_bytes()
-        .map_err(|e| LedgerError::Invalid(e.to_string()))?;
-    state.absorb(&head_only)?;
-    state.append_log(&leaf);
+    state.advance(row.seq, row.tx_hash.clone(), &leaf);
     ws.tx = Some(row);
     Ok((ws, receipt))
 }
@@ -258,7 +254,41 @@ pub fn replay_one(
     Ok(())
 }
 
-impl Transition<'_> {
+impl<'a> Transition<'a> {
+    /// The signer's neuron, or `not_registered`.
+    pub fn signer_neuron(&self) -> Result<&'a NeuronRow, LedgerError> {
+        self.state
+            .neuron(&self.signer_addr)
+            .ok_or_else(|| LedgerError::NotRegistered(self.signer_addr.clone()))
+    }
+
+    /// The signer's neuron if it has `role`: `not_registered` if it has none, `unauthorized`
+    /// (naming what only that role `does`) if it has another.
+    pub fn signer_as(&self, role: Role, does: &str) -> Result<&'a NeuronRow, LedgerError> {
+        let me = self.signer_neuron()?;
+        if me.role != role.as_str() {
+            return Err(LedgerError::Unauthorized(format!(
+                "{} is a {}, only {}s {does}",
+                self.signer_addr,
+                me.role,
+                role.as_str()
+            )));
+        }
+        Ok(me)
+    }
+
+    /// `hotkey`'s neuron if it is registered with `role`, else `not_registered` naming the
+    /// role.
+    pub fn registered_as(&self, hotkey: &str, role: Role) -> Result<&'a NeuronRow, LedgerError> {
+        match self.state.neuron(hotkey) {
+            Some(n) if n.role == role.as_str() => Ok(n),
+            _ => Err(LedgerError::NotRegistered(format!(
+                "{} {hotkey}",
+                role.as_str()
+            ))),
+        }
+    }
+
     /// The named tier, or a clear refusal listing the ones that exist.
     pub fn tier(&self, name: &str) -> Result<Tier, LedgerError> {
         let tiers = &self.rules.params.tiers;

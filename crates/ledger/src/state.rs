@@ -15,6 +15,7 @@ use hallmark_store::{
     NeuronRow, NullifierRow, SettledJobRow, SlashRow, StakeRow, WeightsRow,
 };
 
+use crate::read::LedgerHeader;
 use crate::state_tree::{state_leaf, StateProof, StateTree};
 use crate::types::Role;
 use crate::LedgerError;
@@ -172,9 +173,15 @@ impl LedgerState {
         self.log.size()
     }
 
-    /// Appends an applied transaction's canonical envelope to the log.
-    pub(crate) fn append_log(&mut self, canonical_envelope: &[u8]) {
-        self.log.push(hallmark_log::leaf_hash(canonical_envelope));
+    /// The header of the state as it is now: what a read's proof leads to.
+    pub fn header(&mut self, chain_id: &str) -> LedgerHeader {
+        LedgerHeader {
+            chain_id: chain_id.to_string(),
+            seq: self.head.0,
+            tx_hash: self.head.1.clone(),
+            time_ms: self.time_ms,
+            state_root: self.root_hex(),
+        }
     }
 
     /// The sequence number the next transaction gets.
@@ -192,102 +199,101 @@ impl LedgerState {
         self.time_ms
     }
 
-    fn put(&mut self, key: String, value: serde_json::Value) -> Result<(), LedgerError> {
+    /// Rehashes `key`'s leaf from the row it names: the leaf is the value a read returns, by
+    /// construction.
+    fn refresh(&mut self, key: &str) -> Result<(), LedgerError> {
+        let value = self
+            .value(key)
+            .ok_or_else(|| LedgerError::Invalid(format!("state key {key:?} names no row")))?;
         let bytes = leaf_bytes(&value)?;
-        self.tree.set(&key, Some(state_leaf(&key, &bytes)));
+        self.tree.set(key, Some(state_leaf(key, &bytes)));
         Ok(())
     }
 
-    /// Applies a write set: every row replaces the one under its key, and the tree follows.
-    /// The transaction row (if any) moves the head and the clock.
+    /// Applies a write set's rows: each replaces the one under its key, and the tree follows.
+    /// (The transaction row moves the head: [`LedgerState::advance`].)
     pub fn absorb(&mut self, ws: &WriteSet) -> Result<(), LedgerError> {
+        let mut keys = Vec::new();
         for a in &ws.accounts {
-            self.put(format!("account/{}", a.address), encode::account(a))?;
+            keys.push(format!("account/{}", a.address));
             self.accounts.insert(a.address.clone(), a.clone());
         }
         for n in &ws.neurons {
-            self.put(format!("neuron/{}", n.hotkey), encode::neuron(n))?;
+            keys.push(format!("neuron/{}", n.hotkey));
             self.neurons.insert(n.hotkey.clone(), n.clone());
         }
         for s in &ws.stakes {
-            self.put(format!("stake/{}", s.hotkey), encode::stake(s))?;
+            keys.push(format!("stake/{}", s.hotkey));
             self.stakes.insert(s.hotkey.clone(), s.clone());
         }
         for w in &ws.weights {
-            self.put(
-                format!("weights/{}/{}/{}", w.lane, w.epoch, w.validator),
-                encode::weights(w),
-            )?;
+            keys.push(format!("weights/{}/{}/{}", w.lane, w.epoch, w.validator));
             let epoch = (w.lane.clone(), w.epoch);
             if !self.epoch_opened_ms.contains_key(&epoch) {
-                let at = ws.tx.as_ref().map_or(self.time_ms, |t| t.applied_ms);
-                self.put(format!("epoch/{}/{}", w.lane, w.epoch), encode::epoch(at))?;
-                self.epoch_opened_ms.insert(epoch, at);
+                // An epoch opens at the block time of its first weights.
+                keys.push(format!("epoch/{}/{}", w.lane, w.epoch));
+                self.epoch_opened_ms.insert(epoch, self.time_ms);
             }
             self.weights
                 .insert((w.lane.clone(), w.epoch, w.validator.clone()), w.clone());
         }
         if let Some((lane, epoch, result)) = &ws.yuma {
-            self.put(format!("yuma/{lane}/{epoch}"), encode::yuma(result))?;
+            keys.push(format!("yuma/{lane}/{epoch}"));
             self.yuma.insert((lane.clone(), *epoch), result.clone());
         }
         if let Some(c) = &ws.commitment {
-            self.put(
-                format!("commitment/{}/{}", c.validator, c.run_id),
-                encode::commitment(c),
-            )?;
+            keys.push(format!("commitment/{}/{}", c.validator, c.run_id));
             self.commitments
                 .insert((c.validator.clone(), c.run_id.clone()), c.clone());
         }
         if let Some(j) = &ws.settled_job {
-            self.put(format!("settled/{}", j.job_id), encode::settled(j))?;
+            keys.push(format!("settled/{}", j.job_id));
             self.settled.insert(j.job_id.clone(), j.clone());
         }
         for s in &ws.slashes {
-            self.put(
-                format!("slash/{}/{}/{}", s.hotkey, s.job_id, s.reason),
-                encode::slash(s),
-            )?;
+            keys.push(format!("slash/{}/{}/{}", s.hotkey, s.job_id, s.reason));
             self.slashes.insert(
                 (s.hotkey.clone(), s.job_id.clone(), s.reason.clone()),
                 s.clone(),
             );
         }
         if let Some(c) = &ws.confidential {
-            self.put(
-                format!("confidential/{}", c.hotkey),
-                encode::confidential(c),
-            )?;
+            keys.push(format!("confidential/{}", c.hotkey));
             self.confidential.insert(c.hotkey.clone(), c.clone());
         }
         if let Some(n) = &ws.nullifier {
-            self.put(format!("nullifier/{}", n.nullifier), encode::nullifier(n))?;
+            keys.push(format!("nullifier/{}", n.nullifier));
             self.nullifiers.insert(n.nullifier.clone(), n.clone());
         }
         if let Some((version, managers)) = &ws.build_managers {
-            self.put(
-                "build_managers".into(),
-                encode::build_managers(*version, managers),
-            )?;
+            keys.push("build_managers".into());
             self.build_managers = Some((*version, managers.clone()));
         }
         if let Some(b) = &ws.build_info {
-            self.put(
-                format!("build_info/{}", b.wasm_sha256),
-                encode::build_info(b),
-            )?;
+            keys.push(format!("build_info/{}", b.wasm_sha256));
             self.build_info.insert(b.wasm_sha256.clone(), b.clone());
         }
         if let Some(a) = &ws.archive_commit {
-            self.put(format!("archive/{}", a.archive_sha256), encode::archive(a))?;
+            keys.push(format!("archive/{}", a.archive_sha256));
             self.archive_commits
                 .insert(a.archive_sha256.clone(), a.clone());
         }
-        if let Some(t) = &ws.tx {
-            self.head = (t.seq, t.tx_hash.clone());
-            self.time_ms = self.time_ms.max(t.applied_ms);
+        for key in &keys {
+            self.refresh(key)?;
         }
         Ok(())
+    }
+
+    /// Starts a block at `time_ms` (never earlier than the last; [`crate::machine::apply`]
+    /// refuses that): rows written from here on are stamped with it.
+    pub(crate) fn begin_block(&mut self, time_ms: i64) {
+        self.time_ms = self.time_ms.max(time_ms);
+    }
+
+    /// Records an applied transaction: the new head and its envelope's log leaf.
+    pub(crate) fn advance(&mut self, seq: u64, tx_hash: String, canonical_envelope: &[u8]) {
+        self.head = (seq, tx_hash);
+        self.log.push(hallmark_log::leaf_hash(canonical_envelope));
     }
 
     /// The canonical value under a state key (as its leaf hashes it), if the key is present.
@@ -327,13 +333,14 @@ impl LedgerState {
                     .map(encode::commitment)
             }
             "settled" => self.settled.get(rest).map(encode::settled),
-            "slash" => match parts.as_slice() {
-                [h, j, r] => self
-                    .slashes
+            "slash" => {
+                // Hotkeys and reasons hold no '/'; a job id may.
+                let (h, job_reason) = rest.split_once('/')?;
+                let (j, r) = job_reason.rsplit_once('/')?;
+                self.slashes
                     .get(&(h.to_string(), j.to_string(), r.to_string()))
-                    .map(encode::slash),
-                _ => None,
-            },
+                    .map(encode::slash)
+            }
             "confidential" => self.confidential.get(rest).map(encode::confidential),
             "nullifier" => self.nullifiers.get(rest).map(encode::nullifier),
             "build_managers" if rest.is_empty() => self
@@ -466,5 +473,129 @@ impl LedgerState {
         let mut v: Vec<&NeuronRow> = self.neurons.values().collect();
         v.sort_by_key(|n| n.uid);
         v
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hallmark_store::{
+        ArchiveCommitRow, BuildInfoRow, CommitmentRow, ConfidentialRow, NullifierRow,
+        SettledJobRow, SlashRow, StakeRow, WeightsRow,
+    };
+
+    /// One row of every kind, ids with the characters they may hold: each reads back with a
+    /// proof under the root, so a read and its leaf can never disagree.
+    #[test]
+    fn every_kind_of_row_reads_back_with_a_proof() {
+        let mut state = LedgerState::genesis(&[]).unwrap();
+        let ws = WriteSet {
+            accounts: vec![AccountRow {
+                address: "acct".into(),
+                balance: 5,
+                nonce: 1,
+            }],
+            neurons: vec![NeuronRow {
+                uid: 1,
+                hotkey: "hk".into(),
+                coldkey: "ck".into(),
+                role: "worker".into(),
+                stake: 100,
+                axon: None,
+                registered_seq: 1,
+                last_heartbeat_ms: 0,
+            }],
+            stakes: vec![StakeRow {
+                hotkey: "hk".into(),
+                coldkey: "ck".into(),
+                tier: "cpu".into(),
+                pending: 0,
+                locked_until_ms: 9,
+            }],
+            weights: vec![WeightsRow {
+                lane: "sat".into(),
+                epoch: u64::MAX,
+                validator: "v".into(),
+                weights: "[]".into(),
+                seq: 1,
+            }],
+            commitment: Some(CommitmentRow {
+                validator: "v".into(),
+                run_id: "run/with/slashes".into(),
+                commitment: "c".into(),
+                envelope: "{}".into(),
+                tx_hash: String::new(),
+            }),
+            settled_job: Some(SettledJobRow {
+                job_id: "job/1".into(),
+                outcome: "approved".into(),
+                result_digest: "d".into(),
+                worker: "hk".into(),
+                seq: 1,
+                stakes: "{}".into(),
+            }),
+            slashes: vec![SlashRow {
+                hotkey: "hk".into(),
+                job_id: "a/job/id".into(),
+                reason: "equivocation".into(),
+                amount: 1,
+                seq: 1,
+            }],
+            confidential: Some(ConfidentialRow {
+                hotkey: "hk".into(),
+                pubkey: "p".into(),
+                balance: "b".into(),
+                hint: None,
+                seq: 1,
+            }),
+            nullifier: Some(NullifierRow {
+                nullifier: "n".into(),
+                job_id: "j".into(),
+                worker: "hk".into(),
+                amount: 1,
+                seq: 1,
+            }),
+            build_managers: Some((1, "[]".into())),
+            build_info: Some(BuildInfoRow {
+                wasm_sha256: "w".into(),
+                recipe: "{}".into(),
+                manager: "m".into(),
+                seq: 1,
+            }),
+            archive_commit: Some(ArchiveCommitRow {
+                archive_sha256: "a".into(),
+                lane: "eval".into(),
+                hotkey: "hk".into(),
+                seq: 1,
+                committed_ms: 2,
+            }),
+            yuma: Some(("sat".into(), 3, "{}".into())),
+            tx: None,
+        };
+        state.absorb(&ws).unwrap();
+        let root = state.root();
+        let keys = [
+            "account/acct",
+            "neuron/hk",
+            "stake/hk",
+            "weights/sat/18446744073709551615/v",
+            "epoch/sat/18446744073709551615",
+            "yuma/sat/3",
+            "commitment/v/run/with/slashes",
+            "settled/job/1",
+            "slash/hk/a/job/id/equivocation",
+            "confidential/hk",
+            "nullifier/n",
+            "build_managers",
+            "build_info/w",
+            "archive/a",
+        ];
+        assert_eq!(state.len(), keys.len());
+        for key in keys {
+            let value = state.value(key).unwrap_or_else(|| panic!("{key}"));
+            let bytes = to_canonical_bytes(&value).unwrap();
+            state.prove(key).verify(&root, key, Some(&bytes)).unwrap();
+        }
+        assert!(state.value("slash/hk/a/job/id").is_none());
     }
 }

@@ -82,7 +82,7 @@ fn a_proposal_keeps_what_applies_and_every_replica_reaches_its_roots() {
     for _ in 0..2 {
         let (mut next, executed) =
             check_block(&genesis(), &rules, (0, GENESIS_PREV), &block, 100).unwrap();
-        assert_eq!(executed.writes.len(), 3);
+        assert_eq!(executed.len(), 3);
         assert_eq!(next.root_hex(), block.state_root);
         assert_eq!(hex::encode(next.log_root()), block.log_root);
         assert_eq!(next.log_size(), 3);

@@ -294,7 +294,7 @@ async fn reads_carry_proofs_that_check_offline_and_lies_do_not() {
             .verify()
             .unwrap()
             .payload;
-    assert_eq!(header.state_root, head.state_root);
+    assert_eq!(header, head.header);
 
     // An absent key is proven absent.
     let absent = l
@@ -384,5 +384,45 @@ async fn two_heads_signed_at_one_height_prove_a_fork() {
     assert_eq!(
         ledger_fork(&honest, &broken).unwrap_err().code(),
         "bad_signature"
+    );
+}
+
+#[test]
+fn an_epoch_opens_at_the_block_time_of_its_first_weights() {
+    let rules = rules(LedgerParams {
+        epoch_close_grace_ms: 1_000,
+        ..LedgerParams::default()
+    });
+    let mut state = LedgerState::genesis(&genesis().balances).unwrap();
+    let run = |state: &mut LedgerState, tx: &Signed<LedgerTx>, time_ms: i64| {
+        let ctx = BlockCtx {
+            height: state.next_seq(),
+            prev_hash: state.head_hash().to_string(),
+            time_ms,
+        };
+        execute(state, &rules, tx, &ctx).map(|(_, r)| r)
+    };
+    for tx in network_txs() {
+        run(&mut state, &tx, 1_000).unwrap();
+    }
+    run(&mut state, &weights(11, 1, 1), 10_000).unwrap();
+    let close = |nonce| {
+        signed(
+            &key(3),
+            nonce,
+            TxBody::CloseEpoch {
+                lane: "sat".into(),
+                epoch: 1,
+            },
+        )
+    };
+    // The grace runs from the weights' block (10 000), not from the block before it (1 000).
+    let e = run(&mut state, &close(1), 10_500).unwrap_err();
+    assert!(e.to_string().contains("grace ends at 11000"), "{e}");
+    run(&mut state, &close(1), 11_000).unwrap();
+    assert!(state.value("yuma/sat/1").is_some());
+    assert_eq!(
+        state.value("epoch/sat/1").unwrap(),
+        serde_json::json!({"opened_ms": 10_000})
     );
 }

@@ -15,15 +15,7 @@ pub(super) fn apply(
     archive_sha256: &str,
 ) -> Result<(), LedgerError> {
     let me = &t.signer_addr;
-    let Some(neuron) = t.state.neuron(me) else {
-        return Err(LedgerError::NotRegistered(me.clone()));
-    };
-    if neuron.role != Role::Worker.as_str() {
-        return Err(LedgerError::Unauthorized(format!(
-            "{me} is a {}, only workers commit archives",
-            neuron.role
-        )));
-    }
+    t.signer_as(Role::Worker, "commit archives")?;
     let lane_ok = !lane.is_empty()
         && lane.len() <= 32
         && lane

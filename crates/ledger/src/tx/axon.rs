@@ -7,9 +7,7 @@ use crate::state::WriteSet;
 use crate::LedgerError;
 
 pub(super) fn apply(t: &Transition<'_>, ws: &mut WriteSet, axon: &str) -> Result<(), LedgerError> {
-    let Some(existing) = t.state.neuron(&t.signer_addr) else {
-        return Err(LedgerError::NotRegistered(t.signer_addr.clone()));
-    };
+    let existing = t.signer_neuron()?;
     validate_axon(axon)?;
     ws.neurons.push(NeuronRow {
         axon: Some(axon.to_string()),

@@ -2,7 +2,7 @@
 //! validator stake has set weights for it or the grace period since its first weights has
 //! passed (block time). Nothing else closes an epoch early; a read never does.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 
 use hallmark_consensus::yuma::{yuma_epoch, YumaInput};
 use hallmark_core::PublicKey;
@@ -15,7 +15,7 @@ use crate::LedgerError;
 
 /// Lane names in weights and epochs: 1..=32 of `a-z`, `0-9`, `-` (so state keys built from
 /// them stay unambiguous).
-pub(super) fn check_lane(lane: &str) -> Result<(), LedgerError> {
+fn check_lane(lane: &str) -> Result<(), LedgerError> {
     let ok = !lane.is_empty()
         && lane.len() <= 32
         && lane
@@ -29,31 +29,52 @@ pub(super) fn check_lane(lane: &str) -> Result<(), LedgerError> {
     Ok(())
 }
 
+/// Refuses weights or a closing for a bad lane name or an epoch already closed.
+pub(super) fn check_open(t: &Transition<'_>, lane: &str, epoch: u64) -> Result<(), LedgerError> {
+    check_lane(lane)?;
+    if t.state.epoch_closed(lane, epoch) {
+        return Err(LedgerError::EpochClosed(epoch));
+    }
+    Ok(())
+}
+
+/// The validator stake that has set weights for a lane's epoch (counting `also`, a validator
+/// setting them in this transaction), and all validator stake.
+pub(super) fn weighted_stake(
+    t: &Transition<'_>,
+    lane: &str,
+    epoch: u64,
+    also: Option<&str>,
+) -> Result<(u128, u128), LedgerError> {
+    let voters: BTreeSet<&str> = t
+        .state
+        .epoch_weights(lane, epoch)
+        .map(|w| w.validator.as_str())
+        .chain(also)
+        .collect();
+    let stakes = t.state.validator_stakes()?;
+    let total = stakes.values().map(|s| u128::from(*s)).sum();
+    let voted = stakes
+        .iter()
+        .filter(|(k, _)| voters.contains(k.to_ss58().as_str()))
+        .map(|(_, s)| u128::from(*s))
+        .sum();
+    Ok((voted, total))
+}
+
 pub(super) fn apply(
     t: &Transition<'_>,
     ws: &mut WriteSet,
     lane: &str,
     epoch: u64,
 ) -> Result<(), LedgerError> {
-    check_lane(lane)?;
-    if t.state.epoch_closed(lane, epoch) {
-        return Err(LedgerError::EpochClosed(epoch));
-    }
+    check_open(t, lane, epoch)?;
     let Some(opened) = t.state.epoch_opened_ms(lane, epoch) else {
         return Err(LedgerError::Invalid(format!(
             "{lane} epoch {epoch} has no weights yet: nothing to close"
         )));
     };
-    let stakes = t.state.validator_stakes()?;
-    let total: u128 = stakes.values().map(|s| u128::from(*s)).sum();
-    let voted: u128 = stakes
-        .iter()
-        .filter(|(k, _)| {
-            let k = k.to_ss58();
-            t.state.epoch_weights(lane, epoch).any(|w| w.validator == k)
-        })
-        .map(|(_, s)| u128::from(*s))
-        .sum();
+    let (voted, total) = weighted_stake(t, lane, epoch, None)?;
     let quorum = total > 0 && voted * 3 > total * 2;
     let grace = i64::try_from(t.rules.params.epoch_close_grace_ms).unwrap_or(i64::MAX);
     let after_grace = t.ctx.time_ms >= opened.saturating_add(grace);
@@ -71,7 +92,7 @@ pub(super) fn apply(
 /// Computes Yuma for a lane's epoch from the weights set for it (plus `extra`, the weights
 /// the current transaction writes), the neurons' stakes and the bonds of the lane's last
 /// closed epoch. Returns the result as JSON.
-pub(crate) fn compute_yuma(
+pub(super) fn compute_yuma(
     t: &Transition<'_>,
     lane: &str,
     epoch: u64,

@@ -17,15 +17,7 @@ pub(super) fn apply(
     commitment: &str,
 ) -> Result<(), LedgerError> {
     let signer = &t.signer_addr;
-    let Some(me) = t.state.neuron(signer) else {
-        return Err(LedgerError::NotRegistered(signer.clone()));
-    };
-    if me.role != Role::Validator.as_str() {
-        return Err(LedgerError::Unauthorized(format!(
-            "{signer} is a {}, only validators commit scores",
-            me.role
-        )));
-    }
+    t.signer_as(Role::Validator, "commit scores")?;
     if run_id.is_empty() || run_id.len() > 128 || run_id.contains(':') {
         return Err(LedgerError::Invalid(format!(
             "run id {run_id:?} is not valid"

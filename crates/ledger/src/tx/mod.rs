@@ -18,8 +18,6 @@ mod stake;
 mod transfer;
 mod withdraw;
 
-pub(crate) use close_epoch::compute_yuma;
-
 use hallmark_store::AccountRow;
 
 use crate::machine::Transition;

@@ -17,10 +17,7 @@ pub(super) fn apply(
     proof: &PubkeyProof,
 ) -> Result<(), LedgerError> {
     let hk = &t.signer_addr;
-    match t.state.neuron(hk) {
-        Some(n) if n.role == Role::Worker.as_str() => {}
-        _ => return Err(LedgerError::NotRegistered(format!("worker {hk}"))),
-    }
+    t.registered_as(hk, Role::Worker)?;
     if t.state.confidential(hk).is_some() {
         return Err(LedgerError::Invalid(format!(
             "{hk} already has a payment key (a new one would strand its balance)"

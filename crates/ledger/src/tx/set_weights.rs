@@ -4,6 +4,7 @@
 
 use hallmark_store::WeightsRow;
 
+use super::close_epoch;
 use crate::machine::Transition;
 use crate::state::WriteSet;
 use crate::types::{Role, WeightEntry};
@@ -16,15 +17,7 @@ pub(super) fn apply(
     epoch: u64,
     weights: &[WeightEntry],
 ) -> Result<(), LedgerError> {
-    let Some(me) = t.state.neuron(&t.signer_addr) else {
-        return Err(LedgerError::NotRegistered(t.signer_addr.clone()));
-    };
-    if me.role != Role::Validator.as_str() {
-        return Err(LedgerError::Unauthorized(format!(
-            "{} is a {}, only validators set weights",
-            t.signer_addr, me.role
-        )));
-    }
+    t.signer_as(Role::Validator, "set weights")?;
     let max = t.rules.params.max_weights;
     if weights.len() > max {
         return Err(LedgerError::Invalid(format!(
@@ -33,16 +26,9 @@ pub(super) fn apply(
         )));
     }
     for w in weights {
-        let key = w.hotkey.to_ss58();
-        match t.state.neuron(&key) {
-            Some(n) if n.role == Role::Worker.as_str() => {}
-            _ => return Err(LedgerError::NotRegistered(format!("worker {key}"))),
-        }
+        t.registered_as(&w.hotkey.to_ss58(), Role::Worker)?;
     }
-    super::close_epoch::check_lane(lane)?;
-    if t.state.epoch_closed(lane, epoch) {
-        return Err(LedgerError::EpochClosed(epoch));
-    }
+    close_epoch::check_open(t, lane, epoch)?;
     let row = WeightsRow {
         lane: lane.to_string(),
         epoch,
@@ -50,14 +36,9 @@ pub(super) fn apply(
         weights: serde_json::to_string(weights).map_err(|e| LedgerError::Invalid(e.to_string()))?,
         seq: t.seq,
     };
-    let stakes = t.state.validator_stakes()?;
-    let all_in = !stakes.is_empty()
-        && stakes.keys().all(|v| {
-            let v = v.to_ss58();
-            v == t.signer_addr || t.state.epoch_weights(lane, epoch).any(|w| w.validator == v)
-        });
-    if all_in {
-        let result = super::compute_yuma(t, lane, epoch, Some(&row))?;
+    let (voted, total) = close_epoch::weighted_stake(t, lane, epoch, Some(&t.signer_addr))?;
+    if total > 0 && voted == total {
+        let result = close_epoch::compute_yuma(t, lane, epoch, Some(&row))?;
         ws.yuma = Some((lane.to_string(), epoch, result));
     }
     ws.weights.push(row);

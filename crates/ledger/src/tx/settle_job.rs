@@ -19,10 +19,7 @@ pub(super) fn apply(
 ) -> Result<(), LedgerError> {
     let r = certified_result(certificate, result)?;
     let worker = r.worker.to_ss58();
-    match t.state.neuron(&worker) {
-        Some(n) if n.role == Role::Worker.as_str() => {}
-        _ => return Err(LedgerError::NotRegistered(format!("worker {worker}"))),
-    }
+    t.registered_as(&worker, Role::Worker)?;
     if t.state.settled_job(&r.job_id).is_some() {
         return Err(LedgerError::AlreadySettled(r.job_id));
     }

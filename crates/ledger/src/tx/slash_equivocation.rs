@@ -16,11 +16,7 @@ pub(super) fn apply(
     let job_id = evidence
         .check()
         .map_err(|e| LedgerError::InvalidEvidence(format!("equivocation: {e}")))?;
-    let hotkey = evidence.validator.to_ss58();
-    match t.state.neuron(&hotkey) {
-        Some(n) if n.role == Role::Validator.as_str() => {}
-        _ => return Err(LedgerError::NotRegistered(format!("validator {hotkey}"))),
-    }
+    t.registered_as(&evidence.validator.to_ss58(), Role::Validator)?;
     let slashing = Slashing {
         who: evidence.validator,
         reason: SlashReason::Equivocation,

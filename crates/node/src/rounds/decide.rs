@@ -53,6 +53,26 @@ impl Validator {
         }
     }
 
+    /// An epoch closes by itself once every staked validator set weights; one a validator
+    /// never reached closes here, a round later, on the ledger's own quorum-or-grace rule.
+    /// Only an epoch the ledger still reports open is sent (a refusal means it is not due).
+    async fn close_previous_epoch(&self, lane: &str, number: u64, chain: &str) {
+        let Some(previous) = number.checked_sub(1).filter(|p| *p > 0) else {
+            return;
+        };
+        match self.ledger.yuma_epoch(lane, previous).await {
+            Err(e) if e.code() == "epoch_open" => {}
+            _ => return,
+        }
+        let close = TxBody::CloseEpoch {
+            lane: lane.to_string(),
+            epoch: previous,
+        };
+        if let Err(e) = submit_tx(&self.ledger, chain, &self.key, close).await {
+            tracing::debug!(error = %e, epoch = previous, "epoch not closed");
+        }
+    }
+
     /// Scores the round, gathers reports, decides, sets weights and stores the result.
     pub(crate) async fn finalize(&self, active: &ActiveRound) -> Result<RoundResult, TaskError> {
         let run_id = active.ann.round_id.clone();
@@ -155,18 +175,8 @@ impl Validator {
                         None
                     }
                 };
-                // An epoch closes by itself once every staked validator set weights; one a
-                // validator never reached closes here, a round later, on the ledger's own
-                // quorum-or-grace rule (a refusal just means it is not due, or done).
-                if let Some(previous) = active.ann.number.checked_sub(1).filter(|p| *p > 0) {
-                    let close = TxBody::CloseEpoch {
-                        lane: active.ann.lane.clone(),
-                        epoch: previous,
-                    };
-                    if let Err(e) = submit_tx(&self.ledger, chain, &self.key, close).await {
-                        tracing::debug!(error = %e, epoch = previous, "epoch not closed");
-                    }
-                }
+                self.close_previous_epoch(&active.ann.lane, active.ann.number, chain)
+                    .await;
                 set
             }
             None => None,
