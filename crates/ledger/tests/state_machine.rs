@@ -81,6 +81,18 @@ fn weights(validator: u8, nonce: u64, epoch: u64) -> Signed<LedgerTx> {
     )
 }
 
+/// Anyone (key 3, a funded account with no role) closing the sat lane's `epoch`.
+fn close_epoch(nonce: u64, epoch: u64) -> Signed<LedgerTx> {
+    signed(
+        &key(3),
+        nonce,
+        TxBody::CloseEpoch {
+            lane: "sat".into(),
+            epoch,
+        },
+    )
+}
+
 #[test]
 fn the_same_transactions_give_the_same_root_and_time_is_in_the_link() {
     let rules = rules(LedgerParams::default());
@@ -169,17 +181,7 @@ async fn reading_an_epoch_changes_nothing_and_only_a_transaction_closes_it() {
     }
     assert_eq!(l.head().await, head, "reads moved the ledger");
     // Closing early without a quorum of weights (1 of 2 equal validators) is refused.
-    let close = |nonce| {
-        signed(
-            &key(3),
-            nonce,
-            TxBody::CloseEpoch {
-                lane: "sat".into(),
-                epoch: 1,
-            },
-        )
-    };
-    let e = l.submit(close(1)).await.unwrap_err();
+    let e = l.submit(close_epoch(1, 1)).await.unwrap_err();
     assert_eq!(e.code(), "invalid_transaction");
     assert!(e.to_string().contains("still open"), "{e}");
     // So the second validator's weights still count, and close the epoch: every staked
@@ -187,23 +189,16 @@ async fn reading_an_epoch_changes_nothing_and_only_a_transaction_closes_it() {
     l.submit(weights(12, 1, 1)).await.unwrap();
     let y = l.yuma_epoch("sat", 1).await.unwrap();
     assert!(y.active.iter().filter(|a| **a).count() == 2);
-    assert_eq!(l.submit(close(2)).await.unwrap_err().code(), "epoch_closed");
+    assert_eq!(
+        l.submit(close_epoch(2, 1)).await.unwrap_err().code(),
+        "epoch_closed"
+    );
     assert_eq!(
         l.submit(weights(11, 2, 1)).await.unwrap_err().code(),
         "epoch_closed"
     );
     // Nothing to close where no weights were set.
-    let e = l
-        .submit(signed(
-            &key(3),
-            3,
-            TxBody::CloseEpoch {
-                lane: "sat".into(),
-                epoch: 9,
-            },
-        ))
-        .await
-        .unwrap_err();
+    let e = l.submit(close_epoch(3, 9)).await.unwrap_err();
     assert!(e.to_string().contains("no weights"), "{e}");
     l.audit_chain().await.unwrap();
 }
@@ -220,16 +215,7 @@ async fn after_the_grace_anyone_closes_an_epoch_a_validator_never_reached() {
         l.submit(tx).await.unwrap();
     }
     l.submit(weights(11, 1, 4)).await.unwrap();
-    l.submit(signed(
-        &key(3),
-        1,
-        TxBody::CloseEpoch {
-            lane: "sat".into(),
-            epoch: 4,
-        },
-    ))
-    .await
-    .unwrap();
+    l.submit(close_epoch(1, 4)).await.unwrap();
     let y = l.yuma_epoch("sat", 4).await.unwrap();
     assert_eq!(y.active.iter().filter(|a| **a).count(), 1);
     assert_eq!(
@@ -406,20 +392,10 @@ fn an_epoch_opens_at_the_block_time_of_its_first_weights() {
         run(&mut state, &tx, 1_000).unwrap();
     }
     run(&mut state, &weights(11, 1, 1), 10_000).unwrap();
-    let close = |nonce| {
-        signed(
-            &key(3),
-            nonce,
-            TxBody::CloseEpoch {
-                lane: "sat".into(),
-                epoch: 1,
-            },
-        )
-    };
     // The grace runs from the weights' block (10 000), not from the block before it (1 000).
-    let e = run(&mut state, &close(1), 10_500).unwrap_err();
+    let e = run(&mut state, &close_epoch(1, 1), 10_500).unwrap_err();
     assert!(e.to_string().contains("grace ends at 11000"), "{e}");
-    run(&mut state, &close(1), 11_000).unwrap();
+    run(&mut state, &close_epoch(1, 1), 11_000).unwrap();
     assert!(state.value("yuma/sat/1").is_some());
     assert_eq!(
         state.value("epoch/sat/1").unwrap(),
