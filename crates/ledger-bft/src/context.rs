@@ -493,21 +493,21 @@ fn canonical(value: serde_json::Value) -> Vec<u8> {
     to_canonical_bytes(&value).unwrap_or_default()
 }
 
-/// The bytes a validator signs for a vote.
+/// The bytes a validator signs for a vote (defined by the ledger, which checks double-vote
+/// evidence against the same bytes).
 pub fn vote_signing_bytes(chain_id: &str, vote: &Vote) -> Vec<u8> {
     let value = match &vote.value {
-        NilOrVal::Nil => serde_json::Value::Null,
-        NilOrVal::Val(id) => json!(id.to_hex()),
+        NilOrVal::Nil => None,
+        NilOrVal::Val(id) => Some(id.to_hex()),
     };
-    canonical(json!({
-        "domain": "hallmark-bft-vote/v1",
-        "chain_id": chain_id,
-        "type": vote_type_name(vote.vote_type),
-        "height": vote.height.0,
-        "round": vote.round.as_i64(),
-        "value": value,
-        "validator": vote.validator.0.to_ss58(),
-    }))
+    hallmark_ledger::consensus_vote::vote_signing_bytes(
+        chain_id,
+        vote_type_name(vote.vote_type),
+        vote.height.0,
+        vote.round.as_i64(),
+        value.as_deref(),
+        &vote.validator.0,
+    )
 }
 
 /// The bytes a proposer signs for a proposal.

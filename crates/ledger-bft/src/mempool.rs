@@ -200,3 +200,92 @@ impl Mempool {
         before - self.pending.len()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hallmark_core::Keypair;
+    use hallmark_ledger::{LedgerParams, TxBody};
+
+    fn transfer(nonce: u64) -> Signed<LedgerTx> {
+        let tx = LedgerTx {
+            chain_id: "m".into(),
+            nonce,
+            body: TxBody::Transfer {
+                to: Keypair::from_seed(&[2; 32]).public(),
+                amount: 1,
+            },
+        };
+        Signed::sign(&tx, &Keypair::from_seed(&[1; 32])).unwrap()
+    }
+
+    fn nonces(txs: &[Signed<LedgerTx>]) -> Vec<u64> {
+        txs.iter()
+            .map(|t| t.verify().unwrap().payload.nonce)
+            .collect()
+    }
+
+    #[test]
+    fn nonce_order_gaps_duplicates_and_recheck() {
+        let state = LedgerState::genesis(&[(Keypair::from_seed(&[1; 32]).public(), 100)]).unwrap();
+        let rules = Rules {
+            chain_id: "m".into(),
+            params: LedgerParams::default(),
+        };
+        let ctx = |t| BlockCtx {
+            height: 1,
+            prev_hash: String::new(),
+            time_ms: t,
+        };
+        let mut m = Mempool::new(10);
+        // Out of order, with a gap at 3.
+        for n in [2, 1, 4] {
+            m.insert(&state, &rules, &ctx(1_000), transfer(n)).unwrap();
+        }
+        assert_eq!(
+            m.insert(&state, &rules, &ctx(1_000), transfer(2))
+                .unwrap_err()
+                .code(),
+            "duplicate_tx"
+        );
+        let wrong_chain = Signed::sign(
+            &LedgerTx {
+                chain_id: "other".into(),
+                nonce: 9,
+                body: TxBody::Transfer {
+                    to: Keypair::from_seed(&[2; 32]).public(),
+                    amount: 1,
+                },
+            },
+            &Keypair::from_seed(&[1; 32]),
+        )
+        .unwrap();
+        assert_eq!(
+            m.insert(&state, &rules, &ctx(1_000), wrong_chain)
+                .unwrap_err()
+                .code(),
+            "wrong_chain"
+        );
+        // Before the grace, the run stops at the gap; after it, the later nonce is served.
+        assert_eq!(nonces(&m.candidates(&state, 1_500, 3_000, 10)), vec![1, 2]);
+        assert_eq!(
+            nonces(&m.candidates(&state, 4_000, 3_000, 10)),
+            vec![1, 2, 4]
+        );
+        assert_eq!(nonces(&m.candidates(&state, 4_000, 3_000, 1)), vec![1]);
+        // Once the chain has passed nonce 2, 1 and 2 leave; 4 stays.
+        let mut after = state.clone();
+        for n in [1, 2] {
+            hallmark_ledger::machine::execute(&mut after, &rules, &transfer(n), &ctx(2_000))
+                .unwrap();
+        }
+        assert_eq!(m.recheck(&after), 2);
+        assert_eq!(m.len(), 1);
+        assert_eq!(
+            m.insert(&after, &rules, &ctx(2_000), transfer(2))
+                .unwrap_err()
+                .code(),
+            "stale_nonce"
+        );
+    }
+}

@@ -25,10 +25,11 @@ use bytes::Bytes;
 use hallmark_core::canonical::to_canonical_bytes;
 use hallmark_core::{Keypair, Signed};
 use hallmark_ledger::block::{build_block, check_block, Block};
+use hallmark_ledger::consensus_vote::{DoubleVote, SignedConsensusVote};
 use hallmark_ledger::machine::{BlockCtx, Rules};
 use hallmark_ledger::state::{LedgerState, GENESIS_PREV};
-use hallmark_ledger::LedgerTx;
 use hallmark_ledger::{Genesis, LedgerParams};
+use hallmark_ledger::{LedgerTx, TxBody};
 use malachitebft_app_channel::app::config::NodeConfig;
 use malachitebft_app_channel::app::config::{
     ConsensusConfig, P2pConfig, PubSubProtocol, ValueSyncConfig,
@@ -37,7 +38,7 @@ use malachitebft_app_channel::app::engine::host::{Next, SyncedValueOutcome};
 use malachitebft_app_channel::app::streaming::{StreamContent, StreamId, StreamMessage};
 use malachitebft_app_channel::app::types::codec::Codec;
 use malachitebft_app_channel::app::types::core::{
-    CommitCertificate, HeightParams, Round, Validity,
+    CommitCertificate, HeightParams, NilOrVal, Round, SignedMessage, Validity,
 };
 use malachitebft_app_channel::app::types::sync::RawDecidedValue;
 use malachitebft_app_channel::app::types::MisbehaviorEvidence;
@@ -48,13 +49,13 @@ use malachitebft_app_channel::{
 };
 use malachitebft_engine_byzantine::{ByzantineConfig, Trigger};
 use serde::Serialize;
-use tokio::sync::{mpsc, Mutex, Notify};
+use tokio::sync::{mpsc, watch, Mutex, Notify};
 use tokio::task::JoinHandle;
 
 use crate::codec::{WireCertificate, WireCodec};
 use crate::context::{
-    default_timeouts, stream_signing_bytes, Address, BlockId, Height, LedgerContext, ProposalPart,
-    Validator, ValidatorSet,
+    default_timeouts, stream_signing_bytes, vote_type_name, Address, BlockId, Height,
+    LedgerContext, ProposalPart, Validator, ValidatorSet, Vote,
 };
 use crate::header::{block_id, BlockHeader, CertifiedRead};
 use crate::mempool::{Mempool, MempoolError};
@@ -216,6 +217,10 @@ struct Shared {
     streams: HashMap<(PeerId, StreamId), Partial>,
     evidence: Vec<Equivocation>,
     halted: Option<String>,
+    /// The last nonce this replica used for a slashing transaction.
+    evidence_nonce: u64,
+    /// Tells watchers each newly decided height.
+    heights: watch::Sender<u64>,
     max_block_txs: usize,
     max_clock_drift_ms: i64,
     byzantine: Byzantine,
@@ -266,6 +271,7 @@ impl Shared {
             })
             .map_err(|e| e.to_string())?;
         self.advance(next, block);
+        self.heights.send_replace(block.height);
         let dropped = self.mempool.recheck(&self.state);
         if dropped > 0 {
             tracing::debug!(replica = %self.name, dropped, "mempool entries no longer apply");
@@ -422,6 +428,8 @@ impl Replica {
             streams: HashMap::new(),
             evidence: Vec::new(),
             halted: None,
+            heights: watch::channel(0).0,
+            evidence_nonce: 0,
             max_block_txs: cfg.tuning.max_block_txs,
             max_clock_drift_ms: cfg.tuning.max_clock_drift.as_millis() as i64,
             byzantine: cfg.byzantine,
@@ -447,6 +455,7 @@ impl Replica {
             }
             shared.advance(next, &d.block);
         }
+        shared.heights.send_replace(shared.height());
         tracing::info!(replica = %cfg.name, height = shared.height(), "replayed stored blocks");
 
         let shared = Arc::new(Mutex::new(shared));
@@ -502,6 +511,11 @@ impl Replica {
     /// Height, roots and mempool depth.
     pub async fn status(&self) -> ReplicaStatus {
         self.shared.lock().await.status()
+    }
+
+    /// A receiver that sees each newly decided height (for clients waiting on a commit).
+    pub async fn heights(&self) -> watch::Receiver<u64> {
+        self.shared.lock().await.heights.subscribe()
     }
 
     /// Equivocations the engine reported.
@@ -960,7 +974,7 @@ async fn handle(
             ..
         } => {
             let mut s = shared.lock().await;
-            record_evidence(&mut s, &evidence);
+            record_evidence(&mut s, key, &evidence);
             let next = s.height() + 1;
             let height = certificate.height.0;
             let msg = if next == height + 1 {
@@ -1149,9 +1163,72 @@ fn decided(s: &mut Shared, certificate: &CommitCertificate<LedgerContext>) {
     }
 }
 
-fn record_evidence(s: &mut Shared, evidence: &MisbehaviorEvidence<LedgerContext>) {
+fn consensus_vote(v: &SignedMessage<LedgerContext, Vote>) -> SignedConsensusVote {
+    SignedConsensusVote {
+        vote_type: vote_type_name(v.message.vote_type).to_string(),
+        height: v.message.height.0,
+        round: v.message.round.as_i64(),
+        value: match &v.message.value {
+            NilOrVal::Nil => None,
+            NilOrVal::Val(id) => Some(id.to_hex()),
+        },
+        signature: hex::encode(v.signature.0),
+    }
+}
+
+/// The key a replica signs slashing transactions with: derived from its hotkey, so its
+/// nonces never race the validator's own transactions.
+fn evidence_key(hotkey: &Keypair) -> Keypair {
+    let mut seed = b"hallmark-bft-evidence/v1".to_vec();
+    seed.extend_from_slice(&hotkey.seed());
+    Keypair::from_seed(&hallmark_core::sha256(&seed).0)
+}
+
+/// Turns a double vote into a `SlashDoubleVote` transaction in this replica's mempool.
+fn submit_slash(s: &mut Shared, reporter: &Keypair, evidence: DoubleVote) {
+    let signer = reporter.public().to_ss58();
+    let last = s.state.account(&signer).map_or(0, |a| a.nonce);
+    s.evidence_nonce = s.evidence_nonce.max(last) + 1;
+    let tx = LedgerTx {
+        chain_id: s.rules.chain_id.clone(),
+        nonce: s.evidence_nonce,
+        body: TxBody::SlashDoubleVote { evidence },
+    };
+    let signed = match Signed::sign(&tx, reporter) {
+        Ok(t) => t,
+        Err(e) => {
+            tracing::error!(replica = %s.name, "cannot sign a slashing: {e}");
+            return;
+        }
+    };
+    let ctx = s.mempool_ctx();
+    let Shared {
+        state,
+        rules,
+        mempool,
+        ..
+    } = s;
+    match mempool.insert(state, rules, &ctx, signed) {
+        Ok(id) => tracing::info!(replica = %s.name, tx = %id, "submitted a double-vote slashing"),
+        Err(e) => {
+            tracing::info!(replica = %s.name, code = e.code(), "double-vote slashing not queued: {e}")
+        }
+    }
+}
+
+fn record_evidence(s: &mut Shared, key: &Keypair, evidence: &MisbehaviorEvidence<LedgerContext>) {
+    let reporter = evidence_key(key);
     for (address, votes) in evidence.votes.iter() {
         for (a, b) in votes {
+            submit_slash(
+                s,
+                &reporter,
+                DoubleVote {
+                    validator: address.0,
+                    first: consensus_vote(a),
+                    second: consensus_vote(b),
+                },
+            );
             s.evidence.push(Equivocation {
                 height: a.message.height.0,
                 round: a.message.round.as_i64(),
@@ -1176,10 +1253,10 @@ fn record_evidence(s: &mut Shared, evidence: &MisbehaviorEvidence<LedgerContext>
     }
 }
 
-fn describe_vote(v: &crate::context::Vote) -> String {
+fn describe_vote(v: &Vote) -> String {
     let value = match &v.value {
-        malachitebft_app_channel::app::types::core::NilOrVal::Nil => "nil".to_string(),
-        malachitebft_app_channel::app::types::core::NilOrVal::Val(id) => id.to_hex(),
+        NilOrVal::Nil => "nil".to_string(),
+        NilOrVal::Val(id) => id.to_hex(),
     };
-    format!("{} {}", crate::context::vote_type_name(v.vote_type), value)
+    format!("{} {}", vote_type_name(v.vote_type), value)
 }

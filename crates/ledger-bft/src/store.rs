@@ -154,3 +154,79 @@ impl BlockStore {
         &self.blocks
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::context::{BlockId, Height};
+    use malachitebft_app_channel::app::types::core::Round;
+
+    fn decided(height: u64) -> DecidedBlock {
+        DecidedBlock {
+            block: Block {
+                height,
+                prev_hash: "00".repeat(32),
+                time_ms: height as i64,
+                txs: vec![],
+                state_root: "11".repeat(32),
+                log_root: "22".repeat(32),
+            },
+            certificate: WireCertificate {
+                height: Height(height),
+                round: Round::new(0),
+                value_id: BlockId([height as u8; 32]),
+                signatures: vec![],
+            },
+        }
+    }
+
+    #[test]
+    fn a_torn_last_record_is_cut_and_appends_go_on() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let mut s = BlockStore::open(dir.path()).unwrap();
+            s.append(decided(1)).unwrap();
+            s.append(decided(2)).unwrap();
+            assert!(matches!(
+                s.append(decided(4)),
+                Err(StoreError::OutOfOrder { last: 2, found: 4 })
+            ));
+        }
+        // A crash mid-append leaves half a line.
+        let path = dir.path().join("blocks.jsonl");
+        let mut f = OpenOptions::new().append(true).open(&path).unwrap();
+        f.write_all(b"{\"block\":{\"height\":3,").unwrap();
+        drop(f);
+        let mut s = BlockStore::open(dir.path()).unwrap();
+        assert_eq!(s.height(), 2);
+        s.append(decided(3)).unwrap();
+        drop(s);
+        let s = BlockStore::open(dir.path()).unwrap();
+        assert_eq!(s.height(), 3);
+        assert_eq!(s.get(3).unwrap(), &decided(3));
+        assert!(s.get(0).is_none() && s.get(4).is_none());
+    }
+
+    #[test]
+    fn a_damaged_record_before_the_end_refuses_to_open() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let mut s = BlockStore::open(dir.path()).unwrap();
+            s.append(decided(1)).unwrap();
+            s.append(decided(2)).unwrap();
+        }
+        let path = dir.path().join("blocks.jsonl");
+        let text = std::fs::read_to_string(&path).unwrap();
+        std::fs::write(&path, text.replacen("\"height\":1", "\"height\":1x", 1)).unwrap();
+        assert!(matches!(
+            BlockStore::open(dir.path()),
+            Err(StoreError::Corrupt { line: 1, .. })
+        ));
+        // And a gap in heights is corruption too, not something to skip.
+        std::fs::write(&path, text.lines().nth(1).unwrap().to_string() + "\n").unwrap();
+        assert!(matches!(
+            BlockStore::open(dir.path()),
+            Err(StoreError::Corrupt { line: 1, .. })
+        ));
+    }
+}

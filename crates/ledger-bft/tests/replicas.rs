@@ -7,7 +7,7 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use hallmark_core::{Keypair, Signed};
-use hallmark_ledger::{Genesis, LedgerParams, LedgerTx, TxBody};
+use hallmark_ledger::{Genesis, LedgerParams, LedgerTx, Role, TxBody};
 use hallmark_ledger_bft::{
     verify_certified_read, Byzantine, Replica, ReplicaConfig, ReplicaStatus, Tuning, TxForwarder,
     Validator, ValidatorSet,
@@ -330,6 +330,23 @@ async fn one_crash_is_tolerated_two_halt_the_chain_and_it_resumes() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_byzantine_proposer_is_refused_and_its_double_votes_are_evidence() {
     let net = Net::start(4, Some(1)).await;
+    // The validators register, so the ledger can slash the byzantine one's stake.
+    for i in 0..4 {
+        let reg = Signed::sign(
+            &LedgerTx {
+                chain_id: CHAIN.into(),
+                nonce: i as u64 + 1,
+                body: TxBody::Register {
+                    hotkey: validator_key(i).public(),
+                    role: Role::Validator,
+                    stake: 5_000,
+                },
+            },
+            &key(1),
+        )
+        .unwrap();
+        net.replica(0).submit(reg, false).await.unwrap();
+    }
     for nonce in 1..=20u64 {
         net.replica(0)
             .submit(transfer(2, nonce, 5, 1), false)
@@ -360,5 +377,36 @@ async fn a_byzantine_proposer_is_refused_and_its_double_votes_are_evidence() {
         "no double vote recorded: {evidence:#?}"
     );
     assert!(evidence.iter().all(|e| e.validator == bad));
+
+    // The evidence became a SlashDoubleVote transaction: every replica's ledger has cut the
+    // byzantine validator's stake, and no honest one's.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let mut stakes = Vec::new();
+        for r in net.live() {
+            let s = r
+                .with_state(|s| {
+                    (0..4)
+                        .map(|i| {
+                            s.neuron(&validator_key(i).public().to_ss58())
+                                .map(|n| n.stake)
+                        })
+                        .collect::<Vec<_>>()
+                })
+                .await;
+            stakes.push(s);
+        }
+        let slashed = stakes
+            .iter()
+            .all(|s| s[1].unwrap_or(5_000) < 5_000 && s[0] == Some(5_000) && s[2] == Some(5_000));
+        if slashed {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "byzantine validator not slashed: {stakes:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
     net.shutdown();
 }

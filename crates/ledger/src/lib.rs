@@ -8,6 +8,7 @@
 //! adapter to a public chain (Bittensor subtensor) would implement the same trait.
 
 pub mod block;
+pub mod consensus_vote;
 mod devnet;
 pub mod machine;
 mod params;

@@ -75,6 +75,12 @@ pub enum TxBody {
     /// Signed by anyone: two conflicting signed votes of one validator on one job. The ledger
     /// checks them itself and slashes the validator once per job.
     SlashEquivocation { evidence: VoteEquivocation },
+    /// Signed by anyone (a replica in practice): two conflicting consensus votes of one
+    /// validator for one height, round and type. The ledger checks both signatures and
+    /// slashes the validator once per offence.
+    SlashDoubleVote {
+        evidence: crate::consensus_vote::DoubleVote,
+    },
     /// Signed by the sender: moves `amount` of public balance to `to`.
     Transfer { to: PublicKey, amount: u64 },
     /// Signed by the coldkey: bonds `amount` of its balance to `hotkey` in `tier`, locked for
@@ -214,6 +220,7 @@ impl TxBody {
             TxBody::CommitScores { .. } => "commit_scores",
             TxBody::SettleJob { .. } => "settle_job",
             TxBody::SlashEquivocation { .. } => "slash_equivocation",
+            TxBody::SlashDoubleVote { .. } => "slash_double_vote",
             TxBody::Transfer { .. } => "transfer",
             TxBody::Stake { .. } => "stake",
             TxBody::Unstake { .. } => "unstake",

@@ -13,6 +13,7 @@ mod payment_key;
 mod register;
 mod set_weights;
 mod settle_job;
+mod slash_double_vote;
 mod slash_equivocation;
 mod stake;
 mod transfer;
@@ -53,6 +54,7 @@ pub(crate) fn dispatch(
             result,
         } => settle_job::apply(t, ws, certificate, result),
         TxBody::SlashEquivocation { evidence } => slash_equivocation::apply(t, ws, evidence),
+        TxBody::SlashDoubleVote { evidence } => slash_double_vote::apply(t, ws, evidence),
         TxBody::Transfer { to, amount } => transfer::apply(t, ws, account, to, *amount),
         TxBody::Stake {
             hotkey,
