@@ -19,6 +19,7 @@
 //! validator, an example not measured or contained as expected).
 
 use std::collections::BTreeMap;
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{ExitCode, Stdio};
 use std::time::{Duration, Instant};
@@ -35,6 +36,7 @@ use hallmark_node::compute::messages::{HealthReceipt, ProviderListing};
 
 use crate::compute::AttestationSummary;
 use hallmark_node::config::{GenesisBalance, NodeConfig, WeightMode};
+use hallmark_node::replicated_ledger::{BftSection, BftValidator};
 use hallmark_node::jobs::{JobRequest, JobStatus, JobView};
 use hallmark_node::messages::{
     NewRoundRequest, OwnerPickRequest, RoundAnnouncement, RoundResult, ScoreReport,
@@ -93,6 +95,19 @@ pub struct DevnetArgs {
     /// archive it had served is served again byte for byte.
     #[arg(long)]
     restart_validator: bool,
+    /// Run the ledger as one single sequencer instead of BFT replicas (one per validator plus
+    /// the devnet's own, on Malachite).
+    #[arg(long)]
+    single_sequencer: bool,
+    /// SIGKILL ledger replica N (1-based among the validators' replicas: ledger-N) after the
+    /// first round, let the network go on, restart it after the next round and check it
+    /// catches up to the same state root.
+    #[arg(long, value_name = "N")]
+    kill_replica: Option<usize>,
+    /// Ledger replica N (ledger-N) proposes blocks with a wrong state root and double-votes:
+    /// the others must refuse its blocks, record its double votes and slash it, with no fork.
+    #[arg(long, value_name = "N")]
+    byzantine_replica: Option<usize>,
     /// After the rounds and jobs, keep every node up until Ctrl-C or SIGTERM: print each
     /// role's URL and write `<data-dir>/devnet.json` (endpoints and keys, `"ready": true`) once
     /// every node answers, so `--devnet DIR` on other commands finds the network.
@@ -325,6 +340,9 @@ struct Findings {
     /// What the eval round got wrong, if anything.
     eval_problems: Vec<String>,
     ledger: Option<LedgerLine>,
+    /// The ledger replica `--kill-replica` killed, and whether it came back.
+    killed_replica: Option<usize>,
+    replica_restarted: bool,
 }
 
 fn peak_rss_kib(pid: Option<u32>) -> Option<u64> {
@@ -744,21 +762,94 @@ async fn drive(
     progress.set_message("starting the ledger");
 
     // Ledger: one devnet coldkey holds the genesis balance that every node stakes from, so the
-    // genesis (and the data dir) stays the same whatever the number of nodes.
-    let mut cfg = base_config(dir, "ledger");
-    cfg.ledger.genesis = vec![GenesisBalance {
-        account: coldkey.public(),
-        balance: 1_000_000_000,
-    }];
-    // The devnet faucet pays from the same coldkey (`hallmark faucet --ledger <url>`).
-    cfg.ledger.faucet.key_file = Some(coldkey_path.clone());
-    // The operator is the build council (1 of 1): it names who may write build-info.
-    cfg.ledger.build_council = vec![operator.public()];
-    cfg.ledger.build_council_threshold = 1;
-    let mut ledger = spawn(exe, dir, "ledger", "ledger", &cfg, false).await?;
-    let ledger_url = wait_ready(&mut ledger, Duration::from_secs(30)).await;
-    procs.push(ledger);
-    let ledger_url = ledger_url?;
+    // genesis (and the data dir) stays the same whatever the number of nodes. By default the
+    // ledger is replicated: `ledger` (the devnet's own key) and `ledger-N` run by validator
+    // N-1 with its hotkey, on Malachite BFT; `--single-sequencer` runs `ledger` alone.
+    let replicas = if args.single_sequencer {
+        1
+    } else {
+        args.validators + 1
+    };
+    let replica_keys: Vec<PathBuf> = (0..replicas)
+        .map(|i| {
+            if i == 0 {
+                base_config(dir, "ledger").key_path()
+            } else {
+                base_config(dir, &format!("validator-{}", i - 1)).key_path()
+            }
+        })
+        .collect();
+    let mut validators_bft = Vec::new();
+    for path in &replica_keys {
+        validators_bft.push(BftValidator {
+            hotkey: load_or_create_key(path)?.public(),
+            power: 1,
+        });
+    }
+    let http_ports: Vec<u16> = (0..replicas).map(|_| free_port()).collect::<Result<_, _>>()?;
+    let p2p_ports: Vec<u16> = (0..replicas).map(|_| free_port()).collect::<Result<_, _>>()?;
+    let mut ledger_cfgs = Vec::new();
+    for i in 0..replicas {
+        let name = replica_name(i);
+        let mut cfg = base_config(dir, &name);
+        cfg.key_file = Some(replica_keys[i].clone());
+        cfg.listen = format!("127.0.0.1:{}", http_ports[i]);
+        cfg.ledger.genesis = vec![GenesisBalance {
+            account: coldkey.public(),
+            balance: 1_000_000_000,
+        }];
+        // The devnet faucet pays from the same coldkey (`hallmark faucet --ledger <url>`);
+        // only the first replica runs it, so drips never race on the faucet's nonce.
+        if i == 0 {
+            cfg.ledger.faucet.key_file = Some(coldkey_path.clone());
+        }
+        // The operator is the build council (1 of 1): it names who may write build-info.
+        cfg.ledger.build_council = vec![operator.public()];
+        cfg.ledger.build_council_threshold = 1;
+        if replicas > 1 {
+            let others = |ports: &[u16]| -> Vec<u16> {
+                ports
+                    .iter()
+                    .enumerate()
+                    .filter(|(j, _)| *j != i)
+                    .map(|(_, p)| *p)
+                    .collect()
+            };
+            cfg.ledger.bft = BftSection {
+                enabled: true,
+                p2p_listen: Some(SocketAddr::from(([127, 0, 0, 1], p2p_ports[i]))),
+                p2p_peers: others(&p2p_ports)
+                    .into_iter()
+                    .map(|p| SocketAddr::from(([127, 0, 0, 1], p)))
+                    .collect(),
+                http_peers: others(&http_ports)
+                    .into_iter()
+                    .map(|p| format!("http://127.0.0.1:{p}"))
+                    .collect(),
+                validators: validators_bft.clone(),
+                // The devnet's validator set stays the genesis one: its own replica holds no
+                // stake, and a set of the three staked validators could not lose one.
+                epoch_blocks: Some(u64::MAX / 2),
+                idle_block_ms: Some(500),
+                byzantine: args.byzantine_replica == Some(i),
+            };
+        }
+        ledger_cfgs.push(cfg);
+    }
+    let mut started = Vec::new();
+    for (i, cfg) in ledger_cfgs.iter().enumerate() {
+        started.push(spawn(exe, dir, &replica_name(i), "ledger", cfg, false).await?);
+    }
+    let mut ledger_urls = Vec::new();
+    for mut p in started {
+        let url = wait_ready(&mut p, Duration::from_secs(60)).await;
+        procs.push(p);
+        ledger_urls.push(url?);
+    }
+    // Every client lists every replica and fails over; the devnet's own reads go to the
+    // first (which --kill-replica never kills).
+    let ledger_url = ledger_urls.join(",");
+    let ledger0_url = ledger_urls[0].clone();
 
     progress.set_message("starting the coordinator");
     let mut cfg = base_config(dir, "coordinator");
@@ -848,7 +939,7 @@ async fn drive(
         progress.set_message("handing wasm to the build lane");
         build_ids = submit_builds(&jobs_client, reference).await?;
     }
-    let ledger_client = NodeClient::new(&ledger_url);
+    let ledger_client = NodeClient::new(&ledger0_url);
     let restart_after = args.restart_validator.then(|| args.rounds.div_ceil(2));
 
     let coordinator = NodeClient::new(&coord_url).signed_by(operator.clone());
@@ -917,6 +1008,17 @@ async fn drive(
         close_on_ledger(&ledger_client, &ann, &mut line).await?;
         lines.push(line);
         bar.inc(1);
+        if let Some(k) = args.kill_replica {
+            if lines.len() == 1 {
+                bar.set_message(format!("killing ledger replica {k} (SIGKILL)"));
+                kill_replica(procs, &replica_name(k)).await?;
+                findings.killed_replica = Some(k);
+            } else if lines.len() == 2 && !findings.replica_restarted {
+                bar.set_message(format!("restarting ledger replica {k}"));
+                restart_replica(exe, dir, procs, &ledger_cfgs[k], &replica_name(k)).await?;
+                findings.replica_restarted = true;
+            }
+        }
         if restart_after == Some(lines.len()) && lines.len() < args.rounds {
             bar.set_message("restarting validator-0");
             findings.restart = Some(
@@ -926,6 +1028,10 @@ async fn drive(
         }
     }
     bar.finish_and_clear();
+    if let (Some(k), false) = (findings.killed_replica, findings.replica_restarted) {
+        restart_replica(exe, dir, procs, &ledger_cfgs[k], &replica_name(k)).await?;
+        findings.replica_restarted = true;
+    }
     if let Some(setup) = &eval {
         let patience = Duration::from_millis(args.eval_window_ms as u64) + Duration::from_secs(90);
         let results = collect_results(&validators, &setup.ann, patience, &bar).await?;
@@ -1029,7 +1135,11 @@ async fn drive(
                     .any(|v| v.weights_for == Some(c.provider))
         });
     }
-    findings.ledger = Some(ledger_line(&ledger_client, &coldkey.public()).await?);
+    findings.ledger = Some(if ledger_urls.len() > 1 {
+        replicas_line(&ledger_urls, &coldkey.public(), args, &findings).await?
+    } else {
+        ledger_line(&ledger_client, &coldkey.public()).await?
+    });
     // Evidence: what every honest validator and the ledger found.
     let mut seen = std::collections::BTreeSet::new();
     let mut sources: Vec<(String, NodeClient, &str)> = validators
@@ -1064,6 +1174,131 @@ async fn drive(
         }
     }
     Ok((lines, findings))
+}
+
+/// A ledger replica's process name: `ledger` for the devnet's own, `ledger-N` for the one
+/// validator N-1 runs.
+fn replica_name(i: usize) -> String {
+    if i == 0 {
+        "ledger".into()
+    } else {
+        format!("ledger-{i}")
+    }
+}
+
+/// A free TCP port on 127.0.0.1 (the replicas must know each other's before they start).
+fn free_port() -> anyhow::Result<u16> {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").context("finding a free port")?;
+    Ok(l.local_addr()?.port())
+}
+
+/// SIGKILLs a ledger replica's process (no chance to flush anything it has not synced).
+async fn kill_replica(procs: &mut [Proc], name: &str) -> anyhow::Result<()> {
+    let p = procs
+        .iter_mut()
+        .find(|p| p.name == name)
+        .with_context(|| format!("no process {name}"))?;
+    let pid = p.child.id().with_context(|| format!("{name} has already exited"))?;
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid as i32),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .with_context(|| format!("killing {name}"))?;
+    let _ = p.child.wait().await;
+    Ok(())
+}
+
+/// Starts a killed replica again from its data dir; it re-executes its stored blocks and
+/// catches up by sync.
+async fn restart_replica(
+    exe: &Path,
+    dir: &Path,
+    procs: &mut Vec<Proc>,
+    cfg: &NodeConfig,
+    name: &str,
+) -> anyhow::Result<()> {
+    procs.retain(|p| p.name != name);
+    let mut p = spawn(exe, dir, name, "ledger", cfg, false).await?;
+    let ready = wait_ready(&mut p, Duration::from_secs(60)).await;
+    procs.push(p);
+    ready.map(|_| ())
+}
+
+/// Every replica's view at the end: waits until every honest replica has applied the same
+/// state (and log) root, reads one state value from each with its proof, and gathers the
+/// double votes the engines saw.
+async fn replicas_line(
+    urls: &[String],
+    account: &PublicKey,
+    args: &DevnetArgs,
+    findings: &Findings,
+) -> anyhow::Result<LedgerLine> {
+    use hallmark_node::replicated_ledger::ReplicaInfoView;
+    let clients: Vec<NodeClient> = urls.iter().map(|u| NodeClient::new(u)).collect();
+    let honest = |i: usize| args.byzantine_replica != Some(i);
+    let deadline = Instant::now() + Duration::from_secs(90);
+    let infos = loop {
+        let mut infos = Vec::new();
+        for (i, c) in clients.iter().enumerate() {
+            let info: ReplicaInfoView = c
+                .get("/v1/ledger/replica")
+                .await
+                .with_context(|| format!("reading {}'s replica status", replica_name(i)))?;
+            infos.push(info);
+        }
+        let roots: std::collections::BTreeSet<(String, String)> = infos
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| honest(*i))
+            .map(|(_, s)| (s.state_root.clone(), s.log_root.clone()))
+            .collect();
+        let caught_up = infos
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| honest(*i))
+            .all(|(_, s)| s.applied_height == s.height);
+        if roots.len() == 1 && caught_up {
+            break infos;
+        }
+        if Instant::now() > deadline {
+            bail!("the honest ledger replicas did not converge on one state root: {infos:#?}");
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    };
+    let mut replicas = Vec::new();
+    let mut evidence = Vec::new();
+    for (i, (c, info)) in clients.iter().zip(infos).enumerate() {
+        let read_proof_checked = match (
+            c.get::<hallmark_node::ledger_service::LedgerInfo>("/v1/ledger/info")
+                .await,
+            c.get::<hallmark_ledger::LedgerRead>(&format!(
+                "/v1/ledger/state?key=account/{}",
+                account.to_ss58()
+            ))
+            .await,
+        ) {
+            (Ok(li), Ok(read)) => {
+                let trusted: Vec<PublicKey> = li.header_key.into_iter().collect();
+                hallmark_ledger::verify_read(&read, &trusted, Some(&li.chain_id)).accepted
+            }
+            _ => false,
+        };
+        if honest(i) {
+            for e in &info.evidence {
+                evidence.push(serde_json::json!({"found_by": replica_name(i), "evidence": e}));
+            }
+        }
+        replicas.push(ReplicaLine {
+            name: replica_name(i),
+            height: info.height,
+            state_root: info.state_root,
+            log_root: info.log_root,
+            restarted: findings.replica_restarted && findings.killed_replica == Some(i),
+            byzantine: !honest(i),
+            read_proof_checked,
+        });
+    }
+    Ok(LedgerLine { replicas, evidence })
 }
 
 /// The ledger's head and log root, and one state read checked offline against the key the

@@ -11,6 +11,7 @@ use hallmark_store::{EquivocationRow, LedgerCommit, NeuronRow, StakeRow, Store, 
 use serde::{Deserialize, Serialize};
 use tokio::sync::Mutex;
 
+use crate::block::Block;
 use crate::machine::{self, BlockCtx, Rules};
 use crate::params::{default_tier, Genesis, LedgerParams};
 use crate::read::{LedgerHeader, LedgerRead};
@@ -33,7 +34,26 @@ pub struct DevnetLedger {
     log: TransparencyLog,
     log_key: Keypair,
     origin: String,
+    /// Set when replicas order transactions (BFT): `submit` hands them to consensus and the
+    /// state advances only by [`DevnetLedger::apply_block`].
+    ordering: std::sync::OnceLock<std::sync::Arc<dyn TxOrdering>>,
 }
+
+/// How a replicated ledger gets a transaction ordered: the replica's consensus decides, and
+/// this ledger applies what was decided.
+#[async_trait::async_trait]
+pub trait TxOrdering: Send + Sync {
+    /// Hands `tx` to consensus (mempool, forwarding) and waits until a decided block that
+    /// holds it has been applied here; returns its receipt.
+    async fn order(&self, tx: Signed<LedgerTx>) -> Result<TxReceipt, LedgerError>;
+    /// Queues a transaction another replica forwarded: no waiting and no forwarding on.
+    async fn accept_forwarded(&self, tx: Signed<LedgerTx>) -> Result<(), LedgerError>;
+}
+
+/// Where a replicated ledger's view stands: the last applied block, and the sequence number
+/// its first transaction took (to resume a block a crash cut short).
+const KV_BFT_HEIGHT: &str = "ledger.bft_height";
+const KV_BFT_SEQ: &str = "ledger.bft_seq";
 
 /// Stored transactions are read back this many at a time.
 const PAGE: u32 = 512;
@@ -85,6 +105,7 @@ impl DevnetLedger {
             log,
             log_key,
             origin,
+            ordering: std::sync::OnceLock::new(),
         };
         ledger.catch_up_log().await?;
         ledger.check_log().await?;
@@ -185,6 +206,98 @@ impl DevnetLedger {
             proof,
             header: signed.envelope().clone(),
         })
+    }
+
+    /// Makes this a replica's view: transactions are ordered by `ordering` and applied by
+    /// [`DevnetLedger::apply_block`]. Returns false if an ordering was already set.
+    pub fn set_ordering(&self, ordering: std::sync::Arc<dyn TxOrdering>) -> bool {
+        self.ordering.set(ordering).is_ok()
+    }
+
+    /// Whether replicas order this ledger's transactions.
+    pub fn is_replicated(&self) -> bool {
+        self.ordering.get().is_some()
+    }
+
+    /// Queues a transaction another replica forwarded (replicated ledgers only).
+    pub async fn accept_forwarded(&self, tx: Signed<LedgerTx>) -> Result<(), LedgerError> {
+        match self.ordering.get() {
+            Some(o) => o.accept_forwarded(tx).await,
+            None => Err(LedgerError::NotFound(
+                "this ledger is a single sequencer: it takes no forwarded transactions".into(),
+            )),
+        }
+    }
+
+    /// The last decided block this view has applied (0 before any).
+    pub async fn applied_height(&self) -> Result<u64, LedgerError> {
+        Ok(self
+            .store
+            .kv_get(KV_BFT_HEIGHT)
+            .await?
+            .and_then(|h| h.parse().ok())
+            .unwrap_or(0))
+    }
+
+    /// Applies a block consensus decided: each transaction with the block's context,
+    /// committed to the store and appended to the log, then both roots checked against the
+    /// block's. A block already applied is skipped; a block cut short by a crash resumes
+    /// after its last stored transaction. A root that differs is an error and the view stops
+    /// (it never serves a state the validators did not decide).
+    pub async fn apply_block(&self, block: &Block) -> Result<Vec<TxReceipt>, LedgerError> {
+        let mut state = self.state.lock().await;
+        let applied = self.applied_height().await?;
+        if block.height <= applied {
+            return Ok(Vec::new());
+        }
+        if block.height != applied + 1 {
+            return Err(LedgerError::Invalid(format!(
+                "block {} arrives after block {applied}",
+                block.height
+            )));
+        }
+        let first_seq: u64 = self
+            .store
+            .kv_get(KV_BFT_SEQ)
+            .await?
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(1);
+        let done = usize::try_from(state.next_seq().saturating_sub(first_seq)).unwrap_or(0);
+        let ctx = BlockCtx {
+            height: block.height,
+            prev_hash: block.prev_hash.clone(),
+            time_ms: block.time_ms,
+        };
+        let mut receipts = Vec::with_capacity(block.txs.len());
+        for env in block.txs.iter().skip(done) {
+            let signed = Signed::<LedgerTx>::from_envelope(env.clone());
+            let (ws, receipt) = machine::execute(&mut state, &self.rules, &signed, &ctx)?;
+            if let Err(e) = self.store.commit_ledger(&ws).await {
+                *state = replay_store(&self.store, &self.genesis, &self.rules).await?;
+                return Err(e.into());
+            }
+            let bytes = env
+                .canonical_bytes()
+                .map_err(|e| LedgerError::Invalid(e.to_string()))?;
+            self.log.append("ledger_tx", &bytes).await?;
+            receipts.push(receipt);
+        }
+        let root = state.root_hex();
+        let log_root = hex::encode(state.log_root());
+        if root != block.state_root || log_root != block.log_root {
+            return Err(LedgerError::Invalid(format!(
+                "block {} decides state root {} and log root {}; this view computed {root} and \
+                 {log_root}",
+                block.height, block.state_root, block.log_root
+            )));
+        }
+        self.store
+            .kv_put(KV_BFT_SEQ, &state.next_seq().to_string())
+            .await?;
+        self.store
+            .kv_put(KV_BFT_HEIGHT, &block.height.to_string())
+            .await?;
+        Ok(receipts)
     }
 
     /// The key that signs this ledger's headers and checkpoints.
@@ -461,7 +574,18 @@ fn neuron_from_row(
 #[async_trait]
 impl Ledger for DevnetLedger {
     async fn submit(&self, tx: Signed<LedgerTx>) -> Result<TxReceipt, LedgerError> {
-        self.apply(&tx).await
+        let Some(ordering) = self.ordering.get() else {
+            return self.apply(&tx).await;
+        };
+        match ordering.order(tx.clone()).await {
+            Err(LedgerError::Equivocation { validator, run_id }) => {
+                let state = self.state.lock().await;
+                self.record_equivocation(&state, &tx, &validator, &run_id)
+                    .await?;
+                Err(LedgerError::Equivocation { validator, run_id })
+            }
+            other => other,
+        }
     }
 
     async fn metagraph(&self) -> Result<Metagraph, LedgerError> {

@@ -20,7 +20,7 @@ mod tx;
 mod types;
 
 pub use block::{build_block, check_block, Block, BlockError};
-pub use devnet::{DevnetLedger, LedgerHead};
+pub use devnet::{DevnetLedger, LedgerHead, TxOrdering};
 pub use machine::{BlockCtx, Rules};
 pub use params::{default_tiers, Genesis, LedgerParams};
 pub use read::{ledger_fork, verify_read, LedgerFork, LedgerHeader, LedgerRead, NotAFork};

@@ -65,6 +65,8 @@ pub struct LedgerSection {
     /// How long after an epoch's first weights anyone may close it without a 2/3 quorum of
     /// weights, seconds of block time.
     pub epoch_close_grace_secs: u64,
+    /// Run this ledger as one replica of a BFT-replicated ledger (Malachite).
+    pub bft: crate::replicated_ledger::BftSection,
 }
 
 impl Default for LedgerSection {
@@ -83,6 +85,7 @@ impl Default for LedgerSection {
             build_council: Vec::new(),
             build_council_threshold: 0,
             epoch_close_grace_secs: params.epoch_close_grace_ms / 1000,
+            bft: Default::default(),
         }
     }
 }

@@ -2,7 +2,10 @@
 //!
 //! - `GET  /v1/ledger/info` — chain id
 //! - `GET  /v1/ledger/metagraph` — every registered neuron
-//! - `POST /v1/ledger/tx` — a DSSE-signed [`hallmark_ledger::LedgerTx`] envelope
+//! - `POST /v1/ledger/tx` — a DSSE-signed [`hallmark_ledger::LedgerTx`] envelope (on a
+//!   replica: answered once the block holding it is decided and applied here)
+//! - `POST /v1/ledger/mempool` — a transaction another replica forwarded (replicas only;
+//!   `404 not_found` on a single sequencer)
 //! - `GET  /v1/ledger/weights/{epoch}?lane=L` — validators' weights for a round lane's epoch
 //! - `GET  /v1/ledger/accounts/{address}` — balance and nonce
 //! - `GET  /v1/ledger/commitments/{validator}/{run_id}` — a score commitment and its signed tx
@@ -149,6 +152,7 @@ pub fn router(
         .route("/v1/health", get(health))
         .route("/v1/ledger/metagraph", get(metagraph))
         .route("/v1/ledger/tx", post(submit))
+        .route("/v1/ledger/mempool", post(mempool))
         .route("/v1/ledger/weights/{epoch}", get(weights))
         .route("/v1/ledger/accounts/{address}", get(account))
         .with_state(ledger)
@@ -434,6 +438,17 @@ async fn submit(
     let env: Envelope = parse_json(&body)?;
     let receipt = l.submit(Signed::from_envelope(env)).await?;
     Ok((StatusCode::CREATED, Json(receipt)))
+}
+
+/// A transaction another replica forwarded: queued after the same checks as any submission,
+/// and not forwarded again.
+async fn mempool(
+    State(l): State<Arc<DevnetLedger>>,
+    body: Bytes,
+) -> Result<StatusCode, ApiError> {
+    let env: Envelope = parse_json(&body)?;
+    l.accept_forwarded(Signed::from_envelope(env)).await?;
+    Ok(StatusCode::ACCEPTED)
 }
 
 async fn weights(

@@ -2,6 +2,8 @@
 //!
 //! - [`ledger_service`]: the devnet ledger over HTTP; [`http_ledger::HttpLedger`] is the
 //!   [`hallmark_ledger::Ledger`] every other role uses to reach it.
+//! - [`replicated_ledger`]: the ledger role as one Malachite BFT replica, its view applied
+//!   from decided blocks.
 //! - [`coordinator`]: publishes signed sat rounds (id, seed, nonce, parameters, deadline).
 //! - [`validator`]: the validator's state and routes; [`rounds`]: its round pipeline for every
 //!   round lane (intake, report, gossip, decide).
@@ -32,6 +34,7 @@ pub mod ledger_service;
 pub mod log_routes;
 pub mod messages;
 pub mod registration;
+pub mod replicated_ledger;
 pub mod rounds;
 pub mod run;
 pub mod runs;

@@ -196,8 +196,29 @@ pub async fn run_node_with(
                 )),
                 None => None,
             };
-            let ledger = DevnetLedger::open(store, &genesis, params, key.clone()).await?;
-            ledger_service::router(Arc::new(ledger), key.clone(), faucet)
+            let ledger = Arc::new(
+                DevnetLedger::open(store, &genesis, params.clone(), key.clone()).await?,
+            );
+            let router = ledger_service::router(ledger.clone(), key.clone(), faucet);
+            if cfg.ledger.bft.enabled {
+                let (replicated, task) = crate::replicated_ledger::start(
+                    &cfg.ledger.bft,
+                    ledger.clone(),
+                    &key,
+                    cfg.data_dir.join("bft"),
+                    genesis,
+                    params,
+                    rx.clone(),
+                )
+                .await?;
+                tasks.push(task);
+                router.merge(crate::replicated_ledger::routes(
+                    replicated.replica,
+                    ledger,
+                ))
+            } else {
+                router
+            }
         }
         RoleName::Coordinator => {
             let log = hallmark_store::TransparencyLog::open(&store).await?;
