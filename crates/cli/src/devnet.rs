@@ -36,11 +36,11 @@ use hallmark_node::compute::messages::{HealthReceipt, ProviderListing};
 
 use crate::compute::AttestationSummary;
 use hallmark_node::config::{GenesisBalance, NodeConfig, WeightMode};
-use hallmark_node::replicated_ledger::{BftSection, BftValidator};
 use hallmark_node::jobs::{JobRequest, JobStatus, JobView};
 use hallmark_node::messages::{
     NewRoundRequest, OwnerPickRequest, RoundAnnouncement, RoundResult, ScoreReport,
 };
+use hallmark_node::replicated_ledger::{BftSection, BftValidator};
 use hallmark_node::run::load_or_create_key;
 use hallmark_node::NodeClient;
 use hallmark_sat::InstanceParams;
@@ -395,7 +395,7 @@ async fn spawn(
         .arg(&config_path)
         .env(
             "RUST_LOG",
-            std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()),
+            std::env::var("RUST_LOG").unwrap_or_else(|_| format!("info,{}", crate::QUIET_ENGINE)),
         )
         .stdin(Stdio::null())
         .stdout(out)
@@ -507,6 +507,28 @@ fn base_config(dir: &Path, name: &str) -> NodeConfig {
 pub async fn run(args: DevnetArgs) -> anyhow::Result<ExitCode> {
     if args.validators == 0 {
         bail!("--validators must be at least 1");
+    }
+    for (flag, n) in [
+        ("--kill-replica", args.kill_replica),
+        ("--byzantine-replica", args.byzantine_replica),
+    ] {
+        let Some(n) = n else { continue };
+        if args.single_sequencer {
+            bail!("{flag} needs replicas: drop --single-sequencer");
+        }
+        if n == 0 || n > args.validators {
+            bail!(
+                "{flag} {n}: replicas are numbered 1..={} (ledger-N runs beside validator N-1; \
+                 the devnet's own replica, ledger, is not one to fault)",
+                args.validators
+            );
+        }
+    }
+    if args.kill_replica.is_some() && args.kill_replica == args.byzantine_replica {
+        bail!("--kill-replica and --byzantine-replica name the same replica");
+    }
+    if (args.kill_replica.is_some() || args.byzantine_replica.is_some()) && args.validators < 3 {
+        bail!("faulting a replica needs --validators 3 or more (4 replicas tolerate one fault)");
     }
     if args.byzantine + args.equivocate > args.validators {
         bail!(
@@ -786,8 +808,12 @@ async fn drive(
             power: 1,
         });
     }
-    let http_ports: Vec<u16> = (0..replicas).map(|_| free_port()).collect::<Result<_, _>>()?;
-    let p2p_ports: Vec<u16> = (0..replicas).map(|_| free_port()).collect::<Result<_, _>>()?;
+    let http_ports: Vec<u16> = (0..replicas)
+        .map(|_| free_port())
+        .collect::<Result<_, _>>()?;
+    let p2p_ports: Vec<u16> = (0..replicas)
+        .map(|_| free_port())
+        .collect::<Result<_, _>>()?;
     let mut ledger_cfgs = Vec::new();
     for i in 0..replicas {
         let name = replica_name(i);
@@ -1198,7 +1224,10 @@ async fn kill_replica(procs: &mut [Proc], name: &str) -> anyhow::Result<()> {
         .iter_mut()
         .find(|p| p.name == name)
         .with_context(|| format!("no process {name}"))?;
-    let pid = p.child.id().with_context(|| format!("{name} has already exited"))?;
+    let pid = p
+        .child
+        .id()
+        .with_context(|| format!("{name} has already exited"))?;
     nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(pid as i32),
         nix::sys::signal::Signal::SIGKILL,
@@ -1284,7 +1313,8 @@ async fn replicas_line(
             _ => false,
         };
         if honest(i) {
-            for e in &info.evidence {
+            // A few per replica: a byzantine replica double-votes at every height.
+            for e in info.evidence.iter().take(5) {
                 evidence.push(serde_json::json!({"found_by": replica_name(i), "evidence": e}));
             }
         }

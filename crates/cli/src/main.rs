@@ -98,7 +98,12 @@ enum Command {
     Payments(lifecycle::PaymentsCommand),
 }
 
+/// Log directives that keep Malachite and libp2p to warnings unless RUST_LOG asks otherwise.
+pub(crate) const QUIET_ENGINE: &str = "arc_malachitebft=warn,libp2p=warn";
+
 pub(crate) fn init_tracing(default: &str) {
+    // The consensus engine logs every vote at info: keep a replica's log to what matters.
+    let default = format!("{default},{QUIET_ENGINE}");
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     let _ = tracing_subscriber::fmt()

@@ -114,12 +114,23 @@ fn check_eval_round(r: &Value) -> &Value {
 #[test]
 fn devnet_runs_and_reruns_in_the_same_data_dir() {
     let dir = tempfile::tempdir().unwrap();
+    // Replica ledger-1 is SIGKILLed after the first round and restarted after the second.
     let v = devnet(
         dir.path(),
-        &["--validators", "3", "--workers", "2", "--rounds", "2"],
+        &[
+            "--validators",
+            "3",
+            "--workers",
+            "2",
+            "--rounds",
+            "2",
+            "--kill-replica",
+            "1",
+        ],
     );
     check_rounds(&v, 2, 3);
     assert_eq!(v["rounds"][0]["round_id"], "sat-round-000001");
+    check_replicas(&v, 4, Some(1), None);
     // One simulated TEE provider, listed on the validators' certificate (every validator
     // checked its evidence and voted), never in scores or weights.
     let c = &v["compute"];
@@ -156,21 +167,51 @@ fn devnet_runs_and_reruns_in_the_same_data_dir() {
     }
     assert_eq!(v["slashes"].as_array().unwrap().len(), 0);
     check_builds(&v);
-    // The ledger's head, with a state read checked offline against its header key.
-    let replica = &v["ledger"]["replicas"][0];
-    assert_eq!(replica["read_proof_checked"], true, "{replica}");
-    assert_eq!(replica["state_root"].as_str().unwrap().len(), 64);
-    assert_eq!(replica["log_root"].as_str().unwrap().len(), 64);
-    assert!(replica["height"].as_u64().unwrap() > 10);
-    // A second run in the same data dir continues the same network.
+    // A second run in the same data dir continues the same network: every replica
+    // re-executes its stored blocks and the chain goes on.
+    let height = v["ledger"]["replicas"][0]["height"].as_u64().unwrap();
     let v = devnet(
         dir.path(),
         &["--validators", "3", "--workers", "2", "--rounds", "1"],
     );
     check_rounds(&v, 1, 3);
+    check_replicas(&v, 4, None, None);
+    assert!(v["ledger"]["replicas"][0]["height"].as_u64().unwrap() > height);
     assert_eq!(v["rounds"][0]["round_id"], "sat-round-000003");
     // The same wasm handed in again find their verifications.
     check_builds(&v);
+}
+
+/// Every replica is listed; the honest ones agree on the state and log roots (the devnet
+/// waited for them to converge), each read from them checked offline against its header key.
+fn check_replicas(v: &Value, count: usize, restarted: Option<usize>, byzantine: Option<usize>) {
+    let replicas = v["ledger"]["replicas"].as_array().unwrap();
+    assert_eq!(replicas.len(), count, "{replicas:?}");
+    let honest: Vec<&Value> = replicas
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| Some(*i) != byzantine)
+        .map(|(_, r)| r)
+        .collect();
+    for r in &honest {
+        assert_eq!(r["state_root"], honest[0]["state_root"], "{replicas:?}");
+        assert_eq!(r["log_root"], honest[0]["log_root"], "{replicas:?}");
+        assert_eq!(r["read_proof_checked"], true, "{r}");
+        assert!(r["height"].as_u64().unwrap() > 10, "{r}");
+        assert_eq!(r["state_root"].as_str().unwrap().len(), 64);
+    }
+    for (i, r) in replicas.iter().enumerate() {
+        assert_eq!(
+            r["name"],
+            if i == 0 {
+                "ledger".to_string()
+            } else {
+                format!("ledger-{i}")
+            }
+        );
+        assert_eq!(r["restarted"], Some(i) == restarted, "{r}");
+        assert_eq!(r["byzantine"], Some(i) == byzantine, "{r}");
+    }
 }
 
 /// The build lane's four cases, each decided by a certificate, with its trust level.
@@ -221,9 +262,26 @@ fn one_byzantine_of_four_cannot_move_the_winner() {
             "3",
             "--rounds",
             "2",
+            "--byzantine-replica",
+            "1",
         ],
     );
     check_rounds(&v, 2, 4);
+    // Ledger replica ledger-1 proposed blocks with a wrong state root and double-voted: the
+    // honest replicas refused its blocks (no fork: they agree), recorded its double votes and
+    // the ledger slashed validator-0, whose hotkey it runs.
+    check_replicas(&v, 5, None, Some(1));
+    let evidence = v["ledger"]["evidence"].as_array().unwrap();
+    assert!(!evidence.is_empty(), "no double vote recorded");
+    let slashes = v["slashes"].as_array().unwrap();
+    assert!(
+        slashes.iter().any(|s| s["job_id"] == "bft/double-vote"
+            && s["reason"] == "equivocation"
+            && evidence
+                .iter()
+                .all(|e| e["evidence"]["validator"] == s["hotkey"])),
+        "no double-vote slashing: {slashes:?} {evidence:?}"
+    );
     for r in v["rounds"].as_array().unwrap() {
         let byz: Vec<&Value> = r["validators"]
             .as_array()
@@ -308,6 +366,22 @@ fn devnet_refuses_bad_flags() {
         .unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("--tamper-archive"));
+    for bad in [
+        &["devnet", "--kill-replica", "0"][..],
+        &["devnet", "--kill-replica", "4"],
+        &["devnet", "--byzantine-replica", "1", "--single-sequencer"],
+        &["devnet", "--kill-replica", "2", "--byzantine-replica", "2"],
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_hallmark"))
+            .args(bad)
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{bad:?}");
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("replica"),
+            "{bad:?}"
+        );
+    }
 }
 
 /// The audit trail end to end: one validator serves two different reports per run and is

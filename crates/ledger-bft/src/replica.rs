@@ -1216,6 +1216,9 @@ fn submit_slash(s: &mut Shared, reporter: &Keypair, evidence: DoubleVote) {
     }
 }
 
+/// Most equivocations a replica keeps in memory (the ledger keeps the slashing itself).
+const MAX_EVIDENCE: usize = 256;
+
 fn record_evidence(s: &mut Shared, key: &Keypair, evidence: &MisbehaviorEvidence<LedgerContext>) {
     let reporter = evidence_key(key);
     for (address, votes) in evidence.votes.iter() {
@@ -1229,27 +1232,39 @@ fn record_evidence(s: &mut Shared, key: &Keypair, evidence: &MisbehaviorEvidence
                     second: consensus_vote(b),
                 },
             );
-            s.evidence.push(Equivocation {
-                height: a.message.height.0,
-                round: a.message.round.as_i64(),
-                validator: address.to_string(),
-                kind: "double_vote".into(),
-                first: describe_vote(&a.message),
-                second: describe_vote(&b.message),
-            });
+            push_evidence(
+                s,
+                Equivocation {
+                    height: a.message.height.0,
+                    round: a.message.round.as_i64(),
+                    validator: address.to_string(),
+                    kind: "double_vote".into(),
+                    first: describe_vote(&a.message),
+                    second: describe_vote(&b.message),
+                },
+            );
         }
     }
     for (address, proposals) in evidence.proposals.iter() {
         for (a, b) in proposals {
-            s.evidence.push(Equivocation {
-                height: a.message.height.0,
-                round: a.message.round.as_i64(),
-                validator: address.to_string(),
-                kind: "double_proposal".into(),
-                first: a.message.value.to_hex(),
-                second: b.message.value.to_hex(),
-            });
+            push_evidence(
+                s,
+                Equivocation {
+                    height: a.message.height.0,
+                    round: a.message.round.as_i64(),
+                    validator: address.to_string(),
+                    kind: "double_proposal".into(),
+                    first: a.message.value.to_hex(),
+                    second: b.message.value.to_hex(),
+                },
+            );
         }
+    }
+}
+
+fn push_evidence(s: &mut Shared, e: Equivocation) {
+    if s.evidence.len() < MAX_EVIDENCE {
+        s.evidence.push(e);
     }
 }
 

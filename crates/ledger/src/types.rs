@@ -77,7 +77,7 @@ pub enum TxBody {
     SlashEquivocation { evidence: VoteEquivocation },
     /// Signed by anyone (a replica in practice): two conflicting consensus votes of one
     /// validator for one height, round and type. The ledger checks both signatures and
-    /// slashes the validator once per offence.
+    /// slashes the validator once (later evidence finds it already slashed).
     SlashDoubleVote {
         evidence: crate::consensus_vote::DoubleVote,
     },

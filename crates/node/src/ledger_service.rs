@@ -442,10 +442,7 @@ async fn submit(
 
 /// A transaction another replica forwarded: queued after the same checks as any submission,
 /// and not forwarded again.
-async fn mempool(
-    State(l): State<Arc<DevnetLedger>>,
-    body: Bytes,
-) -> Result<StatusCode, ApiError> {
+async fn mempool(State(l): State<Arc<DevnetLedger>>, body: Bytes) -> Result<StatusCode, ApiError> {
     let env: Envelope = parse_json(&body)?;
     l.accept_forwarded(Signed::from_envelope(env)).await?;
     Ok(StatusCode::ACCEPTED)

@@ -21,8 +21,8 @@ use axum::extract::State;
 use axum::routing::get;
 use axum::{Json, Router};
 use hallmark_core::{Keypair, PublicKey, Signed};
-use hallmark_ledger::{DevnetLedger, LedgerError, LedgerParams, LedgerTx, TxOrdering, TxReceipt};
 use hallmark_ledger::Genesis;
+use hallmark_ledger::{DevnetLedger, LedgerError, LedgerParams, LedgerTx, TxOrdering, TxReceipt};
 use hallmark_ledger_bft::mempool::tx_id;
 use hallmark_ledger_bft::{
     Byzantine, Equivocation, MempoolError, Replica, ReplicaConfig, ReplicaStatus, Tuning,
@@ -131,7 +131,9 @@ impl TxForwarder for HttpForwarder {
             let url = format!("{}/v1/ledger/mempool", peer.trim_end_matches('/'));
             match self.client.post(&url).json(tx.envelope()).send().await {
                 Ok(r) if r.status().is_success() => {}
-                Ok(r) => tracing::debug!(peer = %peer, status = %r.status(), "peer refused a forwarded transaction"),
+                Ok(r) => {
+                    tracing::debug!(peer = %peer, status = %r.status(), "peer refused a forwarded transaction")
+                }
                 Err(e) => tracing::debug!(peer = %peer, "forwarding failed: {e}"),
             }
         }
@@ -212,7 +214,9 @@ pub async fn start(
         waiters: Mutex::new(HashMap::new()),
     });
     if !ledger.set_ordering(ordering.clone()) {
-        return Err(NodeError::Config("the ledger already has an ordering".into()));
+        return Err(NodeError::Config(
+            "the ledger already has an ordering".into(),
+        ));
     }
     let applier = tokio::spawn(apply_decided(
         ledger,
@@ -270,7 +274,10 @@ pub async fn apply_decided(
                     }
                 }
                 Err(e) => {
-                    tracing::error!(height = h, "the ledger view cannot apply a decided block: {e}");
+                    tracing::error!(
+                        height = h,
+                        "the ledger view cannot apply a decided block: {e}"
+                    );
                     return;
                 }
             }

@@ -196,9 +196,8 @@ pub async fn run_node_with(
                 )),
                 None => None,
             };
-            let ledger = Arc::new(
-                DevnetLedger::open(store, &genesis, params.clone(), key.clone()).await?,
-            );
+            let ledger =
+                Arc::new(DevnetLedger::open(store, &genesis, params.clone(), key.clone()).await?);
             let router = ledger_service::router(ledger.clone(), key.clone(), faucet);
             if cfg.ledger.bft.enabled {
                 let (replicated, task) = crate::replicated_ledger::start(
@@ -212,10 +211,7 @@ pub async fn run_node_with(
                 )
                 .await?;
                 tasks.push(task);
-                router.merge(crate::replicated_ledger::routes(
-                    replicated.replica,
-                    ledger,
-                ))
+                router.merge(crate::replicated_ledger::routes(replicated.replica, ledger))
             } else {
                 router
             }

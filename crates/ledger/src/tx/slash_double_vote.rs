@@ -1,5 +1,6 @@
 //! `SlashDoubleVote`: a validator signed two different consensus votes for one height, round
-//! and type. The ledger checks both signatures itself and slashes once per offence.
+//! and type. The ledger checks both signatures itself and slashes the validator once (the first evidence counts; later evidence is refused
+//! as already slashed).
 
 use hallmark_consensus::{SlashReason, Slashing};
 
