@@ -79,16 +79,23 @@ pub enum VerifyCommand {
     Nvidia(crate::tee::VerifyNvidiaArgs),
     /// Re-check an attestation proxy's verification receipt offline.
     Chain(crate::tee::VerifyChainArgs),
-    /// Check a ledger read offline (`GET /v1/ledger/state?key=…` saved to a file): the header's
-    /// signature by a trusted key, and the value's Merkle proof under the header's state root.
+    /// Check a ledger read offline. A single sequencer's read (`GET /v1/ledger/state?key=…`
+    /// saved to a file) needs `--ledger-key`: the header's signature by a trusted key, then the
+    /// value's Merkle proof under the header's state root. A replica's certified read (`GET
+    /// /v1/ledger/certified?key=…`) needs `--validators`: precommits from more than 2/3 of the
+    /// set's power for the block header, then the proof under its state root.
     /// Exit 0 only when every check passes, 1 when one fails, 2 on unreadable input.
     LedgerRead {
         /// The read JSON (`-` for stdin).
         file: PathBuf,
         /// A key trusted to sign ledger headers (ss58; repeatable). `GET /v1/ledger/info`
         /// names the ledger's as `header_key`.
-        #[arg(long = "ledger-key", required = true)]
+        #[arg(long = "ledger-key", required_unless_present = "validators")]
         ledger_keys: Vec<String>,
+        /// The validator set trusted for a certified read: a file holding `GET
+        /// /v1/ledger/validators` (or its `validators` object).
+        #[arg(long)]
+        validators: Option<PathBuf>,
         /// The chain the read must be from.
         #[arg(long)]
         chain_id: Option<String>,
@@ -239,6 +246,34 @@ pub fn run_verify(cmd: VerifyCommand) -> ExitCode {
         VerifyCommand::LedgerRead {
             file,
             ledger_keys,
+            validators: Some(set_file),
+            chain_id,
+            json,
+        } => {
+            let _ = ledger_keys;
+            let parsed = (|| {
+                let read: hallmark_ledger_bft::CertifiedRead =
+                    serde_json::from_str(&read_input(&file)?)
+                        .context("the file is not a certified ledger read")?;
+                let set: serde_json::Value = serde_json::from_str(&read_input(&set_file)?)
+                    .with_context(|| format!("{} is not JSON", set_file.display()))?;
+                let set = set.get("validators").cloned().unwrap_or(set);
+                let set: hallmark_ledger_bft::ValidatorSet = serde_json::from_value(set)
+                    .with_context(|| format!("{} is not a validator set", set_file.display()))?;
+                Ok::<_, anyhow::Error>((read, set))
+            })();
+            let (read, set) = match parsed {
+                Ok(v) => v,
+                Err(e) => return bad_input(e),
+            };
+            let v = hallmark_ledger_bft::verify_certified_read(&read, &set, chain_id.as_deref());
+            let json = json.then(|| serde_json::json!(v));
+            report_verdict(&v, json, "certified ledger read")
+        }
+        VerifyCommand::LedgerRead {
+            file,
+            ledger_keys,
+            validators: None,
             chain_id,
             json,
         } => {

@@ -808,70 +808,95 @@ async fn drive(
             power: 1,
         });
     }
-    let http_ports: Vec<u16> = (0..replicas)
-        .map(|_| free_port())
-        .collect::<Result<_, _>>()?;
-    let p2p_ports: Vec<u16> = (0..replicas)
-        .map(|_| free_port())
-        .collect::<Result<_, _>>()?;
-    let mut ledger_cfgs = Vec::new();
-    for i in 0..replicas {
-        let name = replica_name(i);
-        let mut cfg = base_config(dir, &name);
-        cfg.key_file = Some(replica_keys[i].clone());
-        cfg.listen = format!("127.0.0.1:{}", http_ports[i]);
-        cfg.ledger.genesis = vec![GenesisBalance {
-            account: coldkey.public(),
-            balance: 1_000_000_000,
-        }];
-        // The devnet faucet pays from the same coldkey (`hallmark faucet --ledger <url>`);
-        // only the first replica runs it, so drips never race on the faucet's nonce.
-        if i == 0 {
-            cfg.ledger.faucet.key_file = Some(coldkey_path.clone());
+    let mut attempt = 0;
+    let (ledger_cfgs, ledger_urls) = loop {
+        attempt += 1;
+        let http_ports: Vec<u16> = (0..replicas)
+            .map(|_| free_port())
+            .collect::<Result<_, _>>()?;
+        let p2p_ports: Vec<u16> = (0..replicas)
+            .map(|_| free_port())
+            .collect::<Result<_, _>>()?;
+        let mut ledger_cfgs = Vec::new();
+        for i in 0..replicas {
+            let name = replica_name(i);
+            let mut cfg = base_config(dir, &name);
+            cfg.key_file = Some(replica_keys[i].clone());
+            cfg.listen = format!("127.0.0.1:{}", http_ports[i]);
+            cfg.ledger.genesis = vec![GenesisBalance {
+                account: coldkey.public(),
+                balance: 1_000_000_000,
+            }];
+            // The devnet faucet pays from the same coldkey (`hallmark faucet --ledger <url>`);
+            // only the first replica runs it, so drips never race on the faucet's nonce.
+            if i == 0 {
+                cfg.ledger.faucet.key_file = Some(coldkey_path.clone());
+            }
+            // The operator is the build council (1 of 1): it names who may write build-info.
+            cfg.ledger.build_council = vec![operator.public()];
+            cfg.ledger.build_council_threshold = 1;
+            if replicas > 1 {
+                let others = |ports: &[u16]| -> Vec<u16> {
+                    ports
+                        .iter()
+                        .enumerate()
+                        .filter(|(j, _)| *j != i)
+                        .map(|(_, p)| *p)
+                        .collect()
+                };
+                cfg.ledger.bft = BftSection {
+                    enabled: true,
+                    p2p_listen: Some(SocketAddr::from(([127, 0, 0, 1], p2p_ports[i]))),
+                    p2p_peers: others(&p2p_ports)
+                        .into_iter()
+                        .map(|p| SocketAddr::from(([127, 0, 0, 1], p)))
+                        .collect(),
+                    http_peers: others(&http_ports)
+                        .into_iter()
+                        .map(|p| format!("http://127.0.0.1:{p}"))
+                        .collect(),
+                    validators: validators_bft.clone(),
+                    // The devnet's validator set stays the genesis one: its own replica holds no
+                    // stake, and a set of the three staked validators could not lose one.
+                    epoch_blocks: Some(u64::MAX / 2),
+                    idle_block_ms: Some(500),
+                    byzantine: args.byzantine_replica == Some(i),
+                };
+            }
+            ledger_cfgs.push(cfg);
         }
-        // The operator is the build council (1 of 1): it names who may write build-info.
-        cfg.ledger.build_council = vec![operator.public()];
-        cfg.ledger.build_council_threshold = 1;
-        if replicas > 1 {
-            let others = |ports: &[u16]| -> Vec<u16> {
-                ports
-                    .iter()
-                    .enumerate()
-                    .filter(|(j, _)| *j != i)
-                    .map(|(_, p)| *p)
-                    .collect()
-            };
-            cfg.ledger.bft = BftSection {
-                enabled: true,
-                p2p_listen: Some(SocketAddr::from(([127, 0, 0, 1], p2p_ports[i]))),
-                p2p_peers: others(&p2p_ports)
-                    .into_iter()
-                    .map(|p| SocketAddr::from(([127, 0, 0, 1], p)))
-                    .collect(),
-                http_peers: others(&http_ports)
-                    .into_iter()
-                    .map(|p| format!("http://127.0.0.1:{p}"))
-                    .collect(),
-                validators: validators_bft.clone(),
-                // The devnet's validator set stays the genesis one: its own replica holds no
-                // stake, and a set of the three staked validators could not lose one.
-                epoch_blocks: Some(u64::MAX / 2),
-                idle_block_ms: Some(500),
-                byzantine: args.byzantine_replica == Some(i),
-            };
+        let mut started = Vec::new();
+        for (i, cfg) in ledger_cfgs.iter().enumerate() {
+            started.push(spawn(exe, dir, &replica_name(i), "ledger", cfg, false).await?);
         }
-        ledger_cfgs.push(cfg);
-    }
-    let mut started = Vec::new();
-    for (i, cfg) in ledger_cfgs.iter().enumerate() {
-        started.push(spawn(exe, dir, &replica_name(i), "ledger", cfg, false).await?);
-    }
-    let mut ledger_urls = Vec::new();
-    for mut p in started {
-        let url = wait_ready(&mut p, Duration::from_secs(60)).await;
-        procs.push(p);
-        ledger_urls.push(url?);
-    }
+        let mut ledger_urls = Vec::new();
+        let mut failed = None;
+        for p in started.iter_mut() {
+            match wait_ready(p, Duration::from_secs(60)).await {
+                Ok(url) => ledger_urls.push(url),
+                Err(e) => {
+                    failed = Some(e);
+                    break;
+                }
+            }
+        }
+        match failed {
+            None => {
+                procs.extend(started);
+                break (ledger_cfgs, ledger_urls);
+            }
+            // The ports were free when chosen; another process (say, a second devnet) took
+            // one before the replica bound it. Stop these and choose again.
+            Some(e) if attempt < 3 && format!("{e:#}").contains("Address already in use") => {
+                drop(started);
+                continue;
+            }
+            Some(e) => {
+                procs.extend(started);
+                return Err(e);
+            }
+        }
+    };
     // Every client lists every replica and fails over; the devnet's own reads go to the
     // first (which --kill-replica never kills).
     let ledger_url = ledger_urls.join(",");

@@ -121,18 +121,28 @@ pub async fn start(
         .verify()
         .context("the coordinator's eval announcement")?
         .payload;
+    // Every submitter hands in at once: each commits on the ledger (a replicated ledger
+    // answers once a block holds the commitment) and uploads within the same window.
+    let mut handing_in = tokio::task::JoinSet::new();
     for (name, key) in &keys_by_name {
         let archive = hallmark_eval::samples::archive(name)?;
-        crate::eval::submit_archive(
-            ledger_url,
-            coordinator_url,
-            key,
-            "eval",
-            ann.round_id.as_str(),
-            &archive,
-        )
-        .await
-        .with_context(|| format!("handing in the {name} example"))?;
+        let (ledger_url, coordinator_url) = (ledger_url.to_string(), coordinator_url.to_string());
+        let (name, key, round) = (name.clone(), key.clone(), ann.round_id.to_string());
+        handing_in.spawn(async move {
+            crate::eval::submit_archive(
+                &ledger_url,
+                &coordinator_url,
+                &key,
+                "eval",
+                &round,
+                &archive,
+            )
+            .await
+            .with_context(|| format!("handing in the {name} example"))
+        });
+    }
+    while let Some(done) = handing_in.join_next().await {
+        done.context("a submitter's task")??;
     }
     let submitters: BTreeMap<String, PublicKey> = keys_by_name
         .iter()

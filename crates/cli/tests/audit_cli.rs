@@ -226,6 +226,132 @@ fn verify_ledger_read_offline() {
     assert_eq!(code, 2, "{err}");
 }
 
+/// A certified read from a real (one-validator) Malachite replica checks offline against its
+/// validator set; an edited value, another set, or a set file that is not one does not.
+#[test]
+fn verify_certified_ledger_read_offline() {
+    use hallmark_core::{Keypair, Signed};
+    use hallmark_ledger::{Genesis, LedgerParams, LedgerTx, TxBody};
+    use hallmark_ledger_bft::{Replica, ReplicaConfig, Tuning, Validator, ValidatorSet};
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let validator = Keypair::from_seed(&[9; 32]);
+    let cold = Keypair::from_seed(&[1; 32]);
+    let to = Keypair::from_seed(&[2; 32]).public();
+    let set = ValidatorSet::new([Validator::new(validator.public(), 10)]);
+    let listen = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let read = rt.block_on(async {
+        let r = Replica::start(
+            ReplicaConfig {
+                name: "solo".into(),
+                key: validator.clone(),
+                home: dir.path().join("bft"),
+                listen,
+                peers: vec![],
+                genesis: Genesis {
+                    chain_id: "cli-bft".into(),
+                    balances: vec![(cold.public(), 1_000)],
+                },
+                params: LedgerParams::default(),
+                genesis_validators: set.clone(),
+                tuning: Tuning::default(),
+                byzantine: Default::default(),
+            },
+            None,
+        )
+        .await
+        .unwrap();
+        let tx = LedgerTx {
+            chain_id: "cli-bft".into(),
+            nonce: 1,
+            body: TxBody::Transfer { to, amount: 5 },
+        };
+        r.submit(Signed::sign(&tx, &cold).unwrap(), false)
+            .await
+            .unwrap();
+        let key = format!("account/{}", to.to_ss58());
+        let read = loop {
+            if let Some(read) = r.read(&key).await {
+                if read.value.is_some() {
+                    break read;
+                }
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        };
+        r.kill();
+        read
+    });
+    let good = dir.path().join("read.json");
+    std::fs::write(&good, serde_json::to_string(&read).unwrap()).unwrap();
+    let set_file = dir.path().join("set.json");
+    std::fs::write(
+        &set_file,
+        serde_json::to_string(&serde_json::json!({"height": 1, "validators": set})).unwrap(),
+    )
+    .unwrap();
+    let (path, set_path) = (good.to_str().unwrap(), set_file.to_str().unwrap());
+    let (code, out, err) = hallmark(
+        &[
+            "verify",
+            "ledger-read",
+            path,
+            "--validators",
+            set_path,
+            "--chain-id",
+            "cli-bft",
+        ],
+        "",
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains("certificate") && out.contains("state_proof"),
+        "{out}"
+    );
+
+    let mut lie = read.clone();
+    lie.value.as_mut().unwrap()["balance"] = serde_json::json!(5_000);
+    let (code, out, _) = hallmark(
+        &[
+            "verify",
+            "ledger-read",
+            "-",
+            "--validators",
+            set_path,
+            "--json",
+        ],
+        &serde_json::to_string(&lie).unwrap(),
+    );
+    assert_eq!(code, 1, "{out}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["rejection"], "proof_mismatch");
+
+    let other = dir.path().join("other.json");
+    let other_set = ValidatorSet::new([Validator::new(Keypair::from_seed(&[8; 32]).public(), 10)]);
+    std::fs::write(&other, serde_json::to_string(&other_set).unwrap()).unwrap();
+    let (code, out, _) = hallmark(
+        &[
+            "verify",
+            "ledger-read",
+            path,
+            "--validators",
+            other.to_str().unwrap(),
+            "--json",
+        ],
+        "",
+    );
+    assert_eq!(code, 1, "{out}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["rejection"], "unknown_signer");
+
+    let (code, _, err) = hallmark(&["verify", "ledger-read", path, "--validators", path], "");
+    assert_eq!(code, 2, "{err}");
+    let (code, _, err) = hallmark(&["verify", "ledger-read", path], "");
+    assert_ne!(code, 0, "{err}");
+}
+
 /// Two heads one ledger key signed at one height prove a fork; the same head twice does not.
 #[test]
 fn verify_ledger_fork_offline() {

@@ -137,9 +137,24 @@ impl core::Validator<LedgerContext> for Validator {
 }
 
 /// The validators for a height, ordered by address so every replica indexes them alike.
+/// Deserializing goes through [`ValidatorSet::new`], so a set read from a file is ordered and
+/// free of duplicates and zero-power entries too.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(from = "ValidatorList")]
 pub struct ValidatorSet {
     validators: Vec<Validator>,
+}
+
+/// A validator set as written: any order, possibly with duplicates.
+#[derive(Deserialize)]
+struct ValidatorList {
+    validators: Vec<Validator>,
+}
+
+impl From<ValidatorList> for ValidatorSet {
+    fn from(l: ValidatorList) -> Self {
+        ValidatorSet::new(l.validators)
+    }
 }
 
 impl ValidatorSet {

@@ -22,6 +22,9 @@ pub enum MempoolError {
     Full(usize),
     #[error("transaction {0} is already pending")]
     Duplicate(String),
+    /// Another pending transaction of the same sender has this nonce: pick a higher one.
+    #[error("{signer} already has a pending transaction with nonce {nonce}: use a higher nonce")]
+    NonceTaken { signer: String, nonce: u64 },
     #[error(transparent)]
     Refused(#[from] LedgerError),
 }
@@ -32,6 +35,8 @@ impl MempoolError {
         match self {
             MempoolError::Full(_) => "mempool_full",
             MempoolError::Duplicate(_) => "duplicate_tx",
+            // The same remedy as a nonce the chain has passed: sign again with a higher one.
+            MempoolError::NonceTaken { .. } => "stale_nonce",
             MempoolError::Refused(e) => e.code(),
         }
     }
@@ -107,10 +112,10 @@ impl Mempool {
             .nonce;
         let key = (signer, nonce);
         if self.pending.contains_key(&key) {
-            return Err(MempoolError::Duplicate(format!(
-                "{} nonce {}",
-                key.0, key.1
-            )));
+            return Err(MempoolError::NonceTaken {
+                signer: key.0,
+                nonce: key.1,
+            });
         }
         self.ids.insert(id.clone());
         self.pending.insert(

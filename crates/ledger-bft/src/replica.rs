@@ -68,8 +68,6 @@ pub const MAX_BLOCK_BYTES: usize = 8 << 20;
 const PART_BYTES: usize = 64 << 10;
 /// Most partial proposal streams buffered at once (older ones are dropped).
 const MAX_STREAMS: usize = 64;
-/// How long a proposer waits for a missing nonce before serving a sender's later ones.
-const GAP_GRACE_MS: i64 = 3000;
 /// Most decided blocks one sync response carries.
 const MAX_SYNC_BATCH: u64 = 64;
 
@@ -123,6 +121,10 @@ pub struct Tuning {
     pub mempool_capacity: usize,
     /// How far ahead of this replica's clock a proposed block's time may be.
     pub max_clock_drift: Duration,
+    /// How long a proposer holds a sender's transaction whose nonce leaves a gap, in case
+    /// the missing one is still being forwarded (nonces need only increase, so a deliberate
+    /// gap, such as a timestamp nonce, is served after this).
+    pub nonce_gap_grace: Duration,
 }
 
 impl Default for Tuning {
@@ -133,6 +135,7 @@ impl Default for Tuning {
             idle_block: Duration::from_millis(1000),
             mempool_capacity: 10_000,
             max_clock_drift: Duration::from_secs(10),
+            nonce_gap_grace: Duration::from_millis(300),
         }
     }
 }
@@ -223,6 +226,7 @@ struct Shared {
     heights: watch::Sender<u64>,
     max_block_txs: usize,
     max_clock_drift_ms: i64,
+    nonce_gap_grace_ms: i64,
     byzantine: Byzantine,
 }
 
@@ -432,6 +436,7 @@ impl Replica {
             evidence_nonce: 0,
             max_block_txs: cfg.tuning.max_block_txs,
             max_clock_drift_ms: cfg.tuning.max_clock_drift.as_millis() as i64,
+            nonce_gap_grace_ms: cfg.tuning.nonce_gap_grace.as_millis() as i64,
             byzantine: cfg.byzantine,
         };
         for d in &decided {
@@ -857,9 +862,12 @@ async fn handle(
                         return; // decided meanwhile (by sync); consensus moves on
                     }
                     let head = s.head_hash();
-                    let candidates =
-                        s.mempool
-                            .candidates(&s.state, now_ms(), GAP_GRACE_MS, s.max_block_txs);
+                    let candidates = s.mempool.candidates(
+                        &s.state,
+                        now_ms(),
+                        s.nonce_gap_grace_ms,
+                        s.max_block_txs,
+                    );
                     let built = build_block(
                         &s.state,
                         &s.rules,

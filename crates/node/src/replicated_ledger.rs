@@ -11,6 +11,10 @@
 //!   (checked like any other; queued, not forwarded again)
 //! - `GET  /v1/ledger/replica` — this replica's height, block id, roots, mempool depth and
 //!   the equivocations its engine saw
+//! - `GET  /v1/ledger/certified?key=K` — a state value with its proof, the last decided block's
+//!   header and its commit certificate (check offline: `hallmark verify ledger-read FILE
+//!   --validators SET`)
+//! - `GET  /v1/ledger/validators` — the validator set for the next height
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -93,9 +97,13 @@ impl TxOrdering for ReplicaOrdering {
             .entry(id.clone())
             .or_default()
             .push(send);
-        if let Err(e) = self.replica.submit(tx, false).await {
-            self.waiters.lock().await.remove(&id);
-            return Err(mempool_error(e));
+        match self.replica.submit(tx, false).await {
+            // Already pending (a client's retry, or it arrived forwarded first): wait for it.
+            Ok(_) | Err(MempoolError::Duplicate(_)) => {}
+            Err(e) => {
+                self.waiters.lock().await.remove(&id);
+                return Err(mempool_error(e));
+            }
         }
         match tokio::time::timeout(INCLUSION_WAIT, recv).await {
             Ok(Ok(receipt)) => Ok(receipt),
@@ -325,7 +333,48 @@ struct RouteState {
 pub fn routes(replica: Arc<Replica>, ledger: Arc<DevnetLedger>) -> Router {
     Router::new()
         .route("/v1/ledger/replica", get(replica_info))
+        .route("/v1/ledger/certified", get(certified))
+        .route("/v1/ledger/validators", get(validators))
         .with_state(RouteState { replica, ledger })
+}
+
+/// `?key=K`.
+#[derive(Debug, Deserialize)]
+struct KeyQuery {
+    key: String,
+}
+
+async fn certified(
+    State(s): State<RouteState>,
+    axum::extract::Query(q): axum::extract::Query<KeyQuery>,
+) -> Result<Json<hallmark_ledger_bft::CertifiedRead>, crate::api::ApiError> {
+    if q.key.is_empty() || q.key.len() > 512 {
+        return Err(crate::api::ApiError::bad_request(
+            "invalid_key",
+            "a state key is 1..=512 characters",
+        ));
+    }
+    s.replica
+        .read(&q.key)
+        .await
+        .map(Json)
+        .ok_or_else(|| crate::api::ApiError::not_found("no block has been decided yet".to_string()))
+}
+
+/// `GET /v1/ledger/validators`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ValidatorsInfo {
+    /// The height this set decides next.
+    pub height: u64,
+    pub validators: ValidatorSet,
+}
+
+async fn validators(State(s): State<RouteState>) -> Json<ValidatorsInfo> {
+    let height = s.replica.status().await.height + 1;
+    Json(ValidatorsInfo {
+        height,
+        validators: s.replica.validator_set(height).await,
+    })
 }
 
 async fn replica_info(
