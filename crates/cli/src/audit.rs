@@ -103,6 +103,24 @@ pub enum VerifyCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Check a replicated ledger's log checkpoint offline (`GET /v1/ledger/checkpoint/certified`
+    /// saved to a file): the commit certificate must hold precommits from more than 2/3 of the
+    /// validator set's power for the block header whose log size and root are the checkpoint.
+    /// Exit 0 only when every check passes, 1 when one fails, 2 on unreadable input.
+    LedgerCheckpoint {
+        /// The certified checkpoint JSON (`-` for stdin).
+        file: PathBuf,
+        /// The validator set trusted: a file holding `GET /v1/ledger/validators` (or its
+        /// `validators` object).
+        #[arg(long)]
+        validators: PathBuf,
+        /// The chain the checkpoint must be from.
+        #[arg(long)]
+        chain_id: Option<String>,
+        /// Print the verdict as JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Check evidence that a ledger forked: two files (ledger reads or signed headers) whose
     /// headers one key signed for the same chain and sequence number with different contents.
     /// Prints the fork and exits 0 when proven; exits 1 naming why the two are not a fork.
@@ -243,6 +261,27 @@ pub fn run_verify(cmd: VerifyCommand) -> ExitCode {
         VerifyCommand::Tdx(a) => crate::tee::verify_tdx(a),
         VerifyCommand::Nvidia(a) => crate::tee::verify_nvidia(a),
         VerifyCommand::Chain(a) => crate::tee::verify_chain(a),
+        VerifyCommand::LedgerCheckpoint {
+            file,
+            validators,
+            chain_id,
+            json,
+        } => {
+            let parsed = (|| {
+                let cp: hallmark_ledger_bft::CertifiedCheckpoint =
+                    serde_json::from_str(&read_input(&file)?)
+                        .context("the file is not a certified ledger checkpoint")?;
+                Ok::<_, anyhow::Error>((cp, read_validator_set(&validators)?))
+            })();
+            let (cp, set) = match parsed {
+                Ok(v) => v,
+                Err(e) => return bad_input(e),
+            };
+            let v =
+                hallmark_ledger_bft::verify_certified_checkpoint(&cp, &set, chain_id.as_deref());
+            let json = json.then(|| serde_json::json!(v));
+            report_verdict(&v, json, "certified ledger checkpoint")
+        }
         VerifyCommand::LedgerRead {
             file,
             ledger_keys,
@@ -255,12 +294,7 @@ pub fn run_verify(cmd: VerifyCommand) -> ExitCode {
                 let read: hallmark_ledger_bft::CertifiedRead =
                     serde_json::from_str(&read_input(&file)?)
                         .context("the file is not a certified ledger read")?;
-                let set: serde_json::Value = serde_json::from_str(&read_input(&set_file)?)
-                    .with_context(|| format!("{} is not JSON", set_file.display()))?;
-                let set = set.get("validators").cloned().unwrap_or(set);
-                let set: hallmark_ledger_bft::ValidatorSet = serde_json::from_value(set)
-                    .with_context(|| format!("{} is not a validator set", set_file.display()))?;
-                Ok::<_, anyhow::Error>((read, set))
+                Ok::<_, anyhow::Error>((read, read_validator_set(&set_file)?))
             })();
             let (read, set) = match parsed {
                 Ok(v) => v,
@@ -413,4 +447,18 @@ pub fn run_consensus(cmd: ConsensusCommand) -> ExitCode {
         }
         Err(e) => bad_input(e),
     }
+}
+
+/// A validator set from a file: `GET /v1/ledger/validators` or the set itself.
+fn read_validator_set(path: &PathBuf) -> anyhow::Result<hallmark_ledger_bft::ValidatorSet> {
+    let set: serde_json::Value = serde_json::from_str(&read_input(path)?)
+        .with_context(|| format!("{} is not JSON", path.display()))?;
+    // `GET /v1/ledger/validators` wraps the set (an object) beside the height; the set itself
+    // is `{"validators": [...]}`.
+    let set = match set.get("validators") {
+        Some(inner) if inner.is_object() => inner.clone(),
+        _ => set,
+    };
+    serde_json::from_value(set)
+        .with_context(|| format!("{} is not a validator set", path.display()))
 }

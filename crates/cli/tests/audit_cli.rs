@@ -281,9 +281,11 @@ fn verify_certified_ledger_read_offline() {
             }
             tokio::time::sleep(std::time::Duration::from_millis(100)).await;
         };
+        let checkpoint = r.checkpoint().await.unwrap();
         r.kill();
-        read
+        (read, checkpoint)
     });
+    let (read, checkpoint) = read;
     let good = dir.path().join("read.json");
     std::fs::write(&good, serde_json::to_string(&read).unwrap()).unwrap();
     let set_file = dir.path().join("set.json");
@@ -348,6 +350,38 @@ fn verify_certified_ledger_read_offline() {
 
     let (code, _, err) = hallmark(&["verify", "ledger-read", path, "--validators", path], "");
     assert_eq!(code, 2, "{err}");
+
+    // The log checkpoint the validators co-signed (size and root in the decided header).
+    assert!(checkpoint.header.log_size >= 1);
+    let (code, out, err) = hallmark(
+        &[
+            "verify",
+            "ledger-checkpoint",
+            "-",
+            "--validators",
+            set_path,
+            "--chain-id",
+            "cli-bft",
+        ],
+        &serde_json::to_string(&checkpoint).unwrap(),
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    let mut forged = checkpoint.clone();
+    forged.header.log_size += 1;
+    let (code, out, _) = hallmark(
+        &[
+            "verify",
+            "ledger-checkpoint",
+            "-",
+            "--validators",
+            set_path,
+            "--json",
+        ],
+        &serde_json::to_string(&forged).unwrap(),
+    );
+    assert_eq!(code, 1, "{out}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["rejection"], "wrong_block");
     let (code, _, err) = hallmark(&["verify", "ledger-read", path], "");
     assert_ne!(code, 0, "{err}");
 }

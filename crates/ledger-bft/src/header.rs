@@ -26,6 +26,8 @@ pub struct BlockHeader {
     pub tx_count: u64,
     pub state_root: String,
     pub log_root: String,
+    /// The transaction log's size: with `log_root`, the checkpoint the block commits to.
+    pub log_size: u64,
 }
 
 impl BlockHeader {
@@ -40,6 +42,7 @@ impl BlockHeader {
             tx_count: block.txs.len() as u64,
             state_root: block.state_root.clone(),
             log_root: block.log_root.clone(),
+            log_size: block.log_size,
         }
     }
 
@@ -227,6 +230,66 @@ pub fn verify_certified_read(
             ),
         ),
         Err(e) => v.fail_code("state_proof", "proof_mismatch", e.to_string()),
+    }
+    v.finish()
+}
+
+/// The ledger log's checkpoint as the validators decided it: the header (whose `log_size`
+/// and `log_root` are the checkpoint) and the commit certificate that co-signs it. It counts
+/// when validators with more than 2/3 of the power precommitted the header.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CertifiedCheckpoint {
+    pub chain_id: String,
+    /// The C2SP origin of the ledger's log (`hallmark/<chain_id>/ledger`).
+    pub origin: String,
+    pub header: BlockHeader,
+    pub certificate: WireCertificate,
+}
+
+/// Checks a certified checkpoint offline against a validator set: the certificate, then
+/// that the checkpoint is well formed. Pure: no clock, no I/O.
+pub fn verify_certified_checkpoint(
+    cp: &CertifiedCheckpoint,
+    validators: &ValidatorSet,
+    chain_id: Option<&str>,
+) -> Verdict {
+    let mut v = VerdictBuilder::new("ledger-checkpoint");
+    match chain_id {
+        Some(c) if c != cp.chain_id => {
+            v.fail_code(
+                "chain",
+                "wrong_chain",
+                format!("the checkpoint is for chain {:?}, not {c:?}", cp.chain_id),
+            );
+            v.skip(&["origin", "certificate"]);
+            return v.finish();
+        }
+        _ => v.pass("chain", cp.chain_id.clone()),
+    }
+    let origin = format!("hallmark/{}/ledger", cp.chain_id);
+    if cp.origin != origin {
+        v.fail_code(
+            "origin",
+            "wrong_origin",
+            format!("origin {:?}, the chain's log is {origin:?}", cp.origin),
+        );
+        v.skip(&["certificate"]);
+        return v.finish();
+    }
+    v.pass("origin", origin);
+    if hallmark_log::hash::parse_hex_hash(&cp.header.log_root).is_none() {
+        v.fail_code("certificate", "malformed", "the log root is not hex");
+        return v.finish();
+    }
+    match verify_certificate(&cp.chain_id, &cp.header, &cp.certificate, validators) {
+        Ok(power) => v.pass(
+            "certificate",
+            format!(
+                "log size {} root {} at height {} co-signed by {power} voting power",
+                cp.header.log_size, cp.header.log_root, cp.header.height
+            ),
+        ),
+        Err(e) => v.fail_code("certificate", e.code(), e.to_string()),
     }
     v.finish()
 }

@@ -16,7 +16,10 @@ pub mod signing;
 pub mod store;
 
 pub use context::{Address, BlockId, Height, LedgerContext, Validator, ValidatorSet};
-pub use header::{block_id, verify_certified_read, BlockHeader, CertifiedRead};
+pub use header::{
+    block_id, verify_certified_checkpoint, verify_certified_read, BlockHeader, CertifiedCheckpoint,
+    CertifiedRead,
+};
 pub use mempool::{Mempool, MempoolError};
 pub use replica::{
     Byzantine, Equivocation, Replica, ReplicaConfig, ReplicaError, ReplicaStatus, Tuning,

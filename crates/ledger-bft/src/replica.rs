@@ -550,6 +550,19 @@ impl Replica {
         })
     }
 
+    /// The log checkpoint of the last decided block, with the certificate that co-signs it.
+    /// `None` before the first block.
+    pub async fn checkpoint(&self) -> Option<crate::header::CertifiedCheckpoint> {
+        let s = self.shared.lock().await;
+        let last = s.store.blocks().last()?.clone();
+        Some(crate::header::CertifiedCheckpoint {
+            chain_id: s.rules.chain_id.clone(),
+            origin: format!("hallmark/{}/ledger", s.rules.chain_id),
+            header: BlockHeader::of(&last.block),
+            certificate: last.certificate,
+        })
+    }
+
     /// Runs `f` on the latest decided state.
     pub async fn with_state<T>(&self, f: impl FnOnce(&mut LedgerState) -> T) -> T {
         let mut s = self.shared.lock().await;

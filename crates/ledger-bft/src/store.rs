@@ -170,6 +170,7 @@ mod tests {
                 txs: vec![],
                 state_root: "11".repeat(32),
                 log_root: "22".repeat(32),
+                log_size: 0,
             },
             certificate: WireCertificate {
                 height: Height(height),

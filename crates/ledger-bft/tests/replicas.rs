@@ -9,8 +9,8 @@ use std::time::Duration;
 use hallmark_core::{Keypair, Signed};
 use hallmark_ledger::{Genesis, LedgerParams, LedgerTx, Role, TxBody};
 use hallmark_ledger_bft::{
-    verify_certified_read, Byzantine, Replica, ReplicaConfig, ReplicaStatus, Tuning, TxForwarder,
-    Validator, ValidatorSet,
+    verify_certified_checkpoint, verify_certified_read, Byzantine, Replica, ReplicaConfig,
+    ReplicaStatus, Tuning, TxForwarder, Validator, ValidatorSet,
 };
 use tempfile::TempDir;
 
@@ -263,6 +263,13 @@ async fn hundred_transactions_reach_the_same_roots_on_every_replica() {
     let mut forged = read.clone();
     forged.value = Some(serde_json::json!({"address": address, "balance": 1_000_000, "nonce": 0}));
     assert!(!verify_certified_read(&forged, &set, Some(CHAIN)).accepted);
+    // The log checkpoint in the decided header is co-signed by the certificate.
+    let cp = r.checkpoint().await.unwrap();
+    assert!(cp.header.log_size >= 100);
+    assert!(verify_certified_checkpoint(&cp, &set, Some(CHAIN)).accepted);
+    let mut bigger = cp.clone();
+    bigger.header.log_size += 1;
+    assert!(!verify_certified_checkpoint(&bigger, &set, Some(CHAIN)).accepted);
     let other = ValidatorSet::new((0..4).map(|i| Validator::new(key(50 + i).public(), 1)));
     let v = verify_certified_read(&read, &other, Some(CHAIN));
     assert!(!v.accepted);

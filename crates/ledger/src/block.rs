@@ -30,6 +30,10 @@ pub struct Block {
     pub state_root: String,
     /// The transaction log's root after the last transaction (hex).
     pub log_root: String,
+    /// The transaction log's size after the last transaction: with `log_root`, the log
+    /// checkpoint the block commits to (so a commit certificate co-signs it).
+    #[serde(default)]
+    pub log_size: u64,
 }
 
 impl Block {
@@ -59,6 +63,8 @@ pub enum BlockError {
     WrongStateRoot { claimed: String, computed: String },
     #[error("the block claims log root {claimed}, re-execution gives {computed}")]
     WrongLogRoot { claimed: String, computed: String },
+    #[error("the block claims log size {claimed}, re-execution gives {computed}")]
+    WrongLogSize { claimed: u64, computed: u64 },
     #[error("block has {found} transactions, at most {max}")]
     TooManyTxs { max: usize, found: usize },
 }
@@ -73,6 +79,7 @@ impl BlockError {
             BlockError::InvalidTx { .. } => "invalid_tx",
             BlockError::WrongStateRoot { .. } => "wrong_state_root",
             BlockError::WrongLogRoot { .. } => "wrong_log_root",
+            BlockError::WrongLogSize { .. } => "wrong_log_size",
             BlockError::TooManyTxs { .. } => "too_many_txs",
         }
     }
@@ -115,6 +122,7 @@ pub fn build_block(
         txs,
         state_root: next.root_hex(),
         log_root: hex::encode(next.log_root()),
+        log_size: next.log_size(),
     };
     Ok((block, next, dropped))
 }
@@ -183,6 +191,12 @@ pub fn check_block(
         return Err(BlockError::WrongLogRoot {
             claimed: block.log_root.clone(),
             computed,
+        });
+    }
+    if next.log_size() != block.log_size {
+        return Err(BlockError::WrongLogSize {
+            claimed: block.log_size,
+            computed: next.log_size(),
         });
     }
     Ok((next, writes))

@@ -15,6 +15,9 @@
 //!   header and its commit certificate (check offline: `hallmark verify ledger-read FILE
 //!   --validators SET`)
 //! - `GET  /v1/ledger/validators` — the validator set for the next height
+//! - `GET  /v1/ledger/checkpoint/certified` — the ledger log's checkpoint (size and root in
+//!   the last decided block's header) with the commit certificate that co-signs it (check
+//!   offline: `hallmark verify ledger-checkpoint FILE --validators SET`)
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -335,6 +338,7 @@ pub fn routes(replica: Arc<Replica>, ledger: Arc<DevnetLedger>) -> Router {
         .route("/v1/ledger/replica", get(replica_info))
         .route("/v1/ledger/certified", get(certified))
         .route("/v1/ledger/validators", get(validators))
+        .route("/v1/ledger/checkpoint/certified", get(certified_checkpoint))
         .with_state(RouteState { replica, ledger })
 }
 
@@ -356,6 +360,16 @@ async fn certified(
     }
     s.replica
         .read(&q.key)
+        .await
+        .map(Json)
+        .ok_or_else(|| crate::api::ApiError::not_found("no block has been decided yet".to_string()))
+}
+
+async fn certified_checkpoint(
+    State(s): State<RouteState>,
+) -> Result<Json<hallmark_ledger_bft::CertifiedCheckpoint>, crate::api::ApiError> {
+    s.replica
+        .checkpoint()
         .await
         .map(Json)
         .ok_or_else(|| crate::api::ApiError::not_found("no block has been decided yet".to_string()))
