@@ -78,6 +78,10 @@ struct Net {
 
 impl Net {
     async fn start(n: usize, byzantine: Option<usize>) -> Net {
+        Self::start_with(n, byzantine, Tuning::default().epoch_blocks).await
+    }
+
+    async fn start_with(n: usize, byzantine: Option<usize>, epoch_blocks: u64) -> Net {
         let dir = tempfile::tempdir().unwrap();
         let addrs: Vec<SocketAddr> = (0..n).map(|_| free_addr()).collect();
         let set = ValidatorSet::new((0..n).map(|i| Validator::new(validator_key(i).public(), 1)));
@@ -102,6 +106,7 @@ impl Net {
                 genesis_validators: set.clone(),
                 tuning: Tuning {
                     idle_block: Duration::from_millis(300),
+                    epoch_blocks,
                     ..Tuning::default()
                 },
                 byzantine: if byzantine == Some(i) {
@@ -336,7 +341,8 @@ async fn one_crash_is_tolerated_two_halt_the_chain_and_it_resumes() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_byzantine_proposer_is_refused_and_its_double_votes_are_evidence() {
-    let net = Net::start(4, Some(1)).await;
+    // Validator-set epochs of 5 heights: after each, voting power is bonded stake.
+    let net = Net::start_with(4, Some(1), 5).await;
     // The validators register, so the ledger can slash the byzantine one's stake.
     for i in 0..4 {
         let reg = Signed::sign(
@@ -415,5 +421,22 @@ async fn a_byzantine_proposer_is_refused_and_its_double_votes_are_evidence() {
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+
+    // A later epoch's set is the bonded stake, the slashed validator's power cut with it;
+    // the first epoch's was the genesis set (power 1 each).
+    let h = net.statuses().await.iter().map(|s| s.height).min().unwrap();
+    net.wait_height(h + 6, Duration::from_secs(60)).await;
+    let r = net.replica(0);
+    let first = r.validator_set(1).await;
+    assert!(first.validators().iter().all(|v| v.voting_power == 1));
+    let now = r.validator_set(h + 6).await;
+    let power = |i: usize| {
+        now.validators()
+            .iter()
+            .find(|v| v.address.0 == validator_key(i).public())
+            .map(|v| v.voting_power)
+    };
+    assert_eq!(power(0), Some(5_000));
+    assert!(power(1).unwrap() < 5_000, "{now:?}");
     net.shutdown();
 }
