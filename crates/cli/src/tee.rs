@@ -228,9 +228,14 @@ pub struct AttestProxyArgs {
     /// TOML: `policy = {…}` (see `verify tdx --policy`), `nvidia_jwks = "FILE"`,
     /// `key_file = "FILE"` (hex seed of the receipt keys; created if missing),
     /// `upstream_timeout_secs = 10`, `data_dir = "DIR"` (where the receipt log's SQLite
-    /// store lives; default: the key file's directory).
+    /// store lives; default: the key file's directory when `key_file` is set, else
+    /// `--data-dir`).
     #[arg(long)]
     config: Option<PathBuf>,
+    /// Where the proxy keeps its receipt key and receipt log when the configuration names
+    /// neither (never the current directory itself).
+    #[arg(long, default_value = ".hallmark/attest-proxy")]
+    data_dir: PathBuf,
 }
 
 /// The proxy's configuration file.
@@ -262,9 +267,13 @@ pub async fn attest_proxy(a: AttestProxyArgs) -> anyhow::Result<ExitCode> {
     if jwks.keys.is_empty() && a.profile == Profile::Production {
         tracing::warn!("no nvidia_jwks configured: GPU evidence will be rejected (fail closed)");
     }
+    let default_dir = file.data_dir.clone().unwrap_or_else(|| a.data_dir.clone());
+    std::fs::create_dir_all(&default_dir)
+        .with_context(|| format!("creating {}", default_dir.display()))?;
     let key_path = file
         .key_file
-        .unwrap_or_else(|| PathBuf::from("attest-proxy.key"));
+        .clone()
+        .unwrap_or_else(|| default_dir.join("attest-proxy.key"));
     let key = hallmark_node::run::load_or_create_key(&key_path)?;
     let signer = hallmark_tee::receipt::ReceiptSigner::from_seed(&key.seed())?;
     let state = hallmark_attest::proxy::ProxyState::new(
@@ -276,12 +285,15 @@ pub async fn attest_proxy(a: AttestProxyArgs) -> anyhow::Result<ExitCode> {
         std::time::Duration::from_secs(file.upstream_timeout_secs.unwrap_or(10)),
     )
     .map_err(anyhow::Error::msg)?;
-    let data_dir = file.data_dir.unwrap_or_else(|| {
-        key_path
+    let data_dir = match (&file.data_dir, &file.key_file) {
+        (Some(d), _) => d.clone(),
+        (None, Some(k)) => k
             .parent()
+            .filter(|p| !p.as_os_str().is_empty())
             .map(PathBuf::from)
-            .unwrap_or_else(|| PathBuf::from("."))
-    });
+            .unwrap_or_else(|| PathBuf::from(".")),
+        (None, None) => default_dir,
+    };
     std::fs::create_dir_all(&data_dir)
         .with_context(|| format!("creating {}", data_dir.display()))?;
     let db = data_dir.join("attest-proxy.sqlite");

@@ -89,6 +89,19 @@ fn bad_inputs_get_named_errors() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("invalid_cnf"));
     let out = hallmark(&["sat", "solve", "/nonexistent/x.cnf"]);
     assert_eq!(out.status.code(), Some(1));
+    // The 25-byte header that made the solver grow ~1 GB/s and abort: refused by the parser
+    // every command uses, before anything is allocated.
+    let huge = write(dir.path(), "huge.cnf", "p cnf 1000000000 1\n1 0\n");
+    let out = hallmark(&["sat", "solve", s(&huge)]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("invalid_cnf") && err.contains("limit"),
+        "{err}"
+    );
+    let out = hallmark(&["sat", "verify", s(&huge), s(&huge)]);
+    assert_ne!(out.status.code(), Some(0), "sat verify accepted the header");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("limit"));
     let out = hallmark(&[
         "sat",
         "generate",

@@ -249,6 +249,44 @@ fn start_network(dir: &std::path::Path, upstream_args: &[&str]) -> (Killed, Kill
     (upstream, proxy, px)
 }
 
+/// With no configuration, the proxy keeps its key and receipt log under
+/// `.hallmark/attest-proxy`, never loose in the current directory.
+#[test]
+fn proxy_writes_into_its_data_dir_not_the_current_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let px = free_port();
+    let _proxy = Killed(
+        Command::new(env!("CARGO_BIN_EXE_hallmark"))
+            .current_dir(dir.path())
+            .args([
+                "attest-proxy",
+                "--listen",
+                &format!("127.0.0.1:{px}"),
+                "--profile",
+                "devnet",
+                "--upstream",
+                "http://127.0.0.1:1",
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    wait_healthy(px);
+    let top: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(
+        top,
+        [".hallmark"],
+        "the proxy wrote into the current directory"
+    );
+    let data = dir.path().join(".hallmark/attest-proxy");
+    assert!(data.join("attest-proxy.key").exists());
+    assert!(data.join("attest-proxy.sqlite").exists());
+}
+
 #[test]
 fn proxy_and_upstream_processes_and_offline_receipt_check() {
     let dir = tempfile::tempdir().unwrap();

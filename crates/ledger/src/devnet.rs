@@ -938,6 +938,42 @@ mod tests {
         l.submit(reg.clone()).await.unwrap();
         // Replay of the same signed transaction.
         assert_eq!(l.submit(reg).await.unwrap_err().code(), "stale_nonce");
+        // A nonce past what a store column holds is a bad transaction (it answered 500).
+        let head = l.head().await;
+        // Signed over the literal JSON a client sends (canonical JSON would round a number
+        // this large through a double).
+        for nonce in [u64::MAX, crate::machine::MAX_NONCE + 1] {
+            use base64::Engine;
+            let payload = format!(
+                r#"{{"body":{{"type":"transfer","amount":1,"to":"{}"}},"chain_id":"test","nonce":{nonce}}}"#,
+                n.val.public()
+            );
+            let ptype = <LedgerTx as hallmark_core::SignedPayload>::PAYLOAD_TYPE;
+            let sig = n
+                .cold
+                .sign(&hallmark_core::dsse::pae(ptype, payload.as_bytes()));
+            let b64 = base64::engine::general_purpose::STANDARD;
+            let env = Envelope {
+                payload_type: ptype.into(),
+                payload: b64.encode(payload.as_bytes()),
+                signatures: vec![hallmark_core::dsse::EnvelopeSignature {
+                    keyid: n.cold.public().to_ss58(),
+                    sig: b64.encode(sig),
+                }],
+            };
+            let tx = Signed::<LedgerTx>::from_envelope(env);
+            let parsed = tx.verify().expect("a well-signed transaction").payload;
+            assert_eq!(parsed.nonce, nonce);
+            assert_eq!(
+                l.submit(tx).await.unwrap_err().code(),
+                "invalid_transaction"
+            );
+        }
+        assert_eq!(
+            l.head().await.header,
+            head.header,
+            "a refusal changes nothing"
+        );
         // Too little stake, too little balance.
         let e = l
             .submit(n.tx(

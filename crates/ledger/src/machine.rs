@@ -28,6 +28,9 @@ pub struct Rules {
     pub params: LedgerParams,
 }
 
+/// The largest nonce a transaction may carry (2^63 − 1: stores keep signed 64-bit integers).
+pub const MAX_NONCE: u64 = i64::MAX as u64;
+
 /// Where a transaction executes: the block's height, the hash it builds on and its time.
 /// Time comes only from here, and it is hashed into every transaction's link.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -112,6 +115,14 @@ pub fn apply(
         balance: 0,
         nonce: 0,
     });
+    // Every stored integer fits a signed 64-bit column; a nonce past that is refused here,
+    // as a bad transaction, instead of failing in the store.
+    if tx.nonce > MAX_NONCE {
+        return Err(LedgerError::Invalid(format!(
+            "nonce {} is above the largest nonce, {MAX_NONCE}",
+            tx.nonce
+        )));
+    }
     if tx.nonce <= account.nonce {
         return Err(LedgerError::StaleNonce {
             nonce: tx.nonce,

@@ -32,7 +32,22 @@ pub enum DimacsError {
     ClauseCount { declared: usize, found: usize },
     #[error("no `p cnf` header")]
     NoHeader,
+    #[error("line {line}: {vars} variables, more than the limit of {limit}")]
+    TooManyVars { line: usize, vars: u64, limit: u32 },
+    #[error("line {line}: {clauses} clauses, more than the limit of {limit}")]
+    TooManyClauses {
+        line: usize,
+        clauses: u64,
+        limit: u64,
+    },
+    #[error("more than {limit} literals")]
+    TooManyLiterals { limit: u64 },
 }
+
+/// Most clauses a formula may declare (the literal cap binds first for real instances).
+pub const MAX_CLAUSES: u64 = 50_000_000;
+/// Most literal occurrences a formula may hold: the same bound `sat generate` enforces.
+pub const MAX_LITERALS: u64 = 50_000_000;
 
 impl Cnf {
     /// Parses DIMACS CNF: `c` comments anywhere, one `p cnf V C` header, clauses that may span
@@ -41,6 +56,7 @@ impl Cnf {
         let mut header: Option<(u32, usize)> = None;
         let mut clauses: Vec<Vec<i32>> = Vec::new();
         let mut current: Vec<i32> = Vec::new();
+        let mut literals: u64 = 0;
         for (idx, raw) in text.lines().enumerate() {
             let line = idx + 1;
             let trimmed = raw.trim();
@@ -66,6 +82,13 @@ impl Cnf {
                     token: token.to_string(),
                 })?;
                 if lit == 0 {
+                    if clauses.len() as u64 >= header.map_or(0, |h| h.1 as u64) {
+                        // More clauses than declared: refuse before holding them all.
+                        return Err(DimacsError::ClauseCount {
+                            declared: header.map_or(0, |h| h.1),
+                            found: clauses.len() + 1,
+                        });
+                    }
                     clauses.push(std::mem::take(&mut current));
                 } else if lit.unsigned_abs() > u64::from(num_vars) {
                     return Err(DimacsError::VariableOutOfRange {
@@ -74,7 +97,14 @@ impl Cnf {
                         num_vars,
                     });
                 } else {
-                    // In range of num_vars (a u32 < 2^31 checked in the header), so it fits i32.
+                    literals += 1;
+                    if literals > MAX_LITERALS {
+                        return Err(DimacsError::TooManyLiterals {
+                            limit: MAX_LITERALS,
+                        });
+                    }
+                    // In range of num_vars (at most MAX_VARS, checked in the header), so it
+                    // fits i32.
                     current.push(lit as i32);
                 }
             }
@@ -126,12 +156,25 @@ fn parse_header(text: &str, line: usize) -> Result<(u32, usize), DimacsError> {
     if parts.len() != 4 || parts[0] != "p" || parts[1] != "cnf" {
         return Err(bad());
     }
-    let vars: u32 = parts[2].parse().map_err(|_| bad())?;
-    let clauses: usize = parts[3].parse().map_err(|_| bad())?;
-    if vars > i32::MAX as u32 {
-        return Err(bad());
+    let vars: u64 = parts[2].parse().map_err(|_| bad())?;
+    let clauses: u64 = parts[3].parse().map_err(|_| bad())?;
+    // The caps `sat generate` enforces, checked before anything is sized from the header
+    // (a solver reserving a billion variables exhausts memory and aborts the process).
+    if vars > u64::from(crate::generate::MAX_VARS) {
+        return Err(DimacsError::TooManyVars {
+            line,
+            vars,
+            limit: crate::generate::MAX_VARS,
+        });
     }
-    Ok((vars, clauses))
+    if clauses > MAX_CLAUSES {
+        return Err(DimacsError::TooManyClauses {
+            line,
+            clauses,
+            limit: MAX_CLAUSES,
+        });
+    }
+    Ok((vars as u32, clauses as usize))
 }
 
 #[cfg(test)]
@@ -158,6 +201,52 @@ mod tests {
         );
         let cnf = Cnf::parse_dimacs("p cnf 2 2\n0\n1 2 0\n").unwrap();
         assert_eq!(cnf.clauses[0], Vec::<i32>::new());
+    }
+
+    #[test]
+    fn headers_past_the_caps_are_refused_before_any_work() {
+        // The 25-byte file that made `sat solve` grow ~1 GB/s and abort.
+        assert!(matches!(
+            Cnf::parse_dimacs(
+                "p cnf 1000000000 1
+1 0
+"
+            ),
+            Err(DimacsError::TooManyVars {
+                vars: 1_000_000_000,
+                ..
+            })
+        ));
+        assert!(matches!(
+            Cnf::parse_dimacs(
+                "p cnf 3 99999999999
+1 0
+"
+            ),
+            Err(DimacsError::TooManyClauses { .. })
+        ));
+        assert!(matches!(
+            Cnf::parse_dimacs(
+                "p cnf 1 18446744073709551616
+"
+            ),
+            Err(DimacsError::BadHeader { .. })
+        ));
+        // Extra clauses past the declared count stop at the first one.
+        assert!(matches!(
+            Cnf::parse_dimacs(
+                "p cnf 2 1
+1 0
+2 0
+"
+            ),
+            Err(DimacsError::ClauseCount {
+                declared: 1,
+                found: 2
+            })
+        ));
+        let at_cap = format!("p cnf {} 1\n1 0\n", crate::generate::MAX_VARS);
+        assert!(Cnf::parse_dimacs(&at_cap).is_ok());
     }
 
     #[test]
@@ -205,7 +294,7 @@ mod tests {
         ));
         assert!(matches!(
             Cnf::parse_dimacs("p cnf 4294967295 0\n"),
-            Err(BadHeader { .. })
+            Err(TooManyVars { .. })
         ));
     }
 
