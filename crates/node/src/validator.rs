@@ -73,6 +73,9 @@ pub struct Validator {
     /// The ledger's chain id, asked once.
     pub(crate) chain_id: tokio::sync::OnceCell<String>,
     pub(crate) metagraph: RwLock<Option<(Instant, Metagraph)>>,
+    /// Signatures of witness requests already taken (a captured request is refused, not
+    /// processed again). In memory: a restart forgets them (issue 19, hole 3, open).
+    pub(crate) witness_replay: crate::auth::ReplayGuard,
 }
 
 /// `GET /v1/validator/status`.
@@ -117,6 +120,7 @@ impl Validator {
             undecided: tokio::sync::Mutex::new(BTreeMap::new()),
             chain_id: tokio::sync::OnceCell::new(),
             metagraph: RwLock::new(None),
+            witness_replay: crate::auth::ReplayGuard::default(),
         }
     }
 

@@ -108,7 +108,8 @@ impl Validator {
     ) -> Result<SubmissionAck, ApiError> {
         let received_ms = hallmark_core::time::now_unix_ms();
         let now = received_ms / 1000;
-        let (sender, _) = verify_request(headers, "POST", path, body, now, self.skew_window_secs)?;
+        let (sender, signature) =
+            verify_request(headers, "POST", path, body, now, self.skew_window_secs)?;
         let Some(lane) = self.lanes.round_lane(lane_name).cloned() else {
             return Err(ApiError::not_found(format!(
                 "no round lane {lane_name:?} here: expected one of {:?}",
@@ -133,6 +134,10 @@ impl Validator {
                 format!("{sender} is not a registered worker"),
             ));
         }
+        // A registered worker's request is taken once (only theirs are remembered, so
+        // unregistered keys cannot fill the guard).
+        self.witness_replay
+            .check(signature, now, self.skew_window_secs)?;
         let env: Envelope = parse_json(body)?;
         let claimed_round = lane.submission_round(&env);
         if let Some(r) = &claimed_round {
