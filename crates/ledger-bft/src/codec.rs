@@ -5,7 +5,6 @@
 //! come back as [`CodecError`], and the engine drops the message and scores the peer.
 
 use bytes::Bytes;
-use hallmark_core::PublicKey;
 use malachitebft_app_channel::app::consensus::LivenessMsg;
 use malachitebft_app_channel::app::streaming::{StreamContent, StreamId, StreamMessage};
 use malachitebft_app_channel::app::types::codec::{Codec, HasEncodedLen};
@@ -592,11 +591,6 @@ impl HasEncodedLen<Response<LedgerContext>> for WireCodec {
     fn encoded_len(&self, msg: &Response<LedgerContext>) -> Result<usize, CodecError> {
         Ok(serde_json::to_vec(&wire_response(msg))?.len())
     }
-}
-
-/// Parses an SS58 or hex validator key (for configs and tests).
-pub fn parse_address(s: &str) -> Option<Address> {
-    s.parse::<PublicKey>().ok().map(Address)
 }
 
 #[cfg(test)]

@@ -260,6 +260,26 @@ pub struct Vote {
     pub extension: Option<SignedExtension<LedgerContext>>,
 }
 
+impl Vote {
+    /// A vote without an extension (this chain runs with extensions disabled).
+    pub fn new(
+        vote_type: VoteType,
+        height: Height,
+        round: Round,
+        value: NilOrVal<BlockId>,
+        validator: Address,
+    ) -> Self {
+        Self {
+            vote_type,
+            height,
+            round,
+            value,
+            validator,
+            extension: None,
+        }
+    }
+}
+
 impl core::Vote<LedgerContext> for Vote {
     fn height(&self) -> Height {
         self.height
@@ -466,14 +486,7 @@ impl core::Context for LedgerContext {
         value_id: NilOrVal<BlockId>,
         address: Address,
     ) -> Vote {
-        Vote {
-            vote_type: VoteType::Prevote,
-            height,
-            round,
-            value: value_id,
-            validator: address,
-            extension: None,
-        }
+        Vote::new(VoteType::Prevote, height, round, value_id, address)
     }
 
     fn new_precommit(
@@ -483,14 +496,7 @@ impl core::Context for LedgerContext {
         value_id: NilOrVal<BlockId>,
         address: Address,
     ) -> Vote {
-        Vote {
-            vote_type: VoteType::Precommit,
-            height,
-            round,
-            value: value_id,
-            validator: address,
-            extension: None,
-        }
+        Vote::new(VoteType::Precommit, height, round, value_id, address)
     }
 }
 

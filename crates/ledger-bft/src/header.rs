@@ -8,6 +8,7 @@
 use hallmark_core::canonical::to_canonical_bytes;
 use hallmark_core::{sha256, Verdict, VerdictBuilder};
 use hallmark_ledger::block::Block;
+use hallmark_ledger::read::check_state_proof;
 use hallmark_ledger::state_tree::StateProof;
 use serde::{Deserialize, Serialize};
 
@@ -127,14 +128,13 @@ pub fn verify_certificate(
         else {
             return Err(CertificateError::UnknownSigner(who));
         };
-        let vote = Vote {
-            vote_type: VoteType::Precommit,
-            height: Height(header.height),
-            round: certificate.round,
-            value: NilOrVal::Val(id),
-            validator: s.address,
-            extension: None,
-        };
+        let vote = Vote::new(
+            VoteType::Precommit,
+            Height(header.height),
+            certificate.round,
+            NilOrVal::Val(id),
+            s.address,
+        );
         if s.address
             .0
             .verify(&vote_signing_bytes(chain_id, &vote), &s.signature)
@@ -163,6 +163,26 @@ pub struct CertifiedRead {
     pub certificate: WireCertificate,
 }
 
+/// The `chain` check both certified verdicts open with; on a mismatch it fails and skips
+/// `rest`. Returns whether to go on.
+fn check_chain(v: &mut VerdictBuilder, found: &str, expected: Option<&str>, rest: &[&str]) -> bool {
+    match expected {
+        Some(c) if c != found => {
+            v.fail_code(
+                "chain",
+                "wrong_chain",
+                format!("this is for chain {found:?}, not {c:?}"),
+            );
+            v.skip(rest);
+            false
+        }
+        _ => {
+            v.pass("chain", found.to_string());
+            true
+        }
+    }
+}
+
 /// Checks a certified read offline against a validator set. Each check is named; the first
 /// failure rejects and the checks after it are skipped.
 pub fn verify_certified_read(
@@ -171,17 +191,13 @@ pub fn verify_certified_read(
     chain_id: Option<&str>,
 ) -> Verdict {
     let mut v = VerdictBuilder::new("ledger-read");
-    match chain_id {
-        Some(c) if c != read.chain_id => {
-            v.fail_code(
-                "chain",
-                "wrong_chain",
-                format!("the read is for chain {:?}, not {c:?}", read.chain_id),
-            );
-            v.skip(&["certificate", "state_proof"]);
-            return v.finish();
-        }
-        _ => v.pass("chain", read.chain_id.clone()),
+    if !check_chain(
+        &mut v,
+        &read.chain_id,
+        chain_id,
+        &["certificate", "state_proof"],
+    ) {
+        return v.finish();
     }
     match verify_certificate(&read.chain_id, &read.header, &read.certificate, validators) {
         Ok(power) => v.pass(
@@ -198,39 +214,14 @@ pub fn verify_certified_read(
             return v.finish();
         }
     }
-    let Some(root) = hallmark_log::hash::parse_hex_hash(&read.header.state_root) else {
-        v.fail_code(
-            "state_proof",
-            "malformed",
-            "the header's state root is not hex",
-        );
-        return v.finish();
-    };
-    let bytes = match read.value.as_ref().map(to_canonical_bytes) {
-        None => None,
-        Some(Ok(b)) => Some(b),
-        Some(Err(e)) => {
-            v.fail_code("state_proof", "malformed", e.to_string());
-            return v.finish();
-        }
-    };
-    match read.proof.verify(&root, &read.key, bytes.as_deref()) {
-        Ok(()) => v.pass(
-            "state_proof",
-            format!(
-                "{} {} under state root {} at height {}",
-                read.key,
-                if bytes.is_some() {
-                    "holds the value"
-                } else {
-                    "is absent"
-                },
-                read.header.state_root,
-                read.header.height
-            ),
-        ),
-        Err(e) => v.fail_code("state_proof", "proof_mismatch", e.to_string()),
-    }
+    check_state_proof(
+        &mut v,
+        &read.key,
+        read.value.as_ref(),
+        &read.proof,
+        &read.header.state_root,
+        &format!("height {}", read.header.height),
+    );
     v.finish()
 }
 
@@ -254,17 +245,8 @@ pub fn verify_certified_checkpoint(
     chain_id: Option<&str>,
 ) -> Verdict {
     let mut v = VerdictBuilder::new("ledger-checkpoint");
-    match chain_id {
-        Some(c) if c != cp.chain_id => {
-            v.fail_code(
-                "chain",
-                "wrong_chain",
-                format!("the checkpoint is for chain {:?}, not {c:?}", cp.chain_id),
-            );
-            v.skip(&["origin", "certificate"]);
-            return v.finish();
-        }
-        _ => v.pass("chain", cp.chain_id.clone()),
+    if !check_chain(&mut v, &cp.chain_id, chain_id, &["origin", "certificate"]) {
+        return v.finish();
     }
     let origin = format!("hallmark/{}/ledger", cp.chain_id);
     if cp.origin != origin {

@@ -184,11 +184,6 @@ impl Mempool {
         self.pending.is_empty()
     }
 
-    /// Whether `id` is pending.
-    pub fn contains(&self, id: &str) -> bool {
-        self.ids.contains(id)
-    }
-
     /// Drops every pending transaction whose nonce `state` (the state after a decided
     /// block) has passed: included ones and replaced ones alike. Returns how many.
     pub fn recheck(&mut self, state: &LedgerState) -> usize {

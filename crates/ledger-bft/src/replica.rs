@@ -392,7 +392,6 @@ pub struct Replica {
     forwarder: Option<Arc<dyn TxForwarder>>,
     engine: EngineHandle,
     app: JoinHandle<()>,
-    chain_id: String,
 }
 
 impl Replica {
@@ -480,7 +479,6 @@ impl Replica {
             forwarder,
             engine,
             app,
-            chain_id,
         })
     }
 
@@ -526,11 +524,6 @@ impl Replica {
     /// Equivocations the engine reported.
     pub async fn evidence(&self) -> Vec<Equivocation> {
         self.shared.lock().await.evidence.clone()
-    }
-
-    /// The chain this replica follows.
-    pub fn chain_id(&self) -> &str {
-        &self.chain_id
     }
 
     /// Reads `key` from the latest decided state, with its proof, the block header and the
@@ -869,7 +862,7 @@ async fn handle(
                         break;
                     }
                 }
-                let block = {
+                let (block, id) = {
                     let mut s = shared.lock().await;
                     if s.height() + 1 != height.0 {
                         return; // decided meanwhile (by sync); consensus moves on
@@ -915,9 +908,8 @@ async fn handle(
                         value,
                         block: block.clone(),
                     });
-                    block
+                    (block, id)
                 };
-                let id = block_id(&block);
                 let _ = reply.send(LocallyProposedValue::new(height, round, id));
                 for part in proposal_stream(&chain_id, &key, height, round, Round::Nil, &block) {
                     if network

@@ -214,11 +214,6 @@ impl DevnetLedger {
         self.ordering.set(ordering).is_ok()
     }
 
-    /// Whether replicas order this ledger's transactions.
-    pub fn is_replicated(&self) -> bool {
-        self.ordering.get().is_some()
-    }
-
     /// Queues a transaction another replica forwarded (replicated ledgers only).
     pub async fn accept_forwarded(&self, tx: Signed<LedgerTx>) -> Result<(), LedgerError> {
         match self.ordering.get() {

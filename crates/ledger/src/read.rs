@@ -76,44 +76,58 @@ pub fn verify_read(read: &LedgerRead, trusted: &[PublicKey], chain_id: Option<&s
         }
         _ => v.pass("chain", h.chain_id.clone()),
     }
-    let Some(root) = hallmark_log::hash::parse_hex_hash(&h.state_root) else {
+    check_state_proof(
+        &mut v,
+        &read.key,
+        read.value.as_ref(),
+        &read.proof,
+        &h.state_root,
+        &format!("seq {}", h.seq),
+    );
+    v.finish()
+}
+
+/// The `state_proof` check every kind of ledger read ends with: `proof` shows `key` holding
+/// `value` (or absent, for `None`) under the hex `state_root`; `at` names where the root is
+/// from (a sequence number, a block height) in the passing detail.
+pub fn check_state_proof(
+    v: &mut VerdictBuilder,
+    key: &str,
+    value: Option<&serde_json::Value>,
+    proof: &crate::state_tree::StateProof,
+    state_root: &str,
+    at: &str,
+) {
+    let Some(root) = hallmark_log::hash::parse_hex_hash(state_root) else {
         v.fail_code(
             "state_proof",
             "malformed",
             "the header's state root is not hex",
         );
-        return v.finish();
+        return;
     };
-    let bytes = match read
-        .value
-        .as_ref()
-        .map(hallmark_core::canonical::to_canonical_bytes)
-    {
+    let bytes = match value.map(hallmark_core::canonical::to_canonical_bytes) {
         None => None,
         Some(Ok(b)) => Some(b),
         Some(Err(e)) => {
             v.fail_code("state_proof", "malformed", e.to_string());
-            return v.finish();
+            return;
         }
     };
-    match read.proof.verify(&root, &read.key, bytes.as_deref()) {
+    match proof.verify(&root, key, bytes.as_deref()) {
         Ok(()) => v.pass(
             "state_proof",
             format!(
-                "{} {} under state root {} at seq {}",
-                read.key,
+                "{key} {} under state root {state_root} at {at}",
                 if bytes.is_some() {
                     "holds the value"
                 } else {
                     "is absent"
                 },
-                h.state_root,
-                h.seq
             ),
         ),
         Err(e) => v.fail_code("state_proof", "proof_mismatch", e.to_string()),
     }
-    v.finish()
 }
 
 /// Proof that a ledger signed two different heads at one height: two headers for the same

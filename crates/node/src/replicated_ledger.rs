@@ -151,14 +151,9 @@ impl TxForwarder for HttpForwarder {
     }
 }
 
-/// A running replica behind a ledger view.
-pub struct ReplicatedLedger {
-    pub replica: Arc<Replica>,
-    pub ordering: Arc<ReplicaOrdering>,
-}
-
 /// Starts the replica for `ledger` (which becomes its view) and the task that applies
-/// decided blocks to it.
+/// decided blocks to it (and stops the replica with the node). Returns the replica and
+/// that task.
 pub async fn start(
     section: &BftSection,
     ledger: Arc<DevnetLedger>,
@@ -167,7 +162,7 @@ pub async fn start(
     genesis: Genesis,
     params: LedgerParams,
     shutdown: watch::Receiver<bool>,
-) -> Result<(ReplicatedLedger, tokio::task::JoinHandle<()>), NodeError> {
+) -> Result<(Arc<Replica>, tokio::task::JoinHandle<()>), NodeError> {
     let listen = section
         .p2p_listen
         .ok_or_else(|| NodeError::Config("ledger.bft.p2p_listen must be set".into()))?;
@@ -247,7 +242,7 @@ pub async fn start(
         applier.abort();
         stopping.kill();
     });
-    Ok((ReplicatedLedger { replica, ordering }, task))
+    Ok((replica, task))
 }
 
 /// Applies every decided block to the view, in order, and wakes the submitters of its

@@ -200,7 +200,7 @@ pub async fn run_node_with(
                 Arc::new(DevnetLedger::open(store, &genesis, params.clone(), key.clone()).await?);
             let router = ledger_service::router(ledger.clone(), key.clone(), faucet);
             if cfg.ledger.bft.enabled {
-                let (replicated, task) = crate::replicated_ledger::start(
+                let (replica, task) = crate::replicated_ledger::start(
                     &cfg.ledger.bft,
                     ledger.clone(),
                     &key,
@@ -211,7 +211,7 @@ pub async fn run_node_with(
                 )
                 .await?;
                 tasks.push(task);
-                router.merge(crate::replicated_ledger::routes(replicated.replica, ledger))
+                router.merge(crate::replicated_ledger::routes(replica, ledger))
             } else {
                 router
             }
