@@ -14,6 +14,7 @@ use axum::response::{IntoResponse, Response};
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
 use hallmark_core::{sha256, Keypair, PublicKey};
+use hallmark_store::Store;
 use serde::de::DeserializeOwned;
 
 use crate::api::{parse_json, ApiError};
@@ -69,6 +70,8 @@ pub enum AuthError {
     BadSignature,
     #[error("this signed request was already received")]
     Replayed,
+    #[error("the replay guard could not record the signature: {0}")]
+    GuardUnavailable(String),
 }
 
 impl AuthError {
@@ -81,13 +84,18 @@ impl AuthError {
             AuthError::Skew { .. } => "clock_skew",
             AuthError::BadSignature => "bad_signature",
             AuthError::Replayed => "replayed_request",
+            AuthError::GuardUnavailable(_) => "replay_guard_unavailable",
         }
     }
 }
 
 impl From<AuthError> for ApiError {
     fn from(e: AuthError) -> Self {
-        ApiError::new(StatusCode::UNAUTHORIZED, e.code(), e.to_string())
+        let status = match e {
+            AuthError::GuardUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            _ => StatusCode::UNAUTHORIZED,
+        };
+        ApiError::new(status, e.code(), e.to_string())
     }
 }
 
@@ -129,18 +137,48 @@ pub fn verify_request(
 }
 
 /// Remembers signatures seen inside the skew window so a captured request can't be replayed.
+/// With a store ([`ReplayGuard::persistent`]) every signature taken is committed before the
+/// request is processed, so a restart does not reopen the window.
 #[derive(Debug, Default)]
 pub struct ReplayGuard {
     seen: Mutex<HashMap<Vec<u8>, i64>>,
+    store: Option<Store>,
 }
 
 impl ReplayGuard {
+    /// A guard that also records each signature in `store` (table `seen_signatures`).
+    pub fn persistent(store: Store) -> Self {
+        Self {
+            seen: Mutex::default(),
+            store: Some(store),
+        }
+    }
+
     /// Records `sig` at `now`; fails if it was seen within the window.
-    pub fn check(&self, sig: Vec<u8>, now: i64, window_secs: i64) -> Result<(), AuthError> {
-        let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
-        seen.retain(|_, t| now - *t <= 2 * window_secs);
-        if seen.insert(sig, now).is_some() {
-            return Err(AuthError::Replayed);
+    pub async fn check(&self, sig: Vec<u8>, now: i64, window_secs: i64) -> Result<(), AuthError> {
+        // Signatures are kept for twice the window: a timestamp that old fails the skew check.
+        let horizon = 2 * window_secs;
+        {
+            let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
+            seen.retain(|_, t| now - *t <= horizon);
+            if seen.insert(sig.clone(), now).is_some() {
+                return Err(AuthError::Replayed);
+            }
+        }
+        if let Some(store) = &self.store {
+            match store.remember_signature(&sig, now, now - horizon).await {
+                Ok(true) => {}
+                Ok(false) => return Err(AuthError::Replayed),
+                Err(e) => {
+                    // Fail closed: a request whose signature could not be recorded is refused,
+                    // and may be sent again.
+                    self.seen
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .remove(&sig);
+                    return Err(AuthError::GuardUnavailable(e.to_string()));
+                }
+            }
         }
         Ok(())
     }
@@ -218,12 +256,32 @@ mod tests {
         );
     }
 
-    #[test]
-    fn replay_guard() {
+    #[tokio::test]
+    async fn replay_guard() {
         let g = ReplayGuard::default();
-        g.check(vec![1], 100, 60).unwrap();
-        assert_eq!(g.check(vec![1], 101, 60), Err(AuthError::Replayed));
-        g.check(vec![2], 101, 60).unwrap();
+        g.check(vec![1], 100, 60).await.unwrap();
+        assert_eq!(g.check(vec![1], 101, 60).await, Err(AuthError::Replayed));
+        g.check(vec![2], 101, 60).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn persistent_replay_guard_remembers_across_restart() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("node.sqlite");
+        let store = Store::open(&path).await.unwrap();
+        ReplayGuard::persistent(store.clone())
+            .check(vec![7; 64], 100, 60)
+            .await
+            .unwrap();
+        store.close().await;
+        // A new process: the in-memory half is empty, the store still knows.
+        let store = Store::open(&path).await.unwrap();
+        let g = ReplayGuard::persistent(store);
+        assert_eq!(
+            g.check(vec![7; 64], 130, 60).await,
+            Err(AuthError::Replayed)
+        );
+        g.check(vec![8; 64], 130, 60).await.unwrap();
     }
 }
 
@@ -236,16 +294,17 @@ pub struct PostAuth {
 }
 
 impl PostAuth {
-    /// Accepting timestamps up to `window_secs` away from this node's clock.
-    pub fn new(window_secs: i64) -> Self {
+    /// Accepting timestamps up to `window_secs` away from this node's clock; signatures taken
+    /// are recorded in `store` so a restart does not forget them.
+    pub fn new(window_secs: i64, store: Store) -> Self {
         Self {
             window_secs,
-            replay: ReplayGuard::default(),
+            replay: ReplayGuard::persistent(store),
         }
     }
 
     /// The signer of a request with `method` to `path` with `body` (a DELETE, say).
-    pub fn authenticate_method(
+    pub async fn authenticate_method(
         &self,
         headers: &HeaderMap,
         method: &str,
@@ -254,12 +313,12 @@ impl PostAuth {
     ) -> Result<PublicKey, AuthError> {
         let now = hallmark_core::time::now_unix();
         let (signer, sig) = verify_request(headers, method, path, body, now, self.window_secs)?;
-        self.replay.check(sig, now, self.window_secs)?;
+        self.replay.check(sig, now, self.window_secs).await?;
         Ok(signer)
     }
 
     /// The signer of a POST to `path` with `body`.
-    pub fn authenticate(
+    pub async fn authenticate(
         &self,
         headers: &HeaderMap,
         path: &str,
@@ -267,7 +326,7 @@ impl PostAuth {
     ) -> Result<PublicKey, AuthError> {
         let now = hallmark_core::time::now_unix();
         let (signer, sig) = verify_request(headers, "POST", path, body, now, self.window_secs)?;
-        self.replay.check(sig, now, self.window_secs)?;
+        self.replay.check(sig, now, self.window_secs).await?;
         Ok(signer)
     }
 }
@@ -298,6 +357,7 @@ impl<S: SignedPosts, T: DeserializeOwned> FromRequest<Arc<S>> for SignedJson<T> 
         let who = service
             .post_auth()
             .authenticate(&headers, &path, &body)
+            .await
             .map_err(|e| ApiError::from(e).into_response())?;
         let parsed = parse_json(&body).map_err(IntoResponse::into_response)?;
         Ok(Self(who, parsed))

@@ -201,14 +201,14 @@ impl BuildService {
         skew_window_secs: i64,
     ) -> Self {
         Self {
-            store,
+            store: store.clone(),
             key,
             board,
             support,
             ledger,
             cfg,
             operators,
-            auth: PostAuth::new(skew_window_secs),
+            auth: PostAuth::new(skew_window_secs, store.clone()),
         }
     }
 
@@ -858,7 +858,7 @@ async fn post_verify(
 ) -> Result<Response, ApiError> {
     // Signing is optional; a signed request must verify (its signer may cancel later).
     let submitter = if headers.contains_key(SIGNATURE_HEADER) {
-        Some(s.auth.authenticate(&headers, &path_of(&uri), &body)?)
+        Some(s.auth.authenticate(&headers, &path_of(&uri), &body).await?)
     } else {
         None
     };
@@ -888,7 +888,8 @@ async fn delete_verify(
 ) -> Result<Json<VerificationView>, ApiError> {
     let who = s
         .auth
-        .authenticate_method(&headers, "DELETE", &path_of(&uri), b"")?;
+        .authenticate_method(&headers, "DELETE", &path_of(&uri), b"")
+        .await?;
     Ok(Json(s.cancel(&id, who).await?))
 }
 

@@ -46,11 +46,11 @@ impl Coordinator {
         skew_window_secs: i64,
     ) -> Self {
         Self {
-            store,
+            store: store.clone(),
             key,
             operators,
             lanes,
-            auth: PostAuth::new(skew_window_secs),
+            auth: PostAuth::new(skew_window_secs, store.clone()),
             publishing: Mutex::new(()),
         }
     }
@@ -145,14 +145,14 @@ pub fn router(c: Arc<Coordinator>) -> Router {
 }
 
 /// An operator-signed POST: valid request signature, not a replay, a configured operator.
-fn authorize_operator(
+async fn authorize_operator(
     c: &Coordinator,
     headers: &HeaderMap,
     path: &str,
     body: &[u8],
     what: &str,
 ) -> Result<(), ApiError> {
-    let signer = c.auth.authenticate(headers, path, body)?;
+    let signer = c.auth.authenticate(headers, path, body).await?;
     if !c.operators.contains(&signer) {
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,
@@ -169,7 +169,7 @@ async fn new_round(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<(StatusCode, Json<Envelope>), ApiError> {
-    authorize_operator(&c, &headers, uri.path(), &body, "rounds")?;
+    authorize_operator(&c, &headers, uri.path(), &body, "rounds").await?;
     let req: NewRoundRequest = parse_json(&body)?;
     let signed = c.publish(&req).await?;
     Ok((StatusCode::CREATED, Json(signed.envelope().clone())))
@@ -239,7 +239,7 @@ async fn post_pick(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<(StatusCode, Json<Envelope>), ApiError> {
-    authorize_operator(&c, &headers, uri.path(), &body, "picks")?;
+    authorize_operator(&c, &headers, uri.path(), &body, "picks").await?;
     let req: OwnerPickRequest = parse_json(&body)?;
     if req
         .scores

@@ -59,11 +59,11 @@ impl RunService {
         skew_window_secs: i64,
     ) -> Self {
         Self {
-            store,
+            store: store.clone(),
             key,
             lanes,
             ledger,
-            auth: PostAuth::new(skew_window_secs),
+            auth: PostAuth::new(skew_window_secs, store.clone()),
             faults,
         }
     }
@@ -108,7 +108,7 @@ impl RunService {
         path: &str,
         body: &[u8],
     ) -> Result<RunSubmissionAck, ApiError> {
-        let signer = self.auth.authenticate(headers, path, body)?;
+        let signer = self.auth.authenticate(headers, path, body).await?;
         let ann = self.announcement(run_id).await?;
         let lane = self
             .lanes

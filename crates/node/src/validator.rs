@@ -74,7 +74,7 @@ pub struct Validator {
     pub(crate) chain_id: tokio::sync::OnceCell<String>,
     pub(crate) metagraph: RwLock<Option<(Instant, Metagraph)>>,
     /// Signatures of witness requests already taken (a captured request is refused, not
-    /// processed again). In memory: a restart forgets them (issue 19, hole 3, open).
+    /// processed again), recorded in the store so a restart does not forget them.
     pub(crate) witness_replay: crate::auth::ReplayGuard,
 }
 
@@ -104,7 +104,7 @@ impl Validator {
     ) -> Self {
         let origin = format!("hallmark/validator/{}", key.public().to_ss58());
         Self {
-            store,
+            store: store.clone(),
             log,
             origin,
             served: std::sync::Mutex::new(std::collections::HashMap::new()),
@@ -120,7 +120,7 @@ impl Validator {
             undecided: tokio::sync::Mutex::new(BTreeMap::new()),
             chain_id: tokio::sync::OnceCell::new(),
             metagraph: RwLock::new(None),
-            witness_replay: crate::auth::ReplayGuard::default(),
+            witness_replay: crate::auth::ReplayGuard::persistent(store.clone()),
         }
     }
 

@@ -508,3 +508,111 @@ async fn bad_inputs(net: &Net, old: &RoundAnnouncement) {
         "ledger_unavailable"
     );
 }
+
+/// Sends `body` to `url` with the captured auth `headers`; the status and error code.
+async fn send_captured(
+    url: &str,
+    headers: &[(&'static str, String); 3],
+    body: &[u8],
+) -> (u16, String) {
+    let mut req = reqwest::Client::new()
+        .post(url)
+        .header("content-type", "application/json")
+        .body(body.to_vec());
+    for (k, v) in headers {
+        req = req.header(*k, v.clone());
+    }
+    let r = req.send().await.unwrap();
+    let status = r.status().as_u16();
+    let body: serde_json::Value = r.json().await.unwrap();
+    (
+        status,
+        body["error"]["code"].as_str().unwrap_or("").to_string(),
+    )
+}
+
+/// Issue 19, hole 3: a signed request taken before a restart is still refused as a replay
+/// after it, at the coordinator (operator-signed rounds) and at a validator (witnesses).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn captured_signed_requests_stay_refused_across_restarts() {
+    let net = start(1, 1).await;
+    let dir = net._dir.path().to_path_buf();
+
+    // The coordinator: an operator request (for a lane it does not run, so nothing opens).
+    let round_body = serde_json::to_vec(&NewRoundRequest {
+        lane: "nosuch".into(),
+        params: serde_json::to_value(PARAMS).unwrap(),
+        window_ms: 1000,
+    })
+    .unwrap();
+    let op_headers =
+        hallmark_node::auth::sign_request(&net.operator, "POST", "/v1/rounds", &round_body);
+    let rounds_url = |n: &RunningNode| format!("{}/v1/rounds", n.url());
+    assert_eq!(
+        send_captured(&rounds_url(&net.coordinator), &op_headers, &round_body).await,
+        (422, "unknown_lane".to_string())
+    );
+
+    // The validator: a registered worker's witness request (not even JSON).
+    let worker_key = hallmark_node::run::load_key(&cfg(&dir, "worker-0").key_path()).unwrap();
+    let witness = b"not json".to_vec();
+    let w_headers =
+        hallmark_node::auth::sign_request(&worker_key, "POST", "/v1/sat/witness", &witness);
+    let witness_url = |n: &RunningNode| format!("{}/v1/sat/witness", n.url());
+    assert_eq!(
+        send_captured(&witness_url(&net.validators[0]), &w_headers, &witness).await,
+        (400, "invalid_json".to_string())
+    );
+
+    // Restart both from their data dirs (each stopped before its successor opens the store).
+    let Net {
+        _dir,
+        ledger,
+        coordinator,
+        mut validators,
+        workers,
+        operator,
+        coldkey,
+    } = net;
+    validators.remove(0).stop().await;
+    coordinator.stop().await;
+    let mut c = cfg(&dir, "coordinator");
+    c.coordinator.operators = vec![operator.public()];
+    let coordinator = run_node(RoleName::Coordinator, &c).await.unwrap();
+    let mut c = cfg(&dir, "validator-0");
+    c.network.ledger_url = ledger.url();
+    c.network.coordinator_url = coordinator.url();
+    c.network.coordinator_hotkey = Some(coordinator.hotkey);
+    c.network.coldkey_file = Some(dir.join("coldkey"));
+    c.network.stake = 5_000;
+    validators.push(run_node(RoleName::Validator, &c).await.unwrap());
+    let net = Net {
+        _dir,
+        ledger,
+        coordinator,
+        validators,
+        workers,
+        operator,
+        coldkey,
+    };
+
+    for _ in 0..2 {
+        assert_eq!(
+            send_captured(&rounds_url(&net.coordinator), &op_headers, &round_body).await,
+            (401, "replayed_request".to_string()),
+            "the coordinator remembers across its restart"
+        );
+        assert_eq!(
+            send_captured(&witness_url(&net.validators[0]), &w_headers, &witness).await,
+            (401, "replayed_request".to_string()),
+            "the validator remembers across its restart"
+        );
+    }
+    // A fresh signature over the same bytes is a new request.
+    let fresh = hallmark_node::auth::sign_request(&net.operator, "POST", "/v1/rounds", &round_body);
+    assert_eq!(
+        send_captured(&rounds_url(&net.coordinator), &fresh, &round_body).await,
+        (422, "unknown_lane".to_string())
+    );
+    net.stop().await;
+}

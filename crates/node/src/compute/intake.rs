@@ -157,13 +157,13 @@ impl ComputeIntake {
         }
         let terms_sha256 = sha256(cfg.terms.as_bytes()).to_hex();
         Ok(Self {
-            store,
+            store: store.clone(),
             log,
             origin: format!("hallmark/coordinator/{}", key.public().to_ss58()),
             key,
             board,
             terms_sha256,
-            auth: PostAuth::new(skew_window_secs),
+            auth: PostAuth::new(skew_window_secs, store.clone()),
             cfg,
         })
     }

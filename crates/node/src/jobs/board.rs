@@ -139,13 +139,13 @@ impl JobBoard {
             ));
         }
         Ok(Self {
-            store,
+            store: store.clone(),
             key,
             ledger,
             cfg,
             lanes,
             quorum,
-            auth: PostAuth::new(skew_window_secs),
+            auth: PostAuth::new(skew_window_secs, store.clone()),
             turn: Mutex::new(()),
             settle_wake: Notify::new(),
         })

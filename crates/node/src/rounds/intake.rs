@@ -137,7 +137,8 @@ impl Validator {
         // A registered worker's request is taken once (only theirs are remembered, so
         // unregistered keys cannot fill the guard).
         self.witness_replay
-            .check(signature, now, self.skew_window_secs)?;
+            .check(signature, now, self.skew_window_secs)
+            .await?;
         let env: Envelope = parse_json(body)?;
         let claimed_round = lane.submission_round(&env);
         if let Some(r) = &claimed_round {
