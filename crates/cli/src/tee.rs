@@ -379,11 +379,12 @@ async fn serve_until_stopped(
         .await
         .with_context(|| format!("listening on {listen}"))?;
     println!("{banner}: listening on http://{}", listener.local_addr()?);
-    axum::serve(listener, router)
-        .with_graceful_shutdown(async {
-            let _ = crate::wait_for_stop_signal().await;
-        })
-        .await
-        .context("serving")?;
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        let _ = crate::wait_for_stop_signal().await;
+        let _ = stop.send(true);
+    });
+    // The same connection limits (timeouts, a cap) and JSON errors as every node.
+    hallmark_node::run::serve(listener, router, stopped).await;
     Ok(ExitCode::SUCCESS)
 }

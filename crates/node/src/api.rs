@@ -106,6 +106,16 @@ impl From<hallmark_ledger::LedgerError> for ApiError {
     }
 }
 
+/// A body that could not be read (over the route's limit, or cut off), as a wire error.
+pub fn body_rejection(r: axum::extract::rejection::BytesRejection) -> ApiError {
+    let status = r.status();
+    let code = match status {
+        StatusCode::PAYLOAD_TOO_LARGE => "payload_too_large",
+        _ => "bad_body",
+    };
+    ApiError::new(status, code, r.body_text())
+}
+
 /// Parses a JSON body, turning any failure into a 400 `invalid_json` with the parser's words.
 pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     serde_json::from_slice(body).map_err(|e| {

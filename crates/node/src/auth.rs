@@ -99,15 +99,19 @@ impl From<AuthError> for ApiError {
     }
 }
 
-/// Checks a request's signature at time `now` (unix seconds); returns the signer.
-pub fn verify_request(
+/// The auth headers of a request, well-formed and inside the skew window, but not yet checked
+/// against the body (see [`presented_signer`]).
+struct PresentedAuth<'a> {
+    signer: PublicKey,
+    timestamp: &'a str,
+    signature: Vec<u8>,
+}
+
+fn presented(
     headers: &HeaderMap,
-    method: &str,
-    path: &str,
-    body: &[u8],
     now: i64,
     window_secs: i64,
-) -> Result<(PublicKey, Vec<u8>), AuthError> {
+) -> Result<PresentedAuth<'_>, AuthError> {
     let get = |name: &'static str| {
         headers
             .get(name)
@@ -117,8 +121,8 @@ pub fn verify_request(
     let signer: PublicKey = get(SIGNER_HEADER)?
         .parse()
         .map_err(|e: hallmark_core::keys::KeyError| AuthError::BadSigner(e.to_string()))?;
-    let ts = get(TIMESTAMP_HEADER)?;
-    let t = hallmark_core::time::parse_rfc3339(ts)
+    let timestamp = get(TIMESTAMP_HEADER)?;
+    let t = hallmark_core::time::parse_rfc3339(timestamp)
         .map_err(|e| AuthError::BadTimestamp(e.to_string()))?;
     let skew = t - now;
     if skew.abs() > window_secs {
@@ -127,13 +131,48 @@ pub fn verify_request(
             window: window_secs,
         });
     }
-    let sig = B64
+    let signature = B64
         .decode(get(SIGNATURE_HEADER)?)
         .map_err(|_| AuthError::BadSignature)?;
-    signer
-        .verify(&signing_message(method, path, body, ts), &sig)
+    if signature.len() != 64 {
+        return Err(AuthError::BadSignature);
+    }
+    Ok(PresentedAuth {
+        signer,
+        timestamp,
+        signature,
+    })
+}
+
+/// The signer a request's headers name, if they are well-formed and the timestamp is inside
+/// the window. A cheap check made before a body is read, so an unsigned or stale request is
+/// refused without taking its body into memory; [`verify_request`] still checks the
+/// signature over the body.
+pub fn presented_signer(
+    headers: &HeaderMap,
+    now: i64,
+    window_secs: i64,
+) -> Result<PublicKey, AuthError> {
+    presented(headers, now, window_secs).map(|p| p.signer)
+}
+
+/// Checks a request's signature at time `now` (unix seconds); returns the signer.
+pub fn verify_request(
+    headers: &HeaderMap,
+    method: &str,
+    path: &str,
+    body: &[u8],
+    now: i64,
+    window_secs: i64,
+) -> Result<(PublicKey, Vec<u8>), AuthError> {
+    let p = presented(headers, now, window_secs)?;
+    p.signer
+        .verify(
+            &signing_message(method, path, body, p.timestamp),
+            &p.signature,
+        )
         .map_err(|_| AuthError::BadSignature)?;
-    Ok((signer, sig))
+    Ok((p.signer, p.signature))
 }
 
 /// Remembers signatures seen inside the skew window so a captured request can't be replayed.
@@ -351,6 +390,13 @@ impl<S: SignedPosts, T: DeserializeOwned> FromRequest<Arc<S>> for SignedJson<T> 
             None => req.uri().path().to_owned(),
         };
         let headers = req.headers().clone();
+        // Unsigned or stale requests are refused before their body is read.
+        presented_signer(
+            &headers,
+            hallmark_core::time::now_unix(),
+            service.post_auth().window_secs,
+        )
+        .map_err(|e| ApiError::from(e).into_response())?;
         let body = Bytes::from_request(req, service)
             .await
             .map_err(IntoResponse::into_response)?;

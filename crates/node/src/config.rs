@@ -417,6 +417,8 @@ pub struct NodeConfig {
     pub coordinator: CoordinatorSection,
     pub validator: ValidatorSection,
     pub worker: WorkerSection,
+    /// The HTTP server's limits: timeouts and a connection cap.
+    pub http: crate::server::ServerLimits,
     /// Each lane's own settings by lane name (`[lanes.tee]`: trust profile, policy, keys),
     /// read by the lane's registry line.
     pub lanes: std::collections::BTreeMap<String, toml::Value>,
@@ -437,6 +439,7 @@ impl Default for NodeConfig {
             coordinator: CoordinatorSection::default(),
             validator: ValidatorSection::default(),
             worker: WorkerSection::default(),
+            http: crate::server::ServerLimits::default(),
             lanes: std::collections::BTreeMap::new(),
             faults: crate::faults::Faults::default(),
         }

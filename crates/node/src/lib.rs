@@ -17,6 +17,7 @@
 //! - [`faults`]: fault injection (devnet, tests) as one configuration value.
 //! - [`error`]: typed errors of background work and settings, each with a code.
 //! - [`api`]: wire errors and body parsing shared by every service.
+//! - [`server`]: the connection loop every role serves on (timeouts, a connection cap).
 
 pub mod api;
 pub mod auth;
@@ -38,6 +39,7 @@ pub mod replicated_ledger;
 pub mod rounds;
 pub mod run;
 pub mod runs;
+pub mod server;
 pub mod validator;
 pub mod worker;
 

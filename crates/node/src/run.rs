@@ -21,6 +21,7 @@ use crate::http_ledger::HttpLedger;
 use crate::jobs::{self, JobBoard, JobProver, JobVoter};
 use crate::lanes::LaneRegistry;
 use crate::registration::join;
+use crate::server::ServerLimits;
 use crate::validator::{self, Validator};
 use crate::worker::{self, Worker};
 use crate::{api, ledger_service};
@@ -120,21 +121,25 @@ impl RunningNode {
     }
 }
 
-/// Serves `router` on `listener` until `shutdown` turns true.
+/// Serves `router` on `listener` with the default [`ServerLimits`] until `shutdown` turns
+/// true, every error answer in the JSON wire shape.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     router: Router,
-    mut shutdown: watch::Receiver<bool>,
+    shutdown: watch::Receiver<bool>,
+) {
+    serve_with(listener, router, ServerLimits::default(), shutdown).await
+}
+
+/// [`serve`] under `limits`.
+pub async fn serve_with(
+    listener: tokio::net::TcpListener,
+    router: Router,
+    limits: ServerLimits,
+    shutdown: watch::Receiver<bool>,
 ) {
     let app = router.layer(axum::middleware::from_fn(api::wire_errors));
-    let res = axum::serve(listener, app)
-        .with_graceful_shutdown(async move {
-            let _ = shutdown.wait_for(|s| *s).await;
-        })
-        .await;
-    if let Err(e) = res {
-        tracing::error!(error = %e, "server failed");
-    }
+    crate::server::serve(listener, app, limits, shutdown).await
 }
 
 /// Starts `role` as configured: binds, registers on the ledger (validators and workers), and
@@ -378,7 +383,12 @@ pub async fn run_node_with(
             router
         }
     };
-    tasks.push(tokio::spawn(serve(listener, router, rx)));
+    tasks.push(tokio::spawn(serve_with(
+        listener,
+        router,
+        cfg.http.clone(),
+        rx,
+    )));
     if let Some(path) = &cfg.addr_file {
         let tmp = path.with_extension("tmp");
         std::fs::write(&tmp, &url).map_err(io(format!("writing {}", tmp.display())))?;

@@ -22,8 +22,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
-use axum::extract::{OriginalUri, Path, State};
-use axum::http::{header, HeaderMap};
+use axum::extract::{FromRequest, OriginalUri, Path, State};
+use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -278,14 +278,30 @@ async fn divergence(State(v): State<Arc<Validator>>) -> Result<Json<Envelope>, A
     Ok(Json(signed.envelope().clone()))
 }
 
-/// `POST /v1/{lane}/witness`: a worker's signed submission to a round lane.
+/// `POST /v1/{lane}/witness`: a worker's signed submission to a round lane. The body (up to
+/// 16 MB) is read only once the headers name a registered worker with a fresh timestamp.
 async fn submit(
     State(v): State<Arc<Validator>>,
     OriginalUri(uri): OriginalUri,
     Path(lane): Path<String>,
-    headers: HeaderMap,
-    body: Bytes,
+    req: axum::extract::Request,
 ) -> Result<Json<SubmissionAck>, ApiError> {
+    let headers = req.headers().clone();
+    let signer = crate::auth::presented_signer(
+        &headers,
+        hallmark_core::time::now_unix(),
+        v.skew_window_secs,
+    )?;
+    if !v.is_registered_worker(&signer).await? {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "not_registered",
+            format!("{signer} is not a registered worker"),
+        ));
+    }
+    let body = Bytes::from_request(req, &())
+        .await
+        .map_err(crate::api::body_rejection)?;
     Ok(Json(
         v.accept_submission(&lane, &headers, uri.path(), &body)
             .await?,

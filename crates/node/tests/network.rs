@@ -616,3 +616,61 @@ async fn captured_signed_requests_stay_refused_across_restarts() {
     );
     net.stop().await;
 }
+
+/// Issue 19, hole 2: a witness body is read only once the headers name a registered worker
+/// with a fresh timestamp. Thirty unsigned requests announcing 16 MB bodies, stalled after
+/// 64 KB, are each answered at once instead of being buffered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_witness_body_is_not_read_before_its_signer_is_known() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let net = start(1, 0).await;
+    let addr = net.validators[0].addr;
+    let head = |extra: &str| {
+        format!(
+            "POST /v1/sat/witness HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: {}\r\n{extra}\r\n",
+            16 * 1024 * 1024 - 1
+        )
+    };
+    let answer = |mut s: tokio::net::TcpStream| async move {
+        let mut buf = Vec::new();
+        let mut chunk = [0u8; 4096];
+        let read = async {
+            while !buf.windows(4).any(|w| w == b"\r\n\r\n") || !buf.ends_with(b"}") {
+                match s.read(&mut chunk).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                }
+            }
+            String::from_utf8_lossy(&buf).to_string()
+        };
+        tokio::time::timeout(Duration::from_secs(5), read)
+            .await
+            .unwrap_or_else(|_| "no answer while the body was stalled".into())
+    };
+    let mut conns = Vec::new();
+    for _ in 0..30 {
+        let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+        s.write_all(head("").as_bytes()).await.unwrap();
+        let _ = s.write_all(&vec![b' '; 64 * 1024]).await;
+        conns.push(s);
+    }
+    for s in conns {
+        let text = answer(s).await;
+        assert!(text.starts_with("HTTP/1.1 401"), "{text}");
+        assert!(text.contains("\"unauthenticated\""), "{text}");
+    }
+    // Signed by a key the ledger does not know: 403 before the body, too.
+    let stranger = Keypair::generate();
+    let signed = hallmark_node::auth::sign_request(&stranger, "POST", "/v1/sat/witness", b"x");
+    let extra: String = signed
+        .iter()
+        .map(|(k, v)| format!("{k}: {v}\r\n"))
+        .collect();
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    s.write_all(head(&extra).as_bytes()).await.unwrap();
+    let _ = s.write_all(&vec![b' '; 64 * 1024]).await;
+    let text = answer(s).await;
+    assert!(text.starts_with("HTTP/1.1 403"), "{text}");
+    assert!(text.contains("\"not_registered\""), "{text}");
+    net.stop().await;
+}
