@@ -82,6 +82,8 @@ async fn coordinator(tweak: impl FnOnce(&mut Setup, &Path)) -> Coord {
     c.network.ledger_url = ledger.url();
     c.coordinator.jobs.settle_poll_ms = 100;
     c.coordinator.compute = setup.compute.clone();
+    // Clients here are fresh keys: the stake gate has its own test (jobs.rs).
+    c.coordinator.clients.min_stake = 0;
     let node = run_node(RoleName::Coordinator, &c).await.unwrap();
     let mut validators = Vec::new();
     for i in 0..3 {
@@ -500,7 +502,7 @@ async fn offers_need_matching_signatures_consent_and_terms() {
         provider: key.public(),
         offer_sha256: hallmark_core::sha256(&payload).to_hex(),
         terms_sha256: terms.sha256.clone(),
-        consented_at_ms: 0,
+        consented_at_ms: hallmark_core::time::now_unix_ms(),
     };
     let post = |offer: Envelope, consent: &ProviderConsent, sender: &Keypair, signer: &Keypair| {
         let c = co.client.clone().signed_by(sender.clone());
@@ -540,6 +542,16 @@ async fn offers_need_matching_signatures_consent_and_terms() {
     };
     let e = post(env.clone(), &old_terms, &key, &key).await.unwrap_err();
     assert_eq!(client_error(e), (422, "terms_mismatch".into()));
+    // Consent at a time that cannot be (issue 19, hole 6): the epoch, before it, an hour
+    // ahead. (Past 2^53 a number has no canonical JSON form: such a consent is malformed.)
+    for at in [0, -1, hallmark_core::time::now_unix_ms() + 3_600_000] {
+        let odd_time = ProviderConsent {
+            consented_at_ms: at,
+            ..good_consent.clone()
+        };
+        let e = post(env.clone(), &odd_time, &key, &key).await.unwrap_err();
+        assert_eq!(client_error(e), (422, "invalid_time".into()), "{at}");
+    }
     // Bad shapes.
     for (gpus, node_id) in [
         (
@@ -569,10 +581,19 @@ async fn offers_need_matching_signatures_consent_and_terms() {
         let (status, code, _) = api_error(send_offer(&co.client, &key, &s).await.unwrap_err());
         assert_eq!((status, code.as_str()), (422, "invalid_gpus"));
     }
-    let mut s = spec.clone();
-    s.node_id = "no spaces allowed".into();
-    let (status, code, _) = api_error(send_offer(&co.client, &key, &s).await.unwrap_err());
-    assert_eq!((status, code.as_str()), (422, "invalid_node_id"));
+    for bad in [
+        "no spaces allowed",
+        "..",
+        ".",
+        ".hidden",
+        "a..b",
+        "-dash-first",
+    ] {
+        let mut s = spec.clone();
+        s.node_id = bad.into();
+        let (status, code, _) = api_error(send_offer(&co.client, &key, &s).await.unwrap_err());
+        assert_eq!((status, code.as_str()), (422, "invalid_node_id"), "{bad}");
+    }
     // A tampered envelope.
     let mut tampered = env.clone();
     tampered.payload = base64::Engine::encode(

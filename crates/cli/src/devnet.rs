@@ -977,8 +977,12 @@ async fn drive(
     };
     progress.set_message("registering a simulated TEE provider");
     findings.compute = Some(register_tee_provider(&keys, &coord_url).await?);
-    // Stark jobs go in now and are proven and voted on while the rounds run.
+    // Stark jobs go in now and are proven and voted on while the rounds run. The coordinator
+    // takes jobs only from keys with stake bonded ([coordinator.clients] min_stake): the
+    // devnet coldkey bonds it to the client key, as `hallmark stake` would.
     let client = load_or_create_key(&keys.join("client"))?;
+    progress.set_message("bonding the job client's stake");
+    bond_client_stake(&ledger_url, &coldkey, &client.public()).await?;
     let jobs_client = NodeClient::new(&coord_url);
     let mut job_ids = Vec::new();
     for i in 0..args.jobs {
@@ -1429,6 +1433,39 @@ fn hotkeys_where(
         }
     }
     Ok(out)
+}
+
+/// Bonds the coordinator's minimum client stake from `coldkey` to `client` (pending stake in
+/// the `cpu` tier), unless it is bonded already (a rerun in the same data dir).
+async fn bond_client_stake(
+    ledger_url: &str,
+    coldkey: &hallmark_core::Keypair,
+    client: &PublicKey,
+) -> anyhow::Result<()> {
+    use hallmark_ledger::Ledger;
+    let ledger = hallmark_node::http_ledger::HttpLedger::new(ledger_url);
+    let need = hallmark_node::config::ClientsSection::default().min_stake;
+    let have = ledger
+        .stake(client)
+        .await?
+        .map_or(0, |i| i.staked.saturating_add(i.pending));
+    if have >= need {
+        return Ok(());
+    }
+    let chain = ledger.chain_id().await?;
+    hallmark_node::registration::submit_tx(
+        &ledger,
+        &chain,
+        coldkey,
+        hallmark_ledger::TxBody::Stake {
+            hotkey: *client,
+            amount: need - have,
+            tier: "cpu".into(),
+        },
+    )
+    .await
+    .context("bonding the job client's stake")?;
+    Ok(())
 }
 
 /// Signs and submits one stark job as the devnet's client; returns its id.

@@ -48,9 +48,12 @@ pub struct SubmitArgs {
     lane: String,
     #[command(flatten)]
     spec: SpecArgs,
-    /// The client key that signs the request (hex seed file, created if missing).
-    #[arg(long, default_value = ".hallmark/client.key")]
-    key: PathBuf,
+    /// The client key that signs the request (hex seed file, created if missing). It needs
+    /// stake bonded on the ledger (`hallmark stake`; the coordinator's
+    /// `[coordinator.clients] min_stake`). Default: the devnet's client key with --devnet
+    /// (devnet bonds it), else .hallmark/client.key.
+    #[arg(long)]
+    key: Option<PathBuf>,
     /// Wait for the vote after submitting.
     #[arg(long)]
     wait: bool,
@@ -120,8 +123,13 @@ pub async fn run(cmd: JobCommand) -> ExitCode {
 
 async fn submit(a: SubmitArgs) -> anyhow::Result<ExitCode> {
     let seed = a.spec.seed().map_err(|e| anyhow!("invalid_seed: {e}"))?;
-    let key = load_or_create_key(&a.key)
-        .with_context(|| format!("the client key {}", a.key.display()))?;
+    let key_path = match (&a.key, a.coordinator.devnet()?) {
+        (Some(k), _) => k.clone(),
+        (None, Some(d)) => d.client_key,
+        (None, None) => PathBuf::from(".hallmark/client.key"),
+    };
+    let key = load_or_create_key(&key_path)
+        .with_context(|| format!("the client key {}", key_path.display()))?;
     let spec = JobSpec::new(a.spec.job_type, a.spec.size, seed)
         .map_err(|e| anyhow!("invalid_spec: {e}"))?;
     let request = JobRequest {

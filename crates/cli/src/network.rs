@@ -105,6 +105,11 @@ impl CoordinatorArg {
             None => self.coordinator.clone(),
         })
     }
+
+    /// The running devnet's description, when `--devnet` was given.
+    pub fn devnet(&self) -> anyhow::Result<Option<DevnetInfo>> {
+        self.devnet.info()
+    }
 }
 
 #[cfg(test)]

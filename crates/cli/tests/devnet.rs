@@ -665,7 +665,7 @@ fn a_kept_devnet_serves_other_commands_until_sigterm() {
                 + &String::from_utf8_lossy(&out.stderr),
         )
     };
-    // A job against the kept network, through --devnet alone.
+    // A job from a fresh key with no stake bonded: refused, with what to do about it.
     let key = dir.path().join("client.key");
     let (code, out) = run(&[
         "job",
@@ -674,10 +674,15 @@ fn a_kept_devnet_serves_other_commands_until_sigterm() {
         "fib",
         "--size",
         "64",
-        "--wait",
-        "--json",
         "--key",
         key.to_str().unwrap(),
+    ]);
+    assert_eq!(code, Some(2), "{out}");
+    assert!(out.contains("insufficient_stake"), "{out}");
+    assert!(out.contains("hallmark stake"), "{out}");
+    // A job against the kept network, through --devnet alone (its bonded client key).
+    let (code, out) = run(&[
+        "job", "submit", "--type", "fib", "--size", "64", "--wait", "--json",
     ]);
     assert_eq!(code, Some(0), "{out}");
     assert!(out.contains("\"approved\""), "{out}");

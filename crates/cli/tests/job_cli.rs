@@ -48,6 +48,8 @@ async fn submit_wait_show_and_verify_jobs() {
     let mut c = cfg(d, "coordinator");
     c.network.ledger_url = ledger.url();
     c.coordinator.jobs.settle_poll_ms = 100;
+    // Clients here are fresh keys: the stake gate has its own test (jobs.rs).
+    c.coordinator.clients.min_stake = 0;
     let coordinator = run_node(RoleName::Coordinator, &c).await.unwrap();
     let mut net = cfg(d, "net");
     net.network.ledger_url = ledger.url();

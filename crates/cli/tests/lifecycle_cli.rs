@@ -86,6 +86,8 @@ async fn a_worker_goes_from_nothing_to_paid_with_the_cli() {
     let mut c = cfg(d, "coordinator");
     c.network.ledger_url = ledger.url();
     c.coordinator.jobs.settle_poll_ms = 100;
+    // Clients here are fresh keys: the stake gate has its own test (jobs.rs).
+    c.coordinator.clients.min_stake = 0;
     let coordinator = run_node(RoleName::Coordinator, &c).await.unwrap();
     let mut validators = Vec::new();
     for i in 0..3 {

@@ -429,7 +429,13 @@ fn compute_register_list_claim_release_against_node_processes() {
             coord_key.public()
         )
     };
-    let _coord = node(d, "coordinator", port, &network(""));
+    // Clients here are keys with no stake; the stake gate has its own test (node jobs.rs).
+    let _coord = node(
+        d,
+        "coordinator",
+        port,
+        &network("[coordinator.clients]\nmin_stake = 0\n"),
+    );
     let _validator = node(
         d,
         "validator",

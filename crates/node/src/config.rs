@@ -175,6 +175,38 @@ pub struct CoordinatorSection {
     pub jobs: JobsSection,
     /// The build lane's verification API.
     pub builds: BuildsSection,
+    /// Who may submit jobs and claim compute, and how often.
+    pub clients: ClientsSection,
+}
+
+/// The gate in front of job submissions and compute claims: a client key needs bonded stake
+/// on the ledger (so a thousand fresh keys cost a thousand stakes) and is rate-limited.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ClientsSection {
+    /// Least stake bonded to the client key (registered or waiting for registration, as
+    /// `hallmark stake` bonds it). 0 admits any key; the rate limits still apply.
+    pub min_stake: u64,
+    /// Job submissions and claims one client key may make per minute (also the burst).
+    pub per_minute: u32,
+    /// Most jobs of one client waiting for or held by a worker.
+    pub max_open_jobs: u64,
+    /// Ledger look-ups per second for keys whose stake is not cached; past it, 429 `busy`.
+    pub lookups_per_sec: u32,
+    /// How far in the past a job request's `created_ms` (and a consent's time) may be, s.
+    pub max_request_age_secs: u64,
+}
+
+impl Default for ClientsSection {
+    fn default() -> Self {
+        Self {
+            min_stake: 100,
+            per_minute: 120,
+            max_open_jobs: 256,
+            lookups_per_sec: 20,
+            max_request_age_secs: 24 * 3600,
+        }
+    }
 }
 
 /// How the coordinator takes wasm for verification and drives their build jobs.

@@ -13,6 +13,7 @@
 //! - [`jobs`]: jobs of every job lane — the coordinator's board, the worker's executor loop,
 //!   the validator's voter.
 //! - [`lanes`]: the lane registry, the one module that names lane crates.
+//! - [`clients`]: the gate in front of client requests (bonded stake, rate, plausible times).
 //! - [`compute`]: secure-compute intake on the coordinator (offers, evidence, listings, claims).
 //! - [`faults`]: fault injection (devnet, tests) as one configuration value.
 //! - [`error`]: typed errors of background work and settings, each with a code.
@@ -23,6 +24,7 @@ pub mod api;
 pub mod auth;
 pub mod builds;
 pub mod client;
+pub mod clients;
 pub mod compute;
 pub mod config;
 pub mod coordinator;

@@ -229,6 +229,7 @@ pub async fn run_node_with(
                 HttpLedger::new(&cfg.network.ledger_url),
                 cfg.coordinator.jobs.clone(),
                 lanes.clone(),
+                cfg.coordinator.clients.clone(),
                 cfg.network.skew_window_secs,
             )?);
             tasks.push(tokio::spawn(board.clone().run_settler(rx.clone())));

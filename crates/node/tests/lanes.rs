@@ -130,7 +130,7 @@ fn echo_request(client: &Keypair, text: &str, nonce: &str) -> Signed<JobRequest>
             lane: "echo".into(),
             spec: serde_json::json!({ "text": text }),
             nonce: nonce.into(),
-            created_ms: 1,
+            created_ms: hallmark_core::time::now_unix_ms(),
         },
         client,
     )
@@ -155,6 +155,8 @@ async fn a_registry_line_adds_a_job_lane_end_to_end() {
     let mut c = cfg(d, "coordinator");
     c.network.ledger_url = ledger.url();
     c.coordinator.jobs.settle_poll_ms = 100;
+    // Clients here are fresh keys: the stake gate has its own test (jobs.rs).
+    c.coordinator.clients.min_stake = 0;
     let coordinator = run_node_with(RoleName::Coordinator, &c, registry(&c))
         .await
         .unwrap();
@@ -203,7 +205,7 @@ async fn a_registry_line_adds_a_job_lane_end_to_end() {
             lane: "echo".into(),
             spec: serde_json::json!({ "txt": "hi" }),
             nonce: "01".into(),
-            created_ms: 1,
+            created_ms: hallmark_core::time::now_unix_ms(),
         },
         &client,
     )

@@ -107,6 +107,8 @@ async fn faucet_limits_and_inactive_workers_get_no_jobs() {
     // A worker registered straight on the ledger (no node, so no heartbeat loop).
     let mut c = cfg(d, "coordinator");
     c.network.ledger_url = ledger.url();
+    // Clients here are fresh keys: the stake gate has its own test (jobs.rs).
+    c.coordinator.clients.min_stake = 0;
     let coordinator = run_node(RoleName::Coordinator, &c).await.unwrap();
     let worker = Keypair::generate();
     let registered = submit_tx(

@@ -6,3 +6,6 @@ CREATE TABLE seen_signatures (
     seen_at INTEGER NOT NULL
 );
 CREATE INDEX seen_signatures_by_time ON seen_signatures (seen_at);
+
+-- A client's open jobs are counted on every submission (per-client queue cap).
+CREATE INDEX jobs_by_client ON jobs (client, status);

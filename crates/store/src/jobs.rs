@@ -285,6 +285,26 @@ impl Store {
         to_u64(n, "count")
     }
 
+    /// How many of `client`'s jobs are in one of `statuses` (its open jobs, for a per-client
+    /// cap).
+    pub async fn count_client_jobs(
+        &self,
+        client: &str,
+        statuses: &[&str],
+    ) -> Result<u64, StoreError> {
+        let mut total = 0u64;
+        for status in statuses {
+            let n: i64 =
+                sqlx::query_scalar("SELECT COUNT(*) FROM jobs WHERE client = ? AND status = ?")
+                    .bind(client)
+                    .bind(status)
+                    .fetch_one(&self.pool)
+                    .await?;
+            total = total.saturating_add(to_u64(n, "count")?);
+        }
+        Ok(total)
+    }
+
     /// The proof package a job's worker handed in.
     pub async fn job_proof(&self, job_id: &str) -> Result<Option<Vec<u8>>, StoreError> {
         let proof: Option<Option<Vec<u8>>> =

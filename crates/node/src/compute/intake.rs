@@ -40,6 +40,7 @@ pub struct ComputeIntake {
     board: Arc<JobBoard>,
     terms_sha256: String,
     auth: PostAuth,
+    skew_window_ms: i64,
 }
 
 fn now_ms() -> i64 {
@@ -52,10 +53,12 @@ fn random_hex() -> String {
     hex::encode(b)
 }
 
-/// A node id: 1..=64 of `[A-Za-z0-9._-]`.
+/// A node id: 1..=64 of `[A-Za-z0-9._-]`, starting with a letter or digit and without `..`
+/// (so `.`, `..` and path-like ids never name a node).
 fn validate_node_id(id: &str) -> Result<(), ApiError> {
-    let ok = !id.is_empty()
-        && id.len() <= 64
+    let ok = id.len() <= 64
+        && id.bytes().next().is_some_and(|b| b.is_ascii_alphanumeric())
+        && !id.contains("..")
         && id
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
@@ -64,7 +67,7 @@ fn validate_node_id(id: &str) -> Result<(), ApiError> {
     } else {
         Err(ApiError::unprocessable(
             "invalid_node_id",
-            "node_id must be 1..=64 characters of A-Z a-z 0-9 . _ -",
+            "node_id must be 1..=64 characters of A-Z a-z 0-9 . _ -, start with a letter or digit, and not contain ..",
         ))
     }
 }
@@ -164,6 +167,7 @@ impl ComputeIntake {
             board,
             terms_sha256,
             auth: PostAuth::new(skew_window_secs, store.clone()),
+            skew_window_ms: skew_window_secs.saturating_mul(1000),
             cfg,
         })
     }
@@ -286,6 +290,12 @@ impl ComputeIntake {
                 ),
             ));
         }
+        self.board.clients().check_time(
+            "consented_at_ms",
+            c.consented_at_ms,
+            now_ms(),
+            self.skew_window_ms,
+        )?;
         if c.terms_sha256 != self.terms_sha256 {
             return Err(ApiError::unprocessable(
                 "terms_mismatch",
@@ -590,6 +600,8 @@ impl ComputeIntake {
         node_id: &str,
         req: &ClaimRequest,
     ) -> Result<Envelope, ApiError> {
+        validate_node_id(node_id)?;
+        self.board.clients().admit(who).await?;
         if req.lease_secs == 0 || req.lease_secs > self.cfg.max_lease_secs {
             return Err(ApiError::unprocessable(
                 "invalid_lease",

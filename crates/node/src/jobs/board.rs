@@ -41,7 +41,8 @@ use super::messages::{
 };
 use crate::api::{parse_json, ApiError};
 use crate::auth::{PostAuth, SignedJson, SignedPosts};
-use crate::config::JobsSection;
+use crate::clients::ClientGate;
+use crate::config::{ClientsSection, JobsSection};
 use crate::error::SettingError;
 use crate::http_ledger::HttpLedger;
 use crate::lanes::{DynJobLane, LaneRegistry};
@@ -60,6 +61,9 @@ pub struct JobBoard {
     turn: Mutex<()>,
     /// Wakes the settler when something is ready for the ledger.
     settle_wake: Notify,
+    /// Stake and rate checks on client requests.
+    clients: ClientGate,
+    skew_window_secs: i64,
 }
 
 fn outcome_of_status(status: &str) -> VoteOutcome {
@@ -128,6 +132,7 @@ impl JobBoard {
         ledger: HttpLedger,
         cfg: JobsSection,
         lanes: LaneRegistry,
+        clients: ClientsSection,
         skew_window_secs: i64,
     ) -> Result<Self, SettingError> {
         let quorum = Quorum::new(cfg.quorum.0, cfg.quorum.1)
@@ -141,6 +146,8 @@ impl JobBoard {
         Ok(Self {
             store: store.clone(),
             key,
+            clients: ClientGate::new(clients, ledger.clone()),
+            skew_window_secs,
             ledger,
             cfg,
             lanes,
@@ -151,11 +158,62 @@ impl JobBoard {
         })
     }
 
-    /// Queues a client's signed request; gives back the job and whether it is new.
+    /// Queues a signed request the coordinator made itself (build jobs); gives back the job
+    /// and whether it is new.
     pub async fn submit(&self, signed: Signed<JobRequest>) -> Result<(JobView, bool), ApiError> {
+        self.submit_checked(signed, false).await
+    }
+
+    /// Queues a client's signed request from outside (`POST /v1/jobs`): as [`Self::submit`],
+    /// but a new job also passes the client gate (bonded stake, rate, open jobs per client)
+    /// and a plausible `created_ms`. The same request again returns its job ungated.
+    pub async fn submit_from_client(
+        &self,
+        signed: Signed<JobRequest>,
+    ) -> Result<(JobView, bool), ApiError> {
+        self.submit_checked(signed, true).await
+    }
+
+    /// The gate in front of client requests (shared with compute claims).
+    pub fn clients(&self) -> &ClientGate {
+        &self.clients
+    }
+
+    async fn submit_checked(
+        &self,
+        signed: Signed<JobRequest>,
+        gated: bool,
+    ) -> Result<(JobView, bool), ApiError> {
         let checked = check_request(&self.lanes, &signed).map_err(refused_request)?;
         if let Some(row) = self.store.job(&checked.job_id).await? {
             return Ok((self.view(row).await?, false));
+        }
+        if gated {
+            self.clients.check_time(
+                "created_ms",
+                checked.request.created_ms,
+                now_ms(),
+                self.skew_window_secs.saturating_mul(1000),
+            )?;
+            self.clients.admit(&checked.client).await?;
+            let open = self
+                .store
+                .count_client_jobs(
+                    &checked.client.to_ss58(),
+                    &[JobStatus::Queued.as_str(), JobStatus::Assigned.as_str()],
+                )
+                .await?;
+            let cap = self.clients.settings().max_open_jobs;
+            if open >= cap {
+                return Err(ApiError::new(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "too_many_open_jobs",
+                    format!(
+                        "{} has {open} jobs open (at most {cap}); wait for them to be proven",
+                        checked.client
+                    ),
+                ));
+            }
         }
         let queued = self.store.count_jobs(JobStatus::Queued.as_str()).await?;
         if queued >= self.cfg.max_queued {
@@ -811,7 +869,7 @@ async fn submit(
     body: Bytes,
 ) -> Result<(StatusCode, Json<JobView>), ApiError> {
     let env: Envelope = parse_json(&body)?;
-    let (view, fresh) = b.submit(Signed::from_envelope(env)).await?;
+    let (view, fresh) = b.submit_from_client(Signed::from_envelope(env)).await?;
     let status = if fresh {
         StatusCode::CREATED
     } else {
