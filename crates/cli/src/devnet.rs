@@ -808,6 +808,17 @@ async fn drive(
             power: 1,
         });
     }
+    // The devnet's own validators are the founding set: their stake counts from registration
+    // on. Any other validator (say, one bought with faucet drips) waits for the next stake
+    // epoch boundary, an hour by default.
+    let genesis_validators = (0..args.validators)
+        .map(|i| {
+            Ok(
+                load_or_create_key(&base_config(dir, &format!("validator-{i}")).key_path())?
+                    .public(),
+            )
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
     let mut attempt = 0;
     let (ledger_cfgs, ledger_urls) = loop {
         attempt += 1;
@@ -835,6 +846,7 @@ async fn drive(
             // The operator is the build council (1 of 1): it names who may write build-info.
             cfg.ledger.build_council = vec![operator.public()];
             cfg.ledger.build_council_threshold = 1;
+            cfg.ledger.genesis_validators = genesis_validators.clone();
             if replicas > 1 {
                 let others = |ports: &[u16]| -> Vec<u16> {
                     ports

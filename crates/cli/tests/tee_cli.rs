@@ -418,7 +418,7 @@ fn compute_register_list_claim_release_against_node_processes() {
         "ledger",
         lp,
         &format!(
-            "[[ledger.genesis]]\naccount = \"{}\"\nbalance = 1000000\n",
+            "[ledger]\nstake_epoch_secs = 0\n[[ledger.genesis]]\naccount = \"{}\"\nbalance = 1000000\n",
             cold.public()
         ),
     );

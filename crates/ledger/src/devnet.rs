@@ -305,6 +305,11 @@ impl DevnetLedger {
         Ok(self.store.faucet_last(&address.to_ss58()).await?)
     }
 
+    /// What the faucet paid to everyone together from `since_ms` on (its budget).
+    pub async fn faucet_paid_since(&self, since_ms: i64) -> Result<u64, LedgerError> {
+        Ok(self.store.faucet_paid_since(since_ms).await?)
+    }
+
     /// Records a faucet drip to `address` (what the rate limit reads back).
     pub async fn record_faucet_drip(
         &self,
@@ -558,6 +563,7 @@ fn neuron_from_row(
         coldkey: row.coldkey.parse().map_err(|_| corrupt("coldkey"))?,
         role,
         stake: row.stake,
+        voting_stake: row.voting_stake,
         axon: row.axon,
         tier: stake.map_or_else(|| default_tier(role).to_string(), |s| s.tier.clone()),
         locked_until_ms: stake.map_or(0, |s| s.locked_until_ms),

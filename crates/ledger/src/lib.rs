@@ -18,6 +18,7 @@ pub mod state;
 pub mod state_tree;
 mod tx;
 mod types;
+mod voting;
 
 pub use block::{build_block, check_block, Block, BlockError};
 pub use devnet::{DevnetLedger, LedgerHead, TxOrdering};

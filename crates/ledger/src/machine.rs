@@ -140,6 +140,7 @@ pub fn apply(
     };
     let mut ws = WriteSet::default();
     tx::dispatch(&t, &tx.body, &mut ws, &mut account)?;
+    crate::voting::settle(state, &rules.params, ctx, &mut ws);
     account.nonce = tx.nonce;
     ws.accounts.push(account);
     ws.tx = Some(LedgerTxRow {

@@ -51,6 +51,23 @@ pub struct LedgerParams {
     /// 2/3 quorum of weights (ms of block time).
     #[serde(default = "default_epoch_close_grace_ms")]
     pub epoch_close_grace_ms: u64,
+    /// Length of a stake epoch (ms of block time). Validator stake bonded during an epoch
+    /// counts for votes and weights from the next boundary on; a cut (slash, unstake) counts
+    /// at once. 0: stake counts as soon as it is bonded.
+    #[serde(default)]
+    pub stake_epoch_ms: u64,
+    /// Most validators whose stake counts: at each boundary the largest stakes are chosen
+    /// (ties by hotkey); the rest wait with a voting stake of 0.
+    #[serde(default = "default_max_validators")]
+    pub max_validators: u32,
+    /// Validators whose stake counts from registration on, before any boundary: the
+    /// network's founding set (devnet's own validators). Everyone else waits an epoch.
+    #[serde(default)]
+    pub genesis_validators: Vec<PublicKey>,
+}
+
+fn default_max_validators() -> u32 {
+    64
 }
 
 fn default_epoch_close_grace_ms() -> u64 {
@@ -95,6 +112,9 @@ impl Default for LedgerParams {
             build_council: Vec::new(),
             build_council_threshold: 0,
             epoch_close_grace_ms: default_epoch_close_grace_ms(),
+            stake_epoch_ms: 0,
+            max_validators: default_max_validators(),
+            genesis_validators: Vec::new(),
         }
     }
 }
@@ -119,6 +139,9 @@ impl LedgerParams {
                 Some(_) => return Err(format!("tier {name:?} must be for {}s", role.as_str())),
                 None => return Err(format!("tier {name:?} must exist")),
             }
+        }
+        if self.max_validators == 0 {
+            return Err("max_validators must be at least 1".into());
         }
         if self.heartbeat_epoch_ms == 0 || self.inactive_after_epochs == 0 {
             return Err("heartbeat epochs must be longer than 0 ms and at least 1".into());

@@ -76,7 +76,7 @@ mod encode {
     pub fn neuron(n: &NeuronRow) -> Value {
         json!({"uid": n.uid, "coldkey": n.coldkey, "role": n.role, "stake": n.stake,
                "axon": n.axon, "registered_seq": n.registered_seq,
-               "last_heartbeat_ms": n.last_heartbeat_ms})
+               "last_heartbeat_ms": n.last_heartbeat_ms, "voting_stake": n.voting_stake})
     }
     pub fn stake(s: &StakeRow) -> Value {
         json!({"coldkey": s.coldkey, "tier": s.tier, "pending": s.pending,
@@ -454,16 +454,17 @@ impl LedgerState {
         self.archive_commits.get(archive_sha256)
     }
 
-    /// Registered validators with stake, the table vote certificates are checked against.
+    /// Registered validators with voting stake (see `crate::voting`), the table vote
+    /// certificates, Yuma weights and the BFT validator set are counted against.
     pub fn validator_stakes(&self) -> Result<BTreeMap<PublicKey, u64>, LedgerError> {
         self.neurons
             .values()
-            .filter(|n| n.role == Role::Validator.as_str() && n.stake > 0)
+            .filter(|n| n.role == Role::Validator.as_str() && n.voting_stake > 0)
             .map(|n| {
                 let key: PublicKey = n.hotkey.parse().map_err(|_| {
                     LedgerError::Invalid(format!("stored hotkey {} is not a key", n.hotkey))
                 })?;
-                Ok((key, n.stake))
+                Ok((key, n.voting_stake))
             })
             .collect()
     }
@@ -504,6 +505,7 @@ mod tests {
                 axon: None,
                 registered_seq: 1,
                 last_heartbeat_ms: 0,
+                voting_stake: 0,
             }],
             stakes: vec![StakeRow {
                 hotkey: "hk".into(),

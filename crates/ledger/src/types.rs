@@ -271,6 +271,10 @@ pub struct Neuron {
     pub coldkey: PublicKey,
     pub role: Role,
     pub stake: u64,
+    /// The stake that counts for votes and weights this stake epoch (validators only):
+    /// bonded stake waits for the next boundary, and only the largest validators count.
+    #[serde(default)]
+    pub voting_stake: u64,
     pub axon: Option<String>,
     /// Its staking tier.
     #[serde(default)]
@@ -350,9 +354,9 @@ impl Metagraph {
         self.neurons.iter().find(|n| &n.hotkey == hotkey)
     }
 
-    /// Total stake of all validators.
+    /// Total voting stake of all validators (what a 2/3 or 1/2 share is taken of).
     pub fn validator_stake(&self) -> u64 {
-        self.validators().map(|n| n.stake).sum()
+        self.validators().map(|n| n.voting_stake).sum()
     }
 }
 

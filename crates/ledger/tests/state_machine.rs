@@ -402,3 +402,77 @@ fn an_epoch_opens_at_the_block_time_of_its_first_weights() {
         serde_json::json!({"opened_ms": 10_000})
     );
 }
+
+/// Issue 19, hole 1: bonded validator stake counts for votes only from the next stake-epoch
+/// boundary, a cut counts at once, founding validators count from registration, and only the
+/// `max_validators` largest count.
+#[test]
+fn validator_stake_counts_from_the_next_stake_epoch_and_only_the_largest() {
+    let rules = rules(LedgerParams {
+        stake_epoch_ms: 10_000,
+        max_validators: 2,
+        genesis_validators: vec![key(11).public()],
+        ..LedgerParams::default()
+    });
+    let mut state = LedgerState::genesis(&genesis().balances).unwrap();
+    let at = |state: &mut LedgerState, time_ms: i64, tx: &Signed<LedgerTx>| {
+        let ctx = BlockCtx {
+            height: state.next_seq(),
+            prev_hash: state.head_hash().to_string(),
+            time_ms,
+        };
+        execute(state, &rules, tx, &ctx).unwrap();
+    };
+    let voting = |state: &LedgerState, k: u8| {
+        state
+            .validator_stakes()
+            .unwrap()
+            .get(&key(k).public())
+            .copied()
+            .unwrap_or(0)
+    };
+    let reg = |cold: u8, nonce: u64, hot: u8, stake: u64| {
+        signed(
+            &key(cold),
+            nonce,
+            TxBody::Register {
+                hotkey: key(hot).public(),
+                role: Role::Validator,
+                stake,
+            },
+        )
+    };
+    // Epoch 1 (10 s .. 20 s): the founding validator counts at once, another waits.
+    at(&mut state, 10_500, &reg(1, 1, 11, 5_000));
+    at(&mut state, 11_000, &reg(2, 1, 12, 60_000));
+    assert_eq!(voting(&state, 11), 5_000);
+    assert_eq!(voting(&state, 12), 0, "bonded mid-epoch: not yet");
+    // A third validator, and a top-up of the founder, in the same epoch: neither counts yet.
+    at(&mut state, 12_000, &reg(1, 2, 13, 2_000));
+    at(
+        &mut state,
+        12_500,
+        &signed(
+            &key(1),
+            3,
+            TxBody::Stake {
+                hotkey: key(11).public(),
+                amount: 1_000,
+                tier: "validator".into(),
+            },
+        ),
+    );
+    assert_eq!(voting(&state, 11), 5_000, "a top-up waits for the boundary");
+    assert_eq!(voting(&state, 13), 0);
+    // The first transaction of epoch 2 snapshots: the two largest count (12 and 11), 13 not.
+    let heartbeat = signed(&key(11), 1, TxBody::Heartbeat {});
+    at(&mut state, 20_000, &heartbeat);
+    assert_eq!(voting(&state, 12), 60_000);
+    assert_eq!(voting(&state, 11), 6_000);
+    assert_eq!(
+        voting(&state, 13),
+        0,
+        "max_validators = 2 keeps the largest two"
+    );
+    assert_eq!(state.validator_stakes().unwrap().len(), 2);
+}

@@ -65,6 +65,14 @@ pub struct LedgerSection {
     /// How long after an epoch's first weights anyone may close it without a 2/3 quorum of
     /// weights, seconds of block time.
     pub epoch_close_grace_secs: u64,
+    /// Length of a stake epoch, seconds of block time: validator stake bonded in one counts
+    /// for votes and weights from the next boundary on (0: at once).
+    pub stake_epoch_secs: u64,
+    /// Most validators whose stake counts (the largest, chosen at each boundary).
+    pub max_validators: u32,
+    /// Validators whose stake counts from registration on (the founding set; devnet lists
+    /// its own). Everyone else waits for a stake-epoch boundary.
+    pub genesis_validators: Vec<PublicKey>,
     /// Run this ledger as one replica of a BFT-replicated ledger (Malachite).
     pub bft: crate::replicated_ledger::BftSection,
 }
@@ -85,6 +93,9 @@ impl Default for LedgerSection {
             build_council: Vec::new(),
             build_council_threshold: 0,
             epoch_close_grace_secs: params.epoch_close_grace_ms / 1000,
+            stake_epoch_secs: 3_600,
+            max_validators: params.max_validators,
+            genesis_validators: Vec::new(),
             bft: Default::default(),
         }
     }
@@ -103,6 +114,9 @@ impl LedgerSection {
             build_council: self.build_council.clone(),
             build_council_threshold: self.build_council_threshold,
             epoch_close_grace_ms: self.epoch_close_grace_secs.saturating_mul(1000),
+            stake_epoch_ms: self.stake_epoch_secs.saturating_mul(1000),
+            max_validators: self.max_validators,
+            genesis_validators: self.genesis_validators.clone(),
             ..hallmark_ledger::LedgerParams::default()
         };
         params
@@ -122,6 +136,9 @@ pub struct FaucetSection {
     pub amount: u64,
     /// Least time between two drips to one address, seconds.
     pub interval_secs: u64,
+    /// Most the faucet pays out to all addresses together per interval (so a thousand fresh
+    /// addresses draw no more than one budget).
+    pub budget: u64,
 }
 
 impl Default for FaucetSection {
@@ -130,6 +147,7 @@ impl Default for FaucetSection {
             key_file: None,
             amount: 10_000,
             interval_secs: 3_600,
+            budget: 30_000,
         }
     }
 }

@@ -86,17 +86,20 @@ pub struct Faucet {
     key: Keypair,
     amount: u64,
     interval_secs: u64,
+    budget: u64,
     /// One drip at a time, so the faucet's nonces never race.
     signing: Mutex<()>,
 }
 
 impl Faucet {
-    /// A faucet paying `amount` from `key` at most every `interval_secs` per address.
-    pub fn new(key: Keypair, amount: u64, interval_secs: u64) -> Self {
+    /// A faucet paying `amount` from `key` at most every `interval_secs` per address, and at
+    /// most `budget` to all addresses together per interval.
+    pub fn new(key: Keypair, amount: u64, interval_secs: u64, budget: u64) -> Self {
         Self {
             key,
             amount,
             interval_secs,
+            budget,
             signing: Mutex::new(()),
         }
     }
@@ -213,6 +216,20 @@ async fn drip(
             )
             .with_details(serde_json::json!({ "retry_after_secs": retry_after_secs })));
         }
+    }
+    let paid = s
+        .ledger
+        .faucet_paid_since(now.saturating_sub(interval_ms))
+        .await?;
+    if paid.saturating_add(f.amount) > f.budget {
+        return Err(ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "faucet_exhausted",
+            format!(
+                "the faucet paid {paid} in the last {} s, and pays at most {} per interval to everyone together",
+                f.interval_secs, f.budget
+            ),
+        ));
     }
     let (_, last_nonce) = s.ledger.balance(&f.key.public()).await?;
     let tx = LedgerTx {

@@ -198,6 +198,7 @@ pub async fn run_node_with(
                     load_key(path)?,
                     cfg.ledger.faucet.amount,
                     cfg.ledger.faucet.interval_secs,
+                    cfg.ledger.faucet.budget,
                 )),
                 None => None,
             };

@@ -39,6 +39,8 @@ fn cfg(dir: &Path, name: &str, images: &Path) -> NodeConfig {
     ))
     .unwrap();
     c.lanes.insert("build".into(), build);
+    // The validators here register after the ledger starts and vote at once.
+    c.ledger.stake_epoch_secs = 0;
     c
 }
 

@@ -41,6 +41,9 @@ pub struct NeuronRow {
     pub registered_seq: u64,
     /// Sequencer time of its last heartbeat (ms; 0 = never).
     pub last_heartbeat_ms: i64,
+    /// The stake that counts for votes and weights this stake epoch (validators; 0 for
+    /// workers): bonded stake waits for the next epoch boundary, a cut counts at once.
+    pub voting_stake: u64,
 }
 
 /// A hotkey's stake bookkeeping: owner, tier, lock, and stake bonded before registration.
@@ -288,7 +291,7 @@ impl Store {
                 .await?;
         }
         for n in &commit.neurons {
-            sqlx::query("INSERT INTO neurons (uid, hotkey, coldkey, role, stake, axon, registered_seq, last_heartbeat_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(hotkey) DO UPDATE SET stake = excluded.stake, axon = excluded.axon, last_heartbeat_ms = excluded.last_heartbeat_ms")
+            sqlx::query("INSERT INTO neurons (uid, hotkey, coldkey, role, stake, axon, registered_seq, last_heartbeat_ms, voting_stake) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(hotkey) DO UPDATE SET stake = excluded.stake, axon = excluded.axon, last_heartbeat_ms = excluded.last_heartbeat_ms, voting_stake = excluded.voting_stake")
                 .bind(to_i64(n.uid, "uid")?)
                 .bind(&n.hotkey)
                 .bind(&n.coldkey)
@@ -297,6 +300,7 @@ impl Store {
                 .bind(&n.axon)
                 .bind(to_i64(n.registered_seq, "seq")?)
                 .bind(n.last_heartbeat_ms)
+                .bind(to_i64(n.voting_stake, "voting stake")?)
                 .execute(&mut *tx)
                 .await?;
         }
@@ -572,6 +576,16 @@ impl Store {
         )
     }
 
+    /// What the faucet paid, to every address together, from `since_ms` on.
+    pub async fn faucet_paid_since(&self, since_ms: i64) -> Result<u64, StoreError> {
+        let total: Option<i64> =
+            sqlx::query_scalar("SELECT SUM(amount) FROM ledger_faucet_drips WHERE at_ms >= ?")
+                .bind(since_ms)
+                .fetch_one(&self.pool)
+                .await?;
+        to_u64(total.unwrap_or(0), "faucet total")
+    }
+
     /// Records a faucet drip to `address` at `now_ms` (the rate limit reads it back).
     pub async fn record_faucet_drip(
         &self,
@@ -579,15 +593,28 @@ impl Store {
         now_ms: i64,
         amount: u64,
     ) -> Result<(), StoreError> {
+        let amount = to_i64(amount, "amount")?;
+        let mut tx = self.pool.begin().await?;
         sqlx::query(
             "INSERT INTO ledger_faucet (address, last_ms, total) VALUES (?, ?, ?) \
              ON CONFLICT(address) DO UPDATE SET last_ms = excluded.last_ms, total = total + excluded.total",
         )
         .bind(address)
         .bind(now_ms)
-        .bind(to_i64(amount, "amount")?)
-        .execute(&self.pool)
+        .bind(amount)
+        .execute(&mut *tx)
         .await?;
+        sqlx::query("INSERT INTO ledger_faucet_drips (at_ms, amount) VALUES (?, ?)")
+            .bind(now_ms)
+            .bind(amount)
+            .execute(&mut *tx)
+            .await?;
+        // Drips older than a week are no budget's business any more.
+        sqlx::query("DELETE FROM ledger_faucet_drips WHERE at_ms < ?")
+            .bind(now_ms.saturating_sub(7 * 24 * 3_600_000))
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
         Ok(())
     }
 
@@ -609,7 +636,7 @@ impl Store {
 
     /// Every registered neuron, by uid.
     pub async fn neurons(&self) -> Result<Vec<NeuronRow>, StoreError> {
-        let rows = sqlx::query("SELECT uid, hotkey, coldkey, role, stake, axon, registered_seq, last_heartbeat_ms FROM neurons ORDER BY uid")
+        let rows = sqlx::query("SELECT uid, hotkey, coldkey, role, stake, axon, registered_seq, last_heartbeat_ms, voting_stake FROM neurons ORDER BY uid")
             .fetch_all(&self.pool)
             .await?;
         rows.into_iter().map(neuron_row).collect()
@@ -617,7 +644,7 @@ impl Store {
 
     /// The neuron registered with this hotkey.
     pub async fn neuron(&self, hotkey: &str) -> Result<Option<NeuronRow>, StoreError> {
-        let row = sqlx::query("SELECT uid, hotkey, coldkey, role, stake, axon, registered_seq, last_heartbeat_ms FROM neurons WHERE hotkey = ?")
+        let row = sqlx::query("SELECT uid, hotkey, coldkey, role, stake, axon, registered_seq, last_heartbeat_ms, voting_stake FROM neurons WHERE hotkey = ?")
             .bind(hotkey)
             .fetch_optional(&self.pool)
             .await?;
@@ -685,6 +712,7 @@ fn neuron_row(r: sqlx::sqlite::SqliteRow) -> Result<NeuronRow, StoreError> {
         axon: r.get(5),
         registered_seq: to_u64(r.get(6), "seq")?,
         last_heartbeat_ms: r.get(7),
+        voting_stake: to_u64(r.get(8), "voting stake")?,
     })
 }
 

@@ -114,7 +114,7 @@ pub(super) fn compute_yuma(
         .iter()
         .map(|nr| {
             if nr.role == Role::Validator.as_str() {
-                nr.stake as f64
+                nr.voting_stake as f64
             } else {
                 0.0
             }

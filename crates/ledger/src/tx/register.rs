@@ -88,6 +88,8 @@ pub(super) fn apply(
             registered_seq: t.seq,
             // Registering is the first sign of life.
             last_heartbeat_ms: t.ctx.time_ms,
+            // Set by the voting-stake rule after the transaction (crate::voting).
+            voting_stake: 0,
         },
     });
     Ok(())

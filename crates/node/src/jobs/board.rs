@@ -562,8 +562,8 @@ impl JobBoard {
 
     fn validator_stakes(mg: &hallmark_ledger::Metagraph) -> BTreeMap<PublicKey, u64> {
         mg.validators()
-            .filter(|n| n.stake > 0)
-            .map(|n| (n.hotkey, n.stake))
+            .filter(|n| n.voting_stake > 0)
+            .map(|n| (n.hotkey, n.voting_stake))
             .collect()
     }
 
@@ -589,10 +589,17 @@ impl JobBoard {
         let mg = self.ledger.metagraph().await?;
         let stakes = Self::validator_stakes(&mg);
         if !stakes.contains_key(&validator) {
+            if mg.validators().any(|n| n.hotkey == validator) {
+                return Err(ApiError::new(
+                    StatusCode::FORBIDDEN,
+                    "no_voting_stake",
+                    format!("{validator} has no voting stake this stake epoch: stake bonded during an epoch counts from the next boundary, and only the largest validators count"),
+                ));
+            }
             return Err(ApiError::new(
                 StatusCode::FORBIDDEN,
                 "not_registered",
-                format!("{validator} is not a registered validator with stake"),
+                format!("{validator} is not a registered validator"),
             ));
         }
         let _turn = self.turn.lock().await;

@@ -97,7 +97,7 @@ impl Validator {
         .await;
         let mut used = vec![UsedReport {
             validator: me,
-            stake: mg.neuron(&me).map_or(0, |n| n.stake),
+            stake: mg.neuron(&me).map_or(0, |n| n.voting_stake),
             report_sha256: own.digest()?.to_hex(),
             scores: own_payload.scores.clone(),
         }];
@@ -106,7 +106,7 @@ impl Validator {
             match res {
                 Ok((report, digest)) => used.push(UsedReport {
                     validator: peer.hotkey,
-                    stake: peer.stake,
+                    stake: peer.voting_stake,
                     report_sha256: digest,
                     scores: report.scores,
                 }),

@@ -10,13 +10,17 @@ use hallmark_node::config::NodeConfig;
 use hallmark_node::messages::RoundResult;
 use hallmark_node::NodeClient;
 
-/// A node called `name` keeping its data in `dir/name`, every other setting its default.
+/// A node called `name` keeping its data in `dir/name`, every other setting its default but
+/// one: validators registered here vote at once (`ledger.stake_epoch_secs = 0`), since these
+/// tests start their validators after the ledger. The activation delay has its own test.
 pub fn cfg(dir: &Path, name: &str) -> NodeConfig {
-    NodeConfig {
+    let mut c = NodeConfig {
         name: name.into(),
         data_dir: dir.join(name),
         ..NodeConfig::default()
-    }
+    };
+    c.ledger.stake_epoch_secs = 0;
+    c
 }
 
 /// The validator at `url`'s result for `round`, waiting up to `patience` for it.
