@@ -297,6 +297,9 @@ struct Output {
     restart: Option<RestartLine>,
     /// The ledger's replicas (one: the single sequencer) at the end of the run.
     ledger: Option<LedgerLine>,
+    /// Void sat rounds (no worker scored in the window), each published again with a longer
+    /// window; `rounds` holds the decided ones.
+    void_rounds: Vec<VoidRoundLine>,
     weight_mode: String,
     data_dir: String,
 }
@@ -343,7 +346,21 @@ struct Findings {
     /// The ledger replica `--kill-replica` killed, and whether it came back.
     killed_replica: Option<usize>,
     replica_restarted: bool,
+    /// Sat rounds in which no worker scored (the machine too busy to solve in the window):
+    /// void, published again with a longer window.
+    void_rounds: Vec<VoidRoundLine>,
 }
+
+/// A void round: its id and the window it had.
+#[derive(Debug, Clone, Serialize)]
+struct VoidRoundLine {
+    round_id: String,
+    window_ms: i64,
+}
+
+/// How many void rounds in a row are published again (each with twice the window) before the
+/// last one is reported as it is.
+const MAX_VOID_RETRIES: usize = 3;
 
 fn peak_rss_kib(pid: Option<u32>) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{}/status", pid?)).ok()?;
@@ -1042,14 +1059,18 @@ async fn drive(
             .progress_chars("=> "),
     );
     bar.enable_steady_tick(Duration::from_millis(120));
-    for _ in 0..args.rounds {
+    // The window adapts: a void round (nobody scored, the machine too busy to solve in time)
+    // is published again with twice the window, and later rounds keep the longer one.
+    let mut window_ms = args.window_ms;
+    let mut voids_in_a_row = 0;
+    while lines.len() < args.rounds {
         let env: Envelope = coordinator
             .post(
                 "/v1/rounds",
                 &NewRoundRequest {
                     lane: "sat".into(),
                     params: serde_json::to_value(params)?,
-                    window_ms: args.window_ms,
+                    window_ms,
                 },
             )
             .await
@@ -1062,7 +1083,7 @@ async fn drive(
             "{}: workers solving, validators verifying",
             ann.round_id
         ));
-        let patience = Duration::from_millis(args.window_ms as u64) + Duration::from_secs(60);
+        let patience = Duration::from_millis(window_ms as u64) + Duration::from_secs(60);
         let owner_pick = if args.weight_mode == WeightMode::Decentralized {
             None
         } else {
@@ -1070,6 +1091,24 @@ async fn drive(
             Some(pick)
         };
         let results = collect_results(&validators, &ann, patience, &bar).await?;
+        let void = validators
+            .iter()
+            .zip(&results)
+            .any(|((_, byz, _), r)| !*byz && r.void);
+        if void && voids_in_a_row < MAX_VOID_RETRIES {
+            voids_in_a_row += 1;
+            findings.void_rounds.push(VoidRoundLine {
+                round_id: ann.round_id.to_string(),
+                window_ms,
+            });
+            window_ms = window_ms.saturating_mul(2);
+            bar.set_message(format!(
+                "{} was void (no worker scored): again with a {window_ms} ms window",
+                ann.round_id
+            ));
+            continue;
+        }
+        voids_in_a_row = 0;
         let mut line = round_line(&ann, &validators, &results, &findings.equivocators)?;
         line.owner_pick = owner_pick.flatten();
         close_on_ledger(&ledger_client, &ann, &mut line).await?;
@@ -1993,6 +2032,7 @@ fn print_output(
             equivocations: findings.equivocations,
             restart: findings.restart,
             ledger: findings.ledger,
+            void_rounds: findings.void_rounds,
             weight_mode: args.weight_mode.as_str().into(),
             data_dir: dir.display().to_string(),
         };
@@ -2015,6 +2055,12 @@ fn print_output(
             k.to_ss58()
         )
     };
+    for v in &findings.void_rounds {
+        println!(
+            "\n{}  void: no worker scored in its {} ms window (published again with twice the window)",
+            v.round_id, v.window_ms
+        );
+    }
     for r in &rounds {
         println!(
             "\n{}  winner {}",

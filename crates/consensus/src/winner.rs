@@ -80,6 +80,11 @@ pub struct RoundDecision {
     pub reporting_stake: u64,
     pub total_stake: u64,
     pub quorum_met: bool,
+    /// Quorum reported, but no worker scored above zero: nothing was measured (every worker
+    /// missed the window, say on a machine too busy to solve in time). Such a round names no
+    /// winner and leaves the incumbent where it was.
+    #[serde(default)]
+    pub void: bool,
 }
 
 /// Decides a round from validators' reports: consensus scores by stake-weighted median, then
@@ -93,7 +98,10 @@ pub fn decide_round(
     let reporting_stake = reports.iter().map(|r| r.stake).sum();
     let consensus = consensus_scores(reports);
     let quorum_met = policy.quorum.is_met(reporting_stake, total_stake);
-    let winner = if quorum_met {
+    let void = quorum_met && !consensus.values().any(|s| s.is_finite() && *s > 0.0);
+    let winner = if void {
+        None
+    } else if quorum_met {
         select_winner(&consensus, incumbent, policy.dethrone_margin)
     } else {
         incumbent
@@ -104,6 +112,7 @@ pub fn decide_round(
         reporting_stake,
         total_stake,
         quorum_met,
+        void,
     }
 }
 
@@ -118,6 +127,30 @@ mod tests {
             Keypair::from_seed(&[2; 32]).public(),
             Keypair::from_seed(&[3; 32]).public(),
         )
+    }
+
+    #[test]
+    fn a_round_where_nobody_scored_is_void() {
+        let (a, b, _) = keys();
+        let zeros: BTreeMap<_, _> = [(a, 0.0), (b, 0.0)].into();
+        let reports = [ValidatorScores {
+            stake: 10,
+            scores: &zeros,
+        }];
+        let d = decide_round(&reports, 10, Some(b), &WinnerPolicy::default());
+        assert!(d.quorum_met && d.void);
+        assert_eq!(
+            d.winner, None,
+            "no winner named, the incumbent is not re-elected"
+        );
+        let some: BTreeMap<_, _> = [(a, 0.0), (b, 0.1)].into();
+        let reports = [ValidatorScores {
+            stake: 10,
+            scores: &some,
+        }];
+        let d = decide_round(&reports, 10, None, &WinnerPolicy::default());
+        assert!(!d.void);
+        assert_eq!(d.winner, Some(b));
     }
 
     #[test]

@@ -158,6 +158,9 @@ pub struct RoundResult {
     pub winner: Option<PublicKey>,
     pub consensus: BTreeMap<PublicKey, f64>,
     pub quorum_met: bool,
+    /// Quorum reported but no worker scored above zero: no winner, no weights.
+    #[serde(default)]
+    pub void: bool,
     pub reporting_stake: u64,
     pub total_stake: u64,
     pub reports: Vec<UsedReport>,

@@ -45,6 +45,19 @@ fn real_nras_token_verifies() {
     // Upper-case nonce is the same nonce.
     let out = verify_eat(&ev, &expect(&REAL_NONCE.to_uppercase(), Some(1)), &ctx);
     assert!(out.verdict.accepted);
+    // The verified x5c chain is remembered only inside its certificates' validity: in 2100 it
+    // is checked again, and fails, though it passed (and was cached) a moment ago.
+    let far = EatContext {
+        now: 4_102_444_800,
+        ..ctx
+    };
+    let v = verify_eat(&ev, &expect(REAL_NONCE, Some(1)), &far).verdict;
+    assert!(
+        v.checks
+            .iter()
+            .any(|c| c.name == checks::X5C && c.outcome == hallmark_core::CheckOutcome::Fail),
+        "{v:#?}"
+    );
     // Claimed capacity: one H100 matches; two do not; an A100 does not.
     let mut e = expect(REAL_NONCE, None);
     e.capacity = Some(vec![GpuCapacity {

@@ -198,14 +198,20 @@ impl Validator {
             run_id: run_id.clone(),
             validator: me,
             byzantine: self.faults.invert_scores,
-            agrees: agrees(
-                &own_payload.scores,
-                decision.winner.as_ref(),
-                policy.dethrone_margin,
-            ),
+            // In a void round a validator agrees if it measured nothing either.
+            agrees: if decision.void {
+                !own_payload.scores.values().any(|s| *s > 0.0)
+            } else {
+                agrees(
+                    &own_payload.scores,
+                    decision.winner.as_ref(),
+                    policy.dethrone_margin,
+                )
+            },
             winner: decision.winner,
             consensus: decision.consensus,
             quorum_met: decision.quorum_met,
+            void: decision.void,
             reporting_stake: decision.reporting_stake,
             total_stake: decision.total_stake,
             reports: used,
