@@ -99,7 +99,9 @@ impl From<hallmark_ledger::LedgerError> for ApiError {
             L::Rejected { code, .. } if code == "not_found" || code == "epoch_open" => {
                 StatusCode::NOT_FOUND
             }
+            // A full mempool is back-pressure, not a bad transaction: retry later.
             L::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            L::Rejected { code, .. } if code == "mempool_full" => StatusCode::SERVICE_UNAVAILABLE,
             _ => StatusCode::UNPROCESSABLE_ENTITY,
         };
         ApiError::new(status, e.code(), e.to_string())
@@ -161,4 +163,26 @@ pub async fn wire_errors(req: Request<Body>, next: Next) -> Response {
 /// The response to `GET /v1/health`.
 pub async fn health() -> Json<serde_json::Value> {
     Json(serde_json::json!({"status": "ok"}))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ledger_refusals_map_to_statuses() {
+        let full = hallmark_ledger::LedgerError::Rejected {
+            code: "mempool_full".into(),
+            message: "10000 waiting".into(),
+        };
+        assert_eq!(ApiError::from(full).status, StatusCode::SERVICE_UNAVAILABLE);
+        let other = hallmark_ledger::LedgerError::Rejected {
+            code: "stale_nonce".into(),
+            message: "x".into(),
+        };
+        assert_eq!(
+            ApiError::from(other).status,
+            StatusCode::UNPROCESSABLE_ENTITY
+        );
+    }
 }
