@@ -1878,12 +1878,13 @@ async fn restart_validator(
         .iter_mut()
         .find(|p| p.name == name)
         .context("validator-0's process")?;
+    // kill -9: no shutdown path runs, so what survives is what the store had committed.
     if let Some(pid) = slot.child.id() {
         nix::sys::signal::kill(
             nix::unistd::Pid::from_raw(pid as i32),
-            nix::sys::signal::Signal::SIGTERM,
+            nix::sys::signal::Signal::SIGKILL,
         )
-        .context("stopping validator-0")?;
+        .context("killing validator-0")?;
     }
     let _ = tokio::time::timeout(Duration::from_secs(10), slot.child.wait()).await;
     let mut fresh = spawn(exe, dir, &name, "validator", cfg, byz).await?;
