@@ -98,6 +98,19 @@ pub async fn join(
         },
     )
     .await?;
+    if role == Role::Validator {
+        let mg = ledger.metagraph().await?;
+        if let Some(n) = mg.neuron(&hotkey.public()) {
+            if n.voting_stake < n.stake {
+                tracing::warn!(
+                    hotkey = %hotkey.public(),
+                    stake = n.stake,
+                    voting_stake = n.voting_stake,
+                    "stake bonded this stake epoch counts for votes from the next boundary ([ledger] stake_epoch_secs; genesis_validators count at once)"
+                );
+            }
+        }
+    }
     Ok(())
 }
 
