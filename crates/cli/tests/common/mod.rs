@@ -6,13 +6,17 @@ use std::process::{Command, Output};
 
 use hallmark_node::config::NodeConfig;
 
-/// A node named `name` keeping its data under `dir/name`, defaults otherwise.
+/// A node named `name` keeping its data under `dir/name`, defaults otherwise but one:
+/// validators registered here vote at once (`ledger.stake_epoch_secs = 0`), since these tests
+/// start their validators after the ledger. The activation delay has its own tests.
 pub fn cfg(dir: &Path, name: &str) -> NodeConfig {
-    NodeConfig {
+    let mut c = NodeConfig {
         name: name.into(),
         data_dir: dir.join(name),
         ..NodeConfig::default()
-    }
+    };
+    c.ledger.stake_epoch_secs = 0;
+    c
 }
 
 /// Runs the `hallmark` binary with `args` on a blocking thread, so the in-process nodes keep
