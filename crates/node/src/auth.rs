@@ -193,31 +193,25 @@ impl ReplayGuard {
         }
     }
 
-    /// Records `sig` at `now`; fails if it was seen within the window.
+    /// Records `sig` at `now`; fails if it was seen within the window. A persistent guard
+    /// asks only its store (committed before the request is processed); otherwise the
+    /// memory map holds them.
     pub async fn check(&self, sig: Vec<u8>, now: i64, window_secs: i64) -> Result<(), AuthError> {
         // Signatures are kept for twice the window: a timestamp that old fails the skew check.
         let horizon = 2 * window_secs;
-        {
-            let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
-            seen.retain(|_, t| now - *t <= horizon);
-            if seen.insert(sig.clone(), now).is_some() {
-                return Err(AuthError::Replayed);
-            }
-        }
         if let Some(store) = &self.store {
-            match store.remember_signature(&sig, now, now - horizon).await {
-                Ok(true) => {}
-                Ok(false) => return Err(AuthError::Replayed),
-                Err(e) => {
-                    // Fail closed: a request whose signature could not be recorded is refused,
-                    // and may be sent again.
-                    self.seen
-                        .lock()
-                        .unwrap_or_else(|p| p.into_inner())
-                        .remove(&sig);
-                    return Err(AuthError::GuardUnavailable(e.to_string()));
-                }
-            }
+            // Fail closed: a signature that could not be recorded is refused (and may be sent
+            // again).
+            return match store.remember_signature(&sig, now, now - horizon).await {
+                Ok(true) => Ok(()),
+                Ok(false) => Err(AuthError::Replayed),
+                Err(e) => Err(AuthError::GuardUnavailable(e.to_string())),
+            };
+        }
+        let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
+        seen.retain(|_, t| now - *t <= horizon);
+        if seen.insert(sig, now).is_some() {
+            return Err(AuthError::Replayed);
         }
         Ok(())
     }
@@ -313,7 +307,7 @@ mod tests {
             .await
             .unwrap();
         store.close().await;
-        // A new process: the in-memory half is empty, the store still knows.
+        // A new process: a new guard over the same store still knows.
         let store = Store::open(&path).await.unwrap();
         let g = ReplayGuard::persistent(store);
         assert_eq!(
@@ -363,10 +357,7 @@ impl PostAuth {
         path: &str,
         body: &[u8],
     ) -> Result<PublicKey, AuthError> {
-        let now = hallmark_core::time::now_unix();
-        let (signer, sig) = verify_request(headers, "POST", path, body, now, self.window_secs)?;
-        self.replay.check(sig, now, self.window_secs).await?;
-        Ok(signer)
+        self.authenticate_method(headers, "POST", path, body).await
     }
 }
 

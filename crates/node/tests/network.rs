@@ -277,24 +277,15 @@ async fn bad_inputs(net: &Net, old: &RoundAnnouncement) {
     // The very same signed request again (a captured one): refused as a replay, not
     // processed a second time.
     let signed = hallmark_node::auth::sign_request(&worker_key, "POST", "/v1/sat/witness", &full);
-    let send_same = || async {
-        let mut req = reqwest::Client::new()
-            .post(format!("{}/v1/sat/witness", validator.url()))
-            .header("content-type", "application/json")
-            .body(full.clone());
-        for (k, v) in &signed {
-            req = req.header(*k, v.clone());
-        }
-        let r = req.send().await.unwrap();
-        let status = r.status().as_u16();
-        let body: serde_json::Value = r.json().await.unwrap();
-        (
-            status,
-            body["error"]["code"].as_str().unwrap_or("").to_string(),
-        )
-    };
-    assert_eq!(send_same().await, (422, "stale_round".to_string()));
-    assert_eq!(send_same().await, (401, "replayed_request".to_string()));
+    let url = format!("{}/v1/sat/witness", validator.url());
+    assert_eq!(
+        send_captured(&url, &signed, &full).await,
+        (422, "stale_round".to_string())
+    );
+    assert_eq!(
+        send_captured(&url, &signed, &full).await,
+        (401, "replayed_request".to_string())
+    );
 
     // Open a new round and try the rest against it.
     let ann = publish(net, 10_000).await;
