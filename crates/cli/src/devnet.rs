@@ -145,6 +145,12 @@ pub struct DevnetArgs {
     /// every validator must refuse it with archive_hash_mismatch.
     #[arg(long, value_name = "N")]
     tamper_archive: Option<usize>,
+    /// Where every node keeps its tables: a `postgres://` URL puts the whole network on
+    /// PostgreSQL, each node in its own schema (`hm_<data-dir digest>_<node>`, so running
+    /// again on the same --data-dir finds them). Default: `HALLMARK_DATABASE_URL`, else SQLite
+    /// files in each node's data dir.
+    #[arg(long, value_name = "URL")]
+    store: Option<String>,
 }
 
 /// The job mix the devnet submits, in order.
@@ -302,6 +308,8 @@ struct Output {
     void_rounds: Vec<VoidRoundLine>,
     weight_mode: String,
     data_dir: String,
+    /// Where the nodes kept their tables.
+    store: StoreLine,
 }
 
 /// The ledger at the end of a run.
@@ -410,6 +418,8 @@ async fn spawn(
     let child = Command::new(exe)
         .args(["node", "--role", role, "--config"])
         .arg(&config_path)
+        // Each node's config names its store; an inherited URL must not override it.
+        .env_remove("HALLMARK_DATABASE_URL")
         .env(
             "RUST_LOG",
             std::env::var("RUST_LOG").unwrap_or_else(|_| format!("info,{}", crate::QUIET_ENGINE)),
@@ -503,6 +513,93 @@ fn build_lane_config(dir: &Path) -> toml::Value {
 /// Where the devnet notes the digest of the `wat` image it imported.
 const DEVNET_IMAGE_FILE: &str = "devnet-wat-image";
 
+/// The store every devnet node uses: `--store`, else `HALLMARK_DATABASE_URL`, else SQLite.
+fn store_url(args: &DevnetArgs) -> Option<String> {
+    args.store
+        .clone()
+        .or_else(|| std::env::var("HALLMARK_DATABASE_URL").ok())
+        .filter(|u| !u.is_empty())
+}
+
+/// The schema prefix for this devnet's nodes on PostgreSQL: `hm_` and 8 hex digits of the
+/// data dir's digest, so two devnets on one database never share tables.
+fn schema_prefix(dir: &Path) -> String {
+    let digest = hallmark_core::digest::sha256(dir.as_os_str().as_encoded_bytes()).to_hex();
+    format!("hm_{}", &digest[..8])
+}
+
+/// Refuses a store URL the devnet cannot use before any node starts, and says where the
+/// tables go. The ledger's schema is opened (and migrated) here, so a wrong password or an
+/// unreachable server is one clear error rather than every node failing in its log.
+async fn check_store(url: &str, dir: &Path) -> anyhow::Result<()> {
+    use hallmark_store::StoreUrl;
+    let parsed = StoreUrl::parse(url).context("--store")?;
+    let StoreUrl::Postgres(pg) = &parsed else {
+        bail!(
+            "--store {}: the devnet keeps one SQLite file per node by default; --store takes a \
+             postgres:// URL",
+            parsed.redacted()
+        );
+    };
+    let probe = hallmark_store::Store::open_postgres(pg, &node_schema(dir, "ledger"))
+        .await
+        .with_context(|| format!("opening the store at {}", parsed.redacted()))?;
+    probe.close().await;
+    eprintln!(
+        "store: {} (one schema per node, {}_*)",
+        parsed.redacted(),
+        schema_prefix(dir)
+    );
+    Ok(())
+}
+
+/// The store line of the JSON output: the backend, and on PostgreSQL the redacted URL and
+/// each node's schema prefix.
+#[derive(Debug, Serialize)]
+struct StoreLine {
+    backend: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    schema_prefix: Option<String>,
+}
+
+impl StoreLine {
+    fn of(args: &DevnetArgs, dir: &Path) -> Self {
+        match store_url(args) {
+            None => Self {
+                backend: "sqlite",
+                url: None,
+                schema_prefix: None,
+            },
+            Some(url) => Self {
+                backend: "postgres",
+                url: hallmark_store::StoreUrl::parse(&url)
+                    .ok()
+                    .map(|u| u.redacted()),
+                schema_prefix: Some(schema_prefix(dir)),
+            },
+        }
+    }
+}
+
+/// [`base_config`] with the devnet's store: on PostgreSQL, the node's own schema.
+fn node_config(args: &DevnetArgs, dir: &Path, name: &str) -> NodeConfig {
+    let mut cfg = base_config(dir, name);
+    if let Some(url) = store_url(args) {
+        cfg.store_schema = Some(node_schema(dir, name));
+        cfg.store = Some(url);
+    }
+    cfg
+}
+
+/// The PostgreSQL schema of devnet node `name`.
+fn node_schema(dir: &Path, name: &str) -> String {
+    let mut schema = format!("{}_{}", schema_prefix(dir), name.replace('-', "_"));
+    schema.truncate(63);
+    schema
+}
+
 fn base_config(dir: &Path, name: &str) -> NodeConfig {
     let data_dir = dir.join(name);
     let mut cfg = NodeConfig {
@@ -590,6 +687,9 @@ pub async fn run(args: DevnetArgs) -> anyhow::Result<ExitCode> {
     let dir = std::path::absolute(&args.data_dir).context("resolving --data-dir")?;
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     let exe = std::env::current_exe().context("locating the hallmark binary")?;
+    if let Some(url) = store_url(&args) {
+        check_store(&url, &dir).await?;
+    }
 
     // A devnet.json from an earlier run must not point anyone at nodes that are gone.
     let _ = std::fs::remove_file(dir.join(crate::network::DEVNET_FILE));
@@ -848,7 +948,7 @@ async fn drive(
         let mut ledger_cfgs = Vec::new();
         for i in 0..replicas {
             let name = replica_name(i);
-            let mut cfg = base_config(dir, &name);
+            let mut cfg = node_config(args, dir, &name);
             cfg.key_file = Some(replica_keys[i].clone());
             cfg.listen = format!("127.0.0.1:{}", http_ports[i]);
             cfg.ledger.genesis = vec![GenesisBalance {
@@ -932,7 +1032,7 @@ async fn drive(
     let ledger0_url = ledger_urls[0].clone();
 
     progress.set_message("starting the coordinator");
-    let mut cfg = base_config(dir, "coordinator");
+    let mut cfg = node_config(args, dir, "coordinator");
     let coordinator_key = load_or_create_key(&cfg.key_path())?;
     cfg.coordinator.operators = vec![operator.public()];
     cfg.network.ledger_url = ledger_url.clone();
@@ -961,7 +1061,7 @@ async fn drive(
     let mut worker_cfgs = Vec::new();
     for i in 0..args.validators {
         let name = format!("validator-{i}");
-        let mut cfg = base_config(dir, &name);
+        let mut cfg = node_config(args, dir, &name);
         network(&mut cfg);
         // The last --byzantine validators misbehave; the --equivocate ones just before them
         // serve two reports.
@@ -975,7 +1075,7 @@ async fn drive(
     }
     for i in 0..args.workers {
         let name = format!("worker-{i}");
-        let mut cfg = base_config(dir, &name);
+        let mut cfg = node_config(args, dir, &name);
         network(&mut cfg);
         cfg.network.stake = 1_000;
         cfg.faults.submit_delay_ms = i as u64 * args.delay_step_ms;
@@ -2036,6 +2136,7 @@ fn print_output(
             void_rounds: findings.void_rounds,
             weight_mode: args.weight_mode.as_str().into(),
             data_dir: dir.display().to_string(),
+            store: StoreLine::of(args, dir),
         };
         println!("{}", serde_json::to_string(&out)?);
         return Ok(honest_ok);

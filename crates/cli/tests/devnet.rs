@@ -907,3 +907,70 @@ fn a_kept_devnet_serves_other_commands_until_sigterm() {
     assert_ne!(code, Some(0));
     assert!(out.contains("devnet_unavailable"), "{out}");
 }
+
+/// The whole network on PostgreSQL (`--store`): rounds, jobs, builds and the eval round as on
+/// SQLite, every node's tables in its own schema, and no SQLite file anywhere. Runs where
+/// `HALLMARK_TEST_DATABASE_URL` names a server (`.ci/run` starts one and requires it).
+#[test]
+fn a_whole_devnet_runs_on_postgres() {
+    let Ok(url) = std::env::var("HALLMARK_TEST_DATABASE_URL") else {
+        assert_ne!(
+            std::env::var("HALLMARK_REQUIRE_POSTGRES").as_deref(),
+            Ok("1"),
+            "HALLMARK_REQUIRE_POSTGRES=1 but HALLMARK_TEST_DATABASE_URL is not set"
+        );
+        eprintln!("skipped: HALLMARK_TEST_DATABASE_URL is not set");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let v = devnet(dir.path(), &["--rounds", "2", "--store", &url]);
+    check_rounds(&v, 2, 3);
+    check_builds(&v);
+    assert_eq!(v["store"]["backend"], "postgres", "{}", v["store"]);
+    assert!(
+        !v["store"]["url"].as_str().unwrap().contains(":hallmark@"),
+        "the password is shown: {}",
+        v["store"]
+    );
+    let jobs = v["jobs"].as_array().unwrap();
+    assert!(!jobs.is_empty());
+    assert!(jobs.iter().all(|j| j["status"] == "approved"), "{jobs:?}");
+    // No node fell back to SQLite.
+    let sqlite: Vec<_> = walk(dir.path())
+        .into_iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "sqlite"))
+        .collect();
+    assert!(
+        sqlite.is_empty(),
+        "SQLite files on a PostgreSQL devnet: {sqlite:?}"
+    );
+    // The tables are where the report says: the coordinator's jobs and the ledger's chain.
+    let prefix = v["store"]["schema_prefix"].as_str().unwrap().to_string();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let coord = hallmark_store::Store::open_postgres(&url, &format!("{prefix}_coordinator"))
+            .await
+            .unwrap();
+        // The stark jobs, and the attestation and build jobs beside them.
+        let approved = coord.count_jobs("approved").await.unwrap() as usize;
+        assert!(approved > jobs.len(), "{approved} approved jobs");
+        let ledger = hallmark_store::Store::open_postgres(&url, &format!("{prefix}_ledger"))
+            .await
+            .unwrap();
+        let (height, _) = ledger.ledger_head().await.unwrap().unwrap();
+        assert!(height > 10, "ledger height {height}");
+    });
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}

@@ -10,6 +10,7 @@ use hallmark_ledger::{
     BlockCtx, DevnetLedger, Genesis, Ledger, LedgerParams, LedgerState, LedgerTx, Role, Rules,
     TxBody, WeightEntry,
 };
+use hallmark_store::testing::TestDb;
 use hallmark_store::Store;
 
 const CHAIN: &str = "state-test";
@@ -165,212 +166,219 @@ async fn open(store: &Store, params: LedgerParams) -> DevnetLedger {
 
 #[tokio::test]
 async fn reading_an_epoch_changes_nothing_and_only_a_transaction_closes_it() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(&dir.path().join("l.sqlite")).await.unwrap();
-    let l = open(&store, LedgerParams::default()).await;
-    for tx in network_txs() {
-        l.submit(tx).await.unwrap();
-    }
-    l.submit(weights(11, 1, 1)).await.unwrap();
-    let head = l.head().await;
-    // Any epoch, open, future or past i64: an unauthenticated read is refused with a code
-    // and writes nothing.
-    for epoch in [1, 2, u64::MAX / 2, u64::MAX] {
-        let e = l.yuma_epoch("sat", epoch).await.unwrap_err();
-        assert_eq!(e.code(), "epoch_open", "epoch {epoch}");
-    }
-    assert_eq!(l.head().await, head, "reads moved the ledger");
-    // Closing early without a quorum of weights (1 of 2 equal validators) is refused.
-    let e = l.submit(close_epoch(1, 1)).await.unwrap_err();
-    assert_eq!(e.code(), "invalid_transaction");
-    assert!(e.to_string().contains("still open"), "{e}");
-    // So the second validator's weights still count, and close the epoch: every staked
-    // validator has set them.
-    l.submit(weights(12, 1, 1)).await.unwrap();
-    let y = l.yuma_epoch("sat", 1).await.unwrap();
-    assert!(y.active.iter().filter(|a| **a).count() == 2);
-    assert_eq!(
-        l.submit(close_epoch(2, 1)).await.unwrap_err().code(),
-        "epoch_closed"
-    );
-    assert_eq!(
-        l.submit(weights(11, 2, 1)).await.unwrap_err().code(),
-        "epoch_closed"
-    );
-    // Nothing to close where no weights were set.
-    let e = l.submit(close_epoch(3, 9)).await.unwrap_err();
-    assert!(e.to_string().contains("no weights"), "{e}");
-    l.audit_chain().await.unwrap();
-}
-
-#[tokio::test]
-async fn after_the_grace_anyone_closes_an_epoch_a_validator_never_reached() {
-    let store = Store::open_url("sqlite::memory:").await.unwrap();
-    let params = LedgerParams {
-        epoch_close_grace_ms: 0,
-        ..LedgerParams::default()
-    };
-    let l = open(&store, params).await;
-    for tx in network_txs() {
-        l.submit(tx).await.unwrap();
-    }
-    l.submit(weights(11, 1, 4)).await.unwrap();
-    l.submit(close_epoch(1, 4)).await.unwrap();
-    let y = l.yuma_epoch("sat", 4).await.unwrap();
-    assert_eq!(y.active.iter().filter(|a| **a).count(), 1);
-    assert_eq!(
-        l.submit(weights(12, 1, 4)).await.unwrap_err().code(),
-        "epoch_closed"
-    );
-}
-
-#[tokio::test]
-async fn a_reopened_ledger_re_executes_its_chain_to_the_same_root() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("l.sqlite");
-    let head = {
-        let store = Store::open(&path).await.unwrap();
+    for db in TestDb::all().unwrap() {
+        let store = db.open().await.unwrap();
         let l = open(&store, LedgerParams::default()).await;
         for tx in network_txs() {
             l.submit(tx).await.unwrap();
         }
         l.submit(weights(11, 1, 1)).await.unwrap();
+        let head = l.head().await;
+        // Any epoch, open, future or past i64: an unauthenticated read is refused with a code
+        // and writes nothing.
+        for epoch in [1, 2, u64::MAX / 2, u64::MAX] {
+            let e = l.yuma_epoch("sat", epoch).await.unwrap_err();
+            assert_eq!(e.code(), "epoch_open", "epoch {epoch}");
+        }
+        assert_eq!(l.head().await, head, "reads moved the ledger");
+        // Closing early without a quorum of weights (1 of 2 equal validators) is refused.
+        let e = l.submit(close_epoch(1, 1)).await.unwrap_err();
+        assert_eq!(e.code(), "invalid_transaction");
+        assert!(e.to_string().contains("still open"), "{e}");
+        // So the second validator's weights still count, and close the epoch: every staked
+        // validator has set them.
         l.submit(weights(12, 1, 1)).await.unwrap();
+        let y = l.yuma_epoch("sat", 1).await.unwrap();
+        assert!(y.active.iter().filter(|a| **a).count() == 2);
+        assert_eq!(
+            l.submit(close_epoch(2, 1)).await.unwrap_err().code(),
+            "epoch_closed"
+        );
+        assert_eq!(
+            l.submit(weights(11, 2, 1)).await.unwrap_err().code(),
+            "epoch_closed"
+        );
+        // Nothing to close where no weights were set.
+        let e = l.submit(close_epoch(3, 9)).await.unwrap_err();
+        assert!(e.to_string().contains("no weights"), "{e}");
+        l.audit_chain().await.unwrap();
+    }
+}
+
+#[tokio::test]
+async fn after_the_grace_anyone_closes_an_epoch_a_validator_never_reached() {
+    for db in TestDb::all().unwrap() {
+        let store = db.open().await.unwrap();
+        let params = LedgerParams {
+            epoch_close_grace_ms: 0,
+            ..LedgerParams::default()
+        };
+        let l = open(&store, params).await;
+        for tx in network_txs() {
+            l.submit(tx).await.unwrap();
+        }
+        l.submit(weights(11, 1, 4)).await.unwrap();
+        l.submit(close_epoch(1, 4)).await.unwrap();
+        let y = l.yuma_epoch("sat", 4).await.unwrap();
+        assert_eq!(y.active.iter().filter(|a| **a).count(), 1);
+        assert_eq!(
+            l.submit(weights(12, 1, 4)).await.unwrap_err().code(),
+            "epoch_closed"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_reopened_ledger_re_executes_its_chain_to_the_same_root() {
+    for db in TestDb::all().unwrap() {
+        let head = {
+            let store = db.open().await.unwrap();
+            let l = open(&store, LedgerParams::default()).await;
+            for tx in network_txs() {
+                l.submit(tx).await.unwrap();
+            }
+            l.submit(weights(11, 1, 1)).await.unwrap();
+            l.submit(weights(12, 1, 1)).await.unwrap();
+            assert_eq!(l.audit_chain().await.unwrap(), 6);
+            l.head().await
+        };
+        let store = db.open().await.unwrap();
+        let l = open(&store, LedgerParams::default()).await;
+        assert_eq!(l.head().await, head);
         assert_eq!(l.audit_chain().await.unwrap(), 6);
-        l.head().await
-    };
-    let store = Store::open(&path).await.unwrap();
-    let l = open(&store, LedgerParams::default()).await;
-    assert_eq!(l.head().await, head);
-    assert_eq!(l.audit_chain().await.unwrap(), 6);
-    // A ledger opened with other rules re-executes to other results and refuses to start
-    // rather than serve a state its chain does not produce.
-    let stricter = LedgerParams {
-        tiers: {
-            let mut t = hallmark_ledger::default_tiers();
-            t.get_mut("validator").unwrap().min_stake = 10_000;
-            t
-        },
-        ..LedgerParams::default()
-    };
-    let e = DevnetLedger::open(store.clone(), &genesis(), stricter, key(42))
-        .await
-        .err()
-        .unwrap();
-    assert!(e.to_string().contains("chain broken at seq 1"), "{e}");
+        // A ledger opened with other rules re-executes to other results and refuses to start
+        // rather than serve a state its chain does not produce.
+        let stricter = LedgerParams {
+            tiers: {
+                let mut t = hallmark_ledger::default_tiers();
+                t.get_mut("validator").unwrap().min_stake = 10_000;
+                t
+            },
+            ..LedgerParams::default()
+        };
+        let e = DevnetLedger::open(store.clone(), &genesis(), stricter, key(42))
+            .await
+            .err()
+            .unwrap();
+        assert!(e.to_string().contains("chain broken at seq 1"), "{e}");
+    }
 }
 
 #[tokio::test]
 async fn reads_carry_proofs_that_check_offline_and_lies_do_not() {
     use hallmark_ledger::verify_read;
-    let store = Store::open_url("sqlite::memory:").await.unwrap();
-    let l = open(&store, LedgerParams::default()).await;
-    for tx in network_txs() {
-        l.submit(tx).await.unwrap();
-    }
-    let trusted = [l.header_key()];
-    let account = format!("account/{}", key(3).public().to_ss58());
-    let read = l.read(&account).await.unwrap();
-    assert_eq!(read.value.as_ref().unwrap()["balance"], 77);
-    let v = verify_read(&read, &trusted, Some(CHAIN));
-    assert!(v.accepted, "{v:?}");
-    let head = l.head().await;
-    let header: hallmark_ledger::LedgerHeader =
-        Signed::<hallmark_ledger::LedgerHeader>::from_envelope(read.header.clone())
-            .verify()
-            .unwrap()
-            .payload;
-    assert_eq!(header, head.header);
+    for db in TestDb::all().unwrap() {
+        let store = db.open().await.unwrap();
+        let l = open(&store, LedgerParams::default()).await;
+        for tx in network_txs() {
+            l.submit(tx).await.unwrap();
+        }
+        let trusted = [l.header_key()];
+        let account = format!("account/{}", key(3).public().to_ss58());
+        let read = l.read(&account).await.unwrap();
+        assert_eq!(read.value.as_ref().unwrap()["balance"], 77);
+        let v = verify_read(&read, &trusted, Some(CHAIN));
+        assert!(v.accepted, "{v:?}");
+        let head = l.head().await;
+        let header: hallmark_ledger::LedgerHeader =
+            Signed::<hallmark_ledger::LedgerHeader>::from_envelope(read.header.clone())
+                .verify()
+                .unwrap()
+                .payload;
+        assert_eq!(header, head.header);
 
-    // An absent key is proven absent.
-    let absent = l
-        .read(&format!("account/{}", key(99).public().to_ss58()))
-        .await
-        .unwrap();
-    assert!(absent.value.is_none());
-    assert!(verify_read(&absent, &trusted, None).accepted);
+        // An absent key is proven absent.
+        let absent = l
+            .read(&format!("account/{}", key(99).public().to_ss58()))
+            .await
+            .unwrap();
+        assert!(absent.value.is_none());
+        assert!(verify_read(&absent, &trusted, None).accepted);
 
-    let rejected = |r: &hallmark_ledger::LedgerRead, keys: &[hallmark_core::PublicKey]| {
-        let v = verify_read(r, keys, Some(CHAIN));
-        assert!(!v.accepted);
-        v.rejection.unwrap()
-    };
-    // A changed value, a hidden value, a claimed value for an absent key.
-    let mut lie = read.clone();
-    lie.value.as_mut().unwrap()["balance"] = serde_json::json!(1_000_000);
-    assert_eq!(rejected(&lie, &trusted), "proof_mismatch");
-    let mut lie = read.clone();
-    lie.value = None;
-    assert_eq!(rejected(&lie, &trusted), "proof_mismatch");
-    let mut lie = absent.clone();
-    lie.value = read.value.clone();
-    assert_eq!(rejected(&lie, &trusted), "proof_mismatch");
-    // Another key's proof passed off for this one.
-    let mut lie = read.clone();
-    lie.key = format!("account/{}", key(1).public().to_ss58());
-    assert_eq!(rejected(&lie, &trusted), "proof_mismatch");
-    // A header by someone else, or edited after signing.
-    assert_eq!(rejected(&read, &[key(7).public()]), "untrusted_signer");
-    let mut lie = read.clone();
-    let forged = Signed::sign(&header, &key(7)).unwrap();
-    lie.header = forged.envelope().clone();
-    assert_eq!(rejected(&lie, &trusted), "untrusted_signer");
-    let mut lie = read.clone();
-    lie.header.payload = lie.header.payload.replacen('e', "f", 1);
-    assert_eq!(rejected(&lie, &trusted), "bad_signature");
-    // Another chain.
-    let v = verify_read(&read, &trusted, Some("elsewhere"));
-    assert_eq!(v.rejection.as_deref(), Some("wrong_chain"));
-    // Every kind of row the state holds reads back with a proof.
-    for k in [
-        format!("neuron/{}", key(11).public().to_ss58()),
-        format!("stake/{}", key(21).public().to_ss58()),
-    ] {
-        let r = l.read(&k).await.unwrap();
-        assert!(r.value.is_some(), "{k}");
-        assert!(verify_read(&r, &trusted, Some(CHAIN)).accepted, "{k}");
+        let rejected = |r: &hallmark_ledger::LedgerRead, keys: &[hallmark_core::PublicKey]| {
+            let v = verify_read(r, keys, Some(CHAIN));
+            assert!(!v.accepted);
+            v.rejection.unwrap()
+        };
+        // A changed value, a hidden value, a claimed value for an absent key.
+        let mut lie = read.clone();
+        lie.value.as_mut().unwrap()["balance"] = serde_json::json!(1_000_000);
+        assert_eq!(rejected(&lie, &trusted), "proof_mismatch");
+        let mut lie = read.clone();
+        lie.value = None;
+        assert_eq!(rejected(&lie, &trusted), "proof_mismatch");
+        let mut lie = absent.clone();
+        lie.value = read.value.clone();
+        assert_eq!(rejected(&lie, &trusted), "proof_mismatch");
+        // Another key's proof passed off for this one.
+        let mut lie = read.clone();
+        lie.key = format!("account/{}", key(1).public().to_ss58());
+        assert_eq!(rejected(&lie, &trusted), "proof_mismatch");
+        // A header by someone else, or edited after signing.
+        assert_eq!(rejected(&read, &[key(7).public()]), "untrusted_signer");
+        let mut lie = read.clone();
+        let forged = Signed::sign(&header, &key(7)).unwrap();
+        lie.header = forged.envelope().clone();
+        assert_eq!(rejected(&lie, &trusted), "untrusted_signer");
+        let mut lie = read.clone();
+        lie.header.payload = lie.header.payload.replacen('e', "f", 1);
+        assert_eq!(rejected(&lie, &trusted), "bad_signature");
+        // Another chain.
+        let v = verify_read(&read, &trusted, Some("elsewhere"));
+        assert_eq!(v.rejection.as_deref(), Some("wrong_chain"));
+        // Every kind of row the state holds reads back with a proof.
+        for k in [
+            format!("neuron/{}", key(11).public().to_ss58()),
+            format!("stake/{}", key(21).public().to_ss58()),
+        ] {
+            let r = l.read(&k).await.unwrap();
+            assert!(r.value.is_some(), "{k}");
+            assert!(verify_read(&r, &trusted, Some(CHAIN)).accepted, "{k}");
+        }
     }
 }
 
 #[tokio::test]
 async fn two_heads_signed_at_one_height_prove_a_fork() {
     use hallmark_ledger::{ledger_fork, LedgerHeader};
-    let store = Store::open_url("sqlite::memory:").await.unwrap();
-    let l = open(&store, LedgerParams::default()).await;
-    l.submit(network_txs().remove(0)).await.unwrap();
-    let honest = l.read("build_managers").await.unwrap().header;
-    let again = l.read("build_managers").await.unwrap().header;
-    assert_eq!(
-        ledger_fork(&honest, &again).unwrap_err().code(),
-        "consistent"
-    );
-    // The same key signing another state at the same seq: a split view, proven.
-    let mut h: LedgerHeader = Signed::<LedgerHeader>::from_envelope(honest.clone())
-        .verify()
-        .unwrap()
-        .payload;
-    h.state_root = "22".repeat(32);
-    let forked = Signed::sign(&h, &key(42)).unwrap().envelope().clone();
-    let fork = ledger_fork(&honest, &forked).unwrap();
-    assert_eq!((fork.seq, fork.signer), (1, l.header_key()));
-    // Not evidence: another signer, another height, a broken signature.
-    let other = Signed::sign(&h, &key(43)).unwrap().envelope().clone();
-    assert_eq!(
-        ledger_fork(&honest, &other).unwrap_err().code(),
-        "different_signers"
-    );
-    h.seq = 2;
-    let later = Signed::sign(&h, &key(42)).unwrap().envelope().clone();
-    assert_eq!(
-        ledger_fork(&honest, &later).unwrap_err().code(),
-        "different_heights"
-    );
-    let mut broken = forked.clone();
-    broken.payload = broken.payload.replacen('e', "f", 1);
-    assert_eq!(
-        ledger_fork(&honest, &broken).unwrap_err().code(),
-        "bad_signature"
-    );
+    for db in TestDb::all().unwrap() {
+        let store = db.open().await.unwrap();
+        let l = open(&store, LedgerParams::default()).await;
+        l.submit(network_txs().remove(0)).await.unwrap();
+        let honest = l.read("build_managers").await.unwrap().header;
+        let again = l.read("build_managers").await.unwrap().header;
+        assert_eq!(
+            ledger_fork(&honest, &again).unwrap_err().code(),
+            "consistent"
+        );
+        // The same key signing another state at the same seq: a split view, proven.
+        let mut h: LedgerHeader = Signed::<LedgerHeader>::from_envelope(honest.clone())
+            .verify()
+            .unwrap()
+            .payload;
+        h.state_root = "22".repeat(32);
+        let forked = Signed::sign(&h, &key(42)).unwrap().envelope().clone();
+        let fork = ledger_fork(&honest, &forked).unwrap();
+        assert_eq!((fork.seq, fork.signer), (1, l.header_key()));
+        // Not evidence: another signer, another height, a broken signature.
+        let other = Signed::sign(&h, &key(43)).unwrap().envelope().clone();
+        assert_eq!(
+            ledger_fork(&honest, &other).unwrap_err().code(),
+            "different_signers"
+        );
+        h.seq = 2;
+        let later = Signed::sign(&h, &key(42)).unwrap().envelope().clone();
+        assert_eq!(
+            ledger_fork(&honest, &later).unwrap_err().code(),
+            "different_heights"
+        );
+        let mut broken = forked.clone();
+        broken.payload = broken.payload.replacen('e', "f", 1);
+        assert_eq!(
+            ledger_fork(&honest, &broken).unwrap_err().code(),
+            "bad_signature"
+        );
+    }
 }
 
 #[test]

@@ -458,6 +458,12 @@ pub struct NodeConfig {
     /// Address to listen on; port 0 picks a free port.
     pub listen: String,
     pub data_dir: PathBuf,
+    /// Where this node's tables live: unset for SQLite in `data_dir`, or a `postgres://` URL
+    /// (also `HALLMARK_DATABASE_URL`), where the node keeps its tables in its own schema.
+    pub store: Option<String>,
+    /// The PostgreSQL schema for this node's tables (default `hallmark_<name>`); nodes sharing
+    /// a database need different ones.
+    pub store_schema: Option<String>,
     /// The hotkey seed file; created if missing.
     pub key_file: Option<PathBuf>,
     /// If set, the bound address (`http://ip:port`) is written here once listening.
@@ -482,6 +488,8 @@ impl Default for NodeConfig {
             name: "node".into(),
             listen: "127.0.0.1:0".into(),
             data_dir: PathBuf::from(".hallmark/node"),
+            store: None,
+            store_schema: None,
             key_file: None,
             addr_file: None,
             ledger: LedgerSection::default(),
@@ -510,7 +518,8 @@ pub enum ConfigError {
 
 impl NodeConfig {
     /// Loads a TOML file (or defaults when `path` is `None`) and applies environment overrides:
-    /// `HALLMARK_LISTEN`, `HALLMARK_DATA_DIR`, `HALLMARK_LEDGER_URL`, `HALLMARK_COORDINATOR_URL`.
+    /// `HALLMARK_LISTEN`, `HALLMARK_DATA_DIR`, `HALLMARK_DATABASE_URL`, `HALLMARK_LEDGER_URL`,
+    /// `HALLMARK_COORDINATOR_URL`.
     pub fn load(path: Option<&Path>) -> Result<Self, ConfigError> {
         let mut cfg = match path {
             Some(p) => {
@@ -537,6 +546,9 @@ impl NodeConfig {
         if let Some(v) = get("HALLMARK_DATA_DIR") {
             self.data_dir = v.into();
         }
+        if let Some(v) = get("HALLMARK_DATABASE_URL").filter(|v| !v.is_empty()) {
+            self.store = Some(v);
+        }
         if let Some(v) = get("HALLMARK_LEDGER_URL") {
             self.network.ledger_url = v;
         }
@@ -552,9 +564,28 @@ impl NodeConfig {
             .unwrap_or_else(|| self.data_dir.join("hotkey"))
     }
 
-    /// The database path (`<data_dir>/<name>.sqlite`).
+    /// The database path (`<data_dir>/<name>.sqlite`) when the store is SQLite.
     pub fn db_path(&self) -> PathBuf {
         self.data_dir.join(format!("{}.sqlite", self.name))
+    }
+
+    /// The PostgreSQL schema this node uses when `store` is a `postgres://` URL.
+    pub fn schema(&self) -> String {
+        self.store_schema
+            .clone()
+            .unwrap_or_else(|| hallmark_store::backend::postgres::schema_for_node(&self.name))
+    }
+
+    /// Opens this node's store: SQLite at [`NodeConfig::db_path`], or the configured URL.
+    pub async fn open_store(&self) -> Result<hallmark_store::Store, hallmark_store::StoreError> {
+        use hallmark_store::{Store, StoreUrl};
+        match self.store.as_deref() {
+            None => Store::open(&self.db_path()).await,
+            Some(url) => match StoreUrl::parse(url)? {
+                StoreUrl::Sqlite(u) => Store::open_url(&u).await,
+                StoreUrl::Postgres(u) => Store::open_postgres(&u, &self.schema()).await,
+            },
+        }
     }
 }
 
@@ -578,5 +609,29 @@ mod tests {
             RoleName::Validator
         );
         assert!("miner".parse::<RoleName>().is_err());
+    }
+
+    #[tokio::test]
+    async fn the_store_comes_from_config_or_environment_and_bad_urls_are_refused() {
+        let mut cfg = NodeConfig {
+            name: "validator-0".into(),
+            ..NodeConfig::default()
+        };
+        assert_eq!(cfg.schema(), "hallmark_validator_0");
+        cfg.apply_env(|k| {
+            (k == "HALLMARK_DATABASE_URL").then(|| "postgres://u:p@db/net".to_string())
+        });
+        assert_eq!(cfg.store.as_deref(), Some("postgres://u:p@db/net"));
+        // An empty variable does not clear a configured store.
+        cfg.apply_env(|k| (k == "HALLMARK_DATABASE_URL").then(String::new));
+        assert!(cfg.store.is_some());
+        cfg.store = Some("mysql://u:secret@db/net".into());
+        let err = cfg.open_store().await.unwrap_err().to_string();
+        assert!(err.contains("expected a sqlite: or postgres://"), "{err}");
+        assert!(!err.contains("secret"), "{err}");
+        cfg.store_schema = Some("Robert'); DROP TABLE jobs;--".into());
+        cfg.store = Some("postgres://u:p@127.0.0.1:1/net".into());
+        let err = cfg.open_store().await.unwrap_err().to_string();
+        assert!(err.contains("schema"), "{err}");
     }
 }

@@ -9,7 +9,6 @@ use std::time::Duration;
 use axum::Router;
 use hallmark_core::{Keypair, PublicKey};
 use hallmark_ledger::{DevnetLedger, Genesis, Role};
-use hallmark_store::Store;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
@@ -158,7 +157,7 @@ pub async fn run_node_with(
     std::fs::create_dir_all(&cfg.data_dir)
         .map_err(io(format!("creating {}", cfg.data_dir.display())))?;
     let key = load_or_create_key(&cfg.key_path())?;
-    let store = Store::open(&cfg.db_path()).await?;
+    let store = cfg.open_store().await?;
     let listener = tokio::net::TcpListener::bind(&cfg.listen)
         .await
         .map_err(io(format!("binding {}", cfg.listen)))?;

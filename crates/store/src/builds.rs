@@ -2,7 +2,7 @@
 //! verification's state changes are conditional updates on its current status, so two drivers
 //! never both open a job for it and a cancelled one is never finished afterwards.
 
-use sqlx::Row;
+use crate::StoreRow;
 
 use crate::{to_i64, to_u64, Store, StoreError};
 
@@ -53,7 +53,7 @@ pub struct BuildFinish<'a> {
 
 const COLUMNS: &str = "id, wasm_sha256, recipe_key, recipe, recipe_source, status, job_id, attempts, outcome, detail, error_code, error_message, created_ms, updated_ms, deadline_ms";
 
-fn row_of(r: &sqlx::sqlite::SqliteRow) -> Result<BuildVerificationRow, StoreError> {
+fn row_of(r: &impl StoreRow) -> Result<BuildVerificationRow, StoreError> {
     Ok(BuildVerificationRow {
         id: r.try_get("id")?,
         wasm_sha256: r.try_get("wasm_sha256")?,
@@ -91,44 +91,52 @@ impl Store {
         bytes: &[u8],
         now_ms: i64,
     ) -> Result<bool, StoreError> {
+        with_pool!(self, pool => {
         let size = to_i64(u64::try_from(bytes.len()).unwrap_or(u64::MAX), "blob size")?;
-        let n = sqlx::query("INSERT INTO blobs (sha256, kind, bytes, size, created_ms) VALUES (?, ?, ?, ?, ?) ON CONFLICT(sha256) DO NOTHING")
+        let n = sqlx::query("INSERT INTO blobs (sha256, kind, bytes, size, created_ms) VALUES ($1, $2, $3, $4, $5) ON CONFLICT(sha256) DO NOTHING")
             .bind(sha256)
             .bind(kind)
             .bind(bytes)
             .bind(size)
             .bind(now_ms)
-            .execute(&self.pool)
+            .execute(pool)
             .await?
             .rows_affected();
         Ok(n == 1)
+        })
     }
 
     /// A blob's bytes.
     pub async fn blob(&self, sha256: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        with_pool!(self, pool => {
         Ok(
-            sqlx::query_scalar("SELECT bytes FROM blobs WHERE sha256 = ?")
+            sqlx::query_scalar("SELECT bytes FROM blobs WHERE sha256 = $1")
                 .bind(sha256)
-                .fetch_optional(&self.pool)
+                .fetch_optional(pool)
                 .await?,
         )
+        })
     }
 
     /// Whether a blob is stored.
     pub async fn has_blob(&self, sha256: &str) -> Result<bool, StoreError> {
-        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM blobs WHERE sha256 = ?")
+        with_pool!(self, pool => {
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM blobs WHERE sha256 = $1")
             .bind(sha256)
-            .fetch_one(&self.pool)
+            .fetch_one(pool)
             .await?;
         Ok(n > 0)
+        })
     }
 
     /// The bytes all blobs take.
     pub async fn blob_bytes_total(&self) -> Result<u64, StoreError> {
-        let n: Option<i64> = sqlx::query_scalar("SELECT SUM(size) FROM blobs")
-            .fetch_one(&self.pool)
+        with_pool!(self, pool => {
+        let n: Option<i64> = sqlx::query_scalar("SELECT CAST(SUM(size) AS BIGINT) FROM blobs")
+            .fetch_one(pool)
             .await?;
         to_u64(n.unwrap_or(0), "blob bytes")
+        })
     }
 
     /// Stores a new verification; `Err(Conflict)` when one for the same wasm and recipe exists.
@@ -136,7 +144,8 @@ impl Store {
         &self,
         v: &NewBuildVerification<'_>,
     ) -> Result<(), StoreError> {
-        let res = sqlx::query("INSERT INTO build_verifications (id, wasm_sha256, recipe_key, recipe, recipe_source, status, created_ms, updated_ms, deadline_ms) VALUES (?, ?, ?, ?, ?, 'queued', ?, ?, ?)")
+        with_pool!(self, pool => {
+        let res = sqlx::query("INSERT INTO build_verifications (id, wasm_sha256, recipe_key, recipe, recipe_source, status, created_ms, updated_ms, deadline_ms) VALUES ($1, $2, $3, $4, $5, 'queued', $6, $7, $8)")
             .bind(v.id)
             .bind(v.wasm_sha256)
             .bind(v.recipe_key)
@@ -145,7 +154,7 @@ impl Store {
             .bind(v.now_ms)
             .bind(v.now_ms)
             .bind(v.deadline_ms)
-            .execute(&self.pool)
+            .execute(pool)
             .await;
         match res {
             Ok(_) => Ok(()),
@@ -157,6 +166,7 @@ impl Store {
             }
             Err(e) => Err(e.into()),
         }
+        })
     }
 
     /// The verifications a `tail` (WHERE / ORDER BY / LIMIT) selects, with `args` bound in
@@ -166,6 +176,7 @@ impl Store {
         tail: &str,
         args: &[Arg<'_>],
     ) -> Result<Vec<BuildVerificationRow>, StoreError> {
+        with_pool!(self, pool => {
         let q = format!("SELECT {COLUMNS} FROM build_verifications {tail}");
         let mut query = sqlx::query(&q);
         for a in args {
@@ -175,11 +186,12 @@ impl Store {
             };
         }
         query
-            .fetch_all(&self.pool)
+            .fetch_all(pool)
             .await?
             .iter()
             .map(row_of)
             .collect()
+        })
     }
 
     /// One verification by id.
@@ -188,7 +200,7 @@ impl Store {
         id: &str,
     ) -> Result<Option<BuildVerificationRow>, StoreError> {
         let rows = self
-            .select_verifications("WHERE id = ?", &[Arg::Text(id)])
+            .select_verifications("WHERE id = $1", &[Arg::Text(id)])
             .await?;
         Ok(rows.into_iter().next())
     }
@@ -201,7 +213,7 @@ impl Store {
     ) -> Result<Option<BuildVerificationRow>, StoreError> {
         let rows = self
             .select_verifications(
-                "WHERE wasm_sha256 = ? AND recipe_key = ?",
+                "WHERE wasm_sha256 = $1 AND recipe_key = $2",
                 &[Arg::Text(wasm_sha256), Arg::Text(recipe_key)],
             )
             .await?;
@@ -214,7 +226,7 @@ impl Store {
         wasm_sha256: &str,
     ) -> Result<Vec<BuildVerificationRow>, StoreError> {
         self.select_verifications(
-            "WHERE wasm_sha256 = ? ORDER BY created_ms, id",
+            "WHERE wasm_sha256 = $1 ORDER BY created_ms, id",
             &[Arg::Text(wasm_sha256)],
         )
         .await
@@ -226,7 +238,7 @@ impl Store {
         limit: u32,
     ) -> Result<Vec<BuildVerificationRow>, StoreError> {
         self.select_verifications(
-            "ORDER BY created_ms DESC, id LIMIT ?",
+            "ORDER BY created_ms DESC, id LIMIT $1",
             &[Arg::Int(i64::from(limit))],
         )
         .await
@@ -238,7 +250,7 @@ impl Store {
         limit: u32,
     ) -> Result<Vec<BuildVerificationRow>, StoreError> {
         self.select_verifications(
-            "WHERE status IN ('queued', 'building') ORDER BY created_ms, id LIMIT ?",
+            "WHERE status IN ('queued', 'building') ORDER BY created_ms, id LIMIT $1",
             &[Arg::Int(i64::from(limit))],
         )
         .await
@@ -246,12 +258,14 @@ impl Store {
 
     /// How many verifications are still queued or building.
     pub async fn count_open_build_verifications(&self) -> Result<u64, StoreError> {
+        with_pool!(self, pool => {
         let n: i64 = sqlx::query_scalar(
             "SELECT COUNT(*) FROM build_verifications WHERE status IN ('queued', 'building')",
         )
-        .fetch_one(&self.pool)
+        .fetch_one(pool)
         .await?;
         to_u64(n, "count")
+        })
     }
 
     /// Attaches a new job to a verification if it still has `expected_job` (none, or the job
@@ -263,15 +277,17 @@ impl Store {
         job_id: &str,
         now_ms: i64,
     ) -> Result<bool, StoreError> {
-        let n = sqlx::query("UPDATE build_verifications SET job_id = ?, attempts = attempts + 1, updated_ms = ? WHERE id = ? AND status IN ('queued', 'building') AND job_id IS ?")
+        with_pool!(self, pool => {
+        let n = sqlx::query("UPDATE build_verifications SET job_id = $1, attempts = attempts + 1, updated_ms = $2 WHERE id = $3 AND status IN ('queued', 'building') AND job_id IS NOT DISTINCT FROM $4")
             .bind(job_id)
             .bind(now_ms)
             .bind(id)
             .bind(expected_job)
-            .execute(&self.pool)
+            .execute(pool)
             .await?
             .rows_affected();
         Ok(n == 1)
+        })
     }
 
     /// Moves an open verification from `from` to `to` (queued → building).
@@ -282,17 +298,19 @@ impl Store {
         to: &str,
         now_ms: i64,
     ) -> Result<bool, StoreError> {
+        with_pool!(self, pool => {
         let n = sqlx::query(
-            "UPDATE build_verifications SET status = ?, updated_ms = ? WHERE id = ? AND status = ?",
+            "UPDATE build_verifications SET status = $1, updated_ms = $2 WHERE id = $3 AND status = $4",
         )
         .bind(to)
         .bind(now_ms)
         .bind(id)
         .bind(from)
-        .execute(&self.pool)
+        .execute(pool)
         .await?
         .rows_affected();
         Ok(n == 1)
+        })
     }
 
     /// Replaces an open verification's recipe (a search found the one that reproduces).
@@ -302,24 +320,28 @@ impl Store {
         recipe: &str,
         now_ms: i64,
     ) -> Result<bool, StoreError> {
-        let n = sqlx::query("UPDATE build_verifications SET recipe = ?, updated_ms = ? WHERE id = ? AND status IN ('queued', 'building')")
+        with_pool!(self, pool => {
+        let n = sqlx::query("UPDATE build_verifications SET recipe = $1, updated_ms = $2 WHERE id = $3 AND status IN ('queued', 'building')")
             .bind(recipe)
             .bind(now_ms)
             .bind(id)
-            .execute(&self.pool)
+            .execute(pool)
             .await?
             .rows_affected();
         Ok(n == 1)
+        })
     }
 
     /// Notes an open verification's progress in a line.
     pub async fn set_build_detail(&self, id: &str, detail: &str) -> Result<(), StoreError> {
-        sqlx::query("UPDATE build_verifications SET detail = ? WHERE id = ? AND status IN ('queued', 'building')")
+        with_pool!(self, pool => {
+        sqlx::query("UPDATE build_verifications SET detail = $1 WHERE id = $2 AND status IN ('queued', 'building')")
             .bind(detail)
             .bind(id)
-            .execute(&self.pool)
+            .execute(pool)
             .await?;
         Ok(())
+        })
     }
 
     /// Ends an open verification; `false` if it had already ended (or was cancelled).
@@ -328,7 +350,8 @@ impl Store {
         id: &str,
         f: &BuildFinish<'_>,
     ) -> Result<bool, StoreError> {
-        let n = sqlx::query("UPDATE build_verifications SET status = ?, outcome = ?, detail = ?, error_code = ?, error_message = ?, updated_ms = ? WHERE id = ? AND status IN ('queued', 'building')")
+        with_pool!(self, pool => {
+        let n = sqlx::query("UPDATE build_verifications SET status = $1, outcome = $2, detail = $3, error_code = $4, error_message = $5, updated_ms = $6 WHERE id = $7 AND status IN ('queued', 'building')")
             .bind(f.status)
             .bind(f.outcome)
             .bind(f.detail)
@@ -336,10 +359,11 @@ impl Store {
             .bind(f.error_message)
             .bind(f.now_ms)
             .bind(id)
-            .execute(&self.pool)
+            .execute(pool)
             .await?
             .rows_affected();
         Ok(n == 1)
+        })
     }
 }
 
@@ -349,51 +373,52 @@ mod tests {
 
     #[tokio::test]
     async fn verifications_are_unique_and_move_only_forward() {
-        let s = Store::open_url("sqlite::memory:").await.unwrap();
-        assert!(s.put_blob("aa", "wasm", b"x", 1).await.unwrap());
-        assert!(!s.put_blob("aa", "wasm", b"x", 2).await.unwrap());
-        assert_eq!(s.blob("aa").await.unwrap().as_deref(), Some(&b"x"[..]));
-        assert_eq!(s.blob_bytes_total().await.unwrap(), 1);
-        let new = NewBuildVerification {
-            id: "ver-1",
-            wasm_sha256: "aa",
-            recipe_key: "k",
-            recipe: "{}",
-            recipe_source: "onchain_meta",
-            now_ms: 1,
-            deadline_ms: 100,
-        };
-        s.insert_build_verification(&new).await.unwrap();
-        let again = NewBuildVerification { id: "ver-2", ..new };
-        assert!(matches!(
-            s.insert_build_verification(&again).await,
-            Err(StoreError::Conflict(_))
-        ));
-        assert!(s.set_build_job("ver-1", None, "job-a", 2).await.unwrap());
-        // A second driver with a stale view does not attach another job.
-        assert!(!s.set_build_job("ver-1", None, "job-b", 2).await.unwrap());
-        assert!(s
-            .set_build_job("ver-1", Some("job-a"), "job-c", 3)
-            .await
-            .unwrap());
-        assert!(s
-            .set_build_status("ver-1", "queued", "building", 4)
-            .await
-            .unwrap());
-        let fin = BuildFinish {
-            status: "verified",
-            outcome: Some("{}"),
-            detail: None,
-            error_code: None,
-            error_message: None,
-            now_ms: 5,
-        };
-        assert!(s.finish_build_verification("ver-1", &fin).await.unwrap());
-        assert!(!s.finish_build_verification("ver-1", &fin).await.unwrap());
-        let row = s.build_verification("ver-1").await.unwrap().unwrap();
-        assert_eq!((row.status.as_str(), row.attempts), ("verified", 2));
-        assert_eq!(row.job_id.as_deref(), Some("job-c"));
-        assert_eq!(s.count_open_build_verifications().await.unwrap(), 0);
-        assert_eq!(s.build_verifications_of_wasm("aa").await.unwrap().len(), 1);
+        for (_db, s) in crate::testing::stores().await.unwrap() {
+            assert!(s.put_blob("aa", "wasm", b"x", 1).await.unwrap());
+            assert!(!s.put_blob("aa", "wasm", b"x", 2).await.unwrap());
+            assert_eq!(s.blob("aa").await.unwrap().as_deref(), Some(&b"x"[..]));
+            assert_eq!(s.blob_bytes_total().await.unwrap(), 1);
+            let new = NewBuildVerification {
+                id: "ver-1",
+                wasm_sha256: "aa",
+                recipe_key: "k",
+                recipe: "{}",
+                recipe_source: "onchain_meta",
+                now_ms: 1,
+                deadline_ms: 100,
+            };
+            s.insert_build_verification(&new).await.unwrap();
+            let again = NewBuildVerification { id: "ver-2", ..new };
+            assert!(matches!(
+                s.insert_build_verification(&again).await,
+                Err(StoreError::Conflict(_))
+            ));
+            assert!(s.set_build_job("ver-1", None, "job-a", 2).await.unwrap());
+            // A second driver with a stale view does not attach another job.
+            assert!(!s.set_build_job("ver-1", None, "job-b", 2).await.unwrap());
+            assert!(s
+                .set_build_job("ver-1", Some("job-a"), "job-c", 3)
+                .await
+                .unwrap());
+            assert!(s
+                .set_build_status("ver-1", "queued", "building", 4)
+                .await
+                .unwrap());
+            let fin = BuildFinish {
+                status: "verified",
+                outcome: Some("{}"),
+                detail: None,
+                error_code: None,
+                error_message: None,
+                now_ms: 5,
+            };
+            assert!(s.finish_build_verification("ver-1", &fin).await.unwrap());
+            assert!(!s.finish_build_verification("ver-1", &fin).await.unwrap());
+            let row = s.build_verification("ver-1").await.unwrap().unwrap();
+            assert_eq!((row.status.as_str(), row.attempts), ("verified", 2));
+            assert_eq!(row.job_id.as_deref(), Some("job-c"));
+            assert_eq!(s.count_open_build_verifications().await.unwrap(), 0);
+            assert_eq!(s.build_verifications_of_wasm("aa").await.unwrap().len(), 1);
+        }
     }
 }

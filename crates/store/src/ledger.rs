@@ -1,6 +1,6 @@
 //! Ledger tables: the hash-chained transaction log, accounts, neurons and weights.
 
-use sqlx::Row;
+use crate::StoreRow;
 
 use crate::{to_i64, to_u64, Store, StoreError};
 
@@ -161,7 +161,7 @@ pub struct BuildInfoRow {
     pub seq: u64,
 }
 
-fn build_info_of(r: &sqlx::sqlite::SqliteRow) -> Result<BuildInfoRow, StoreError> {
+fn build_info_of(r: &impl StoreRow) -> Result<BuildInfoRow, StoreError> {
     Ok(BuildInfoRow {
         wasm_sha256: r.try_get("wasm_sha256")?,
         recipe: r.try_get("recipe")?,
@@ -173,13 +173,15 @@ fn build_info_of(r: &sqlx::sqlite::SqliteRow) -> Result<BuildInfoRow, StoreError
 impl Store {
     /// The current build-manager set: its version and managers (JSON array).
     pub async fn ledger_build_managers(&self) -> Result<Option<(u64, String)>, StoreError> {
+        with_pool!(self, pool => {
         let row = sqlx::query(
             "SELECT version, managers FROM ledger_build_managers ORDER BY version DESC LIMIT 1",
         )
-        .fetch_optional(&self.pool)
+        .fetch_optional(pool)
         .await?;
         row.map(|r| Ok((to_u64(r.try_get(0)?, "version")?, r.try_get(1)?)))
             .transpose()
+        })
     }
 
     /// The registry entry for a wasm.
@@ -187,15 +189,17 @@ impl Store {
         &self,
         wasm_sha256: &str,
     ) -> Result<Option<BuildInfoRow>, StoreError> {
+        with_pool!(self, pool => {
         sqlx::query(
-            "SELECT wasm_sha256, recipe, manager, seq FROM ledger_build_info WHERE wasm_sha256 = ?",
+            "SELECT wasm_sha256, recipe, manager, seq FROM ledger_build_info WHERE wasm_sha256 = $1",
         )
         .bind(wasm_sha256)
-        .fetch_optional(&self.pool)
+        .fetch_optional(pool)
         .await?
         .as_ref()
         .map(build_info_of)
         .transpose()
+        })
     }
 
     /// Registry entries written after transaction `since_seq`, oldest first.
@@ -204,14 +208,16 @@ impl Store {
         since_seq: u64,
         limit: u32,
     ) -> Result<Vec<BuildInfoRow>, StoreError> {
-        sqlx::query("SELECT wasm_sha256, recipe, manager, seq FROM ledger_build_info WHERE seq > ? ORDER BY seq LIMIT ?")
+        with_pool!(self, pool => {
+        sqlx::query("SELECT wasm_sha256, recipe, manager, seq FROM ledger_build_info WHERE seq > $1 ORDER BY seq LIMIT $2")
             .bind(to_i64(since_seq, "seq")?)
             .bind(i64::from(limit))
-            .fetch_all(&self.pool)
+            .fetch_all(pool)
             .await?
             .iter()
             .map(build_info_of)
             .collect()
+        })
     }
 
     /// The commitment to an archive's bytes, if any.
@@ -219,9 +225,10 @@ impl Store {
         &self,
         archive_sha256: &str,
     ) -> Result<Option<ArchiveCommitRow>, StoreError> {
-        let row = sqlx::query("SELECT archive_sha256, lane, hotkey, seq, committed_ms FROM ledger_archive_commits WHERE archive_sha256 = ?")
+        with_pool!(self, pool => {
+        let row = sqlx::query("SELECT archive_sha256, lane, hotkey, seq, committed_ms FROM ledger_archive_commits WHERE archive_sha256 = $1")
             .bind(archive_sha256)
-            .fetch_optional(&self.pool)
+            .fetch_optional(pool)
             .await?;
         row.map(|r| {
             Ok(ArchiveCommitRow {
@@ -233,34 +240,40 @@ impl Store {
             })
         })
         .transpose()
+        })
     }
 
     /// The first transaction applied at or after `at_ms` (ms, the ledger's clock), if any yet.
     pub async fn ledger_first_tx_since(&self, at_ms: i64) -> Result<Option<u64>, StoreError> {
-        let row = sqlx::query("SELECT MIN(seq) FROM ledger_txs WHERE applied_ms >= ?")
+        with_pool!(self, pool => {
+        let row = sqlx::query("SELECT MIN(seq) FROM ledger_txs WHERE applied_ms >= $1")
             .bind(at_ms)
-            .fetch_one(&self.pool)
+            .fetch_one(pool)
             .await?;
         row.try_get::<Option<i64>, _>(0)?
             .map(|s| to_u64(s, "seq"))
             .transpose()
+        })
     }
 
     /// The last applied transaction's sequence number and hash.
     pub async fn ledger_head(&self) -> Result<Option<(u64, String)>, StoreError> {
+        with_pool!(self, pool => {
         let row = sqlx::query("SELECT seq, tx_hash FROM ledger_txs ORDER BY seq DESC LIMIT 1")
-            .fetch_optional(&self.pool)
+            .fetch_optional(pool)
             .await?;
         row.map(|r| Ok((to_u64(r.get(0), "seq")?, r.get(1))))
             .transpose()
+        })
     }
 
     /// Applies one transaction and its effects in a single database transaction. Fails with
     /// `Conflict` if another transaction took the same sequence number first.
     pub async fn commit_ledger(&self, commit: &LedgerCommit) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
+        with_pool!(self, pool => {
+        let mut tx = pool.begin().await?;
         if let Some(t) = &commit.tx {
-            let res = sqlx::query("INSERT INTO ledger_txs (seq, tx_hash, prev_hash, signer, kind, envelope, applied_at, applied_ms, state_root) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")
+            let res = sqlx::query("INSERT INTO ledger_txs (seq, tx_hash, prev_hash, signer, kind, envelope, applied_at, applied_ms, state_root) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)")
                 .bind(to_i64(t.seq, "seq")?)
                 .bind(&t.tx_hash)
                 .bind(&t.prev_hash)
@@ -283,7 +296,7 @@ impl Store {
             res?;
         }
         for a in &commit.accounts {
-            sqlx::query("INSERT INTO accounts (address, balance, nonce) VALUES (?, ?, ?) ON CONFLICT(address) DO UPDATE SET balance = excluded.balance, nonce = excluded.nonce")
+            sqlx::query("INSERT INTO accounts (address, balance, nonce) VALUES ($1, $2, $3) ON CONFLICT(address) DO UPDATE SET balance = excluded.balance, nonce = excluded.nonce")
                 .bind(&a.address)
                 .bind(to_i64(a.balance, "balance")?)
                 .bind(to_i64(a.nonce, "nonce")?)
@@ -291,7 +304,7 @@ impl Store {
                 .await?;
         }
         for n in &commit.neurons {
-            sqlx::query("INSERT INTO neurons (uid, hotkey, coldkey, role, stake, axon, registered_seq, last_heartbeat_ms, voting_stake) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(hotkey) DO UPDATE SET stake = excluded.stake, axon = excluded.axon, last_heartbeat_ms = excluded.last_heartbeat_ms, voting_stake = excluded.voting_stake")
+            sqlx::query("INSERT INTO neurons (uid, hotkey, coldkey, role, stake, axon, registered_seq, last_heartbeat_ms, voting_stake) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT(hotkey) DO UPDATE SET stake = excluded.stake, axon = excluded.axon, last_heartbeat_ms = excluded.last_heartbeat_ms, voting_stake = excluded.voting_stake")
                 .bind(to_i64(n.uid, "uid")?)
                 .bind(&n.hotkey)
                 .bind(&n.coldkey)
@@ -305,7 +318,7 @@ impl Store {
                 .await?;
         }
         for st in &commit.stakes {
-            sqlx::query("INSERT INTO ledger_stakes (hotkey, coldkey, tier, pending, locked_until_ms) VALUES (?, ?, ?, ?, ?) ON CONFLICT(hotkey) DO UPDATE SET coldkey = excluded.coldkey, tier = excluded.tier, pending = excluded.pending, locked_until_ms = excluded.locked_until_ms")
+            sqlx::query("INSERT INTO ledger_stakes (hotkey, coldkey, tier, pending, locked_until_ms) VALUES ($1, $2, $3, $4, $5) ON CONFLICT(hotkey) DO UPDATE SET coldkey = excluded.coldkey, tier = excluded.tier, pending = excluded.pending, locked_until_ms = excluded.locked_until_ms")
                 .bind(&st.hotkey)
                 .bind(&st.coldkey)
                 .bind(&st.tier)
@@ -315,7 +328,7 @@ impl Store {
                 .await?;
         }
         if let Some(c) = &commit.confidential {
-            sqlx::query("INSERT INTO ledger_confidential (hotkey, pubkey, balance, hint, seq) VALUES (?, ?, ?, ?, ?) ON CONFLICT(hotkey) DO UPDATE SET balance = excluded.balance, hint = excluded.hint, seq = excluded.seq")
+            sqlx::query("INSERT INTO ledger_confidential (hotkey, pubkey, balance, hint, seq) VALUES ($1, $2, $3, $4, $5) ON CONFLICT(hotkey) DO UPDATE SET balance = excluded.balance, hint = excluded.hint, seq = excluded.seq")
                 .bind(&c.hotkey)
                 .bind(&c.pubkey)
                 .bind(&c.balance)
@@ -326,7 +339,7 @@ impl Store {
         }
         if let Some((version, managers)) = &commit.build_managers {
             sqlx::query(
-                "INSERT INTO ledger_build_managers (version, managers, seq) VALUES (?, ?, ?)",
+                "INSERT INTO ledger_build_managers (version, managers, seq) VALUES ($1, $2, $3)",
             )
             .bind(to_i64(*version, "version")?)
             .bind(managers)
@@ -335,7 +348,7 @@ impl Store {
             .await?;
         }
         if let Some(b) = &commit.build_info {
-            sqlx::query("INSERT INTO ledger_build_info (wasm_sha256, recipe, manager, seq) VALUES (?, ?, ?, ?) ON CONFLICT(wasm_sha256) DO UPDATE SET recipe = excluded.recipe, manager = excluded.manager, seq = excluded.seq")
+            sqlx::query("INSERT INTO ledger_build_info (wasm_sha256, recipe, manager, seq) VALUES ($1, $2, $3, $4) ON CONFLICT(wasm_sha256) DO UPDATE SET recipe = excluded.recipe, manager = excluded.manager, seq = excluded.seq")
                 .bind(&b.wasm_sha256)
                 .bind(&b.recipe)
                 .bind(&b.manager)
@@ -344,7 +357,7 @@ impl Store {
                 .await?;
         }
         if let Some(a) = &commit.archive_commit {
-            sqlx::query("INSERT INTO ledger_archive_commits (archive_sha256, lane, hotkey, seq, committed_ms) VALUES (?, ?, ?, ?, ?)")
+            sqlx::query("INSERT INTO ledger_archive_commits (archive_sha256, lane, hotkey, seq, committed_ms) VALUES ($1, $2, $3, $4, $5)")
                 .bind(&a.archive_sha256)
                 .bind(&a.lane)
                 .bind(&a.hotkey)
@@ -354,7 +367,7 @@ impl Store {
                 .await?;
         }
         if let Some(n) = &commit.nullifier {
-            let res = sqlx::query("INSERT INTO ledger_nullifiers (nullifier, job_id, worker, amount, seq) VALUES (?, ?, ?, ?, ?)")
+            let res = sqlx::query("INSERT INTO ledger_nullifiers (nullifier, job_id, worker, amount, seq) VALUES ($1, $2, $3, $4, $5)")
                 .bind(&n.nullifier)
                 .bind(&n.job_id)
                 .bind(&n.worker)
@@ -373,7 +386,7 @@ impl Store {
             res?;
         }
         for w in &commit.weights {
-            sqlx::query("INSERT INTO lane_weights (lane, epoch, validator, weights, seq) VALUES (?, ?, ?, ?, ?) ON CONFLICT(lane, epoch, validator) DO UPDATE SET weights = excluded.weights, seq = excluded.seq")
+            sqlx::query("INSERT INTO lane_weights (lane, epoch, validator, weights, seq) VALUES ($1, $2, $3, $4, $5) ON CONFLICT(lane, epoch, validator) DO UPDATE SET weights = excluded.weights, seq = excluded.seq")
                 .bind(&w.lane)
                 .bind(to_i64(w.epoch, "epoch")?)
                 .bind(&w.validator)
@@ -383,7 +396,7 @@ impl Store {
                 .await?;
         }
         if let Some(c) = &commit.commitment {
-            sqlx::query("INSERT INTO commitments (validator, run_id, commitment, envelope, tx_hash) VALUES (?, ?, ?, ?, ?)")
+            sqlx::query("INSERT INTO commitments (validator, run_id, commitment, envelope, tx_hash) VALUES ($1, $2, $3, $4, $5)")
                 .bind(&c.validator)
                 .bind(&c.run_id)
                 .bind(&c.commitment)
@@ -393,7 +406,7 @@ impl Store {
                 .await?;
         }
         if let Some(j) = &commit.settled_job {
-            let res = sqlx::query("INSERT INTO ledger_settled_jobs (job_id, outcome, result_digest, worker, seq, stakes) VALUES (?, ?, ?, ?, ?, ?)")
+            let res = sqlx::query("INSERT INTO ledger_settled_jobs (job_id, outcome, result_digest, worker, seq, stakes) VALUES ($1, $2, $3, $4, $5, $6)")
                 .bind(&j.job_id)
                 .bind(&j.outcome)
                 .bind(&j.result_digest)
@@ -413,7 +426,7 @@ impl Store {
             res?;
         }
         for sl in &commit.slashes {
-            let res = sqlx::query("INSERT INTO ledger_slashes (hotkey, job_id, reason, amount, seq) VALUES (?, ?, ?, ?, ?)")
+            let res = sqlx::query("INSERT INTO ledger_slashes (hotkey, job_id, reason, amount, seq) VALUES ($1, $2, $3, $4, $5)")
                 .bind(&sl.hotkey)
                 .bind(&sl.job_id)
                 .bind(&sl.reason)
@@ -432,7 +445,7 @@ impl Store {
             res?;
         }
         if let Some((lane, epoch, result)) = &commit.yuma {
-            let res = sqlx::query("INSERT INTO lane_yuma_epochs (lane, epoch, result, computed_ms) VALUES (?, ?, ?, ?)")
+            let res = sqlx::query("INSERT INTO lane_yuma_epochs (lane, epoch, result, computed_ms) VALUES ($1, $2, $3, $4)")
                 .bind(lane)
                 .bind(to_i64(*epoch, "epoch")?)
                 .bind(result)
@@ -450,13 +463,15 @@ impl Store {
         }
         tx.commit().await?;
         Ok(())
+        })
     }
 
     /// The settlement of a job, if the ledger settled it.
     pub async fn settled_job(&self, job_id: &str) -> Result<Option<SettledJobRow>, StoreError> {
-        let row = sqlx::query("SELECT job_id, outcome, result_digest, worker, seq, stakes FROM ledger_settled_jobs WHERE job_id = ?")
+        with_pool!(self, pool => {
+        let row = sqlx::query("SELECT job_id, outcome, result_digest, worker, seq, stakes FROM ledger_settled_jobs WHERE job_id = $1")
             .bind(job_id)
-            .fetch_optional(&self.pool)
+            .fetch_optional(pool)
             .await?;
         row.map(|r| {
             Ok(SettledJobRow {
@@ -469,6 +484,7 @@ impl Store {
             })
         })
         .transpose()
+        })
     }
 
     /// Whether `hotkey` was already slashed for `reason` on `job_id`.
@@ -478,23 +494,26 @@ impl Store {
         job_id: &str,
         reason: &str,
     ) -> Result<bool, StoreError> {
+        with_pool!(self, pool => {
         let n: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM ledger_slashes WHERE hotkey = ? AND job_id = ? AND reason = ?",
+            "SELECT COUNT(*) FROM ledger_slashes WHERE hotkey = $1 AND job_id = $2 AND reason = $3",
         )
         .bind(hotkey)
         .bind(job_id)
         .bind(reason)
-        .fetch_one(&self.pool)
+        .fetch_one(pool)
         .await?;
         Ok(n > 0)
+        })
     }
 
     /// Every slashing applied, oldest first.
     pub async fn slashes(&self) -> Result<Vec<SlashRow>, StoreError> {
+        with_pool!(self, pool => {
         let rows = sqlx::query(
             "SELECT hotkey, job_id, reason, amount, seq FROM ledger_slashes ORDER BY id",
         )
-        .fetch_all(&self.pool)
+        .fetch_all(pool)
         .await?;
         rows.into_iter()
             .map(|r| {
@@ -507,32 +526,38 @@ impl Store {
                 })
             })
             .collect()
+        })
     }
 
     /// A hotkey's stake bookkeeping, if it ever staked.
     pub async fn stake(&self, hotkey: &str) -> Result<Option<StakeRow>, StoreError> {
-        let row = sqlx::query("SELECT hotkey, coldkey, tier, pending, locked_until_ms FROM ledger_stakes WHERE hotkey = ?")
+        with_pool!(self, pool => {
+        let row = sqlx::query("SELECT hotkey, coldkey, tier, pending, locked_until_ms FROM ledger_stakes WHERE hotkey = $1")
             .bind(hotkey)
-            .fetch_optional(&self.pool)
+            .fetch_optional(pool)
             .await?;
         row.map(stake_row).transpose()
+        })
     }
 
     /// Every stake record, by hotkey.
     pub async fn stakes(&self) -> Result<Vec<StakeRow>, StoreError> {
+        with_pool!(self, pool => {
         let rows = sqlx::query("SELECT hotkey, coldkey, tier, pending, locked_until_ms FROM ledger_stakes ORDER BY hotkey")
-            .fetch_all(&self.pool)
+            .fetch_all(pool)
             .await?;
         rows.into_iter().map(stake_row).collect()
+        })
     }
 
     /// A worker's private balance, if it registered a payment key.
     pub async fn confidential(&self, hotkey: &str) -> Result<Option<ConfidentialRow>, StoreError> {
+        with_pool!(self, pool => {
         let row = sqlx::query(
-            "SELECT hotkey, pubkey, balance, hint, seq FROM ledger_confidential WHERE hotkey = ?",
+            "SELECT hotkey, pubkey, balance, hint, seq FROM ledger_confidential WHERE hotkey = $1",
         )
         .bind(hotkey)
-        .fetch_optional(&self.pool)
+        .fetch_optional(pool)
         .await?;
         row.map(|r| {
             Ok(ConfidentialRow {
@@ -544,15 +569,17 @@ impl Store {
             })
         })
         .transpose()
+        })
     }
 
     /// The payment a nullifier was spent on, if it was.
     pub async fn nullifier(&self, nullifier: &str) -> Result<Option<NullifierRow>, StoreError> {
+        with_pool!(self, pool => {
         let row = sqlx::query(
-            "SELECT nullifier, job_id, worker, amount, seq FROM ledger_nullifiers WHERE nullifier = ?",
+            "SELECT nullifier, job_id, worker, amount, seq FROM ledger_nullifiers WHERE nullifier = $1",
         )
         .bind(nullifier)
-        .fetch_optional(&self.pool)
+        .fetch_optional(pool)
         .await?;
         row.map(|r| {
             Ok(NullifierRow {
@@ -564,26 +591,31 @@ impl Store {
             })
         })
         .transpose()
+        })
     }
 
     /// When the faucet last paid `address` (ms), if ever.
     pub async fn faucet_last(&self, address: &str) -> Result<Option<i64>, StoreError> {
+        with_pool!(self, pool => {
         Ok(
-            sqlx::query_scalar("SELECT last_ms FROM ledger_faucet WHERE address = ?")
+            sqlx::query_scalar("SELECT last_ms FROM ledger_faucet WHERE address = $1")
                 .bind(address)
-                .fetch_optional(&self.pool)
+                .fetch_optional(pool)
                 .await?,
         )
+        })
     }
 
     /// What the faucet paid, to every address together, from `since_ms` on.
     pub async fn faucet_paid_since(&self, since_ms: i64) -> Result<u64, StoreError> {
+        with_pool!(self, pool => {
         let total: Option<i64> =
-            sqlx::query_scalar("SELECT SUM(amount) FROM ledger_faucet_drips WHERE at_ms >= ?")
+            sqlx::query_scalar("SELECT CAST(SUM(amount) AS BIGINT) FROM ledger_faucet_drips WHERE at_ms >= $1")
                 .bind(since_ms)
-                .fetch_one(&self.pool)
+                .fetch_one(pool)
                 .await?;
         to_u64(total.unwrap_or(0), "faucet total")
+        })
     }
 
     /// Records a faucet drip to `address` at `now_ms` (the rate limit reads it back).
@@ -593,36 +625,39 @@ impl Store {
         now_ms: i64,
         amount: u64,
     ) -> Result<(), StoreError> {
+        with_pool!(self, pool => {
         let amount = to_i64(amount, "amount")?;
-        let mut tx = self.pool.begin().await?;
+        let mut tx = pool.begin().await?;
         sqlx::query(
-            "INSERT INTO ledger_faucet (address, last_ms, total) VALUES (?, ?, ?) \
-             ON CONFLICT(address) DO UPDATE SET last_ms = excluded.last_ms, total = total + excluded.total",
+            "INSERT INTO ledger_faucet (address, last_ms, total) VALUES ($1, $2, $3) \
+             ON CONFLICT(address) DO UPDATE SET last_ms = excluded.last_ms, total = ledger_faucet.total + excluded.total",
         )
         .bind(address)
         .bind(now_ms)
         .bind(amount)
         .execute(&mut *tx)
         .await?;
-        sqlx::query("INSERT INTO ledger_faucet_drips (at_ms, amount) VALUES (?, ?)")
+        sqlx::query("INSERT INTO ledger_faucet_drips (at_ms, amount) VALUES ($1, $2)")
             .bind(now_ms)
             .bind(amount)
             .execute(&mut *tx)
             .await?;
         // Drips older than a week are no budget's business any more.
-        sqlx::query("DELETE FROM ledger_faucet_drips WHERE at_ms < ?")
+        sqlx::query("DELETE FROM ledger_faucet_drips WHERE at_ms < $1")
             .bind(now_ms.saturating_sub(7 * 24 * 3_600_000))
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
         Ok(())
+        })
     }
 
     /// An account, if it exists.
     pub async fn account(&self, address: &str) -> Result<Option<AccountRow>, StoreError> {
-        let row = sqlx::query("SELECT address, balance, nonce FROM accounts WHERE address = ?")
+        with_pool!(self, pool => {
+        let row = sqlx::query("SELECT address, balance, nonce FROM accounts WHERE address = $1")
             .bind(address)
-            .fetch_optional(&self.pool)
+            .fetch_optional(pool)
             .await?;
         row.map(|r| {
             Ok(AccountRow {
@@ -632,33 +667,39 @@ impl Store {
             })
         })
         .transpose()
+        })
     }
 
     /// Every registered neuron, by uid.
     pub async fn neurons(&self) -> Result<Vec<NeuronRow>, StoreError> {
+        with_pool!(self, pool => {
         let rows = sqlx::query("SELECT uid, hotkey, coldkey, role, stake, axon, registered_seq, last_heartbeat_ms, voting_stake FROM neurons ORDER BY uid")
-            .fetch_all(&self.pool)
+            .fetch_all(pool)
             .await?;
         rows.into_iter().map(neuron_row).collect()
+        })
     }
 
     /// The neuron registered with this hotkey.
     pub async fn neuron(&self, hotkey: &str) -> Result<Option<NeuronRow>, StoreError> {
-        let row = sqlx::query("SELECT uid, hotkey, coldkey, role, stake, axon, registered_seq, last_heartbeat_ms, voting_stake FROM neurons WHERE hotkey = ?")
+        with_pool!(self, pool => {
+        let row = sqlx::query("SELECT uid, hotkey, coldkey, role, stake, axon, registered_seq, last_heartbeat_ms, voting_stake FROM neurons WHERE hotkey = $1")
             .bind(hotkey)
-            .fetch_optional(&self.pool)
+            .fetch_optional(pool)
             .await?;
         row.map(neuron_row).transpose()
+        })
     }
 
     /// All validators' weights for a lane's epoch.
     pub async fn weights(&self, lane: &str, epoch: u64) -> Result<Vec<WeightsRow>, StoreError> {
+        with_pool!(self, pool => {
         let rows = sqlx::query(
-            "SELECT lane, epoch, validator, weights, seq FROM lane_weights WHERE lane = ? AND epoch = ? ORDER BY validator",
+            "SELECT lane, epoch, validator, weights, seq FROM lane_weights WHERE lane = $1 AND epoch = $2 ORDER BY validator",
         )
         .bind(lane)
         .bind(to_i64(epoch, "epoch")?)
-        .fetch_all(&self.pool)
+        .fetch_all(pool)
         .await?;
         rows.into_iter()
             .map(|r| {
@@ -671,6 +712,7 @@ impl Store {
                 })
             })
             .collect()
+        })
     }
 
     /// Transactions from `from_seq` on, at most `limit`.
@@ -679,10 +721,11 @@ impl Store {
         from_seq: u64,
         limit: u32,
     ) -> Result<Vec<LedgerTxRow>, StoreError> {
-        let rows = sqlx::query("SELECT seq, tx_hash, prev_hash, signer, kind, envelope, applied_at, applied_ms, state_root FROM ledger_txs WHERE seq >= ? ORDER BY seq LIMIT ?")
+        with_pool!(self, pool => {
+        let rows = sqlx::query("SELECT seq, tx_hash, prev_hash, signer, kind, envelope, applied_at, applied_ms, state_root FROM ledger_txs WHERE seq >= $1 ORDER BY seq LIMIT $2")
             .bind(to_i64(from_seq, "seq")?)
             .bind(i64::from(limit))
-            .fetch_all(&self.pool)
+            .fetch_all(pool)
             .await?;
         rows.into_iter()
             .map(|r| {
@@ -699,10 +742,11 @@ impl Store {
                 })
             })
             .collect()
+        })
     }
 }
 
-fn neuron_row(r: sqlx::sqlite::SqliteRow) -> Result<NeuronRow, StoreError> {
+fn neuron_row(r: impl StoreRow) -> Result<NeuronRow, StoreError> {
     Ok(NeuronRow {
         uid: to_u64(r.get(0), "uid")?,
         hotkey: r.get(1),
@@ -716,7 +760,7 @@ fn neuron_row(r: sqlx::sqlite::SqliteRow) -> Result<NeuronRow, StoreError> {
     })
 }
 
-fn stake_row(r: sqlx::sqlite::SqliteRow) -> Result<StakeRow, StoreError> {
+fn stake_row(r: impl StoreRow) -> Result<StakeRow, StoreError> {
     Ok(StakeRow {
         hotkey: r.get(0),
         coldkey: r.get(1),
@@ -724,4 +768,29 @@ fn stake_row(r: sqlx::sqlite::SqliteRow) -> Result<StakeRow, StoreError> {
         pending: to_u64(r.get(3), "pending")?,
         locked_until_ms: r.get(4),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn faucet_drips_add_up_per_address_and_in_total() {
+        for (db, s) in crate::testing::stores().await.unwrap() {
+            s.record_faucet_drip("a", 1_000, 400).await.unwrap();
+            s.record_faucet_drip("a", 2_000, 400).await.unwrap();
+            s.record_faucet_drip("b", 3_000, 100).await.unwrap();
+            assert_eq!(
+                s.faucet_last("a").await.unwrap(),
+                Some(2_000),
+                "{:?}",
+                db.kind()
+            );
+            assert_eq!(s.faucet_last("c").await.unwrap(), None);
+            assert_eq!(s.faucet_paid_since(0).await.unwrap(), 900);
+            assert_eq!(s.faucet_paid_since(1_500).await.unwrap(), 500);
+            assert_eq!(s.faucet_paid_since(9_000).await.unwrap(), 0);
+            assert!(s.record_faucet_drip("a", 4_000, u64::MAX).await.is_err());
+        }
+    }
 }

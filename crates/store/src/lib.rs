@@ -1,15 +1,34 @@
 //! hallmark-store: persistence for every role.
 //!
-//! SQLite through sqlx (one file per node, WAL journal, `synchronous = FULL` so a committed
-//! write survives a crash), with versioned migrations embedded in the binary and run at open.
+//! Two backends sit behind the same methods:
+//! - **SQLite** through sqlx (one file per node, WAL journal, `synchronous = FULL` so a
+//!   committed write survives a crash);
+//! - **PostgreSQL** through sqlx, chosen by a `postgres://` URL; each node keeps its tables in
+//!   its own schema, so a whole network can share one database.
+//!
+//! Each backend has its own module ([`backend`]) with its own migrations, embedded in the
+//! binary and run at open. The queries are written once in the SQL both dialects share
+//! (`$1` placeholders, `ON CONFLICT` upserts, `RETURNING`); the few statements that differ
+//! (job claims take `FOR UPDATE SKIP LOCKED` on PostgreSQL) live with their backend.
 //! Every method that writes returns only after its transaction committed, so a role can
 //! acknowledge a submission as soon as the call returns.
 //!
 //! The store holds domain objects as canonical JSON text and never interprets signatures:
-//! verification happens above it. PostgreSQL is planned behind the same methods (see
-//! ARCHITECTURE.md).
+//! verification happens above it.
+
+/// Runs `$body` once per backend with `$pool` bound to that backend's pool, so one query
+/// text serves both (each arm is type-checked against its own driver).
+macro_rules! with_pool {
+    ($store:expr, $pool:ident => $body:block) => {
+        match &$store.pool {
+            $crate::backend::Pool::Sqlite($pool) => $body,
+            $crate::backend::Pool::Postgres($pool) => $body,
+        }
+    };
+}
 
 mod audit;
+pub mod backend;
 mod builds;
 mod compute;
 mod jobs;
@@ -17,16 +36,14 @@ mod ledger;
 mod log;
 mod rounds;
 mod runs;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 mod validator;
 
 use std::path::Path;
-use std::str::FromStr;
-use std::time::Duration;
-
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::SqlitePool;
 
 pub use audit::{CommitmentRow, EquivocationRow};
+pub use backend::{BackendKind, StoreUrl};
 pub use builds::{BuildFinish, BuildVerificationRow, NewBuildVerification, OPEN_BUILD_STATUSES};
 pub use compute::{
     ComputeEventRow, ComputeNonceRow, ComputeOfferRow, ComputeProviderRow, NonceTake,
@@ -41,6 +58,8 @@ pub use rounds::RoundRow;
 pub use runs::RunSubmissionRow;
 pub use validator::{ScoreReportRow, SubmissionRow};
 
+use backend::StoreRow;
+
 /// Why a store operation failed.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -52,72 +71,81 @@ pub enum StoreError {
     Conflict(String),
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
+    #[error("bad store location: {0}")]
+    BadUrl(String),
 }
 
-/// A handle on one node's database.
+/// A handle on one node's database (SQLite file or PostgreSQL schema).
 #[derive(Debug, Clone)]
 pub struct Store {
-    pool: SqlitePool,
+    pool: backend::Pool,
 }
-
-static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
 impl Store {
     /// Opens (creating if missing) the SQLite database at `path` and runs migrations.
     pub async fn open(path: &Path) -> Result<Self, StoreError> {
-        let opts = SqliteConnectOptions::new()
-            .filename(path)
-            .create_if_missing(true);
-        Self::connect(opts, 4).await
+        Ok(Self {
+            pool: backend::sqlite::open_path(path).await?,
+        })
     }
 
-    /// Opens a database from a `sqlite:` URL (`sqlite::memory:` for tests).
+    /// Opens a database from a URL: `sqlite:` (`sqlite::memory:` for tests) or
+    /// `postgres://` / `postgresql://`, whose tables go to the schema `public` unless the
+    /// URL names another (see [`Store::open_postgres`]).
     pub async fn open_url(url: &str) -> Result<Self, StoreError> {
-        let opts = SqliteConnectOptions::from_str(url)?.create_if_missing(true);
-        // An in-memory database lives in one connection.
-        let max = if url.contains(":memory:") { 1 } else { 4 };
-        Self::connect(opts, max).await
+        match StoreUrl::parse(url)? {
+            StoreUrl::Sqlite(u) => Ok(Self {
+                pool: backend::sqlite::open_url(&u).await?,
+            }),
+            StoreUrl::Postgres(u) => Self::open_postgres(&u, "public").await,
+        }
     }
 
-    async fn connect(opts: SqliteConnectOptions, max: u32) -> Result<Self, StoreError> {
-        let opts = opts
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Full)
-            .foreign_keys(true)
-            .busy_timeout(Duration::from_secs(10));
-        let pool = SqlitePoolOptions::new()
-            .max_connections(max)
-            .connect_with(opts)
-            .await?;
-        MIGRATOR.run(&pool).await?;
-        Ok(Self { pool })
+    /// Opens the PostgreSQL database at `url` with this node's tables in `schema` (created
+    /// if missing), and runs migrations there. Nodes sharing a database use one schema each.
+    pub async fn open_postgres(url: &str, schema: &str) -> Result<Self, StoreError> {
+        Ok(Self {
+            pool: backend::postgres::open(url, schema).await?,
+        })
+    }
+
+    /// Which backend this store runs on.
+    pub fn backend(&self) -> BackendKind {
+        self.pool.kind()
     }
 
     /// The schema version after migrations (the highest applied migration).
     pub async fn schema_version(&self) -> Result<i64, StoreError> {
-        let v: Option<i64> =
-            sqlx::query_scalar("SELECT MAX(version) FROM _sqlx_migrations WHERE success = 1")
-                .fetch_one(&self.pool)
-                .await?;
-        Ok(v.unwrap_or(0))
+        with_pool!(self, pool => {
+            let v: Option<i64> =
+                sqlx::query_scalar("SELECT MAX(version) FROM _sqlx_migrations WHERE success = $1")
+                    .bind(true)
+                    .fetch_one(pool)
+                    .await?;
+            Ok(v.unwrap_or(0))
+        })
     }
 
     /// Reads a named value.
     pub async fn kv_get(&self, name: &str) -> Result<Option<String>, StoreError> {
-        Ok(sqlx::query_scalar("SELECT value FROM kv WHERE name = ?")
+        with_pool!(self, pool => {
+        Ok(sqlx::query_scalar("SELECT value FROM kv WHERE name = $1")
             .bind(name)
-            .fetch_optional(&self.pool)
+            .fetch_optional(pool)
             .await?)
+        })
     }
 
     /// Writes a named value (committed on return).
     pub async fn kv_put(&self, name: &str, value: &str) -> Result<(), StoreError> {
-        sqlx::query("INSERT INTO kv (name, value) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET value = excluded.value")
+        with_pool!(self, pool => {
+        sqlx::query("INSERT INTO kv (name, value) VALUES ($1, $2) ON CONFLICT(name) DO UPDATE SET value = excluded.value")
             .bind(name)
             .bind(value)
-            .execute(&self.pool)
+            .execute(pool)
             .await?;
         Ok(())
+        })
     }
 
     /// Records a request signature taken at `seen_at` (unix seconds) and forgets those taken
@@ -129,13 +157,14 @@ impl Store {
         seen_at: i64,
         forget_before: i64,
     ) -> Result<bool, StoreError> {
-        let mut tx = self.pool.begin().await?;
-        sqlx::query("DELETE FROM seen_signatures WHERE seen_at < ?")
+        with_pool!(self, pool => {
+        let mut tx = pool.begin().await?;
+        sqlx::query("DELETE FROM seen_signatures WHERE seen_at < $1")
             .bind(forget_before)
             .execute(&mut *tx)
             .await?;
         let inserted = sqlx::query(
-            "INSERT INTO seen_signatures (sig, seen_at) VALUES (?, ?) ON CONFLICT(sig) DO NOTHING",
+            "INSERT INTO seen_signatures (sig, seen_at) VALUES ($1, $2) ON CONFLICT(sig) DO NOTHING",
         )
         .bind(sig)
         .bind(seen_at)
@@ -144,11 +173,14 @@ impl Store {
         .rows_affected();
         tx.commit().await?;
         Ok(inserted == 1)
+        })
     }
 
     /// Closes the pool, checkpointing the WAL.
     pub async fn close(&self) {
-        self.pool.close().await;
+        with_pool!(self, pool => {
+        pool.close().await;
+        })
     }
 }
 
@@ -167,40 +199,80 @@ mod tests {
 
     #[tokio::test]
     async fn migrates_and_persists_across_reopen() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("node.sqlite");
-        {
-            let s = Store::open(&path).await.unwrap();
-            assert_eq!(s.schema_version().await.unwrap(), 13);
-            s.kv_put("incumbent", "x").await.unwrap();
-            s.kv_put("incumbent", "y").await.unwrap();
-            s.close().await;
+        for db in testing::TestDb::all().unwrap() {
+            {
+                let s = db.open().await.unwrap();
+                let expected = match db.kind() {
+                    BackendKind::Sqlite => 13,
+                    BackendKind::Postgres => 1,
+                };
+                assert_eq!(s.schema_version().await.unwrap(), expected);
+                assert_eq!(s.backend(), db.kind());
+                s.kv_put("incumbent", "x").await.unwrap();
+                s.kv_put("incumbent", "y").await.unwrap();
+                s.close().await;
+            }
+            let s = db.open().await.unwrap();
+            assert_eq!(s.kv_get("incumbent").await.unwrap().as_deref(), Some("y"));
+            assert_eq!(s.kv_get("missing").await.unwrap(), None);
+            match &s.pool {
+                backend::Pool::Sqlite(pool) => {
+                    let mode: String = sqlx::query_scalar("PRAGMA journal_mode")
+                        .fetch_one(pool)
+                        .await
+                        .unwrap();
+                    assert_eq!(mode, "wal");
+                }
+                backend::Pool::Postgres(pool) => {
+                    let sync: String = sqlx::query_scalar("SHOW synchronous_commit")
+                        .fetch_one(pool)
+                        .await
+                        .unwrap();
+                    assert_eq!(sync, "on");
+                }
+            }
         }
-        let s = Store::open(&path).await.unwrap();
-        assert_eq!(s.kv_get("incumbent").await.unwrap().as_deref(), Some("y"));
-        assert_eq!(s.kv_get("missing").await.unwrap(), None);
-        let mode: String = sqlx::query_scalar("PRAGMA journal_mode")
-            .fetch_one(&s.pool)
+    }
+
+    #[tokio::test]
+    async fn postgres_schemas_keep_nodes_apart() {
+        let Some(db) = testing::TestDb::postgres().unwrap() else {
+            return;
+        };
+        let testing::TestDb::Postgres { url, schema } = &db else {
+            unreachable!()
+        };
+        let a = Store::open_postgres(url, schema).await.unwrap();
+        let b = Store::open_postgres(url, &format!("{schema}_b"))
             .await
             .unwrap();
-        assert_eq!(mode, "wal");
+        a.kv_put("k", "a").await.unwrap();
+        assert_eq!(b.kv_get("k").await.unwrap(), None);
+        assert!(matches!(
+            Store::open_postgres(url, "Bad-Name").await,
+            Err(StoreError::BadUrl(_))
+        ));
+        assert!(matches!(
+            Store::open_url("mysql://x/y").await,
+            Err(StoreError::BadUrl(_))
+        ));
     }
 
     #[tokio::test]
     async fn remembered_signatures_survive_reopen_and_expire() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("node.sqlite");
-        {
-            let s = Store::open(&path).await.unwrap();
-            assert!(s.remember_signature(b"sig-a", 100, 0).await.unwrap());
-            assert!(!s.remember_signature(b"sig-a", 101, 0).await.unwrap());
-            s.close().await;
+        for db in testing::TestDb::all().unwrap() {
+            {
+                let s = db.open().await.unwrap();
+                assert!(s.remember_signature(b"sig-a", 100, 0).await.unwrap());
+                assert!(!s.remember_signature(b"sig-a", 101, 0).await.unwrap());
+                s.close().await;
+            }
+            let s = db.open().await.unwrap();
+            assert!(!s.remember_signature(b"sig-a", 102, 0).await.unwrap());
+            // Once older than the horizon it is forgotten (its timestamp is outside the window
+            // by then, so the signature check refuses it anyway).
+            assert!(s.remember_signature(b"sig-a", 500, 200).await.unwrap());
         }
-        let s = Store::open(&path).await.unwrap();
-        assert!(!s.remember_signature(b"sig-a", 102, 0).await.unwrap());
-        // Once older than the horizon it is forgotten (its timestamp is outside the window by
-        // then, so the signature check refuses it anyway).
-        assert!(s.remember_signature(b"sig-a", 500, 200).await.unwrap());
     }
 
     #[tokio::test]

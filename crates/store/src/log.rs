@@ -11,7 +11,9 @@ use std::sync::Arc;
 use hallmark_log::{
     leaf_hash, Checkpoint, Hash, LogProof, MerkleTree, SignedCheckpoint, TreeError,
 };
-use sqlx::{QueryBuilder, Row};
+use sqlx::QueryBuilder;
+
+use crate::StoreRow;
 use tokio::sync::Mutex;
 
 use crate::{to_i64, to_u64, Store, StoreError};
@@ -44,8 +46,9 @@ impl From<TreeError> for StoreError {
 impl TransparencyLog {
     /// Opens the log in `store`, rebuilding the tree from the stored leaves.
     pub async fn open(store: &Store) -> Result<Self, StoreError> {
+        with_pool!(store, pool => {
         let rows = sqlx::query("SELECT idx, leaf_hash FROM log_leaves ORDER BY idx")
-            .fetch_all(&store.pool)
+            .fetch_all(pool)
             .await?;
         let mut tree = MerkleTree::new();
         for (expected, row) in rows.into_iter().enumerate() {
@@ -65,6 +68,7 @@ impl TransparencyLog {
             store: store.clone(),
             tree: Arc::new(Mutex::new(tree)),
         })
+        })
     }
 
     /// Appends one leaf; returns its index and the tree size right after it.
@@ -75,6 +79,7 @@ impl TransparencyLog {
 
     /// Appends leaves in one transaction; returns the index of the first.
     pub async fn append_batch(&self, leaves: &[(&str, &[u8])]) -> Result<u64, StoreError> {
+        with_pool!(self.store, pool => {
         let mut tree = self.tree.lock().await;
         let first = tree.size();
         let hashes: Vec<Hash> = leaves.iter().map(|(_, d)| leaf_hash(d)).collect();
@@ -82,7 +87,7 @@ impl TransparencyLog {
         // Every index of the batch fits the database's integer range iff the last one does.
         let base = to_i64(first + leaves.len() as u64, "log index")?;
         let base = base - leaves.len() as i64;
-        let mut tx = self.store.pool.begin().await?;
+        let mut tx = pool.begin().await?;
         for (chunk_no, chunk) in leaves.chunks(ROWS_PER_STATEMENT).enumerate() {
             let offset = chunk_no * ROWS_PER_STATEMENT;
             let mut qb = QueryBuilder::new(
@@ -102,6 +107,7 @@ impl TransparencyLog {
             tree.push(h);
         }
         Ok(first)
+        })
     }
 
     /// Appends one statement, signs a checkpoint that covers it and returns the proof of its
@@ -154,9 +160,10 @@ impl TransparencyLog {
 
     /// One stored leaf.
     pub async fn entry(&self, index: u64) -> Result<Option<LogEntry>, StoreError> {
-        let row = sqlx::query("SELECT idx, kind, data, appended_ms FROM log_leaves WHERE idx = ?")
+        with_pool!(self.store, pool => {
+        let row = sqlx::query("SELECT idx, kind, data, appended_ms FROM log_leaves WHERE idx = $1")
             .bind(to_i64(index, "log index")?)
-            .fetch_optional(&self.store.pool)
+            .fetch_optional(pool)
             .await?;
         row.map(|r| {
             Ok(LogEntry {
@@ -167,6 +174,7 @@ impl TransparencyLog {
             })
         })
         .transpose()
+        })
     }
 
     /// Signs a checkpoint of the current tree with `key` under `origin`, stores it and
@@ -176,6 +184,7 @@ impl TransparencyLog {
         origin: &str,
         key: &hallmark_core::Keypair,
     ) -> Result<SignedCheckpoint, StoreError> {
+        with_pool!(self.store, pool => {
         let tree = self.tree.lock().await;
         let size = tree.size();
         if let Some(note) = self.checkpoint_at(size).await? {
@@ -190,32 +199,37 @@ impl TransparencyLog {
             .sign(origin, key)
             .map_err(|e| StoreError::Conflict(e.to_string()))?;
         sqlx::query(
-            "INSERT INTO log_checkpoints (size, note) VALUES (?, ?) ON CONFLICT(size) DO NOTHING",
+            "INSERT INTO log_checkpoints (size, note) VALUES ($1, $2) ON CONFLICT(size) DO NOTHING",
         )
         .bind(to_i64(size, "tree size")?)
         .bind(&signed.note)
-        .execute(&self.store.pool)
+        .execute(pool)
         .await?;
         Ok(self.checkpoint_at(size).await?.unwrap_or(signed))
+        })
     }
 
     /// The stored checkpoint for `size`, if one was signed.
     pub async fn checkpoint_at(&self, size: u64) -> Result<Option<SignedCheckpoint>, StoreError> {
+        with_pool!(self.store, pool => {
         let note: Option<String> =
-            sqlx::query_scalar("SELECT note FROM log_checkpoints WHERE size = ?")
+            sqlx::query_scalar("SELECT note FROM log_checkpoints WHERE size = $1")
                 .bind(to_i64(size, "tree size")?)
-                .fetch_optional(&self.store.pool)
+                .fetch_optional(pool)
                 .await?;
         Ok(note.map(|note| SignedCheckpoint { note }))
+        })
     }
 
     /// The latest signed checkpoint, if any.
     pub async fn latest_checkpoint(&self) -> Result<Option<SignedCheckpoint>, StoreError> {
+        with_pool!(self.store, pool => {
         let note: Option<String> =
             sqlx::query_scalar("SELECT note FROM log_checkpoints ORDER BY size DESC LIMIT 1")
-                .fetch_optional(&self.store.pool)
+                .fetch_optional(pool)
                 .await?;
         Ok(note.map(|note| SignedCheckpoint { note }))
+        })
     }
 }
 
@@ -226,52 +240,56 @@ mod tests {
 
     #[tokio::test]
     async fn survives_reopen_and_proves_every_leaf() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("log.sqlite");
-        let key = hallmark_core::Keypair::from_seed(&[9; 32]);
-        let (root5, cp) = {
-            let store = Store::open(&path).await.unwrap();
+        for db in crate::testing::TestDb::all().unwrap() {
+            let key = hallmark_core::Keypair::from_seed(&[9; 32]);
+            let (root5, cp) = {
+                let store = db.open().await.unwrap();
+                let log = TransparencyLog::open(&store).await.unwrap();
+                assert_eq!(log.append("a", b"zero").await.unwrap(), (0, 1));
+                let batch: Vec<Vec<u8>> = (1..5u8).map(|i| vec![i; i as usize]).collect();
+                let leaves: Vec<(&str, &[u8])> =
+                    batch.iter().map(|d| ("b", d.as_slice())).collect();
+                assert_eq!(log.append_batch(&leaves).await.unwrap(), 1);
+                let cp = log.checkpoint("hallmark.test/node", &key).await.unwrap();
+                store.close().await;
+                (log.root_at(5).await.unwrap(), cp)
+            };
+            let store = db.open().await.unwrap();
             let log = TransparencyLog::open(&store).await.unwrap();
-            assert_eq!(log.append("a", b"zero").await.unwrap(), (0, 1));
-            let batch: Vec<Vec<u8>> = (1..5u8).map(|i| vec![i; i as usize]).collect();
-            let leaves: Vec<(&str, &[u8])> = batch.iter().map(|d| ("b", d.as_slice())).collect();
-            assert_eq!(log.append_batch(&leaves).await.unwrap(), 1);
-            let cp = log.checkpoint("hallmark.test/node", &key).await.unwrap();
-            store.close().await;
-            (log.root_at(5).await.unwrap(), cp)
-        };
-        let store = Store::open(&path).await.unwrap();
-        let log = TransparencyLog::open(&store).await.unwrap();
-        assert_eq!(log.size().await, 5);
-        assert_eq!(log.root_at(5).await.unwrap(), root5);
-        let vkey = NoteVerifierKey::new("hallmark.test/node", key.public()).unwrap();
-        let checkpoint = cp.verify(&vkey).unwrap();
-        assert_eq!((checkpoint.size, checkpoint.root), (5, root5));
-        assert_eq!(log.latest_checkpoint().await.unwrap(), Some(cp));
-        for i in 0..5 {
-            let e = log.entry(i).await.unwrap().unwrap();
-            let proof = log.inclusion_proof(i, 5).await.unwrap();
-            verify_inclusion(&leaf_hash(&e.data), i, 5, &proof, &root5).unwrap();
+            assert_eq!(log.size().await, 5);
+            assert_eq!(log.root_at(5).await.unwrap(), root5);
+            let vkey = NoteVerifierKey::new("hallmark.test/node", key.public()).unwrap();
+            let checkpoint = cp.verify(&vkey).unwrap();
+            assert_eq!((checkpoint.size, checkpoint.root), (5, root5));
+            assert_eq!(log.latest_checkpoint().await.unwrap(), Some(cp));
+            for i in 0..5 {
+                let e = log.entry(i).await.unwrap().unwrap();
+                let proof = log.inclusion_proof(i, 5).await.unwrap();
+                verify_inclusion(&leaf_hash(&e.data), i, 5, &proof, &root5).unwrap();
+            }
+            log.append("c", b"more").await.unwrap();
+            let proof = log.consistency_proof(5, 6).await.unwrap();
+            verify_consistency(5, 6, &root5, &log.root_at(6).await.unwrap(), &proof).unwrap();
+            assert!(log.inclusion_proof(6, 6).await.is_err());
+            assert!(log.entry(99).await.unwrap().is_none());
         }
-        log.append("c", b"more").await.unwrap();
-        let proof = log.consistency_proof(5, 6).await.unwrap();
-        verify_consistency(5, 6, &root5, &log.root_at(6).await.unwrap(), &proof).unwrap();
-        assert!(log.inclusion_proof(6, 6).await.is_err());
-        assert!(log.entry(99).await.unwrap().is_none());
     }
 
     #[tokio::test]
     async fn a_gap_in_the_leaves_is_corruption() {
-        let store = Store::open_url("sqlite::memory:").await.unwrap();
-        let log = TransparencyLog::open(&store).await.unwrap();
-        log.append_batch(&[("a", b"1"), ("a", b"2")]).await.unwrap();
-        sqlx::query("DELETE FROM log_leaves WHERE idx = 0")
-            .execute(&store.pool)
-            .await
-            .unwrap();
-        assert!(matches!(
-            TransparencyLog::open(&store).await,
-            Err(StoreError::Corrupt(_))
-        ));
+        for (_db, store) in crate::testing::stores().await.unwrap() {
+            let log = TransparencyLog::open(&store).await.unwrap();
+            log.append_batch(&[("a", b"1"), ("a", b"2")]).await.unwrap();
+            with_pool!(store, pool => {
+                sqlx::query("DELETE FROM log_leaves WHERE idx = 0")
+                    .execute(pool)
+                    .await
+                    .unwrap();
+            });
+            assert!(matches!(
+                TransparencyLog::open(&store).await,
+                Err(StoreError::Corrupt(_))
+            ));
+        }
     }
 }

@@ -1,7 +1,7 @@
 //! The coordinator's tables for roster lanes: each worker's archive for a run and the run's
 //! signed roster (migration 0011).
 
-use sqlx::Row;
+use crate::StoreRow;
 
 use crate::{Store, StoreError};
 
@@ -25,7 +25,8 @@ impl Store {
         row: &RunSubmissionRow,
         archive: &[u8],
     ) -> Result<(), StoreError> {
-        sqlx::query("INSERT INTO run_submissions (run_id, hotkey, submission_id, archive_sha256, manifest, archive, received_ms) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(run_id, hotkey) DO UPDATE SET submission_id = excluded.submission_id, archive_sha256 = excluded.archive_sha256, manifest = excluded.manifest, archive = excluded.archive, received_ms = excluded.received_ms")
+        with_pool!(self, pool => {
+        sqlx::query("INSERT INTO run_submissions (run_id, hotkey, submission_id, archive_sha256, manifest, archive, received_ms) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT(run_id, hotkey) DO UPDATE SET submission_id = excluded.submission_id, archive_sha256 = excluded.archive_sha256, manifest = excluded.manifest, archive = excluded.archive, received_ms = excluded.received_ms")
             .bind(&row.run_id)
             .bind(&row.hotkey)
             .bind(&row.submission_id)
@@ -33,7 +34,7 @@ impl Store {
             .bind(&row.manifest)
             .bind(archive)
             .bind(row.received_ms)
-            .execute(&self.pool)
+            .execute(pool)
             .await
             .map_err(|e| match e {
                 sqlx::Error::Database(d) if d.is_unique_violation() => StoreError::Conflict(
@@ -42,13 +43,15 @@ impl Store {
                 other => other.into(),
             })?;
         Ok(())
+        })
     }
 
     /// Every worker's submission for a run (without the archive bytes), by hotkey.
     pub async fn run_submissions(&self, run_id: &str) -> Result<Vec<RunSubmissionRow>, StoreError> {
-        sqlx::query("SELECT run_id, hotkey, submission_id, archive_sha256, manifest, received_ms FROM run_submissions WHERE run_id = ? ORDER BY hotkey")
+        with_pool!(self, pool => {
+        sqlx::query("SELECT run_id, hotkey, submission_id, archive_sha256, manifest, received_ms FROM run_submissions WHERE run_id = $1 ORDER BY hotkey")
             .bind(run_id)
-            .fetch_all(&self.pool)
+            .fetch_all(pool)
             .await?
             .iter()
             .map(|r| {
@@ -62,6 +65,7 @@ impl Store {
                 })
             })
             .collect()
+        })
     }
 
     /// A submission's archive bytes.
@@ -70,13 +74,15 @@ impl Store {
         run_id: &str,
         submission_id: &str,
     ) -> Result<Option<Vec<u8>>, StoreError> {
+        with_pool!(self, pool => {
         Ok(sqlx::query_scalar(
-            "SELECT archive FROM run_submissions WHERE run_id = ? AND submission_id = ?",
+            "SELECT archive FROM run_submissions WHERE run_id = $1 AND submission_id = $2",
         )
         .bind(run_id)
         .bind(submission_id)
-        .fetch_optional(&self.pool)
+        .fetch_optional(pool)
         .await?)
+        })
     }
 
     /// Stores a run's signed roster; the first one stands (`false` if one was there).
@@ -86,23 +92,27 @@ impl Store {
         envelope: &str,
         now_ms: i64,
     ) -> Result<bool, StoreError> {
-        let n = sqlx::query("INSERT INTO run_rosters (run_id, envelope, created_ms) VALUES (?, ?, ?) ON CONFLICT(run_id) DO NOTHING")
+        with_pool!(self, pool => {
+        let n = sqlx::query("INSERT INTO run_rosters (run_id, envelope, created_ms) VALUES ($1, $2, $3) ON CONFLICT(run_id) DO NOTHING")
             .bind(run_id)
             .bind(envelope)
             .bind(now_ms)
-            .execute(&self.pool)
+            .execute(pool)
             .await?
             .rows_affected();
         Ok(n == 1)
+        })
     }
 
     /// A run's signed roster (JSON envelope), once sealed.
     pub async fn run_roster(&self, run_id: &str) -> Result<Option<String>, StoreError> {
+        with_pool!(self, pool => {
         Ok(
-            sqlx::query_scalar("SELECT envelope FROM run_rosters WHERE run_id = ?")
+            sqlx::query_scalar("SELECT envelope FROM run_rosters WHERE run_id = $1")
                 .bind(run_id)
-                .fetch_optional(&self.pool)
+                .fetch_optional(pool)
                 .await?,
         )
+        })
     }
 }

@@ -1,7 +1,7 @@
 //! Validator tables: round submissions (the `witnesses` table), rejections, score reports and
 //! round results.
 
-use sqlx::Row;
+use crate::StoreRow;
 
 use crate::{Store, StoreError};
 
@@ -32,23 +32,26 @@ impl Store {
     /// Records an accepted submission. Returns `false` (and changes nothing) if this worker
     /// already has an accepted one for this item: the first arrival is the one that counts.
     pub async fn insert_submission(&self, w: &SubmissionRow) -> Result<bool, StoreError> {
-        let res = sqlx::query("INSERT INTO witnesses (round_id, worker, instance_sha256, received_ms, latency_ms, envelope) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING")
+        with_pool!(self, pool => {
+        let res = sqlx::query("INSERT INTO witnesses (round_id, worker, instance_sha256, received_ms, latency_ms, envelope) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING")
             .bind(&w.round_id)
             .bind(&w.worker)
             .bind(&w.item)
             .bind(w.received_ms)
             .bind(w.latency_ms)
             .bind(&w.envelope)
-            .execute(&self.pool)
+            .execute(pool)
             .await?;
         Ok(res.rows_affected() == 1)
+        })
     }
 
     /// Accepted submissions of a round, in arrival order.
     pub async fn submissions(&self, round_id: &str) -> Result<Vec<SubmissionRow>, StoreError> {
-        let rows = sqlx::query("SELECT round_id, worker, instance_sha256, received_ms, latency_ms, envelope FROM witnesses WHERE round_id = ? ORDER BY received_ms")
+        with_pool!(self, pool => {
+        let rows = sqlx::query("SELECT round_id, worker, instance_sha256, received_ms, latency_ms, envelope FROM witnesses WHERE round_id = $1 ORDER BY received_ms")
             .bind(round_id)
-            .fetch_all(&self.pool)
+            .fetch_all(pool)
             .await?;
         Ok(rows
             .into_iter()
@@ -61,6 +64,7 @@ impl Store {
                 envelope: r.get(5),
             })
             .collect())
+        })
     }
 
     /// Records a rejected submission with its verdict (JSON).
@@ -72,54 +76,59 @@ impl Store {
         verdict: &str,
         received_ms: i64,
     ) -> Result<(), StoreError> {
-        sqlx::query("INSERT INTO rejections (round_id, worker, code, verdict, received_ms) VALUES (?, ?, ?, ?, ?)")
+        with_pool!(self, pool => {
+        sqlx::query("INSERT INTO rejections (round_id, worker, code, verdict, received_ms) VALUES ($1, $2, $3, $4, $5)")
             .bind(round_id)
             .bind(worker)
             .bind(code)
             .bind(verdict)
             .bind(received_ms)
-            .execute(&self.pool)
+            .execute(pool)
             .await?;
         Ok(())
+        })
     }
 
     /// Counts rejections per code for a round.
     pub async fn rejection_counts(&self, round_id: &str) -> Result<Vec<(String, u64)>, StoreError> {
+        with_pool!(self, pool => {
         let rows = sqlx::query(
-            "SELECT code, COUNT(*) FROM rejections WHERE round_id = ? GROUP BY code ORDER BY code",
+            "SELECT code, COUNT(*) FROM rejections WHERE round_id = $1 GROUP BY code ORDER BY code",
         )
         .bind(round_id)
-        .fetch_all(&self.pool)
+        .fetch_all(pool)
         .await?;
         Ok(rows
             .into_iter()
             .map(|r| (r.get::<String, _>(0), r.get::<i64, _>(1).max(0) as u64))
             .collect())
+        })
     }
 
     /// Stores a signed score report. A report for the same run and validator is never
     /// overwritten: storing the identical envelope again is a no-op, a different one is a
     /// `Conflict` (the first one served stays the one served).
     pub async fn put_score_report(&self, r: &ScoreReportRow) -> Result<(), StoreError> {
+        with_pool!(self, pool => {
         // One statement, so two writers can't interleave between a check and an insert (and a
         // read transaction never has to upgrade to a write, which SQLite refuses under load).
-        let res = sqlx::query("INSERT INTO score_reports (run_id, validator, envelope, digest, received_ms) VALUES (?, ?, ?, ?, ?) ON CONFLICT(run_id, validator) DO NOTHING")
+        let res = sqlx::query("INSERT INTO score_reports (run_id, validator, envelope, digest, received_ms) VALUES ($1, $2, $3, $4, $5) ON CONFLICT(run_id, validator) DO NOTHING")
             .bind(&r.run_id)
             .bind(&r.validator)
             .bind(&r.envelope)
             .bind(&r.digest)
             .bind(r.received_ms)
-            .execute(&self.pool)
+            .execute(pool)
             .await?;
         if res.rows_affected() == 1 {
             return Ok(());
         }
         let existing: Option<String> = sqlx::query_scalar(
-            "SELECT digest FROM score_reports WHERE run_id = ? AND validator = ?",
+            "SELECT digest FROM score_reports WHERE run_id = $1 AND validator = $2",
         )
         .bind(&r.run_id)
         .bind(&r.validator)
-        .fetch_optional(&self.pool)
+        .fetch_optional(pool)
         .await?;
         match existing {
             Some(d) if d == r.digest => Ok(()),
@@ -128,6 +137,7 @@ impl Store {
                 r.validator, r.run_id
             ))),
         }
+        })
     }
 
     /// One validator's report for a run.
@@ -136,10 +146,11 @@ impl Store {
         run_id: &str,
         validator: &str,
     ) -> Result<Option<ScoreReportRow>, StoreError> {
-        let row = sqlx::query("SELECT run_id, validator, envelope, digest, received_ms FROM score_reports WHERE run_id = ? AND validator = ?")
+        with_pool!(self, pool => {
+        let row = sqlx::query("SELECT run_id, validator, envelope, digest, received_ms FROM score_reports WHERE run_id = $1 AND validator = $2")
             .bind(run_id)
             .bind(validator)
-            .fetch_optional(&self.pool)
+            .fetch_optional(pool)
             .await?;
         Ok(row.map(|r| ScoreReportRow {
             run_id: r.get(0),
@@ -148,6 +159,7 @@ impl Store {
             digest: r.get(3),
             received_ms: r.get(4),
         }))
+        })
     }
 
     /// Stores a round's result (JSON), replacing nothing: the first result stands.
@@ -157,23 +169,27 @@ impl Store {
         body: &str,
         created_at: i64,
     ) -> Result<(), StoreError> {
-        sqlx::query("INSERT INTO round_results (run_id, body, created_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING")
+        with_pool!(self, pool => {
+        sqlx::query("INSERT INTO round_results (run_id, body, created_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING")
             .bind(run_id)
             .bind(body)
             .bind(created_at)
-            .execute(&self.pool)
+            .execute(pool)
             .await?;
         Ok(())
+        })
     }
 
     /// A round's stored result.
     pub async fn round_result(&self, run_id: &str) -> Result<Option<String>, StoreError> {
+        with_pool!(self, pool => {
         Ok(
-            sqlx::query_scalar("SELECT body FROM round_results WHERE run_id = ?")
+            sqlx::query_scalar("SELECT body FROM round_results WHERE run_id = $1")
                 .bind(run_id)
-                .fetch_optional(&self.pool)
+                .fetch_optional(pool)
                 .await?,
         )
+        })
     }
 }
 
@@ -181,48 +197,46 @@ impl Store {
 mod tests {
     use super::*;
 
-    async fn store() -> Store {
-        Store::open_url("sqlite::memory:").await.unwrap()
-    }
-
     #[tokio::test]
     async fn first_submission_counts() {
-        let s = store().await;
-        let w = SubmissionRow {
-            round_id: "sat-round-000001".into(),
-            worker: "w".into(),
-            item: "h".into(),
-            received_ms: 10,
-            latency_ms: 5,
-            envelope: "{}".into(),
-        };
-        assert!(s.insert_submission(&w).await.unwrap());
-        let mut later = w.clone();
-        later.received_ms = 99;
-        assert!(!s.insert_submission(&later).await.unwrap());
-        let got = s.submissions("sat-round-000001").await.unwrap();
-        assert_eq!(got, vec![w]);
+        for (_db, s) in crate::testing::stores().await.unwrap() {
+            let w = SubmissionRow {
+                round_id: "sat-round-000001".into(),
+                worker: "w".into(),
+                item: "h".into(),
+                received_ms: 10,
+                latency_ms: 5,
+                envelope: "{}".into(),
+            };
+            assert!(s.insert_submission(&w).await.unwrap());
+            let mut later = w.clone();
+            later.received_ms = 99;
+            assert!(!s.insert_submission(&later).await.unwrap());
+            let got = s.submissions("sat-round-000001").await.unwrap();
+            assert_eq!(got, vec![w]);
+        }
     }
 
     #[tokio::test]
     async fn served_report_is_never_replaced() {
-        let s = store().await;
-        let r = ScoreReportRow {
-            run_id: "r".into(),
-            validator: "v".into(),
-            envelope: "{\"a\":1}".into(),
-            digest: "d1".into(),
-            received_ms: 1,
-        };
-        s.put_score_report(&r).await.unwrap();
-        s.put_score_report(&r).await.unwrap();
-        let mut other = r.clone();
-        other.digest = "d2".into();
-        other.envelope = "{\"a\":2}".into();
-        assert!(matches!(
-            s.put_score_report(&other).await,
-            Err(StoreError::Conflict(_))
-        ));
-        assert_eq!(s.score_report("r", "v").await.unwrap().unwrap(), r);
+        for (_db, s) in crate::testing::stores().await.unwrap() {
+            let r = ScoreReportRow {
+                run_id: "r".into(),
+                validator: "v".into(),
+                envelope: "{\"a\":1}".into(),
+                digest: "d1".into(),
+                received_ms: 1,
+            };
+            s.put_score_report(&r).await.unwrap();
+            s.put_score_report(&r).await.unwrap();
+            let mut other = r.clone();
+            other.digest = "d2".into();
+            other.envelope = "{\"a\":2}".into();
+            assert!(matches!(
+                s.put_score_report(&other).await,
+                Err(StoreError::Conflict(_))
+            ));
+            assert_eq!(s.score_report("r", "v").await.unwrap().unwrap(), r);
+        }
     }
 }

@@ -20,7 +20,24 @@ pub fn cfg(dir: &Path, name: &str) -> NodeConfig {
         ..NodeConfig::default()
     };
     c.ledger.stake_epoch_secs = 0;
+    on_test_backend(&mut c);
     c
+}
+
+/// With `HALLMARK_TEST_NODE_BACKEND=postgres`, puts the node's store on the test PostgreSQL
+/// server (`HALLMARK_TEST_DATABASE_URL`) in a schema of its own, named after its data dir so a
+/// restarted node finds its tables again. `.ci/run` runs the node tests once this way.
+pub fn on_test_backend(c: &mut NodeConfig) {
+    if std::env::var("HALLMARK_TEST_NODE_BACKEND").as_deref() != Ok("postgres") {
+        return;
+    }
+    let url = std::env::var("HALLMARK_TEST_DATABASE_URL")
+        .expect("HALLMARK_TEST_NODE_BACKEND=postgres needs HALLMARK_TEST_DATABASE_URL");
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    c.data_dir.hash(&mut h);
+    c.store = Some(url);
+    c.store_schema = Some(format!("hmnode_{:016x}", h.finish()));
 }
 
 /// The validator at `url`'s result for `round`, waiting up to `patience` for it.
