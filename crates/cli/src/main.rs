@@ -1,6 +1,7 @@
 //! `hallmark`: one binary for every role, the devnet, and the sat tools.
 
 mod audit;
+mod bench;
 mod build;
 mod compute;
 mod devnet;
@@ -38,6 +39,9 @@ enum Command {
     /// Start a whole local network as separate processes and run sat rounds and stark jobs
     /// through it.
     Devnet(devnet::DevnetArgs),
+    /// Load benchmarks against real processes (`bench network`: a devnet with many workers).
+    #[command(subcommand)]
+    Bench(bench::BenchCommand),
     /// Run one role (ledger, coordinator, validator, worker) until Ctrl-C or SIGTERM.
     Node {
         /// ledger | coordinator | validator | worker
@@ -122,6 +126,7 @@ fn main() -> std::process::ExitCode {
         cli.command,
         Command::Node { .. }
             | Command::Devnet(_)
+            | Command::Bench(_)
             | Command::AttestProxy(_)
             | Command::AttestUpstream(_)
             | Command::Worker(_)
@@ -155,6 +160,10 @@ fn main() -> std::process::ExitCode {
         Command::Devnet(args) => {
             init_tracing("warn");
             report(runtime().and_then(|rt| rt.block_on(devnet::run(args))))
+        }
+        Command::Bench(cmd) => {
+            init_tracing("error");
+            report(runtime().and_then(|rt| rt.block_on(bench::run(cmd))))
         }
         Command::AttestProxy(args) => {
             init_tracing("info");

@@ -36,6 +36,11 @@ impl ClientError {
         }
     }
 
+    /// Whether the call gave up waiting (connect or whole-request timeout).
+    pub fn is_timeout(&self) -> bool {
+        matches!(self, ClientError::Transport { source, .. } if source.is_timeout())
+    }
+
     /// The HTTP status if the server answered.
     pub fn status(&self) -> Option<u16> {
         match self {

@@ -41,6 +41,72 @@ pub struct Worker {
     submitted: AtomicU64,
     accepted: AtomicU64,
     rejected: AtomicU64,
+    /// Where each submission's round trip is recorded, when a load benchmark asks.
+    timings: Option<Arc<SubmissionTimings>>,
+}
+
+/// How one submission to one validator ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SubmissionOutcome {
+    /// Verified and stored: the validator acknowledged it as accepted.
+    Accepted,
+    /// Answered, but refused (a bad witness, late, a duplicate).
+    Rejected,
+    /// No answer within the client's timeout.
+    TimedOut,
+    /// Any other failure: a transport error or an error status.
+    Failed,
+}
+
+/// One submission's round trip: sent at `sent_at_ms` (unix ms), answered after `latency_us`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SubmissionTiming {
+    pub sent_at_ms: i64,
+    pub latency_us: u64,
+    pub outcome: SubmissionOutcome,
+}
+
+/// Submission round trips recorded by workers for a load benchmark (`hallmark bench
+/// network`): submit → verified and acknowledged, the work itself excluded. Bounded, so a
+/// forgotten recorder cannot grow without end.
+#[derive(Debug, Default)]
+pub struct SubmissionTimings {
+    rows: Mutex<Vec<SubmissionTiming>>,
+    /// How many submissions ended with each error code (`stale_round`, `transport`, …).
+    codes: Mutex<BTreeMap<String, u64>>,
+}
+
+impl SubmissionTimings {
+    /// The most rows kept (about 48 MB); later ones are dropped.
+    pub const MAX_ROWS: usize = 2_000_000;
+
+    fn record(&self, row: SubmissionTiming) {
+        if let Ok(mut rows) = self.rows.lock() {
+            if rows.len() < Self::MAX_ROWS {
+                rows.push(row);
+            }
+        }
+    }
+
+    fn count_code(&self, code: &str) {
+        if let Ok(mut codes) = self.codes.lock() {
+            *codes.entry(code.to_string()).or_default() += 1;
+        }
+    }
+
+    /// How many submissions ended with each error code so far.
+    pub fn codes(&self) -> BTreeMap<String, u64> {
+        self.codes.lock().map(|c| c.clone()).unwrap_or_default()
+    }
+
+    /// Every row recorded so far, leaving none behind.
+    pub fn take(&self) -> Vec<SubmissionTiming> {
+        self.rows
+            .lock()
+            .map(|mut r| std::mem::take(&mut *r))
+            .unwrap_or_default()
+    }
 }
 
 /// `GET /v1/worker/status`.
@@ -78,7 +144,14 @@ impl Worker {
             submitted: AtomicU64::new(0),
             accepted: AtomicU64::new(0),
             rejected: AtomicU64::new(0),
+            timings: None,
         }
+    }
+
+    /// Records every submission's round trip into `timings` (load benchmarks).
+    pub fn with_timings(mut self, timings: Arc<SubmissionTimings>) -> Self {
+        self.timings = Some(timings);
+        self
     }
 
     fn last_round(&self, lane: &str) -> u64 {
@@ -151,21 +224,53 @@ impl Worker {
             let body = serde_json::to_vec(&env)?;
             let sends = validators.iter().map(|v| {
                 let (body, path) = (body.clone(), path.clone());
-                async move { v.post_raw(&path, body).await }
+                async move {
+                    let sent_at_ms = hallmark_core::time::now_unix_ms();
+                    let started = std::time::Instant::now();
+                    let res = v.post_raw(&path, body).await;
+                    (res, sent_at_ms, started.elapsed())
+                }
             });
-            for res in futures::future::join_all(sends).await {
+            for (res, sent_at_ms, took) in futures::future::join_all(sends).await {
                 self.submitted.fetch_add(1, Ordering::Relaxed);
-                match res.map(|b| serde_json::from_slice::<SubmissionAck>(&b)) {
+                let outcome = match res.map(|b| serde_json::from_slice::<SubmissionAck>(&b)) {
                     Ok(Ok(ack)) if ack.accepted => {
                         self.accepted.fetch_add(1, Ordering::Relaxed);
+                        SubmissionOutcome::Accepted
                     }
-                    Ok(_) => {
+                    Ok(Ok(_)) => {
                         self.rejected.fetch_add(1, Ordering::Relaxed);
+                        SubmissionOutcome::Rejected
+                    }
+                    Ok(Err(e)) => {
+                        self.rejected.fetch_add(1, Ordering::Relaxed);
+                        tracing::warn!(error = %e, "a validator's answer is not an ack");
+                        SubmissionOutcome::Failed
                     }
                     Err(e) => {
                         self.rejected.fetch_add(1, Ordering::Relaxed);
                         tracing::warn!(error = %e, "submission failed");
+                        if let Some(t) = &self.timings {
+                            t.count_code(e.code().unwrap_or(if e.is_timeout() {
+                                "timeout"
+                            } else {
+                                "transport"
+                            }));
+                        }
+                        match e.status() {
+                            // Answered with a reason (a late or bad submission): refused.
+                            Some(400..=499) => SubmissionOutcome::Rejected,
+                            _ if e.is_timeout() => SubmissionOutcome::TimedOut,
+                            _ => SubmissionOutcome::Failed,
+                        }
                     }
+                };
+                if let Some(t) = &self.timings {
+                    t.record(SubmissionTiming {
+                        sent_at_ms,
+                        latency_us: u64::try_from(took.as_micros()).unwrap_or(u64::MAX),
+                        outcome,
+                    });
                 }
             }
         }

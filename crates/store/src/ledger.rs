@@ -772,8 +772,6 @@ fn stake_row(r: impl StoreRow) -> Result<StakeRow, StoreError> {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
-
     #[tokio::test]
     async fn faucet_drips_add_up_per_address_and_in_total() {
         for (db, s) in crate::testing::stores().await.unwrap() {
