@@ -75,6 +75,9 @@ pub struct SubmissionTimings {
     rows: Mutex<Vec<SubmissionTiming>>,
     /// How many submissions ended with each error code (`stale_round`, `transport`, …).
     codes: Mutex<BTreeMap<String, u64>>,
+    /// Acknowledged first submissions per (validator URL, round id, worker hotkey): what a
+    /// validator promised to have stored, for a fault test to audit after a crash.
+    acks: Mutex<BTreeMap<(String, String, String), u64>>,
 }
 
 impl SubmissionTimings {
@@ -93,6 +96,19 @@ impl SubmissionTimings {
         if let Ok(mut codes) = self.codes.lock() {
             *codes.entry(code.to_string()).or_default() += 1;
         }
+    }
+
+    fn count_ack(&self, validator: &str, round: &str, worker: &str) {
+        if let Ok(mut acks) = self.acks.lock() {
+            *acks
+                .entry((validator.to_string(), round.to_string(), worker.to_string()))
+                .or_default() += 1;
+        }
+    }
+
+    /// Acknowledged first submissions per (validator URL, round id, worker hotkey in SS58).
+    pub fn acks(&self) -> BTreeMap<(String, String, String), u64> {
+        self.acks.lock().map(|a| a.clone()).unwrap_or_default()
     }
 
     /// How many submissions ended with each error code so far.
@@ -231,11 +247,19 @@ impl Worker {
                     (res, sent_at_ms, started.elapsed())
                 }
             });
-            for (res, sent_at_ms, took) in futures::future::join_all(sends).await {
+            let results = futures::future::join_all(sends).await;
+            for (v, (res, sent_at_ms, took)) in validators.iter().zip(results) {
                 self.submitted.fetch_add(1, Ordering::Relaxed);
                 let outcome = match res.map(|b| serde_json::from_slice::<SubmissionAck>(&b)) {
                     Ok(Ok(ack)) if ack.accepted => {
                         self.accepted.fetch_add(1, Ordering::Relaxed);
+                        if let (Some(t), true) = (&self.timings, ack.first) {
+                            t.count_ack(
+                                v.base(),
+                                ann.round_id.as_str(),
+                                &self.key.public().to_ss58(),
+                            );
+                        }
                         SubmissionOutcome::Accepted
                     }
                     Ok(Ok(_)) => {
