@@ -431,6 +431,7 @@ async fn drive(
 
     let cpu_before = role_cpu(devnet)?;
     let self_before = cpu_ticks(std::process::id());
+    let db_before = database_server_ticks();
     let started = Instant::now();
     let start_ms = hallmark_core::time::now_unix_ms();
     let coordinator = NodeClient::new(&info.coordinator).signed_by(operator);
@@ -477,6 +478,7 @@ async fn drive(
     let measured = started.elapsed();
     let cpu_after = role_cpu(devnet)?;
     let self_after = cpu_ticks(std::process::id());
+    let db_after = database_server_ticks();
     let _ = stop_tx.send(true);
     for t in tasks {
         let _ = t.await;
@@ -513,7 +515,7 @@ async fn drive(
                 name,
                 role,
                 cpu_cores: after.saturating_sub(before) as f64 / ticks / secs,
-                peak_rss_kib: peak_rss_kib(pid).unwrap_or(0),
+                peak_rss_kib: crate::devnet::peak_rss_kib(Some(pid)).unwrap_or(0),
             }
         })
         .collect();
@@ -521,8 +523,18 @@ async fn drive(
         name: format!("bench ({} workers)", args.workers),
         role: "worker".into(),
         cpu_cores: self_after.saturating_sub(self_before) as f64 / ticks / secs,
-        peak_rss_kib: peak_rss_kib(std::process::id()).unwrap_or(0),
+        peak_rss_kib: crate::devnet::peak_rss_kib(Some(std::process::id())).unwrap_or(0),
     });
+    // The PostgreSQL server is shared and not the devnet's child; on its pass its processes'
+    // CPU over the same time is the store's cost (peak RSS is left out: it is per process).
+    if backend == "postgres" {
+        roles.push(RoleUsage {
+            name: "postgresql server".into(),
+            role: "store".into(),
+            cpu_cores: db_after.saturating_sub(db_before) as f64 / ticks / secs,
+            peak_rss_kib: 0,
+        });
+    }
     roles.sort_by(|a, b| a.name.cmp(&b.name));
     let _ = dir;
     Ok(PassReport {
@@ -632,6 +644,22 @@ fn role_cpu(devnet: &DevnetChild) -> anyhow::Result<BTreeMap<u32, (String, Strin
     Ok(out)
 }
 
+/// CPU ticks of every process named `postgres` (a local PostgreSQL server's backends), so far.
+/// Processes that ended in between are missed: the figure is a lower bound.
+fn database_server_ticks() -> u64 {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return 0;
+    };
+    dir.flatten()
+        .filter_map(|e| e.file_name().to_str().and_then(|s| s.parse::<u32>().ok()))
+        .filter(|pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/comm"))
+                .is_ok_and(|c| c.trim() == "postgres")
+        })
+        .map(cpu_ticks)
+        .sum()
+}
+
 /// User plus system CPU time of `pid`, in clock ticks.
 fn cpu_ticks(pid: u32) -> u64 {
     let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
@@ -649,17 +677,6 @@ fn cpu_ticks(pid: u32) -> u64 {
 /// The kernel's clock ticks per second (`getconf CLK_TCK`), 100 on Linux everywhere we run.
 fn clock_ticks_per_sec() -> f64 {
     100.0
-}
-
-fn peak_rss_kib(pid: u32) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    status
-        .lines()
-        .find(|l| l.starts_with("VmHWM:"))?
-        .split_whitespace()
-        .nth(1)?
-        .parse()
-        .ok()
 }
 
 fn meminfo_total_kib() -> Option<u64> {

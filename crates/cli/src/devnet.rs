@@ -370,7 +370,8 @@ struct VoidRoundLine {
 /// last one is reported as it is.
 const MAX_VOID_RETRIES: usize = 3;
 
-fn peak_rss_kib(pid: Option<u32>) -> Option<u64> {
+/// The peak resident set (VmHWM) of `pid`, from `/proc`.
+pub(crate) fn peak_rss_kib(pid: Option<u32>) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{}/status", pid?)).ok()?;
     status
         .lines()

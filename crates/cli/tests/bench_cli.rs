@@ -78,7 +78,13 @@ fn bench_network_measures_a_live_devnet_on_every_backend() {
             .as_array()
             .unwrap()
             .iter()
+            .filter(|r| r["role"] != "store")
             .all(|r| r["peak_rss_kib"].as_u64().unwrap() > 0));
+        assert_eq!(
+            roles.contains(&"postgresql server"),
+            p["backend"] == "postgres",
+            "{roles:?}"
+        );
     }
     // Every devnet it started was stopped cleanly (a stopping devnet removes its
     // devnet.json) after printing its own report.
