@@ -23,13 +23,13 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use clap::{Args, Subcommand};
-use hallmark_core::{Envelope, Keypair, Signed};
+use hallmark_core::Keypair;
 use hallmark_ledger::{Role, TxBody};
 use hallmark_node::config::WorkerSection;
 use hallmark_node::faults::Faults;
 use hallmark_node::http_ledger::HttpLedger;
 use hallmark_node::lanes::LaneRegistry;
-use hallmark_node::messages::{NewRoundRequest, RoundAnnouncement, RoundResult};
+use hallmark_node::messages::RoundResult;
 use hallmark_node::worker::{SubmissionOutcome, SubmissionTiming, SubmissionTimings, Worker};
 use hallmark_node::NodeClient;
 use serde::Serialize;
@@ -109,6 +109,16 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
         return Err("the duration must be above zero".into());
     }
     Ok(d)
+}
+
+/// The sat instances each round asks for.
+fn instance_params(args: &NetworkBenchArgs) -> hallmark_sat::InstanceParams {
+    hallmark_sat::InstanceParams {
+        vars: args.vars,
+        clauses: args.clauses,
+        k: 3,
+        count: args.instances,
+    }
 }
 
 /// Runs a bench command.
@@ -223,6 +233,9 @@ async fn network(args: NetworkBenchArgs) -> anyhow::Result<ExitCode> {
             bail!("--store {}: expected a postgres:// URL", parsed.redacted());
         }
     }
+    instance_params(&args)
+        .validate()
+        .context("instance parameters")?;
     let exe = std::env::current_exe().context("locating the hallmark binary")?;
     let root = std::path::absolute(&args.data_dir).context("resolving --data-dir")?;
     let mut passes = Vec::new();
@@ -346,14 +359,13 @@ async fn pass(
     store: Option<&str>,
 ) -> anyhow::Result<PassReport> {
     let (devnet, info) = start_devnet(args, exe, dir, store).await?;
-    let result = drive(args, dir, backend, &info, &devnet).await;
+    let result = drive(args, backend, &info, &devnet).await;
     devnet.stop().await;
     result
 }
 
 async fn drive(
     args: &NetworkBenchArgs,
-    dir: &Path,
     backend: &'static str,
     info: &DevnetInfo,
     devnet: &DevnetChild,
@@ -436,28 +448,12 @@ async fn drive(
     let start_ms = hallmark_core::time::now_unix_ms();
     let coordinator = NodeClient::new(&info.coordinator).signed_by(operator);
     let validators: Vec<NodeClient> = info.validators.iter().map(|u| NodeClient::new(u)).collect();
-    let params = serde_json::json!({
-        "vars": args.vars, "clauses": args.clauses, "k": 3, "count": args.instances,
-    });
+    let params = instance_params(args);
     let (mut rounds, mut void_rounds) = (0usize, 0usize);
     let mut settle_us = Vec::new();
     let mut last_report = Instant::now();
     while started.elapsed() < args.duration {
-        let env: Envelope = coordinator
-            .post(
-                "/v1/rounds",
-                &NewRoundRequest {
-                    lane: "sat".into(),
-                    params: params.clone(),
-                    window_ms: args.window_ms,
-                },
-            )
-            .await
-            .context("publishing a round")?;
-        let ann = Signed::<RoundAnnouncement>::from_envelope(env)
-            .verify()
-            .context("the coordinator's round announcement")?
-            .payload;
+        let ann = crate::devnet::publish_sat_round(&coordinator, &params, args.window_ms).await?;
         let results = wait_results(&validators, ann.round_id.as_str(), ann.deadline_ms).await?;
         let settled_ms = hallmark_core::time::now_unix_ms();
         settle_us
@@ -536,7 +532,6 @@ async fn drive(
         });
     }
     roles.sort_by(|a, b| a.name.cmp(&b.name));
-    let _ = dir;
     Ok(PassReport {
         backend,
         workers: args.workers,
@@ -639,7 +634,7 @@ fn role_cpu(devnet: &DevnetChild) -> anyhow::Result<BTreeMap<u32, (String, Strin
                     .map(|n| n.to_string_lossy().into_owned())
             })
             .unwrap_or_else(|| format!("pid {pid}"));
-        out.insert(pid, (name, role, cpu_ticks(pid)));
+        out.insert(pid, (name, role, stat_ticks(rest)));
     }
     Ok(out)
 }
@@ -665,10 +660,13 @@ fn cpu_ticks(pid: u32) -> u64 {
     let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
         return 0;
     };
-    let Some((_, rest)) = stat.rsplit_once(')') else {
-        return 0;
-    };
-    let f: Vec<&str> = rest.split_whitespace().collect();
+    stat.rsplit_once(')')
+        .map_or(0, |(_, rest)| stat_ticks(rest))
+}
+
+/// utime plus stime from the fields of `/proc/PID/stat` after the command name.
+fn stat_ticks(after_name: &str) -> u64 {
+    let f: Vec<&str> = after_name.split_whitespace().collect();
     // After the name: state(0) ppid(1) … utime(11) stime(12).
     let get = |i: usize| f.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
     get(11) + get(12)

@@ -370,6 +370,30 @@ struct VoidRoundLine {
 /// last one is reported as it is.
 const MAX_VOID_RETRIES: usize = 3;
 
+/// Publishes a sat round with `params` through the operator-signed `coordinator` client and
+/// returns its checked announcement.
+pub(crate) async fn publish_sat_round(
+    coordinator: &NodeClient,
+    params: &InstanceParams,
+    window_ms: i64,
+) -> anyhow::Result<RoundAnnouncement> {
+    let env: Envelope = coordinator
+        .post(
+            "/v1/rounds",
+            &NewRoundRequest {
+                lane: "sat".into(),
+                params: serde_json::to_value(params)?,
+                window_ms,
+            },
+        )
+        .await
+        .context("publishing a round")?;
+    Ok(Signed::<RoundAnnouncement>::from_envelope(env)
+        .verify()
+        .context("the coordinator's round announcement")?
+        .payload)
+}
+
 /// The peak resident set (VmHWM) of `pid`, from `/proc`.
 pub(crate) fn peak_rss_kib(pid: Option<u32>) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{}/status", pid?)).ok()?;
@@ -1165,21 +1189,7 @@ async fn drive(
     let mut window_ms = args.window_ms;
     let mut voids_in_a_row = 0;
     while lines.len() < args.rounds {
-        let env: Envelope = coordinator
-            .post(
-                "/v1/rounds",
-                &NewRoundRequest {
-                    lane: "sat".into(),
-                    params: serde_json::to_value(params)?,
-                    window_ms,
-                },
-            )
-            .await
-            .context("publishing a round")?;
-        let ann = Signed::<RoundAnnouncement>::from_envelope(env)
-            .verify()
-            .context("the coordinator's round announcement")?
-            .payload;
+        let ann = publish_sat_round(&coordinator, &params, window_ms).await?;
         bar.set_message(format!(
             "{}: workers solving, validators verifying",
             ann.round_id

@@ -103,6 +103,7 @@ fn bench_network_refuses_bad_flags_before_starting_anything() {
         (vec!["--duration", "0s"], "above zero"),
         (vec!["--duration", "10h"], "unit"),
         (vec!["--workers", "0"], "at least 1"),
+        (vec!["--vars", "0"], "instance parameters"),
         (vec!["--store", "mysql://u:secret@h/db"], "postgres://"),
     ] {
         let dir = tempfile::tempdir().unwrap();

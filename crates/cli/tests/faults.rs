@@ -136,8 +136,8 @@ async fn result_of(v: &NodeClient, round: &str) -> RoundResult {
             .await
         {
             Ok(r) => return r,
-            Err(e) if Instant::now() < give_up => {
-                let _ = e;
+            // Not there yet (404), or validator-0 still coming back.
+            Err(_) if Instant::now() < give_up => {
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }
             Err(e) => panic!("{round}: {e}"),

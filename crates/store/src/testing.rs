@@ -79,15 +79,6 @@ impl TestDb {
             TestDb::Postgres { url, schema } => Store::open_postgres(url, schema).await,
         }
     }
-
-    /// Where a node started on this database keeps its store: a `postgres://` URL for
-    /// PostgreSQL (the node picks its own schema), nothing for SQLite (its data dir).
-    pub fn node_url(&self) -> Option<String> {
-        match self {
-            TestDb::Sqlite(_) => None,
-            TestDb::Postgres { url, .. } => Some(url.clone()),
-        }
-    }
 }
 
 /// One fresh, opened store per available backend.
