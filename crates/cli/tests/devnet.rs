@@ -315,6 +315,21 @@ fn one_byzantine_of_four_cannot_move_the_winner() {
 /// ledger slashes validator-0, whose hotkey it runs, once.
 #[test]
 fn a_byzantine_ledger_replica_is_refused_and_slashed() {
+    byzantine_replica_run(&[]);
+}
+
+/// The byzantine replica again, every node's store on PostgreSQL: the double vote is stored
+/// as evidence and slashed there too.
+#[test]
+fn a_byzantine_ledger_replica_is_refused_and_slashed_on_postgres() {
+    if let Some(url) = postgres_url() {
+        byzantine_replica_run(&["--store", &url]);
+    }
+}
+
+/// A devnet whose ledger replica 1 double-votes: it is refused, its evidence recorded and
+/// validator-0 (its operator) slashed once.
+fn byzantine_replica_run(extra: &[&str]) {
     let dir = tempfile::tempdir().unwrap();
     let v = devnet(
         dir.path(),
@@ -331,7 +346,11 @@ fn a_byzantine_ledger_replica_is_refused_and_slashed() {
             "--no-builds",
             "--byzantine-replica",
             "1",
-        ],
+        ]
+        .iter()
+        .chain(extra)
+        .copied()
+        .collect::<Vec<_>>(),
     );
     // One sat round (no eval round), decided as usual.
     assert_eq!(v["rounds"].as_array().unwrap().len(), 1);
@@ -909,23 +928,36 @@ fn a_kept_devnet_serves_other_commands_until_sigterm() {
 }
 
 /// The whole network on PostgreSQL (`--store`): rounds, jobs, builds and the eval round as on
-/// SQLite, every node's tables in its own schema, and no SQLite file anywhere. Runs where
-/// `HALLMARK_TEST_DATABASE_URL` names a server (`.ci/run` starts one and requires it).
+/// SQLite, every node's tables in its own schema, and no SQLite file anywhere. The devnet's
+/// faults run here too: ledger replica 1 is SIGKILLed and restarted (it catches up to the
+/// others' roots), a byzantine replica is refused, and validator-0 is restarted mid-run with
+/// its archives byte for byte (the byzantine replica has its own PostgreSQL test). Runs where `HALLMARK_TEST_DATABASE_URL` names a server
+/// (`.ci/run` starts one and requires it).
 #[test]
 fn a_whole_devnet_runs_on_postgres() {
-    let Ok(url) = std::env::var("HALLMARK_TEST_DATABASE_URL") else {
-        assert_ne!(
-            std::env::var("HALLMARK_REQUIRE_POSTGRES").as_deref(),
-            Ok("1"),
-            "HALLMARK_REQUIRE_POSTGRES=1 but HALLMARK_TEST_DATABASE_URL is not set"
-        );
-        eprintln!("skipped: HALLMARK_TEST_DATABASE_URL is not set");
-        return;
-    };
+    let Some(url) = postgres_url() else { return };
     let dir = tempfile::tempdir().unwrap();
-    let v = devnet(dir.path(), &["--rounds", "2", "--store", &url]);
+    let v = devnet(
+        dir.path(),
+        &[
+            "--rounds",
+            "2",
+            "--kill-replica",
+            "1",
+            "--restart-validator",
+            "--store",
+            &url,
+        ],
+    );
     check_rounds(&v, 2, 3);
     check_builds(&v);
+    check_replicas(&v, 4, Some(1), None);
+    let restart = &v["restart"];
+    assert_eq!(restart["byte_identical"], true, "{restart}");
+    assert!(
+        restart["archives_checked"].as_u64().unwrap() >= 1,
+        "{restart}"
+    );
     assert_eq!(v["store"]["backend"], "postgres", "{}", v["store"]);
     assert!(
         !v["store"]["url"].as_str().unwrap().contains(":hallmark@"),
@@ -960,6 +992,21 @@ fn a_whole_devnet_runs_on_postgres() {
         let (height, _) = ledger.ledger_head().await.unwrap().unwrap();
         assert!(height > 10, "ledger height {height}");
     });
+}
+
+/// The test server's URL, or None (the test is skipped) where none is set; with
+/// `HALLMARK_REQUIRE_POSTGRES=1` a missing server fails instead.
+fn postgres_url() -> Option<String> {
+    let Ok(url) = std::env::var("HALLMARK_TEST_DATABASE_URL") else {
+        assert_ne!(
+            std::env::var("HALLMARK_REQUIRE_POSTGRES").as_deref(),
+            Ok("1"),
+            "HALLMARK_REQUIRE_POSTGRES=1 but HALLMARK_TEST_DATABASE_URL is not set"
+        );
+        eprintln!("skipped: HALLMARK_TEST_DATABASE_URL is not set");
+        return None;
+    };
+    Some(url)
 }
 
 fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {

@@ -1,7 +1,13 @@
-//! Faults on real processes: a validator killed with SIGKILL in the middle of a round's
-//! window, on SQLite and (where the test server is configured) PostgreSQL. Every submission
-//! it acknowledged before the kill must be in its store after the restart, it must agree with
-//! the others on the round, and every archive it served before must come back byte for byte.
+//! Faults on real processes, on SQLite and (where the test server is configured) PostgreSQL:
+//!
+//! - a validator killed with SIGKILL in the middle of a round's window: every submission it
+//!   acknowledged before the kill must be in its store after the restart, it must agree with
+//!   the others on the round, and every archive it served before must come back byte for
+//!   byte;
+//! - validators cut off from the rest by the kernel's firewall (nftables, matching the cut
+//!   processes' cgroup and listening port): while two of three hold quorum the round goes on
+//!   without the third; with one of three the incumbent holds and no weights are set; back on
+//!   the network, the cut validators catch up and agree again.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -22,6 +28,10 @@ use hallmark_node::NodeClient;
 use serde_json::Value;
 
 const WORKERS: usize = 6;
+
+/// The fault tests each run a whole devnet; one at a time, so neither's round windows are
+/// squeezed by the other's processes on a small machine.
+static ONE_DEVNET_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 struct Proc(Child);
 
@@ -207,24 +217,7 @@ async fn kill_a_validator_mid_round(backend: &str, store: Option<&str>) {
         .await
         .unwrap();
 
-    let operator = key(&info["operator_key"]);
-    let coordinator = NodeClient::new(info["coordinator"].as_str().unwrap()).signed_by(operator);
-    let env: Envelope = coordinator
-        .post(
-            "/v1/rounds",
-            &NewRoundRequest {
-                lane: "sat".into(),
-                params: serde_json::json!({"vars": 100, "clauses": 400, "k": 3, "count": 3}),
-                window_ms: 9_000,
-            },
-        )
-        .await
-        .unwrap();
-    let ann = Signed::<RoundAnnouncement>::from_envelope(env)
-        .verify()
-        .unwrap()
-        .payload;
-    let round = ann.round_id.to_string();
+    let round = publish_round(&info, 9_000).await;
 
     // kill -9 once some of validator-0's acknowledgements are out, mid-window.
     let give_up = Instant::now() + Duration::from_secs(30);
@@ -261,16 +254,7 @@ async fn kill_a_validator_mid_round(backend: &str, store: Option<&str>) {
             .spawn()
             .unwrap(),
     );
-    let give_up = Instant::now() + Duration::from_secs(60);
-    let url = loop {
-        if let Ok(u) = std::fs::read_to_string(&addr_file) {
-            if !u.trim().is_empty() {
-                break u.trim().to_string();
-            }
-        }
-        assert!(Instant::now() < give_up, "validator-0 did not come back");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    let url = wait_addr(&addr_file).await;
     let v0 = NodeClient::new(&url);
 
     // The round settles everywhere; the restarted validator agrees with the others.
@@ -329,9 +313,393 @@ async fn kill_a_validator_mid_round(backend: &str, store: Option<&str>) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_validator_killed_mid_round_loses_no_acknowledged_submission() {
+    let _one = ONE_DEVNET_AT_A_TIME.lock().await;
     kill_a_validator_mid_round("sqlite", None).await;
     match std::env::var("HALLMARK_TEST_DATABASE_URL") {
         Ok(url) => kill_a_validator_mid_round("postgres", Some(&url)).await,
+        Err(_) => assert_ne!(
+            std::env::var("HALLMARK_REQUIRE_POSTGRES").as_deref(),
+            Ok("1"),
+            "HALLMARK_REQUIRE_POSTGRES=1 but HALLMARK_TEST_DATABASE_URL is not set"
+        ),
+    }
+}
+
+/// Posts a new sat round as the devnet's operator; its round id.
+async fn publish_round(info: &Value, window_ms: i64) -> String {
+    let operator = key(&info["operator_key"]);
+    let coordinator = NodeClient::new(info["coordinator"].as_str().unwrap()).signed_by(operator);
+    let env: Envelope = coordinator
+        .post(
+            "/v1/rounds",
+            &NewRoundRequest {
+                lane: "sat".into(),
+                params: serde_json::json!({"vars": 100, "clauses": 400, "k": 3, "count": 3}),
+                window_ms,
+            },
+        )
+        .await
+        .unwrap();
+    Signed::<RoundAnnouncement>::from_envelope(env)
+        .verify()
+        .unwrap()
+        .payload
+        .round_id
+        .to_string()
+}
+
+/// The URL a (re)started node wrote to its `addr` file.
+async fn wait_addr(addr_file: &Path) -> String {
+    let give_up = Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Ok(u) = std::fs::read_to_string(addr_file) {
+            if !u.trim().is_empty() {
+                return u.trim().to_string();
+            }
+        }
+        assert!(
+            Instant::now() < give_up,
+            "{addr_file:?}: the node did not come up"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// What cutting a process off the network needs here: root, `nft`, and a writable cgroup v2
+/// hierarchy under /sys/fs/cgroup (where nft resolves cgroup paths). The mount point, or why
+/// not.
+fn partition_support() -> Result<PathBuf, String> {
+    use std::os::unix::fs::MetadataExt;
+    // /proc/self belongs to the process's effective uid.
+    if std::fs::metadata("/proc/self").map(|m| m.uid()).ok() != Some(0) {
+        return Err("not root".into());
+    }
+    match Command::new("nft").arg("--version").output() {
+        Ok(o) if o.status.success() => {}
+        _ => return Err("no nft (Debian package nftables)".into()),
+    }
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").map_err(|e| e.to_string())?;
+    let mount = mounts
+        .lines()
+        .find_map(|l| {
+            let (pre, post) = l.split_once(" - ")?;
+            let point = pre.split_whitespace().nth(4)?;
+            (post.split_whitespace().next() == Some("cgroup2")).then(|| PathBuf::from(point))
+        })
+        .ok_or("no cgroup v2 hierarchy mounted")?;
+    if !mount.starts_with("/sys/fs/cgroup") {
+        return Err(format!(
+            "cgroup v2 is mounted at {mount:?}, not under /sys/fs/cgroup"
+        ));
+    }
+    Ok(mount)
+}
+
+/// A firewall table cutting processes off loopback, removed (with its cgroups) on drop. Each
+/// cut process runs in its own cgroup from its first instruction, so every socket it ever
+/// opens is matched; its listening port is blocked both ways as well. Traffic to `keep` (the
+/// PostgreSQL server holding its store) still flows: the cut is from the other nodes, not
+/// from its own disk.
+struct Partition {
+    table: String,
+    mount: PathBuf,
+    cgroups: Vec<PathBuf>,
+    keep: Option<u16>,
+}
+
+impl Partition {
+    fn new(mount: PathBuf, keep: Option<u16>) -> Self {
+        let table = format!("hallmark_partition_{}", std::process::id());
+        let p = Partition {
+            table,
+            mount,
+            cgroups: Vec::new(),
+            keep,
+        };
+        p.nft(&format!(
+            "table inet {t}\ndelete table inet {t}\ntable inet {t} {{\n  chain out {{\n    type filter hook output priority 0; policy accept;\n  }}\n}}\n",
+            t = p.table
+        ));
+        p
+    }
+
+    fn nft(&self, script: &str) {
+        use std::io::Write;
+        let mut child = Command::new("nft")
+            .args(["-f", "-"])
+            .stdin(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(script.as_bytes())
+            .unwrap();
+        assert!(child.wait().unwrap().success(), "nft refused:\n{script}");
+    }
+
+    /// A fresh cgroup for one process; the path to pass to [`Partition::spawn_in`].
+    fn cgroup(&mut self, name: &str) -> PathBuf {
+        let dir = self
+            .mount
+            .join(format!("hallmark-{}-{name}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        self.cgroups.push(dir.clone());
+        dir
+    }
+
+    /// `cmd` started inside `cgroup`: a shell moves itself there, then execs the command.
+    fn spawn_in(cgroup: &Path, cmd: &Command) -> Command {
+        let mut sh = Command::new("sh");
+        sh.arg("-c")
+            .arg(r#"echo $$ > "$1/cgroup.procs" && shift && exec "$@""#)
+            .arg("sh")
+            .arg(cgroup)
+            .arg(cmd.get_program())
+            .args(cmd.get_args());
+        sh
+    }
+
+    /// Cuts the process in `cgroup`, listening on `port`, off every other process.
+    fn cut(&self, cgroup: &Path, port: u16) {
+        let rel = cgroup.strip_prefix("/sys/fs/cgroup").unwrap();
+        let keep = self
+            .keep
+            .map(|p| format!("tcp dport != {p} "))
+            .unwrap_or_default();
+        self.nft(&format!(
+            "add rule inet {t} out socket cgroupv2 level 1 \"{rel}\" {keep}drop\n\
+             add rule inet {t} out tcp dport {port} drop\n\
+             add rule inet {t} out tcp sport {port} drop\n",
+            t = self.table,
+            rel = rel.display(),
+        ));
+    }
+
+    /// Everyone back on the network.
+    fn heal(&self) {
+        self.nft(&format!("flush chain inet {} out\n", self.table));
+    }
+}
+
+impl Drop for Partition {
+    fn drop(&mut self) {
+        let _ = Command::new("nft")
+            .args(["delete", "table", "inet", &self.table])
+            .status();
+        for cg in &self.cgroups {
+            let _ = std::fs::remove_dir(cg);
+        }
+    }
+}
+
+fn port_of(url: &str) -> u16 {
+    url.rsplit(':')
+        .next()
+        .and_then(|p| p.trim_end_matches('/').parse().ok())
+        .unwrap_or_else(|| panic!("no port in {url}"))
+}
+
+async fn partition_validators(mount: PathBuf, backend: &str, store: Option<&str>) {
+    let root = tempfile::tempdir().unwrap();
+    let dir: PathBuf = root.path().join(backend);
+    std::fs::create_dir_all(&dir).unwrap();
+    let (mut devnet, info) = start_devnet(&dir, store);
+    let mut partition = Partition::new(mount, store.map(|u| port_of(u.split('/').nth(2).unwrap())));
+    let ledger = HttpLedger::new(info["ledger"].as_str().unwrap());
+    let chain_id = hallmark_node::registration::wait_for_ledger(&ledger, Duration::from_secs(30))
+        .await
+        .unwrap();
+    let coldkey = key(&info["coldkey"]);
+    let coordinator_hotkey = serde_json::from_value(info["coordinator_hotkey"].clone()).unwrap();
+    let mut urls: Vec<String> = info["validators"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap().to_string())
+        .collect();
+
+    // Validators 1 and 2 are restarted, each in a cgroup of its own.
+    let mut restarted = Vec::new();
+    let mut cgroups = Vec::new();
+    for i in [1usize, 2] {
+        let node_dir = dir.join(format!("validator-{i}"));
+        let config = node_dir.join("config.toml");
+        let pid = pid_of(&config);
+        nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(pid as i32),
+            nix::sys::signal::Signal::SIGTERM,
+        )
+        .unwrap();
+        let give_up = Instant::now() + Duration::from_secs(30);
+        // Gone, or a zombie its parent (the devnet) has not reaped.
+        let running = || {
+            std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                .ok()
+                .and_then(|s| s.rsplit_once(") ").map(|(_, rest)| !rest.starts_with('Z')))
+                .unwrap_or(false)
+        };
+        while running() {
+            assert!(Instant::now() < give_up, "validator-{i} did not stop");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let addr_file = node_dir.join("addr");
+        let _ = std::fs::remove_file(&addr_file);
+        let cg = partition.cgroup(&format!("validator-{i}"));
+        let mut node = hallmark();
+        node.args(["node", "--role", "validator", "--config"])
+            .arg(&config);
+        let child = Partition::spawn_in(&cg, &node)
+            .env_remove("HALLMARK_DATABASE_URL")
+            .stdin(Stdio::null())
+            .stdout(std::fs::File::create(node_dir.join("restart.log")).unwrap())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        restarted.push(Proc(child));
+        urls[i] = wait_addr(&addr_file).await;
+        cgroups.push(cg);
+    }
+
+    // Workers that send every validator each witness.
+    let (stop, stop_rx) = tokio::sync::watch::channel(false);
+    for _ in 0..3 {
+        let k = Keypair::generate();
+        hallmark_node::registration::submit_tx(
+            &ledger,
+            &chain_id,
+            &coldkey,
+            TxBody::Register {
+                hotkey: k.public(),
+                role: Role::Worker,
+                stake: 1_000,
+            },
+        )
+        .await
+        .unwrap();
+        let w = Worker::new(
+            k,
+            HttpLedger::new(info["ledger"].as_str().unwrap()),
+            NodeClient::new(info["coordinator"].as_str().unwrap()),
+            coordinator_hotkey,
+            WorkerSection {
+                poll_ms: 100,
+                prove_jobs: false,
+            },
+            Faults::default(),
+            LaneRegistry::default().with_round_lane(hallmark_sat::SatLane, hallmark_sat::SatWorker),
+        );
+        tokio::spawn(Arc::new(w).run_loop(stop_rx.clone()));
+    }
+    let clients: Vec<NodeClient> = urls.iter().map(|u| NodeClient::new(u)).collect();
+    let hotkeys: Vec<hallmark_core::PublicKey> = (0..3)
+        .map(|i| {
+            let file = dir.join(format!("validator-{i}")).join("hotkey");
+            hallmark_node::run::load_key(&file).unwrap().public()
+        })
+        .collect();
+
+    // Everyone connected: a baseline round every validator decides with quorum.
+    let a = publish_round(&info, 4_000).await;
+    let mut baseline = Vec::new();
+    for c in &clients {
+        baseline.push(result_of(c, &a).await);
+    }
+    for r in &baseline {
+        assert!(r.quorum_met, "{backend} {a}: {r:?}");
+        assert_eq!(r.winner, baseline[0].winner, "{backend} {a}");
+    }
+
+    // Validator-2 cut off: two of three hold quorum and the round goes on without it.
+    partition.cut(&cgroups[1], port_of(&urls[2]));
+    let b = publish_round(&info, 4_000).await;
+    let rb0 = result_of(&clients[0], &b).await;
+    let rb1 = result_of(&clients[1], &b).await;
+    for r in [&rb0, &rb1] {
+        assert!(r.quorum_met, "{backend} {b}: {r:?}");
+        assert!(r.winner.is_some() && !r.void, "{backend} {b}: {r:?}");
+        assert!(r.weights_tx.is_some(), "{backend} {b}: no weights set");
+        assert!(
+            r.missing.iter().any(|(v, _)| *v == hotkeys[2]),
+            "{backend} {b}: validator-2's report was used: {r:?}"
+        );
+        assert_eq!(r.reports.len(), 2, "{backend} {b}");
+    }
+    assert_eq!(rb0.winner, rb1.winner, "{backend} {b}");
+    assert_eq!(rb0.consensus, rb1.consensus, "{backend} {b}");
+    let incumbent = rb0.winner;
+
+    // Validator-1 cut off too: one of three is no quorum; the incumbent holds, no weights.
+    partition.cut(&cgroups[0], port_of(&urls[1]));
+    let c = publish_round(&info, 4_000).await;
+    let rc0 = result_of(&clients[0], &c).await;
+    assert!(!rc0.quorum_met, "{backend} {c}: {rc0:?}");
+    assert_eq!(
+        rc0.winner, incumbent,
+        "{backend} {c}: the incumbent did not hold"
+    );
+    assert_eq!(
+        rc0.weights_tx, None,
+        "{backend} {c}: weights set without quorum"
+    );
+    assert_eq!(rc0.reports.len(), 1, "{backend} {c}");
+
+    // Back on the network: both catch up and the three agree again. Validator-2 missed two
+    // rounds and takes the incumbent from its peers' signed results for the first of them.
+    partition.heal();
+    let d = publish_round(&info, 4_000).await;
+    let mut rd = Vec::new();
+    for cl in &clients {
+        rd.push(result_of(cl, &d).await);
+    }
+    for r in &rd {
+        assert!(r.quorum_met, "{backend} {d}: {r:?}");
+        assert_eq!(r.reports.len(), 3, "{backend} {d}: {r:?}");
+        assert_eq!(r.consensus, rd[0].consensus, "{backend} {d}");
+        assert_eq!(r.winner, rd[0].winner, "{backend} {d}");
+    }
+    assert_eq!(
+        rd[2].caught_up_from.as_ref().map(|r| r.to_string()),
+        Some(b.clone()),
+        "{backend} {d}: validator-2 did not catch up from {b}"
+    );
+    assert_eq!(rd[0].caught_up_from, None, "{backend} {d}");
+    // It decides only rounds it saw: what it missed it never signs for.
+    let missed = clients[2]
+        .get::<RoundResult>(&format!("/v1/rounds/{b}/result"))
+        .await;
+    assert!(
+        missed.is_err(),
+        "{backend}: validator-2 signed a round it never saw"
+    );
+
+    let _ = stop.send(true);
+    for mut p in restarted {
+        p.term();
+    }
+    drop(partition);
+    devnet.term();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn validators_cut_off_the_network_hold_the_incumbent_and_catch_up() {
+    let mount = match partition_support() {
+        Ok(m) => m,
+        Err(why) => {
+            assert_ne!(
+                std::env::var("HALLMARK_REQUIRE_PARTITION").as_deref(),
+                Ok("1"),
+                "HALLMARK_REQUIRE_PARTITION=1 but validators cannot be cut off here: {why}"
+            );
+            eprintln!("skipped: {why}");
+            return;
+        }
+    };
+    let _one = ONE_DEVNET_AT_A_TIME.lock().await;
+    partition_validators(mount.clone(), "sqlite", None).await;
+    match std::env::var("HALLMARK_TEST_DATABASE_URL") {
+        Ok(url) => partition_validators(mount, "postgres", Some(&url)).await,
         Err(_) => assert_ne!(
             std::env::var("HALLMARK_REQUIRE_POSTGRES").as_deref(),
             Ok("1"),

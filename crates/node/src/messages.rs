@@ -186,6 +186,10 @@ pub struct RoundResult {
     /// Validators caught equivocating in this run (evidence at `/v1/consensus/equivocations`).
     #[serde(default)]
     pub equivocators: Vec<PublicKey>,
+    /// A missed round whose winner, signed by peers holding a quorum of stake, this validator
+    /// took as its incumbent before deciding (it was cut off or down for rounds before this).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub caught_up_from: Option<RoundId>,
 }
 
 /// A roster lane's run as the coordinator sealed it after the deadline: every worker whose

@@ -233,73 +233,95 @@ impl Worker {
             })
         });
         let path = format!("/v1/{}/witness", ann.lane);
-        while let Some(env) = rx.recv().await {
-            if self.faults.submit_delay_ms > 0 {
-                tokio::time::sleep(Duration::from_millis(self.faults.submit_delay_ms)).await;
+        // One queue per validator, drained concurrently: a validator that is slow or cut off
+        // delays only its own deliveries, never the others' (each still gets this worker's
+        // submissions in order, the moment they are signed).
+        let (senders, queues): (Vec<_>, Vec<_>) = validators
+            .iter()
+            .map(|_| tokio::sync::mpsc::unbounded_channel::<Vec<u8>>())
+            .unzip();
+        let fan_out = async move {
+            while let Some(env) = rx.recv().await {
+                if self.faults.submit_delay_ms > 0 {
+                    tokio::time::sleep(Duration::from_millis(self.faults.submit_delay_ms)).await;
+                }
+                let body = serde_json::to_vec(&env)?;
+                for s in &senders {
+                    let _ = s.send(body.clone());
+                }
             }
-            let body = serde_json::to_vec(&env)?;
-            let sends = validators.iter().map(|v| {
-                let (body, path) = (body.clone(), path.clone());
-                async move {
+            Ok::<(), TaskError>(())
+        };
+        let deliveries = validators.iter().zip(queues).map(|(v, mut queue)| {
+            let (path, round_id) = (path.as_str(), ann.round_id.as_str());
+            async move {
+                while let Some(body) = queue.recv().await {
                     let sent_at_ms = hallmark_core::time::now_unix_ms();
                     let started = std::time::Instant::now();
-                    let res = v.post_raw(&path, body).await;
-                    (res, sent_at_ms, started.elapsed())
-                }
-            });
-            let results = futures::future::join_all(sends).await;
-            for (v, (res, sent_at_ms, took)) in validators.iter().zip(results) {
-                self.submitted.fetch_add(1, Ordering::Relaxed);
-                let outcome = match res.map(|b| serde_json::from_slice::<SubmissionAck>(&b)) {
-                    Ok(Ok(ack)) if ack.accepted => {
-                        self.accepted.fetch_add(1, Ordering::Relaxed);
-                        if let (Some(t), true) = (&self.timings, ack.first) {
-                            t.count_ack(
-                                v.base(),
-                                ann.round_id.as_str(),
-                                &self.key.public().to_ss58(),
-                            );
-                        }
-                        SubmissionOutcome::Accepted
-                    }
-                    Ok(Ok(_)) => {
-                        self.rejected.fetch_add(1, Ordering::Relaxed);
-                        SubmissionOutcome::Rejected
-                    }
-                    Ok(Err(e)) => {
-                        self.rejected.fetch_add(1, Ordering::Relaxed);
-                        tracing::warn!(error = %e, "a validator's answer is not an ack");
-                        SubmissionOutcome::Failed
-                    }
-                    Err(e) => {
-                        self.rejected.fetch_add(1, Ordering::Relaxed);
-                        tracing::warn!(error = %e, "submission failed");
-                        if let Some(t) = &self.timings {
-                            t.count_code(e.code().unwrap_or(if e.is_timeout() {
-                                "timeout"
-                            } else {
-                                "transport"
-                            }));
-                        }
-                        match e.status() {
-                            // Answered with a reason (a late or bad submission): refused.
-                            Some(400..=499) => SubmissionOutcome::Rejected,
-                            _ if e.is_timeout() => SubmissionOutcome::TimedOut,
-                            _ => SubmissionOutcome::Failed,
-                        }
-                    }
-                };
-                if let Some(t) = &self.timings {
-                    t.record(SubmissionTiming {
-                        sent_at_ms,
-                        latency_us: u64::try_from(took.as_micros()).unwrap_or(u64::MAX),
-                        outcome,
-                    });
+                    let res = v.post_raw(path, body).await;
+                    self.record_delivery(v, round_id, res, sent_at_ms, started.elapsed());
                 }
             }
-        }
+        });
+        let (fanned, _) =
+            futures::future::join(fan_out, futures::future::join_all(deliveries)).await;
+        fanned?;
         work.await?
             .map_err(|e| TaskError::Lane(format!("{} ({})", e, e.code())))
+    }
+
+    /// Counts one delivery of a submission to validator `v` and records its timing.
+    fn record_delivery(
+        &self,
+        v: &NodeClient,
+        round_id: &str,
+        res: Result<Vec<u8>, crate::client::ClientError>,
+        sent_at_ms: i64,
+        took: Duration,
+    ) {
+        self.submitted.fetch_add(1, Ordering::Relaxed);
+        let outcome = match res.map(|b| serde_json::from_slice::<SubmissionAck>(&b)) {
+            Ok(Ok(ack)) if ack.accepted => {
+                self.accepted.fetch_add(1, Ordering::Relaxed);
+                if let (Some(t), true) = (&self.timings, ack.first) {
+                    t.count_ack(v.base(), round_id, &self.key.public().to_ss58());
+                }
+                SubmissionOutcome::Accepted
+            }
+            Ok(Ok(_)) => {
+                self.rejected.fetch_add(1, Ordering::Relaxed);
+                SubmissionOutcome::Rejected
+            }
+            Ok(Err(e)) => {
+                self.rejected.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(error = %e, "a validator's answer is not an ack");
+                SubmissionOutcome::Failed
+            }
+            Err(e) => {
+                self.rejected.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(error = %e, validator = v.base(), "submission failed");
+                if let Some(t) = &self.timings {
+                    t.count_code(e.code().unwrap_or(if e.is_timeout() {
+                        "timeout"
+                    } else {
+                        "transport"
+                    }));
+                }
+                match e.status() {
+                    // Answered with a reason (a late or bad submission): refused.
+                    Some(400..=499) => SubmissionOutcome::Rejected,
+                    _ if e.is_timeout() => SubmissionOutcome::TimedOut,
+                    _ => SubmissionOutcome::Failed,
+                }
+            }
+        };
+        if let Some(t) = &self.timings {
+            t.record(SubmissionTiming {
+                sent_at_ms,
+                latency_us: u64::try_from(took.as_micros()).unwrap_or(u64::MAX),
+                outcome,
+            });
+        }
     }
 
     /// The background loop: work every new round of every lane once.

@@ -13,6 +13,7 @@ use hallmark_core::{Envelope, RoundId, Signed};
 use hallmark_ledger::{Ledger, TxBody, WeightEntry};
 use tokio::sync::watch;
 
+use super::catch_up::decided_key;
 use super::{incumbent_key, ActiveRound};
 use crate::config::WeightMode;
 use crate::error::TaskError;
@@ -123,6 +124,9 @@ impl Validator {
                 scores: &u.scores,
             })
             .collect();
+        let caught_up = self
+            .catch_up(&active.ann.lane, active.ann.number, &mg)
+            .await?;
         let incumbent = self
             .store
             .kv_get(&incumbent_key(&active.ann.lane))
@@ -135,6 +139,12 @@ impl Validator {
                 .kv_put(&incumbent_key(&active.ann.lane), &w.to_ss58())
                 .await?;
         }
+        self.store
+            .kv_put(
+                &decided_key(&active.ann.lane),
+                &active.ann.number.to_string(),
+            )
+            .await?;
         let mode = self.cfg.weight_mode;
         let pick_deadline = (mode != WeightMode::Decentralized)
             .then(|| Instant::now() + Duration::from_millis(self.cfg.collect_timeout_ms));
@@ -223,6 +233,7 @@ impl Validator {
             weights_for,
             commitment: Some(commitment),
             equivocators,
+            caught_up_from: caught_up.map(|c| c.round),
         };
         let signed_result = Signed::sign(&result, &self.key)?;
         self.log_with_receipt(

@@ -6,12 +6,15 @@
 //!   commit its hash on the ledger;
 //! - [`gossip`]: fetch peers' reports from their ledger-listed axons and check them against
 //!   their commitments and earlier reports (equivocation evidence);
+//! - [`catch_up`]: after missed rounds, the incumbent from peers' signed results, when a
+//!   quorum of stake signed the same winner;
 //! - [`decide`]: the stake-weighted median, the incumbent and its margin, weights on the
 //!   ledger, the signed round result with its receipt.
 //!
 //! Nothing here names a lane: round ids, incumbents, commitments and weights are all keyed
 //! by the announcement's lane.
 
+pub mod catch_up;
 pub mod decide;
 pub mod gossip;
 pub mod intake;
