@@ -166,6 +166,15 @@ pub async fn start(
     let listen = section
         .p2p_listen
         .ok_or_else(|| NodeError::Config("ledger.bft.p2p_listen must be set".into()))?;
+    // The engine binds this port itself and only logs a failure: a port taken since the
+    // configuration was written would leave the replica cut off for good, at height 0. Refuse
+    // to start instead (a devnet then picks other ports).
+    drop(
+        std::net::TcpListener::bind(listen).map_err(|source| NodeError::Io {
+            what: format!("ledger.bft.p2p_listen {listen}"),
+            source,
+        })?,
+    );
     let set = ValidatorSet::new(
         section
             .validators

@@ -12,6 +12,7 @@ use std::time::Duration;
 use axum::extract::State;
 use axum::routing::get;
 use axum::{Json, Router};
+use futures::StreamExt as _;
 use hallmark_core::{Envelope, Keypair, PublicKey};
 use hallmark_ledger::Ledger;
 use serde::{Deserialize, Serialize};
@@ -233,39 +234,31 @@ impl Worker {
             })
         });
         let path = format!("/v1/{}/witness", ann.lane);
-        // One queue per validator, drained concurrently: a validator that is slow or cut off
-        // delays only its own deliveries, never the others' (each still gets this worker's
-        // submissions in order, the moment they are signed).
-        let (senders, queues): (Vec<_>, Vec<_>) = validators
-            .iter()
-            .map(|_| tokio::sync::mpsc::unbounded_channel::<Vec<u8>>())
-            .unzip();
-        let fan_out = async move {
-            while let Some(env) = rx.recv().await {
-                if self.faults.submit_delay_ms > 0 {
-                    tokio::time::sleep(Duration::from_millis(self.faults.submit_delay_ms)).await;
+        // Each submission goes to every validator the moment it is signed, without waiting
+        // for earlier deliveries: every validator sees it at the same instant (their arrival
+        // times stay comparable), and one that is slow or cut off delays only its own.
+        let round_id = ann.round_id.as_str();
+        let mut inflight = futures::stream::FuturesUnordered::new();
+        loop {
+            tokio::select! {
+                next = rx.recv() => {
+                    let Some(env) = next else { break };
+                    if self.faults.submit_delay_ms > 0 {
+                        tokio::time::sleep(Duration::from_millis(self.faults.submit_delay_ms)).await;
+                    }
+                    let body = serde_json::to_vec(&env)?;
+                    for v in &validators {
+                        inflight.push(deliver(v, &path, body.clone()));
+                    }
                 }
-                let body = serde_json::to_vec(&env)?;
-                for s in &senders {
-                    let _ = s.send(body.clone());
-                }
-            }
-            Ok::<(), TaskError>(())
-        };
-        let deliveries = validators.iter().zip(queues).map(|(v, mut queue)| {
-            let (path, round_id) = (path.as_str(), ann.round_id.as_str());
-            async move {
-                while let Some(body) = queue.recv().await {
-                    let sent_at_ms = hallmark_core::time::now_unix_ms();
-                    let started = std::time::Instant::now();
-                    let res = v.post_raw(path, body).await;
-                    self.record_delivery(v, round_id, res, sent_at_ms, started.elapsed());
+                Some((v, res, sent_at_ms, took)) = inflight.next(), if !inflight.is_empty() => {
+                    self.record_delivery(v, round_id, res, sent_at_ms, took);
                 }
             }
-        });
-        let (fanned, _) =
-            futures::future::join(fan_out, futures::future::join_all(deliveries)).await;
-        fanned?;
+        }
+        while let Some((v, res, sent_at_ms, took)) = inflight.next().await {
+            self.record_delivery(v, round_id, res, sent_at_ms, took);
+        }
         work.await?
             .map_err(|e| TaskError::Lane(format!("{} ({})", e, e.code())))
     }
@@ -385,4 +378,22 @@ async fn status(State(w): State<Arc<Worker>>) -> Json<WorkerStatus> {
         submissions_accepted: w.accepted.load(Ordering::Relaxed),
         submissions_rejected: w.rejected.load(Ordering::Relaxed),
     })
+}
+
+/// Posts one submission to one validator: the validator, its answer, when it was sent and
+/// how long the answer took.
+async fn deliver<'a>(
+    v: &'a NodeClient,
+    path: &str,
+    body: Vec<u8>,
+) -> (
+    &'a NodeClient,
+    Result<Vec<u8>, crate::client::ClientError>,
+    i64,
+    Duration,
+) {
+    let sent_at_ms = hallmark_core::time::now_unix_ms();
+    let started = std::time::Instant::now();
+    let res = v.post_raw(path, body).await;
+    (v, res, sent_at_ms, started.elapsed())
 }
