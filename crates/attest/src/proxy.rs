@@ -343,15 +343,23 @@ async fn attestation_chain(
         .map_err(ApiError::internal)?;
 
     if mode == VerifyMode::Passthrough {
+        let binding = proxy_attestation["binding"].clone();
         return Ok(Json(serde_json::json!({
             "verify_mode": "passthrough",
             "nonce": nonce,
             "model": model,
+            "proxy": {"attestation": proxy_attestation},
+            "upstream": {
+                "attestation": upstream_attestation,
+                "attestation_sha256": upstream_sha256,
+            },
+            "binding_proof": binding,
+            "fetch_errors": pairs.iter().filter_map(|(_, e)| e.as_ref().err()).collect::<Vec<_>>(),
+            // Deprecated flat names, kept for one release (see the proxy's wire format).
             "proxy_attestation": proxy_attestation,
             "upstream_attestation": upstream_attestation,
             "upstream_attestation_sha256": upstream_sha256,
-            "binding": proxy_attestation["binding"].clone(),
-            "fetch_errors": pairs.iter().filter_map(|(_, e)| e.as_ref().err()).collect::<Vec<_>>(),
+            "binding": binding,
         })));
     }
 
@@ -409,6 +417,7 @@ async fn attestation_chain(
             "instance_results": receipt.payload.instance_results,
             "verification_receipt": receipt,
             "receipt_log_index": receipt_log_index,
+            "proxy": {"attestation": proxy_attestation},
             "proxy_attestation": proxy_attestation,
         })));
     }
@@ -416,8 +425,10 @@ async fn attestation_chain(
         "verify_mode": "proxy",
         "nonce": nonce,
         "model": model,
-        "proxy_attestation": proxy_attestation,
+        "proxy": {"attestation": proxy_attestation},
         "verification_receipt": receipt,
         "receipt_log_index": receipt_log_index,
+        // Deprecated flat name, kept for one release.
+        "proxy_attestation": proxy_attestation,
     })))
 }

@@ -90,10 +90,18 @@ async fn proxy_verifies_honest_instances_and_signs_a_receipt() {
         assert_eq!(p.nonce, NONCE);
         assert!(verify_receipt(&receipt, Some(&p.signing_public_key)).accepted);
         // The proxy's own quote binds its key and the nonce (dstack), under the devnet root.
-        let b = &body["proxy_attestation"]["binding"];
+        // Read the way the seed's clients read it: `proxy.attestation`,
+        // `verification_receipt.payload.result`.
+        assert_eq!(
+            body["verification_receipt"]["payload"]["result"],
+            "verified"
+        );
+        let b = &body["proxy"]["attestation"]["binding"];
         assert_eq!(b["signing_address"], p.signing_address.as_str());
         let expect = hallmark_tee::binding::dstack_report_data(&p.signing_address, NONCE).unwrap();
         assert_eq!(b["report_data"], hex::encode(expect));
+        // The flat name of the last release is the same object.
+        assert_eq!(body["proxy_attestation"], body["proxy"]["attestation"]);
     }
 
     // Passthrough: the evidence, its sha256 and the binding, unverified.
@@ -102,20 +110,39 @@ async fn proxy_verifies_honest_instances_and_signs_a_receipt() {
     ))
     .await;
     assert_eq!(status, 200);
+    // The seed's names: `proxy.attestation`, `upstream.attestation`,
+    // `upstream.attestation_sha256`, `binding_proof`.
     assert_eq!(
-        body["upstream_attestation"]["instances"]
+        body["upstream"]["attestation"]["instances"]
             .as_array()
             .unwrap()
             .len(),
         2
     );
     let canon =
-        hallmark_core::canonical::to_canonical_bytes(&body["upstream_attestation"]).unwrap();
+        hallmark_core::canonical::to_canonical_bytes(&body["upstream"]["attestation"]).unwrap();
     assert_eq!(
-        body["upstream_attestation_sha256"],
+        body["upstream"]["attestation_sha256"],
         hallmark_core::sha256(&canon).to_hex()
     );
-    assert_eq!(body["binding"]["convention"], "dstack");
+    assert_eq!(body["binding_proof"]["convention"], "dstack");
+    assert_eq!(
+        body["binding_proof"]["report_data"],
+        body["proxy"]["attestation"]["binding"]["report_data"]
+    );
+    assert!(body["proxy"]["attestation"]["quote"].is_string());
+    // And last release's flat names, as aliases of the same values.
+    for (flat, nested) in [
+        ("proxy_attestation", &body["proxy"]["attestation"]),
+        ("upstream_attestation", &body["upstream"]["attestation"]),
+        (
+            "upstream_attestation_sha256",
+            &body["upstream"]["attestation_sha256"],
+        ),
+        ("binding", &body["binding_proof"]),
+    ] {
+        assert_eq!(&body[flat], nested, "{flat}");
+    }
 
     // A debug instance fails the chain with per-instance results.
     let (status, body) = get(&format!(

@@ -7,7 +7,9 @@ use std::process::ExitCode;
 use crate::audit::{bad_input, report_verdict};
 use anyhow::Context as _;
 use hallmark_tee::nvidia::{self, EatContext, EatEvidence, EatExpectations, Jwks};
-use hallmark_tee::receipt::{verify_receipt, VerificationReceipt};
+use hallmark_tee::receipt::{
+    verify_receipt_for, ReceiptExpectations, UnsignedFields, VerificationReceipt,
+};
 use hallmark_tee::tdx::{self, TdxContext};
 use hallmark_tee::{Profile, TdxPolicy, TrustRoots};
 
@@ -66,6 +68,12 @@ pub struct VerifyChainArgs {
     /// The key the receipt must be signed with: hex public key, signing address, or SS58.
     #[arg(long)]
     pubkey: Option<String>,
+    /// The nonce you sent: a receipt for any other nonce is refused (a replay).
+    #[arg(long)]
+    nonce: Option<String>,
+    /// The model you asked about: a receipt for any other model is refused.
+    #[arg(long)]
+    model: Option<String>,
     /// Print the verdict as JSON.
     #[arg(long)]
     json: bool,
@@ -187,15 +195,29 @@ pub fn verify_chain(a: VerifyChainArgs) -> ExitCode {
     let parsed = (|| {
         let value: serde_json::Value =
             serde_json::from_slice(&read(&a.receipt)?).context("the file is not JSON")?;
-        let receipt = value.get("verification_receipt").cloned().unwrap_or(value);
-        serde_json::from_value::<VerificationReceipt>(receipt)
-            .context("the file holds no verification receipt")
+        // A whole proxy response: its unsigned nonce and model are checked against the
+        // signed ones too.
+        let (receipt, response) = match value.get("verification_receipt") {
+            Some(r) => (r.clone(), Some(UnsignedFields::of_response(&value))),
+            None => (value, None),
+        };
+        let receipt = serde_json::from_value::<VerificationReceipt>(receipt)
+            .context("the file holds no verification receipt")?;
+        Ok::<_, anyhow::Error>((receipt, response))
     })();
-    let receipt = match parsed {
+    let (receipt, response) = match parsed {
         Ok(r) => r,
         Err(e) => return bad_input(e),
     };
-    let v = verify_receipt(&receipt, a.pubkey.as_deref());
+    let v = verify_receipt_for(
+        &receipt,
+        &ReceiptExpectations {
+            pinned: a.pubkey.as_deref(),
+            nonce: a.nonce.as_deref(),
+            model: a.model.as_deref(),
+            response: response.as_ref(),
+        },
+    );
     if !a.json {
         let p = &receipt.payload;
         println!(

@@ -336,7 +336,12 @@ fn proxy_and_upstream_processes_and_offline_receipt_check() {
     )
     .unwrap();
     assert_eq!(status, 200, "{body}");
-    assert!(body.contains("upstream_attestation_sha256"));
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        v["upstream"]["attestation_sha256"].as_str().unwrap().len(),
+        64
+    );
+    assert!(v["binding_proof"]["report_data"].is_string(), "{v}");
 
     // Bad nonce: 400 with a code.
     let (status, body) = http_get(px, "/v1/attestation/chain?model=m&nonce=short").unwrap();
@@ -371,6 +376,39 @@ fn verified_receipt_round_trips_through_the_cli() {
     ]);
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("receipt accepted"));
+    let path = file.to_str().unwrap();
+    let (code, out) = hallmark(&[
+        "verify",
+        "chain",
+        "--receipt",
+        path,
+        "--nonce",
+        "process-test-nonce-0002",
+        "--model",
+        "m",
+    ]);
+    assert_eq!(code, 0, "{out}");
+    // A genuine receipt for another nonce or model: a replay, refused by name.
+    for (flag, value, check) in [
+        ("--nonce", "process-test-nonce-9999", "nonce_expected"),
+        ("--model", "another-model", "model_expected"),
+    ] {
+        let (code, out) = hallmark(&["verify", "chain", "--receipt", path, flag, value]);
+        assert_eq!(code, 1, "{out}");
+        assert!(out.contains(&format!("rejected: {check}")), "{out}");
+    }
+    // The response's unsigned nonce or model told differently from the signed payload.
+    for (field, value) in [
+        ("nonce", "process-test-nonce-9999"),
+        ("model", "another-model"),
+    ] {
+        let mut lying = v.clone();
+        lying[field] = value.into();
+        std::fs::write(&file, serde_json::to_vec(&lying).unwrap()).unwrap();
+        let (code, out) = hallmark(&["verify", "chain", "--receipt", path]);
+        assert_eq!(code, 1, "{field}: {out}");
+        assert!(out.contains("rejected: response_matches_receipt"), "{out}");
+    }
     // Change one character of the nonce inside the signed payload: rejected.
     v["verification_receipt"]["payload"]["nonce"] = "process-test-nonce-0003".into();
     std::fs::write(&file, serde_json::to_vec(&v).unwrap()).unwrap();

@@ -191,8 +191,51 @@ pub mod checks {
     pub const SIGNATURE: &str = "receipt_signature";
     pub const ADDRESS: &str = "signing_address";
     pub const PINNED_KEY: &str = "pinned_key";
+    pub const NONCE: &str = "nonce_expected";
+    pub const MODEL: &str = "model_expected";
+    pub const RESPONSE: &str = "response_matches_receipt";
     pub const COUNTS: &str = "result_consistent";
     pub const RESULT: &str = "chain_verified";
+}
+
+/// What a caller expects of a receipt beyond its own consistency. Every field is optional; an
+/// expectation left out passes as "not asked".
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ReceiptExpectations<'a> {
+    /// The key it must be signed with: hex public key, SS58 (Ed25519), or signing address.
+    pub pinned: Option<&'a str>,
+    /// The nonce the caller sent: a receipt for another nonce is a replay.
+    pub nonce: Option<&'a str>,
+    /// The model the caller asked about.
+    pub model: Option<&'a str>,
+    /// The unsigned fields of the response the receipt came in (its top-level `nonce` and
+    /// `model`), which must agree with the signed payload: a client that reads them must not
+    /// be told something the proxy did not sign.
+    pub response: Option<&'a UnsignedFields>,
+}
+
+/// A proxy response's unsigned top-level fields that repeat the signed payload. A field present
+/// but not a string is kept as its JSON text, so it can never match.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UnsignedFields {
+    pub nonce: Option<String>,
+    pub model: Option<String>,
+}
+
+impl UnsignedFields {
+    /// The top-level `nonce` and `model` of a proxy response.
+    pub fn of_response(response: &serde_json::Value) -> Self {
+        let field = |k: &str| {
+            response.get(k).map(|v| match v.as_str() {
+                Some(s) => s.to_string(),
+                None => v.to_string(),
+            })
+        };
+        Self {
+            nonce: field("nonce"),
+            model: field("model"),
+        }
+    }
 }
 
 /// Re-checks a receipt offline: the signature under its stated key, that the stated address
@@ -200,6 +243,22 @@ pub mod checks {
 /// key, SS58 for Ed25519, or the address), and that result and counts follow from the
 /// per-instance results.
 pub fn verify_receipt(receipt: &VerificationReceipt, pinned: Option<&str>) -> Verdict {
+    verify_receipt_for(
+        receipt,
+        &ReceiptExpectations {
+            pinned,
+            ..ReceiptExpectations::default()
+        },
+    )
+}
+
+/// [`verify_receipt`], and the receipt is for the nonce and model the caller expects, and the
+/// response it came in repeats the signed nonce and model faithfully.
+pub fn verify_receipt_for(
+    receipt: &VerificationReceipt,
+    expect: &ReceiptExpectations<'_>,
+) -> Verdict {
+    let pinned = expect.pinned;
     let mut v = VerdictBuilder::new(LANE);
     let p = &receipt.payload;
     // Only canonical (lowercase) hex is accepted, so no byte of a receipt can change unnoticed.
@@ -272,6 +331,39 @@ pub fn verify_receipt(receipt: &VerificationReceipt, pinned: Option<&str>) -> Ve
                     checks::PINNED_KEY,
                     format!("signed by {}, not {pin}", p.signing_address),
                 );
+            }
+        }
+    }
+    for (check, want, got) in [
+        (checks::NONCE, expect.nonce, &p.nonce),
+        (checks::MODEL, expect.model, &p.model),
+    ] {
+        match want {
+            None => v.pass(check, format!("{got:?} (none expected by the caller)")),
+            Some(w) if w == got => v.pass(check, format!("{got:?} as expected")),
+            Some(w) => v.fail(check, format!("the receipt is for {got:?}, not {w:?}")),
+        }
+    }
+    match expect.response {
+        None => v.pass(checks::RESPONSE, "the receipt alone, no response around it"),
+        Some(r) => {
+            let mut bad = Vec::new();
+            for (name, unsigned, signed) in
+                [("nonce", &r.nonce, &p.nonce), ("model", &r.model, &p.model)]
+            {
+                if let Some(u) = unsigned {
+                    if u != signed {
+                        bad.push(format!("unsigned {name} {u:?} but signed {signed:?}"));
+                    }
+                }
+            }
+            if bad.is_empty() {
+                v.pass(
+                    checks::RESPONSE,
+                    "the response repeats the signed nonce and model",
+                );
+            } else {
+                v.fail(checks::RESPONSE, bad.join("; "));
             }
         }
     }

@@ -7,7 +7,8 @@ use base64::Engine as _;
 use hallmark_tee::chain::{validate_nonce, verify_instance, ChainContext, InstanceEvidence};
 use hallmark_tee::nvidia::Jwks;
 use hallmark_tee::receipt::{
-    verify_receipt, ReceiptPayload, ReceiptSigner, SigningAlgo, VerificationReceipt,
+    verify_receipt, verify_receipt_for, ReceiptExpectations, ReceiptPayload, ReceiptSigner,
+    SigningAlgo, UnsignedFields, VerificationReceipt,
 };
 use hallmark_tee::simulate::{Misbehaviour, SimulatedInstance, DEFECTS};
 use hallmark_tee::testroot::TestRootOfTrust;
@@ -188,6 +189,64 @@ fn receipts_verify_offline_and_fail_after_any_byte_changes() {
         assert!(
             survived.is_empty(),
             "{algo:?}: changes that still verify: {survived:?}"
+        );
+    }
+}
+
+/// A valid receipt for another nonce or model is a replay, and a response whose unsigned
+/// nonce or model differ from the signed ones is refused: each named by its check.
+#[test]
+fn receipts_are_checked_against_the_callers_nonce_and_model_and_the_response() {
+    let (r, _) = receipt(SigningAlgo::Ecdsa);
+    let check = |e: ReceiptExpectations<'_>| verify_receipt_for(&r, &e);
+    let ok = check(ReceiptExpectations {
+        nonce: Some(NONCE),
+        model: Some("llama"),
+        ..Default::default()
+    });
+    assert!(ok.accepted, "{ok:#?}");
+    for (e, code) in [
+        (
+            ReceiptExpectations {
+                nonce: Some("another-nonce-0123456789"),
+                ..Default::default()
+            },
+            "nonce_expected",
+        ),
+        (
+            ReceiptExpectations {
+                model: Some("mistral"),
+                ..Default::default()
+            },
+            "model_expected",
+        ),
+    ] {
+        assert_eq!(check(e).rejection.as_deref(), Some(code));
+    }
+    let honest = UnsignedFields::of_response(&serde_json::json!({
+        "nonce": NONCE, "model": "llama", "verification_receipt": {}
+    }));
+    assert!(
+        check(ReceiptExpectations {
+            response: Some(&honest),
+            ..Default::default()
+        })
+        .accepted
+    );
+    for lying in [
+        serde_json::json!({"nonce": "another-nonce-0123456789", "model": "llama"}),
+        serde_json::json!({"nonce": NONCE, "model": "mistral"}),
+        serde_json::json!({"nonce": NONCE, "model": ["llama"]}),
+    ] {
+        let unsigned = UnsignedFields::of_response(&lying);
+        let v = check(ReceiptExpectations {
+            response: Some(&unsigned),
+            ..Default::default()
+        });
+        assert_eq!(
+            v.rejection.as_deref(),
+            Some("response_matches_receipt"),
+            "{lying}"
         );
     }
 }
