@@ -14,6 +14,7 @@ mod network;
 mod sat;
 mod stark;
 mod tee;
+mod traces;
 mod wallet;
 
 use std::path::PathBuf;
@@ -85,6 +86,9 @@ enum Command {
     AttestProxy(tee::AttestProxyArgs),
     /// Serve upstream TEE instances; `--simulated` mints them from the devnet test root.
     AttestUpstream(tee::AttestUpstreamArgs),
+    /// A validator's distillation traces: export them public (redacted) or private.
+    #[command(subcommand)]
+    Traces(traces::TracesCommand),
     /// Secure-compute intake: register a provider, list, claim and release capacity.
     #[command(subcommand)]
     Compute(compute::ComputeCommand),
@@ -179,6 +183,10 @@ fn main() -> std::process::ExitCode {
                 Ok(rt) => rt.block_on(job::run(cmd)),
                 Err(e) => report(Err(e)),
             }
+        }
+        Command::Traces(cmd) => {
+            init_tracing("warn");
+            report(runtime().and_then(|rt| rt.block_on(traces::run(cmd))))
         }
         Command::Compute(cmd) => {
             init_tracing("warn");

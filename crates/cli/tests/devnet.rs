@@ -846,6 +846,8 @@ fn a_kept_devnet_serves_other_commands_until_sigterm() {
         "{v}"
     );
 
+    check_trace_exports(&d, dir.path(), &run);
+
     // Two validators' eval reports for the devnet's eval round: identical, so bisect says so;
     // a falsified task in one of them is found, re-executed from the coordinator's archive,
     // and the falsified report named.
@@ -992,6 +994,106 @@ fn a_whole_devnet_runs_on_postgres() {
         let (height, _) = ledger.ledger_head().await.unwrap().unwrap();
         assert!(height > 10, "ledger height {height}");
     });
+}
+
+/// A CLI command run with `--devnet`: its exit code and everything it printed.
+type RunWithDevnet<'a> = dyn Fn(&[&str]) -> (Option<i32>, String) + 'a;
+
+/// Validator-0's traces, exported public and private through `--devnet`: the public file holds
+/// none of the devnet's secret keys, no worker's key, no raw input bytes and no check detail,
+/// and every record names what it withheld; the private export needs the operator's coldkey.
+fn check_trace_exports(d: &std::path::Path, scratch: &std::path::Path, run: &RunWithDevnet<'_>) {
+    let (public, private) = (scratch.join("public.jsonl"), scratch.join("private.jsonl"));
+    let (code, out) = run(&[
+        "traces",
+        "export",
+        "--public",
+        "--out",
+        public.to_str().unwrap(),
+    ]);
+    assert_eq!(code, Some(0), "{out}");
+    let (code, out) = run(&[
+        "traces",
+        "export",
+        "--private",
+        "--out",
+        private.to_str().unwrap(),
+    ]);
+    assert_eq!(code, Some(0), "{out}");
+    let text = std::fs::read_to_string(&public).unwrap();
+    let records: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let kept: Vec<Value> = std::fs::read_to_string(&private)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert!(!records.is_empty() && kept.len() >= records.len());
+    let lanes: std::collections::BTreeSet<&str> = records
+        .iter()
+        .map(|r| r["trace"]["lane"].as_str().unwrap())
+        .collect();
+    for lane in ["sat", "stark"] {
+        assert!(lanes.contains(lane), "no {lane} traces: {lanes:?}");
+    }
+    for r in &records {
+        let w = r["trace"]["withheld"].as_array().unwrap();
+        assert!(w.iter().any(|f| f == "party"), "{r}");
+        assert!(r["trace"]["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|c| c.get("detail").is_none()));
+    }
+    // Every secret the devnet holds: its key files (hex seeds), the workers' and validators'
+    // hotkeys as seeds and as public keys.
+    let mut secrets: Vec<String> = Vec::new();
+    for e in walk(d) {
+        let name = e.file_name().unwrap().to_string_lossy().into_owned();
+        if e.parent().is_some_and(|p| p.ends_with("keys")) || name == "hotkey" {
+            let seed = std::fs::read_to_string(&e).unwrap().trim().to_string();
+            if let Ok(k) = hallmark_core::Keypair::from_seed_hex(&seed) {
+                secrets.push(k.public().to_ss58());
+                secrets.push(hex::encode(k.public().as_bytes()));
+            }
+            secrets.push(seed);
+        }
+    }
+    assert!(secrets.len() > 10, "{secrets:?}");
+    // The raw inputs and the check details the private traces hold.
+    for t in &kept {
+        for i in t["trace"]["inputs"].as_array().unwrap() {
+            if let Some(b) = i["bytes_b64"].as_str() {
+                secrets.push(b.to_string());
+            }
+        }
+        for c in t["trace"]["verdict"]["checks"].as_array().unwrap() {
+            let detail = c["detail"].as_str().unwrap();
+            if detail.len() >= 24 {
+                secrets.push(detail.to_string());
+            }
+        }
+    }
+    for s in &secrets {
+        assert!(!text.contains(s.as_str()), "the public export holds {s:?}");
+    }
+    // Someone else's key is not the operator's.
+    let stranger = scratch.join("stranger.key");
+    hallmark_node::run::load_or_create_key(&stranger).unwrap();
+    let (code, out) = run(&[
+        "traces",
+        "export",
+        "--private",
+        "--key",
+        stranger.to_str().unwrap(),
+        "--out",
+        scratch.join("x.jsonl").to_str().unwrap(),
+    ]);
+    assert_ne!(code, Some(0), "{out}");
+    assert!(out.contains("not_operator"), "{out}");
+    assert!(!scratch.join("x.jsonl").exists());
 }
 
 /// The test server's URL, or None (the test is skipped) where none is set; with

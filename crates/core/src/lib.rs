@@ -16,6 +16,7 @@ pub mod keys;
 pub mod lane;
 pub mod ss58;
 pub mod time;
+pub mod trace;
 pub mod verdict;
 
 pub use digest::{sha256, Sha256Digest};

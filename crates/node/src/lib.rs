@@ -42,6 +42,7 @@ pub mod rounds;
 pub mod run;
 pub mod runs;
 pub mod server;
+pub mod traces;
 pub mod validator;
 pub mod worker;
 

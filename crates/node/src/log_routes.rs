@@ -4,13 +4,16 @@
 //! - `GET /v1/log/entries/{index}` — one leaf: kind, data (the canonical statement), hash
 //! - `GET /v1/log/proof/inclusion?index=I&size=N` — audit path, hex, bottom-up
 //! - `GET /v1/log/proof/consistency?from=M&to=N` — consistency proof, hex
+//! - `GET /v1/feed?cursor=MS:INDEX&limit=N&kind=K` — the public feed: the log's signed
+//!   statements oldest first from any cursor, each with its inclusion proof under a checkpoint
+//!   of the current size (a receipt `hallmark verify receipt` checks offline)
 
 use axum::extract::{Path, Query, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
-use hallmark_store::TransparencyLog;
+use hallmark_store::{FeedCursor, TransparencyLog};
 use serde::{Deserialize, Serialize};
 
 use crate::api::ApiError;
@@ -45,9 +48,46 @@ struct ConsistencyQuery {
     to: u64,
 }
 
+/// How many feed items a page holds unless the caller asks for another number.
+pub const DEFAULT_FEED_PAGE: u32 = 100;
+
+/// One statement of the feed.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct FeedItem {
+    /// Pass it back as `cursor` to continue after this item.
+    pub cursor: String,
+    pub timestamp_ms: i64,
+    pub index: u64,
+    pub kind: String,
+    /// The logged statement (canonical JSON; a DSSE envelope for signed statements).
+    pub statement: serde_json::Value,
+    /// Its inclusion under `checkpoint`.
+    pub log: hallmark_log::LogProof,
+}
+
+/// `GET /v1/feed`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct FeedPage {
+    pub items: Vec<FeedItem>,
+    /// Where the next page starts (the last item's cursor, or the one asked for).
+    pub next_cursor: String,
+    /// The signed checkpoint of the log's current size every proof of this page is under
+    /// (signed for the answer, not stored: a GET writes nothing).
+    pub checkpoint: String,
+    pub tree_size: u64,
+}
+
+#[derive(Deserialize)]
+struct FeedQuery {
+    cursor: Option<String>,
+    limit: Option<String>,
+    kind: Option<String>,
+}
+
 /// The log routes; `origin` and `key` sign checkpoints on demand.
 pub fn router(log: TransparencyLog, origin: String, key: hallmark_core::Keypair) -> Router {
     Router::new()
+        .route("/v1/feed", get(feed))
         .route("/v1/log/checkpoint", get(checkpoint))
         .route("/v1/log/entries/{index}", get(entry))
         .route("/v1/log/proof/inclusion", get(inclusion))
@@ -124,4 +164,83 @@ async fn consistency(
         .map_err(bad_size)?;
     let root = log.root_at(q.to).await.map_err(bad_size)?;
     Ok(proof_view(&proof, &root))
+}
+
+async fn feed(
+    State((log, origin, key)): State<LogState>,
+    q: Result<Query<FeedQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<FeedPage>, ApiError> {
+    let Query(q) = q.map_err(|e| ApiError::bad_request("invalid_query", e.body_text()))?;
+    let cursor: FeedCursor = match &q.cursor {
+        None => FeedCursor::default(),
+        Some(c) => c
+            .parse()
+            .map_err(|m: String| ApiError::bad_request("invalid_cursor", m))?,
+    };
+    let limit = match &q.limit {
+        None => DEFAULT_FEED_PAGE,
+        Some(l) => match l.parse::<u32>() {
+            Ok(n) if (1..=hallmark_store::MAX_FEED_PAGE).contains(&n) => n,
+            _ => {
+                return Err(ApiError::bad_request(
+                    "invalid_limit",
+                    format!(
+                        "limit {l:?} is not a number from 1 to {}",
+                        hallmark_store::MAX_FEED_PAGE
+                    ),
+                ))
+            }
+        },
+    };
+    if q.kind
+        .as_ref()
+        .is_some_and(|k| k.is_empty() || k.len() > 64)
+    {
+        return Err(ApiError::bad_request(
+            "invalid_kind",
+            "kind must be 1 to 64 characters",
+        ));
+    }
+    let note = log.signed_head(&origin, &key).await?;
+    let cp = note
+        .checkpoint_unverified()
+        .map_err(|e| ApiError::internal(format!("stored checkpoint: {e}")))?;
+    let entries = log
+        .feed_page(cursor, cp.size, q.kind.as_deref(), limit)
+        .await?;
+    let mut items = Vec::with_capacity(entries.len());
+    for e in entries {
+        let proof = log
+            .inclusion_proof(e.index, cp.size)
+            .await
+            .map_err(bad_size)?;
+        let statement = serde_json::from_slice(&e.data)
+            .unwrap_or_else(|_| serde_json::Value::String(String::from_utf8_lossy(&e.data).into()));
+        let at = FeedCursor {
+            ms: e.appended_ms,
+            index: Some(e.index),
+        };
+        items.push(FeedItem {
+            cursor: at.to_string(),
+            timestamp_ms: e.appended_ms,
+            index: e.index,
+            kind: e.kind,
+            statement,
+            log: hallmark_log::LogProof {
+                log_index: e.index,
+                tree_size: cp.size,
+                inclusion_proof: proof.iter().map(hex::encode).collect(),
+                checkpoint: note.note.clone(),
+            },
+        });
+    }
+    let next_cursor = items
+        .last()
+        .map_or_else(|| cursor.to_string(), |i| i.cursor.clone());
+    Ok(Json(FeedPage {
+        items,
+        next_cursor,
+        checkpoint: note.note,
+        tree_size: cp.size,
+    }))
 }

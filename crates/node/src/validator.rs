@@ -194,6 +194,8 @@ pub fn router(v: Arc<Validator>) -> Router {
         .route("/v1/rounds/{run_id}/result", get(result))
         .route("/v1/rounds/{run_id}/receipt", get(result_receipt))
         .route("/v1/validator/status", get(status))
+        .route("/v1/traces", get(crate::traces::public_traces))
+        .route("/v1/traces/private", post(crate::traces::private_traces))
         .with_state(v.clone())
         .merge(crate::log_routes::router(
             v.log.clone(),

@@ -177,6 +177,8 @@ async fn a_round_end_to_end_then_bad_inputs() {
         "served byte for byte"
     );
 
+    feed_pages_through_the_validators_log(&v0, net.validators[0].hotkey, &ann).await;
+
     bad_inputs(&net, &ann).await;
 
     // Nothing the bad inputs did changed what was stored: the same report, the same result.
@@ -664,4 +666,75 @@ async fn a_witness_body_is_not_read_before_its_signer_is_known() {
     assert!(text.starts_with("HTTP/1.1 403"), "{text}");
     assert!(text.contains("\"not_registered\""), "{text}");
     net.stop().await;
+}
+
+/// The public feed of validator-0: every leaf of its log under the latest checkpoint, oldest
+/// first, paged by cursor with nothing repeated or skipped; the round's signed result among
+/// them as a receipt that verifies offline; bad parameters refused with a code.
+async fn feed_pages_through_the_validators_log(
+    v0: &NodeClient,
+    hotkey: hallmark_core::PublicKey,
+    ann: &RoundAnnouncement,
+) {
+    use hallmark_node::log_routes::FeedPage;
+    let first: FeedPage = v0.get("/v1/feed").await.unwrap();
+    assert!(first.tree_size > 0 && first.checkpoint.contains(&first.tree_size.to_string()));
+    let mut items = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let path = match &cursor {
+            None => "/v1/feed?limit=2".to_string(),
+            Some(c) => format!("/v1/feed?limit=2&cursor={c}"),
+        };
+        let page: FeedPage = v0.get(&path).await.unwrap();
+        if page.items.is_empty() {
+            break;
+        }
+        assert!(page.items.len() <= 2);
+        cursor = Some(page.next_cursor.clone());
+        items.extend(page.items);
+    }
+    let indices: Vec<u64> = items.iter().map(|i| i.index).collect();
+    assert_eq!(indices, (0..indices.len() as u64).collect::<Vec<_>>());
+    assert!(indices.len() as u64 >= first.tree_size);
+    let result = items
+        .iter()
+        .find(|i| i.kind == "round_result")
+        .expect("the round result is in the feed");
+    let receipt = hallmark_log::Receipt {
+        statement: serde_json::from_value(result.statement.clone()).unwrap(),
+        log: result.log.clone(),
+    };
+    let verdict = hallmark_log::verify_receipt(&receipt, None);
+    assert!(verdict.accepted, "{verdict:?}");
+    let signed = Signed::<hallmark_node::messages::RoundResult>::from_envelope(receipt.statement)
+        .verify()
+        .unwrap();
+    assert_eq!(signed.signer, hotkey);
+    assert_eq!(signed.payload.run_id, ann.round_id);
+    // From a time on; one kind only.
+    let at = &items[items.len() / 2];
+    let from: FeedPage = v0
+        .get(&format!("/v1/feed?cursor={}", at.timestamp_ms))
+        .await
+        .unwrap();
+    assert!(from.items[0].index <= at.index);
+    let only: FeedPage = v0.get("/v1/feed?kind=round_result").await.unwrap();
+    assert!(!only.items.is_empty() && only.items.iter().all(|i| i.kind == "round_result"));
+    for (q, code) in [
+        ("cursor=yesterday", "invalid_cursor"),
+        ("cursor=1:-1", "invalid_cursor"),
+        ("cursor=-5", "invalid_cursor"),
+        ("limit=0", "invalid_limit"),
+        ("limit=100000", "invalid_limit"),
+        ("limit=ten", "invalid_limit"),
+        ("kind=", "invalid_kind"),
+    ] {
+        let err = v0
+            .get::<FeedPage>(&format!("/v1/feed?{q}"))
+            .await
+            .unwrap_err();
+        assert_eq!(err.status(), Some(400), "{q}");
+        assert_eq!(err.code(), Some(code), "{q}");
+    }
 }

@@ -38,6 +38,7 @@ mod rounds;
 mod runs;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
+mod traces;
 mod validator;
 
 use std::path::Path;
@@ -53,9 +54,10 @@ pub use ledger::{
     AccountRow, ArchiveCommitRow, BuildInfoRow, ConfidentialRow, LedgerCommit, LedgerTxRow,
     NeuronRow, NullifierRow, SettledJobRow, SlashRow, StakeRow, WeightsRow,
 };
-pub use log::{LogEntry, TransparencyLog};
+pub use log::{FeedCursor, LogEntry, TransparencyLog, MAX_FEED_PAGE};
 pub use rounds::RoundRow;
 pub use runs::RunSubmissionRow;
+pub use traces::{TraceRow, MAX_TRACE_PAGE};
 pub use validator::{ScoreReportRow, SubmissionRow};
 
 use backend::StoreRow;
@@ -203,8 +205,8 @@ mod tests {
             {
                 let s = db.open().await.unwrap();
                 let expected = match db.kind() {
-                    BackendKind::Sqlite => 13,
-                    BackendKind::Postgres => 1,
+                    BackendKind::Sqlite => 15,
+                    BackendKind::Postgres => 3,
                 };
                 assert_eq!(s.schema_version().await.unwrap(), expected);
                 assert_eq!(s.backend(), db.kind());

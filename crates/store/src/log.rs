@@ -6,6 +6,7 @@
 //! leaf hashes (about two hashes per leaf of memory); a gap in the indices or a stored leaf
 //! hash that does not match its data is refused as corruption.
 
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 
 use hallmark_log::{
@@ -30,11 +31,52 @@ pub struct LogEntry {
     pub appended_ms: i64,
 }
 
+/// Most leaves one feed page returns.
+pub const MAX_FEED_PAGE: u32 = 500;
+
+/// A position in the feed: after the leaf (`ms`, `index`), or with no index, from the first
+/// leaf appended at or after `ms`. Leaves are ordered by (appended_ms, index), which is index
+/// order because the log never lets appended_ms go backwards; indices are assigned in commit
+/// order under one lock, so a cursor never skips a leaf committed after it was handed out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct FeedCursor {
+    pub ms: i64,
+    pub index: Option<u64>,
+}
+
+impl std::fmt::Display for FeedCursor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.index {
+            Some(i) => write!(f, "{}:{i}", self.ms),
+            None => write!(f, "{}", self.ms),
+        }
+    }
+}
+
+impl std::str::FromStr for FeedCursor {
+    type Err = String;
+    /// `MS:INDEX` (a cursor the feed handed out) or `MS` (from a time on).
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let bad = || format!("cursor {s:?} is not MS:INDEX or MS (unix milliseconds)");
+        let (ms, index) = match s.split_once(':') {
+            Some((ms, i)) => (ms, Some(i.parse::<u64>().map_err(|_| bad())?)),
+            None => (s, None),
+        };
+        let ms = ms.parse::<i64>().map_err(|_| bad())?;
+        if ms < 0 || index.is_some_and(|i| i > i64::MAX as u64) {
+            return Err(bad());
+        }
+        Ok(Self { ms, index })
+    }
+}
+
 /// A persistent RFC 6962 log over one node's store.
 #[derive(Debug, Clone)]
 pub struct TransparencyLog {
     store: Store,
     tree: Arc<Mutex<MerkleTree>>,
+    /// The last leaf's appended_ms: the next is never earlier (a clock stepping back included).
+    last_ms: Arc<AtomicI64>,
 }
 
 impl From<TreeError> for StoreError {
@@ -64,9 +106,13 @@ impl TransparencyLog {
                 .map_err(|_| StoreError::Corrupt(format!("log leaf {idx} hash is not 32 bytes")))?;
             tree.push(hash);
         }
+        let last_ms: Option<i64> = sqlx::query_scalar("SELECT MAX(appended_ms) FROM log_leaves")
+            .fetch_one(pool)
+            .await?;
         Ok(Self {
             store: store.clone(),
             tree: Arc::new(Mutex::new(tree)),
+            last_ms: Arc::new(AtomicI64::new(last_ms.unwrap_or(0))),
         })
         })
     }
@@ -83,7 +129,8 @@ impl TransparencyLog {
         let mut tree = self.tree.lock().await;
         let first = tree.size();
         let hashes: Vec<Hash> = leaves.iter().map(|(_, d)| leaf_hash(d)).collect();
-        let now = hallmark_core::time::now_unix_ms();
+        // Under the tree lock: leaves are stamped in index order, never going backwards.
+        let now = hallmark_core::time::now_unix_ms().max(self.last_ms.load(Ordering::Acquire));
         // Every index of the batch fits the database's integer range iff the last one does.
         let base = to_i64(first + leaves.len() as u64, "log index")?;
         let base = base - leaves.len() as i64;
@@ -103,6 +150,7 @@ impl TransparencyLog {
             qb.build().execute(&mut *tx).await?;
         }
         tx.commit().await?;
+        self.last_ms.store(now, Ordering::Release);
         for h in hashes {
             tree.push(h);
         }
@@ -177,6 +225,50 @@ impl TransparencyLog {
         })
     }
 
+    /// One page of the feed: up to `limit` (at most [`MAX_FEED_PAGE`]) leaves after `after`,
+    /// oldest first, only among the first `below` leaves (a size the caller can prove
+    /// against). Optionally only leaves of one `kind`.
+    pub async fn feed_page(
+        &self,
+        after: FeedCursor,
+        below: u64,
+        kind: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<LogEntry>, StoreError> {
+        let limit = i64::from(limit.clamp(1, MAX_FEED_PAGE));
+        // No index: from the first leaf at `ms` on (index > -1).
+        let after_index = match after.index {
+            Some(i) => to_i64(i, "feed cursor index")?,
+            None => -1,
+        };
+        let below = to_i64(below, "log size")?;
+        with_pool!(self.store, pool => {
+        let rows = sqlx::query(
+            "SELECT idx, kind, data, appended_ms FROM log_leaves \
+             WHERE idx < $1 AND (appended_ms > $2 OR (appended_ms = $2 AND idx > $3)) \
+             AND ($4 IS NULL OR kind = $4) \
+             ORDER BY appended_ms, idx LIMIT $5",
+        )
+        .bind(below)
+        .bind(after.ms)
+        .bind(after_index)
+        .bind(kind)
+        .bind(limit)
+        .fetch_all(pool)
+        .await?;
+        rows.into_iter()
+            .map(|r| {
+                Ok(LogEntry {
+                    index: to_u64(r.get(0), "log index")?,
+                    kind: r.get(1),
+                    data: r.get(2),
+                    appended_ms: r.get(3),
+                })
+            })
+            .collect()
+        })
+    }
+
     /// Signs a checkpoint of the current tree with `key` under `origin`, stores it and
     /// returns it. The same size is signed once: a second call returns the stored note.
     pub async fn checkpoint(
@@ -207,6 +299,28 @@ impl TransparencyLog {
         .await?;
         Ok(self.checkpoint_at(size).await?.unwrap_or(signed))
         })
+    }
+
+    /// A signed checkpoint of the current tree without writing anything: the stored one for
+    /// this size if there is one, else a fresh signature (Ed25519 is deterministic, so the
+    /// same note every time). For reads that must not write, like the feed.
+    pub async fn signed_head(
+        &self,
+        origin: &str,
+        key: &hallmark_core::Keypair,
+    ) -> Result<SignedCheckpoint, StoreError> {
+        let tree = self.tree.lock().await;
+        let size = tree.size();
+        if let Some(note) = self.checkpoint_at(size).await? {
+            return Ok(note);
+        }
+        Checkpoint {
+            origin: origin.to_string(),
+            size,
+            root: tree.root(),
+        }
+        .sign(origin, key)
+        .map_err(|e| StoreError::Conflict(e.to_string()))
     }
 
     /// The stored checkpoint for `size`, if one was signed.
@@ -272,6 +386,121 @@ mod tests {
             verify_consistency(5, 6, &root5, &log.root_at(6).await.unwrap(), &proof).unwrap();
             assert!(log.inclusion_proof(6, 6).await.is_err());
             assert!(log.entry(99).await.unwrap().is_none());
+        }
+    }
+
+    /// Four writers append while a reader pages through the feed with small pages, each
+    /// bounded by the log size it read first: when the writers are done and the reader has
+    /// caught up, it has seen every leaf exactly once, in index order, with timestamps that
+    /// never go backwards.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_feed_misses_nothing_while_writers_append() {
+        for (db, store) in crate::testing::stores().await.unwrap() {
+            let log = TransparencyLog::open(&store).await.unwrap();
+            let writers: Vec<_> = (0..4u8)
+                .map(|w| {
+                    let log = log.clone();
+                    tokio::spawn(async move {
+                        for i in 0..60u8 {
+                            if i % 3 == 0 {
+                                let batch = [vec![w, i, 0], vec![w, i, 1]];
+                                let leaves: Vec<(&str, &[u8])> =
+                                    batch.iter().map(|d| ("batch", d.as_slice())).collect();
+                                log.append_batch(&leaves).await.unwrap();
+                            } else {
+                                log.append(if i % 2 == 0 { "even" } else { "odd" }, &[w, i])
+                                    .await
+                                    .unwrap();
+                            }
+                        }
+                    })
+                })
+                .collect();
+            let mut seen: Vec<LogEntry> = Vec::new();
+            let mut cursor = FeedCursor::default();
+            let total = 4 * (20 * 2 + 40) as u64;
+            loop {
+                let size = log.size().await;
+                let page = log.feed_page(cursor, size, None, 7).await.unwrap();
+                if let Some(last) = page.last() {
+                    cursor = FeedCursor {
+                        ms: last.appended_ms,
+                        index: Some(last.index),
+                    };
+                }
+                let done = page.is_empty() && size == total;
+                seen.extend(page);
+                if done {
+                    break;
+                }
+                tokio::task::yield_now().await;
+            }
+            for w in writers {
+                w.await.unwrap();
+            }
+            let indices: Vec<u64> = seen.iter().map(|e| e.index).collect();
+            assert_eq!(indices, (0..total).collect::<Vec<_>>(), "{db:?}");
+            assert!(
+                seen.windows(2)
+                    .all(|p| p[0].appended_ms <= p[1].appended_ms),
+                "{db:?}"
+            );
+            // A time cursor starts at the first leaf stamped at or after it; a kind filter
+            // keeps only that kind.
+            let mid = &seen[seen.len() / 2];
+            let from = log
+                .feed_page(
+                    FeedCursor {
+                        ms: mid.appended_ms,
+                        index: None,
+                    },
+                    total,
+                    None,
+                    MAX_FEED_PAGE,
+                )
+                .await
+                .unwrap();
+            let first = from.first().unwrap();
+            assert!(first.index <= mid.index && first.appended_ms == mid.appended_ms);
+            let odd = log
+                .feed_page(FeedCursor::default(), total, Some("odd"), MAX_FEED_PAGE)
+                .await
+                .unwrap();
+            assert_eq!(odd.len(), 4 * 20, "{db:?}");
+            assert!(odd.iter().all(|e| e.kind == "odd"));
+            // Nothing past the bound the caller can prove against.
+            let bounded = log
+                .feed_page(FeedCursor::default(), 5, None, MAX_FEED_PAGE)
+                .await
+                .unwrap();
+            assert_eq!(bounded.len(), 5);
+        }
+    }
+
+    #[test]
+    fn feed_cursors_parse_strictly() {
+        assert_eq!(
+            "1700000000000:42".parse::<FeedCursor>(),
+            Ok(FeedCursor {
+                ms: 1_700_000_000_000,
+                index: Some(42)
+            })
+        );
+        assert_eq!(
+            "5".parse::<FeedCursor>().map(|c| c.to_string()),
+            Ok("5".into())
+        );
+        for bad in [
+            "",
+            "x",
+            "1:",
+            ":1",
+            "-1",
+            "1:-2",
+            "1:2:3",
+            "1:99999999999999999999",
+        ] {
+            assert!(bad.parse::<FeedCursor>().is_err(), "{bad:?}");
         }
     }
 

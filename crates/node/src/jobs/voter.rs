@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use hallmark_consensus::JobVote;
+use hallmark_core::trace::{TraceInput, VerificationTrace};
 use hallmark_core::{Envelope, Keypair, Signed};
 use hallmark_store::{Store, TransparencyLog};
 use tokio::sync::watch;
@@ -163,11 +164,40 @@ impl JobVoter {
         }
         let spec = checked.spec;
         let (s, p) = (spec.clone(), package.clone());
+        let started_ms = hallmark_core::time::now_unix_ms();
+        let started = std::time::Instant::now();
         let mut verdict = tokio::task::spawn_blocking(move || lane.verify(&s, &p)).await?;
         if let Some(ext) = self.external.get(&job.lane) {
             let check = external::second_opinion(ext, job, &spec, &package, &verdict).await;
             external::apply(&mut verdict, check);
         }
+        // The private trace of this verification (the public export redacts it).
+        let trace = VerificationTrace {
+            lane: job.lane.clone(),
+            kind: "job".into(),
+            subject: job.job_id.clone(),
+            party: Some(result.signer),
+            inputs: vec![
+                TraceInput::of(
+                    "request",
+                    &job.signed_request().envelope().canonical_bytes()?,
+                ),
+                TraceInput::of("artifact", &package),
+            ],
+            nonce: None,
+            verdict: verdict.clone(),
+            started_ms,
+            elapsed_us: u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
+        };
+        self.store
+            .insert_trace(
+                started_ms,
+                &trace.lane,
+                &trace.kind,
+                &trace.subject,
+                &serde_json::to_string(&trace)?,
+            )
+            .await?;
         let valid = verdict.accepted;
         if !valid {
             let reason = verdict

@@ -6,6 +6,7 @@
 use std::sync::Arc;
 
 use axum::http::{HeaderMap, StatusCode};
+use hallmark_core::trace::{TraceInput, VerificationTrace};
 use hallmark_core::{Arrival, Envelope, RoundId};
 use hallmark_store::SubmissionRow;
 
@@ -156,6 +157,7 @@ impl Validator {
             received_ms,
             sender,
         };
+        let started = std::time::Instant::now();
         let (verdict, record) = {
             let (lane, info, round, env) = (
                 lane.clone(),
@@ -168,6 +170,27 @@ impl Validator {
                 .map_err(ApiError::internal)?
         };
         let round_for_log = claimed_round.unwrap_or_else(|| active.ann.round_id.clone());
+        // The private trace of this verification (the public export redacts it).
+        let trace = VerificationTrace {
+            lane: lane_name.to_string(),
+            kind: "witness".into(),
+            subject: round_for_log.to_string(),
+            party: Some(sender),
+            inputs: vec![TraceInput::of("witness", body)],
+            nonce: None,
+            verdict: verdict.clone(),
+            started_ms: received_ms,
+            elapsed_us: u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
+        };
+        self.store
+            .insert_trace(
+                received_ms,
+                &trace.lane,
+                &trace.kind,
+                &trace.subject,
+                &serde_json::to_string(&trace).map_err(ApiError::internal)?,
+            )
+            .await?;
         match (verdict.accepted, record) {
             (true, Some(record)) => {
                 let first = self

@@ -1,0 +1,176 @@
+//! `hallmark traces export`: a validator's distillation traces as JSON Lines, public (redacted
+//! by the validator) or private (signed for by its operator's coldkey).
+
+use std::io::Write as _;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use hallmark_node::traces::{TracePage, TraceQuery};
+use hallmark_node::NodeClient;
+
+/// `hallmark traces …`.
+#[derive(Debug, clap::Subcommand)]
+pub enum TracesCommand {
+    /// Write a validator's traces to a JSON Lines file, oldest first, one record per line.
+    Export(ExportArgs),
+}
+
+/// Arguments of `hallmark traces export`.
+#[derive(Debug, clap::Args)]
+#[command(group(clap::ArgGroup::new("form").required(true).args(["public", "private"])))]
+pub struct ExportArgs {
+    /// The public form: digests and check outcomes; keys, nonces, raw evidence and free-text
+    /// details withheld (each record lists what it withheld).
+    #[arg(long)]
+    public: bool,
+    /// The traces as kept; needs the validator operator's coldkey (`--key`).
+    #[arg(long)]
+    private: bool,
+    /// Only traces recorded at or after this time: unix seconds, unix milliseconds, or
+    /// RFC 3339 (`2026-12-03T07:00:00Z`).
+    #[arg(long)]
+    since: Option<String>,
+    /// Only this lane's traces.
+    #[arg(long)]
+    lane: Option<String>,
+    /// Where to write the JSON Lines (written whole to a temporary file, then renamed).
+    #[arg(long)]
+    out: PathBuf,
+    /// The validator's base URL (default: the devnet's validator-0 with `--devnet`).
+    #[arg(long, env = "HALLMARK_VALIDATOR_URL")]
+    validator: Option<String>,
+    /// The operator's coldkey file for `--private` (default: the devnet's coldkey).
+    #[arg(long)]
+    key: Option<PathBuf>,
+    #[command(flatten)]
+    devnet: crate::network::DevnetArg,
+}
+
+/// Unix milliseconds from seconds, milliseconds or RFC 3339.
+fn parse_since(s: &str) -> anyhow::Result<i64> {
+    if let Ok(n) = s.parse::<i64>() {
+        anyhow::ensure!(n >= 0, "--since {s}: a time before 1970");
+        // Ten digits or fewer are seconds (until the year 2286).
+        return Ok(if n < 10_000_000_000 { n * 1000 } else { n });
+    }
+    let t = time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
+        .with_context(|| format!("--since {s:?} is not unix seconds, milliseconds or RFC 3339"))?;
+    let ms = t.unix_timestamp_nanos() / 1_000_000;
+    anyhow::ensure!(ms >= 0, "--since {s}: a time before 1970");
+    i64::try_from(ms).context("--since is too far in the future")
+}
+
+/// Runs `hallmark traces`.
+pub async fn run(cmd: TracesCommand) -> anyhow::Result<ExitCode> {
+    let TracesCommand::Export(a) = cmd;
+    let devnet = a.devnet.info()?;
+    let url = match (&a.validator, &devnet) {
+        (Some(u), _) => u.clone(),
+        (None, Some(d)) => d
+            .validators
+            .first()
+            .cloned()
+            .context("the devnet lists no validator")?,
+        (None, None) => anyhow::bail!("say which validator: --validator URL or --devnet DIR"),
+    };
+    let mut client = NodeClient::new(&url);
+    if a.private {
+        let key_file = match (&a.key, &devnet) {
+            (Some(k), _) => k.clone(),
+            (None, Some(d)) => d.coldkey.clone(),
+            (None, None) => anyhow::bail!("--private needs the operator's coldkey: --key FILE"),
+        };
+        let key = hallmark_node::run::load_key(&key_file)
+            .with_context(|| format!("reading the key {}", key_file.display()))?;
+        client = client.signed_by(key);
+    }
+    let mut query = TraceQuery {
+        since: a.since.as_deref().map(parse_since).transpose()?,
+        lane: a.lane.clone(),
+        cursor: None,
+        limit: Some(if a.private {
+            hallmark_node::traces::MAX_PRIVATE_TRACE_PAGE
+        } else {
+            hallmark_store::MAX_TRACE_PAGE
+        }),
+    };
+    let tmp = a.out.with_extension("jsonl.partial");
+    let mut out = std::io::BufWriter::new(
+        std::fs::File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?,
+    );
+    let mut written = 0u64;
+    loop {
+        let lines: Vec<String> = if a.private {
+            let page: TracePage<hallmark_core::trace::VerificationTrace> = client
+                .post("/v1/traces/private", &query)
+                .await
+                .with_context(|| format!("reading private traces from {url}"))?;
+            query.cursor = Some(page.next_cursor);
+            page.traces
+                .iter()
+                .map(serde_json::to_string)
+                .collect::<Result<_, _>>()?
+        } else {
+            let mut path = format!(
+                "/v1/traces?limit={}",
+                query.limit.unwrap_or(hallmark_store::MAX_TRACE_PAGE)
+            );
+            if let Some(s) = query.since {
+                path.push_str(&format!("&since={s}"));
+            }
+            if let Some(l) = &query.lane {
+                path.push_str(&format!(
+                    "&lane={}",
+                    percent_encoding::utf8_percent_encode(l, percent_encoding::NON_ALPHANUMERIC)
+                ));
+            }
+            if let Some(c) = query.cursor {
+                path.push_str(&format!("&cursor={c}"));
+            }
+            let page: TracePage<hallmark_core::trace::PublicTrace> = client
+                .get(&path)
+                .await
+                .with_context(|| format!("reading public traces from {url}"))?;
+            query.cursor = Some(page.next_cursor);
+            page.traces
+                .iter()
+                .map(serde_json::to_string)
+                .collect::<Result<_, _>>()?
+        };
+        if lines.is_empty() {
+            break;
+        }
+        for l in &lines {
+            writeln!(out, "{l}")?;
+        }
+        written += lines.len() as u64;
+        eprintln!("{written} trace(s) so far");
+    }
+    out.into_inner().map_err(|e| e.into_error())?.sync_all()?;
+    std::fs::rename(&tmp, &a.out).with_context(|| format!("writing {}", a.out.display()))?;
+    eprintln!(
+        "{written} {} trace(s) from {url} written to {}",
+        if a.private { "private" } else { "public" },
+        a.out.display()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn since_takes_seconds_milliseconds_and_rfc3339() {
+        assert_eq!(parse_since("1700000000").unwrap(), 1_700_000_000_000);
+        assert_eq!(parse_since("1700000000123").unwrap(), 1_700_000_000_123);
+        assert_eq!(
+            parse_since("2023-11-14T22:13:20Z").unwrap(),
+            1_700_000_000_000
+        );
+        for bad in ["-1", "yesterday", "", "2023-13-01T00:00:00Z"] {
+            assert!(parse_since(bad).is_err(), "{bad:?}");
+        }
+    }
+}
