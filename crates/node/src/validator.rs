@@ -72,7 +72,10 @@ pub struct Validator {
     pub(crate) undecided: tokio::sync::Mutex<BTreeMap<(String, u64), Arc<ActiveRound>>>,
     /// The ledger's chain id, asked once.
     pub(crate) chain_id: tokio::sync::OnceCell<String>,
-    pub(crate) metagraph: RwLock<Option<(Instant, Metagraph)>>,
+    pub(crate) metagraph: RwLock<Option<(Instant, Arc<Metagraph>)>>,
+    /// Held while the metagraph is being fetched: a burst of submissions that finds the cache
+    /// stale asks the ledger once, not once per submission.
+    pub(crate) metagraph_refresh: tokio::sync::Mutex<()>,
     /// Signatures of witness requests already taken (a captured request is refused, not
     /// processed again), recorded in the store so a restart does not forget them.
     pub(crate) witness_replay: crate::auth::ReplayGuard,
@@ -120,6 +123,7 @@ impl Validator {
             undecided: tokio::sync::Mutex::new(BTreeMap::new()),
             chain_id: tokio::sync::OnceCell::new(),
             metagraph: RwLock::new(None),
+            metagraph_refresh: tokio::sync::Mutex::new(()),
             witness_replay: crate::auth::ReplayGuard::persistent(store.clone()),
         }
     }
@@ -145,14 +149,27 @@ impl Validator {
         Ok(())
     }
 
-    /// The ledger's metagraph, from the cache if it is younger than `max_age`.
-    pub(crate) async fn metagraph_cached(&self, max_age: Duration) -> Result<Metagraph, ApiError> {
-        if let Some((at, mg)) = self.metagraph.read().await.as_ref() {
-            if at.elapsed() < max_age {
-                return Ok(mg.clone());
-            }
+    /// The ledger's metagraph, from the cache if it is younger than `max_age`. One caller at a
+    /// time fetches a fresh one; the others wait for it and take what it fetched.
+    pub(crate) async fn metagraph_cached(
+        &self,
+        max_age: Duration,
+    ) -> Result<Arc<Metagraph>, ApiError> {
+        let fresh = |cache: &Option<(Instant, Arc<Metagraph>)>| {
+            cache
+                .as_ref()
+                .filter(|(at, _)| at.elapsed() < max_age)
+                .map(|(_, mg)| mg.clone())
+        };
+        if let Some(mg) = fresh(&*self.metagraph.read().await) {
+            return Ok(mg);
         }
-        let mg = self.ledger.metagraph().await?;
+        let _fetching = self.metagraph_refresh.lock().await;
+        // Someone else may have fetched it while this caller waited.
+        if let Some(mg) = fresh(&*self.metagraph.read().await) {
+            return Ok(mg);
+        }
+        let mg = Arc::new(self.ledger.metagraph().await?);
         *self.metagraph.write().await = Some((Instant::now(), mg.clone()));
         Ok(mg)
     }
