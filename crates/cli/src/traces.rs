@@ -96,65 +96,80 @@ pub async fn run(cmd: TracesCommand) -> anyhow::Result<ExitCode> {
         }),
     };
     let tmp = a.out.with_extension("jsonl.partial");
-    let mut out = std::io::BufWriter::new(
-        std::fs::File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?,
-    );
-    let mut written = 0u64;
-    loop {
-        let lines: Vec<String> = if a.private {
-            let page: TracePage<hallmark_core::trace::VerificationTrace> = client
-                .post("/v1/traces/private", &query)
-                .await
-                .with_context(|| format!("reading private traces from {url}"))?;
-            query.cursor = Some(page.next_cursor);
-            page.traces
-                .iter()
-                .map(serde_json::to_string)
-                .collect::<Result<_, _>>()?
-        } else {
-            let mut path = format!(
-                "/v1/traces?limit={}",
-                query.limit.unwrap_or(hallmark_store::MAX_TRACE_PAGE)
-            );
-            if let Some(s) = query.since {
-                path.push_str(&format!("&since={s}"));
-            }
-            if let Some(l) = &query.lane {
-                path.push_str(&format!(
-                    "&lane={}",
-                    percent_encoding::utf8_percent_encode(l, percent_encoding::NON_ALPHANUMERIC)
-                ));
-            }
-            if let Some(c) = query.cursor {
-                path.push_str(&format!("&cursor={c}"));
-            }
-            let page: TracePage<hallmark_core::trace::PublicTrace> = client
-                .get(&path)
-                .await
-                .with_context(|| format!("reading public traces from {url}"))?;
-            query.cursor = Some(page.next_cursor);
-            page.traces
-                .iter()
-                .map(serde_json::to_string)
-                .collect::<Result<_, _>>()?
-        };
-        if lines.is_empty() {
-            break;
+    let written = write_pages(&client, &url, a.private, &mut query, &tmp).await;
+    let written = match written.and_then(|n| {
+        std::fs::rename(&tmp, &a.out).with_context(|| format!("writing {}", a.out.display()))?;
+        Ok(n)
+    }) {
+        Ok(n) => n,
+        Err(e) => {
+            // No half-written export is left behind.
+            let _ = std::fs::remove_file(&tmp);
+            return Err(e);
         }
-        for l in &lines {
-            writeln!(out, "{l}")?;
-        }
-        written += lines.len() as u64;
-        eprintln!("{written} trace(s) so far");
-    }
-    out.into_inner().map_err(|e| e.into_error())?.sync_all()?;
-    std::fs::rename(&tmp, &a.out).with_context(|| format!("writing {}", a.out.display()))?;
+    };
     eprintln!(
         "{written} {} trace(s) from {url} written to {}",
         if a.private { "private" } else { "public" },
         a.out.display()
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// `GET /v1/traces` with `q` as its query string.
+fn public_path(q: &TraceQuery) -> String {
+    let mut path = format!(
+        "/v1/traces?limit={}",
+        q.limit.unwrap_or(hallmark_store::MAX_TRACE_PAGE)
+    );
+    if let Some(s) = q.since {
+        path.push_str(&format!("&since={s}"));
+    }
+    if let Some(l) = &q.lane {
+        path.push_str(&format!(
+            "&lane={}",
+            percent_encoding::utf8_percent_encode(l, percent_encoding::NON_ALPHANUMERIC)
+        ));
+    }
+    if let Some(c) = q.cursor {
+        path.push_str(&format!("&cursor={c}"));
+    }
+    path
+}
+
+/// Pages through the validator's traces from `query` on, writing each record as one line of
+/// `file`; returns how many were written.
+async fn write_pages(
+    client: &NodeClient,
+    url: &str,
+    private: bool,
+    query: &mut TraceQuery,
+    file: &std::path::Path,
+) -> anyhow::Result<u64> {
+    let mut out = std::io::BufWriter::new(
+        std::fs::File::create(file).with_context(|| format!("creating {}", file.display()))?,
+    );
+    let mut written = 0u64;
+    loop {
+        // The records are written as the validator sent them, whichever form.
+        let page: TracePage<serde_json::Value> = if private {
+            client.post("/v1/traces/private", &*query).await
+        } else {
+            client.get(&public_path(query)).await
+        }
+        .with_context(|| format!("reading traces from {url}"))?;
+        if page.traces.is_empty() {
+            break;
+        }
+        query.cursor = Some(page.next_cursor);
+        for t in &page.traces {
+            writeln!(out, "{}", serde_json::to_string(t)?)?;
+        }
+        written += page.traces.len() as u64;
+        eprintln!("{written} trace(s) so far");
+    }
+    out.into_inner().map_err(|e| e.into_error())?.sync_all()?;
+    Ok(written)
 }
 
 #[cfg(test)]

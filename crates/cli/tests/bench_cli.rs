@@ -26,7 +26,7 @@ fn bench_network_measures_a_live_devnet_on_every_backend() {
         ])
         .arg(dir.path())
         .env_remove("HALLMARK_DATABASE_URL");
-    let pg = std::env::var("HALLMARK_TEST_DATABASE_URL").ok();
+    let pg = hallmark_store::testing::server_url().unwrap();
     if let Some(url) = &pg {
         cmd.args(["--store", url]);
     }

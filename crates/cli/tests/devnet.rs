@@ -1094,21 +1094,20 @@ fn check_trace_exports(d: &std::path::Path, scratch: &std::path::Path, run: &Run
     assert_ne!(code, Some(0), "{out}");
     assert!(out.contains("not_operator"), "{out}");
     assert!(!scratch.join("x.jsonl").exists());
+    assert!(
+        !scratch.join("x.jsonl.partial").exists(),
+        "a refused export left its partial file"
+    );
 }
 
 /// The test server's URL, or None (the test is skipped) where none is set; with
 /// `HALLMARK_REQUIRE_POSTGRES=1` a missing server fails instead.
 fn postgres_url() -> Option<String> {
-    let Ok(url) = std::env::var("HALLMARK_TEST_DATABASE_URL") else {
-        assert_ne!(
-            std::env::var("HALLMARK_REQUIRE_POSTGRES").as_deref(),
-            Ok("1"),
-            "HALLMARK_REQUIRE_POSTGRES=1 but HALLMARK_TEST_DATABASE_URL is not set"
-        );
+    let url = hallmark_store::testing::server_url().unwrap();
+    if url.is_none() {
         eprintln!("skipped: HALLMARK_TEST_DATABASE_URL is not set");
-        return None;
-    };
-    Some(url)
+    }
+    url
 }
 
 fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {

@@ -155,28 +155,31 @@ async fn result_of(v: &NodeClient, round: &str) -> RoundResult {
     }
 }
 
-async fn kill_a_validator_mid_round(backend: &str, store: Option<&str>) {
-    let root = tempfile::tempdir().unwrap();
-    let dir: PathBuf = root.path().join(backend);
-    std::fs::create_dir_all(&dir).unwrap();
-    let (mut devnet, info) = start_devnet(&dir, store);
+/// The devnet's validator URLs, in order.
+fn validator_urls(info: &Value) -> Vec<String> {
+    info["validators"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap().to_string())
+        .collect()
+}
+
+/// Registers one in-process sat worker per entry of `delays_ms` (each worker's handicap) and
+/// starts it against the devnet; sending `true` on the returned channel stops them all.
+async fn start_workers(
+    info: &Value,
+    delays_ms: impl Iterator<Item = u64>,
+    timings: Option<Arc<SubmissionTimings>>,
+) -> tokio::sync::watch::Sender<bool> {
     let ledger = HttpLedger::new(info["ledger"].as_str().unwrap());
     let chain_id = hallmark_node::registration::wait_for_ledger(&ledger, Duration::from_secs(30))
         .await
         .unwrap();
     let coldkey = key(&info["coldkey"]);
     let coordinator_hotkey = serde_json::from_value(info["coordinator_hotkey"].clone()).unwrap();
-    let validators: Vec<String> = info["validators"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|v| v.as_str().unwrap().to_string())
-        .collect();
-
-    // Workers that submit at staggered times, so the kill lands among their submissions.
-    let timings = Arc::new(SubmissionTimings::default());
     let (stop, stop_rx) = tokio::sync::watch::channel(false);
-    for i in 0..WORKERS {
+    for delay in delays_ms {
         let k = Keypair::generate();
         hallmark_node::registration::submit_tx(
             &ledger,
@@ -190,7 +193,7 @@ async fn kill_a_validator_mid_round(backend: &str, store: Option<&str>) {
         )
         .await
         .unwrap();
-        let w = Worker::new(
+        let mut w = Worker::new(
             k,
             HttpLedger::new(info["ledger"].as_str().unwrap()),
             NodeClient::new(info["coordinator"].as_str().unwrap()),
@@ -200,14 +203,34 @@ async fn kill_a_validator_mid_round(backend: &str, store: Option<&str>) {
                 prove_jobs: false,
             },
             Faults {
-                submit_delay_ms: i as u64 * 250,
+                submit_delay_ms: delay,
                 ..Faults::default()
             },
             LaneRegistry::default().with_round_lane(hallmark_sat::SatLane, hallmark_sat::SatWorker),
-        )
-        .with_timings(timings.clone());
+        );
+        if let Some(t) = &timings {
+            w = w.with_timings(t.clone());
+        }
         tokio::spawn(Arc::new(w).run_loop(stop_rx.clone()));
     }
+    stop
+}
+
+async fn kill_a_validator_mid_round(backend: &str, store: Option<&str>) {
+    let root = tempfile::tempdir().unwrap();
+    let dir: PathBuf = root.path().join(backend);
+    std::fs::create_dir_all(&dir).unwrap();
+    let (mut devnet, info) = start_devnet(&dir, store);
+    let validators = validator_urls(&info);
+
+    // Workers that submit at staggered times, so the kill lands among their submissions.
+    let timings = Arc::new(SubmissionTimings::default());
+    let stop = start_workers(
+        &info,
+        (0..WORKERS as u64).map(|i| i * 250),
+        Some(timings.clone()),
+    )
+    .await;
 
     // What validator-0 served for the devnet's own round, before anything happens to it.
     let v0 = NodeClient::new(&validators[0]);
@@ -315,13 +338,8 @@ async fn kill_a_validator_mid_round(backend: &str, store: Option<&str>) {
 async fn a_validator_killed_mid_round_loses_no_acknowledged_submission() {
     let _one = ONE_DEVNET_AT_A_TIME.lock().await;
     kill_a_validator_mid_round("sqlite", None).await;
-    match std::env::var("HALLMARK_TEST_DATABASE_URL") {
-        Ok(url) => kill_a_validator_mid_round("postgres", Some(&url)).await,
-        Err(_) => assert_ne!(
-            std::env::var("HALLMARK_REQUIRE_POSTGRES").as_deref(),
-            Ok("1"),
-            "HALLMARK_REQUIRE_POSTGRES=1 but HALLMARK_TEST_DATABASE_URL is not set"
-        ),
+    if let Some(url) = hallmark_store::testing::server_url().unwrap() {
+        kill_a_validator_mid_round("postgres", Some(&url)).await;
     }
 }
 
@@ -507,18 +525,7 @@ async fn partition_validators(mount: PathBuf, backend: &str, store: Option<&str>
     std::fs::create_dir_all(&dir).unwrap();
     let (mut devnet, info) = start_devnet(&dir, store);
     let mut partition = Partition::new(mount, store.map(|u| port_of(u.split('/').nth(2).unwrap())));
-    let ledger = HttpLedger::new(info["ledger"].as_str().unwrap());
-    let chain_id = hallmark_node::registration::wait_for_ledger(&ledger, Duration::from_secs(30))
-        .await
-        .unwrap();
-    let coldkey = key(&info["coldkey"]);
-    let coordinator_hotkey = serde_json::from_value(info["coordinator_hotkey"].clone()).unwrap();
-    let mut urls: Vec<String> = info["validators"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|v| v.as_str().unwrap().to_string())
-        .collect();
+    let mut urls = validator_urls(&info);
 
     // Validators 1 and 2 are restarted, each in a cgroup of its own.
     let mut restarted = Vec::new();
@@ -563,35 +570,7 @@ async fn partition_validators(mount: PathBuf, backend: &str, store: Option<&str>
     }
 
     // Workers that send every validator each witness.
-    let (stop, stop_rx) = tokio::sync::watch::channel(false);
-    for _ in 0..3 {
-        let k = Keypair::generate();
-        hallmark_node::registration::submit_tx(
-            &ledger,
-            &chain_id,
-            &coldkey,
-            TxBody::Register {
-                hotkey: k.public(),
-                role: Role::Worker,
-                stake: 1_000,
-            },
-        )
-        .await
-        .unwrap();
-        let w = Worker::new(
-            k,
-            HttpLedger::new(info["ledger"].as_str().unwrap()),
-            NodeClient::new(info["coordinator"].as_str().unwrap()),
-            coordinator_hotkey,
-            WorkerSection {
-                poll_ms: 100,
-                prove_jobs: false,
-            },
-            Faults::default(),
-            LaneRegistry::default().with_round_lane(hallmark_sat::SatLane, hallmark_sat::SatWorker),
-        );
-        tokio::spawn(Arc::new(w).run_loop(stop_rx.clone()));
-    }
+    let stop = start_workers(&info, [0; 3].into_iter(), None).await;
     let clients: Vec<NodeClient> = urls.iter().map(|u| NodeClient::new(u)).collect();
     let hotkeys: Vec<hallmark_core::PublicKey> = (0..3)
         .map(|i| {
@@ -698,12 +677,7 @@ async fn validators_cut_off_the_network_hold_the_incumbent_and_catch_up() {
     };
     let _one = ONE_DEVNET_AT_A_TIME.lock().await;
     partition_validators(mount.clone(), "sqlite", None).await;
-    match std::env::var("HALLMARK_TEST_DATABASE_URL") {
-        Ok(url) => partition_validators(mount, "postgres", Some(&url)).await,
-        Err(_) => assert_ne!(
-            std::env::var("HALLMARK_REQUIRE_POSTGRES").as_deref(),
-            Ok("1"),
-            "HALLMARK_REQUIRE_POSTGRES=1 but HALLMARK_TEST_DATABASE_URL is not set"
-        ),
+    if let Some(url) = hallmark_store::testing::server_url().unwrap() {
+        partition_validators(mount, "postgres", Some(&url)).await;
     }
 }

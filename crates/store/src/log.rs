@@ -282,14 +282,7 @@ impl TransparencyLog {
         if let Some(note) = self.checkpoint_at(size).await? {
             return Ok(note);
         }
-        let cp = Checkpoint {
-            origin: origin.to_string(),
-            size,
-            root: tree.root(),
-        };
-        let signed = cp
-            .sign(origin, key)
-            .map_err(|e| StoreError::Conflict(e.to_string()))?;
+        let signed = sign_head(&tree, origin, key)?;
         sqlx::query(
             "INSERT INTO log_checkpoints (size, note) VALUES ($1, $2) ON CONFLICT(size) DO NOTHING",
         )
@@ -310,17 +303,10 @@ impl TransparencyLog {
         key: &hallmark_core::Keypair,
     ) -> Result<SignedCheckpoint, StoreError> {
         let tree = self.tree.lock().await;
-        let size = tree.size();
-        if let Some(note) = self.checkpoint_at(size).await? {
-            return Ok(note);
+        match self.checkpoint_at(tree.size()).await? {
+            Some(note) => Ok(note),
+            None => sign_head(&tree, origin, key),
         }
-        Checkpoint {
-            origin: origin.to_string(),
-            size,
-            root: tree.root(),
-        }
-        .sign(origin, key)
-        .map_err(|e| StoreError::Conflict(e.to_string()))
     }
 
     /// The stored checkpoint for `size`, if one was signed.
@@ -345,6 +331,21 @@ impl TransparencyLog {
         Ok(note.map(|note| SignedCheckpoint { note }))
         })
     }
+}
+
+/// A checkpoint of `tree` as it stands, signed by `key` under `origin`.
+fn sign_head(
+    tree: &MerkleTree,
+    origin: &str,
+    key: &hallmark_core::Keypair,
+) -> Result<SignedCheckpoint, StoreError> {
+    Checkpoint {
+        origin: origin.to_string(),
+        size: tree.size(),
+        root: tree.root(),
+    }
+    .sign(origin, key)
+    .map_err(|e| StoreError::Conflict(e.to_string()))
 }
 
 #[cfg(test)]
@@ -501,6 +502,49 @@ mod tests {
             "1:99999999999999999999",
         ] {
             assert!(bad.parse::<FeedCursor>().is_err(), "{bad:?}");
+        }
+    }
+
+    /// A leaf stamped by a clock that was ahead (or has since stepped back): the next leaf,
+    /// even after a reopen, is never stamped earlier, so feed order stays index order.
+    #[tokio::test]
+    async fn leaf_stamps_never_go_backwards() {
+        for (db, store) in crate::testing::stores().await.unwrap() {
+            let log = TransparencyLog::open(&store).await.unwrap();
+            log.append("a", b"1").await.unwrap();
+            let ahead = hallmark_core::time::now_unix_ms() + 3_600_000;
+            with_pool!(store, pool => {
+                sqlx::query("UPDATE log_leaves SET appended_ms = $1 WHERE idx = 0")
+                    .bind(ahead)
+                    .execute(pool)
+                    .await
+                    .unwrap();
+            });
+            let log = TransparencyLog::open(&store).await.unwrap();
+            log.append("a", b"2").await.unwrap();
+            log.append("a", b"3").await.unwrap();
+            let stamps: Vec<i64> = log
+                .feed_page(FeedCursor::default(), 3, None, 10)
+                .await
+                .unwrap()
+                .iter()
+                .map(|e| e.appended_ms)
+                .collect();
+            assert_eq!(stamps, [ahead, ahead, ahead], "{db:?}");
+            // A cursor at the first leaf still finds the two after it.
+            let after = log
+                .feed_page(
+                    FeedCursor {
+                        ms: ahead,
+                        index: Some(0),
+                    },
+                    3,
+                    None,
+                    10,
+                )
+                .await
+                .unwrap();
+            assert_eq!(after.iter().map(|e| e.index).collect::<Vec<_>>(), [1, 2]);
         }
     }
 

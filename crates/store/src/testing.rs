@@ -26,6 +26,18 @@ pub enum TestDb {
 
 static NEXT: AtomicU64 = AtomicU64::new(0);
 
+/// The test PostgreSQL server's URL, or None where none is configured; with
+/// [`REQUIRE_POSTGRES_VAR`]`=1` a missing one is an error, so CI never quietly skips it.
+pub fn server_url() -> Result<Option<String>, StoreError> {
+    match std::env::var(TEST_DATABASE_URL_VAR) {
+        Ok(url) if !url.is_empty() => Ok(Some(url)),
+        _ if std::env::var(REQUIRE_POSTGRES_VAR).as_deref() == Ok("1") => Err(StoreError::BadUrl(
+            format!("{REQUIRE_POSTGRES_VAR}=1 but {TEST_DATABASE_URL_VAR} is not set"),
+        )),
+        _ => Ok(None),
+    }
+}
+
 impl TestDb {
     /// A fresh database on every available backend, SQLite first.
     pub fn all() -> Result<Vec<TestDb>, StoreError> {
@@ -45,23 +57,15 @@ impl TestDb {
 
     /// A fresh PostgreSQL schema, if a test server is configured.
     pub fn postgres() -> Result<Option<TestDb>, StoreError> {
-        match std::env::var(TEST_DATABASE_URL_VAR) {
-            Ok(url) if !url.is_empty() => {
-                let n = NEXT.fetch_add(1, Ordering::Relaxed);
-                let nanos = std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map(|d| d.subsec_nanos())
-                    .unwrap_or(0);
-                let schema = format!("hmtest_{}_{n}_{nanos}", std::process::id());
-                Ok(Some(TestDb::Postgres { url, schema }))
-            }
-            _ if std::env::var(REQUIRE_POSTGRES_VAR).as_deref() == Ok("1") => {
-                Err(StoreError::BadUrl(format!(
-                    "{REQUIRE_POSTGRES_VAR}=1 but {TEST_DATABASE_URL_VAR} is not set"
-                )))
-            }
-            _ => Ok(None),
-        }
+        Ok(server_url()?.map(|url| {
+            let n = NEXT.fetch_add(1, Ordering::Relaxed);
+            let nanos = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.subsec_nanos())
+                .unwrap_or(0);
+            let schema = format!("hmtest_{}_{n}_{nanos}", std::process::id());
+            TestDb::Postgres { url, schema }
+        }))
     }
 
     /// Which backend this database is on.
