@@ -69,6 +69,11 @@ pub struct DevnetArgs {
     /// Where every node keeps its keys, store, config and log.
     #[arg(long, default_value = ".hallmark/devnet")]
     data_dir: PathBuf,
+    /// Real evidence (Intel quotes, NVIDIA tokens, a Soroban wasm, laid out as the project's
+    /// test data) the validators' self-tests verify at start; default `../shared/testdata`
+    /// when it exists. Without it the evidence-backed self-tests fail, and readiness says so.
+    #[arg(long, env = "HALLMARK_TESTDATA", value_name = "DIR")]
+    evidence_dir: Option<PathBuf>,
     /// Print exactly one JSON object on stdout instead of tables.
     #[arg(long)]
     json: bool,
@@ -608,6 +613,16 @@ impl StoreLine {
     }
 }
 
+/// The validators' self-test evidence: `--evidence-dir`, else `../shared/testdata` if it
+/// exists (made absolute, since each node runs in its own directory).
+fn evidence_dir(args: &DevnetArgs) -> Option<PathBuf> {
+    let dir = args
+        .evidence_dir
+        .clone()
+        .or_else(|| Some(PathBuf::from("../shared/testdata")).filter(|d| d.is_dir()))?;
+    Some(std::path::absolute(&dir).unwrap_or(dir))
+}
+
 /// [`base_config`] with the devnet's store: on PostgreSQL, the node's own schema.
 fn node_config(args: &DevnetArgs, dir: &Path, name: &str) -> NodeConfig {
     let mut cfg = base_config(dir, name);
@@ -1095,6 +1110,7 @@ async fn drive(
         cfg.faults.equivocate = !byz && i >= args.validators - args.byzantine - args.equivocate;
         cfg.validator.dethrone_margin = MARGIN;
         cfg.validator.weight_mode = args.weight_mode;
+        cfg.validator.evidence_dir = evidence_dir(args);
         procs.push(spawn(exe, dir, &name, "validator", &cfg, byz).await?);
         validator_cfgs.push(cfg);
     }

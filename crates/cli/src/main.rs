@@ -11,6 +11,7 @@ mod job;
 mod lanes;
 mod lifecycle;
 mod network;
+mod readiness;
 mod sat;
 mod stark;
 mod tee;
@@ -86,9 +87,13 @@ enum Command {
     AttestProxy(tee::AttestProxyArgs),
     /// Serve upstream TEE instances; `--simulated` mints them from the devnet test root.
     AttestUpstream(tee::AttestUpstreamArgs),
-    /// A validator's distillation traces: export them public (redacted) or private.
+    /// A validator's distillation traces: export them public (redacted) or private; record
+    /// a worker's consent to show more.
     #[command(subcommand)]
     Traces(traces::TracesCommand),
+    /// Launch readiness of a live network (a devnet or given URLs): every gate with its
+    /// evidence, a score out of 100, READY or NOT READY for a profile.
+    Readiness(readiness::ReadinessArgs),
     /// Secure-compute intake: register a provider, list, claim and release capacity.
     #[command(subcommand)]
     Compute(compute::ComputeCommand),
@@ -187,6 +192,10 @@ fn main() -> std::process::ExitCode {
         Command::Traces(cmd) => {
             init_tracing("warn");
             report(runtime().and_then(|rt| rt.block_on(traces::run(cmd))))
+        }
+        Command::Readiness(args) => {
+            init_tracing("warn");
+            report(runtime().and_then(|rt| rt.block_on(readiness::run(args))))
         }
         Command::Compute(cmd) => {
             init_tracing("warn");

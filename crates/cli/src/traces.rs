@@ -14,6 +14,29 @@ use hallmark_node::NodeClient;
 pub enum TracesCommand {
     /// Write a validator's traces to a JSON Lines file, oldest first, one record per line.
     Export(ExportArgs),
+    /// Sign and record (on the coordinator) which fields of your traces public exports may
+    /// show; a later statement replaces it, `--revoke` withdraws it.
+    Consent(ConsentArgs),
+}
+
+/// Arguments of `hallmark traces consent`.
+#[derive(Debug, clap::Args)]
+#[command(group(clap::ArgGroup::new("what").required(true).args(["fields", "revoke"])))]
+pub struct ConsentArgs {
+    /// Comma-separated fields to show: party, nonce, inputs.bytes, checks.detail.
+    #[arg(long, value_delimiter = ',')]
+    fields: Vec<String>,
+    /// Withdraw every earlier consent (a statement showing nothing).
+    #[arg(long)]
+    revoke: bool,
+    /// Only traces of these lanes (comma-separated; default every lane).
+    #[arg(long, value_delimiter = ',')]
+    lanes: Vec<String>,
+    /// The hotkey file (hex seed) of the party whose traces these are: a worker's hotkey.
+    #[arg(long)]
+    key: PathBuf,
+    #[command(flatten)]
+    coordinator: crate::network::CoordinatorArg,
 }
 
 /// Arguments of `hallmark traces export`.
@@ -63,7 +86,59 @@ fn parse_since(s: &str) -> anyhow::Result<i64> {
 
 /// Runs `hallmark traces`.
 pub async fn run(cmd: TracesCommand) -> anyhow::Result<ExitCode> {
-    let TracesCommand::Export(a) = cmd;
+    match cmd {
+        TracesCommand::Export(a) => export(a).await,
+        TracesCommand::Consent(a) => consent(a).await,
+    }
+}
+
+/// `hallmark traces consent`.
+async fn consent(a: ConsentArgs) -> anyhow::Result<ExitCode> {
+    use hallmark_core::trace::TraceConsent;
+    let key = hallmark_node::run::load_key(&a.key)
+        .with_context(|| format!("reading the key {}", a.key.display()))?;
+    let mut fields = if a.revoke {
+        Vec::new()
+    } else {
+        a.fields.clone()
+    };
+    fields.iter_mut().for_each(|f| *f = f.trim().to_string());
+    fields.sort();
+    fields.dedup();
+    let mut lanes = a.lanes.clone();
+    lanes.sort();
+    lanes.dedup();
+    let statement = TraceConsent {
+        party: key.public(),
+        fields,
+        lanes,
+        issued_ms: hallmark_core::time::now_unix_ms(),
+    };
+    // Refuse locally what the coordinator would refuse, with the same words.
+    statement
+        .check()
+        .map_err(|e| anyhow::anyhow!("{}: {e}", e.code()))?;
+    let signed = hallmark_core::Signed::sign(&statement, &key)?;
+    let url = a.coordinator.url()?;
+    let accepted: hallmark_node::consents::ConsentAccepted = NodeClient::new(&url)
+        .post("/v1/consents", signed.envelope())
+        .await
+        .with_context(|| format!("recording the consent at {url}"))?;
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&serde_json::json!({
+            "party": accepted.party,
+            "fields": statement.fields,
+            "lanes": statement.lanes,
+            "issued_ms": accepted.issued_ms,
+            "log_index": accepted.log_index,
+        }))?
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `hallmark traces export`.
+async fn export(a: ExportArgs) -> anyhow::Result<ExitCode> {
     let devnet = a.devnet.info()?;
     let url = match (&a.validator, &devnet) {
         (Some(u), _) => u.clone(),

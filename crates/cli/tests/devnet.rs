@@ -673,6 +673,8 @@ fn a_kept_devnet_serves_other_commands_until_sigterm() {
             "--data-dir",
         ])
         .arg(&d)
+        .arg("--evidence-dir")
+        .arg(testdata())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null())
         .spawn()
@@ -847,6 +849,7 @@ fn a_kept_devnet_serves_other_commands_until_sigterm() {
     );
 
     check_trace_exports(&d, dir.path(), &run);
+    check_readiness(&run);
 
     // Two validators' eval reports for the devnet's eval round: identical, so bisect says so;
     // a falsified task in one of them is found, re-executed from the coordinator's archive,
@@ -1097,6 +1100,228 @@ fn check_trace_exports(d: &std::path::Path, scratch: &std::path::Path, run: &Run
     assert!(
         !scratch.join("x.jsonl.partial").exists(),
         "a refused export left its partial file"
+    );
+    check_trace_consent(d, scratch, run, &kept);
+}
+
+/// A worker signs a consent to show its key and check details: the next public export shows
+/// them in that worker's traces, and only there; a revocation withholds them again; a key the
+/// ledger does not list cannot record a consent.
+fn check_trace_consent(
+    d: &std::path::Path,
+    scratch: &std::path::Path,
+    run: &RunWithDevnet<'_>,
+    kept: &[Value],
+) {
+    let hotkey = d.join("worker-0").join("hotkey");
+    let worker = hallmark_node::run::load_key(&hotkey).unwrap().public();
+    let ss58 = worker.to_ss58();
+    let theirs = |t: &Value| t["trace"]["party"].as_str() == Some(ss58.as_str());
+    assert!(
+        kept.iter().any(theirs),
+        "worker-0 has no traces at validator-0"
+    );
+    let export = |name: &str| -> Vec<Value> {
+        let out_file = scratch.join(name);
+        let (code, out) = run(&[
+            "traces",
+            "export",
+            "--public",
+            "--out",
+            out_file.to_str().unwrap(),
+        ]);
+        assert_eq!(code, Some(0), "{out}");
+        std::fs::read_to_string(&out_file)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    };
+    let (code, out) = run(&[
+        "traces",
+        "consent",
+        "--fields",
+        "party,checks.detail",
+        "--key",
+        hotkey.to_str().unwrap(),
+    ]);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("log_index"), "{out}");
+    let shown = export("consented.jsonl");
+    let mut own = 0;
+    for r in &shown {
+        let t = &r["trace"];
+        let withheld: Vec<&str> = t["withheld"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f.as_str().unwrap())
+            .collect();
+        if t["disclosed"]["party"].as_str() == Some(ss58.as_str()) {
+            own += 1;
+            assert!(
+                !withheld.contains(&"party") && !withheld.contains(&"checks.detail"),
+                "{r}"
+            );
+            // The details appear as the private trace holds them.
+            let Some(private) = kept.iter().find(|k| k["id"] == r["id"]) else {
+                continue; // recorded after the private export
+            };
+            for (c, p) in t["checks"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .zip(private["trace"]["verdict"]["checks"].as_array().unwrap())
+            {
+                let detail = p["detail"].as_str().unwrap();
+                if !detail.is_empty() {
+                    assert_eq!(c["detail"].as_str(), Some(detail), "{r}");
+                }
+            }
+        } else {
+            assert!(withheld.contains(&"party"), "{r}");
+            assert!(t["disclosed"].get("party").is_none(), "{r}");
+        }
+    }
+    let theirs_kept = kept.iter().filter(|t| theirs(t)).count();
+    assert!(own >= theirs_kept && own > 0, "{own} of {theirs_kept}");
+
+    let (code, out) = run(&[
+        "traces",
+        "consent",
+        "--revoke",
+        "--key",
+        hotkey.to_str().unwrap(),
+    ]);
+    assert_eq!(code, Some(0), "{out}");
+    let text = serde_json::to_string(&export("revoked.jsonl")).unwrap();
+    assert!(
+        !text.contains(&ss58),
+        "a revoked consent still shows the party"
+    );
+
+    let stranger = scratch.join("stranger.key");
+    let (code, out) = run(&[
+        "traces",
+        "consent",
+        "--fields",
+        "party",
+        "--key",
+        stranger.to_str().unwrap(),
+    ]);
+    assert_ne!(code, Some(0), "{out}");
+    assert!(out.contains("not_registered"), "{out}");
+    let (code, out) = run(&[
+        "traces",
+        "consent",
+        "--fields",
+        "secret_key",
+        "--key",
+        hotkey.to_str().unwrap(),
+    ]);
+    assert_ne!(code, Some(0), "{out}");
+    assert!(out.contains("unknown_field"), "{out}");
+}
+
+/// The real evidence the validators' self-tests read (never copied into the repository).
+fn testdata() -> std::path::PathBuf {
+    std::env::var_os("HALLMARK_TESTDATA")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| {
+            std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/testdata")
+        })
+}
+
+/// Readiness of the kept devnet, computed from its live nodes: controlled-v0 is READY with
+/// every required gate holding and the real-hardware gates deferred; full is NOT READY because
+/// the devnet's TEE evidence is simulated, and says so; `--require-ready` exits accordingly.
+fn check_readiness(run: &RunWithDevnet<'_>) {
+    let (code, out) = run(&[
+        "readiness",
+        "--profile",
+        "controlled-v0",
+        "--json",
+        "--require-ready",
+    ]);
+    assert_eq!(code, Some(0), "{out}");
+    // The JSON report on stdout comes first; anything after it is stderr.
+    let first_json = |out: &str| -> Value {
+        serde_json::Deserializer::from_str(out)
+            .into_iter::<Value>()
+            .next()
+            .unwrap()
+            .unwrap()
+    };
+    let r = first_json(&out);
+    assert_eq!(
+        (r["ready"].as_bool(), r["score"].as_u64()),
+        (Some(true), Some(100)),
+        "{r:#}"
+    );
+    let gates = |r: &Value, status: &str| -> Vec<String> {
+        r["gates"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|g| g["status"] == status)
+            .map(|g| g["id"].as_str().unwrap().to_string())
+            .collect()
+    };
+    for g in [
+        "nodes_answering",
+        "lanes_enabled",
+        "verifier_self_tests",
+        "consensus_quorum",
+        "log_consistency",
+    ] {
+        assert!(gates(&r, "pass").contains(&g.to_string()), "{g}: {r:#}");
+    }
+    assert_eq!(
+        gates(&r, "deferred"),
+        [
+            "tee_real_hardware",
+            "provider_listing_certified",
+            "health_and_usage_receipts"
+        ]
+    );
+    // The self-tests ran on the real evidence: Intel's quote and NVIDIA's token were accepted.
+    let selftest = r["gates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|g| g["id"] == "verifier_self_tests")
+        .unwrap()
+        .to_string();
+    for check in [
+        "tdx_quote_accepted",
+        "nvidia_token_accepted",
+        "soroban_meta_read",
+    ] {
+        assert!(selftest.contains(check), "{check}: {selftest}");
+    }
+
+    let (code, out) = run(&[
+        "readiness",
+        "--profile",
+        "full",
+        "--json",
+        "--require-ready",
+    ]);
+    assert_eq!(code, Some(1), "{out}");
+    let r = first_json(&out);
+    assert_eq!(r["ready"], false);
+    assert!(r["score"].as_u64().unwrap() < 100);
+    assert!(
+        gates(&r, "fail").contains(&"tee_real_hardware".to_string()),
+        "{r:#}"
+    );
+    assert!(r.to_string().contains("simulated"), "{r:#}");
+    // Without --require-ready the report is printed and the exit is 0; the text names why.
+    let (code, out) = run(&["readiness", "--profile", "full"]);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(
+        out.contains("NOT READY") && out.contains("tee_real_hardware"),
+        "{out}"
     );
 }
 

@@ -118,6 +118,14 @@ pub trait JobLane: Send + Sync + 'static {
     }
     /// Checks an artifact against the spec; every check is recorded in the verdict.
     fn verify(&self, ctx: &Self::Context, spec: &Self::Spec, artifact: &[u8]) -> Verdict;
+    /// A known-answer self-test of the verifier: real evidence it must accept (captured
+    /// quotes, tokens, wasm, read from `evidence`, a directory laid out as the project's test
+    /// data) and defects it must reject, each a check of the verdict. A node runs it once at
+    /// start and serves the outcome, so launch readiness is measured on the running verifier.
+    /// `None`: the lane ships no self-test (readiness names it).
+    fn self_test(&self, _evidence: Option<&std::path::Path>) -> Option<Verdict> {
+        None
+    }
 }
 
 /// A job lane's worker side: does the work a spec asks for and returns the artifact. Unlike a
@@ -297,6 +305,14 @@ pub trait RoundLane: Send + Sync + 'static {
         records: &[RoundRecord],
         workers: &[PublicKey],
     ) -> BTreeMap<PublicKey, f64>;
+    /// A known-answer self-test of the verifier: real evidence it must accept (captured
+    /// quotes, tokens, wasm, read from `evidence`, a directory laid out as the project's test
+    /// data) and defects it must reject, each a check of the verdict. A node runs it once at
+    /// start and serves the outcome, so launch readiness is measured on the running verifier.
+    /// `None`: the lane ships no self-test (readiness names it).
+    fn self_test(&self, _evidence: Option<&std::path::Path>) -> Option<Verdict> {
+        None
+    }
 }
 
 /// A round lane's worker side: does a round's work and hands each signed submission to

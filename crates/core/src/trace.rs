@@ -175,6 +175,111 @@ pub fn redact(trace: &VerificationTrace, consented: &BTreeSet<String>) -> Public
     }
 }
 
+/// A party's signed statement naming the fields of its traces that public exports may show.
+///
+/// The newest statement a party signed replaces its earlier ones; one with no fields revokes.
+/// Whoever keeps and serves these (the coordinator) cannot forge one: a reader checks the
+/// signature against `party` itself ([`TraceConsent::verify`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TraceConsent {
+    /// Whose traces: the signer.
+    pub party: PublicKey,
+    /// Field names from [`fields::ALL`], sorted, each once. Empty: nothing (a revocation).
+    pub fields: Vec<String>,
+    /// Only traces of these lanes; empty means every lane.
+    #[serde(default)]
+    pub lanes: Vec<String>,
+    /// When the party signed it (unix ms); a statement replaces only older ones.
+    pub issued_ms: i64,
+}
+
+impl crate::SignedPayload for TraceConsent {
+    const PAYLOAD_TYPE: &'static str = "application/vnd.hallmark.trace-consent+json";
+}
+
+/// Why a consent statement is refused.
+#[derive(Debug, thiserror::Error)]
+pub enum ConsentError {
+    #[error("{0:?} is not a field consent can disclose (one of {all:?})", all = fields::ALL)]
+    UnknownField(String),
+    #[error("fields must be sorted and each named once")]
+    UnsortedFields,
+    #[error("lane names must be 1 to 64 characters, sorted, each once, at most 16")]
+    BadLanes,
+    #[error("issued_ms {0} is not a time after 1970")]
+    BadTime(i64),
+    #[error("signed by {signer}, but it is {party}'s consent")]
+    WrongSigner { signer: String, party: String },
+    #[error("envelope: {0}")]
+    Envelope(#[from] crate::dsse::DsseError),
+}
+
+impl ConsentError {
+    /// A stable snake_case code for wire errors.
+    pub fn code(&self) -> &'static str {
+        match self {
+            ConsentError::UnknownField(_) => "unknown_field",
+            ConsentError::UnsortedFields => "unsorted_fields",
+            ConsentError::BadLanes => "invalid_lanes",
+            ConsentError::BadTime(_) => "invalid_time",
+            ConsentError::WrongSigner { .. } => "wrong_signer",
+            ConsentError::Envelope(e) => e.code(),
+        }
+    }
+}
+
+impl TraceConsent {
+    /// Checks the statement's own fields (not its signature).
+    pub fn check(&self) -> Result<(), ConsentError> {
+        if let Some(f) = self
+            .fields
+            .iter()
+            .find(|f| !fields::ALL.contains(&f.as_str()))
+        {
+            return Err(ConsentError::UnknownField(f.clone()));
+        }
+        if self.fields.windows(2).any(|p| p[0] >= p[1]) {
+            return Err(ConsentError::UnsortedFields);
+        }
+        if self.lanes.len() > 16
+            || self.lanes.iter().any(|l| l.is_empty() || l.len() > 64)
+            || self.lanes.windows(2).any(|p| p[0] >= p[1])
+        {
+            return Err(ConsentError::BadLanes);
+        }
+        if self.issued_ms < 0 {
+            return Err(ConsentError::BadTime(self.issued_ms));
+        }
+        Ok(())
+    }
+
+    /// The statement in `envelope`, if it is well formed and signed by its own party.
+    pub fn verify(envelope: &crate::Envelope) -> Result<Self, ConsentError> {
+        let v = crate::Signed::<Self>::from_envelope(envelope.clone()).verify()?;
+        if v.signer != v.payload.party {
+            return Err(ConsentError::WrongSigner {
+                signer: v.signer.to_ss58(),
+                party: v.payload.party.to_ss58(),
+            });
+        }
+        v.payload.check()?;
+        Ok(v.payload)
+    }
+
+    /// The fields this statement discloses in `trace`: none unless the trace is its party's
+    /// and of a lane it covers.
+    pub fn disclosed_in(&self, trace: &VerificationTrace) -> BTreeSet<String> {
+        let covered = trace.party.as_ref() == Some(&self.party)
+            && (self.lanes.is_empty() || self.lanes.contains(&trace.lane));
+        if covered {
+            self.fields.iter().cloned().collect()
+        } else {
+            BTreeSet::new()
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -243,5 +348,62 @@ mod tests {
         );
         assert!(p.inputs[0].bytes_b64.is_none());
         assert_eq!(p.withheld, ["nonce", "inputs.bytes"]);
+    }
+
+    #[test]
+    fn a_consent_discloses_only_its_own_partys_traces_and_only_when_signed_by_it() {
+        use crate::Signed;
+        let t = trace();
+        let party = Keypair::from_seed(&[3; 32]);
+        let consent = TraceConsent {
+            party: party.public(),
+            fields: vec!["checks.detail".into(), "party".into()],
+            lanes: vec![],
+            issued_ms: 1,
+        };
+        let env = Signed::sign(&consent, &party).unwrap().envelope().clone();
+        let ok = TraceConsent::verify(&env).unwrap();
+        assert_eq!(ok.disclosed_in(&t).len(), 2);
+        let p = redact(&t, &ok.disclosed_in(&t));
+        assert_eq!(p.disclosed["party"], party.public().to_ss58());
+
+        // Another lane, or another party's trace: nothing.
+        let stark_only = TraceConsent {
+            lanes: vec!["stark".into()],
+            ..consent.clone()
+        };
+        assert!(stark_only.disclosed_in(&t).is_empty());
+        let other = TraceConsent {
+            party: Keypair::from_seed(&[4; 32]).public(),
+            ..consent.clone()
+        };
+        assert!(other.disclosed_in(&t).is_empty());
+
+        // Signed by someone else on the party's behalf: refused.
+        let forged = Signed::sign(&consent, &Keypair::from_seed(&[9; 32]))
+            .unwrap()
+            .envelope()
+            .clone();
+        assert_eq!(
+            TraceConsent::verify(&forged).unwrap_err().code(),
+            "wrong_signer"
+        );
+
+        // Unknown, unsorted or repeated fields, and bad lanes, are refused.
+        for (fields, lanes, code) in [
+            (vec!["secret_key"], vec![], "unknown_field"),
+            (vec!["party", "checks.detail"], vec![], "unsorted_fields"),
+            (vec!["party", "party"], vec![], "unsorted_fields"),
+            (vec!["party"], vec![""], "invalid_lanes"),
+            (vec!["party"], vec!["sat", "sat"], "invalid_lanes"),
+        ] {
+            let c = TraceConsent {
+                fields: fields.into_iter().map(String::from).collect(),
+                lanes: lanes.into_iter().map(String::from).collect(),
+                ..consent.clone()
+            };
+            let env = Signed::sign(&c, &party).unwrap().envelope().clone();
+            assert_eq!(TraceConsent::verify(&env).unwrap_err().code(), code);
+        }
     }
 }

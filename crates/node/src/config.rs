@@ -374,6 +374,9 @@ pub struct ValidatorSection {
     pub divergence_top_k: usize,
     /// External verifiers by job lane, run beside the lane's verifier before every vote.
     pub external_verifiers: std::collections::BTreeMap<String, ExternalVerifierSection>,
+    /// Where the lanes' self-tests find real evidence (captured quotes, tokens, wasm, laid out
+    /// as the project's test data); unset, the evidence-backed self-tests fail, named.
+    pub evidence_dir: Option<std::path::PathBuf>,
 }
 
 /// Whose pick a validator's weights follow: the rollout goes owner → shadow → decentralized.
@@ -428,6 +431,7 @@ impl Default for ValidatorSection {
             divergence_window: 100,
             divergence_top_k: 3,
             external_verifiers: std::collections::BTreeMap::new(),
+            evidence_dir: None,
         }
     }
 }

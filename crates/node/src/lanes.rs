@@ -30,6 +30,8 @@ pub trait DynJobLane: Send + Sync {
     fn name(&self) -> &'static str;
     /// The verifier's check names, in order.
     fn check_names(&self) -> &'static [&'static str];
+    /// The lane's known-answer self-test on the evidence in `evidence` (`None`: it ships none).
+    fn self_test(&self, evidence: Option<&std::path::Path>) -> Option<Verdict>;
     /// Parses and checks a spec; gives back its normal form.
     fn check_spec(&self, spec: &Value) -> Result<Value, SpecError>;
     /// A short description of a (checked) spec for logs and views.
@@ -64,6 +66,10 @@ impl<L: JobLane> BoundJobLane<L> {
 impl<L: JobLane> DynJobLane for BoundJobLane<L> {
     fn name(&self) -> &'static str {
         self.lane.name()
+    }
+
+    fn self_test(&self, evidence: Option<&std::path::Path>) -> Option<Verdict> {
+        self.lane.self_test(evidence)
     }
 
     fn check_names(&self) -> &'static [&'static str] {
@@ -147,6 +153,8 @@ pub trait DynRoundLane: Send + Sync {
     fn name(&self) -> &'static str;
     /// The checks `accept` runs, in order.
     fn check_names(&self) -> &'static [&'static str];
+    /// The lane's known-answer self-test on the evidence in `evidence` (`None`: it ships none).
+    fn self_test(&self, evidence: Option<&std::path::Path>) -> Option<Verdict>;
     /// Parses and checks round parameters; gives back their normal form.
     fn check_params(&self, params: &serde_json::Value) -> Result<serde_json::Value, SpecError>;
     /// The largest submission a validator reads.
@@ -200,6 +208,10 @@ impl<L: RoundLane> BoundRoundLane<L> {
 impl<L: RoundLane> DynRoundLane for BoundRoundLane<L> {
     fn name(&self) -> &'static str {
         self.0.name()
+    }
+
+    fn self_test(&self, evidence: Option<&std::path::Path>) -> Option<Verdict> {
+        self.0.self_test(evidence)
     }
 
     fn check_names(&self) -> &'static [&'static str] {
@@ -499,6 +511,9 @@ pub struct LaneRegistry {
     rounds: BTreeMap<&'static str, Arc<dyn DynRoundLane>>,
     round_workers: BTreeMap<&'static str, Arc<dyn DynRoundWorker>>,
     build_support: Option<Arc<dyn BuildSupport>>,
+    /// The roots of trust each lane's verifier context accepts evidence under, by name (what
+    /// readiness reads to tell real-hardware trust from a devnet's simulated root).
+    trust_roots: BTreeMap<&'static str, Vec<String>>,
 }
 
 impl LaneRegistry {
@@ -544,10 +559,28 @@ impl LaneRegistry {
                 hallmark_stark::SecurityPolicy::NETWORK
             })
             .with_executor(hallmark_stark::StarkExecutor::default())
+            .with_trust_roots(
+                "tee",
+                tee.roots.roots.iter().map(|r| r.name.clone()).collect(),
+            )
             .with_job_lane(hallmark_tee::TeeLane, move || hallmark_tee::TeeContext {
                 trust: tee.clone(),
                 now: u64::try_from(hallmark_core::time::now_unix()).unwrap_or(0),
             }))
+    }
+
+    /// Records the roots of trust `lane`'s verifier accepts evidence under.
+    pub fn with_trust_roots(mut self, lane: &'static str, roots: Vec<String>) -> Self {
+        self.trust_roots.insert(lane, roots);
+        self
+    }
+
+    /// The roots of trust each lane accepts evidence under, by lane.
+    pub fn trust_roots(&self) -> BTreeMap<String, Vec<String>> {
+        self.trust_roots
+            .iter()
+            .map(|(l, r)| (l.to_string(), r.clone()))
+            .collect()
     }
 
     /// Sets what the coordinator's build verification API asks of the build lane.
@@ -686,6 +719,27 @@ impl LaneRegistry {
         });
         rounds.chain(jobs).collect()
     }
+
+    /// Every lane's known-answer self-test on the evidence in `evidence`, by name (round lanes
+    /// first). Runs the verifiers for real: call it off the async runtime.
+    pub fn self_tests(&self, evidence: Option<&std::path::Path>) -> Vec<LaneSelfTest> {
+        let rounds = self.rounds.values().map(|l| LaneSelfTest {
+            lane: l.name().to_string(),
+            verdict: l.self_test(evidence),
+        });
+        let jobs = self.jobs.values().map(|l| LaneSelfTest {
+            lane: l.name().to_string(),
+            verdict: l.self_test(evidence),
+        });
+        rounds.chain(jobs).collect()
+    }
+}
+
+/// One lane's self-test outcome: its verdict, or `None` where the lane ships no self-test.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LaneSelfTest {
+    pub lane: String,
+    pub verdict: Option<Verdict>,
 }
 
 impl std::fmt::Debug for LaneRegistry {

@@ -14,6 +14,8 @@
 //!   the validator's voter.
 //! - [`lanes`]: the lane registry, the one module that names lane crates.
 //! - [`clients`]: the gate in front of client requests (bonded stake, rate, plausible times).
+//! - [`consents`]: trace consents on the coordinator (workers' signed statements of which
+//!   trace fields public exports may show).
 //! - [`compute`]: secure-compute intake on the coordinator (offers, evidence, listings, claims).
 //! - [`faults`]: fault injection (devnet, tests) as one configuration value.
 //! - [`error`]: typed errors of background work and settings, each with a code.
@@ -27,6 +29,7 @@ pub mod client;
 pub mod clients;
 pub mod compute;
 pub mod config;
+pub mod consents;
 pub mod coordinator;
 pub mod error;
 pub mod faults;

@@ -274,6 +274,12 @@ pub async fn run_node_with(
                 tasks.push(tokio::spawn(r.clone().run_loop(rx.clone())));
             }
             let origin = intake.log_origin().to_string();
+            let consents = Arc::new(crate::consents::ConsentBook::new(
+                store.clone(),
+                log.clone(),
+                HttpLedger::new(&cfg.network.ledger_url),
+                cfg.network.skew_window_secs,
+            ));
             let c = Coordinator::new(
                 store,
                 key.clone(),
@@ -283,6 +289,7 @@ pub async fn run_node_with(
             );
             coordinator::router(Arc::new(c))
                 .merge(compute::router(intake))
+                .merge(crate::consents::router(consents))
                 .merge(jobs::board::router(board))
                 .merge(match builds {
                     Some(b) => crate::builds::router(b),
@@ -333,6 +340,7 @@ pub async fn run_node_with(
                 cfg.network.skew_window_secs,
             ));
             tasks.push(tokio::spawn(v.clone().run_loop(rx.clone())));
+            tokio::spawn(v.clone().run_self_tests());
             validator::router(v)
         }
         RoleName::Worker => {

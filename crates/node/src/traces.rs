@@ -3,23 +3,26 @@
 //!
 //! - `GET /v1/traces?since=MS&lane=L&cursor=ID&limit=N` — the public form
 //!   ([`hallmark_core::trace::redact`]): digests and check outcomes, every record naming what
-//!   it withholds;
+//!   it withholds, and the fields its party consented to show (statements kept on the
+//!   coordinator, [`crate::consents`]);
 //! - `POST /v1/traces/private` (signed; body the same query as JSON) — the traces as kept, only
 //!   for the validator's operator: the coldkey the ledger lists for its hotkey.
 
-use std::collections::BTreeSet;
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use axum::extract::{OriginalUri, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
-use hallmark_core::trace::{redact, PublicTrace, VerificationTrace};
+use hallmark_core::trace::{redact, PublicTrace, TraceConsent, VerificationTrace};
+use hallmark_core::PublicKey;
 use serde::{Deserialize, Serialize};
 
 use hallmark_ledger::Ledger as _;
 
 use crate::api::{parse_json, ApiError};
 use crate::auth::verify_request;
+use crate::consents::ConsentPage;
 use crate::validator::Validator;
 
 /// How many traces a page holds unless the caller asks for another number.
@@ -129,22 +132,77 @@ fn page<T>(q: &TraceQuery, traces: Vec<TraceRecord<T>>) -> TracePage<T> {
     }
 }
 
-/// `GET /v1/traces`: the public form. No subject has consented to disclose anything yet (a
-/// consent statement is not part of the protocol so far), so every field consent could open
-/// stays withheld and is named in `withheld`.
+/// The current consent of each party among `traces`, read from the coordinator and checked
+/// here against each party's own signature (the coordinator cannot forge one). Fails closed:
+/// a party whose consent cannot be read or checked discloses nothing.
+async fn consents_for(
+    v: &Validator,
+    traces: &[(i64, i64, VerificationTrace)],
+) -> BTreeMap<PublicKey, TraceConsent> {
+    let mut parties: Vec<PublicKey> = traces.iter().filter_map(|(_, _, t)| t.party).collect();
+    parties.sort_by_key(|p| *p.as_bytes());
+    parties.dedup();
+    let mut out: BTreeMap<PublicKey, TraceConsent> = BTreeMap::new();
+    for chunk in parties.chunks(crate::consents::MAX_CONSENT_PARTIES) {
+        let list = chunk
+            .iter()
+            .map(|p| p.to_ss58())
+            .collect::<Vec<_>>()
+            .join(",");
+        let page: ConsentPage = match v
+            .coordinator
+            .get(&format!("/v1/consents?parties={list}"))
+            .await
+        {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::warn!(error = %e, "trace consents unavailable; public traces disclose nothing");
+                continue;
+            }
+        };
+        for rec in page.consents {
+            match TraceConsent::verify(&rec.envelope) {
+                Ok(c) if chunk.contains(&c.party) => {
+                    let newer = out.get(&c.party).is_none_or(|k| k.issued_ms < c.issued_ms);
+                    if newer {
+                        out.insert(c.party, c);
+                    }
+                }
+                Ok(c) => {
+                    tracing::warn!(party = %c.party, "the coordinator answered a consent nobody asked for")
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "the coordinator served a consent that does not verify")
+                }
+            }
+        }
+    }
+    out
+}
+
+/// `GET /v1/traces`: the public form. A field is shown only where the trace's party signed a
+/// consent covering it ([`TraceConsent`], kept on the coordinator); everything else that
+/// consent could open is withheld and named in `withheld`.
 pub async fn public_traces(
     State(v): State<Arc<Validator>>,
     q: Result<Query<TraceQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<TracePage<PublicTrace>>, ApiError> {
     let Query(q) = q.map_err(|e| ApiError::bad_request("invalid_query", e.body_text()))?;
-    let consented = BTreeSet::new();
-    let traces = read(&v, &q, hallmark_store::MAX_TRACE_PAGE)
-        .await?
+    let rows = read(&v, &q, hallmark_store::MAX_TRACE_PAGE).await?;
+    let consents = consents_for(&v, &rows).await;
+    let traces = rows
         .into_iter()
-        .map(|(id, recorded_ms, t)| TraceRecord {
-            id,
-            recorded_ms,
-            trace: redact(&t, &consented),
+        .map(|(id, recorded_ms, t)| {
+            let consented = t
+                .party
+                .and_then(|p| consents.get(&p))
+                .map(|c| c.disclosed_in(&t))
+                .unwrap_or_default();
+            TraceRecord {
+                id,
+                recorded_ms,
+                trace: redact(&t, &consented),
+            }
         })
         .collect();
     Ok(Json(page(&q, traces)))

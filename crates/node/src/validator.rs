@@ -79,6 +79,21 @@ pub struct Validator {
     /// Signatures of witness requests already taken (a captured request is refused, not
     /// processed again), recorded in the store so a restart does not forget them.
     pub(crate) witness_replay: crate::auth::ReplayGuard,
+    /// The lanes' self-tests, run once at start ([`Validator::run_self_tests`]).
+    pub(crate) self_test: std::sync::OnceLock<SelfTestReport>,
+}
+
+/// `GET /v1/selftest`: every lane's known-answer self-test as this validator ran it at start.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SelfTestReport {
+    /// The evidence directory the self-tests read, if one is configured.
+    pub evidence_dir: Option<String>,
+    pub started_ms: i64,
+    pub finished_ms: i64,
+    pub lanes: Vec<crate::lanes::LaneSelfTest>,
+    /// The roots of trust each lane's verifier accepts evidence under (the tee lane on a
+    /// devnet also trusts the public test root, so its acceptances prove no real hardware).
+    pub trust_roots: BTreeMap<String, Vec<String>>,
 }
 
 /// `GET /v1/validator/status`.
@@ -125,6 +140,41 @@ impl Validator {
             metagraph: RwLock::new(None),
             metagraph_refresh: tokio::sync::Mutex::new(()),
             witness_replay: crate::auth::ReplayGuard::persistent(store.clone()),
+            self_test: std::sync::OnceLock::new(),
+        }
+    }
+
+    /// Runs every lane's self-test once, off the runtime, and keeps the report for
+    /// `GET /v1/selftest` (a GET never runs a verifier: it only reads this).
+    pub async fn run_self_tests(self: Arc<Self>) {
+        let v = self.clone();
+        let report = tokio::task::spawn_blocking(move || {
+            let started_ms = hallmark_core::time::now_unix_ms();
+            let dir = v.cfg.evidence_dir.clone();
+            let lanes = v.lanes.self_tests(dir.as_deref());
+            SelfTestReport {
+                evidence_dir: dir.map(|d| d.display().to_string()),
+                started_ms,
+                finished_ms: hallmark_core::time::now_unix_ms(),
+                lanes,
+                trust_roots: v.lanes.trust_roots(),
+            }
+        })
+        .await;
+        match report {
+            Ok(r) => {
+                for l in &r.lanes {
+                    match &l.verdict {
+                        Some(v) if v.accepted => tracing::info!(lane = %l.lane, "self-test passed"),
+                        Some(v) => {
+                            tracing::warn!(lane = %l.lane, rejection = ?v.rejection, "self-test failed")
+                        }
+                        None => {}
+                    }
+                }
+                let _ = self.self_test.set(r);
+            }
+            Err(e) => tracing::error!(error = %e, "the self-tests panicked"),
         }
     }
 
@@ -211,6 +261,7 @@ pub fn router(v: Arc<Validator>) -> Router {
         .route("/v1/rounds/{run_id}/result", get(result))
         .route("/v1/rounds/{run_id}/receipt", get(result_receipt))
         .route("/v1/validator/status", get(status))
+        .route("/v1/selftest", get(self_test))
         .route("/v1/traces", get(crate::traces::public_traces))
         .route("/v1/traces/private", post(crate::traces::private_traces))
         .with_state(v.clone())
@@ -219,6 +270,16 @@ pub fn router(v: Arc<Validator>) -> Router {
             v.origin.clone(),
             v.key.clone(),
         ))
+}
+
+async fn self_test(State(v): State<Arc<Validator>>) -> Result<Json<SelfTestReport>, ApiError> {
+    v.self_test.get().cloned().map(Json).ok_or_else(|| {
+        ApiError::new(
+            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            "self_test_running",
+            "the self-tests have not finished yet; ask again shortly",
+        )
+    })
 }
 
 async fn receipt_of(v: &Validator, subject: &str) -> Result<Response, ApiError> {

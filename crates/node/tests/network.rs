@@ -53,6 +53,7 @@ async fn start(validators: usize, workers: usize) -> Net {
 
     let mut c = cfg(dir.path(), "coordinator");
     c.coordinator.operators = vec![operator.public()];
+    c.network.ledger_url = ledger.url();
     let coordinator = run_node(RoleName::Coordinator, &c).await.unwrap();
 
     let net = |c: &mut NodeConfig, stake: u64| {
@@ -737,4 +738,140 @@ async fn feed_pages_through_the_validators_log(
         assert_eq!(err.status(), Some(400), "{q}");
         assert_eq!(err.code(), Some(code), "{q}");
     }
+}
+
+/// `POST /v1/consents` on the coordinator: only a registered party's own, fresh, well-formed
+/// statement is logged and kept; a replay or an older one never replaces it; `GET` serves it
+/// as signed, and bad queries get a 400 with their code.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn trace_consents_are_checked_logged_and_only_newer_ones_replace() {
+    use hallmark_core::trace::TraceConsent;
+    use hallmark_node::consents::{ConsentAccepted, ConsentPage};
+    let net = start(1, 1).await;
+    let c = NodeClient::new(&net.coordinator.url());
+    let worker =
+        hallmark_node::run::load_key(&net._dir.path().join("worker-0").join("hotkey")).unwrap();
+    assert_eq!(worker.public(), net.workers[0].hotkey);
+    let now = hallmark_core::time::now_unix_ms();
+    let consent = |party: &Keypair, fields: &[&str], issued_ms: i64| TraceConsent {
+        party: party.public(),
+        fields: fields.iter().map(|f| f.to_string()).collect(),
+        lanes: vec![],
+        issued_ms,
+    };
+    let body = |c: &TraceConsent, signer: &Keypair| {
+        serde_json::to_vec(Signed::sign(c, signer).unwrap().envelope()).unwrap()
+    };
+
+    // Refusals, each with its code; none is logged.
+    let stranger = Keypair::generate();
+    let cases: Vec<(Vec<u8>, u16, &str)> = vec![
+        (b"not json".to_vec(), 400, "invalid_json"),
+        (
+            body(&consent(&stranger, &["party"], now), &stranger),
+            403,
+            "not_registered",
+        ),
+        (
+            body(&consent(&worker, &["party"], now), &stranger),
+            422,
+            "wrong_signer",
+        ),
+        (
+            body(&consent(&worker, &["secret_key"], now), &worker),
+            422,
+            "unknown_field",
+        ),
+        (
+            body(&consent(&worker, &["party", "nonce"], now), &worker),
+            422,
+            "unsorted_fields",
+        ),
+        (
+            body(&consent(&worker, &["party"], now + 3_600_000), &worker),
+            422,
+            "stale_consent",
+        ),
+        (
+            body(&consent(&worker, &["party"], -1), &worker),
+            422,
+            "invalid_time",
+        ),
+    ];
+    for (b, status, code) in cases {
+        let (s, e) = post_raw(&c, "/v1/consents", &b).await;
+        assert_eq!(
+            (s, e.error.code.as_str()),
+            (status, code),
+            "{}",
+            e.error.message
+        );
+    }
+
+    // A good one: logged as a trace_consent leaf and kept.
+    let good = body(&consent(&worker, &["checks.detail", "party"], now), &worker);
+    let accepted: ConsentAccepted =
+        serde_json::from_slice(&c.post_raw("/v1/consents", good.clone()).await.unwrap()).unwrap();
+    assert_eq!(accepted.party, worker.public());
+    let leaf: hallmark_node::log_routes::LogEntryView = c
+        .get(&format!("/v1/log/entries/{}", accepted.log_index))
+        .await
+        .unwrap();
+    assert_eq!(leaf.kind, "trace_consent");
+    // The same statement again, or an older one: refused, the kept one stays.
+    let (s, e) = post_raw(&c, "/v1/consents", &good).await;
+    assert_eq!((s, e.error.code.as_str()), (409, "superseded_consent"));
+    let older = body(&consent(&worker, &[], now - 1), &worker);
+    let (s, e) = post_raw(&c, "/v1/consents", &older).await;
+    assert_eq!((s, e.error.code.as_str()), (409, "superseded_consent"));
+
+    let ss58 = worker.public().to_ss58();
+    let page: ConsentPage = c
+        .get(&format!(
+            "/v1/consents?parties={ss58},{}",
+            stranger.public().to_ss58()
+        ))
+        .await
+        .unwrap();
+    assert_eq!(page.consents.len(), 1);
+    let kept = TraceConsent::verify(&page.consents[0].envelope).unwrap();
+    assert_eq!(kept.fields, ["checks.detail", "party"]);
+    assert_eq!(page.consents[0].log_index, accepted.log_index);
+    let all: ConsentPage = c.get("/v1/consents?limit=1").await.unwrap();
+    assert_eq!(all.consents.len(), 1);
+    assert_eq!(all.next_after, Some(worker.public()));
+
+    // A revocation, issued later, replaces it.
+    let revoke = body(&consent(&worker, &[], now + 1), &worker);
+    c.post_raw("/v1/consents", revoke).await.unwrap();
+    let page: ConsentPage = c
+        .get(&format!("/v1/consents?parties={ss58}"))
+        .await
+        .unwrap();
+    assert!(TraceConsent::verify(&page.consents[0].envelope)
+        .unwrap()
+        .fields
+        .is_empty());
+
+    let many = (0..101)
+        .map(|_| Keypair::generate().public().to_ss58())
+        .collect::<Vec<_>>()
+        .join(",");
+    for (q, code) in [
+        ("parties=nope", "invalid_party"),
+        ("parties=", "invalid_party"),
+        (&*format!("parties={many}"), "too_many_parties"),
+        ("limit=0", "invalid_limit"),
+        ("limit=501", "invalid_limit"),
+        ("after=x", "invalid_party"),
+        (&*format!("parties={ss58}&after={ss58}"), "invalid_query"),
+        ("bogus=1", "invalid_query"),
+    ] {
+        let e = c
+            .get::<ConsentPage>(&format!("/v1/consents?{q}"))
+            .await
+            .unwrap_err();
+        assert_eq!((e.status(), e.code()), (Some(400), Some(code)), "{q}");
+    }
+    net.stop().await;
 }

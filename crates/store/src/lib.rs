@@ -57,7 +57,7 @@ pub use ledger::{
 pub use log::{FeedCursor, LogEntry, TransparencyLog, MAX_FEED_PAGE};
 pub use rounds::RoundRow;
 pub use runs::RunSubmissionRow;
-pub use traces::{TraceRow, MAX_TRACE_PAGE};
+pub use traces::{ConsentRow, TraceRow, MAX_CONSENT_PAGE, MAX_TRACE_PAGE};
 pub use validator::{ScoreReportRow, SubmissionRow};
 
 use backend::StoreRow;
@@ -205,8 +205,8 @@ mod tests {
             {
                 let s = db.open().await.unwrap();
                 let expected = match db.kind() {
-                    BackendKind::Sqlite => 15,
-                    BackendKind::Postgres => 3,
+                    BackendKind::Sqlite => 16,
+                    BackendKind::Postgres => 4,
                 };
                 assert_eq!(s.schema_version().await.unwrap(), expected);
                 assert_eq!(s.backend(), db.kind());

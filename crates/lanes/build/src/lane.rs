@@ -353,6 +353,10 @@ impl JobLane for BuildLane {
         let own = ctx.rebuilder.rebuild(&spec.wasm_sha256, &spec.recipe);
         Self::judge(spec, artifact, &own)
     }
+
+    fn self_test(&self, evidence: Option<&std::path::Path>) -> Option<Verdict> {
+        Some(crate::meta::self_test(evidence))
+    }
 }
 
 /// The build lane's worker side: rebuilds the recipe in its own sandbox and hands in the

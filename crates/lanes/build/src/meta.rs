@@ -262,6 +262,58 @@ fn leb128(out: &mut Vec<u8>, mut n: usize) {
     }
 }
 
+/// The real Soroban contract of the project's test data (SEP-46 meta), where a
+/// [`self_test`] finds it, and what its meta says.
+const SELF_TEST_WASM: &str = "wasm/contract.wasm";
+const SELF_TEST_SHA256_PREFIX: &str = "33d12fec";
+const SELF_TEST_RSVER: &str = "1.74.0";
+
+/// The build lane's known-answer self-test: the meta of a real Soroban contract (read from
+/// `evidence`/`wasm/contract.wasm`) reads as published, and the same module cut short is
+/// refused. Missing evidence fails, named.
+pub fn self_test(evidence: Option<&std::path::Path>) -> hallmark_core::Verdict {
+    let mut v = hallmark_core::VerdictBuilder::new("build");
+    let wasm = match evidence {
+        None => Err("no evidence directory is configured".to_string()),
+        Some(d) => {
+            let p = d.join(SELF_TEST_WASM);
+            std::fs::read(&p).map_err(|e| format!("{}: {e}", p.display()))
+        }
+    };
+    let wasm = match wasm {
+        Ok(w) => w,
+        Err(e) => {
+            v.fail_code("soroban_meta_read", "evidence_missing", e.clone());
+            v.fail_code("truncated_wasm_refused", "evidence_missing", e);
+            return v.finish();
+        }
+    };
+    match inspect(&wasm) {
+        Ok(m)
+            if m.sha256.starts_with(SELF_TEST_SHA256_PREFIX)
+                && m.rsver.as_deref() == Some(SELF_TEST_RSVER) =>
+        {
+            v.pass(
+                "soroban_meta_read",
+                format!("{} entries, rsver {SELF_TEST_RSVER}", m.entries.len()),
+            )
+        }
+        Ok(m) => v.fail(
+            "soroban_meta_read",
+            format!(
+                "unexpected wasm or meta: sha256 {}, rsver {:?}",
+                m.sha256, m.rsver
+            ),
+        ),
+        Err(e) => v.fail_code("soroban_meta_read", e.code(), e.to_string()),
+    }
+    match inspect(&wasm[..wasm.len() / 2]) {
+        Err(e) => v.pass("truncated_wasm_refused", format!("refused: {}", e.code())),
+        Ok(_) => v.fail("truncated_wasm_refused", "half a module read as a contract"),
+    }
+    v.finish()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

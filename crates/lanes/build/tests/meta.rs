@@ -61,3 +61,11 @@ fn leb_len(mut n: usize) -> usize {
     }
     len
 }
+
+#[test]
+fn the_self_test_passes_on_the_real_contract_and_fails_without_it() {
+    let v = hallmark_build::meta::self_test(Some(&testdata()));
+    assert!(v.accepted, "{v:#?}");
+    let v = hallmark_build::meta::self_test(None);
+    assert_eq!(v.rejection.as_deref(), Some("evidence_missing"));
+}

@@ -181,6 +181,10 @@ impl JobLane for TeeLane {
     fn verify(&self, ctx: &TeeContext, spec: &AttestationSpec, artifact: &[u8]) -> Verdict {
         verify_attestation(ctx, spec, artifact)
     }
+
+    fn self_test(&self, evidence: Option<&std::path::Path>) -> Option<Verdict> {
+        Some(crate::selftest::self_test(evidence))
+    }
 }
 
 /// Every check of one provider's evidence, in [`CHECKS`] order.

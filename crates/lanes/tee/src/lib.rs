@@ -20,4 +20,5 @@ pub mod chain;
 pub mod collateral;
 pub mod nvidia;
 pub mod receipt;
+pub mod selftest;
 pub mod simulate;

@@ -241,3 +241,12 @@ fn real_quotes_name_the_platform_their_collateral_is_for() {
         assert!(matches!(p.ca, PckCa::Platform | PckCa::Processor));
     }
 }
+
+#[test]
+fn the_self_test_passes_on_the_real_evidence_and_fails_without_it() {
+    let v = hallmark_tee::selftest::self_test(Some(&support::testdata()));
+    assert!(v.accepted, "{v:#?}");
+    assert_eq!(v.checks.len(), 4);
+    let v = hallmark_tee::selftest::self_test(Some(std::path::Path::new("/nonexistent")));
+    assert_eq!(v.rejection.as_deref(), Some("evidence_missing"), "{v:#?}");
+}
