@@ -1296,6 +1296,8 @@ fn check_readiness(run: &RunWithDevnet<'_>) {
         "tdx_quote_accepted",
         "nvidia_token_accepted",
         "soroban_meta_read",
+        "solved_assignment_accepted",
+        "proof_accepted",
     ] {
         assert!(selftest.contains(check), "{check}: {selftest}");
     }

@@ -6,6 +6,8 @@
 //! - [`commitment`]: score-hash commitments, report succession, equivocation evidence.
 //! - [`divergence`]: consensus versus the owner's pick (top-1, Spearman, top-k).
 //! - [`votes`]: validator votes on proven jobs, stake tally, certificates, equivocation, slashing.
+//! - [`weights`]: the weight rules (window, attested rows, class allowlist and fallback,
+//!   coldkey collapse) that turn decided rounds into a lane epoch's weight vector.
 //! - [`yuma`]: the Yuma epoch (consensus, trust, incentive, bonds, dividends) as subtensor runs it.
 //!
 //! Everything here is a pure function: no I/O, no clocks, no randomness.
@@ -15,6 +17,7 @@ pub mod divergence;
 pub mod median;
 pub mod quorum;
 pub mod votes;
+pub mod weights;
 pub mod winner;
 pub mod yuma;
 

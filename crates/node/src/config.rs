@@ -374,6 +374,8 @@ pub struct ValidatorSection {
     pub divergence_top_k: usize,
     /// External verifiers by job lane, run beside the lane's verifier before every vote.
     pub external_verifiers: std::collections::BTreeMap<String, ExternalVerifierSection>,
+    /// How decided rounds become weight vectors ([`hallmark_consensus::weights`]).
+    pub weights: WeightRulesSection,
     /// Where the lanes' self-tests find real evidence (captured quotes, tokens, wasm, laid out
     /// as the project's test data); unset, the evidence-backed self-tests fail, named.
     pub evidence_dir: Option<std::path::PathBuf>,
@@ -432,6 +434,47 @@ impl Default for ValidatorSection {
             divergence_top_k: 3,
             external_verifiers: std::collections::BTreeMap::new(),
             evidence_dir: None,
+            weights: WeightRulesSection::default(),
+        }
+    }
+}
+
+/// `[validator.weights]`: the weight rules. The defaults (one round, the lane's own class)
+/// are winner-take-all per round.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WeightRulesSection {
+    /// Rows of this many most recent rounds count, the one being decided included (1..=1000).
+    pub window_rounds: u64,
+    /// Allowed classes by lane: the lane itself (`sat`) and tiers of it (`sat-t2`). A lane
+    /// not listed allows its own class only.
+    pub classes: std::collections::BTreeMap<String, Vec<String>>,
+    /// When an allowed class has no row in the window: `proportional` (its share goes to the
+    /// others, and the round result says so) or `hold` (no weights this epoch).
+    pub missing_class: hallmark_consensus::weights::MissingClassRule,
+}
+
+impl Default for WeightRulesSection {
+    fn default() -> Self {
+        Self {
+            window_rounds: 1,
+            classes: std::collections::BTreeMap::new(),
+            missing_class: hallmark_consensus::weights::MissingClassRule::Proportional,
+        }
+    }
+}
+
+impl WeightRulesSection {
+    /// The rules for `lane`.
+    pub fn rules_for(&self, lane: &str) -> hallmark_consensus::weights::WeightRules {
+        hallmark_consensus::weights::WeightRules {
+            window_rounds: self.window_rounds,
+            allowlist: self
+                .classes
+                .get(lane)
+                .cloned()
+                .unwrap_or_else(|| vec![lane.to_string()]),
+            missing: self.missing_class,
         }
     }
 }

@@ -190,6 +190,10 @@ pub struct RoundResult {
     /// took as its incumbent before deciding (it was cut off or down for rounds before this).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub caught_up_from: Option<RoundId>,
+    /// How the weight rules turned decided rounds into the vector set (decentralized mode):
+    /// the rows counted and excluded, class shares, missing classes and the fallback or hold.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub weight_rules: Option<hallmark_consensus::weights::WeightOutcome>,
 }
 
 /// A roster lane's run as the coordinator sealed it after the deadline: every worker whose

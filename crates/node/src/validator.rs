@@ -196,6 +196,34 @@ impl Validator {
                 format!("{} must be in [0, 1)", cfg.dethrone_margin),
             ));
         }
+        let w = &cfg.weights;
+        if !(1..=1000).contains(&w.window_rounds) {
+            return Err(SettingError::new(
+                "validator.weights.window_rounds",
+                format!("{} must be 1 to 1000", w.window_rounds),
+            ));
+        }
+        for (lane, classes) in &w.classes {
+            let bad = classes.is_empty()
+                || classes.iter().any(|c| {
+                    let id = hallmark_core::RoundId::for_lane(c, 1);
+                    hallmark_consensus::weights::class_of(&id, &[lane.as_str()])
+                        .is_none_or(|(l, _)| &l != lane)
+                })
+                || classes
+                    .iter()
+                    .collect::<std::collections::BTreeSet<_>>()
+                    .len()
+                    != classes.len();
+            if bad {
+                return Err(SettingError::new(
+                    "validator.weights.classes",
+                    format!(
+                        "{lane}: {classes:?} must name, each once, {lane} itself or its tiers ({lane}-t2, …)"
+                    ),
+                ));
+            }
+        }
         Ok(())
     }
 
@@ -471,5 +499,31 @@ mod tests {
             ..ValidatorSection::default()
         };
         assert!(Validator::check_config(&cfg).is_err());
+    }
+
+    #[test]
+    fn refuses_weight_rules_that_could_not_apply() {
+        let with = |window: u64, lane: &str, classes: &[&str]| {
+            let mut cfg = ValidatorSection::default();
+            cfg.weights.window_rounds = window;
+            cfg.weights.classes.insert(
+                lane.to_string(),
+                classes.iter().map(|c| c.to_string()).collect(),
+            );
+            Validator::check_config(&cfg)
+        };
+        assert!(with(3, "sat", &["sat", "sat-t2"]).is_ok());
+        for (window, lane, classes) in [
+            (0, "sat", &["sat"][..]),
+            (1001, "sat", &["sat"][..]),
+            (1, "sat", &[][..]),
+            (1, "sat", &["stark"][..]),
+            (1, "sat", &["sat-x-t2"][..]),
+            (1, "sat", &["sat-t2", "sat-t2"][..]),
+            (1, "sat", &["sat-tx"][..]),
+        ] {
+            let e = with(window, lane, classes).unwrap_err();
+            assert!(e.to_string().contains("validator.weights"), "{e}");
+        }
     }
 }

@@ -38,6 +38,15 @@ struct Net {
 }
 
 async fn start(validators: usize, workers: usize) -> Net {
+    start_with(validators, workers, |_, _| {}).await
+}
+
+/// [`start`], with `tune(i, config)` applied to validator i's config before it starts.
+async fn start_with(
+    validators: usize,
+    workers: usize,
+    tune: impl Fn(usize, &mut NodeConfig),
+) -> Net {
     let dir = tempfile::tempdir().unwrap();
     let operator = Keypair::generate();
     let coldkey = Keypair::generate();
@@ -69,6 +78,7 @@ async fn start(validators: usize, workers: usize) -> Net {
         net(&mut c, 5_000);
         c.validator.grace_ms = 200;
         c.validator.poll_ms = 50;
+        tune(i, &mut c);
         vs.push(run_node(RoleName::Validator, &c).await.unwrap());
     }
     let mut ws = Vec::new();
@@ -210,6 +220,80 @@ async fn back_to_back_rounds_are_all_decided() {
             assert_eq!(r.reports.len(), 2, "missing: {:?}", r.missing);
         }
     }
+    net.stop().await;
+}
+
+/// The weight rules over a window of three rounds with a tier class allowed but never run:
+/// validator-0 falls back proportionally and says so, and sets on the ledger exactly the
+/// vector its signed result holds; validator-1 (configured to hold) sets nothing and says why.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn weight_rules_window_fallback_and_hold_are_in_the_signed_result() {
+    use hallmark_consensus::weights::MissingClassRule;
+    let net = start_with(2, 2, |i, c| {
+        c.validator.weights.window_rounds = 3;
+        c.validator
+            .weights
+            .classes
+            .insert("sat".into(), vec!["sat".into(), "sat-t2".into()]);
+        c.validator.weights.missing_class = if i == 0 {
+            MissingClassRule::Proportional
+        } else {
+            MissingClassRule::Hold
+        };
+    })
+    .await;
+    let mut last = None;
+    for _ in 0..3 {
+        let ann = publish(&net, 600).await;
+        for v in &net.validators {
+            wait_result(&v.url(), ann.round_id.as_str(), PATIENCE).await;
+        }
+        last = Some(ann);
+    }
+    let ann = last.unwrap();
+    let v0 = wait_result(&net.validators[0].url(), ann.round_id.as_str(), PATIENCE).await;
+    let rules = v0
+        .weight_rules
+        .clone()
+        .expect("decentralized results carry the rules");
+    assert_eq!(rules.window_rounds, 3);
+    assert_eq!(rules.rows.len(), 3, "{rules:?}");
+    assert_eq!(rules.missing_classes, ["sat-t2"]);
+    assert_eq!(rules.fallback, Some(MissingClassRule::Proportional));
+    assert_eq!(rules.held, None);
+    assert!(!rules.weights.is_empty());
+    assert!(v0.weights_tx.is_some());
+    // The signed result says the same as the served one.
+    let receipt: serde_json::Value = NodeClient::new(&net.validators[0].url())
+        .get(&format!("/v1/rounds/{}/receipt", ann.round_id))
+        .await
+        .unwrap();
+    let env: Envelope = serde_json::from_value(receipt["statement"].clone()).unwrap();
+    let signed = Signed::<hallmark_node::messages::RoundResult>::from_envelope(env)
+        .verify()
+        .unwrap();
+    assert_eq!(signed.signer, net.validators[0].hotkey);
+    assert_eq!(signed.payload.weight_rules, Some(rules.clone()));
+    // The ledger holds validator-0's vector for the epoch, entry for entry.
+    let set: Vec<serde_json::Value> = NodeClient::new(&net.ledger.url())
+        .get(&format!("/v1/ledger/weights/{}?lane=sat", ann.number))
+        .await
+        .unwrap();
+    let text = serde_json::to_string(&set).unwrap();
+    for (hotkey, weight) in &rules.weights {
+        assert!(text.contains(&hotkey.to_ss58()), "{hotkey} missing: {text}");
+        assert!(text.contains(&weight.to_string()), "{weight}: {text}");
+    }
+    assert!(
+        !text.contains(&net.validators[1].hotkey.to_ss58()),
+        "{text}"
+    );
+
+    let v1 = wait_result(&net.validators[1].url(), ann.round_id.as_str(), PATIENCE).await;
+    let held = v1.weight_rules.expect("rules");
+    assert!(held.held.as_deref().unwrap().contains("sat-t2"), "{held:?}");
+    assert!(held.weights.is_empty());
+    assert_eq!((v1.weights_tx, v1.weights_for), (None, None));
     net.stop().await;
 }
 

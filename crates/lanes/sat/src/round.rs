@@ -122,6 +122,13 @@ impl RoundLane for SatLane {
             })
             .collect()
     }
+
+    /// Known-answer: a fixed random 3-SAT instance is solved by CaDiCaL and its assignment
+    /// passes the verifier; the same assignment with one clause's literals all made false is
+    /// refused. Needs no evidence files.
+    fn self_test(&self, _evidence: Option<&std::path::Path>) -> Option<hallmark_core::Verdict> {
+        Some(crate::verify::self_test())
+    }
 }
 
 /// The sat lane's worker side: solves every instance with CaDiCaL and hands over each signed

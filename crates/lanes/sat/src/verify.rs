@@ -223,6 +223,64 @@ pub fn replay_witness<'a>(
     }
 }
 
+/// The sat lane's known-answer self-test (see `RoundLane::self_test`).
+pub fn self_test() -> hallmark_core::Verdict {
+    let mut v = hallmark_core::VerdictBuilder::new("sat");
+    let params = crate::InstanceParams {
+        vars: 100,
+        clauses: 300,
+        k: 3,
+        count: 1,
+    };
+    let cnf = match crate::generate_instance(&params, 0x5e1f_7e57, 0) {
+        Ok(c) => c,
+        Err(e) => {
+            v.fail_code("instance_generated", "generate_failed", e.to_string());
+            return v.finish();
+        }
+    };
+    v.pass(
+        "instance_generated",
+        format!("{} vars, {} clauses", cnf.num_vars, cnf.clauses.len()),
+    );
+    let assignment = match crate::solve(&cnf) {
+        crate::SolveOutcome::Satisfiable(a) => a,
+        other => {
+            v.fail(
+                "solved_assignment_accepted",
+                format!("the solver answered {other:?}"),
+            );
+            return v.finish();
+        }
+    };
+    match check_assignment(&cnf, &assignment) {
+        Ok(()) => v.pass("solved_assignment_accepted", "every clause satisfied"),
+        Err(e) => v.fail(
+            "solved_assignment_accepted",
+            format!("the verifier refused the solver's assignment: {e}"),
+        ),
+    }
+    // Make every literal of the first clause false: the verifier must name a clause.
+    let mut broken = assignment;
+    if let Some(first) = cnf.clauses.first() {
+        for lit in first {
+            for a in broken.iter_mut() {
+                if a.unsigned_abs() == lit.unsigned_abs() {
+                    *a = -*lit;
+                }
+            }
+        }
+    }
+    match check_assignment(&cnf, &broken) {
+        Err(e) => v.pass("broken_assignment_refused", format!("refused: {e}")),
+        Ok(()) => v.fail(
+            "broken_assignment_refused",
+            "an assignment falsifying a clause was accepted",
+        ),
+    }
+    v.finish()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -340,5 +398,12 @@ mod tests {
         let v = run(&ctx, &c, &Signed::from_envelope(env));
         assert_eq!(v.rejection.as_deref(), Some("bad_signature"));
         assert!(!v.accepted);
+    }
+
+    #[test]
+    fn the_self_test_passes() {
+        let v = super::self_test();
+        assert!(v.accepted, "{v:#?}");
+        assert_eq!(v.checks.len(), 3);
     }
 }

@@ -110,6 +110,68 @@ impl JobLane for StarkLane {
         };
         Self::verdict(verifier.verify(artifact, Some(spec)).as_ref())
     }
+
+    /// Known-answer: a small Fibonacci job proven by the stwo prover passes the verifier at
+    /// the network's policy, and the same package with one byte changed is refused. Needs no
+    /// evidence files; a build without the prover ships none.
+    fn self_test(&self, _evidence: Option<&std::path::Path>) -> Option<Verdict> {
+        #[cfg(feature = "prover")]
+        {
+            Some(self_test())
+        }
+        #[cfg(not(feature = "prover"))]
+        {
+            None
+        }
+    }
+}
+
+/// The stark lane's known-answer self-test (see `JobLane::self_test`).
+#[cfg(feature = "prover")]
+pub fn self_test() -> Verdict {
+    let mut v = hallmark_core::VerdictBuilder::new(LANE);
+    let policy = SecurityPolicy::NETWORK;
+    let proved = crate::statement::JobSpec::new(crate::statement::JobType::Fib, 16, [0x5e; 32])
+        .map_err(|e| e.to_string())
+        .and_then(|spec| {
+            crate::prover::prove_job(&spec, &policy, &mut |_| {})
+                .map(|p| (spec, p))
+                .map_err(|e| e.to_string())
+        });
+    let (spec, proved) = match proved {
+        Ok(p) => p,
+        Err(e) => {
+            v.fail("proof_accepted", format!("the prover failed: {e}"));
+            return v.finish();
+        }
+    };
+    let verifier = Verifier {
+        policy,
+        max_package_bytes: MAX_PACKAGE_BYTES,
+    };
+    match verifier.verify(&proved.package, Some(&spec)) {
+        Ok(_) => v.pass(
+            "proof_accepted",
+            format!("fib size 16, {} bytes", proved.package.len()),
+        ),
+        Err(e) => v.fail(
+            "proof_accepted",
+            format!("the verifier refused a real proof: {e}"),
+        ),
+    }
+    let mut tampered = proved.package;
+    let at = tampered.len() / 2;
+    if let Some(b) = tampered.get_mut(at) {
+        *b ^= 0x01;
+    }
+    match verifier.verify(&tampered, Some(&spec)) {
+        Err(e) => v.pass("tampered_proof_refused", format!("refused: {e}")),
+        Ok(_) => v.fail(
+            "tampered_proof_refused",
+            "a proof with a flipped byte was accepted",
+        ),
+    }
+    v.finish()
 }
 
 #[cfg(feature = "prover")]
@@ -167,6 +229,14 @@ mod executor {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[cfg(feature = "prover")]
+    #[test]
+    fn the_self_test_passes() {
+        let v = super::self_test();
+        assert!(v.accepted, "{v:#?}");
+        assert_eq!(v.checks.len(), 2);
+    }
 
     #[test]
     fn every_rejection_maps_to_a_listed_check() {

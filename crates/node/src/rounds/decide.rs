@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use hallmark_consensus::divergence::compare_run;
+use hallmark_consensus::weights::{plan_weights, ScoredRow, WeightOutcome};
 use hallmark_consensus::{agrees, decide_round, ValidatorScores};
 use hallmark_core::{Envelope, RoundId, Signed};
 use hallmark_ledger::{Ledger, TxBody, WeightEntry};
@@ -52,6 +53,48 @@ impl Validator {
                 Err(_) => return None,
             }
         }
+    }
+
+    /// The weight rules applied to this lane's rounds up to `number`: `current` (being
+    /// decided) and the results this validator signed and stored for the window's earlier
+    /// rounds, each counted only if it was logged (a receipt exists) and committed.
+    async fn plan_weights(
+        &self,
+        lane: &str,
+        number: u64,
+        current: ScoredRow,
+        mg: &hallmark_ledger::Metagraph,
+    ) -> Result<WeightOutcome, TaskError> {
+        let rules = self.cfg.weights.rules_for(lane);
+        let mut rows = Vec::new();
+        let first = number
+            .saturating_sub(rules.window_rounds.saturating_sub(1))
+            .max(1);
+        for n in first..number {
+            let id = RoundId::for_lane(lane, n);
+            let Some(text) = self.store.round_result(id.as_str()).await? else {
+                continue; // not decided here (down, or before this validator joined)
+            };
+            let r: RoundResult = serde_json::from_str(&text)?;
+            let logged = self
+                .store
+                .receipt(&format!("round-result/{id}"))
+                .await?
+                .is_some();
+            rows.push(ScoredRow {
+                round_id: id,
+                winner: r.winner.filter(|_| !r.void),
+                quorum_met: r.quorum_met,
+                signed: r.validator == self.key.public(),
+                logged,
+                committed: r.commitment.is_some(),
+            });
+        }
+        rows.push(current);
+        let known = self.lanes.round_lane_names();
+        Ok(plan_weights(lane, number, &rows, &rules, &known, &|h| {
+            mg.neuron(h).map(|n| n.coldkey)
+        }))
     }
 
     /// An epoch closes by itself once every staked validator set weights; one a validator
@@ -163,20 +206,53 @@ impl Validator {
                 .put_divergence(run_id.as_str(), &text, hallmark_core::time::now_unix_ms())
                 .await?;
         }
-        let weights_for = match mode {
-            WeightMode::Decentralized => decision.winner.filter(|_| decision.quorum_met),
-            WeightMode::Owner | WeightMode::Shadow => pick.as_ref().and_then(|p| p.winner),
+        let (weights_for, weights, weight_rules) = match mode {
+            WeightMode::Decentralized => {
+                let current = ScoredRow {
+                    round_id: run_id.clone(),
+                    winner: decision.winner.filter(|_| !decision.void),
+                    quorum_met: decision.quorum_met,
+                    // Signed and logged in this step (a failure to log fails the round,
+                    // which is then decided again); committed by `own_report` above.
+                    signed: true,
+                    logged: true,
+                    committed: true,
+                };
+                let plan = self
+                    .plan_weights(&active.ann.lane, active.ann.number, current, &mg)
+                    .await?;
+                let entries: Vec<WeightEntry> = plan
+                    .weights
+                    .iter()
+                    .map(|(hotkey, weight)| WeightEntry {
+                        hotkey: *hotkey,
+                        weight: *weight,
+                    })
+                    .collect();
+                let top = decision
+                    .winner
+                    .filter(|w| decision.quorum_met && entries.iter().any(|e| e.hotkey == *w));
+                (top, entries, Some(plan))
+            }
+            WeightMode::Owner | WeightMode::Shadow => {
+                let w = pick.as_ref().and_then(|p| p.winner);
+                let entries = w
+                    .map(|hotkey| WeightEntry {
+                        hotkey,
+                        weight: u16::MAX,
+                    })
+                    .into_iter()
+                    .collect();
+                (w, entries, None)
+            }
         };
-        let weights_tx = match weights_for {
-            Some(w) => {
+        let weights_tx = match weights.is_empty() {
+            false => {
                 let chain = self.chain_id().await?;
                 let body = TxBody::SetWeights {
                     lane: active.ann.lane.clone(),
                     epoch: active.ann.number,
-                    weights: vec![WeightEntry {
-                        hotkey: w,
-                        weight: u16::MAX,
-                    }],
+                    weights,
                 };
                 let set = match submit_tx(&self.ledger, chain, &self.key, body).await {
                     Ok(r) => Some(r.tx_hash),
@@ -189,7 +265,7 @@ impl Validator {
                     .await;
                 set
             }
-            None => None,
+            true => None,
         };
         let equivocators = self
             .store
@@ -234,6 +310,7 @@ impl Validator {
             commitment: Some(commitment),
             equivocators,
             caught_up_from: caught_up.map(|c| c.round),
+            weight_rules,
         };
         let signed_result = Signed::sign(&result, &self.key)?;
         self.log_with_receipt(
