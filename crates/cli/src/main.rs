@@ -32,9 +32,23 @@ use hallmark_node::{NodeConfig, RoleName};
     about = "hallmark, a verifiable compute network: every role, the devnet and the sat tools in one binary"
 )]
 struct Cli {
+    /// How logs (on stderr) are written: `text` for people, `json` (one object per line, from
+    /// `tracing`) for log collectors.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text, env = "HALLMARK_LOG_FORMAT")]
+    log_format: LogFormat,
     #[command(subcommand)]
     command: Command,
 }
+
+/// `--log-format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+/// The `--log-format` of this run, set once before any log is written.
+static LOG_FORMAT: std::sync::OnceLock<LogFormat> = std::sync::OnceLock::new();
 
 #[derive(Debug, Subcommand)]
 enum Command {
@@ -119,14 +133,18 @@ pub(crate) fn init_tracing(default: &str) {
     let default = format!("{default},{QUIET_ENGINE}");
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    let _ = tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .try_init();
+        .with_writer(std::io::stderr);
+    let _ = match LOG_FORMAT.get().copied().unwrap_or(LogFormat::Text) {
+        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder.json().try_init(),
+    };
 }
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
+    let _ = LOG_FORMAT.set(cli.log_format);
     // For the commands that print and exit, a closed stdout (`hallmark lanes --json | head`)
     // ends the process quietly, as other Unix tools do, instead of a panic inside println!.
     // Long-running roles (nodes, devnet, proxies, a worker) keep SIGPIPE ignored: they write

@@ -328,3 +328,43 @@ async fn a_worker_goes_from_nothing_to_paid_with_the_cli() {
     coordinator.stop().await;
     ledger.stop().await;
 }
+
+/// `--log-format json`: a node's log lines on stderr are JSON objects from `tracing` (level,
+/// fields, target), what a log collector ingests.
+#[test]
+fn a_node_logs_json_lines_with_log_format_json() {
+    use std::io::BufRead as _;
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_hallmark"))
+        .args(["--log-format", "json", "node", "--role", "ledger"])
+        .env("HALLMARK_LISTEN", "127.0.0.1:0")
+        .env("HALLMARK_DATA_DIR", dir.path())
+        .env_remove("RUST_LOG")
+        .stderr(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+    let mut started = None;
+    for line in stderr.lines() {
+        let line = line.unwrap();
+        let v: Value = serde_json::from_str(&line)
+            .unwrap_or_else(|e| panic!("not a JSON log line ({e}): {line}"));
+        assert!(v["level"].is_string() && v["timestamp"].is_string(), "{v}");
+        if v["fields"]["message"] == "node started" {
+            started = Some(v);
+            break;
+        }
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let v = started.expect("no `node started` line");
+    assert_eq!(v["level"], "INFO");
+    assert!(
+        v["fields"]["url"]
+            .as_str()
+            .unwrap()
+            .starts_with("http://127.0.0.1:"),
+        "{v}"
+    );
+}

@@ -20,6 +20,7 @@
 //! - [`faults`]: fault injection (devnet, tests) as one configuration value.
 //! - [`error`]: typed errors of background work and settings, each with a code.
 //! - [`api`]: wire errors and body parsing shared by every service.
+//! - [`metrics`]: each node's Prometheus registry and `GET /metrics`.
 //! - [`server`]: the connection loop every role serves on (timeouts, a connection cap).
 
 pub mod api;
@@ -39,6 +40,7 @@ pub mod lanes;
 pub mod ledger_service;
 pub mod log_routes;
 pub mod messages;
+pub mod metrics;
 pub mod registration;
 pub mod replicated_ledger;
 pub mod rounds;

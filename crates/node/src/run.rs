@@ -180,6 +180,26 @@ pub async fn run_node_with(
         load_key(path)
     };
 
+    let metrics = Arc::new(
+        crate::metrics::NodeMetrics::new(&format!("{role:?}").to_lowercase())
+            .and_then(|m| match role {
+                RoleName::Worker => Ok(m),
+                _ => m.with_log(),
+            })
+            .map_err(|e| NodeError::Config(e.to_string()))?,
+    );
+    // What each role reads into its gauges when scraped.
+    let mut refresh = crate::metrics::no_refresh();
+    let log_gauge = |log: hallmark_store::TransparencyLog| -> crate::metrics::Refresh {
+        let m = metrics.clone();
+        Arc::new(move || {
+            let (m, log) = (m.clone(), log.clone());
+            Box::pin(async move {
+                m.log_leaves
+                    .set(i64::try_from(log.size().await).unwrap_or(i64::MAX));
+            })
+        })
+    };
     let router = match role {
         RoleName::Ledger => {
             let genesis = Genesis {
@@ -203,6 +223,7 @@ pub async fn run_node_with(
             };
             let ledger =
                 Arc::new(DevnetLedger::open(store, &genesis, params.clone(), key.clone()).await?);
+            refresh = log_gauge(ledger.log().clone());
             let router = ledger_service::router(ledger.clone(), key.clone(), faucet);
             if cfg.ledger.bft.enabled {
                 let (replica, task) = crate::replicated_ledger::start(
@@ -274,6 +295,23 @@ pub async fn run_node_with(
                 tasks.push(tokio::spawn(r.clone().run_loop(rx.clone())));
             }
             let origin = intake.log_origin().to_string();
+            refresh = {
+                let (m, log, store) = (metrics.clone(), log.clone(), store.clone());
+                Arc::new(move || {
+                    let (m, log, store) = (m.clone(), log.clone(), store.clone());
+                    Box::pin(async move {
+                        m.log_leaves
+                            .set(i64::try_from(log.size().await).unwrap_or(i64::MAX));
+                        for status in ["queued", "assigned", "proven"] {
+                            if let Ok(n) = store.count_jobs(status).await {
+                                m.queue_depth
+                                    .with_label_values(&[&format!("jobs_{status}")])
+                                    .set(i64::try_from(n).unwrap_or(i64::MAX));
+                            }
+                        }
+                    })
+                })
+            };
             let consents = Arc::new(crate::consents::ConsentBook::new(
                 store.clone(),
                 log.clone(),
@@ -314,6 +352,7 @@ pub async fn run_node_with(
                 cfg.validator.external_verifiers.clone(),
                 cfg.faults.clone(),
                 Duration::from_millis(cfg.validator.poll_ms.max(20)),
+                metrics.clone(),
             )?);
             let pinned = coordinator_hotkey()?;
             let ledger = HttpLedger::new(&cfg.network.ledger_url);
@@ -338,7 +377,22 @@ pub async fn run_node_with(
                 cfg.faults.clone(),
                 lanes.clone(),
                 cfg.network.skew_window_secs,
+                metrics.clone(),
             ));
+            refresh = {
+                let (m, v) = (metrics.clone(), v.clone());
+                Arc::new(move || {
+                    let (m, v) = (m.clone(), v.clone());
+                    Box::pin(async move {
+                        m.log_leaves
+                            .set(i64::try_from(v.log.size().await).unwrap_or(i64::MAX));
+                        let undecided = v.undecided.lock().await.len();
+                        m.queue_depth
+                            .with_label_values(&["rounds_undecided"])
+                            .set(i64::try_from(undecided).unwrap_or(i64::MAX));
+                    })
+                })
+            };
             tasks.push(tokio::spawn(v.clone().run_loop(rx.clone())));
             tokio::spawn(v.clone().run_self_tests());
             validator::router(v)
@@ -392,6 +446,7 @@ pub async fn run_node_with(
             router
         }
     };
+    let router = crate::metrics::instrument(router, metrics, refresh);
     tasks.push(tokio::spawn(serve_with(
         listener,
         router,

@@ -25,6 +25,28 @@ use crate::auth::verify_request;
 use crate::consents::ConsentPage;
 use crate::validator::Validator;
 
+/// Keeps `trace` (recorded at its start time) and counts it in `metrics`: every
+/// verification a validator runs passes here once.
+pub(crate) async fn keep(
+    store: &hallmark_store::Store,
+    metrics: &crate::metrics::NodeMetrics,
+    trace: &VerificationTrace,
+) -> Result<(), hallmark_store::StoreError> {
+    metrics.record_verification(&trace.lane, &trace.verdict, trace.elapsed_us);
+    let text = serde_json::to_string(trace)
+        .map_err(|e| hallmark_store::StoreError::Corrupt(format!("trace: {e}")))?;
+    store
+        .insert_trace(
+            trace.started_ms,
+            &trace.lane,
+            &trace.kind,
+            &trace.subject,
+            &text,
+        )
+        .await?;
+    Ok(())
+}
+
 /// How many traces a page holds unless the caller asks for another number.
 pub const DEFAULT_TRACE_PAGE: u32 = 200;
 

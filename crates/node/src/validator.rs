@@ -81,6 +81,8 @@ pub struct Validator {
     pub(crate) witness_replay: crate::auth::ReplayGuard,
     /// The lanes' self-tests, run once at start ([`Validator::run_self_tests`]).
     pub(crate) self_test: std::sync::OnceLock<SelfTestReport>,
+    /// This node's metrics (verifications, rounds decided).
+    pub(crate) metrics: Arc<crate::metrics::NodeMetrics>,
 }
 
 /// `GET /v1/selftest`: every lane's known-answer self-test as this validator ran it at start.
@@ -119,6 +121,7 @@ impl Validator {
         faults: Faults,
         lanes: LaneRegistry,
         skew_window_secs: i64,
+        metrics: Arc<crate::metrics::NodeMetrics>,
     ) -> Self {
         let origin = format!("hallmark/validator/{}", key.public().to_ss58());
         Self {
@@ -141,6 +144,7 @@ impl Validator {
             metagraph_refresh: tokio::sync::Mutex::new(()),
             witness_replay: crate::auth::ReplayGuard::persistent(store.clone()),
             self_test: std::sync::OnceLock::new(),
+            metrics,
         }
     }
 

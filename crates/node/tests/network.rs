@@ -189,6 +189,7 @@ async fn a_round_end_to_end_then_bad_inputs() {
     );
 
     feed_pages_through_the_validators_log(&v0, net.validators[0].hotkey, &ann).await;
+    metrics_of_every_role(&net, &ann).await;
 
     bad_inputs(&net, &ann).await;
 
@@ -221,6 +222,165 @@ async fn back_to_back_rounds_are_all_decided() {
         }
     }
     net.stop().await;
+}
+
+/// Every role's `GET /metrics` is valid Prometheus text (checked by Prometheus's own
+/// `promtool` where installed; `.ci/run` installs it and sets `HALLMARK_REQUIRE_PROMTOOL=1`),
+/// and the numbers agree with what happened: the witnesses each validator verified, the round
+/// it decided, the routes it answered.
+async fn metrics_of_every_role(net: &Net, ann: &RoundAnnouncement) {
+    let nodes = [
+        ("ledger", net.ledger.url()),
+        ("coordinator", net.coordinator.url()),
+        ("validator", net.validators[0].url()),
+        ("worker", net.workers[0].url()),
+    ];
+    for (role, url) in &nodes {
+        // A request the next scrape counts (a scrape counts itself only afterwards).
+        NodeClient::new(url)
+            .get::<serde_json::Value>("/v1/health")
+            .await
+            .unwrap();
+        let text =
+            String::from_utf8(NodeClient::new(url).get_bytes("/metrics").await.unwrap()).unwrap();
+        check_exposition(role, &text);
+        assert!(
+            text.contains(&format!("role=\"{role}\"")),
+            "{role}: no role label\n{text}"
+        );
+        assert!(
+            text.contains("hallmark_http_requests_total{"),
+            "{role}\n{text}"
+        );
+        assert_eq!(
+            text.contains("hallmark_log_leaves{"),
+            *role != "worker",
+            "{role}\n{text}"
+        );
+        if *role == "ledger" || *role == "validator" {
+            let leaves = sample(&text, "hallmark_log_leaves", &[]);
+            assert!(leaves >= 1.0, "{role}: log_leaves {leaves}");
+        }
+    }
+    // validator-0 verified every witness the workers sent it, decided the round, and counted
+    // the witness route by its template, not by the lane in the path.
+    let text = String::from_utf8(
+        NodeClient::new(&net.validators[0].url())
+            .get_bytes("/metrics")
+            .await
+            .unwrap(),
+    )
+    .unwrap();
+    let accepted = sample(
+        &text,
+        "hallmark_verifications_total",
+        &[("lane", "sat"), ("verdict", "accepted")],
+    );
+    let stored = NodeClient::new(&net.validators[0].url())
+        .get::<serde_json::Value>("/v1/traces?lane=sat&limit=1000")
+        .await
+        .unwrap()["traces"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|t| t["trace"]["accepted"] == true)
+        .count();
+    assert_eq!(accepted as usize, stored, "{text}");
+    assert!(accepted >= 1.0);
+    assert_eq!(
+        sample(
+            &text,
+            "hallmark_rounds_decided_total",
+            &[("lane", "sat"), ("quorum_met", "true")]
+        ),
+        1.0,
+        "{} {text}",
+        ann.round_id
+    );
+    assert!(
+        sample(
+            &text,
+            "hallmark_http_requests_total",
+            &[("route", "/v1/{lane}/witness"), ("method", "POST")]
+        ) >= accepted,
+        "{text}"
+    );
+    assert!(
+        text.contains("hallmark_http_request_duration_seconds_bucket{"),
+        "{text}"
+    );
+}
+
+/// The sum of the samples of `name` whose labels include every pair of `labels` (0 when
+/// there is none).
+fn sample(text: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
+    text.lines()
+        .filter_map(|l| l.strip_prefix(name)?.strip_prefix('{'))
+        .filter(|rest| {
+            // Label values may hold braces (route templates): the set ends at the last "} ".
+            let (set, _) = rest.rsplit_once("} ").unwrap();
+            labels
+                .iter()
+                .all(|(k, v)| set.split(',').any(|p| p == format!("{k}=\"{v}\"")))
+        })
+        .map(|rest| rest.rsplit(' ').next().unwrap().parse::<f64>().unwrap())
+        .sum()
+}
+
+/// Checks `text` as Prometheus's text format: with `promtool check metrics` when it is
+/// installed (required under `HALLMARK_REQUIRE_PROMTOOL=1`), and always line by line here.
+fn check_exposition(role: &str, text: &str) {
+    for line in text.lines().filter(|l| !l.is_empty()) {
+        if let Some(rest) = line.strip_prefix("# ") {
+            assert!(
+                rest.starts_with("HELP ") || rest.starts_with("TYPE "),
+                "{role}: {line}"
+            );
+            continue;
+        }
+        let (series, value) = line.rsplit_once(' ').unwrap();
+        assert!(
+            value.parse::<f64>().is_ok() || value == "+Inf",
+            "{role}: {line}"
+        );
+        let name = series.split('{').next().unwrap();
+        assert!(
+            name.starts_with("hallmark_")
+                && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'),
+            "{role}: {line}"
+        );
+    }
+    let promtool = std::process::Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn();
+    let mut child = match promtool {
+        Ok(c) => c,
+        Err(e) => {
+            assert!(
+                std::env::var("HALLMARK_REQUIRE_PROMTOOL").as_deref() != Ok("1"),
+                "promtool is required but cannot run: {e}"
+            );
+            eprintln!("promtool not installed: checked line by line only");
+            return;
+        }
+    };
+    use std::io::Write as _;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{role}: promtool check metrics: {}{}\n{text}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 /// The weight rules over a window of three rounds with a tier class allowed but never run:

@@ -36,6 +36,7 @@ pub struct JobVoter {
     /// signs and sends the opposite vote on every job.
     faults: Faults,
     poll: Duration,
+    metrics: std::sync::Arc<crate::metrics::NodeMetrics>,
 }
 
 /// How long after a job is settled a validator that has not voted still votes on it.
@@ -58,6 +59,7 @@ impl JobVoter {
         external: BTreeMap<String, ExternalVerifierSection>,
         faults: Faults,
         poll: Duration,
+        metrics: std::sync::Arc<crate::metrics::NodeMetrics>,
     ) -> Result<Self, SettingError> {
         for (lane, ext) in &external {
             if lanes.job_lane(lane).is_none() {
@@ -79,6 +81,7 @@ impl JobVoter {
             external,
             faults,
             poll,
+            metrics,
         })
     }
 
@@ -189,15 +192,7 @@ impl JobVoter {
             started_ms,
             elapsed_us: u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
         };
-        self.store
-            .insert_trace(
-                started_ms,
-                &trace.lane,
-                &trace.kind,
-                &trace.subject,
-                &serde_json::to_string(&trace)?,
-            )
-            .await?;
+        crate::traces::keep(&self.store, &self.metrics, &trace).await?;
         let valid = verdict.accepted;
         if !valid {
             let reason = verdict
@@ -225,6 +220,10 @@ impl JobVoter {
         let bytes = signed.envelope().canonical_bytes()?;
         self.log.append("job_vote", &bytes).await?;
         self.store.kv_put(&vote_key(&job.job_id), &text).await?;
+        self.metrics
+            .votes
+            .with_label_values(&[job.lane.as_str(), if valid { "valid" } else { "invalid" }])
+            .inc();
         tracing::info!(job = %job.job_id, valid, "voted");
         Ok(signed)
     }

@@ -323,6 +323,13 @@ impl Validator {
         self.store
             .put_round_result(run_id.as_str(), &body, hallmark_core::time::now_unix())
             .await?;
+        self.metrics
+            .rounds_decided
+            .with_label_values(&[
+                active.ann.lane.as_str(),
+                if result.quorum_met { "true" } else { "false" },
+            ])
+            .inc();
         tracing::info!(round = %run_id, winner = ?result.winner.map(|w| w.to_ss58()), "round decided");
         Ok(result)
     }

@@ -182,15 +182,7 @@ impl Validator {
             started_ms: received_ms,
             elapsed_us: u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
         };
-        self.store
-            .insert_trace(
-                received_ms,
-                &trace.lane,
-                &trace.kind,
-                &trace.subject,
-                &serde_json::to_string(&trace).map_err(ApiError::internal)?,
-            )
-            .await?;
+        crate::traces::keep(&self.store, &self.metrics, &trace).await?;
         match (verdict.accepted, record) {
             (true, Some(record)) => {
                 let first = self
