@@ -13,11 +13,11 @@ use std::time::{Duration, Instant};
 use anyhow::{anyhow, bail, Context};
 use clap::{Args, Subcommand};
 use hallmark_consensus::{verify_certificate, JobResult, Quorum, VoteOutcome};
-use hallmark_core::{PublicKey, Signed};
-use hallmark_ledger::SettledJob;
-use hallmark_node::jobs::{check_request, JobRequest, JobStatus, JobView};
+use hallmark_core::PublicKey;
+use hallmark_node::jobs::{check_request, JobStatus, JobView};
 use hallmark_node::run::load_or_create_key;
-use hallmark_node::{LaneRegistry, NodeClient, NodeConfig};
+use hallmark_node::NodeClient;
+use hallmark_sdk::{Client, Endpoints, SdkError};
 use hallmark_stark::JobSpec;
 use serde::Serialize;
 use serde_json::json;
@@ -108,8 +108,8 @@ pub struct VerifyArgs {
 pub async fn run(cmd: JobCommand) -> ExitCode {
     let res = match cmd {
         JobCommand::Submit(a) => submit(a).await,
-        JobCommand::Wait(a) => match a.coordinator.url() {
-            Ok(url) => wait(&NodeClient::new(&url), &a.id, a.timeout_secs, a.json).await,
+        JobCommand::Wait(a) => match sdk(&a.coordinator, None).await {
+            Ok(c) => wait(&c, &a.id, a.timeout_secs, a.json).await,
             Err(e) => Err(e),
         },
         JobCommand::Show(a) => show(a).await,
@@ -132,19 +132,12 @@ async fn submit(a: SubmitArgs) -> anyhow::Result<ExitCode> {
         .with_context(|| format!("the client key {}", key_path.display()))?;
     let spec = JobSpec::new(a.spec.job_type, a.spec.size, seed)
         .map_err(|e| anyhow!("invalid_spec: {e}"))?;
-    let request = JobRequest {
-        lane: a.lane,
-        spec: serde_json::to_value(spec)?,
-        nonce: hex::encode(rand::random::<[u8; 8]>()),
-        created_ms: hallmark_core::time::now_unix_ms(),
-    };
-    let signed = Signed::sign(&request, &key)?;
-    // Refuse locally what the coordinator would refuse, with the same words.
-    check_request(&lanes()?, &signed).map_err(|e| anyhow!("{}: {e}", e.code()))?;
-    let c = NodeClient::new(&a.coordinator.url()?);
-    let job: JobView = c
-        .post("/v1/jobs", signed.envelope())
+    let c = sdk(&a.coordinator, None).await?.with_key(key);
+    // The SDK refuses locally what the coordinator would refuse, with the same words.
+    let job = c
+        .submit_job(&a.lane, serde_json::to_value(spec)?)
         .await
+        .map_err(sdk_error)
         .context("submitting the job")?;
     if a.wait {
         if !a.json {
@@ -160,9 +153,22 @@ async fn submit(a: SubmitArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// The lanes this client knows how to check (the standard registry, default contexts).
-fn lanes() -> anyhow::Result<LaneRegistry> {
-    Ok(LaneRegistry::standard(&NodeConfig::default())?)
+/// The SDK client for the coordinator of `coordinator` (and `ledger` when given): the one
+/// client the network commands use.
+pub async fn sdk(coordinator: &CoordinatorArg, ledger: Option<&str>) -> anyhow::Result<Client> {
+    let endpoints = Endpoints {
+        ledger: ledger.map(str::to_string),
+        ..Endpoints::coordinator(&coordinator.url()?)
+    };
+    Client::connect(endpoints).await.map_err(sdk_error)
+}
+
+/// An SDK error as the CLI reports it: the server's code first, where there is one.
+pub fn sdk_error(e: SdkError) -> anyhow::Error {
+    match e.code() {
+        Some(code) if !e.to_string().contains(code) => anyhow!("{code}: {e}"),
+        _ => anyhow!("{e}"),
+    }
 }
 
 /// The short form of a job: what `job submit|wait --json` print and devnet lists.
@@ -241,25 +247,22 @@ fn progress_line(job: &JobView) -> String {
     }
 }
 
-async fn wait(c: &NodeClient, id: &str, timeout_secs: u64, json: bool) -> anyhow::Result<ExitCode> {
+async fn wait(c: &Client, id: &str, timeout_secs: u64, json: bool) -> anyhow::Result<ExitCode> {
     let bar = stage_spinner(&format!("{id}:"), json);
     let started = Instant::now();
-    let job = loop {
-        let job = fetch_job(c, id).await?;
-        bar.set_message(progress_line(&job));
-        if job.status.is_settled() {
-            break job;
-        }
-        if started.elapsed() > Duration::from_secs(timeout_secs) {
-            bar.finish_and_clear();
-            bail!(
-                "timed_out: {id} is still {} after {timeout_secs} s",
-                job.status.as_str()
-            );
-        }
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    };
+    let job = c
+        .wait_job(id, Duration::from_secs(timeout_secs), |job| {
+            bar.set_message(progress_line(job))
+        })
+        .await;
     bar.finish_and_clear();
+    let job = match job {
+        Ok(job) => job,
+        Err(SdkError::Timeout { what, secs }) => {
+            bail!("timed_out: {what} is not settled after {secs} s")
+        }
+        Err(e) => return Err(sdk_error(e)).with_context(|| format!("waiting for {id}")),
+    };
     if json {
         println!("{}", serde_json::to_string_pretty(&JobSummary::from(&job))?);
     } else {
@@ -285,8 +288,12 @@ fn at(ms: Option<i64>, from: i64) -> String {
 }
 
 async fn show(a: ShowArgs) -> anyhow::Result<ExitCode> {
-    let c = NodeClient::new(&a.coordinator.url()?);
-    let job = fetch_job(&c, &a.id).await?;
+    let c = sdk(&a.coordinator, None).await?;
+    let job = c
+        .job_status(&a.id)
+        .await
+        .map_err(sdk_error)
+        .with_context(|| format!("reading job {}", a.id))?;
     if a.json {
         println!("{}", serde_json::to_string_pretty(&job)?);
         return Ok(ExitCode::SUCCESS);
@@ -352,12 +359,16 @@ struct Check {
 }
 
 async fn verify(a: VerifyArgs) -> anyhow::Result<ExitCode> {
-    let c = NodeClient::new(&a.coordinator.url()?);
-    let job = fetch_job(&c, &a.id).await?;
+    let c = sdk(&a.coordinator, a.ledger.as_deref()).await?;
+    let job = c
+        .job_status(&a.id)
+        .await
+        .map_err(sdk_error)
+        .with_context(|| format!("reading job {}", a.id))?;
     let mut checks = Vec::new();
     let mut check = |name, ok, detail: String| checks.push(Check { name, ok, detail });
 
-    let request = check_request(&lanes()?, &job.signed_request());
+    let request = check_request(c.lanes(), &job.signed_request());
     let checked = match &request {
         Ok(r) if r.job_id == job.job_id => {
             check(
@@ -406,8 +417,9 @@ async fn verify(a: VerifyArgs) -> anyhow::Result<ExitCode> {
         }
     };
     let package = c
-        .get_bytes(&format!("/v1/jobs/{}/proof", job.job_id))
+        .get_proof(&job.job_id)
         .await
+        .map_err(sdk_error)
         .context("fetching the proof")?;
     let mut proof_valid = false;
     match &checked {
@@ -454,13 +466,9 @@ async fn verify(a: VerifyArgs) -> anyhow::Result<ExitCode> {
             );
         }
     }
-    if let Some(ledger) = &a.ledger {
-        let l = NodeClient::new(ledger);
-        match l
-            .get::<SettledJob>(&format!("/v1/ledger/jobs/{}", job.job_id))
-            .await
-        {
-            Ok(s) => {
+    if a.ledger.is_some() {
+        match c.settled_job(&job.job_id).await {
+            Ok(Some(s)) => {
                 let expected = if proof_valid {
                     VoteOutcome::Approved
                 } else {
@@ -491,12 +499,12 @@ async fn verify(a: VerifyArgs) -> anyhow::Result<ExitCode> {
                     None => check("certificate", false, "the coordinator has none".into()),
                 }
             }
-            Err(e) if e.status() == Some(404) => check(
+            Ok(None) => check(
                 "ledger_settlement",
                 false,
                 "not settled on the ledger".into(),
             ),
-            Err(e) => return Err(e).context("reading the ledger"),
+            Err(e) => return Err(sdk_error(e)).context("reading the ledger"),
         }
     }
     let ok = checks.iter().all(|c| c.ok);

@@ -1,0 +1,496 @@
+//! [`Client`]: the network's public endpoints as typed calls.
+
+use std::future::Future;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use hallmark_core::{Keypair, PublicKey, Signed};
+use hallmark_ledger::{Ledger as _, LedgerError, Metagraph, TxBody, TxReceipt};
+use hallmark_log::Receipt;
+use hallmark_node::http_ledger::HttpLedger;
+use hallmark_node::jobs::{JobRequest, JobStatus, JobView};
+use hallmark_node::ledger_service::FaucetDrip;
+use hallmark_node::NodeClient;
+use hallmark_stark::{JobSpec, VerifiedProof, Verifier};
+use serde::Deserialize;
+
+use crate::SdkError;
+
+/// Where a network's nodes answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Endpoints {
+    pub coordinator: String,
+    /// The ledger, for metagraph, faucet and stake (`None`: those calls say so).
+    pub ledger: Option<String>,
+    /// Validators to read round results and receipts from (may be empty).
+    pub validators: Vec<String>,
+}
+
+/// The fields of a devnet's `devnet.json` the SDK reads.
+#[derive(Deserialize)]
+struct DevnetFile {
+    coordinator: String,
+    ledger: String,
+    #[serde(default)]
+    validators: Vec<String>,
+    #[serde(default)]
+    ready: bool,
+}
+
+impl Endpoints {
+    /// The endpoints of a running `hallmark devnet --keep-running --data-dir DIR`.
+    pub fn devnet(dir: &Path) -> Result<Self, SdkError> {
+        let path = dir.join("devnet.json");
+        let text = std::fs::read_to_string(&path).map_err(|e| {
+            SdkError::Usage(format!(
+                "devnet_unavailable: reading {}: {e} (is a devnet running with --keep-running?)",
+                path.display()
+            ))
+        })?;
+        let f: DevnetFile = serde_json::from_str(&text).map_err(|e| {
+            SdkError::Usage(format!(
+                "devnet_unavailable: {} is not a devnet file: {e}",
+                path.display()
+            ))
+        })?;
+        if !f.ready {
+            return Err(SdkError::Usage(format!(
+                "devnet_unavailable: the devnet in {} is not ready yet",
+                dir.display()
+            )));
+        }
+        Ok(Self {
+            coordinator: f.coordinator,
+            ledger: Some(f.ledger),
+            validators: f.validators,
+        })
+    }
+
+    /// A coordinator alone (jobs and proofs; no ledger calls).
+    pub fn coordinator(url: &str) -> Self {
+        Self {
+            coordinator: url.to_string(),
+            ledger: None,
+            validators: Vec::new(),
+        }
+    }
+}
+
+/// How transient failures are retried: up to `attempts` tries, waiting `first_backoff`, then
+/// twice as long each time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryPolicy {
+    pub attempts: u32,
+    pub first_backoff: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self {
+            attempts: 4,
+            first_backoff: Duration::from_millis(200),
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// Runs `call` until it succeeds, fails for a reason retrying cannot change, or the
+    /// attempts are spent.
+    async fn run<T, F, Fut>(&self, mut call: F) -> Result<T, SdkError>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, SdkError>>,
+    {
+        let mut wait = self.first_backoff;
+        let mut attempt = 1;
+        loop {
+            match call().await {
+                Err(e) if e.is_transient() && attempt < self.attempts.max(1) => {
+                    tokio::time::sleep(wait).await;
+                    wait = wait.saturating_mul(2);
+                    attempt += 1;
+                }
+                other => return other,
+            }
+        }
+    }
+}
+
+/// A client of one network.
+#[derive(Clone)]
+pub struct Client {
+    endpoints: Endpoints,
+    coordinator: NodeClient,
+    ledger: Option<HttpLedger>,
+    key: Option<Keypair>,
+    retry: RetryPolicy,
+    /// The lanes job requests are checked against before they are sent.
+    lanes: std::sync::Arc<hallmark_node::LaneRegistry>,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("endpoints", &self.endpoints)
+            .field("signs", &self.key.is_some())
+            .field("retry", &self.retry)
+            .finish()
+    }
+}
+
+/// The ledger's refusals a retry can outlast.
+fn ledger_error(e: LedgerError) -> SdkError {
+    match e {
+        LedgerError::Unavailable(message) => SdkError::Transport {
+            url: "ledger".into(),
+            message,
+        },
+        other => other.into(),
+    }
+}
+
+impl Client {
+    /// A client of the network at `endpoints`, once its coordinator and ledger answer.
+    pub async fn connect(endpoints: Endpoints) -> Result<Self, SdkError> {
+        Self::connect_with(endpoints, RetryPolicy::default()).await
+    }
+
+    /// [`Client::connect`], retrying transient failures (from the first call on) as `retry`
+    /// says.
+    pub async fn connect_with(endpoints: Endpoints, retry: RetryPolicy) -> Result<Self, SdkError> {
+        let lanes = hallmark_node::LaneRegistry::standard(&hallmark_node::NodeConfig::default())
+            .map_err(|e| SdkError::Usage(format!("the standard lanes: {e}")))?;
+        let client = Self {
+            coordinator: NodeClient::new(&endpoints.coordinator),
+            ledger: endpoints.ledger.as_deref().map(HttpLedger::new),
+            endpoints,
+            key: None,
+            retry,
+            lanes: std::sync::Arc::new(lanes),
+        };
+        client
+            .retry
+            .run(|| async {
+                client
+                    .coordinator
+                    .get::<serde_json::Value>("/v1/health")
+                    .await
+                    .map_err(SdkError::from)
+            })
+            .await?;
+        if let Some(l) = &client.ledger {
+            client
+                .retry
+                .run(|| async { l.chain_id().await.map_err(ledger_error) })
+                .await?;
+        }
+        Ok(client)
+    }
+
+    fn ledger(&self) -> Result<&HttpLedger, SdkError> {
+        self.ledger
+            .as_ref()
+            .ok_or_else(|| SdkError::Usage("this call reads the ledger: give its endpoint".into()))
+    }
+
+    /// The same client, signing job requests with `key` (a client key with stake bonded, where
+    /// the network asks for it).
+    pub fn with_key(mut self, key: Keypair) -> Self {
+        self.key = Some(key);
+        self
+    }
+
+    /// The same client, retrying transient failures as `retry` says.
+    pub fn with_retry(mut self, retry: RetryPolicy) -> Self {
+        self.retry = retry;
+        self
+    }
+
+    /// The lanes requests are checked against (the standard ones).
+    pub fn lanes(&self) -> &hallmark_node::LaneRegistry {
+        &self.lanes
+    }
+
+    /// The endpoints this client talks to.
+    pub fn endpoints(&self) -> &Endpoints {
+        &self.endpoints
+    }
+
+    fn key(&self) -> Result<&Keypair, SdkError> {
+        self.key.as_ref().ok_or_else(|| {
+            SdkError::Usage("this call signs: give the client a key (with_key)".into())
+        })
+    }
+
+    /// Submits a job of `lane` with `spec` (the lane's spec as JSON), signed by the client's
+    /// key. Submitting the same signed request again returns the same job, so the call is
+    /// retried safely.
+    pub async fn submit_job(
+        &self,
+        lane: &str,
+        spec: serde_json::Value,
+    ) -> Result<JobView, SdkError> {
+        let request = JobRequest {
+            lane: lane.to_string(),
+            spec,
+            nonce: hex::encode(rand::random::<[u8; 8]>()),
+            created_ms: hallmark_core::time::now_unix_ms(),
+        };
+        let signed = Signed::sign(&request, self.key()?)?;
+        // Refused here, with the coordinator's words, what the coordinator would refuse.
+        hallmark_node::jobs::check_request(&self.lanes, &signed).map_err(|e| {
+            SdkError::Refused {
+                code: e.code().to_string(),
+                message: e.to_string(),
+            }
+        })?;
+        self.retry
+            .run(|| async {
+                self.coordinator
+                    .post::<_, JobView>("/v1/jobs", signed.envelope())
+                    .await
+                    .map_err(SdkError::from)
+            })
+            .await
+    }
+
+    /// A job as the coordinator has it now.
+    pub async fn job_status(&self, job_id: &str) -> Result<JobView, SdkError> {
+        let path = format!("/v1/jobs/{job_id}");
+        self.retry
+            .run(|| async { self.coordinator.get(&path).await.map_err(SdkError::from) })
+            .await
+    }
+
+    /// Waits until the job is approved or rejected, calling `progress` whenever its status or
+    /// votes change; [`SdkError::Timeout`] after `timeout`.
+    pub async fn wait_job(
+        &self,
+        job_id: &str,
+        timeout: Duration,
+        mut progress: impl FnMut(&JobView),
+    ) -> Result<JobView, SdkError> {
+        let start = Instant::now();
+        let mut last: Option<(JobStatus, u64, u64)> = None;
+        let mut poll = Duration::from_millis(200);
+        loop {
+            let job = self.job_status(job_id).await?;
+            let now = (job.status, job.votes_valid_stake, job.votes_invalid_stake);
+            if last != Some(now) {
+                progress(&job);
+                last = Some(now);
+            }
+            if matches!(job.status, JobStatus::Approved | JobStatus::Rejected) {
+                return Ok(job);
+            }
+            if start.elapsed() >= timeout {
+                return Err(SdkError::Timeout {
+                    what: format!("job {job_id} (last {})", job.status.as_str()),
+                    secs: timeout.as_secs(),
+                });
+            }
+            tokio::time::sleep(poll).await;
+            poll = (poll * 2).min(Duration::from_secs(2));
+        }
+    }
+
+    /// A job's proof package, as the worker handed it in (verify it with [`verify_proof`]).
+    pub async fn get_proof(&self, job_id: &str) -> Result<Vec<u8>, SdkError> {
+        let path = format!("/v1/jobs/{job_id}/proof");
+        self.retry
+            .run(|| async {
+                self.coordinator
+                    .get_bytes_capped(&path, hallmark_stark::MAX_PACKAGE_BYTES)
+                    .await
+                    .map_err(SdkError::from)
+            })
+            .await
+    }
+
+    /// A validator's signed round result with its log receipt (`validator` is its base URL).
+    pub async fn receipt(&self, validator: &str, run_id: &str) -> Result<Receipt, SdkError> {
+        let v = self.coordinator.at(validator);
+        let path = format!("/v1/rounds/{run_id}/receipt");
+        self.retry
+            .run(|| async { v.get(&path).await.map_err(SdkError::from) })
+            .await
+    }
+
+    /// How the ledger settled a job (its certificate's outcome, payment and slashes); `None`
+    /// until it has.
+    pub async fn settled_job(
+        &self,
+        job_id: &str,
+    ) -> Result<Option<hallmark_ledger::SettledJob>, SdkError> {
+        let l = self.ledger()?;
+        self.retry
+            .run(|| async { l.settled_job(job_id).await.map_err(ledger_error) })
+            .await
+    }
+
+    /// The ledger's metagraph: every neuron with its role, stake and address.
+    pub async fn metagraph(&self) -> Result<Metagraph, SdkError> {
+        self.retry
+            .run(|| async { self.ledger()?.metagraph().await.map_err(ledger_error) })
+            .await
+    }
+
+    /// Asks the devnet faucet for tokens to `address` (rate-limited per address; a 429 is
+    /// reported, not retried, since waiting out the limit is the caller's choice).
+    pub async fn faucet(&self, address: &PublicKey) -> Result<FaucetDrip, SdkError> {
+        self.ledger()?.faucet(address).await.map_err(ledger_error)
+    }
+
+    /// Bonds `amount` from `coldkey`'s public balance to `hotkey` in `tier`, signed by the
+    /// coldkey; returns the ledger's receipt.
+    pub async fn stake(
+        &self,
+        coldkey: &Keypair,
+        hotkey: &PublicKey,
+        amount: u64,
+        tier: &str,
+    ) -> Result<TxReceipt, SdkError> {
+        let ledger = self.ledger()?;
+        let chain = self
+            .retry
+            .run(|| async { ledger.chain_id().await.map_err(ledger_error) })
+            .await?;
+        hallmark_node::registration::submit_tx(
+            ledger,
+            &chain,
+            coldkey,
+            TxBody::Stake {
+                hotkey: *hotkey,
+                amount,
+                tier: tier.to_string(),
+            },
+        )
+        .await
+        .map_err(ledger_error)
+    }
+}
+
+/// Verifies a proof package locally at the network's security policy, for the job `spec`:
+/// nothing is taken from the node that served it.
+pub fn verify_proof(package: &[u8], spec: &JobSpec) -> Result<VerifiedProof, SdkError> {
+    Verifier::default()
+        .verify(package, Some(spec))
+        .map_err(|r| SdkError::Verification {
+            check: r.code().to_string(),
+            detail: r.to_string(),
+        })
+}
+
+/// Verifies a receipt offline: the statement's signature, the checkpoint's signature by the
+/// same key, the checkpoint's size, and the statement's inclusion in that log.
+pub fn verify_receipt(receipt: &Receipt) -> Result<(), SdkError> {
+    let v = hallmark_log::verify_receipt(receipt, None);
+    if v.accepted {
+        return Ok(());
+    }
+    let failed = v
+        .checks
+        .iter()
+        .find(|c| c.outcome == hallmark_core::CheckOutcome::Fail);
+    Err(SdkError::Verification {
+        check: failed.map_or_else(|| "receipt".to_string(), |c| c.name.clone()),
+        detail: failed.map_or_else(String::new, |c| c.detail.clone()),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn only_transient_failures_are_retried() {
+        let policy = RetryPolicy {
+            attempts: 3,
+            first_backoff: Duration::from_millis(1),
+        };
+        let calls = std::sync::atomic::AtomicU32::new(0);
+        let busy = || SdkError::Api {
+            url: "x".into(),
+            status: 503,
+            code: "busy".into(),
+            message: String::new(),
+        };
+        let r: Result<(), SdkError> = policy
+            .run(|| async {
+                calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                Err(busy())
+            })
+            .await;
+        assert_eq!(r.unwrap_err().code(), Some("busy"));
+        assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 3);
+
+        calls.store(0, std::sync::atomic::Ordering::SeqCst);
+        let r: Result<(), SdkError> = policy
+            .run(|| async {
+                calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                Err(SdkError::Api {
+                    url: "x".into(),
+                    status: 422,
+                    code: "invalid_spec".into(),
+                    message: String::new(),
+                })
+            })
+            .await;
+        assert_eq!(r.unwrap_err().code(), Some("invalid_spec"));
+        assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 1);
+    }
+
+    #[test]
+    fn a_devnet_file_gives_the_endpoints_and_a_missing_one_says_so() {
+        let dir = tempfile::tempdir().unwrap();
+        let e = Endpoints::devnet(dir.path()).unwrap_err().to_string();
+        assert!(e.starts_with("devnet_unavailable"), "{e}");
+        std::fs::write(
+            dir.path().join("devnet.json"),
+            r#"{"coordinator":"http://c","ledger":"http://l","validators":["http://v"],"ready":true}"#,
+        )
+        .unwrap();
+        let ep = Endpoints::devnet(dir.path()).unwrap();
+        assert_eq!(ep.validators, ["http://v"]);
+    }
+
+    #[test]
+    fn a_tampered_receipt_names_its_failing_check() {
+        let key = Keypair::generate();
+        #[derive(serde::Serialize, serde::Deserialize)]
+        struct Note {
+            n: u32,
+        }
+        impl hallmark_core::SignedPayload for Note {
+            const PAYLOAD_TYPE: &'static str = "application/vnd.hallmark.sdk-test+json";
+        }
+        let env = Signed::sign(&Note { n: 1 }, &key)
+            .unwrap()
+            .envelope()
+            .clone();
+        let mut tree = hallmark_log::MerkleTree::new();
+        tree.push(hallmark_log::leaf_hash(&env.canonical_bytes().unwrap()));
+        let origin = format!("hallmark/test/{}", key.public().to_ss58());
+        let cp = hallmark_log::Checkpoint {
+            origin: origin.clone(),
+            size: 1,
+            root: tree.root(),
+        }
+        .sign(&origin, &key)
+        .unwrap();
+        let receipt = Receipt {
+            statement: env,
+            log: hallmark_log::LogProof {
+                log_index: 0,
+                tree_size: 1,
+                inclusion_proof: vec![],
+                checkpoint: cp.note,
+            },
+        };
+        verify_receipt(&receipt).unwrap();
+        let mut bad = receipt.clone();
+        bad.log.tree_size = 2;
+        let e = verify_receipt(&bad).unwrap_err();
+        assert!(matches!(e, SdkError::Verification { .. }), "{e}");
+    }
+}
