@@ -10,6 +10,7 @@ mod eval;
 mod job;
 mod lanes;
 mod lifecycle;
+mod mcp;
 mod network;
 mod readiness;
 mod sat;
@@ -105,6 +106,9 @@ enum Command {
     /// a worker's consent to show more.
     #[command(subcommand)]
     Traces(traces::TracesCommand),
+    /// Serve the network as MCP tools over stdio (for AI assistants): jobs, proofs, receipts,
+    /// quotes, builds, workers, stats, faucet, stake.
+    Mcp(mcp::McpArgs),
     /// Launch readiness of a live network (a devnet or given URLs): every gate with its
     /// evidence, a score out of 100, READY or NOT READY for a profile.
     Readiness(readiness::ReadinessArgs),
@@ -157,6 +161,7 @@ fn main() -> std::process::ExitCode {
             | Command::AttestProxy(_)
             | Command::AttestUpstream(_)
             | Command::Worker(_)
+            | Command::Mcp(_)
     );
     if prints_and_exits {
         // SAFETY: restores the default disposition of SIGPIPE before any thread starts; no
@@ -210,6 +215,11 @@ fn main() -> std::process::ExitCode {
         Command::Traces(cmd) => {
             init_tracing("warn");
             report(runtime().and_then(|rt| rt.block_on(traces::run(cmd))))
+        }
+        Command::Mcp(args) => {
+            // stdout carries the protocol: logs go to stderr only (init_tracing's writer).
+            init_tracing("warn");
+            report(runtime().and_then(|rt| rt.block_on(mcp::run(args))))
         }
         Command::Readiness(args) => {
             init_tracing("warn");

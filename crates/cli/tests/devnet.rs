@@ -848,6 +848,7 @@ fn a_kept_devnet_serves_other_commands_until_sigterm() {
         "{v}"
     );
 
+    check_mcp(&d, &plain_sha);
     check_trace_exports(&d, dir.path(), &run);
     check_readiness(&run);
 
@@ -1221,6 +1222,214 @@ fn check_trace_consent(
     ]);
     assert_ne!(code, Some(0), "{out}");
     assert!(out.contains("unknown_field"), "{out}");
+}
+
+/// Counts the progress notifications an MCP client receives.
+#[derive(Clone, Default)]
+struct ProgressCounter(std::sync::Arc<std::sync::atomic::AtomicUsize>);
+
+impl rmcp::ClientHandler for ProgressCounter {
+    async fn on_progress(
+        &self,
+        _params: rmcp::model::ProgressNotificationParam,
+        _context: rmcp::service::NotificationContext<rmcp::RoleClient>,
+    ) {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+/// A real MCP client session (rmcp's client over `hallmark mcp --devnet` as a child process):
+/// every tool is listed with its schemas, and each is called against the kept devnet; user
+/// failures come back as `isError` results, not protocol errors.
+fn check_mcp(d: &std::path::Path, built_sha: &str) {
+    use base64::Engine as _;
+    use rmcp::model::CallToolRequestParams;
+    use rmcp::transport::{ConfigureCommandExt, TokioChildProcess};
+    use rmcp::ServiceExt;
+    use serde_json::json;
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let progress = ProgressCounter::default();
+        let cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_hallmark")).configure(|c| {
+            c.arg("mcp").arg("--devnet").arg(d);
+        });
+        let client = progress
+            .clone()
+            .serve(TokioChildProcess::new(cmd).unwrap())
+            .await
+            .unwrap();
+        let tools = client.list_all_tools().await.unwrap();
+        let mut names: Vec<String> = tools.iter().map(|t| t.name.to_string()).collect();
+        names.sort();
+        assert_eq!(
+            names,
+            [
+                "faucet_claim",
+                "get_proof",
+                "job_status",
+                "list_workers",
+                "network_stats",
+                "stake",
+                "submit_job",
+                "verify_build",
+                "verify_proof",
+                "verify_receipt",
+                "verify_tdx_quote",
+            ]
+        );
+        for t in &tools {
+            assert_eq!(t.input_schema["type"], "object", "{}", t.name);
+            assert!(t.output_schema.is_some(), "{} has no output schema", t.name);
+        }
+        let submit = tools.iter().find(|t| t.name == "submit_job").unwrap();
+        for arg in ["lane", "type", "size", "seed"] {
+            assert!(
+                submit.input_schema["properties"].get(arg).is_some(),
+                "submit_job lacks {arg}"
+            );
+        }
+        let call = |name: &'static str, args: Value| {
+            let client = &client;
+            async move {
+                let r = client
+                    .call_tool(
+                        CallToolRequestParams::new(name)
+                            .with_arguments(args.as_object().unwrap().clone()),
+                    )
+                    .await
+                    .unwrap_or_else(|e| panic!("{name}: protocol error {e}"));
+                let text: String = r
+                    .content
+                    .iter()
+                    .filter_map(|c| c.as_text().map(|t| t.text.clone()))
+                    .collect();
+                (r.is_error == Some(true), r.structured_content.clone(), text)
+            }
+        };
+
+        let (err, stats, text) = call("network_stats", json!({})).await;
+        assert!(!err, "{text}");
+        let stats = stats.unwrap();
+        assert_eq!(stats["validators"].as_u64(), Some(3), "{stats}");
+        assert!(stats["workers"].as_u64().unwrap() >= 2, "{stats}");
+        assert!(stats["jobs"]["approved"].as_u64().unwrap() >= 1, "{stats}");
+        let (err, workers, text) = call("list_workers", json!({})).await;
+        assert!(!err, "{text}");
+        assert_eq!(
+            workers.unwrap()["workers"].as_array().unwrap().len() as u64,
+            stats["workers"].as_u64().unwrap()
+        );
+
+        let fresh = hallmark_core::Keypair::generate().public().to_ss58();
+        let (err, drip, text) = call("faucet_claim", json!({"address": fresh})).await;
+        assert!(!err, "{text}");
+        assert_eq!(drip.unwrap()["address"], fresh.as_str());
+        let (err, _, text) = call("faucet_claim", json!({"address": fresh})).await;
+        assert!(err && text.contains("rate_limited"), "{text}");
+        let (err, staked, text) = call("stake", json!({"amount": 10, "tier": "cpu"})).await;
+        assert!(!err, "{text}");
+        assert!(staked.unwrap()["tx_seq"].as_u64().unwrap() > 0);
+        let (err, _, text) = call("stake", json!({"amount": 10, "tier": "tpu"})).await;
+        assert!(err, "{text}");
+
+        let seed = "ab".repeat(32);
+        let (err, job, text) = call(
+            "submit_job",
+            json!({"lane": "stark", "type": "fib", "size": 16, "seed": seed}),
+        )
+        .await;
+        assert!(!err, "{text}");
+        let job_id = job.unwrap()["job_id"].as_str().unwrap().to_string();
+        let (err, _, text) = call(
+            "submit_job",
+            json!({"lane": "stark", "type": "fib", "size": 0}),
+        )
+        .await;
+        assert!(err && text.contains("invalid_spec"), "{text}");
+        let (err, status, text) = call("job_status", json!({"job_id": job_id})).await;
+        assert!(!err, "{text}");
+        assert_eq!(status.unwrap()["job_id"], job_id.as_str());
+        let before = progress.0.load(std::sync::atomic::Ordering::SeqCst);
+        let (err, proof, text) = call("get_proof", json!({"job_id": job_id})).await;
+        assert!(!err, "{text}");
+        let proof = proof.unwrap();
+        assert_eq!(proof["job"]["status"], "approved", "{proof}");
+        assert!(
+            progress.0.load(std::sync::atomic::Ordering::SeqCst) > before,
+            "get_proof sent no progress"
+        );
+        let b64 = proof["proof_base64"].as_str().unwrap().to_string();
+        let (err, verdict, text) = call(
+            "verify_proof",
+            json!({"proof_base64": b64, "type": "fib", "size": 16, "seed": seed}),
+        )
+        .await;
+        assert!(!err, "{text}");
+        assert_eq!(verdict.unwrap()["matched_job"], true);
+        // The same proof for another seed, and a corrupted package: error results.
+        let (err, _, text) = call(
+            "verify_proof",
+            json!({"proof_base64": b64, "type": "fib", "size": 16, "seed": "cd".repeat(32)}),
+        )
+        .await;
+        assert!(err && text.contains("invalid proof"), "{text}");
+        let mut bytes = base64::engine::general_purpose::STANDARD
+            .decode(&b64)
+            .unwrap();
+        let mid = bytes.len() / 2;
+        bytes[mid] ^= 1;
+        let bad = base64::engine::general_purpose::STANDARD.encode(&bytes);
+        let (err, _, text) = call("verify_proof", json!({"proof_base64": bad})).await;
+        assert!(err, "{text}");
+
+        // A validator's round-result receipt from its feed verifies; tampered, it does not.
+        let info: Value =
+            serde_json::from_str(&std::fs::read_to_string(d.join("devnet.json")).unwrap()).unwrap();
+        let v0 = info["validators"][0].as_str().unwrap();
+        let feed: Value = hallmark_node::NodeClient::new(v0)
+            .get("/v1/feed?kind=round_result&limit=1")
+            .await
+            .unwrap();
+        let item = &feed["items"][0];
+        let receipt = json!({"statement": item["statement"], "log": item["log"]});
+        let (err, rv, text) = call("verify_receipt", json!({"receipt": receipt})).await;
+        assert!(!err, "{text}");
+        assert_eq!(rv.unwrap()["valid"], true);
+        let mut tampered = receipt.clone();
+        tampered["log"]["tree_size"] = json!(item["log"]["tree_size"].as_u64().unwrap() + 1);
+        let (err, _, text) = call("verify_receipt", json!({"receipt": tampered})).await;
+        assert!(err && text.contains("invalid receipt"), "{text}");
+
+        // Intel's real TDX quote at its capture time; without collateral, an error result.
+        let quote = std::fs::read(testdata().join("tdx/tdx_quote")).unwrap();
+        let collateral: Value = serde_json::from_slice(
+            &std::fs::read(testdata().join("tdx/tdx_quote_collateral.json")).unwrap(),
+        )
+        .unwrap();
+        let q64 = base64::engine::general_purpose::STANDARD.encode(&quote);
+        let (err, qv, text) = call(
+            "verify_tdx_quote",
+            json!({"quote_base64": q64, "collateral": collateral, "now": 1_752_919_234u64}),
+        )
+        .await;
+        // The default policy bounds collateral age; at the capture time it is fresh.
+        assert!(!err, "{text}");
+        assert_eq!(qv.unwrap()["summary"]["status"], "UpToDate");
+        let (err, _, text) = call("verify_tdx_quote", json!({"quote_base64": q64})).await;
+        assert!(err && text.contains("collateral_missing"), "{text}");
+
+        let (err, build, text) = call("verify_build", json!({"wasm_sha256": built_sha})).await;
+        assert!(!err, "{text}");
+        assert!(build.unwrap().to_string().contains("verified"), "{text}");
+        let (err, _, text) = call("verify_build", json!({"wasm_sha256": "zz"})).await;
+        assert!(err && text.contains("invalid_sha256"), "{text}");
+
+        // Arguments that break the schema are refused with the reason (rmcp answers them as
+        // an error result, so a model can correct its call).
+        let (err, _, text) = call("job_status", json!({"nope": 1})).await;
+        assert!(err && text.contains("job_id"), "{text}");
+        client.cancel().await.unwrap();
+    });
 }
 
 /// The real evidence the validators' self-tests read (never copied into the repository).
