@@ -812,6 +812,7 @@ async fn keep_running(dir: &Path, procs: &[Proc]) -> anyhow::Result<()> {
         coldkey: keys.join("devnet-coldkey"),
         coordinator_hotkey: coordinator_key.public(),
         client_key: keys.join("client"),
+        dashboard: format!("{}/", one("coordinator")?),
         ready: true,
     };
     info.write(dir)?;
@@ -824,6 +825,7 @@ async fn keep_running(dir: &Path, procs: &[Proc]) -> anyhow::Result<()> {
         dir.join(crate::network::DEVNET_FILE).display(),
         dir.display()
     );
+    eprintln!("  dashboard:          {}", info.dashboard);
     crate::wait_for_stop_signal().await
 }
 

@@ -26,6 +26,9 @@ pub struct DevnetInfo {
     pub coordinator_hotkey: PublicKey,
     /// A client key file (hex seed) for submitting jobs.
     pub client_key: PathBuf,
+    /// The coordinator's live dashboard page.
+    #[serde(default)]
+    pub dashboard: String,
     /// Every node answered when this was written.
     pub ready: bool,
 }
@@ -133,6 +136,7 @@ mod tests {
             coldkey: "k/cold".into(),
             coordinator_hotkey: hallmark_core::Keypair::generate().public(),
             client_key: "k/client".into(),
+            dashboard: "http://127.0.0.1:2/".into(),
             ready: false,
         };
         info.write(dir.path()).unwrap();

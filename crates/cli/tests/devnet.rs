@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::process::Command;
+use std::time::Duration;
 
 use serde_json::Value;
 
@@ -849,6 +850,7 @@ fn a_kept_devnet_serves_other_commands_until_sigterm() {
     );
 
     check_mcp(&d, &plain_sha);
+    check_dashboard(&info);
     check_trace_exports(&d, dir.path(), &run);
     check_readiness(&run);
 
@@ -1222,6 +1224,226 @@ fn check_trace_consent(
     ]);
     assert_ne!(code, Some(0), "{out}");
     assert!(out.contains("unknown_field"), "{out}");
+}
+
+/// The coordinator's dashboard in headless Chromium, driven over WebDriver (chromedriver's
+/// W3C protocol, spoken with reqwest): the page loads with no console errors, shows the same
+/// numbers as the API, updates by itself, and leaves a screenshot in the test output
+/// directory. Skipped where Chromium or chromedriver is missing, unless
+/// `HALLMARK_REQUIRE_BROWSER=1` (`.ci/run` installs both and sets it).
+fn check_dashboard(info: &Value) {
+    let required = std::env::var("HALLMARK_REQUIRE_BROWSER").as_deref() == Ok("1");
+    let found = |bin: &str| {
+        Command::new(bin)
+            .arg("--version")
+            .output()
+            .is_ok_and(|o| o.status.success())
+    };
+    let chromium = ["chromium", "chromium-browser", "google-chrome"]
+        .into_iter()
+        .find(|b| found(b));
+    if chromium.is_none() || !found("chromedriver") {
+        assert!(
+            !required,
+            "HALLMARK_REQUIRE_BROWSER=1 but chromium or chromedriver is missing"
+        );
+        eprintln!("skipped the dashboard check: chromium or chromedriver is not installed");
+        return;
+    }
+    let chromium = chromium.unwrap();
+    let binary = String::from_utf8(
+        Command::new("sh")
+            .args(["-c", &format!("command -v {chromium}")])
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap()
+    .trim()
+    .to_string();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut driver = Command::new("chromedriver")
+        .arg(format!("--port={port}"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let page = info["dashboard"].as_str().unwrap().to_string();
+    let coordinator = info["coordinator"].as_str().unwrap().to_string();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let outcome = rt.block_on(async {
+        let http = reqwest::Client::new();
+        let wd = format!("http://127.0.0.1:{port}");
+        let started = std::time::Instant::now();
+        while http.get(format!("{wd}/status")).send().await.is_err() {
+            assert!(
+                started.elapsed() < Duration::from_secs(20),
+                "chromedriver never answered"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let caps = serde_json::json!({"capabilities": {"alwaysMatch": {
+            "browserName": "chrome",
+            "goog:chromeOptions": {"binary": binary, "args": [
+                "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                "--window-size=1400,2000"]},
+            "goog:loggingPrefs": {"browser": "ALL"}
+        }}});
+        let session: Value = http
+            .post(format!("{wd}/session"))
+            .json(&caps)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let sid = session["value"]["sessionId"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no session: {session}"))
+            .to_string();
+        let s = format!("{wd}/session/{sid}");
+        let post = |path: &str, body: Value| {
+            let (http, url) = (http.clone(), format!("{s}{path}"));
+            async move {
+                let v: Value = http
+                    .post(url)
+                    .json(&body)
+                    .send()
+                    .await
+                    .unwrap()
+                    .json()
+                    .await
+                    .unwrap();
+                v["value"].clone()
+            }
+        };
+        post("/url", serde_json::json!({"url": page})).await;
+        let script = |js: &'static str| {
+            post(
+                "/execute/sync",
+                serde_json::json!({"script": js, "args": []}),
+            )
+        };
+        // Wait for the first render, then for a second one (it updates by itself).
+        let mut first = Value::Null;
+        for _ in 0..100 {
+            first = script("return document.body.getAttribute('data-generated-ms');").await;
+            if first.is_string() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert!(first.is_string(), "the page never rendered data");
+        let mut later = first.clone();
+        for _ in 0..100 {
+            later = script("return document.body.getAttribute('data-generated-ms');").await;
+            if later != first {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert_ne!(later, first, "the page did not update by itself");
+        let shown = script(
+            r#"const t = (id) => document.getElementById(id).textContent;
+               const charts = [...document.querySelectorAll('svg.chart')];
+               const sum = (a) => String(charts.reduce((s, c) => s + Number(c.getAttribute(a)), 0));
+               return {validators: t('validators-count'), workers: t('workers-count'),
+                       jobs: t('jobs-total'), log: t('log-size'),
+                       rounds: sum('data-rounds'), series: sum('data-series'),
+                       charts: charts.map((c) => c.getAttribute('data-lane')),
+                       round_rows: document.querySelectorAll('#rounds tbody tr').length,
+                       lines: document.querySelectorAll('svg.chart polyline').length};"#,
+        )
+        .await;
+        let api: Value = http
+            .get(format!("{coordinator}/v1/dashboard"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let logs = post("/se/log", serde_json::json!({"type": "browser"})).await;
+        let shot = http
+            .get(format!("{s}/screenshot"))
+            .send()
+            .await
+            .unwrap()
+            .json::<Value>()
+            .await
+            .unwrap();
+        let _ = http.delete(s.clone()).send().await;
+        (shown, api, logs, shot)
+    });
+    let _ = driver.kill();
+    let _ = driver.wait();
+    let (shown, api, logs, shot) = outcome;
+    use base64::Engine as _;
+    let png = base64::engine::general_purpose::STANDARD
+        .decode(shot["value"].as_str().unwrap())
+        .unwrap();
+    assert!(png.starts_with(b"\x89PNG"), "not a PNG screenshot");
+    let out = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("dashboard.png");
+    std::fs::write(&out, &png).unwrap();
+    eprintln!("dashboard screenshot: {}", out.display());
+    // No console errors at all (warnings and info are allowed).
+    let severe: Vec<&Value> = logs
+        .as_array()
+        .unwrap_or_else(|| panic!("no browser log: {logs}"))
+        .iter()
+        .filter(|e| e["level"] == "SEVERE")
+        .collect();
+    assert!(severe.is_empty(), "console errors: {severe:?}");
+    // The page shows what the API says.
+    let n = |v: &Value| v.as_str().unwrap().parse::<u64>().unwrap();
+    assert_eq!(
+        n(&shown["validators"]),
+        api["validators"].as_array().unwrap().len() as u64,
+        "{shown}"
+    );
+    assert_eq!(n(&shown["validators"]), 3);
+    assert_eq!(
+        n(&shown["workers"]),
+        api["workers"].as_array().unwrap().len() as u64
+    );
+    let jobs: u64 = api["jobs"]
+        .as_object()
+        .unwrap()
+        .values()
+        .flat_map(|by| by.as_object().unwrap().values())
+        .map(|c| c.as_u64().unwrap())
+        .sum();
+    assert_eq!(n(&shown["jobs"]), jobs, "{shown}");
+    assert!(jobs >= 1);
+    assert_eq!(n(&shown["log"]), api["log"]["size"].as_u64().unwrap());
+    assert_eq!(
+        shown["round_rows"].as_u64().unwrap(),
+        api["rounds"].as_array().unwrap().len() as u64
+    );
+    let rounds_charted = n(&shown["rounds"]);
+    assert_eq!(
+        rounds_charted,
+        api["scores"].as_array().unwrap().len() as u64
+    );
+    assert!(rounds_charted >= 1, "no decided round charted: {api}");
+    assert_eq!(
+        shown["lines"],
+        shown["series"].as_str().unwrap().parse::<u64>().unwrap()
+    );
+    // One chart per round lane that decided a round.
+    let mut lanes: Vec<&str> = api["scores"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["lane"].as_str().unwrap())
+        .collect();
+    lanes.dedup();
+    assert_eq!(shown["charts"], serde_json::json!(lanes), "{shown}");
 }
 
 /// Counts the progress notifications an MCP client receives.

@@ -14,6 +14,7 @@
 //!   the validator's voter.
 //! - [`lanes`]: the lane registry, the one module that names lane crates.
 //! - [`clients`]: the gate in front of client requests (bonded stake, rate, plausible times).
+//! - [`dashboard`]: the coordinator's live page (`/`, embedded assets) and `/v1/dashboard`.
 //! - [`consents`]: trace consents on the coordinator (workers' signed statements of which
 //!   trace fields public exports may show).
 //! - [`compute`]: secure-compute intake on the coordinator (offers, evidence, listings, claims).
@@ -32,6 +33,7 @@ pub mod compute;
 pub mod config;
 pub mod consents;
 pub mod coordinator;
+pub mod dashboard;
 pub mod error;
 pub mod faults;
 pub mod http_ledger;

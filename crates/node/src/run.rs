@@ -318,6 +318,12 @@ pub async fn run_node_with(
                 HttpLedger::new(&cfg.network.ledger_url),
                 cfg.network.skew_window_secs,
             ));
+            let dashboard = Arc::new(crate::dashboard::Dashboard::new(
+                store.clone(),
+                log.clone(),
+                HttpLedger::new(&cfg.network.ledger_url),
+                lanes.clone(),
+            ));
             let c = Coordinator::new(
                 store,
                 key.clone(),
@@ -328,6 +334,7 @@ pub async fn run_node_with(
             coordinator::router(Arc::new(c))
                 .merge(compute::router(intake))
                 .merge(crate::consents::router(consents))
+                .merge(crate::dashboard::router(dashboard))
                 .merge(jobs::board::router(board))
                 .merge(match builds {
                     Some(b) => crate::builds::router(b),
