@@ -43,6 +43,9 @@ const CACHE_FOR: Duration = Duration::from_secs(2);
 const PEER_TIMEOUT: Duration = Duration::from_millis(1500);
 /// How many recent rounds the score chart covers.
 const CHART_ROUNDS: u64 = 12;
+/// The most one assembly spends asking validators: past it, the rest of the peers are
+/// skipped (the page shows what was gathered), so dead validators cannot stall the page.
+const PEER_BUDGET: Duration = Duration::from_secs(4);
 
 /// The dashboard's state.
 pub struct Dashboard {
@@ -73,8 +76,17 @@ impl Dashboard {
         }
     }
 
-    async fn peer_get<T: serde::de::DeserializeOwned>(&self, base: &str, path: &str) -> Option<T> {
-        tokio::time::timeout(PEER_TIMEOUT, self.peers.at(base).get::<T>(path))
+    async fn peer_get<T: serde::de::DeserializeOwned>(
+        &self,
+        base: &str,
+        path: &str,
+        budget_ends: Instant,
+    ) -> Option<T> {
+        let left = budget_ends.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return None;
+        }
+        tokio::time::timeout(left.min(PEER_TIMEOUT), self.peers.at(base).get::<T>(path))
             .await
             .ok()?
             .ok()
@@ -120,6 +132,7 @@ impl Dashboard {
             .collect();
 
         // Round lanes: the current round, and the validators' results of the recent ones.
+        let budget_ends = Instant::now() + PEER_BUDGET;
         let mut rounds = Vec::new();
         let mut consensus = Vec::new();
         let mut scores = Vec::new();
@@ -146,7 +159,7 @@ impl Dashboard {
                 let path = format!("/v1/rounds/{id}/result");
                 let mut first = None;
                 for axon in &axons {
-                    if let Some(r) = self.peer_get::<RoundResult>(axon, &path).await {
+                    if let Some(r) = self.peer_get::<RoundResult>(axon, &path, budget_ends).await {
                         first = Some(r);
                         break;
                     }
@@ -155,7 +168,9 @@ impl Dashboard {
                 if decided.is_none() {
                     let mut votes = Vec::new();
                     for axon in &axons {
-                        if let Some(v) = self.peer_get::<RoundResult>(axon, &path).await {
+                        if let Some(v) =
+                            self.peer_get::<RoundResult>(axon, &path, budget_ends).await
+                        {
                             votes.push(json!({"validator": v.validator, "agrees": v.agrees,
                                               "winner": v.winner, "quorum_met": v.quorum_met}));
                         }
