@@ -51,16 +51,60 @@ pub struct SimulatedUpstream {
 
 /// `GET /v1/instances?model=` and `GET /v1/instances/{id}/evidence?nonce=`.
 pub fn simulated_upstream_router(state: Arc<SimulatedUpstream>) -> Router {
-    Router::new()
+    let router = Router::new()
         .route("/v1/health", get(api::health))
         .route("/v1/instances", get(list_instances))
         .route("/v1/instances/{id}/evidence", get(instance_evidence))
         .layer(axum::middleware::from_fn(api::wire_errors))
-        .with_state(state)
+        .with_state(state);
+    let mut spec = hallmark_node::openapi::ApiSpec::new("attest-upstream");
+    spec.get("/v1/health", "Liveness")
+        .content(200, "application/json", "`{\"status\":\"ok\"}`");
+    spec.get("/v1/instances", "The upstream's instances")
+        .query::<InstancesQuery>()
+        .ok::<InstanceList>();
+    spec.get(
+        "/v1/instances/{id}/evidence",
+        "An instance's attestation evidence for a nonce",
+    )
+    .query::<EvidenceQuery>()
+    .ok::<InstanceEvidence>()
+    .errors(&[(400, "Bad nonce"), (404, "No such instance")]);
+    hallmark_node::openapi::attach(router, spec)
+}
+
+/// `GET /v1/instances`'s query, for the API description.
+#[derive(schemars::JsonSchema)]
+#[allow(dead_code)]
+struct InstancesQuery {
+    /// Only instances serving this model.
+    model: Option<String>,
+}
+
+/// `GET /v1/instances/{id}/evidence`'s query, for the API description.
+#[derive(schemars::JsonSchema)]
+#[allow(dead_code)]
+struct EvidenceQuery {
+    /// The caller's nonce, 64 hex characters.
+    nonce: String,
+}
+
+/// `GET /v1/attestation/chain`'s query (vllm-proxy's names), for the API description.
+#[derive(schemars::JsonSchema)]
+#[allow(dead_code)]
+struct ChainQuery {
+    /// The model whose serving instances are attested.
+    model: String,
+    /// The caller's nonce, 64 hex characters, bound into every quote.
+    nonce: String,
+    /// `ecdsa` (default) or `ed25519`.
+    signing_algo: Option<String>,
+    /// `proxy` (default: the proxy verifies each instance) or `passthrough`.
+    verify_mode: Option<String>,
 }
 
 /// The instance list an upstream returns.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct InstanceList {
     pub instances: Vec<InstanceInfo>,
 }
@@ -221,11 +265,24 @@ pub fn proxy_router(state: Arc<ProxyState>) -> Router {
         .route("/v1/health", get(api::health))
         .route("/v1/attestation/chain", get(attestation_chain))
         .with_state(state);
+    let mut spec = hallmark_node::openapi::ApiSpec::new("attest-proxy");
+    spec.get("/v1/health", "Liveness")
+        .content(200, "application/json", "`{\"status\":\"ok\"}`");
+    spec.get("/v1/attestation/chain", "The attestation chain: the proxy's quote and each instance's evidence, wire-compatible with vllm-proxy")
+        .query::<ChainQuery>()
+        .content(200, "application/json", "The chain")
+        .errors(&[(400, "Missing model, bad nonce, algorithm or mode"), (502, "An upstream failed"), (503, "The proxy cannot attest itself")]);
     let router = match log {
-        Some(l) => router.merge(hallmark_node::log_routes::router(l.log, l.origin, l.key)),
+        Some(l) => {
+            hallmark_node::log_routes::describe(&mut spec);
+            router.merge(hallmark_node::log_routes::router(l.log, l.origin, l.key))
+        }
         None => router,
     };
-    router.layer(axum::middleware::from_fn(api::wire_errors))
+    hallmark_node::openapi::attach(
+        router.layer(axum::middleware::from_fn(api::wire_errors)),
+        spec,
+    )
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -851,6 +851,7 @@ fn a_kept_devnet_serves_other_commands_until_sigterm() {
 
     check_mcp(&d, &plain_sha);
     check_dashboard(&info);
+    check_openapi(&info);
     check_trace_exports(&d, dir.path(), &run);
     check_readiness(&run);
 
@@ -1231,6 +1232,59 @@ fn check_trace_consent(
 /// numbers as the API, updates by itself, and leaves a screenshot in the test output
 /// directory. Skipped where Chromium or chromedriver is missing, unless
 /// `HALLMARK_REQUIRE_BROWSER=1` (`.ci/run` installs both and sets it).
+/// Every role's served `/openapi.json` is OpenAPI 3.1 and passes openapi-spec-validator
+/// (required in CI); `tests/openapi.rs` checks the responses against them.
+fn check_openapi(info: &Value) {
+    let mut nodes = vec![
+        ("coordinator", info["coordinator"].as_str().unwrap().to_string()),
+        ("ledger", info["ledger"].as_str().unwrap().to_string()),
+    ];
+    for v in info["validators"].as_array().unwrap() {
+        nodes.push(("validator", v.as_str().unwrap().to_string()));
+    }
+    for w in info["workers"].as_array().unwrap() {
+        if let Some(url) = w.as_str().or_else(|| w["url"].as_str()) {
+            nodes.push(("worker", url.to_string()));
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let require = std::env::var("HALLMARK_REQUIRE_OPENAPI_VALIDATOR").as_deref() == Ok("1");
+    let mut roles = std::collections::BTreeSet::new();
+    for (i, (role, url)) in nodes.iter().enumerate() {
+        let doc: Value = rt.block_on(async {
+            reqwest::get(format!("{url}/openapi.json"))
+                .await
+                .unwrap()
+                .error_for_status()
+                .unwrap()
+                .json()
+                .await
+                .unwrap()
+        });
+        assert_eq!(doc["openapi"], "3.1.0", "{role} at {url}");
+        assert_eq!(doc["info"]["title"], format!("hallmark {role}"));
+        let paths = doc["paths"].as_object().unwrap();
+        assert!(paths.contains_key("/metrics") && paths.contains_key("/openapi.json"));
+        roles.insert(*role);
+        let file = dir.path().join(format!("{role}-{i}.json"));
+        std::fs::write(&file, doc.to_string()).unwrap();
+        let out = Command::new("python3")
+            .args(["-m", "openapi_spec_validator"])
+            .arg(&file)
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).into_owned()
+            + &String::from_utf8_lossy(&out.stderr);
+        if text.contains("No module named") {
+            assert!(!require, "openapi-spec-validator is not installed");
+            continue;
+        }
+        assert!(out.status.success(), "{role}'s /openapi.json: {text}");
+    }
+    assert!(roles.len() >= 3, "{roles:?}");
+}
+
 fn check_dashboard(info: &Value) {
     let required = std::env::var("HALLMARK_REQUIRE_BROWSER").as_deref() == Ok("1");
     let found = |bin: &str| {

@@ -10,6 +10,20 @@ macro_rules! hex_serde {
             }
         }
 
+        impl schemars::JsonSchema for $ty {
+            fn schema_name() -> std::borrow::Cow<'static, str> {
+                stringify!($ty).into()
+            }
+
+            fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+                schemars::json_schema!({
+                    "type": "string",
+                    "pattern": "^([0-9a-f]{2})*$",
+                    "description": concat!(stringify!($ty), ", lowercase hex of its byte encoding."),
+                })
+            }
+        }
+
         impl<'de> serde::Deserialize<'de> for $ty {
             fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
                 let text = <String as serde::Deserialize>::deserialize(d)?;

@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 /// The commitment string's prefix (with its version).
 pub const COMMITMENT_PREFIX: &str = "hallmark/scores/v1:";
 
-#[derive(Serialize)]
+#[derive(Serialize, schemars::JsonSchema)]
 struct CommittedScores<'a> {
     run_id: &'a str,
     lane: &'a str,
@@ -183,7 +183,7 @@ pub fn check_succession(
 }
 
 /// Two signed statements by one validator about one run that cannot both be honest.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct EquivocationEvidence {
     pub validator: PublicKey,
     pub run_id: String,

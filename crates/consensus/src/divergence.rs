@@ -65,7 +65,7 @@ pub fn top_k_overlap(a: &BTreeMap<PublicKey, f64>, b: &BTreeMap<PublicKey, f64>,
 }
 
 /// One run's comparison of the owner's pick with consensus.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct RunDivergence {
     pub run_id: String,
     pub owner_winner: Option<PublicKey>,
@@ -104,7 +104,7 @@ pub fn compare_run(
 }
 
 /// A window of runs summarised.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct DivergenceSummary {
     pub runs: usize,
     pub top1_agreement: Option<f64>,

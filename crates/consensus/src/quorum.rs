@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 /// A quorum as a fraction of total stake, e.g. 2/3.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Quorum {
     pub numerator: u64,
     pub denominator: u64,

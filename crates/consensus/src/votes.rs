@@ -36,7 +36,7 @@ pub fn is_job_nonce(nonce: &str) -> bool {
 }
 
 /// A validator's verdict on one job's result, signed with its hotkey.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct JobVote {
     /// The job voted on.
     pub job_id: String,
@@ -52,7 +52,7 @@ impl SignedPayload for JobVote {
 
 /// A worker's signed claim that `result_digest` is its result for `job_id`. Settling a job
 /// on the ledger needs it: a rejected certificate slashes exactly the worker that signed this.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct JobResult {
     /// The job.
     pub job_id: String,
@@ -67,7 +67,7 @@ impl SignedPayload for JobResult {
 }
 
 /// Where a job stands after counting its votes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum VoteOutcome {
     /// Neither threshold reached yet.
@@ -79,7 +79,7 @@ pub enum VoteOutcome {
 }
 
 /// Two different signed votes from one validator for one job.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct VoteEquivocation {
     /// The validator.
     pub validator: PublicKey,
@@ -121,7 +121,7 @@ impl VoteEquivocation {
 }
 
 /// A vote that was not counted, and why.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct RefusedVote {
     /// The signer, when the signature checked out.
     pub signer: Option<PublicKey>,
@@ -130,7 +130,7 @@ pub struct RefusedVote {
 }
 
 /// The count of one job's votes.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct VoteTally {
     /// The job.
     pub job_id: String,
@@ -257,7 +257,7 @@ pub fn outcome_of(valid: u64, invalid: u64, total: u64, quorum: Quorum) -> VoteO
 }
 
 /// The signed votes that settled a job, re-checkable offline against the stake table.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct VoteCertificate {
     /// The job.
     pub job_id: String,
@@ -329,7 +329,7 @@ impl VoteCertificate {
 }
 
 /// Why someone is slashed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum SlashReason {
     /// A worker whose result the validators rejected.
@@ -364,7 +364,7 @@ impl SlashReason {
 }
 
 /// One slashing decision; the ledger applies the configured fraction of stake.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Slashing {
     /// The hotkey slashed.
     pub who: PublicKey,

@@ -27,7 +27,9 @@ use hallmark_core::{PublicKey, RoundId};
 use serde::{Deserialize, Serialize};
 
 /// What to do when an allowed class has no attested row in the window.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum MissingClassRule {
     /// Share the budget among the classes present, in proportion; name the missing ones.
@@ -38,7 +40,7 @@ pub enum MissingClassRule {
 }
 
 /// A lane's weight rules.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct WeightRules {
     /// How many round numbers back rows count (1: this round only).
     pub window_rounds: u64,
@@ -63,7 +65,7 @@ pub struct ScoredRow {
 }
 
 /// A row the rules did not count, and why.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ExcludedRow {
     pub round_id: RoundId,
     /// `outside_window`, `not_signed`, `not_logged`, `not_committed`, `no_quorum`,
@@ -72,7 +74,7 @@ pub struct ExcludedRow {
 }
 
 /// What the rules decided, in full: signed into the round result.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct WeightOutcome {
     pub window_rounds: u64,
     pub allowlist: Vec<String>,

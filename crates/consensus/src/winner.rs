@@ -9,7 +9,7 @@ use crate::median::{consensus_scores, ValidatorScores};
 use crate::quorum::Quorum;
 
 /// How the winner is chosen from consensus scores.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct WinnerPolicy {
     /// A challenger must score more than the incumbent's score plus this margin to dethrone it.
     pub dethrone_margin: f64,
@@ -73,7 +73,7 @@ pub fn agrees(own: &BTreeMap<PublicKey, f64>, winner: Option<&PublicKey>, margin
 }
 
 /// What one round decided.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct RoundDecision {
     pub consensus: BTreeMap<PublicKey, f64>,
     pub winner: Option<PublicKey>,

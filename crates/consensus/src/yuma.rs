@@ -19,7 +19,7 @@
 use serde::{Deserialize, Serialize};
 
 /// Inputs of one epoch, in the JSON shape `hallmark consensus yuma` reads.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct YumaInput {
     /// Stake per row (validator). Any non-negative scale; normalised here.
@@ -54,7 +54,7 @@ fn default_bonds_penalty() -> f64 {
 }
 
 /// The result of one epoch.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct YumaOutput {
     /// Stake-weighted median weight per column.
     pub consensus: Vec<f64>,

@@ -53,14 +53,14 @@ impl DsseError {
 }
 
 /// One signature inside an envelope; `keyid` is the signer's SS58 address.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct EnvelopeSignature {
     pub keyid: String,
     pub sig: String,
 }
 
 /// A DSSE envelope as it travels on the wire (`payload` and `sig` are standard base64).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Envelope {
     #[serde(rename = "payloadType")]
     pub payload_type: String,
@@ -110,7 +110,7 @@ pub fn pae(payload_type: &str, payload: &[u8]) -> Vec<u8> {
 }
 
 /// A typed envelope: an [`Envelope`] known to carry a `T` (once verified).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(transparent)]
 pub struct Signed<T> {
     envelope: Envelope,
@@ -180,7 +180,7 @@ impl<T: SignedPayload> Signed<T> {
 mod tests {
     use super::*;
 
-    #[derive(Debug, PartialEq, Serialize, Deserialize)]
+    #[derive(Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
     struct Vote {
         job: String,
         valid: bool,
@@ -188,7 +188,7 @@ mod tests {
     impl SignedPayload for Vote {
         const PAYLOAD_TYPE: &'static str = "application/vnd.hallmark.test-vote+json";
     }
-    #[derive(Debug, PartialEq, Serialize, Deserialize)]
+    #[derive(Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
     struct Receipt {
         job: String,
         valid: bool,

@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 /// `{"code":"snake_case_code","message":"...","details":{...}}`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct WireError {
     pub code: String,
     pub message: String,
@@ -12,7 +12,7 @@ pub struct WireError {
 }
 
 /// The envelope `{"error": WireError}` that goes on the wire.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ErrorBody {
     pub error: WireError,
 }

@@ -19,7 +19,9 @@ use crate::keys::{Keypair, PublicKey};
 use crate::verdict::Verdict;
 
 /// Which pipeline a lane runs in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum LaneShape {
     /// A client's request → a worker's artifact → validators' votes → a certificate.
@@ -143,7 +145,7 @@ pub trait Executor: Send + Sync + 'static {
 }
 
 /// What every party knows about a round from its signed announcement.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct RoundInfo {
     pub lane: String,
     pub round_id: RoundId,
@@ -166,7 +168,7 @@ pub struct Arrival {
 
 /// A submission a round lane accepted, as the pipeline stores it and hands it back to the
 /// lane for scoring. The first accepted submission per (worker, item) stands.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct RoundRecord {
     pub worker: PublicKey,
     /// What the submission answers within the round (sat: the instance's hash).
@@ -177,7 +179,7 @@ pub struct RoundRecord {
 }
 
 /// How a round lane's submissions reach validators.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum RoundIntake {
     /// Workers push signed submissions to every validator during the round
@@ -201,7 +203,7 @@ pub struct RosterEntry {
 
 /// A roster member a validator refused before running it, with the reason's code
 /// (`archive_hash_mismatch`, `not_registered`, `no_commitment`, …).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct RosterRefusal {
     pub worker: PublicKey,
     pub submission_id: String,

@@ -14,6 +14,7 @@ pub mod error;
 pub mod ids;
 pub mod keys;
 pub mod lane;
+pub mod schema;
 pub mod ss58;
 pub mod time;
 pub mod trace;

@@ -19,7 +19,7 @@ use crate::PublicKey;
 pub const MAX_TRACE_INPUT_BYTES: usize = 64 * 1024;
 
 /// One input a verifier read.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct TraceInput {
     /// What the input is (`witness`, `spec`, `artifact`, ...).
     pub name: String,
@@ -45,7 +45,7 @@ impl TraceInput {
 }
 
 /// A verification as the node that ran it keeps it: private.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct VerificationTrace {
     pub lane: String,
     /// `witness` (a round lane's submission) or `job` (a job lane's artifact).
@@ -78,7 +78,7 @@ pub mod fields {
 }
 
 /// One check in a public trace: its name and outcome, and its detail only with consent.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct PublicCheck {
     pub name: String,
     pub outcome: CheckOutcome,
@@ -87,7 +87,7 @@ pub struct PublicCheck {
 }
 
 /// One input in a public trace: its digest and size, and its bytes only with consent.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct PublicInput {
     pub name: String,
     pub sha256: String,
@@ -97,7 +97,7 @@ pub struct PublicInput {
 }
 
 /// A trace as the public export shows it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct PublicTrace {
     pub lane: String,
     pub kind: String,
@@ -180,7 +180,7 @@ pub fn redact(trace: &VerificationTrace, consented: &BTreeSet<String>) -> Public
 /// The newest statement a party signed replaces its earlier ones; one with no fields revokes.
 /// Whoever keeps and serves these (the coordinator) cannot forge one: a reader checks the
 /// signature against `party` itself ([`TraceConsent::verify`]).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TraceConsent {
     /// Whose traces: the signer.

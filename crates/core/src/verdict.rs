@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 /// The outcome of one check.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum CheckOutcome {
     Pass,
@@ -13,7 +13,7 @@ pub enum CheckOutcome {
 }
 
 /// One named check with its outcome and a human-readable detail.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Check {
     pub name: String,
     pub outcome: CheckOutcome,
@@ -21,7 +21,7 @@ pub struct Check {
 }
 
 /// The result of verifying one piece of evidence.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Verdict {
     pub lane: String,
     pub accepted: bool,

@@ -336,20 +336,34 @@ struct WireRequest {
     to: Height,
 }
 
+/// The JSON form of the engine's `Round` (serde's external tagging: `"Nil"` or `{"Some": r}`),
+/// for the HTTP API's schemas only.
+#[derive(schemars::JsonSchema)]
+#[schemars(rename = "Round")]
+#[allow(dead_code)]
+enum RoundSchema {
+    /// No round (the engine's -1).
+    Nil,
+    /// Round `r`.
+    Some(u32),
+}
+
 /// A commit certificate as stored with each decided block and sent in sync responses.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct WireCertificate {
     pub height: Height,
+    #[schemars(with = "RoundSchema")]
     pub round: Round,
     pub value_id: BlockId,
     pub signatures: Vec<WireCommitSig>,
 }
 
 /// One validator's precommit signature in a [`WireCertificate`].
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct WireCommitSig {
     pub address: Address,
     #[serde(with = "hex_bytes")]
+    #[schemars(with = "String")]
     pub signature: Vec<u8>,
 }
 

@@ -19,7 +19,18 @@ use serde_json::json;
 
 /// A block height. Height 0 is genesis; consensus starts at 1.
 #[derive(
-    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+    Clone,
+    Copy,
+    Debug,
+    Default,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    schemars::JsonSchema,
 )]
 pub struct Height(pub u64);
 
@@ -47,7 +58,19 @@ impl core::Height for Height {
 }
 
 /// A validator's address: its hotkey.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    schemars::JsonSchema,
+)]
 pub struct Address(pub PublicKey);
 
 impl fmt::Display for Address {
@@ -88,6 +111,19 @@ impl Serialize for BlockId {
     }
 }
 
+impl schemars::JsonSchema for BlockId {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "BlockId".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        hallmark_core::schema::lower_hex(
+            Some(32),
+            "A block id: SHA-256 of the block's canonical JSON, lowercase hex.",
+        )
+    }
+}
+
 impl<'de> Deserialize<'de> for BlockId {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let s = String::deserialize(d)?;
@@ -106,7 +142,7 @@ impl core::Value for BlockId {
 }
 
 /// One validator: hotkey and voting power.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Validator {
     pub address: Address,
     pub voting_power: VotingPower,
@@ -139,14 +175,14 @@ impl core::Validator<LedgerContext> for Validator {
 /// The validators for a height, ordered by address so every replica indexes them alike.
 /// Deserializing goes through [`ValidatorSet::new`], so a set read from a file is ordered and
 /// free of duplicates and zero-power entries too.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(from = "ValidatorList")]
 pub struct ValidatorSet {
     validators: Vec<Validator>,
 }
 
 /// A validator set as written: any order, possibly with duplicates.
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 struct ValidatorList {
     validators: Vec<Validator>,
 }
@@ -323,7 +359,7 @@ impl core::Vote<LedgerContext> for Vote {
 
 /// One piece of a proposed block's stream: who proposes it, a slice of its bytes, and the
 /// proposer's signature over the whole stream.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(tag = "part", rename_all = "snake_case")]
 pub enum ProposalPart {
     /// Opens the stream.
@@ -336,11 +372,13 @@ pub enum ProposalPart {
     /// A slice of the block's canonical JSON, in order.
     Data {
         #[serde(with = "hex_bytes")]
+        #[schemars(with = "String")]
         bytes: Vec<u8>,
     },
     /// Closes the stream: the proposer's signature over [`stream_signing_bytes`].
     Fin {
         #[serde(with = "hex_bytes")]
+        #[schemars(with = "String")]
         signature: Vec<u8>,
     },
 }

@@ -17,7 +17,7 @@ use crate::context::{vote_signing_bytes, BlockId, Height, ValidatorSet, Vote};
 use malachitebft_app_channel::app::types::core::{NilOrVal, VoteType};
 
 /// What a block commits to, without its transactions.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct BlockHeader {
     pub height: u64,
     pub prev_hash: String,
@@ -152,7 +152,7 @@ pub fn verify_certificate(
 
 /// A ledger read from a replica: the value, its proof, the header whose state root the
 /// proof leads to, and the certificate that decided that header.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct CertifiedRead {
     pub chain_id: String,
     pub key: String,
@@ -228,7 +228,7 @@ pub fn verify_certified_read(
 /// The ledger log's checkpoint as the validators decided it: the header (whose `log_size`
 /// and `log_root` are the checkpoint) and the commit certificate that co-signs it. It counts
 /// when validators with more than 2/3 of the power precommitted the header.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct CertifiedCheckpoint {
     pub chain_id: String,
     /// The C2SP origin of the ledger's log (`hallmark/<chain_id>/ledger`).

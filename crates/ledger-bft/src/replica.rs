@@ -72,7 +72,7 @@ const MAX_STREAMS: usize = 64;
 const MAX_SYNC_BATCH: u64 = 64;
 
 /// How a replica misbehaves, for tests and the devnet's `--byzantine-replica`.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct Byzantine {
     /// As proposer, claim a state root its block does not reach.
     pub bad_proposals: bool,
@@ -154,7 +154,7 @@ pub enum ReplicaError {
 }
 
 /// A replica's view of the chain, for status endpoints, tests and the devnet summary.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct ReplicaStatus {
     pub name: String,
     pub height: u64,
@@ -172,7 +172,7 @@ pub struct ReplicaStatus {
 
 /// A validator the engine saw sign two different votes (or proposals) for one height and
 /// round.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct Equivocation {
     pub height: u64,
     pub round: i64,

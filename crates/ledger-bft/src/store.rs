@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use crate::codec::WireCertificate;
 
 /// A decided block and the certificate that decided it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct DecidedBlock {
     pub block: Block,
     pub certificate: WireCertificate,

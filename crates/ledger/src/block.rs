@@ -17,7 +17,7 @@ use crate::types::{LedgerTx, TxReceipt};
 use crate::LedgerError;
 
 /// A proposed or decided block.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Block {
     pub height: u64,
     /// The previous block's hash ([`crate::state::GENESIS_PREV`] for the first).

@@ -35,7 +35,7 @@ pub fn vote_signing_bytes(
 pub const DOUBLE_VOTE_OFFENCE: &str = "bft/double-vote";
 
 /// One signed consensus vote.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct SignedConsensusVote {
     /// `prevote` or `precommit`.
     pub vote_type: String,
@@ -48,7 +48,7 @@ pub struct SignedConsensusVote {
 }
 
 /// Two votes one validator signed for the same height, round and type, for different values.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct DoubleVote {
     pub validator: PublicKey,
     pub first: SignedConsensusVote,

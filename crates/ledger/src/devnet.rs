@@ -515,7 +515,7 @@ impl DevnetLedger {
 }
 
 /// What a ledger's head looks like: enough to compare two replicas at a glance.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct LedgerHead {
     /// Chain, last sequence number, its hash, block time and state root.
     #[serde(flatten)]

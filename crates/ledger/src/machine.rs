@@ -53,7 +53,7 @@ pub(crate) struct Transition<'a> {
 }
 
 /// The link every transaction's hash is taken over.
-#[derive(Serialize)]
+#[derive(Serialize, schemars::JsonSchema)]
 struct ChainLink<'a> {
     v: u32,
     seq: u64,

@@ -9,14 +9,14 @@ use serde::{Deserialize, Serialize};
 use crate::types::{Role, Tier};
 
 /// The initial state: chain id and opening balances.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Genesis {
     pub chain_id: String,
     pub balances: Vec<(PublicKey, u64)>,
 }
 
 /// Rules the ledger enforces.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct LedgerParams {
     /// Staking tiers by name: the role each admits and its minimum stake. `validator` and
     /// `cpu` are the tiers a registration without an earlier `Stake` uses.

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use crate::state_tree::StateProof;
 
 /// What a ledger head commits to.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct LedgerHeader {
     pub chain_id: String,
     /// The last transaction applied.
@@ -30,7 +30,7 @@ impl SignedPayload for LedgerHeader {
 }
 
 /// A state value with everything needed to check it offline.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct LedgerRead {
     pub key: String,
     /// The value's canonical JSON, or `null` when the key is absent (the proof shows it).
@@ -134,7 +134,7 @@ pub fn check_state_proof(
 /// chain and sequence number, both signed by the same key, naming different transactions or
 /// state roots. With one sequencer, this is how a fork (a split view shown to different
 /// readers) is caught and proven to anyone.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct LedgerFork {
     pub signer: PublicKey,
     pub chain_id: String,

@@ -109,7 +109,7 @@ fn root_from_path(index: usize, size: usize, leaf: Hash, path: &[Hash]) -> Optio
 
 /// Proof that a key holds a value (or, with `leaf` absent, that the bucket lacks it) under a
 /// state root.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct StateProof {
     pub key: String,
     /// The bucket the key falls in.

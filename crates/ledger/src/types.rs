@@ -8,7 +8,7 @@ use hallmark_core::{Envelope, PublicKey, Signed, SignedPayload};
 use serde::{Deserialize, Serialize};
 
 /// A neuron's role in the network.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
     Validator,
@@ -35,14 +35,14 @@ impl Role {
 }
 
 /// One weight a validator assigns to a worker (u16 like subtensor; normalised by the reader).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct WeightEntry {
     pub hotkey: PublicKey,
     pub weight: u16,
 }
 
 /// What a transaction does. Who must sign it depends on the kind.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum TxBody {
     /// Signed by the coldkey: registers `hotkey` with `role`, moving `stake` from the coldkey's
@@ -153,7 +153,7 @@ pub enum TxBody {
 }
 
 /// A worker's commitment to an archive, as the ledger applied it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ArchiveCommit {
     pub archive_sha256: String,
     pub lane: String,
@@ -167,7 +167,7 @@ pub struct ArchiveCommit {
 /// `at_ms` (by the ledger's clock, in ms), and the transparency log's root at the
 /// size that includes it. Nobody can know this root before `at_ms`, and everyone reads the
 /// same one afterwards: the entropy rounds derive their work from.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct LedgerAnchor {
     pub at_ms: i64,
     pub seq: u64,
@@ -179,7 +179,7 @@ pub struct LedgerAnchor {
 
 /// A build-council member's approval of a build-manager set, carried in
 /// [`TxBody::SetBuildManagers`].
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct BuildManagersApproval {
     pub chain_id: String,
     pub version: u64,
@@ -191,7 +191,7 @@ impl SignedPayload for BuildManagersApproval {
 }
 
 /// The build-info registry's writers, as the ledger serves them.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct BuildManagers {
     /// 0 before any set was approved (then nobody may write).
     pub version: u64,
@@ -201,7 +201,7 @@ pub struct BuildManagers {
 }
 
 /// One build-info registry entry, as the ledger serves it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct BuildInfo {
     pub wasm_sha256: String,
     pub recipe: serde_json::Value,
@@ -238,7 +238,7 @@ impl TxBody {
 
 /// A ledger transaction: chain id (so a devnet transaction can't be replayed on another
 /// network), a per-signer nonce that must increase, and the body.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct LedgerTx {
     pub chain_id: String,
     pub nonce: u64,
@@ -250,7 +250,7 @@ impl SignedPayload for LedgerTx {
 }
 
 /// What the ledger returns for an applied transaction.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct TxReceipt {
     pub seq: u64,
     pub tx_hash: String,
@@ -264,7 +264,7 @@ pub struct TxReceipt {
 }
 
 /// A registered hotkey.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Neuron {
     pub uid: u64,
     pub hotkey: PublicKey,
@@ -292,7 +292,7 @@ pub struct Neuron {
 }
 
 /// A staking tier: which role it admits and the least stake it takes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Tier {
     pub role: Role,
@@ -300,7 +300,7 @@ pub struct Tier {
 }
 
 /// A hotkey's stake as the ledger keeps it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct StakeInfo {
     pub hotkey: PublicKey,
     pub coldkey: PublicKey,
@@ -315,7 +315,7 @@ pub struct StakeInfo {
 }
 
 /// A worker's private balance on the ledger.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ConfidentialAccount {
     pub hotkey: PublicKey,
     pub pubkey: ElGamalPublicKey,
@@ -328,7 +328,7 @@ pub struct ConfidentialAccount {
 }
 
 /// The network as the ledger knows it.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Metagraph {
     pub neurons: Vec<Neuron>,
 }
@@ -367,7 +367,7 @@ pub fn legacy_weights_lane() -> String {
 }
 
 /// One validator's weights for one lane's epoch, as stored.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ValidatorWeights {
     #[serde(default = "legacy_weights_lane")]
     pub lane: String,
@@ -378,7 +378,7 @@ pub struct ValidatorWeights {
 }
 
 /// A score-hash commitment on the ledger, with the signed transaction that made it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Commitment {
     pub validator: PublicKey,
     pub run_id: String,
@@ -390,7 +390,7 @@ pub struct Commitment {
 
 /// The Yuma epoch the devnet ledger computed over its neurons (ordered by uid), for one round
 /// lane's weights.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct YumaEpoch {
     #[serde(default = "legacy_weights_lane")]
     pub lane: String,
@@ -411,7 +411,7 @@ pub struct YumaEpoch {
 }
 
 /// Stake the ledger removed from a hotkey, and why.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Slash {
     pub hotkey: PublicKey,
     pub job_id: String,
@@ -423,7 +423,7 @@ pub struct Slash {
 }
 
 /// How the ledger settled a job.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct SettledJob {
     pub job_id: String,
     pub outcome: VoteOutcome,

@@ -14,7 +14,7 @@ use crate::hash::{leaf_hash, parse_hex_hash, Hash};
 use crate::proof::verify_inclusion;
 
 /// Where a statement sits in a log, and the signed checkpoint that proves it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct LogProof {
     pub log_index: u64,
     pub tree_size: u64,
@@ -25,7 +25,7 @@ pub struct LogProof {
 }
 
 /// A signed statement and its log proof.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Receipt {
     pub statement: Envelope,
     pub log: LogProof,

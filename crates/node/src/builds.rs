@@ -72,7 +72,7 @@ pub trait BuildSupport: Send + Sync {
 }
 
 /// `POST /v1/verify`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct VerifyRequest {
     /// The wasm, standard base64.
@@ -83,14 +83,14 @@ pub struct VerifyRequest {
 }
 
 /// An error shown with a verification: its code and message.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct VerificationError {
     pub code: String,
     pub message: String,
 }
 
 /// A verification as the API serves it.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct VerificationView {
     pub verification_id: String,
     pub wasm_sha256: String,
@@ -121,7 +121,7 @@ pub struct VerificationView {
 }
 
 /// `GET /v1/wasms/{sha256}`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct WasmView {
     pub wasm_sha256: String,
     pub verifications: Vec<VerificationView>,
@@ -846,6 +846,40 @@ pub fn router(s: Arc<BuildService>) -> Router {
         .with_state(s)
 }
 
+/// Describes [`router`]'s routes for `/openapi.json`.
+pub fn describe(spec: &mut crate::openapi::ApiSpec) {
+    spec.post("/v1/verify", "Ask for a source-to-wasm verification")
+        .describe("Signing (the `X-Hallmark-Signature` header) is optional; a signed request may be cancelled by its signer.")
+        .body::<VerifyRequest>()
+        .json::<VerificationView>(202, "Queued")
+        .json::<VerificationView>(200, "Already known")
+        .errors(&[(400, "Malformed request"), (401, "Bad signature"), (413, "Too large"), (429, "Queue full")]);
+    spec.get("/v1/verify/{id}", "A verification")
+        .ok::<VerificationView>()
+        .errors(&[(404, "No such verification")]);
+    spec.delete(
+        "/v1/verify/{id}",
+        "Cancel a verification (signed by its submitter)",
+    )
+    .ok::<VerificationView>()
+    .errors(&[
+        (401, "Bad signature"),
+        (403, "Not the submitter"),
+        (404, "No such verification"),
+        (409, "Already finished"),
+    ]);
+    spec.get("/v1/wasms/{sha256}", "What is known of a wasm")
+        .json::<WasmView>(200, "Every verification of the wasm")
+        .json::<WasmView>(202, "Every verification of the wasm, all still running")
+        .errors(&[(400, "Not a SHA-256"), (404, "Unknown wasm")]);
+    spec.get("/v1/builds", "Recent verifications")
+        .query::<ListQuery>()
+        .ok::<Vec<VerificationView>>();
+    spec.get("/v1/blobs/{sha256}", "A stored source archive or wasm")
+        .content(200, "application/octet-stream", "The bytes")
+        .errors(&[(400, "Not a SHA-256"), (404, "Unknown blob")]);
+}
+
 fn path_of(uri: &OriginalUri) -> String {
     uri.path().to_string()
 }
@@ -921,7 +955,7 @@ async fn get_wasm(
     Ok((status, Json(body)).into_response())
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 struct ListQuery {
     #[serde(default)]
     limit: Option<u32>,

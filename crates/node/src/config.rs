@@ -382,7 +382,9 @@ pub struct ValidatorSection {
 }
 
 /// Whose pick a validator's weights follow: the rollout goes owner → shadow → decentralized.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum WeightMode {
     /// Copy the coordinator's (owner's) pick.

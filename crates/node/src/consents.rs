@@ -41,7 +41,7 @@ pub struct ConsentBook {
 }
 
 /// Answer to an accepted `POST /v1/consents`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ConsentAccepted {
     pub party: PublicKey,
     pub issued_ms: i64,
@@ -50,14 +50,14 @@ pub struct ConsentAccepted {
 }
 
 /// One kept statement, as its party signed it.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ConsentRecord {
     pub envelope: Envelope,
     pub log_index: u64,
 }
 
 /// A page of `GET /v1/consents`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ConsentPage {
     pub consents: Vec<ConsentRecord>,
     /// Pass as `after` for the next page of a full listing (the last party, SS58).
@@ -66,7 +66,7 @@ pub struct ConsentPage {
 }
 
 /// The query of `GET /v1/consents`.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ConsentQuery {
     /// Comma-separated SS58 addresses.
@@ -273,4 +273,17 @@ pub fn router(b: Arc<ConsentBook>) -> Router {
     Router::new()
         .route("/v1/consents", get(get_consents).post(post_consent))
         .with_state(b)
+}
+
+/// Describes [`router`]'s routes for `/openapi.json`.
+pub fn describe(spec: &mut crate::openapi::ApiSpec) {
+    spec.post("/v1/consents", "Record a signed trace consent")
+        .describe("The body is a DSSE envelope of `application/vnd.hallmark.trace-consent+json` signed by a registered neuron's hotkey.")
+        .body::<hallmark_core::dsse::Envelope>()
+        .json::<ConsentAccepted>(201, "Recorded (a newer statement replaces an older one)")
+        .errors(&[(400, "Malformed, wrongly signed or outside the clock window"), (403, "Not a registered neuron"), (409, "An equal or newer statement is kept")]);
+    spec.get("/v1/consents", "Kept consent statements")
+        .query::<ConsentQuery>()
+        .ok::<ConsentPage>()
+        .errors(&[(400, "Bad query")]);
 }

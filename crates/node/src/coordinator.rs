@@ -144,6 +144,39 @@ pub fn router(c: Arc<Coordinator>) -> Router {
         .with_state(c)
 }
 
+/// Describes [`router`]'s routes for `/openapi.json`.
+pub fn describe(spec: &mut crate::openapi::ApiSpec) {
+    use hallmark_core::dsse::Envelope;
+    spec.get("/v1/health", "Liveness")
+        .content(200, "application/json", "`{\"status\":\"ok\"}`");
+    spec.post("/v1/rounds", "Open a round (operator-signed)")
+        .describe("The body is a DSSE envelope signed by the operator key; the answer is the signed round announcement.")
+        .body::<Envelope>()
+        .json::<Envelope>(201, "The signed round announcement")
+        .errors(&[(400, "Malformed or wrongly signed"), (403, "Not the operator"), (409, "A round of this lane is already open")]);
+    spec.get("/v1/rounds/current", "The open round of a lane")
+        .query::<CurrentQuery>()
+        .ok::<Envelope>()
+        .errors(&[(404, "No round is open")]);
+    spec.get("/v1/rounds/{id}", "A round's signed announcement")
+        .ok::<Envelope>()
+        .errors(&[(404, "No such round")]);
+    spec.post(
+        "/v1/rounds/{id}/pick",
+        "Record a round's pick (operator-signed)",
+    )
+    .body::<Envelope>()
+    .json::<Envelope>(201, "The signed pick")
+    .errors(&[
+        (400, "Malformed or wrongly signed"),
+        (403, "Not the operator"),
+        (409, "Already picked"),
+    ]);
+    spec.get("/v1/rounds/{id}/pick", "A round's signed pick")
+        .ok::<Envelope>()
+        .errors(&[(404, "No pick yet")]);
+}
+
 /// An operator-signed POST: valid request signature, not a replay, a configured operator.
 async fn authorize_operator(
     c: &Coordinator,
@@ -182,7 +215,7 @@ fn envelope_of(row: RoundRow) -> Result<Json<Envelope>, ApiError> {
 }
 
 /// `?lane=L` on `GET /v1/rounds/current`.
-#[derive(Debug, serde::Deserialize)]
+#[derive(Debug, serde::Deserialize, schemars::JsonSchema)]
 struct CurrentQuery {
     lane: Option<String>,
 }

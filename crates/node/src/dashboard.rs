@@ -297,3 +297,25 @@ pub fn router(d: Arc<Dashboard>) -> Router {
         .route("/v1/dashboard", get(data))
         .with_state(d)
 }
+
+/// Describes [`router`]'s routes for `/openapi.json`.
+pub fn describe(spec: &mut crate::openapi::ApiSpec) {
+    spec.get("/", "The dashboard page")
+        .content(200, "text/html; charset=utf-8", "The page");
+    spec.get("/dashboard.js", "The dashboard's script").content(
+        200,
+        "text/javascript; charset=utf-8",
+        "The script",
+    );
+    spec.get("/dashboard.css", "The dashboard's style").content(
+        200,
+        "text/css; charset=utf-8",
+        "The style",
+    );
+    spec.get("/v1/dashboard", "Everything the dashboard shows, assembled")
+        .content(
+            200,
+            "application/json",
+            "Validators, workers, rounds, jobs, the log, equivocations, listings and builds",
+        );
+}

@@ -6,7 +6,7 @@
 use serde::{Deserialize, Serialize};
 
 /// What a node is told to do wrong.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct Faults {
     /// Validator: report every score inverted (`1 − s`).

@@ -336,7 +336,7 @@ impl<W: RoundWorker> DynRoundWorker for BoundRoundWorker<W> {
 }
 
 /// What `hallmark lanes` prints for one lane.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct LaneInfo {
     pub name: String,
     /// `job` or `round`.
@@ -736,7 +736,7 @@ impl LaneRegistry {
 }
 
 /// One lane's self-test outcome: its verdict, or `None` where the lane ships no self-test.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct LaneSelfTest {
     pub lane: String,
     pub verdict: Option<Verdict>,

@@ -42,7 +42,7 @@ use tokio::sync::Mutex;
 use crate::api::{health, parse_json, ApiError};
 
 /// `GET /v1/ledger/info`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct LedgerInfo {
     pub chain_id: String,
     /// The rules the ledger enforces (tiers, locks, heartbeats, job reward).
@@ -57,21 +57,21 @@ pub struct LedgerInfo {
 }
 
 /// What the faucet gives and how often.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct FaucetInfo {
     pub amount: u64,
     pub interval_secs: u64,
 }
 
 /// `POST /v1/ledger/faucet` body.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FaucetRequest {
     pub address: PublicKey,
 }
 
 /// What a drip did.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct FaucetDrip {
     pub address: PublicKey,
     pub amount: u64,
@@ -112,7 +112,7 @@ struct FaucetState {
 }
 
 /// `GET /v1/ledger/accounts/{address}`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct AccountInfo {
     pub address: PublicKey,
     pub balance: u64,
@@ -161,6 +161,109 @@ pub fn router(
         .with_state(ledger)
         .merge(faucet_routes)
         .merge(log)
+}
+
+/// Describes [`router`]'s routes for `/openapi.json`.
+pub fn describe(spec: &mut crate::openapi::ApiSpec) {
+    use hallmark_core::dsse::Envelope;
+    spec.get("/v1/health", "Liveness")
+        .content(200, "application/json", "`{\"status\":\"ok\"}`");
+    spec.post("/v1/ledger/faucet", "Drip devnet tokens")
+        .body::<FaucetRequest>()
+        .json::<FaucetDrip>(201, "Dripped")
+        .errors(&[
+            (400, "Malformed address"),
+            (404, "No faucet on this network"),
+            (429, "Rate limited"),
+        ]);
+    spec.get("/v1/ledger/info", "The chain's identity and the faucet")
+        .ok::<LedgerInfo>();
+    spec.get("/v1/ledger/stakes/{hotkey}", "A hotkey's stake")
+        .ok::<StakeInfo>()
+        .errors(&[(400, "Not an SS58 address")]);
+    spec.get("/v1/ledger/confidential/{hotkey}", "A confidential account")
+        .ok::<ConfidentialAccount>()
+        .errors(&[
+            (400, "Not an SS58 address"),
+            (404, "No confidential account"),
+        ]);
+    spec.get(
+        "/v1/ledger/commitments/{validator}/{run_id}",
+        "A validator's commitment for a run",
+    )
+    .ok::<Commitment>()
+    .errors(&[(400, "Bad address"), (404, "No commitment")]);
+    spec.get(
+        "/v1/ledger/equivocations",
+        "Equivocation evidence on the ledger",
+    )
+    .ok::<Vec<EquivocationEvidence>>();
+    spec.get("/v1/ledger/slashes", "Slashes applied")
+        .ok::<Vec<Slash>>();
+    spec.get("/v1/ledger/jobs/{job_id}", "A settled job")
+        .ok::<SettledJob>()
+        .errors(&[(404, "Not settled")]);
+    spec.get("/v1/ledger/build-managers", "Who may record build info")
+        .ok::<hallmark_ledger::BuildManagers>();
+    spec.get(
+        "/v1/ledger/build-info",
+        "Build info recorded since a height",
+    )
+    .query::<SinceQuery>()
+    .ok::<Vec<hallmark_ledger::BuildInfo>>();
+    spec.get("/v1/ledger/build-info/{wasm_sha256}", "A wasm's build info")
+        .ok::<hallmark_ledger::BuildInfo>()
+        .errors(&[(400, "Not a SHA-256"), (404, "None recorded")]);
+    spec.get(
+        "/v1/ledger/epochs/{epoch}/yuma",
+        "An epoch's Yuma consensus",
+    )
+    .query::<LaneQuery>()
+    .ok::<YumaEpoch>()
+    .errors(&[(400, "Bad epoch or lane"), (404, "Not computed")]);
+    spec.get("/v1/ledger/head", "The chain head")
+        .ok::<hallmark_ledger::LedgerHead>();
+    spec.get("/v1/ledger/state", "A state read with its proof")
+        .query::<StateQuery>()
+        .ok::<hallmark_ledger::LedgerRead>()
+        .errors(&[(400, "Bad key")]);
+    spec.get(
+        "/v1/ledger/archives/{archive_sha256}",
+        "An archive's commitment",
+    )
+    .ok::<hallmark_ledger::ArchiveCommit>()
+    .errors(&[(400, "Not a SHA-256"), (404, "Not committed")]);
+    spec.get("/v1/ledger/anchor", "The ledger's anchor in the log")
+        .query::<AnchorQuery>()
+        .ok::<hallmark_ledger::LedgerAnchor>()
+        .errors(&[(400, "Bad query"), (404, "No anchor")]);
+    spec.get("/v1/ledger/metagraph", "Every neuron with stake and tier")
+        .ok::<Metagraph>();
+    spec.post("/v1/ledger/tx", "Submit a signed transaction")
+        .body::<Envelope>()
+        .json::<TxReceipt>(201, "Applied")
+        .errors(&[
+            (400, "Malformed or wrongly signed"),
+            (402, "Insufficient balance"),
+            (409, "Bad nonce or refused by the state machine"),
+        ]);
+    spec.post(
+        "/v1/ledger/mempool",
+        "Queue a signed transaction for the next block",
+    )
+    .body::<Envelope>()
+    .empty(202, "Queued")
+    .errors(&[(400, "Malformed or wrongly signed"), (503, "Mempool full")]);
+    spec.get("/v1/ledger/weights/{epoch}", "An epoch's weights")
+        .query::<LaneQuery>()
+        .ok::<Vec<ValidatorWeights>>()
+        .errors(&[(400, "Bad epoch or lane")]);
+    spec.get(
+        "/v1/ledger/accounts/{address}",
+        "An account's balance and nonce",
+    )
+    .ok::<AccountInfo>()
+    .errors(&[(400, "Not an SS58 address")]);
 }
 
 async fn stake(
@@ -327,7 +430,7 @@ async fn archive_commit(
 }
 
 /// `?at_ms=T`: the ledger anchor at T.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 struct AnchorQuery {
     at_ms: i64,
 }
@@ -351,7 +454,7 @@ async fn anchor(
 }
 
 /// `?since_seq=N&limit=M`: registry entries written after transaction N.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 struct SinceQuery {
     #[serde(default)]
     since_seq: u64,
@@ -384,7 +487,7 @@ async fn settled_job(
 }
 
 /// `?lane=L`: which round lane's epochs a weights or Yuma read is about.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 struct LaneQuery {
     lane: Option<String>,
 }
@@ -410,7 +513,7 @@ async fn yuma(
     Ok(Json(l.yuma_epoch(&q.lane()?, epoch).await?))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 struct StateQuery {
     key: Option<String>,
 }

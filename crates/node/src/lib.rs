@@ -43,6 +43,7 @@ pub mod ledger_service;
 pub mod log_routes;
 pub mod messages;
 pub mod metrics;
+pub mod openapi;
 pub mod registration;
 pub mod replicated_ledger;
 pub mod rounds;

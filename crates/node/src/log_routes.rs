@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 use crate::api::ApiError;
 
 /// `GET /v1/log/entries/{index}`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct LogEntryView {
     pub index: u64,
     pub kind: String,
@@ -30,19 +30,19 @@ pub struct LogEntryView {
 }
 
 /// A proof answer.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ProofView {
     pub proof: Vec<String>,
     pub root: String,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 struct InclusionQuery {
     index: u64,
     size: u64,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 struct ConsistencyQuery {
     from: u64,
     to: u64,
@@ -52,7 +52,7 @@ struct ConsistencyQuery {
 pub const DEFAULT_FEED_PAGE: u32 = 100;
 
 /// One statement of the feed.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct FeedItem {
     /// Pass it back as `cursor` to continue after this item.
     pub cursor: String,
@@ -66,7 +66,7 @@ pub struct FeedItem {
 }
 
 /// `GET /v1/feed`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct FeedPage {
     pub items: Vec<FeedItem>,
     /// Where the next page starts (the last item's cursor, or the one asked for).
@@ -77,7 +77,7 @@ pub struct FeedPage {
     pub tree_size: u64,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 struct FeedQuery {
     cursor: Option<String>,
     limit: Option<String>,
@@ -93,6 +93,30 @@ pub fn router(log: TransparencyLog, origin: String, key: hallmark_core::Keypair)
         .route("/v1/log/proof/inclusion", get(inclusion))
         .route("/v1/log/proof/consistency", get(consistency))
         .with_state((log, origin, key))
+}
+
+/// Describes [`router`]'s routes for `/openapi.json`.
+pub fn describe(spec: &mut crate::openapi::ApiSpec) {
+    spec.get("/v1/feed", "Log entries after an index")
+        .query::<FeedQuery>()
+        .ok::<FeedPage>()
+        .errors(&[(400, "Bad query")]);
+    spec.get(
+        "/v1/log/checkpoint",
+        "The log's signed checkpoint (a C2SP signed note)",
+    )
+    .content(200, "text/plain; charset=utf-8", "The signed note");
+    spec.get("/v1/log/entries/{index}", "One log entry")
+        .ok::<LogEntryView>()
+        .errors(&[(400, "Bad index"), (404, "Beyond the log")]);
+    spec.get("/v1/log/proof/inclusion", "An inclusion proof")
+        .query::<InclusionQuery>()
+        .ok::<ProofView>()
+        .errors(&[(400, "Bad query or range")]);
+    spec.get("/v1/log/proof/consistency", "A consistency proof")
+        .query::<ConsistencyQuery>()
+        .ok::<ProofView>()
+        .errors(&[(400, "Bad query or range")]);
 }
 
 type LogState = (TransparencyLog, String, hallmark_core::Keypair);

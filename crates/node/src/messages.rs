@@ -6,7 +6,7 @@ use hallmark_core::{PublicKey, RoundId, RoundInfo, SignedPayload};
 use serde::{Deserialize, Serialize};
 
 /// A round of a round lane as the coordinator announces it, signed by the coordinator's key.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct RoundAnnouncement {
     /// `{lane}-round-{number:06}`.
     pub round_id: RoundId,
@@ -60,7 +60,7 @@ impl SignedPayload for RoundAnnouncement {
 }
 
 /// What an operator asks the coordinator for: a new round of a lane.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewRoundRequest {
     /// A round lane of the registry.
@@ -72,7 +72,7 @@ pub struct NewRoundRequest {
 }
 
 /// A validator's signed scores for one run (one run is one round of one lane).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ScoreReport {
     pub run_id: RoundId,
     pub lane: String,
@@ -93,7 +93,7 @@ pub struct ScoreReport {
 
 /// The owner's (coordinator operator's) pick for a round, signed by the coordinator: what
 /// validators in `owner` and `shadow` weight mode set, and what divergence is measured against.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct OwnerPick {
     pub round_id: RoundId,
     pub winner: Option<PublicKey>,
@@ -107,7 +107,7 @@ impl SignedPayload for OwnerPick {
 }
 
 /// What an operator posts to `POST /v1/rounds/{id}/pick`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct OwnerPickRequest {
     pub winner: Option<PublicKey>,
     #[serde(default)]
@@ -120,7 +120,7 @@ impl SignedPayload for RoundResult {
 }
 
 /// A validator's signed divergence summary, served at `GET /v1/consensus/divergence`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct DivergenceReport {
     pub validator: PublicKey,
     pub weight_mode: String,
@@ -141,7 +141,7 @@ impl SignedPayload for ScoreReport {
 }
 
 /// One validator's report as another validator used it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct UsedReport {
     pub validator: PublicKey,
     pub stake: u64,
@@ -150,7 +150,7 @@ pub struct UsedReport {
 }
 
 /// What a validator decided for a round, served at `GET /v1/rounds/{id}/result`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct RoundResult {
     pub run_id: RoundId,
     pub validator: PublicKey,
@@ -199,7 +199,7 @@ pub struct RoundResult {
 /// A roster lane's run as the coordinator sealed it after the deadline: every worker whose
 /// archive it took, signed by the coordinator. Validators run only members that are also
 /// registered and committed those bytes on the ledger before the deadline.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Roster {
     pub run_id: RoundId,
     pub lane: String,
@@ -213,7 +213,7 @@ impl SignedPayload for Roster {
 }
 
 /// One roster member.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct RosterMember {
     pub hotkey: PublicKey,
     pub submission_id: String,
@@ -223,7 +223,7 @@ pub struct RosterMember {
 }
 
 /// Response of `POST /v1/runs/{run_id}/submissions`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct RunSubmissionAck {
     pub run_id: RoundId,
     pub submission_id: String,
@@ -236,7 +236,7 @@ pub struct RunSubmissionAck {
 /// A validator's eval report for a run as it serves it at
 /// `GET /v1/consensus/evaluations/{run_id}`: the lane's deterministic report, its hash (also
 /// in the signed score report), and advisory facts outside the hash.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct EvaluationRecord {
     pub run_id: RoundId,
     pub lane: String,
@@ -249,7 +249,7 @@ pub struct EvaluationRecord {
 }
 
 /// Response of `POST /v1/{lane}/witness`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct SubmissionAck {
     pub accepted: bool,
     /// False when this worker already had an accepted submission for the same item.

@@ -198,6 +198,12 @@ pub fn instrument(router: Router, metrics: Arc<NodeMetrics>, refresh: Refresh) -
         .layer(axum::middleware::from_fn_with_state(state, track))
 }
 
+/// Describes `GET /metrics` for `/openapi.json`.
+pub fn describe(spec: &mut crate::openapi::ApiSpec) {
+    spec.get("/metrics", "Prometheus metrics of this node")
+        .content(200, prometheus::TEXT_FORMAT, "Prometheus text format 0.0.4");
+}
+
 async fn track(State(s): State<MetricsState>, req: Request, next: Next) -> Response {
     let route = req
         .extensions()

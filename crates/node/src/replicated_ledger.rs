@@ -41,7 +41,7 @@ use tokio::sync::{oneshot, watch, Mutex};
 use crate::run::NodeError;
 
 /// `[ledger.bft]`: run this ledger as one replica of a BFT-replicated ledger.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct BftSection {
     /// Off: the ledger is a single sequencer.
@@ -63,7 +63,7 @@ pub struct BftSection {
 }
 
 /// One genesis validator.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BftValidator {
     pub hotkey: PublicKey,
@@ -305,7 +305,7 @@ pub async fn apply_decided(
 }
 
 /// `GET /v1/ledger/replica`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct ReplicaInfo {
     #[serde(flatten)]
     pub status: ReplicaStatus,
@@ -346,8 +346,30 @@ pub fn routes(replica: Arc<Replica>, ledger: Arc<DevnetLedger>) -> Router {
         .with_state(RouteState { replica, ledger })
 }
 
+/// Describes [`routes`] for `/openapi.json`.
+pub fn describe(spec: &mut crate::openapi::ApiSpec) {
+    spec.get("/v1/ledger/replica", "This replica's consensus state")
+        .ok::<ReplicaInfo>()
+        .errors(&[(503, "Not started")]);
+    spec.get(
+        "/v1/ledger/certified",
+        "A state read under a commit certificate",
+    )
+    .query::<KeyQuery>()
+    .ok::<hallmark_ledger_bft::CertifiedRead>()
+    .errors(&[(400, "Bad key"), (503, "Nothing decided yet")]);
+    spec.get("/v1/ledger/validators", "The validator set")
+        .ok::<ValidatorsInfo>();
+    spec.get(
+        "/v1/ledger/checkpoint/certified",
+        "The log checkpoint under a commit certificate",
+    )
+    .ok::<hallmark_ledger_bft::CertifiedCheckpoint>()
+    .errors(&[(503, "Nothing decided yet")]);
+}
+
 /// `?key=K`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 struct KeyQuery {
     key: String,
 }
@@ -380,7 +402,7 @@ async fn certified_checkpoint(
 }
 
 /// `GET /v1/ledger/validators`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ValidatorsInfo {
     /// The height this set decides next.
     pub height: u64,

@@ -200,6 +200,9 @@ pub async fn run_node_with(
             })
         })
     };
+    // Each role's OpenAPI description grows with the routes it mounts.
+    let mut spec = crate::openapi::ApiSpec::new(&format!("{role:?}").to_lowercase());
+    crate::metrics::describe(&mut spec);
     let router = match role {
         RoleName::Ledger => {
             let genesis = Genesis {
@@ -225,7 +228,10 @@ pub async fn run_node_with(
                 Arc::new(DevnetLedger::open(store, &genesis, params.clone(), key.clone()).await?);
             refresh = log_gauge(ledger.log().clone());
             let router = ledger_service::router(ledger.clone(), key.clone(), faucet);
+            ledger_service::describe(&mut spec);
+            crate::log_routes::describe(&mut spec);
             if cfg.ledger.bft.enabled {
+                crate::replicated_ledger::describe(&mut spec);
                 let (replica, task) = crate::replicated_ledger::start(
                     &cfg.ledger.bft,
                     ledger.clone(),
@@ -331,6 +337,18 @@ pub async fn run_node_with(
                 lanes.clone(),
                 cfg.network.skew_window_secs,
             );
+            coordinator::describe(&mut spec);
+            compute::intake::describe(&mut spec);
+            crate::consents::describe(&mut spec);
+            crate::dashboard::describe(&mut spec);
+            jobs::board::describe(&mut spec);
+            if builds.is_some() {
+                crate::builds::describe(&mut spec);
+            }
+            if runs.is_some() {
+                crate::runs::describe(&mut spec);
+            }
+            crate::log_routes::describe(&mut spec);
             coordinator::router(Arc::new(c))
                 .merge(compute::router(intake))
                 .merge(crate::consents::router(consents))
@@ -402,6 +420,8 @@ pub async fn run_node_with(
             };
             tasks.push(tokio::spawn(v.clone().run_loop(rx.clone())));
             tokio::spawn(v.clone().run_self_tests());
+            validator::describe(&mut spec);
+            crate::log_routes::describe(&mut spec);
             validator::router(v)
         }
         RoleName::Worker => {
@@ -439,7 +459,9 @@ pub async fn run_node_with(
             ));
             tasks.push(tokio::spawn(w.clone().run_loop(rx.clone())));
             let mut router = worker::router(w);
+            worker::describe(&mut spec);
             if cfg.worker.prove_jobs {
+                jobs::prover::describe(&mut spec);
                 let prover = Arc::new(JobProver::new(
                     key.clone(),
                     NodeClient::new(&cfg.network.coordinator_url),
@@ -453,7 +475,7 @@ pub async fn run_node_with(
             router
         }
     };
-    let router = crate::metrics::instrument(router, metrics, refresh);
+    let router = crate::openapi::attach(crate::metrics::instrument(router, metrics, refresh), spec);
     tasks.push(tokio::spawn(serve_with(
         listener,
         router,

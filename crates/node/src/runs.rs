@@ -337,6 +337,31 @@ pub fn router(s: Arc<RunService>) -> Router {
         .with_state(s)
 }
 
+/// Describes [`router`]'s routes for `/openapi.json`.
+pub fn describe(spec: &mut crate::openapi::ApiSpec) {
+    spec.post(
+        "/v1/runs/{run_id}/submissions",
+        "Submit an archive to a roster run (signed)",
+    )
+    .raw_body("application/x-tar")
+    .json::<RunSubmissionAck>(202, "Accepted")
+    .errors(&[
+        (400, "Malformed, wrongly signed or past the deadline"),
+        (403, "Not registered"),
+        (404, "No such run"),
+        (413, "Too large"),
+    ]);
+    spec.get("/v1/runs/{run_id}/roster", "A run's signed roster")
+        .ok::<hallmark_core::dsse::Envelope>()
+        .errors(&[(404, "No such run, or no roster yet")]);
+    spec.get(
+        "/v1/runs/{run_id}/submissions/{submission_id}/archive",
+        "A submitted archive",
+    )
+    .content(200, "application/x-tar", "The archive")
+    .errors(&[(404, "No such submission")]);
+}
+
 async fn submit(
     State(s): State<Arc<RunService>>,
     OriginalUri(uri): OriginalUri,

@@ -33,7 +33,7 @@ use tower::ServiceExt;
 use crate::api::ApiError;
 
 /// The limits one server enforces (`[http]` in a node's config).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct ServerLimits {
     /// How long a client may take to send a request head (and how long an idle keep-alive

@@ -55,7 +55,7 @@ pub const DEFAULT_TRACE_PAGE: u32 = 200;
 pub const MAX_PRIVATE_TRACE_PAGE: u32 = 100;
 
 /// Which traces to read.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TraceQuery {
     /// Only traces recorded at or after this time (unix ms).
@@ -72,7 +72,7 @@ pub struct TraceQuery {
 }
 
 /// One trace in a page: its id, when it was recorded, and the trace (public or private form).
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct TraceRecord<T> {
     pub id: i64,
     pub recorded_ms: i64,
@@ -80,7 +80,7 @@ pub struct TraceRecord<T> {
 }
 
 /// A page of traces.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct TracePage<T> {
     pub traces: Vec<TraceRecord<T>>,
     /// Pass it back as `cursor` for the next page (the last id, or the cursor asked with).

@@ -86,7 +86,7 @@ pub struct Validator {
 }
 
 /// `GET /v1/selftest`: every lane's known-answer self-test as this validator ran it at start.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct SelfTestReport {
     /// The evidence directory the self-tests read, if one is configured.
     pub evidence_dir: Option<String>,
@@ -99,7 +99,7 @@ pub struct SelfTestReport {
 }
 
 /// `GET /v1/validator/status`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ValidatorStatus {
     pub hotkey: PublicKey,
     pub byzantine: bool,
@@ -302,6 +302,78 @@ pub fn router(v: Arc<Validator>) -> Router {
             v.origin.clone(),
             v.key.clone(),
         ))
+}
+
+/// Describes [`router`]'s routes for `/openapi.json`.
+pub fn describe(spec: &mut crate::openapi::ApiSpec) {
+    use hallmark_core::dsse::Envelope;
+    spec.get("/v1/health", "Liveness")
+        .content(200, "application/json", "`{\"status\":\"ok\"}`");
+    spec.post("/v1/{lane}/witness", "Submit to a round lane (signed)")
+        .describe("The body is the lane's submission, signed with the `X-Hallmark-Signature` header by a registered hotkey.")
+        .raw_body("application/octet-stream")
+        .ok::<SubmissionAck>()
+        .errors(&[(400, "Malformed or refused by the lane"), (401, "Bad signature"), (403, "Not registered"), (404, "Unknown lane or no open round"), (409, "Already submitted"), (413, "Too large")]);
+    spec.get(
+        "/v1/consensus/scores/{run_id}",
+        "This validator's signed score report",
+    )
+    .ok::<Envelope>()
+    .errors(&[(404, "No report yet")]);
+    spec.get(
+        "/v1/consensus/scores/{run_id}/receipt",
+        "The logged receipt of the score report",
+    )
+    .ok::<hallmark_log::receipt::Receipt>()
+    .errors(&[(404, "No receipt yet")]);
+    spec.get(
+        "/v1/consensus/evaluations/{run_id}",
+        "This validator's measurement of a roster run",
+    )
+    .ok::<crate::messages::EvaluationRecord>()
+    .errors(&[(404, "No evaluation here")]);
+    spec.get(
+        "/v1/consensus/equivocations",
+        "Validators caught committing twice",
+    )
+    .ok::<Vec<hallmark_consensus::commitment::EquivocationEvidence>>();
+    spec.get(
+        "/v1/consensus/divergence",
+        "This validator's signed divergence report",
+    )
+    .ok::<Envelope>();
+    spec.get(
+        "/v1/rounds/{run_id}/result",
+        "This validator's signed round result",
+    )
+    .ok::<crate::messages::RoundResult>()
+    .errors(&[(404, "Not decided yet")]);
+    spec.get(
+        "/v1/rounds/{run_id}/receipt",
+        "The logged receipt of the round result",
+    )
+    .ok::<hallmark_log::receipt::Receipt>()
+    .errors(&[(404, "No receipt yet")]);
+    spec.get("/v1/validator/status", "This validator's state")
+        .ok::<ValidatorStatus>();
+    spec.get(
+        "/v1/selftest",
+        "The verifiers' self-tests on shipped evidence",
+    )
+    .ok::<SelfTestReport>()
+    .errors(&[(503, "Self-tests not run yet")]);
+    spec.get(
+        "/v1/traces",
+        "Public verification traces (redacted, consent-gated)",
+    )
+    .query::<crate::traces::TraceQuery>()
+    .ok::<crate::traces::TracePage<hallmark_core::trace::PublicTrace>>()
+    .errors(&[(400, "Bad query"), (502, "Consents could not be checked")]);
+    spec.post("/v1/traces/private", "Private verification traces (operator-signed)")
+        .describe("The body is the query as JSON, signed with the `X-Hallmark-Signature` header by this validator's operator coldkey.")
+        .body::<crate::traces::TraceQuery>()
+        .ok::<crate::traces::TracePage<hallmark_core::trace::VerificationTrace>>()
+        .errors(&[(400, "Bad query"), (401, "Bad signature"), (403, "Not the operator"), (503, "Not registered")]);
 }
 
 async fn self_test(State(v): State<Arc<Validator>>) -> Result<Json<SelfTestReport>, ApiError> {

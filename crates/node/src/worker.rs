@@ -47,7 +47,7 @@ pub struct Worker {
 }
 
 /// How one submission to one validator ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum SubmissionOutcome {
     /// Verified and stored: the validator acknowledged it as accepted.
@@ -61,7 +61,7 @@ pub enum SubmissionOutcome {
 }
 
 /// One submission's round trip: sent at `sent_at_ms` (unix ms), answered after `latency_us`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct SubmissionTiming {
     pub sent_at_ms: i64,
     pub latency_us: u64,
@@ -127,7 +127,7 @@ impl SubmissionTimings {
 }
 
 /// `GET /v1/worker/status`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct WorkerStatus {
     pub hotkey: PublicKey,
     /// The last round number worked, per lane.
@@ -368,6 +368,14 @@ pub fn router(w: Arc<Worker>) -> Router {
         .route("/v1/health", get(health))
         .route("/v1/worker/status", get(status))
         .with_state(w)
+}
+
+/// Describes [`router`]'s routes for `/openapi.json`.
+pub fn describe(spec: &mut crate::openapi::ApiSpec) {
+    spec.get("/v1/health", "Liveness")
+        .content(200, "application/json", "`{\"status\":\"ok\"}`");
+    spec.get("/v1/worker/status", "This worker's state")
+        .ok::<WorkerStatus>();
 }
 
 async fn status(State(w): State<Arc<Worker>>) -> Json<WorkerStatus> {

@@ -368,6 +368,245 @@ impl Client {
         .await
         .map_err(ledger_error)
     }
+
+    /// GETs `path` from `base` as JSON, retrying transient failures.
+    async fn read<T: serde::de::DeserializeOwned>(
+        &self,
+        base: &str,
+        path: &str,
+    ) -> Result<T, SdkError> {
+        let node = self.coordinator.at(base);
+        self.retry
+            .run(|| async { node.get(path).await.map_err(SdkError::from) })
+            .await
+    }
+
+    fn ledger_base(&self) -> Result<&str, SdkError> {
+        self.endpoints
+            .ledger
+            .as_deref()
+            .ok_or_else(|| SdkError::Usage("this call reads the ledger: give its endpoint".into()))
+    }
+
+    // ---- rounds and consensus ------------------------------------------------------------
+
+    /// The coordinator's signed announcement of `lane`'s open round.
+    pub async fn current_round(
+        &self,
+        lane: &str,
+    ) -> Result<hallmark_core::dsse::Envelope, SdkError> {
+        let base = self.endpoints.coordinator.clone();
+        self.read(
+            &base,
+            &format!("/v1/rounds/current?lane={}", query_value(lane)),
+        )
+        .await
+    }
+
+    /// The coordinator's signed announcement of round `run_id`.
+    pub async fn round(&self, run_id: &str) -> Result<hallmark_core::dsse::Envelope, SdkError> {
+        let base = self.endpoints.coordinator.clone();
+        self.read(&base, &format!("/v1/rounds/{}", path_segment(run_id)?))
+            .await
+    }
+
+    /// `validator`'s signed result of round `run_id` (winner, quorum, agreement, weight rules).
+    pub async fn round_result(
+        &self,
+        validator: &str,
+        run_id: &str,
+    ) -> Result<hallmark_node::messages::RoundResult, SdkError> {
+        self.read(
+            validator,
+            &format!("/v1/rounds/{}/result", path_segment(run_id)?),
+        )
+        .await
+    }
+
+    /// `validator`'s signed score report for round `run_id`.
+    pub async fn score_report(
+        &self,
+        validator: &str,
+        run_id: &str,
+    ) -> Result<hallmark_core::dsse::Envelope, SdkError> {
+        self.read(
+            validator,
+            &format!("/v1/consensus/scores/{}", path_segment(run_id)?),
+        )
+        .await
+    }
+
+    /// The equivocation evidence `validator` holds (validators caught committing twice).
+    pub async fn equivocations(
+        &self,
+        validator: &str,
+    ) -> Result<Vec<hallmark_consensus::commitment::EquivocationEvidence>, SdkError> {
+        self.read(validator, "/v1/consensus/equivocations").await
+    }
+
+    /// `validator`'s signed summary of how its consensus diverged from the owner's picks.
+    pub async fn divergence(
+        &self,
+        validator: &str,
+    ) -> Result<hallmark_core::dsse::Envelope, SdkError> {
+        self.read(validator, "/v1/consensus/divergence").await
+    }
+
+    /// `validator`'s verifier self-tests on the shipped evidence.
+    pub async fn self_test(
+        &self,
+        validator: &str,
+    ) -> Result<hallmark_node::validator::SelfTestReport, SdkError> {
+        self.read(validator, "/v1/selftest").await
+    }
+
+    // ---- the transparency log --------------------------------------------------------------
+
+    /// `node`'s latest signed log checkpoint (a C2SP signed note), as text.
+    pub async fn checkpoint(&self, node: &str) -> Result<String, SdkError> {
+        let n = self.coordinator.at(node);
+        let bytes = self
+            .retry
+            .run(|| async {
+                n.get_bytes("/v1/log/checkpoint")
+                    .await
+                    .map_err(SdkError::from)
+            })
+            .await?;
+        String::from_utf8(bytes).map_err(|_| SdkError::Verification {
+            check: "checkpoint_utf8".into(),
+            detail: "the checkpoint is not UTF-8".into(),
+        })
+    }
+
+    /// Entry `index` of `node`'s log.
+    pub async fn log_entry(
+        &self,
+        node: &str,
+        index: u64,
+    ) -> Result<hallmark_node::log_routes::LogEntryView, SdkError> {
+        self.read(node, &format!("/v1/log/entries/{index}")).await
+    }
+
+    /// The proof that leaf `index` is in `node`'s log at `size`.
+    pub async fn inclusion_proof(
+        &self,
+        node: &str,
+        index: u64,
+        size: u64,
+    ) -> Result<hallmark_node::log_routes::ProofView, SdkError> {
+        self.read(
+            node,
+            &format!("/v1/log/proof/inclusion?index={index}&size={size}"),
+        )
+        .await
+    }
+
+    /// The proof that `node`'s log at `to` extends its log at `from`.
+    pub async fn consistency_proof(
+        &self,
+        node: &str,
+        from: u64,
+        to: u64,
+    ) -> Result<hallmark_node::log_routes::ProofView, SdkError> {
+        self.read(
+            node,
+            &format!("/v1/log/proof/consistency?from={from}&to={to}"),
+        )
+        .await
+    }
+
+    // ---- builds -------------------------------------------------------------------------
+
+    /// A source-to-wasm verification by id.
+    pub async fn build(
+        &self,
+        verification_id: &str,
+    ) -> Result<hallmark_node::builds::VerificationView, SdkError> {
+        let base = self.endpoints.coordinator.clone();
+        self.read(
+            &base,
+            &format!("/v1/verify/{}", path_segment(verification_id)?),
+        )
+        .await
+    }
+
+    /// Every verification of the wasm with SHA-256 `wasm_sha256`.
+    pub async fn wasm(
+        &self,
+        wasm_sha256: &str,
+    ) -> Result<hallmark_node::builds::WasmView, SdkError> {
+        let base = self.endpoints.coordinator.clone();
+        self.read(&base, &format!("/v1/wasms/{}", path_segment(wasm_sha256)?))
+            .await
+    }
+
+    /// Recent verifications, newest first.
+    pub async fn builds(
+        &self,
+        limit: u32,
+    ) -> Result<Vec<hallmark_node::builds::VerificationView>, SdkError> {
+        let base = self.endpoints.coordinator.clone();
+        self.read(&base, &format!("/v1/builds?limit={limit}")).await
+    }
+
+    // ---- ledger reads -------------------------------------------------------------------
+
+    /// A hotkey's stake and tier.
+    pub async fn stake_info(
+        &self,
+        hotkey: &PublicKey,
+    ) -> Result<hallmark_ledger::StakeInfo, SdkError> {
+        let base = self.ledger_base()?.to_string();
+        self.read(&base, &format!("/v1/ledger/stakes/{}", hotkey.to_ss58()))
+            .await
+    }
+
+    /// An account's balance and nonce.
+    pub async fn account(
+        &self,
+        address: &PublicKey,
+    ) -> Result<hallmark_node::ledger_service::AccountInfo, SdkError> {
+        let base = self.ledger_base()?.to_string();
+        self.read(&base, &format!("/v1/ledger/accounts/{}", address.to_ss58()))
+            .await
+    }
+
+    /// The weights validators set for `lane` in `epoch`.
+    pub async fn weights(
+        &self,
+        epoch: u64,
+        lane: &str,
+    ) -> Result<Vec<hallmark_ledger::ValidatorWeights>, SdkError> {
+        let base = self.ledger_base()?.to_string();
+        self.read(
+            &base,
+            &format!("/v1/ledger/weights/{epoch}?lane={}", query_value(lane)),
+        )
+        .await
+    }
+
+    /// The ledger's head: height, state root, log size.
+    pub async fn ledger_head(&self) -> Result<hallmark_ledger::LedgerHead, SdkError> {
+        let base = self.ledger_base()?.to_string();
+        self.read(&base, "/v1/ledger/head").await
+    }
+
+    /// Slashes the ledger applied.
+    pub async fn slashes(&self) -> Result<Vec<hallmark_ledger::Slash>, SdkError> {
+        let base = self.ledger_base()?.to_string();
+        self.read(&base, "/v1/ledger/slashes").await
+    }
+
+    // ---- compute ------------------------------------------------------------------------
+
+    /// Every compute provider listing the coordinator keeps.
+    pub async fn providers(
+        &self,
+    ) -> Result<Vec<hallmark_node::compute::messages::ProviderListing>, SdkError> {
+        let base = self.endpoints.coordinator.clone();
+        self.read(&base, "/v1/compute/providers").await
+    }
 }
 
 /// Verifies a proof package locally at the network's security policy, for the job `spec`:
@@ -396,6 +635,34 @@ pub fn verify_receipt(receipt: &Receipt) -> Result<(), SdkError> {
         check: failed.map_or_else(|| "receipt".to_string(), |c| c.name.clone()),
         detail: failed.map_or_else(String::new, |c| c.detail.clone()),
     })
+}
+
+/// `text` as one path segment: ids here are printable and slash-free, so anything else is a
+/// usage error rather than a request to some other route.
+fn path_segment(text: &str) -> Result<&str, SdkError> {
+    if text.is_empty()
+        || !text
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'))
+        || text == "."
+        || text == ".."
+    {
+        return Err(SdkError::Usage(format!("{text:?} is not an id")));
+    }
+    Ok(text)
+}
+
+/// `text` percent-encoded for a query string value.
+fn query_value(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for b in text.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
 }
 
 #[cfg(test)]

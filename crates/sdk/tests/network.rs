@@ -101,6 +101,40 @@ async fn the_sdk_reads_drips_stakes_and_reports_codes() {
         .unwrap_err();
     assert_eq!(e.code(), Some("not_found"), "{e}");
 
+    // Ledger and log reads, typed: the drip and the stake show up in them.
+    let account = client.account(&cold.public()).await.unwrap();
+    assert_eq!(account.balance, 10_000 - 500, "{account:?}");
+    let stake = client.stake_info(&hot).await.unwrap();
+    assert_eq!(stake.staked + stake.pending, 500, "{stake:?}");
+    let head = client.ledger_head().await.unwrap();
+    assert!(head.header.seq > 0, "{head:?}");
+    assert!(client.slashes().await.unwrap().is_empty());
+    let note = client.checkpoint(&ledger.url()).await.unwrap();
+    let size: u64 = note.lines().nth(1).unwrap().parse().unwrap();
+    assert!(size >= 2, "{note}");
+    let entry = client.log_entry(&ledger.url(), 0).await.unwrap();
+    assert_eq!(entry.index, 0);
+    let proof = client
+        .inclusion_proof(&ledger.url(), 0, size)
+        .await
+        .unwrap();
+    assert_eq!(proof.root.len(), 64, "{proof:?}");
+    client
+        .consistency_proof(&ledger.url(), 1, size)
+        .await
+        .unwrap();
+    let e = client
+        .log_entry(&ledger.url(), size + 10)
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Some("not_found"), "{e}");
+    assert!(client.providers().await.unwrap().is_empty());
+    // No round is open, and an id that is not one is refused before any request.
+    let e = client.current_round("sat").await.unwrap_err();
+    assert!(e.code().is_some(), "{e}");
+    let e = client.round("../v1/health").await.unwrap_err();
+    assert!(matches!(e, SdkError::Usage(_)), "{e}");
+
     // Nothing listening: a transport error once the retries are spent.
     let retry = RetryPolicy {
         attempts: 2,

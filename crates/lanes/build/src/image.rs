@@ -11,7 +11,7 @@ use sha2::{Digest, Sha256};
 
 /// How a build runs in an image: what is executed (the recipe's arguments follow) and the
 /// environment it gets on top of the sandbox's own.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ImageConfig {
     /// The entry point, an absolute path inside the image plus fixed leading arguments.
     pub entrypoint: Vec<String>,

@@ -26,7 +26,7 @@ pub const CHECKS: &[&str] = &["claim", "recipe", "rebuild", "agreement"];
 pub const MAX_CLAIM_BYTES: usize = 16 << 20;
 
 /// Where a job's recipe came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum RecipeSource {
     /// The wasm's own `contractmetav0` section.
@@ -49,7 +49,7 @@ impl RecipeSource {
 }
 
 /// A build job: rebuild `recipe` and compare with the wasm `wasm_sha256`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BuildSpec {
     pub wasm_sha256: String,
@@ -58,7 +58,7 @@ pub struct BuildSpec {
 }
 
 /// What a builder hands in: its outcome and the evidence behind it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct BuildClaim {
     pub wasm_sha256: String,
     /// [`Recipe::key`] of the recipe built.
@@ -128,7 +128,7 @@ impl BuildClaim {
 }
 
 /// How far to trust a verification, from its image.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ImageTrust {
     /// The image digest is on the operator's allowlist.
@@ -151,7 +151,7 @@ impl ImageTrust {
 }
 
 /// `[lanes.build]`: where images live, which are trusted, and the sandbox's limits.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct BuildConfig {
     /// The image store (default `<data_dir>/images`).
@@ -392,7 +392,7 @@ pub const SEARCH_LANE: &str = "build-search";
 pub const SEARCH_CHECKS: &[&str] = &["claim", "hint"];
 
 /// A search job: try one candidate recipe against the wasm `wasm_sha256`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SearchSpec {
     pub wasm_sha256: String,

@@ -11,7 +11,7 @@ use crate::recipe::Recipe;
 pub const META_SECTION: &str = "contractmetav0";
 
 /// One key/value pair of contract meta, as the wasm carries it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct MetaEntry {
     pub key: String,
     pub val: String,
@@ -200,7 +200,7 @@ pub fn code_sha256(wasm: &[u8]) -> Result<String, MetaError> {
 
 /// What `hallmark build meta` prints: the wasm's hash, its meta entries in file order, the
 /// SEP-58 recipe they describe, and the toolchain versions it records.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct WasmMeta {
     pub sha256: String,
     pub entries: Vec<MetaEntry>,

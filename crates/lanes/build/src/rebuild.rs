@@ -42,7 +42,7 @@ impl BlobSource for MemoryBlobs {
 }
 
 /// The verdict on one wasm and recipe.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum BuildStatus {
     Verified,
@@ -62,7 +62,7 @@ impl BuildStatus {
 }
 
 /// How a verified rebuild matches.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum MatchKind {
     /// Byte-identical.
@@ -72,7 +72,7 @@ pub enum MatchKind {
 }
 
 /// Why a rebuild could not decide. Each has a stable code.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum UnverifiedReason {
     /// The recipe's image digest is not in the image store.
@@ -109,7 +109,7 @@ impl UnverifiedReason {
 }
 
 /// What a rebuild concluded: the part of a claim validators must agree on.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct BuildOutcome {
     pub status: BuildStatus,
     #[serde(rename = "match", default, skip_serializing_if = "Option::is_none")]

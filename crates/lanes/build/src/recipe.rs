@@ -8,7 +8,7 @@ use crate::meta::{is_sha256_hex, MetaEntry};
 
 /// How a wasm was built, as SEP-58 names it (`bldimg`, `bldarg`, `bldopt`, `source_sha256`,
 /// `source_uri`) plus the names used before SEP-58 v0.4.0 (`source_repo`, `source_rev`).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Recipe {
     /// `bldimg`: a registry reference pinned by digest (`host/repo[:tag]@sha256:…`).
     #[serde(default)]

@@ -20,7 +20,7 @@ use crate::image::Image;
 
 /// The limits a build runs under. Hashed into every claim ([`SandboxPolicy::digest`]), so a
 /// result says what it was allowed.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct SandboxPolicy {
     /// CPU seconds per process (RLIMIT_CPU).
@@ -67,7 +67,7 @@ impl SandboxPolicy {
 }
 
 /// How a sandboxed run ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Termination {
     /// The build exited with this code (bubblewrap reports a signal as 128 + its number).

@@ -19,7 +19,7 @@ pub const MAX_MODULE_BYTES: usize = 4 << 20;
 pub const MAX_MANIFEST_BYTES: usize = 4096;
 
 /// What a submission says about itself.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Manifest {
     /// Must be [`ABI`].

@@ -24,7 +24,7 @@ use crate::tasks::{self, EvalParams, Task};
 pub const FUEL_PER_VIRTUAL_MS: u64 = 10_000;
 
 /// One task's record in a report.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct TaskRecord {
     pub task: u32,
     /// The task's seed (lowercase hex).
@@ -45,7 +45,7 @@ pub struct TaskRecord {
 }
 
 /// Why a member earned nothing from some task, when it did not simply answer wrong.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ContainedNote {
     pub code: String,
     pub detail: String,
@@ -54,7 +54,7 @@ pub struct ContainedNote {
 }
 
 /// One member's measurement.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct MemberReport {
     pub worker: PublicKey,
     pub submission_id: String,
@@ -73,7 +73,7 @@ pub struct MemberReport {
 }
 
 /// The reference run's records (what correctness and relative cost are measured against).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ReferenceReport {
     pub module_sha256: String,
     pub records_root: String,
@@ -82,7 +82,7 @@ pub struct ReferenceReport {
 
 /// A validator's eval report for a run: a deterministic function of the round, the roster,
 /// the ledger anchor and the archives.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct EvalReport {
     pub lane: String,
     pub run_id: String,
@@ -389,7 +389,7 @@ impl Grader {
 pub type Measured = (EvalReport, BTreeMap<PublicKey, f64>, BTreeMap<String, u64>);
 
 /// Where two reports first differ.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Difference {
     /// They are not reports of the same run and inputs (run, roster, anchor, params, engine,

@@ -50,7 +50,7 @@ pub const TASK_STACK_BYTES: usize = 32 << 20;
 pub const ENTRY: &str = "run";
 
 /// The limits of one task's run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Limits {
     /// Fuel per task.
     pub fuel: u64,
@@ -77,7 +77,9 @@ impl Default for Limits {
 }
 
 /// Why a run ended without an answer. The codes are stable and land in reports.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error, schemars::JsonSchema,
+)]
 #[error("{code}: {detail}")]
 pub struct Contained {
     /// `invalid_module`, `unknown_import`, `missing_export`, `instantiate` (e.g. an offered
@@ -97,7 +99,7 @@ impl Contained {
 }
 
 /// One recorded tool call.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ToolCall {
     pub tool: String,
     /// The call's argument (an index, a length, or a key as hex).

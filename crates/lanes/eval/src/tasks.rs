@@ -16,7 +16,7 @@ use sha2::{Digest, Sha256};
 use crate::sandbox::Limits;
 
 /// What an operator asks for in an eval round.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct EvalParams {
     /// Tasks per run (1–64).

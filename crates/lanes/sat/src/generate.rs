@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use crate::cnf::Cnf;
 
 /// The shape of a round's instances, as the coordinator publishes it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct InstanceParams {
     /// Variables per instance.
     pub vars: u32,

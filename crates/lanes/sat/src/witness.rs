@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 /// A worker's claim "this assignment satisfies that instance", bound to the round, the round's
 /// nonce and the worker's hotkey, and signed by that hotkey. The binding is what stops one
 /// worker from replaying another's witness, or an old round's witness, as its own.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Witness {
     pub round_id: RoundId,
     pub instance_sha256: Sha256Digest,

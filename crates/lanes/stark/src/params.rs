@@ -18,7 +18,7 @@ pub const MAX_DECOMPRESSED_BYTES: usize = 4 * 1024 * 1024;
 ///
 /// Conjectured security (the ethSTARK / stwo accounting) is
 /// `pow_bits + log_blowup * n_queries` bits.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct SecurityPolicy {
     /// Grinding bits required before FRI queries are drawn.
     pub pow_bits: u32,

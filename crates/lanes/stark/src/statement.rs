@@ -12,7 +12,7 @@ use stwo::core::channel::Channel;
 use crate::field::words;
 
 /// The kinds of job the stark lane proves.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum JobType {
     /// Wide Fibonacci: `size` independent sequences of [`crate::air::fib::FIB_WIDTH`] steps.
@@ -141,6 +141,16 @@ impl Serialize for Bytes32 {
     }
 }
 
+impl schemars::JsonSchema for Bytes32 {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Bytes32".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        hallmark_core::schema::lower_hex(Some(32), "32 bytes, lowercase hex.")
+    }
+}
+
 impl<'de> Deserialize<'de> for Bytes32 {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         if d.is_human_readable() {
@@ -153,7 +163,7 @@ impl<'de> Deserialize<'de> for Bytes32 {
 }
 
 /// A job as the client asked for it: everything needed to rebuild its inputs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct JobSpec {
     /// Which AIR.
     pub job_type: JobType,
@@ -197,7 +207,7 @@ impl fmt::Display for JobSpec {
 }
 
 /// Public outputs of a proven job, bound by its proof.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum PublicOutputs {
     /// Fib proves the sequences were computed; its inputs are all public and it has no output.
@@ -230,7 +240,7 @@ impl PublicOutputs {
 }
 
 /// The public inputs of a proof: its job and outputs.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Statement {
     /// The job.
     pub spec: JobSpec,

@@ -112,7 +112,7 @@ impl From<PackageError> for Rejection {
 }
 
 /// A verified proof.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct VerifiedProof {
     /// What was proven.
     pub statement: Statement,

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 /// A binding convention with the values the verifier expects.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(tag = "convention", rename_all = "snake_case")]
 pub enum Binding {
     /// Chutes: `report_data[0..32] == sha256(nonce ‖ e2e_pubkey)`, both *as the strings sent*
@@ -21,7 +21,7 @@ pub enum Binding {
 }
 
 /// The outcome of comparing a quote's report_data with a binding.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct BindingCheck {
     pub verified: bool,
     /// Hex of the bytes the convention requires (32 bytes for Chutes, 64 for dstack).

@@ -17,7 +17,7 @@ pub const MIN_NONCE_LEN: usize = 16;
 pub const MAX_NONCE_LEN: usize = 256;
 
 /// An upstream instance as listed: its id, the model it serves and its e2e public key.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct InstanceInfo {
     pub instance_id: String,
     pub model: String,
@@ -29,7 +29,7 @@ pub struct InstanceInfo {
 }
 
 /// What an instance returns for a nonce.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct InstanceEvidence {
     pub instance_id: String,
     /// The TDX quote, base64.
@@ -42,7 +42,7 @@ pub struct InstanceEvidence {
 }
 
 /// The per-instance outcome, in the shape the proxy's receipt carries.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct InstanceResult {
     pub instance_id: String,

@@ -12,7 +12,7 @@ pub use dcap_qvl::QuoteCollateralV3;
 use serde::Serialize;
 
 /// Which PCK CA issued a platform's PCK certificate (the PCS API names it `ca=`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum PckCa {
     Platform,
@@ -31,7 +31,7 @@ impl PckCa {
 
 /// What collateral is keyed by: the FMSPC (upper-case hex, 12 characters), the CA, and
 /// whether the quote is TDX or SGX (they have different TCB info and QE identities).
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, schemars::JsonSchema)]
 pub struct PlatformId {
     pub fmspc: String,
     pub ca: PckCa,

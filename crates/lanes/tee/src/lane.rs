@@ -60,7 +60,7 @@ pub const CHECKS: &[&str] = &[
 
 /// What validators are asked to attest: one provider node's evidence answering the nonce the
 /// coordinator issued to that provider's hotkey.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AttestationSpec {
     /// The provider's node id (the evidence's `instance_id`).
@@ -86,7 +86,7 @@ pub struct TeeTrust {
 
 /// A node's configuration of the tee lane (`[lanes.tee]` in its TOML): which trust profile,
 /// which TDX policy, and which NVIDIA key set. Every validator brings its own.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct TeeConfig {
     /// `production` (default) trusts only Intel's root and the configured NVIDIA keys;

@@ -20,7 +20,7 @@ use crate::tdx::LANE;
 pub const NRAS_ISSUER: &str = "https://nras.attestation.nvidia.com";
 
 /// One key of a JWKS as NRAS publishes it (EC P-384 with an x5c chain).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Jwk {
     pub kty: String,
     #[serde(default)]
@@ -35,7 +35,7 @@ pub struct Jwk {
 }
 
 /// A pinned key set.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Jwks {
     pub keys: Vec<Jwk>,
 }
@@ -105,7 +105,7 @@ impl EatEvidence {
 }
 
 /// One GPU model and how many of it a provider claims.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct GpuCapacity {
     pub model: String,
     pub count: u32,
@@ -151,7 +151,7 @@ pub struct EatContext<'a> {
 }
 
 /// What one GPU's token said.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct GpuSummary {
     pub name: String,
     pub hwmodel: String,
@@ -161,7 +161,7 @@ pub struct GpuSummary {
 }
 
 /// The outcome of verifying NVIDIA evidence.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct EatVerification {
     pub verdict: Verdict,
     pub overall_result: Option<bool>,

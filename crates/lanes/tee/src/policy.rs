@@ -12,7 +12,9 @@ use crate::testroot::TestRootOfTrust;
 /// Which roots of trust a node accepts. `Production` (the default everywhere) trusts only
 /// Intel's and NVIDIA's real roots; `Devnet` additionally trusts the public, well-known
 /// hallmark test root, whose private keys anyone can derive — never use it for real value.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Profile {
     #[default]
@@ -159,7 +161,7 @@ pub const TCB_STATUSES: &[&str] = &[
 ];
 
 /// What a TDX/SGX quote must satisfy beyond a valid signature chain.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct TdxPolicy {
     /// TCB statuses accepted. Default: `UpToDate` only.

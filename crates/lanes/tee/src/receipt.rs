@@ -20,7 +20,7 @@ use crate::tdx::LANE;
 pub const RECEIPT_PAYLOAD_TYPE: &str = "application/vnd.hallmark.attestation-receipt+json";
 
 /// Which signature a caller asked for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum SigningAlgo {
     Ed25519,
@@ -39,7 +39,7 @@ impl std::str::FromStr for SigningAlgo {
 }
 
 /// What the proxy attests to, per request.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ReceiptPayload {
     pub nonce: String,
@@ -104,7 +104,7 @@ impl ReceiptPayload {
 }
 
 /// A signed receipt.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct VerificationReceipt {
     pub payload: ReceiptPayload,

@@ -11,7 +11,9 @@ use crate::nvidia::GpuCapacity;
 use crate::testroot::{GpuClaims, PlatformTcb, TdQuoteSpec, TestRootOfTrust};
 
 /// How a simulated instance misbehaves (all false: honest).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema,
+)]
 #[serde(default, deny_unknown_fields)]
 pub struct Misbehaviour {
     /// Run the TD with the DEBUG attribute set.

@@ -25,7 +25,7 @@ pub struct TdxContext<'a> {
 }
 
 /// What a verified quote says, in wire form (hex lowercase).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct QuoteSummary {
     /// `TDX` or `SGX`.
     pub tee: String,
@@ -47,7 +47,7 @@ pub struct QuoteSummary {
 }
 
 /// The outcome of verifying one quote: the verdict, and the summary when the chain verified.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct QuoteVerification {
     pub verdict: Verdict,
     pub summary: Option<QuoteSummary>,

@@ -723,6 +723,79 @@ pub fn router(c: Arc<ComputeIntake>) -> Router {
         .with_state(c)
 }
 
+/// Describes [`router`]'s routes for `/openapi.json`.
+pub fn describe(spec: &mut crate::openapi::ApiSpec) {
+    use hallmark_core::dsse::Envelope;
+    let signed = "The body is a DSSE envelope signed by the provider's key whose payload is the JSON named in the summary.";
+    let refused = [
+        (400, "Malformed, wrongly signed or refused"),
+        (403, "Signer not allowed"),
+        (404, "Unknown provider"),
+        (409, "Conflicts with what is recorded"),
+    ];
+    spec.get("/v1/compute/terms", "The coordinator's compute terms")
+        .ok::<ComputeTerms>();
+    spec.post(
+        "/v1/compute/offers",
+        "Offer a machine (payload: OfferSubmission)",
+    )
+    .describe(signed)
+    .body::<Envelope>()
+    .json::<OfferAccepted>(201, "Accepted")
+    .errors(&refused);
+    spec.post(
+        "/v1/compute/nonces",
+        "Ask for an attestation nonce (payload: NonceRequest)",
+    )
+    .describe(signed)
+    .body::<Envelope>()
+    .json::<NonceGrant>(201, "The nonce")
+    .errors(&refused);
+    spec.post(
+        "/v1/compute/evidence",
+        "Hand in attestation evidence (payload: EvidenceSubmission)",
+    )
+    .describe(signed)
+    .body::<Envelope>()
+    .json::<EvidenceAccepted>(202, "Accepted: the evidence is being voted on as a job")
+    .errors(&refused);
+    spec.get("/v1/compute/providers", "Every provider listing")
+        .ok::<Vec<ProviderListing>>();
+    spec.get("/v1/compute/providers/{node_id}", "One provider listing")
+        .ok::<ProviderListing>()
+        .errors(&[(404, "Unknown provider")]);
+    spec.get(
+        "/v1/compute/providers/{node_id}/events",
+        "A provider's events",
+    )
+    .ok::<Vec<ComputeEventView>>()
+    .errors(&[(404, "Unknown provider")]);
+    spec.post(
+        "/v1/compute/providers/{node_id}/health",
+        "Report health (payload: HealthReport)",
+    )
+    .describe(signed)
+    .body::<Envelope>()
+    .json::<Envelope>(200, "The signed health receipt")
+    .errors(&refused);
+    spec.post(
+        "/v1/compute/providers/{node_id}/claim",
+        "Claim a machine (payload: ClaimRequest)",
+    )
+    .describe(signed)
+    .body::<Envelope>()
+    .json::<Envelope>(201, "The signed claim receipt")
+    .errors(&refused);
+    spec.post(
+        "/v1/compute/providers/{node_id}/release",
+        "Release a machine (payload: ReleaseRequest)",
+    )
+    .describe(signed)
+    .body::<Envelope>()
+    .json::<Envelope>(200, "The signed usage receipt")
+    .errors(&refused);
+}
+
 type Intake = State<Arc<ComputeIntake>>;
 
 impl SignedPosts for ComputeIntake {

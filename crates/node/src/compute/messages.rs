@@ -12,7 +12,7 @@ pub const ATTESTATION_LANE: &str = "tee";
 
 /// One GPU model and how many of it a provider offers (the attestation's NVIDIA evidence must
 /// show exactly these).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct GpuCount {
     pub model: String,
     pub count: u32,
@@ -24,7 +24,7 @@ pub fn total_gpus(gpus: &[GpuCount]) -> u32 {
 }
 
 /// A provider's capacity offer, signed by its hotkey: what it would run and at what price.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CapacityOffer {
     /// The provider's name for the machine (1..=64 of `[A-Za-z0-9._-]`); owned by the first
@@ -46,7 +46,7 @@ impl SignedPayload for CapacityOffer {
 }
 
 /// The provider's signed consent to the coordinator's terms for one exact offer.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ProviderConsent {
     pub node_id: String,
@@ -63,7 +63,7 @@ impl SignedPayload for ProviderConsent {
 }
 
 /// `POST /v1/compute/offers`: the signed offer and the signed consent.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OfferSubmission {
     pub offer: Envelope,
@@ -71,7 +71,7 @@ pub struct OfferSubmission {
 }
 
 /// The coordinator's answer to an offer.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct OfferAccepted {
     pub node_id: String,
     pub offer_sha256: String,
@@ -81,21 +81,21 @@ pub struct OfferAccepted {
 }
 
 /// The coordinator's terms, which a provider consents to by digest.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ComputeTerms {
     pub text: String,
     pub sha256: String,
 }
 
 /// `POST /v1/compute/nonces`: ask for an evidence nonce for one of the caller's nodes.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NonceRequest {
     pub node_id: String,
 }
 
 /// An evidence nonce, usable once, by the hotkey it was issued to, before it expires.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct NonceGrant {
     pub node_id: String,
     pub hotkey: PublicKey,
@@ -110,7 +110,7 @@ pub struct NonceGrant {
 /// offer_sha256}`) and the job result naming the evidence's SHA-256. The coordinator checks
 /// that the request is about this node, nonce and offer, and hands it to the validators; it
 /// never judges the evidence itself.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EvidenceSubmission {
     pub node_id: String,
@@ -125,7 +125,7 @@ pub struct EvidenceSubmission {
 }
 
 /// The answer to an evidence submission: the attestation job validators now vote on.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct EvidenceAccepted {
     pub node_id: String,
     pub job_id: String,
@@ -135,7 +135,7 @@ pub struct EvidenceAccepted {
 
 /// The coordinator's signed record of how validators decided a provider's attestation job,
 /// written when the job settles.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct AttestationEvent {
     pub node_id: String,
     pub provider: PublicKey,
@@ -158,7 +158,7 @@ impl SignedPayload for AttestationEvent {
 }
 
 /// `POST /v1/compute/providers/{node_id}/health`, by the provider.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct HealthReport {
     pub healthy: bool,
@@ -169,7 +169,7 @@ pub struct HealthReport {
 }
 
 /// The coordinator's signed receipt for a health report.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct HealthReceipt {
     pub node_id: String,
     pub provider: PublicKey,
@@ -184,7 +184,7 @@ impl SignedPayload for HealthReceipt {
 }
 
 /// `POST /v1/compute/providers/{node_id}/claim`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ClaimRequest {
     /// How long the claim lasts unless released (1..=max_lease_secs).
@@ -192,7 +192,7 @@ pub struct ClaimRequest {
 }
 
 /// A won claim, signed by the coordinator.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ClaimGrant {
     pub node_id: String,
     pub claim_id: String,
@@ -208,7 +208,7 @@ impl SignedPayload for ClaimGrant {
 }
 
 /// `POST /v1/compute/providers/{node_id}/release`, by the claimant: what it used.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ReleaseRequest {
     pub claim_id: String,
@@ -216,7 +216,7 @@ pub struct ReleaseRequest {
 }
 
 /// The coordinator's signed usage and revenue receipt for one claim.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct UsageReceipt {
     pub node_id: String,
     pub provider: PublicKey,
@@ -235,7 +235,7 @@ impl SignedPayload for UsageReceipt {
 }
 
 /// One provider as `GET /v1/compute/providers` shows it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ProviderListing {
     pub node_id: String,
     pub provider: PublicKey,
@@ -257,7 +257,7 @@ pub struct ProviderListing {
 }
 
 /// One logged event, as `GET /v1/compute/providers/{node_id}/events` shows it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ComputeEventView {
     pub kind: String,
     pub log_index: u64,

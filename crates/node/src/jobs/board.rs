@@ -871,6 +871,60 @@ pub fn router(board: Arc<JobBoard>) -> Router {
         .with_state(board)
 }
 
+/// Describes [`router`]'s routes for `/openapi.json`.
+pub fn describe(spec: &mut crate::openapi::ApiSpec) {
+    use hallmark_core::dsse::Envelope;
+    spec.post("/v1/jobs", "Submit a job (signed JobRequest)")
+        .describe("The body is a DSSE envelope whose payload is a job request; resubmitting the same envelope answers the same job.")
+        .body::<Envelope>()
+        .json::<JobView>(201, "The job")
+        .json::<JobView>(200, "The job, already known")
+        .errors(&[(400, "Malformed, wrongly signed or refused by the lane"), (402, "Not enough stake or balance"), (429, "Rate limited")]);
+    spec.get("/v1/jobs", "Recent jobs")
+        .query::<ListQuery>()
+        .ok::<Vec<JobView>>()
+        .errors(&[(400, "Bad query")]);
+    spec.post("/v1/jobs/claim", "Claim the next job (signed by a worker)")
+        .body::<Envelope>()
+        .ok::<ClaimResponse>()
+        .errors(&[
+            (400, "Malformed or wrongly signed"),
+            (403, "Not a registered worker"),
+        ]);
+    spec.get("/v1/jobs/equivocations", "Validators caught voting twice")
+        .ok::<Vec<hallmark_consensus::votes::VoteEquivocation>>();
+    spec.get("/v1/jobs/{id}", "A job")
+        .ok::<JobView>()
+        .errors(&[(404, "No such job")]);
+    spec.get("/v1/jobs/{id}/proof", "A job's proof bytes")
+        .content(
+            200,
+            "application/octet-stream",
+            "The proof as the worker handed it in",
+        )
+        .errors(&[(404, "No such job, or no proof yet")]);
+    spec.post(
+        "/v1/jobs/{id}/proof",
+        "Hand in a proof (signed by the claiming worker)",
+    )
+    .body::<Envelope>()
+    .ok::<JobView>()
+    .errors(&[
+        (400, "Malformed or wrongly signed"),
+        (403, "Not this job's worker"),
+        (404, "No such job"),
+        (409, "Not awaiting a proof"),
+    ]);
+    spec.post("/v1/jobs/{id}/votes", "A validator's signed vote on a job")
+        .body::<Envelope>()
+        .ok::<VoteAck>()
+        .errors(&[
+            (400, "Malformed or wrongly signed"),
+            (403, "Not a validator"),
+            (404, "No such job"),
+        ]);
+}
+
 async fn submit(
     State(b): State<Arc<JobBoard>>,
     body: Bytes,
@@ -885,7 +939,7 @@ async fn submit(
     Ok((status, Json(view)))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 struct ListQuery {
     status: Option<String>,
     limit: Option<u32>,

@@ -11,7 +11,7 @@ use crate::lanes::{DynJobLane, LaneRegistry};
 
 /// A client's signed request for a job. Its digest is the job id, so neither the coordinator
 /// nor anyone else can change what was asked without changing which job it is.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct JobRequest {
     /// A job lane of the registry (`stark`, …).
     pub lane: String,
@@ -102,7 +102,7 @@ pub fn check_request(
 }
 
 /// Where a job is in its life.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum JobStatus {
     /// Waiting for a worker.
@@ -149,7 +149,7 @@ impl JobStatus {
 }
 
 /// One step in a job's history.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct JobEvent {
     pub event: String,
     #[serde(default, skip_serializing_if = "String::is_empty")]
@@ -160,7 +160,7 @@ pub struct JobEvent {
 /// A job as the coordinator serves it (`GET /v1/jobs/{id}`): everything needed to re-check
 /// it — the client's signed request, the worker's signed result, every vote, the certificate
 /// and equivocation evidence — plus its lifecycle timestamps.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct JobView {
     pub job_id: String,
     pub lane: String,
@@ -210,19 +210,19 @@ impl JobView {
 }
 
 /// `POST /v1/jobs/claim` (worker-signed): which lane's work the worker takes.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ClaimRequest {
     pub lane: String,
 }
 
 /// The answer to a claim: a job to prove under a lease, or none queued.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ClaimResponse {
     pub job: Option<JobView>,
 }
 
 /// `POST /v1/jobs/{id}/proof` (worker-signed): the signed result and the artifact it names.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ProofUpload {
     pub result: Envelope,
     /// The artifact (for stark, the proof package), standard base64.
@@ -230,7 +230,7 @@ pub struct ProofUpload {
 }
 
 /// The coordinator's answer to a vote.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct VoteAck {
     pub job_id: String,
     pub status: JobStatus,

@@ -38,7 +38,7 @@ pub struct JobProver {
 }
 
 /// `GET /v1/worker/jobs`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ProverStatus {
     pub hotkey: PublicKey,
     pub backend: String,
@@ -207,6 +207,12 @@ pub fn router(p: Arc<JobProver>) -> Router {
     Router::new()
         .route("/v1/worker/jobs", get(status))
         .with_state(p)
+}
+
+/// Describes [`router`]'s routes for `/openapi.json`.
+pub fn describe(spec: &mut crate::openapi::ApiSpec) {
+    spec.get("/v1/worker/jobs", "This worker's proving progress")
+        .ok::<ProverStatus>();
 }
 
 async fn status(State(p): State<Arc<JobProver>>) -> Json<ProverStatus> {
