@@ -13,12 +13,10 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use base64::Engine;
 use clap::{Args, Subcommand};
 use hallmark_build::host_images;
 use hallmark_build::{ImageConfig, ImageStore, MemoryBlobs, Rebuilder, Recipe, SandboxPolicy};
 use hallmark_node::builds::{VerificationView, WasmView};
-use hallmark_node::NodeClient;
 use serde_json::{json, Value};
 
 use crate::network::CoordinatorArg;
@@ -258,6 +256,20 @@ impl Failure {
 impl From<anyhow::Error> for Failure {
     fn from(e: anyhow::Error) -> Self {
         Failure::new(2, "failed", crate::error_chain(&e))
+    }
+}
+
+impl From<hallmark_sdk::SdkError> for Failure {
+    fn from(e: hallmark_sdk::SdkError) -> Self {
+        let code = match &e {
+            hallmark_sdk::SdkError::Usage(_) => "usage".to_string(),
+            other => other.code().unwrap_or("unreachable").to_string(),
+        };
+        Failure {
+            exit: 2,
+            code,
+            message: e.to_string(),
+        }
     }
 }
 
@@ -677,16 +689,12 @@ fn print_view(v: &VerificationView) {
 }
 
 async fn verify(a: VerifyArgs) -> Result<ExitCode, Failure> {
-    let url = a.coordinator.url()?;
-    let client = NodeClient::new(&url);
+    let client =
+        hallmark_sdk::Client::connect(hallmark_sdk::Endpoints::coordinator(&a.coordinator.url()?))
+            .await?;
     let wasm = read(&a.file)?;
     let source = a.source.as_deref().map(read).transpose()?;
-    let b64 = |b: &[u8]| base64::engine::general_purpose::STANDARD.encode(b);
-    let body = json!({
-        "wasm_base64": b64(&wasm),
-        "source_base64": source.as_deref().map(b64),
-    });
-    let mut v: VerificationView = client.post("/v1/verify", &body).await?;
+    let mut v: VerificationView = client.submit_build(&wasm, source.as_deref()).await?;
     if a.wait {
         let bar = stage_spinner(&format!("{}:", v.verification_id), a.json);
         let start = Instant::now();
@@ -706,9 +714,7 @@ async fn verify(a: VerifyArgs) -> Result<ExitCode, Failure> {
                 ));
             }
             tokio::time::sleep(Duration::from_millis(500)).await;
-            v = client
-                .get(&format!("/v1/verify/{}", v.verification_id))
-                .await?;
+            v = client.build(&v.verification_id).await?;
         }
         bar.finish_and_clear();
     }
@@ -721,12 +727,12 @@ async fn verify(a: VerifyArgs) -> Result<ExitCode, Failure> {
 }
 
 async fn status(a: StatusArgs) -> Result<ExitCode, Failure> {
-    let client = NodeClient::new(&a.coordinator.url()?);
+    let client =
+        hallmark_sdk::Client::connect(hallmark_sdk::Endpoints::coordinator(&a.coordinator.url()?))
+            .await?;
     let is_sha = a.id.len() == 64 && a.id.bytes().all(|b| b.is_ascii_hexdigit());
     if is_sha {
-        let w: WasmView = client
-            .get(&format!("/v1/wasms/{}", a.id.to_ascii_lowercase()))
-            .await?;
+        let w: WasmView = client.wasm(&a.id.to_ascii_lowercase()).await?;
         if a.json {
             println!("{}", serde_json::to_string_pretty(&w).unwrap_or_default());
         } else {
@@ -747,7 +753,7 @@ async fn status(a: StatusArgs) -> Result<ExitCode, Failure> {
         };
         return Ok(exit_of(best));
     }
-    let v: VerificationView = client.get(&format!("/v1/verify/{}", a.id)).await?;
+    let v: VerificationView = client.build(&a.id).await?;
     if a.json {
         println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
     } else {

@@ -20,6 +20,8 @@ use hallmark_ledger::payments::{credit_context, payment_key_context, withdrawal_
 use hallmark_ledger::{ConfidentialAccount, Ledger, LedgerError, Role, TxBody, TxReceipt};
 use hallmark_node::client::NodeClient;
 use hallmark_node::http_ledger::HttpLedger;
+
+use crate::job::sdk_error;
 use hallmark_node::jobs::messages::JobStatus;
 use hallmark_node::registration::submit_tx;
 use hallmark_wallet::{Keystore, Wallet};
@@ -249,6 +251,13 @@ fn ledger_error(e: LedgerError) -> anyhow::Error {
     }
 }
 
+/// The SDK client for a ledger-only command (faucet, stake).
+async fn ledger_sdk(ledger: &LedgerArgs) -> anyhow::Result<hallmark_sdk::Client> {
+    hallmark_sdk::Client::connect(hallmark_sdk::Endpoints::ledger(&ledger.url()?))
+        .await
+        .map_err(sdk_error)
+}
+
 async fn chain_id(l: &HttpLedger) -> anyhow::Result<String> {
     l.chain_id().await.map_err(ledger_error)
 }
@@ -281,13 +290,13 @@ fn emit(json_out: bool, value: serde_json::Value, text: &[String]) {
 }
 
 async fn faucet(a: FaucetArgs) -> anyhow::Result<()> {
-    let l = HttpLedger::new(&a.ledger.url()?);
+    let client = ledger_sdk(&a.ledger).await?;
     let to = match a.address {
         Some(addr) => addr,
         None => addresses(&a.wallet)?.0,
     };
-    let before = public_balance(&l, &to).await?;
-    let drip = l.faucet(&to).await.map_err(|e| anyhow!("{e}"))?;
+    let before = client.account(&to).await.map_err(sdk_error)?.balance;
+    let drip = client.faucet(&to).await.map_err(sdk_error)?;
     emit(
         a.wallet.json,
         json!({
@@ -337,24 +346,30 @@ async fn coldkey_tx(
 }
 
 async fn stake(a: StakeArgs) -> anyhow::Result<()> {
-    let l = HttpLedger::new(&a.ledger.url()?);
-    let ColdkeyTx {
-        hot,
-        before,
-        after,
-        receipt,
-    } = coldkey_tx(&a.wallet, &l, |hotkey| TxBody::Stake {
-        hotkey,
-        amount: a.amount,
-        tier: a.tier.clone(),
-    })
-    .await?;
-    let info = l.stake(&hot).await.map_err(ledger_error)?.ok_or_else(|| {
-        anyhow!(
-            "internal: the stake is not on the ledger after tx {}",
-            receipt.seq
-        )
-    })?;
+    let client = ledger_sdk(&a.ledger).await?;
+    let w = crate::wallet::open(&a.wallet)?;
+    let cold = w.coldkey();
+    let hot = w.hotkey().public();
+    let before = client
+        .account(&cold.public())
+        .await
+        .map_err(sdk_error)?
+        .balance;
+    let receipt = client
+        .stake(cold, &hot, a.amount, &a.tier)
+        .await
+        .map_err(|e| {
+            anyhow!(
+                "{}: the ledger refused stake: {e}",
+                e.code().unwrap_or("refused")
+            )
+        })?;
+    let after = client
+        .account(&cold.public())
+        .await
+        .map_err(sdk_error)?
+        .balance;
+    let info = client.stake_info(&hot).await.map_err(sdk_error)?;
     emit(
         a.wallet.json,
         json!({

@@ -1236,7 +1236,10 @@ fn check_trace_consent(
 /// (required in CI); `tests/openapi.rs` checks the responses against them.
 fn check_openapi(info: &Value) {
     let mut nodes = vec![
-        ("coordinator", info["coordinator"].as_str().unwrap().to_string()),
+        (
+            "coordinator",
+            info["coordinator"].as_str().unwrap().to_string(),
+        ),
         ("ledger", info["ledger"].as_str().unwrap().to_string()),
     ];
     for v in info["validators"].as_array().unwrap() {

@@ -19,6 +19,7 @@ use crate::SdkError;
 /// Where a network's nodes answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Endpoints {
+    /// The coordinator (empty for a ledger-only client: see [`Endpoints::ledger`]).
     pub coordinator: String,
     /// The ledger, for metagraph, faucet and stake (`None`: those calls say so).
     pub ledger: Option<String>,
@@ -64,6 +65,15 @@ impl Endpoints {
             ledger: Some(f.ledger),
             validators: f.validators,
         })
+    }
+
+    /// A ledger alone (faucet, stake and ledger reads; coordinator calls say they need one).
+    pub fn ledger(url: &str) -> Self {
+        Self {
+            coordinator: String::new(),
+            ledger: Some(url.to_string()),
+            validators: Vec::new(),
+        }
     }
 
     /// A coordinator alone (jobs and proofs; no ledger calls).
@@ -158,7 +168,12 @@ impl Client {
     /// [`Client::connect`], retrying transient failures (from the first call on) as `retry`
     /// says.
     pub async fn connect_with(endpoints: Endpoints, retry: RetryPolicy) -> Result<Self, SdkError> {
-        let lanes = hallmark_node::LaneRegistry::standard(&hallmark_node::NodeConfig::default())
+        // Built quietly: what the standard lanes warn a node's operator about (no NVIDIA key
+        // set configured, say) is not the client's business, and would land in its stderr.
+        let lanes =
+            tracing::subscriber::with_default(tracing::subscriber::NoSubscriber::default(), || {
+                hallmark_node::LaneRegistry::standard(&hallmark_node::NodeConfig::default())
+            })
             .map_err(|e| SdkError::Usage(format!("the standard lanes: {e}")))?;
         let client = Self {
             coordinator: NodeClient::new(&endpoints.coordinator),
@@ -168,16 +183,18 @@ impl Client {
             retry,
             lanes: std::sync::Arc::new(lanes),
         };
-        client
-            .retry
-            .run(|| async {
-                client
-                    .coordinator
-                    .get::<serde_json::Value>("/v1/health")
-                    .await
-                    .map_err(SdkError::from)
-            })
-            .await?;
+        if !client.endpoints.coordinator.is_empty() {
+            client
+                .retry
+                .run(|| async {
+                    client
+                        .coordinator
+                        .get::<serde_json::Value>("/v1/health")
+                        .await
+                        .map_err(SdkError::from)
+                })
+                .await?;
+        }
         if let Some(l) = &client.ledger {
             client
                 .retry
@@ -185,6 +202,20 @@ impl Client {
                 .await?;
         }
         Ok(client)
+    }
+
+    fn coordinator_base(&self) -> Result<&str, SdkError> {
+        if self.endpoints.coordinator.is_empty() {
+            return Err(SdkError::Usage(
+                "this call needs the coordinator: give its endpoint".into(),
+            ));
+        }
+        Ok(&self.endpoints.coordinator)
+    }
+
+    fn coordinator(&self) -> Result<&NodeClient, SdkError> {
+        self.coordinator_base()?;
+        Ok(&self.coordinator)
     }
 
     fn ledger(&self) -> Result<&HttpLedger, SdkError> {
@@ -246,7 +277,7 @@ impl Client {
         })?;
         self.retry
             .run(|| async {
-                self.coordinator
+                self.coordinator()?
                     .post::<_, JobView>("/v1/jobs", signed.envelope())
                     .await
                     .map_err(SdkError::from)
@@ -256,9 +287,10 @@ impl Client {
 
     /// A job as the coordinator has it now.
     pub async fn job_status(&self, job_id: &str) -> Result<JobView, SdkError> {
-        let path = format!("/v1/jobs/{job_id}");
+        let path = format!("/v1/jobs/{}", path_segment(job_id)?);
+        let coordinator = self.coordinator()?;
         self.retry
-            .run(|| async { self.coordinator.get(&path).await.map_err(SdkError::from) })
+            .run(|| async { coordinator.get(&path).await.map_err(SdkError::from) })
             .await
     }
 
@@ -296,10 +328,11 @@ impl Client {
 
     /// A job's proof package, as the worker handed it in (verify it with [`verify_proof`]).
     pub async fn get_proof(&self, job_id: &str) -> Result<Vec<u8>, SdkError> {
-        let path = format!("/v1/jobs/{job_id}/proof");
+        let path = format!("/v1/jobs/{}/proof", path_segment(job_id)?);
+        let coordinator = self.coordinator()?;
         self.retry
             .run(|| async {
-                self.coordinator
+                coordinator
                     .get_bytes_capped(&path, hallmark_stark::MAX_PACKAGE_BYTES)
                     .await
                     .map_err(SdkError::from)
@@ -310,7 +343,7 @@ impl Client {
     /// A validator's signed round result with its log receipt (`validator` is its base URL).
     pub async fn receipt(&self, validator: &str, run_id: &str) -> Result<Receipt, SdkError> {
         let v = self.coordinator.at(validator);
-        let path = format!("/v1/rounds/{run_id}/receipt");
+        let path = format!("/v1/rounds/{}/receipt", path_segment(run_id)?);
         self.retry
             .run(|| async { v.get(&path).await.map_err(SdkError::from) })
             .await
@@ -395,7 +428,7 @@ impl Client {
         &self,
         lane: &str,
     ) -> Result<hallmark_core::dsse::Envelope, SdkError> {
-        let base = self.endpoints.coordinator.clone();
+        let base = self.coordinator_base()?.to_string();
         self.read(
             &base,
             &format!("/v1/rounds/current?lane={}", query_value(lane)),
@@ -405,7 +438,7 @@ impl Client {
 
     /// The coordinator's signed announcement of round `run_id`.
     pub async fn round(&self, run_id: &str) -> Result<hallmark_core::dsse::Envelope, SdkError> {
-        let base = self.endpoints.coordinator.clone();
+        let base = self.coordinator_base()?.to_string();
         self.read(&base, &format!("/v1/rounds/{}", path_segment(run_id)?))
             .await
     }
@@ -518,12 +551,37 @@ impl Client {
 
     // ---- builds -------------------------------------------------------------------------
 
+    /// Asks the coordinator to verify that `wasm` rebuilds from source (`source`: the archive
+    /// its recipe names, unless the coordinator already stores it). Safe to retry: the same
+    /// wasm and recipe answer the existing verification.
+    pub async fn submit_build(
+        &self,
+        wasm: &[u8],
+        source: Option<&[u8]>,
+    ) -> Result<hallmark_node::builds::VerificationView, SdkError> {
+        use base64::Engine as _;
+        let b64 = |b: &[u8]| base64::engine::general_purpose::STANDARD.encode(b);
+        let body = hallmark_node::builds::VerifyRequest {
+            wasm_base64: b64(wasm),
+            source_base64: source.map(b64),
+        };
+        let coordinator = self.coordinator()?;
+        self.retry
+            .run(|| async {
+                coordinator
+                    .post("/v1/verify", &body)
+                    .await
+                    .map_err(SdkError::from)
+            })
+            .await
+    }
+
     /// A source-to-wasm verification by id.
     pub async fn build(
         &self,
         verification_id: &str,
     ) -> Result<hallmark_node::builds::VerificationView, SdkError> {
-        let base = self.endpoints.coordinator.clone();
+        let base = self.coordinator_base()?.to_string();
         self.read(
             &base,
             &format!("/v1/verify/{}", path_segment(verification_id)?),
@@ -536,7 +594,7 @@ impl Client {
         &self,
         wasm_sha256: &str,
     ) -> Result<hallmark_node::builds::WasmView, SdkError> {
-        let base = self.endpoints.coordinator.clone();
+        let base = self.coordinator_base()?.to_string();
         self.read(&base, &format!("/v1/wasms/{}", path_segment(wasm_sha256)?))
             .await
     }
@@ -546,7 +604,7 @@ impl Client {
         &self,
         limit: u32,
     ) -> Result<Vec<hallmark_node::builds::VerificationView>, SdkError> {
-        let base = self.endpoints.coordinator.clone();
+        let base = self.coordinator_base()?.to_string();
         self.read(&base, &format!("/v1/builds?limit={limit}")).await
     }
 
@@ -604,7 +662,7 @@ impl Client {
     pub async fn providers(
         &self,
     ) -> Result<Vec<hallmark_node::compute::messages::ProviderListing>, SdkError> {
-        let base = self.endpoints.coordinator.clone();
+        let base = self.coordinator_base()?.to_string();
         self.read(&base, "/v1/compute/providers").await
     }
 }
