@@ -7,7 +7,6 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 use hallmark_node::traces::{TracePage, TraceQuery};
-use hallmark_node::NodeClient;
 
 /// `hallmark traces …`.
 #[derive(Debug, clap::Subcommand)]
@@ -118,11 +117,13 @@ async fn consent(a: ConsentArgs) -> anyhow::Result<ExitCode> {
     statement
         .check()
         .map_err(|e| anyhow::anyhow!("{}: {e}", e.code()))?;
-    let signed = hallmark_core::Signed::sign(&statement, &key)?;
     let url = a.coordinator.url()?;
-    let accepted: hallmark_node::consents::ConsentAccepted = NodeClient::new(&url)
-        .post("/v1/consents", signed.envelope())
+    let accepted = hallmark_sdk::Client::connect(hallmark_sdk::Endpoints::coordinator(&url))
         .await
+        .map_err(crate::job::sdk_error)?
+        .record_consent(&statement, &key)
+        .await
+        .map_err(crate::job::sdk_error)
         .with_context(|| format!("recording the consent at {url}"))?;
     println!(
         "{}",
@@ -149,7 +150,7 @@ async fn export(a: ExportArgs) -> anyhow::Result<ExitCode> {
             .context("the devnet lists no validator")?,
         (None, None) => anyhow::bail!("say which validator: --validator URL or --devnet DIR"),
     };
-    let mut client = NodeClient::new(&url);
+    let mut operator = None;
     if a.private {
         let key_file = match (&a.key, &devnet) {
             (Some(k), _) => k.clone(),
@@ -158,8 +159,16 @@ async fn export(a: ExportArgs) -> anyhow::Result<ExitCode> {
         };
         let key = hallmark_node::run::load_key(&key_file)
             .with_context(|| format!("reading the key {}", key_file.display()))?;
-        client = client.signed_by(key);
+        operator = Some(key);
     }
+    // A validator-only client: traces are read from the validator, nothing else is asked.
+    let client = hallmark_sdk::Client::connect(hallmark_sdk::Endpoints {
+        coordinator: String::new(),
+        ledger: None,
+        validators: vec![url.clone()],
+    })
+    .await
+    .map_err(crate::job::sdk_error)?;
     let mut query = TraceQuery {
         since: a.since.as_deref().map(parse_since).transpose()?,
         lane: a.lane.clone(),
@@ -171,7 +180,7 @@ async fn export(a: ExportArgs) -> anyhow::Result<ExitCode> {
         }),
     };
     let tmp = a.out.with_extension("jsonl.partial");
-    let written = write_pages(&client, &url, a.private, &mut query, &tmp).await;
+    let written = write_pages(&client, &url, operator.as_ref(), &mut query, &tmp).await;
     let written = match written.and_then(|n| {
         std::fs::rename(&tmp, &a.out).with_context(|| format!("writing {}", a.out.display()))?;
         Ok(n)
@@ -191,33 +200,12 @@ async fn export(a: ExportArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// `GET /v1/traces` with `q` as its query string.
-fn public_path(q: &TraceQuery) -> String {
-    let mut path = format!(
-        "/v1/traces?limit={}",
-        q.limit.unwrap_or(hallmark_store::MAX_TRACE_PAGE)
-    );
-    if let Some(s) = q.since {
-        path.push_str(&format!("&since={s}"));
-    }
-    if let Some(l) = &q.lane {
-        path.push_str(&format!(
-            "&lane={}",
-            percent_encoding::utf8_percent_encode(l, percent_encoding::NON_ALPHANUMERIC)
-        ));
-    }
-    if let Some(c) = q.cursor {
-        path.push_str(&format!("&cursor={c}"));
-    }
-    path
-}
-
 /// Pages through the validator's traces from `query` on, writing each record as one line of
 /// `file`; returns how many were written.
 async fn write_pages(
-    client: &NodeClient,
+    client: &hallmark_sdk::Client,
     url: &str,
-    private: bool,
+    operator: Option<&hallmark_core::Keypair>,
     query: &mut TraceQuery,
     file: &std::path::Path,
 ) -> anyhow::Result<u64> {
@@ -227,11 +215,11 @@ async fn write_pages(
     let mut written = 0u64;
     loop {
         // The records are written as the validator sent them, whichever form.
-        let page: TracePage<serde_json::Value> = if private {
-            client.post("/v1/traces/private", &*query).await
-        } else {
-            client.get(&public_path(query)).await
+        let page: TracePage<serde_json::Value> = match operator {
+            Some(key) => client.private_traces(url, key, query).await,
+            None => client.public_traces(url, query).await,
         }
+        .map_err(crate::job::sdk_error)
         .with_context(|| format!("reading traces from {url}"))?;
         if page.traces.is_empty() {
             break;

@@ -549,6 +549,68 @@ impl Client {
         .await
     }
 
+    // ---- traces and consent -------------------------------------------------------------
+
+    /// Records `consent`, signed here by its party's `key`, at the coordinator. Checked
+    /// locally first (the coordinator's codes). Not retried: a replay of a statement that
+    /// did land is refused as not newer.
+    pub async fn record_consent(
+        &self,
+        consent: &hallmark_core::trace::TraceConsent,
+        key: &Keypair,
+    ) -> Result<hallmark_node::consents::ConsentAccepted, SdkError> {
+        consent.check().map_err(|e| SdkError::Refused {
+            code: e.code().to_string(),
+            message: e.to_string(),
+        })?;
+        let signed = Signed::sign(consent, key)?;
+        self.coordinator()?
+            .post("/v1/consents", signed.envelope())
+            .await
+            .map_err(SdkError::from)
+    }
+
+    /// One page of `validator`'s public (redacted, consent-gated) traces. `T` is
+    /// [`hallmark_core::trace::PublicTrace`], or `serde_json::Value` to keep records as sent.
+    pub async fn public_traces<T: serde::de::DeserializeOwned>(
+        &self,
+        validator: &str,
+        query: &hallmark_node::traces::TraceQuery,
+    ) -> Result<hallmark_node::traces::TracePage<T>, SdkError> {
+        let mut path = format!(
+            "/v1/traces?limit={}",
+            query.limit.unwrap_or(hallmark_store::MAX_TRACE_PAGE)
+        );
+        if let Some(since) = query.since {
+            path.push_str(&format!("&since={since}"));
+        }
+        if let Some(lane) = &query.lane {
+            path.push_str(&format!("&lane={}", query_value(lane)));
+        }
+        if let Some(cursor) = query.cursor {
+            path.push_str(&format!("&cursor={cursor}"));
+        }
+        self.read(validator, &path).await
+    }
+
+    /// One page of `validator`'s private traces, signed by its `operator` coldkey. `T` is
+    /// [`hallmark_core::trace::VerificationTrace`], or `serde_json::Value`.
+    pub async fn private_traces<T: serde::de::DeserializeOwned>(
+        &self,
+        validator: &str,
+        operator: &Keypair,
+        query: &hallmark_node::traces::TraceQuery,
+    ) -> Result<hallmark_node::traces::TracePage<T>, SdkError> {
+        let node = self.coordinator.at(validator).signed_by(operator.clone());
+        self.retry
+            .run(|| async {
+                node.post("/v1/traces/private", query)
+                    .await
+                    .map_err(SdkError::from)
+            })
+            .await
+    }
+
     // ---- builds -------------------------------------------------------------------------
 
     /// Asks the coordinator to verify that `wasm` rebuilds from source (`source`: the archive
