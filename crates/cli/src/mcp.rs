@@ -13,7 +13,6 @@ use anyhow::Context as _;
 use base64::Engine as _;
 use hallmark_core::{Keypair, PublicKey};
 use hallmark_node::jobs::{JobStatus, JobView};
-use hallmark_node::NodeClient;
 use hallmark_sdk::{Client, Endpoints, SdkError};
 use hallmark_stark::{JobSpec, JobType};
 use rmcp::handler::server::router::tool::ToolRouter;
@@ -88,7 +87,6 @@ pub async fn run(a: McpArgs) -> anyhow::Result<ExitCode> {
     .with_key(key.clone());
     let server = HallmarkTools {
         client,
-        coordinator: NodeClient::new(&coordinator),
         key,
         coldkey,
         tool_router: HallmarkTools::tool_router(),
@@ -106,7 +104,6 @@ pub async fn run(a: McpArgs) -> anyhow::Result<ExitCode> {
 #[derive(Clone)]
 pub struct HallmarkTools {
     client: Client,
-    coordinator: NodeClient,
     key: Keypair,
     coldkey: Option<Keypair>,
     tool_router: ToolRouter<Self>,
@@ -586,11 +583,12 @@ impl HallmarkTools {
                 a.wasm_sha256
             ));
         }
-        let doc: Value = self
-            .coordinator
-            .get(&format!("/v1/wasms/{sha}"))
+        let view = self
+            .client
+            .wasm(&sha)
             .await
-            .map_err(|e| user_error("reading the build verifications", e.into()))?;
+            .map_err(|e| user_error("reading the build verifications", e))?;
+        let doc = serde_json::to_value(view).map_err(|e| format!("internal: {e}"))?;
         Ok(Json(Document { result: doc }))
     }
 
@@ -632,24 +630,23 @@ impl HallmarkTools {
         let of = |role| mg.neurons.iter().filter(move |n| n.role == role);
         let mut jobs = std::collections::BTreeMap::new();
         for status in ["queued", "assigned", "proven", "approved", "rejected"] {
-            let list: Vec<Value> = self
-                .coordinator
-                .get(&format!("/v1/jobs?status={status}&limit=1000"))
+            let list = self
+                .client
+                .jobs(Some(status), 1000)
                 .await
-                .map_err(|e| user_error("reading the jobs", e.into()))?;
+                .map_err(|e| user_error("reading the jobs", e))?;
             jobs.insert(status.to_string(), list.len());
         }
-        let checkpoint = self
-            .coordinator
-            .get_bytes("/v1/log/checkpoint")
+        let coordinator = self.client.endpoints().coordinator.clone();
+        let note = self
+            .client
+            .checkpoint(&coordinator)
             .await
-            .map_err(|e| user_error("reading the coordinator's log", e.into()))?;
-        let size = hallmark_log::SignedCheckpoint {
-            note: String::from_utf8_lossy(&checkpoint).into_owned(),
-        }
-        .checkpoint_unverified()
-        .map(|c| c.size)
-        .map_err(|e| format!("the coordinator's checkpoint: {e}"))?;
+            .map_err(|e| user_error("reading the coordinator's log", e))?;
+        let size = hallmark_log::SignedCheckpoint { note }
+            .checkpoint_unverified()
+            .map(|c| c.size)
+            .map_err(|e| format!("the coordinator's checkpoint: {e}"))?;
         Ok(Json(StatsOut {
             validators: of(hallmark_ledger::Role::Validator).count(),
             workers: of(hallmark_ledger::Role::Worker).count(),

@@ -285,6 +285,17 @@ impl Client {
             .await
     }
 
+    /// Recent jobs, newest first: those in `status` (`queued`, `assigned`, `proven`,
+    /// `approved`, `rejected`) when given; at most `limit` (the coordinator caps it).
+    pub async fn jobs(&self, status: Option<&str>, limit: u32) -> Result<Vec<JobView>, SdkError> {
+        let base = self.coordinator_base()?.to_string();
+        let mut path = format!("/v1/jobs?limit={limit}");
+        if let Some(s) = status {
+            path.push_str(&format!("&status={}", query_value(s)));
+        }
+        self.read(&base, &path).await
+    }
+
     /// A job as the coordinator has it now.
     pub async fn job_status(&self, job_id: &str) -> Result<JobView, SdkError> {
         let path = format!("/v1/jobs/{}", path_segment(job_id)?);
