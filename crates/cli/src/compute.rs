@@ -117,9 +117,11 @@ pub async fn run(cmd: ComputeCommand) -> anyhow::Result<ExitCode> {
     match cmd {
         ComputeCommand::Register(a) => register(a).await,
         ComputeCommand::List(a) => {
-            let list: Vec<ProviderListing> = NodeClient::new(&a.coordinator.url()?)
-                .get("/v1/compute/providers")
-                .await?;
+            let list: Vec<ProviderListing> = coordinator_sdk(&a.coordinator.url()?)
+                .await?
+                .providers()
+                .await
+                .map_err(crate::job::sdk_error)?;
             if a.json {
                 println!("{}", serde_json::to_string_pretty(&list)?);
             } else if list.is_empty() {
@@ -148,31 +150,39 @@ pub async fn run(cmd: ComputeCommand) -> anyhow::Result<ExitCode> {
             let body = ClaimRequest {
                 lease_secs: a.lease_secs,
             };
-            post_statement::<ClaimGrant, _>(&a.target, "claim", &body).await
+            let key = load_key(&a.target.key)?;
+            let env = coordinator_sdk(&a.target.coordinator.url()?)
+                .await?
+                .claim_machine(&a.target.node_id, &key, &body)
+                .await
+                .map_err(crate::job::sdk_error)?;
+            print_statement::<ClaimGrant>(env)
         }
         ComputeCommand::Release(a) => {
             let body = ReleaseRequest {
                 claim_id: a.claim_id,
                 gpu_seconds: a.gpu_seconds,
             };
-            post_statement::<UsageReceipt, _>(&a.target, "release", &body).await
+            let key = load_key(&a.target.key)?;
+            let env = coordinator_sdk(&a.target.coordinator.url()?)
+                .await?
+                .release_machine(&a.target.node_id, &key, &body)
+                .await
+                .map_err(crate::job::sdk_error)?;
+            print_statement::<UsageReceipt>(env)
         }
     }
 }
 
-/// Posts `body` to the node's `action` route, signed by the target's key; checks the answer
-/// is a signed `T` and prints it.
-async fn post_statement<T: SignedPayload, B: serde::Serialize>(
-    t: &NodeTarget,
-    action: &str,
-    body: &B,
-) -> anyhow::Result<ExitCode> {
-    let key = load_key(&t.key)?;
-    let path = format!("/v1/compute/providers/{}/{action}", t.node_id);
-    let env: Envelope = NodeClient::new(&t.coordinator.url()?)
-        .signed_by(key)
-        .post(&path, body)
-        .await?;
+/// The SDK client of the coordinator at `url`.
+async fn coordinator_sdk(url: &str) -> anyhow::Result<hallmark_sdk::Client> {
+    hallmark_sdk::Client::connect(hallmark_sdk::Endpoints::coordinator(url))
+        .await
+        .map_err(crate::job::sdk_error)
+}
+
+/// Checks the coordinator's answer is a signed `T` and prints it.
+fn print_statement<T: SignedPayload>(env: Envelope) -> anyhow::Result<ExitCode> {
     Signed::<T>::from_envelope(env.clone())
         .verify()
         .with_context(|| format!("the coordinator's {}", T::PAYLOAD_TYPE))?;

@@ -731,6 +731,40 @@ impl Client {
 
     // ---- compute ------------------------------------------------------------------------
 
+    /// Claims machine `node_id` for `request.lease_secs`, signed by `key`; the answer is the
+    /// coordinator's signed claim grant. Not retried: a second claim is a second lease.
+    pub async fn claim_machine(
+        &self,
+        node_id: &str,
+        key: &Keypair,
+        request: &hallmark_node::compute::messages::ClaimRequest,
+    ) -> Result<hallmark_core::dsse::Envelope, SdkError> {
+        let path = format!("/v1/compute/providers/{}/claim", path_segment(node_id)?);
+        self.coordinator()?
+            .clone()
+            .signed_by(key.clone())
+            .post(&path, request)
+            .await
+            .map_err(SdkError::from)
+    }
+
+    /// Releases a claimed machine, reporting the GPU-seconds used, signed by `key`; the
+    /// answer is the coordinator's signed usage receipt. Not retried.
+    pub async fn release_machine(
+        &self,
+        node_id: &str,
+        key: &Keypair,
+        request: &hallmark_node::compute::messages::ReleaseRequest,
+    ) -> Result<hallmark_core::dsse::Envelope, SdkError> {
+        let path = format!("/v1/compute/providers/{}/release", path_segment(node_id)?);
+        self.coordinator()?
+            .clone()
+            .signed_by(key.clone())
+            .post(&path, request)
+            .await
+            .map_err(SdkError::from)
+    }
+
     /// Every compute provider listing the coordinator keeps.
     pub async fn providers(
         &self,
