@@ -15,10 +15,7 @@ use clap::{Args, Subcommand};
 use hallmark_core::{sha256, Keypair, PublicKey, RosterEntry, RosterRun};
 use hallmark_eval::samples::{self, SUBMISSIONS};
 use hallmark_eval::{first_difference, replay_task, Difference, EvalParams, EvalReport, Grader};
-use hallmark_ledger::TxBody;
-use hallmark_node::http_ledger::HttpLedger;
 use hallmark_node::messages::RunSubmissionAck;
-use hallmark_node::NodeClient;
 use serde_json::{json, Value};
 
 /// `hallmark eval …`
@@ -276,27 +273,18 @@ pub async fn submit_archive(
     run_id: &str,
     archive: &[u8],
 ) -> anyhow::Result<RunSubmissionAck> {
-    let ledger = HttpLedger::new(ledger_url);
-    let chain = ledger
-        .chain_id()
+    let client = hallmark_sdk::Client::connect(hallmark_sdk::Endpoints {
+        ledger: Some(ledger_url.to_string()),
+        ..hallmark_sdk::Endpoints::coordinator(coordinator_url)
+    })
+    .await
+    .map_err(crate::job::sdk_error)?;
+    client
+        .commit_archive(key, lane, archive)
         .await
-        .map_err(|e| anyhow!("{}: {e}", e.code()))?;
-    let body = TxBody::CommitArchive {
-        lane: lane.to_string(),
-        archive_sha256: sha256(archive).to_hex(),
-    };
-    match hallmark_node::registration::submit_tx(&ledger, &chain, key, body).await {
-        Ok(_) => {}
-        Err(e) if e.code() == "already_committed" => {}
-        Err(e) => bail!("{}: {e}", e.code()),
-    }
-    NodeClient::new(coordinator_url)
-        .signed_by(key.clone())
-        .post_bytes(
-            &format!("/v1/runs/{run_id}/submissions"),
-            archive.to_vec(),
-            "application/x-tar",
-        )
+        .map_err(crate::job::sdk_error)?;
+    client
+        .submit_archive(run_id, key, archive)
         .await
         .map_err(|e| anyhow!("{}: {e}", e.code().unwrap_or("coordinator_unavailable")))
 }
@@ -328,8 +316,15 @@ async fn submit_cmd(a: SubmitArgs) -> anyhow::Result<()> {
 }
 
 async fn fetch_report(validator: &str, run_id: &str, out: Option<&Path>) -> anyhow::Result<()> {
-    let bytes = NodeClient::new(validator)
-        .get_bytes(&format!("/v1/consensus/evaluations/{run_id}"))
+    let client = hallmark_sdk::Client::connect(hallmark_sdk::Endpoints {
+        coordinator: String::new(),
+        ledger: None,
+        validators: vec![validator.to_string()],
+    })
+    .await
+    .map_err(crate::job::sdk_error)?;
+    let bytes = client
+        .evaluation_bytes(validator, run_id)
         .await
         .map_err(|e| anyhow!("{}: {e}", e.code().unwrap_or("validator_unavailable")))?;
     match out {
@@ -377,12 +372,14 @@ async fn find_archive(
             .iter()
             .find(|m| m.archive_sha256 == archive_sha256)
         {
-            let path = format!(
-                "/v1/runs/{}/submissions/{}/archive",
-                report.run_id, m.submission_id
-            );
-            let bytes = NodeClient::new(url)
-                .get_bytes_capped(&path, hallmark_eval::archive::MAX_ARCHIVE_BYTES)
+            let bytes = hallmark_sdk::Client::connect(hallmark_sdk::Endpoints::coordinator(url))
+                .await
+                .map_err(|e| anyhow!("archive_unavailable: {e}"))?
+                .run_archive(
+                    &report.run_id,
+                    &m.submission_id,
+                    hallmark_eval::archive::MAX_ARCHIVE_BYTES,
+                )
                 .await
                 .map_err(|e| anyhow!("archive_unavailable: {e}"))?;
             if sha256(&bytes).to_hex() == archive_sha256 {

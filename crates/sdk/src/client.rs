@@ -560,6 +560,85 @@ impl Client {
         .await
     }
 
+    // ---- evaluation runs -----------------------------------------------------------------
+
+    /// Commits `archive`'s SHA-256 for `lane` on the ledger, signed by the worker's `key`
+    /// (what a run submission must be preceded by); an archive committed before is fine.
+    pub async fn commit_archive(
+        &self,
+        key: &Keypair,
+        lane: &str,
+        archive: &[u8],
+    ) -> Result<(), SdkError> {
+        let ledger = self.ledger()?;
+        let chain = self
+            .retry
+            .run(|| async { ledger.chain_id().await.map_err(ledger_error) })
+            .await?;
+        let body = TxBody::CommitArchive {
+            lane: lane.to_string(),
+            archive_sha256: hallmark_core::sha256(archive).to_hex(),
+        };
+        match hallmark_node::registration::submit_tx(ledger, &chain, key, body).await {
+            Ok(_) => Ok(()),
+            Err(e) if e.code() == "already_committed" => Ok(()),
+            Err(e) => Err(ledger_error(e)),
+        }
+    }
+
+    /// Submits a committed `archive` to roster run `run_id`, signed by the worker's `key`.
+    /// Not retried: a later submission replaces the earlier one until the deadline.
+    pub async fn submit_archive(
+        &self,
+        run_id: &str,
+        key: &Keypair,
+        archive: &[u8],
+    ) -> Result<hallmark_node::messages::RunSubmissionAck, SdkError> {
+        let path = format!("/v1/runs/{}/submissions", path_segment(run_id)?);
+        self.coordinator()?
+            .clone()
+            .signed_by(key.clone())
+            .post_bytes(&path, archive.to_vec(), "application/x-tar")
+            .await
+            .map_err(SdkError::from)
+    }
+
+    /// A submitted archive's bytes (capped at the eval lane's archive limit).
+    pub async fn run_archive(
+        &self,
+        run_id: &str,
+        submission_id: &str,
+        max_bytes: usize,
+    ) -> Result<Vec<u8>, SdkError> {
+        let path = format!(
+            "/v1/runs/{}/submissions/{}/archive",
+            path_segment(run_id)?,
+            path_segment(submission_id)?
+        );
+        let coordinator = self.coordinator()?;
+        self.retry
+            .run(|| async {
+                coordinator
+                    .get_bytes_capped(&path, max_bytes)
+                    .await
+                    .map_err(SdkError::from)
+            })
+            .await
+    }
+
+    /// `validator`'s evaluation record of roster run `run_id`, byte for byte as served.
+    pub async fn evaluation_bytes(
+        &self,
+        validator: &str,
+        run_id: &str,
+    ) -> Result<Vec<u8>, SdkError> {
+        let path = format!("/v1/consensus/evaluations/{}", path_segment(run_id)?);
+        let node = self.coordinator.at(validator);
+        self.retry
+            .run(|| async { node.get_bytes(&path).await.map_err(SdkError::from) })
+            .await
+    }
+
     // ---- traces and consent -------------------------------------------------------------
 
     /// Records `consent`, signed here by its party's `key`, at the coordinator. Checked
