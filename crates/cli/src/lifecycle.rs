@@ -17,13 +17,10 @@ use hallmark_confidential::{
 };
 use hallmark_core::{Keypair, PublicKey};
 use hallmark_ledger::payments::{credit_context, payment_key_context, withdrawal_context};
-use hallmark_ledger::{ConfidentialAccount, Ledger, LedgerError, Role, TxBody, TxReceipt};
-use hallmark_node::client::NodeClient;
-use hallmark_node::http_ledger::HttpLedger;
+use hallmark_ledger::{ConfidentialAccount, Role, TxBody, TxReceipt};
 
 use crate::job::sdk_error;
 use hallmark_node::jobs::messages::JobStatus;
-use hallmark_node::registration::submit_tx;
 use hallmark_wallet::{Keystore, Wallet};
 use rand::rngs::OsRng;
 use serde_json::json;
@@ -244,13 +241,6 @@ fn payment_keys(w: &Wallet) -> anyhow::Result<(ElGamalSecretKey, AeKey)> {
 }
 
 /// A ledger error as `code: message` (a remote refusal already reads that way).
-fn ledger_error(e: LedgerError) -> anyhow::Error {
-    match e {
-        LedgerError::Rejected { .. } => anyhow!("{e}"),
-        other => anyhow!("{}: {other}", other.code()),
-    }
-}
-
 /// The SDK client for a ledger-only command (faucet, stake).
 async fn ledger_sdk(ledger: &LedgerArgs) -> anyhow::Result<hallmark_sdk::Client> {
     hallmark_sdk::Client::connect(hallmark_sdk::Endpoints::ledger(&ledger.url()?))
@@ -258,25 +248,23 @@ async fn ledger_sdk(ledger: &LedgerArgs) -> anyhow::Result<hallmark_sdk::Client>
         .map_err(sdk_error)
 }
 
-async fn chain_id(l: &HttpLedger) -> anyhow::Result<String> {
-    l.chain_id().await.map_err(ledger_error)
+async fn chain_id(l: &hallmark_sdk::Client) -> anyhow::Result<String> {
+    l.chain_id().await.map_err(sdk_error)
 }
 
-/// Signs `body` with `key` for `chain` and submits it.
-async fn send(
-    l: &HttpLedger,
-    chain: &str,
-    key: &Keypair,
-    body: TxBody,
-) -> anyhow::Result<TxReceipt> {
+/// Signs `body` with `key` and submits it.
+async fn send(l: &hallmark_sdk::Client, key: &Keypair, body: TxBody) -> anyhow::Result<TxReceipt> {
     let kind = body.kind();
-    submit_tx(l, chain, key, body)
-        .await
-        .map_err(|e| anyhow!("{}: the ledger refused {kind}: {e}", e.code()))
+    l.submit_tx(key, body).await.map_err(|e| {
+        anyhow!(
+            "{}: the ledger refused {kind}: {e}",
+            e.code().unwrap_or("refused")
+        )
+    })
 }
 
-async fn public_balance(l: &HttpLedger, who: &PublicKey) -> anyhow::Result<u64> {
-    Ok(l.balance(who).await.map_err(ledger_error)?.0)
+async fn public_balance(l: &hallmark_sdk::Client, who: &PublicKey) -> anyhow::Result<u64> {
+    Ok(l.account(who).await.map_err(sdk_error)?.balance)
 }
 
 fn emit(json_out: bool, value: serde_json::Value, text: &[String]) {
@@ -327,15 +315,14 @@ struct ColdkeyTx {
 /// public balance before and after.
 async fn coldkey_tx(
     wallet: &KeystoreArgs,
-    l: &HttpLedger,
+    l: &hallmark_sdk::Client,
     body: impl FnOnce(PublicKey) -> TxBody,
 ) -> anyhow::Result<ColdkeyTx> {
     let w = crate::wallet::open(wallet)?;
     let cold = w.coldkey();
     let hot = w.hotkey().public();
-    let chain = chain_id(l).await?;
     let before = public_balance(l, &cold.public()).await?;
-    let receipt = send(l, &chain, cold, body(hot)).await?;
+    let receipt = send(l, cold, body(hot)).await?;
     let after = public_balance(l, &cold.public()).await?;
     Ok(ColdkeyTx {
         hot,
@@ -369,7 +356,16 @@ async fn stake(a: StakeArgs) -> anyhow::Result<()> {
         .await
         .map_err(sdk_error)?
         .balance;
-    let info = client.stake_info(&hot).await.map_err(sdk_error)?;
+    let info = client
+        .stake_info(&hot)
+        .await
+        .map_err(sdk_error)?
+        .ok_or_else(|| {
+            anyhow!(
+                "internal: the stake is not on the ledger after tx {}",
+                receipt.seq
+            )
+        })?;
     emit(
         a.wallet.json,
         json!({
@@ -399,7 +395,7 @@ async fn stake(a: StakeArgs) -> anyhow::Result<()> {
 }
 
 async fn unstake(a: UnstakeArgs) -> anyhow::Result<()> {
-    let l = HttpLedger::new(&a.ledger.url()?);
+    let l = ledger_sdk(&a.ledger).await?;
     let ColdkeyTx {
         hot,
         before,
@@ -427,11 +423,11 @@ fn wire_time(ms: i64) -> String {
 
 async fn register(wallet: KeystoreArgs, ledger: LedgerArgs) -> anyhow::Result<()> {
     let w = crate::wallet::open(&wallet)?;
-    let l = HttpLedger::new(&ledger.url()?);
+    let l = ledger_sdk(&ledger).await?;
     let chain = chain_id(&l).await?;
     let hot = w.hotkey();
     let mut lines = Vec::new();
-    let mg = l.metagraph().await.map_err(ledger_error)?;
+    let mg = l.metagraph().await.map_err(sdk_error)?;
     let register_seq = match mg.neuron(&hot.public()) {
         Some(n) => {
             lines.push(format!(
@@ -444,7 +440,6 @@ async fn register(wallet: KeystoreArgs, ledger: LedgerArgs) -> anyhow::Result<()
         None => {
             let r = send(
                 &l,
-                &chain,
                 w.coldkey(),
                 TxBody::Register {
                     hotkey: hot.public(),
@@ -465,7 +460,7 @@ async fn register(wallet: KeystoreArgs, ledger: LedgerArgs) -> anyhow::Result<()
     let existing = l
         .confidential_account(&hot.public())
         .await
-        .map_err(ledger_error)?;
+        .map_err(sdk_error)?;
     let key_seq = match existing {
         Some(acc) if acc.pubkey == sk.public() => {
             lines.push("payment key already registered".into());
@@ -482,7 +477,6 @@ async fn register(wallet: KeystoreArgs, ledger: LedgerArgs) -> anyhow::Result<()
                 PubkeyProof::prove(&sk, &payment_key_context(&chain, &hot.public()), &mut OsRng);
             let r = send(
                 &l,
-                &chain,
                 hot,
                 TxBody::RegisterPaymentKey {
                     pubkey: sk.public(),
@@ -501,7 +495,7 @@ async fn register(wallet: KeystoreArgs, ledger: LedgerArgs) -> anyhow::Result<()
     let n = l
         .metagraph()
         .await
-        .map_err(ledger_error)?
+        .map_err(sdk_error)?
         .neuron(&hot.public())
         .cloned()
         .ok_or_else(|| anyhow!("internal: not in the metagraph after registering"))?;
@@ -524,10 +518,10 @@ async fn register(wallet: KeystoreArgs, ledger: LedgerArgs) -> anyhow::Result<()
 
 async fn status(wallet: KeystoreArgs, ledger: LedgerArgs) -> anyhow::Result<()> {
     let (cold, hot) = addresses(&wallet)?;
-    let l = HttpLedger::new(&ledger.url()?);
-    let mg = l.metagraph().await.map_err(ledger_error)?;
-    let stake = l.stake(&hot).await.map_err(ledger_error)?;
-    let paykey = l.confidential_account(&hot).await.map_err(ledger_error)?;
+    let l = ledger_sdk(&ledger).await?;
+    let mg = l.metagraph().await.map_err(sdk_error)?;
+    let stake = l.stake_info(&hot).await.map_err(sdk_error)?;
+    let paykey = l.confidential_account(&hot).await.map_err(sdk_error)?;
     let public = public_balance(&l, &cold).await?;
     let neuron = mg.neuron(&hot);
     let v = json!({
@@ -656,7 +650,7 @@ async fn start(a: StartArgs) -> anyhow::Result<()> {
 
 async fn balance(wallet: KeystoreArgs, ledger: LedgerArgs) -> anyhow::Result<()> {
     let w = crate::wallet::open(&wallet)?;
-    let l = HttpLedger::new(&ledger.url()?);
+    let l = ledger_sdk(&ledger).await?;
     let hot = w.hotkey().public();
     let (sk, ae) = payment_keys(&w)?;
     let (acc, private, how) = private_balance(&l, &hot, &sk, &ae).await?;
@@ -684,7 +678,7 @@ async fn balance(wallet: KeystoreArgs, ledger: LedgerArgs) -> anyhow::Result<()>
 
 /// The private balance as the owner reads it now, and how it was decrypted.
 async fn private_balance(
-    l: &HttpLedger,
+    l: &hallmark_sdk::Client,
     hot: &PublicKey,
     sk: &ElGamalSecretKey,
     ae: &AeKey,
@@ -692,7 +686,7 @@ async fn private_balance(
     let acc = l
         .confidential_account(hot)
         .await
-        .map_err(ledger_error)?
+        .map_err(sdk_error)?
         .ok_or_else(|| {
             anyhow!("no_payment_key: {hot} has no payment key; run `hallmark worker register`")
         })?;
@@ -714,14 +708,19 @@ async fn claim(
     coordinator: &str,
 ) -> anyhow::Result<()> {
     let w = crate::wallet::open(&wallet)?;
-    let l = HttpLedger::new(&ledger.url()?);
+    let l = ledger_sdk(&ledger).await?;
     let hot = w.hotkey();
     let (sk, ae) = payment_keys(&w)?;
     let coordinator = match ledger.devnet.info()? {
         Some(d) => d.coordinator,
         None => coordinator.to_string(),
     };
-    let job = crate::job::fetch_job(&NodeClient::new(&coordinator), job_id).await?;
+    let job = hallmark_sdk::Client::connect(hallmark_sdk::Endpoints::coordinator(&coordinator))
+        .await
+        .map_err(sdk_error)?
+        .job_status(job_id)
+        .await
+        .map_err(sdk_error)?;
     if job.status != JobStatus::Approved {
         return Err(anyhow!(
             "not_approved: job {job_id} is {}; only approved jobs are paid",
@@ -741,7 +740,7 @@ async fn claim(
             hot.public()
         ));
     }
-    let info = l.info().await.map_err(ledger_error)?;
+    let info = l.ledger_info().await.map_err(sdk_error)?;
     let chain = info.chain_id;
     let reward = info
         .params
@@ -755,7 +754,6 @@ async fn claim(
         .ok_or_else(|| anyhow!("overflow: the balance would overflow"))?;
     let receipt = send(
         &l,
-        &chain,
         hot,
         TxBody::ClaimPayment {
             request: job.request.clone(),
@@ -791,7 +789,7 @@ async fn claim(
 
 async fn withdraw(wallet: KeystoreArgs, ledger: LedgerArgs, amount: u64) -> anyhow::Result<()> {
     let w = crate::wallet::open(&wallet)?;
-    let l = HttpLedger::new(&ledger.url()?);
+    let l = ledger_sdk(&ledger).await?;
     let chain = chain_id(&l).await?;
     let hot = w.hotkey();
     let cold = w.coldkey().public();
@@ -808,7 +806,6 @@ async fn withdraw(wallet: KeystoreArgs, ledger: LedgerArgs, amount: u64) -> anyh
     let public_before = public_balance(&l, &cold).await?;
     let receipt = send(
         &l,
-        &chain,
         hot,
         TxBody::Withdraw {
             amount,

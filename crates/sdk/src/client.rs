@@ -762,14 +762,52 @@ impl Client {
 
     // ---- ledger reads -------------------------------------------------------------------
 
-    /// A hotkey's stake and tier.
+    /// A hotkey's stake and tier; `None` when nothing is bonded to it.
     pub async fn stake_info(
         &self,
         hotkey: &PublicKey,
-    ) -> Result<hallmark_ledger::StakeInfo, SdkError> {
-        let base = self.ledger_base()?.to_string();
-        self.read(&base, &format!("/v1/ledger/stakes/{}", hotkey.to_ss58()))
+    ) -> Result<Option<hallmark_ledger::StakeInfo>, SdkError> {
+        let l = self.ledger()?;
+        self.retry
+            .run(|| async { l.stake(hotkey).await.map_err(ledger_error) })
             .await
+    }
+
+    /// A hotkey's confidential (private payment) account; `None` before it registered a
+    /// payment key.
+    pub async fn confidential_account(
+        &self,
+        hotkey: &PublicKey,
+    ) -> Result<Option<hallmark_ledger::ConfidentialAccount>, SdkError> {
+        let l = self.ledger()?;
+        self.retry
+            .run(|| async { l.confidential_account(hotkey).await.map_err(ledger_error) })
+            .await
+    }
+
+    /// The ledger's chain id, parameters and faucet.
+    pub async fn ledger_info(&self) -> Result<hallmark_node::ledger_service::LedgerInfo, SdkError> {
+        let l = self.ledger()?;
+        self.retry
+            .run(|| async { l.info().await.map_err(ledger_error) })
+            .await
+    }
+
+    /// The ledger's chain id (what every transaction is signed for).
+    pub async fn chain_id(&self) -> Result<String, SdkError> {
+        let l = self.ledger()?;
+        self.retry
+            .run(|| async { l.chain_id().await.map_err(ledger_error) })
+            .await
+    }
+
+    /// Signs `body` with `key` for this chain and submits it (with the signer's next nonce);
+    /// returns the ledger's receipt. Not retried: the nonce makes a replay a refusal.
+    pub async fn submit_tx(&self, key: &Keypair, body: TxBody) -> Result<TxReceipt, SdkError> {
+        let chain = self.chain_id().await?;
+        hallmark_node::registration::submit_tx(self.ledger()?, &chain, key, body)
+            .await
+            .map_err(ledger_error)
     }
 
     /// An account's balance and nonce.

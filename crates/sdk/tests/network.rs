@@ -104,7 +104,12 @@ async fn the_sdk_reads_drips_stakes_and_reports_codes() {
     // Ledger and log reads, typed: the drip and the stake show up in them.
     let account = client.account(&cold.public()).await.unwrap();
     assert_eq!(account.balance, 10_000 - 500, "{account:?}");
-    let stake = client.stake_info(&hot).await.unwrap();
+    let stake = client.stake_info(&hot).await.unwrap().unwrap();
+    assert!(client
+        .stake_info(&Keypair::generate().public())
+        .await
+        .unwrap()
+        .is_none());
     assert_eq!(stake.staked + stake.pending, 500, "{stake:?}");
     let head = client.ledger_head().await.unwrap();
     assert!(head.header.seq > 0, "{head:?}");
