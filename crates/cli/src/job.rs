@@ -368,7 +368,7 @@ async fn verify(a: VerifyArgs) -> anyhow::Result<ExitCode> {
     let mut checks = Vec::new();
     let mut check = |name, ok, detail: String| checks.push(Check { name, ok, detail });
 
-    let request = check_request(c.lanes(), &job.signed_request());
+    let request = check_request(c.lanes().map_err(sdk_error)?, &job.signed_request());
     let checked = match &request {
         Ok(r) if r.job_id == job.job_id => {
             check(

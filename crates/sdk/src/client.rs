@@ -134,8 +134,9 @@ pub struct Client {
     ledger: Option<HttpLedger>,
     key: Option<Keypair>,
     retry: RetryPolicy,
-    /// The lanes job requests are checked against before they are sent.
-    lanes: std::sync::Arc<hallmark_node::LaneRegistry>,
+    /// The lanes job requests are checked against before they are sent; built on first use,
+    /// so calls that submit no job never pay for them.
+    lanes: std::sync::Arc<std::sync::OnceLock<hallmark_node::LaneRegistry>>,
 }
 
 impl std::fmt::Debug for Client {
@@ -168,20 +169,13 @@ impl Client {
     /// [`Client::connect`], retrying transient failures (from the first call on) as `retry`
     /// says.
     pub async fn connect_with(endpoints: Endpoints, retry: RetryPolicy) -> Result<Self, SdkError> {
-        // Built quietly: what the standard lanes warn a node's operator about (no NVIDIA key
-        // set configured, say) is not the client's business, and would land in its stderr.
-        let lanes =
-            tracing::subscriber::with_default(tracing::subscriber::NoSubscriber::default(), || {
-                hallmark_node::LaneRegistry::standard(&hallmark_node::NodeConfig::default())
-            })
-            .map_err(|e| SdkError::Usage(format!("the standard lanes: {e}")))?;
         let client = Self {
             coordinator: NodeClient::new(&endpoints.coordinator),
             ledger: endpoints.ledger.as_deref().map(HttpLedger::new),
             endpoints,
             key: None,
             retry,
-            lanes: std::sync::Arc::new(lanes),
+            lanes: std::sync::Arc::new(std::sync::OnceLock::new()),
         };
         if !client.endpoints.coordinator.is_empty() {
             client
@@ -237,9 +231,19 @@ impl Client {
         self
     }
 
-    /// The lanes requests are checked against (the standard ones).
-    pub fn lanes(&self) -> &hallmark_node::LaneRegistry {
-        &self.lanes
+    /// The lanes requests are checked against (the standard ones), built on first use.
+    pub fn lanes(&self) -> Result<&hallmark_node::LaneRegistry, SdkError> {
+        if let Some(l) = self.lanes.get() {
+            return Ok(l);
+        }
+        // Built quietly: what the standard lanes warn a node's operator about (no NVIDIA key
+        // set configured, say) is not the client's business, and would land in its stderr.
+        let built =
+            tracing::subscriber::with_default(tracing::subscriber::NoSubscriber::default(), || {
+                hallmark_node::LaneRegistry::standard(&hallmark_node::NodeConfig::default())
+            })
+            .map_err(|e| SdkError::Usage(format!("the standard lanes: {e}")))?;
+        Ok(self.lanes.get_or_init(|| built))
     }
 
     /// The endpoints this client talks to.
@@ -269,7 +273,7 @@ impl Client {
         };
         let signed = Signed::sign(&request, self.key()?)?;
         // Refused here, with the coordinator's words, what the coordinator would refuse.
-        hallmark_node::jobs::check_request(&self.lanes, &signed).map_err(|e| {
+        hallmark_node::jobs::check_request(self.lanes()?, &signed).map_err(|e| {
             SdkError::Refused {
                 code: e.code().to_string(),
                 message: e.to_string(),
@@ -856,13 +860,12 @@ impl Client {
         key: &Keypair,
         request: &hallmark_node::compute::messages::ClaimRequest,
     ) -> Result<hallmark_core::dsse::Envelope, SdkError> {
-        let path = format!("/v1/compute/providers/{}/claim", path_segment(node_id)?);
-        self.coordinator()?
-            .clone()
-            .signed_by(key.clone())
-            .post(&path, request)
-            .await
-            .map_err(SdkError::from)
+        self.signed_post(
+            &format!("/v1/compute/providers/{}/claim", path_segment(node_id)?),
+            key,
+            request,
+        )
+        .await
     }
 
     /// Releases a claimed machine, reporting the GPU-seconds used, signed by `key`; the
@@ -873,11 +876,26 @@ impl Client {
         key: &Keypair,
         request: &hallmark_node::compute::messages::ReleaseRequest,
     ) -> Result<hallmark_core::dsse::Envelope, SdkError> {
-        let path = format!("/v1/compute/providers/{}/release", path_segment(node_id)?);
+        self.signed_post(
+            &format!("/v1/compute/providers/{}/release", path_segment(node_id)?),
+            key,
+            request,
+        )
+        .await
+    }
+
+    /// POSTs `body` to the coordinator's `path` signed by `key`, once (never retried: the
+    /// callers' requests are not idempotent).
+    async fn signed_post<B: serde::Serialize, T: serde::de::DeserializeOwned>(
+        &self,
+        path: &str,
+        key: &Keypair,
+        body: &B,
+    ) -> Result<T, SdkError> {
         self.coordinator()?
             .clone()
             .signed_by(key.clone())
-            .post(&path, request)
+            .post(path, body)
             .await
             .map_err(SdkError::from)
     }
